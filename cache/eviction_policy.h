@@ -1,0 +1,49 @@
+// One interface for every eviction policy. The same objects run inside the proxy's L1 store and
+// inside strata-bench's simulator, so what the hit-rate lab predicts is what the proxy does.
+//
+// Contract (the owner of the entries -- Store or the simulator -- drives it):
+//   - A new key: on_insert(id, key_hash, size); then, while the owner's used size exceeds its
+//     capacity, it calls evict() and removes the returned slot (which may be the one just
+//     inserted, e.g. when W-TinyLFU rejects a candidate or an object is bigger than the cache).
+//   - A hit: on_hit(id). A value changing size in place: on_resize(id, old, new).
+//   - A key removed for any reason other than evict() (DEL, expiry, overwrite-as-delete):
+//     on_erase(id). The policy forgets the id; ghost entries keyed by hash may stay.
+// SlotIds are small dense integers chosen by the owner and reused after removal.
+// Sizes are in the owner's unit: bytes, or 1 per object when capacity counts objects.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace strata::cache {
+
+using SlotId = uint32_t;
+inline constexpr SlotId kNoSlot = UINT32_MAX;
+
+struct PolicyParams {
+  uint64_t capacity = 0;  // in the same unit as the sizes passed to on_insert
+};
+
+class EvictionPolicy {
+ public:
+  virtual ~EvictionPolicy() = default;
+  virtual std::string_view name() const = 0;
+  virtual void on_insert(SlotId id, uint64_t key_hash, uint64_t size) = 0;
+  virtual void on_hit(SlotId id) = 0;
+  virtual void on_resize(SlotId id, uint64_t old_size, uint64_t new_size) = 0;
+  virtual void on_erase(SlotId id) = 0;
+  // Picks a victim among the resident ids and forgets it; kNoSlot when nothing is resident.
+  virtual SlotId evict() = 0;
+  // Bytes of policy metadata per resident entry (for honest memory accounting).
+  virtual size_t metadata_bytes_per_entry() const = 0;
+};
+
+// Known names: "s3fifo", "lru", and the others registered in policy_factory.cc.
+// Returns nullptr for an unknown name.
+std::unique_ptr<EvictionPolicy> make_policy(std::string_view name, const PolicyParams& params);
+std::span<const std::string_view> policy_names();
+
+}  // namespace strata::cache

@@ -1,0 +1,123 @@
+// The L1 store: a sharded hash table of string entries, bounded in bytes, with TTLs (lazy expiry
+// on access, active expiry by sampling), one eviction policy per shard, and a version per entry.
+// No I/O and no threads of its own; workers call it, each shard guarded by its own spinlock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/clock.h"
+#include "cache/eviction_policy.h"
+
+namespace strata::cache {
+
+struct StoreConfig {
+  uint64_t maxmemory_bytes = 0;     // 0: unbounded
+  std::string eviction = "s3fifo";  // a name make_policy() knows
+  uint32_t shards = 64;             // power of two; 1 makes the store a single policy instance
+  uint64_t key_bytes_max = 512ull * 1024 * 1024;
+  uint64_t value_bytes_max = 512ull * 1024 * 1024;
+};
+
+// What a reader sees of an entry; valid only while the Txn that produced it is alive.
+struct EntryView {
+  std::string_view key;
+  std::string_view value;
+  int64_t expire_at_ms = 0;  // 0: no TTL
+  uint64_t version = 0;
+};
+
+struct StoreStats {
+  uint64_t keys = 0;
+  uint64_t keys_with_ttl = 0;
+  uint64_t used_bytes = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t evictions = 0;
+  uint64_t expired = 0;
+};
+
+class Shard;
+
+// A lock on the shards that hold a set of keys, taken in shard order (no deadlock). All reads
+// and writes go through one; multi-key commands (MSET, MSETNX, DEL a b c) are atomic with it.
+class Txn {
+ public:
+  Txn(Txn&&) = delete;
+  ~Txn();
+
+  // Lookup for a read command: counts a keyspace hit or miss and tells the eviction policy.
+  bool read(std::string_view key, EntryView* out);
+  // Lookup for a write command: no hit/miss counted. Expired entries are removed (lazy expiry).
+  bool find(std::string_view key, EntryView* out);
+  // Inserts or replaces the value. expire_at_ms 0 means no TTL. Returns the new version, or 0
+  // when the entry cannot fit (bigger than the shard's memory budget) and was not stored.
+  uint64_t set(std::string_view key, std::string_view value, int64_t expire_at_ms);
+  // Sets the TTL of an existing entry (0 removes it). False if the key is absent.
+  bool set_expire(std::string_view key, int64_t expire_at_ms);
+  bool erase(std::string_view key);
+  int64_t now_ms() const { return now_ms_; }
+
+ private:
+  friend class Store;
+  Txn(class Store* store, std::span<Shard* const> shards, int64_t now_ms);
+  Shard* shard_for(std::string_view key, uint64_t* hash) const;
+
+  class Store* store_;
+  Shard* locked_[64];
+  uint32_t locked_count_ = 0;
+  int64_t now_ms_;
+};
+
+class Store {
+ public:
+  Store(const StoreConfig& config, const Clock* clock);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Locks the shards of `keys` (any number; duplicates fine) for the Txn's lifetime.
+  std::unique_ptr<Txn> lock(std::span<const std::string_view> keys);
+  std::unique_ptr<Txn> lock(std::string_view key);
+
+  // A fill lease (as memcache's leases): taken before an upstream read, honoured only if no
+  // write or invalidation touched the key since. Tokens are never 0.
+  uint64_t begin_fill(std::string_view key);
+  // Installs the value if the lease is still valid; returns true if installed.
+  bool complete_fill(std::string_view key, uint64_t token, std::string_view value,
+                     int64_t expire_at_ms);
+  // Drops the key and any outstanding lease on it (a write passed through to the upstream).
+  void invalidate(std::string_view key);
+
+  void flush_all();
+  // Active expiry: samples keys with a TTL and removes expired ones, up to `budget` checks.
+  // Returns how many were removed.
+  size_t active_expire(size_t budget);
+  // SCAN-style iteration over live keys: appends about `count` keys from `cursor` to `out` and
+  // returns the next cursor (0 when done). Keys present for the whole scan are seen at least once.
+  uint64_t scan_keys(uint64_t cursor, size_t count, std::vector<std::string>* out);
+
+  StoreStats stats() const;
+  const StoreConfig& config() const { return config_; }
+  uint64_t now_ms() const { return clock_->now_ms(); }
+  // Bytes charged to an entry with these lengths (allocation + fixed per-entry overhead).
+  uint64_t charged_bytes(size_t key_len, size_t value_len) const;
+
+ private:
+  friend class Txn;
+  uint32_t shard_index(uint64_t hash) const { return static_cast<uint32_t>(hash >> 32) & mask_; }
+
+  StoreConfig config_;
+  const Clock* clock_;
+  uint32_t mask_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+};
+
+uint64_t hash_key(std::string_view key);
+
+}  // namespace strata::cache

@@ -1,0 +1,92 @@
+// Native commands: parse (args) -> process (Store) -> compose (ReplyWriter). Handlers never do
+// I/O; the connection owns the sockets and the dispatcher decides what runs natively, what
+// goes upstream and what is refused.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "cache/store.h"
+#include "protocol/reply_writer.h"
+
+namespace strata::proxy {
+
+using Args = std::span<const std::string_view>;
+
+// Per-connection state a command can read or change.
+struct ClientState {
+  uint64_t id = 0;
+  int resp_version = 2;
+  bool authenticated = true;
+  bool close_after_reply = false;  // QUIT
+  std::string name;
+  std::string addr;   // "127.0.0.1:54321"
+  std::string laddr;
+  int64_t created_ms = 0;
+};
+
+// Server-wide facts and counters that INFO / HELLO / CLIENT report; filled by the server.
+struct ServerView {
+  std::string_view version = "7.0.15";  // the Redis version strata answers as
+  std::string_view mode = "standalone";  // "standalone" or "proxy"
+  std::string_view upstream;             // "host:port" or empty
+  std::string_view requirepass;          // empty: AUTH is refused as in Redis without a password
+  std::string_view eviction;
+  uint64_t maxmemory_bytes = 0;
+  int64_t start_ms = 0;
+  uint32_t port = 6380;
+  uint32_t workers = 1;
+  uint64_t connected_clients = 0;
+  uint64_t total_connections = 0;
+  uint64_t total_commands = 0;
+  uint64_t rejected_connections = 0;
+  uint64_t upstream_hits = 0;
+  uint64_t upstream_misses = 0;
+  uint64_t upstream_errors = 0;
+  bool upstream_up = false;
+  uint64_t protocol_errors = 0;
+  uint64_t output_limit_disconnects = 0;
+  uint64_t idle_disconnects = 0;
+  uint64_t used_memory_rss = 0;  // filled from /proc when INFO asks
+};
+
+struct CommandContext {
+  cache::Store* store;
+  protocol::ReplyWriter* out;
+  ClientState* client;
+  const ServerView* server;
+};
+
+using Handler = void (*)(CommandContext& ctx, Args args);
+
+// Flags as in Redis's command table: what a command touches and how keys are placed.
+enum CommandFlag : uint32_t {
+  kWrite = 1u << 0,      // modifies keys: forwarded ones invalidate L1 first
+  kReadOnly = 1u << 1,
+  kAdmin = 1u << 2,
+  kPubSub = 1u << 3,
+  kBlocking = 1u << 4,   // may block: needs a pinned upstream connection
+  kPinning = 1u << 5,    // creates connection state (MULTI, WATCH, SUBSCRIBE, CLIENT TRACKING)
+  kNoAuth = 1u << 6,
+  kFast = 1u << 7,
+};
+
+struct CommandSpec {
+  std::string_view name;  // lowercase
+  int arity;              // as Redis: positive = exact, negative = at least -arity
+  uint32_t flags;
+  int first_key;          // 0: no keys
+  int last_key;           // -1: last argument, -2: second to last...
+  int key_step;
+  Handler native;         // nullptr: not served natively (forwarded, or refused standalone)
+};
+
+// Looks a command up by name, case-insensitively. nullptr if strata does not know it.
+const CommandSpec* find_command(std::string_view name);
+
+// Runs a native command, with arity checked against spec (Redis's wording on mismatch).
+void run_native(const CommandSpec& spec, CommandContext& ctx, Args args);
+
+}  // namespace strata::proxy
