@@ -1,0 +1,1 @@
+// Trace sources for the simulator and the load generator.

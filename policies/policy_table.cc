@@ -1,0 +1,1 @@
+#include "policies/policy_table.h"

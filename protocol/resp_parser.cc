@@ -1,0 +1,1 @@
+#include "protocol/resp_parser.h"
