@@ -17,8 +17,21 @@ struct ReplyLimits {
 };
 
 enum class ReplyKind : uint8_t {
-  kSimple, kError, kInteger, kBulk, kNull, kArray, kMap, kSet, kPush, kAttribute,
-  kDouble, kBoolean, kBigNumber, kVerbatim, kBlobError,
+  kSimple,
+  kError,
+  kInteger,
+  kBulk,
+  kNull,
+  kArray,
+  kMap,
+  kSet,
+  kPush,
+  kAttribute,
+  kDouble,
+  kBoolean,
+  kBigNumber,
+  kVerbatim,
+  kBlobError,
 };
 
 enum class ScanStatus : uint8_t { kDone, kNeedMore, kError };
@@ -34,7 +47,7 @@ class ReplyScanner {
   ReplyKind kind() const { return kind_; }       // top-level kind (attributes skipped over)
   // Top-level payload for scalars: bulk/simple/error/verbatim text, number text; else empty.
   std::string_view payload() const { return payload_; }
-  int64_t integer() const { return integer_; }   // for kInteger
+  int64_t integer() const { return integer_; }  // for kInteger
   bool is_push() const { return kind_ == ReplyKind::kPush; }
   std::string_view error() const { return error_; }
   void reset();
