@@ -1,0 +1,35 @@
+// FIFO: insertion order only; hits change nothing. Size-aware as is (the owner evicts until its
+// bytes fit).
+#pragma once
+
+#include <vector>
+
+#include "cache/eviction_policy.h"
+#include "cache/slot_list.h"
+
+namespace strata::cache {
+
+class FifoPolicy final : public EvictionPolicy {
+ public:
+  explicit FifoPolicy(const PolicyParams& params) { (void)params; }
+
+  std::string_view name() const override { return "fifo"; }
+  void on_insert(SlotId id, uint64_t key_hash, uint64_t size) override;
+  void on_hit(SlotId id) override;
+  void on_resize(SlotId id, uint64_t old_size, uint64_t new_size) override;
+  void on_erase(SlotId id) override;
+  SlotId evict() override;
+  size_t metadata_bytes_per_entry() const override { return sizeof(Node); }
+
+ private:
+  struct Node {
+    uint32_t prev = kNil;
+    uint32_t next = kNil;
+    bool resident = false;
+  };
+
+  std::vector<Node> nodes_;
+  SlotList queue_;
+};
+
+}  // namespace strata::cache

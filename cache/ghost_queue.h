@@ -1,0 +1,70 @@
+// A ghost: the hashes of recently evicted keys, oldest dropped first once their summed sizes
+// exceed a budget. Used by S3-FIFO (G) and ARC (B1, B2). A ring of (hash, size) in insertion
+// order plus an open-addressing index hash -> ring position, so push, lookup and removal from
+// the middle are O(1) and steady state allocates nothing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace strata::cache {
+
+class GhostQueue {
+ public:
+  explicit GhostQueue(uint64_t budget = 0) : budget_(budget) {}
+
+  // Adds `hash` as the newest entry (replacing an older copy), then drops the oldest entries
+  // while the summed sizes exceed the budget.
+  void push(uint64_t hash, uint64_t size);
+  // Forgets `hash`; true if it was present.
+  bool remove(uint64_t hash);
+  bool contains(uint64_t hash) const { return find(normalize(hash)) != kNotFound; }
+  // Drops the oldest live entry; false when empty. Its size is stored in *size if non-null.
+  bool pop_oldest(uint64_t* size = nullptr);
+
+  void set_budget(uint64_t budget);
+  uint64_t budget() const { return budget_; }
+  uint64_t bytes() const { return bytes_; }
+  uint64_t count() const { return live_; }
+  size_t memory_bytes() const {
+    return ring_.capacity() * sizeof(Entry) + index_.capacity() * sizeof(IndexSlot);
+  }
+
+ private:
+  struct Entry {
+    uint64_t hash;  // 0: removed (a hole skipped when it reaches the oldest end)
+    uint64_t size;
+  };
+  struct IndexSlot {
+    uint64_t hash;  // 0: empty
+    uint64_t pos;   // absolute ring position (monotonic; ring index = pos & ring mask)
+  };
+  static constexpr uint64_t kNotFound = UINT64_MAX;
+  // Ring and index start at these sizes and double; the index stays at most half full.
+  static constexpr size_t kRingInitial = 64;
+
+  // 0 marks empty slots, so a real hash of 0 is stored as 1.
+  static uint64_t normalize(uint64_t hash) { return hash == 0 ? 1 : hash; }
+  static uint64_t mix(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h;
+  }
+  uint64_t find(uint64_t hash) const;  // index slot number or kNotFound
+  void index_insert(uint64_t hash, uint64_t pos);
+  void index_erase_slot(uint64_t slot);
+  void drop_head_holes();
+  void rebuild(size_t ring_capacity);
+
+  uint64_t budget_;
+  uint64_t bytes_ = 0;
+  uint64_t live_ = 0;
+  uint64_t head_ = 0;  // oldest absolute position
+  uint64_t tail_ = 0;  // next absolute position
+  std::vector<Entry> ring_;
+  std::vector<IndexSlot> index_;
+};
+
+}  // namespace strata::cache

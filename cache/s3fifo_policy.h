@@ -1,0 +1,63 @@
+// S3-FIFO (Yang et al., SOSP'23) as libCacheSim's S3FIFO.c implements it: a small FIFO (10% of
+// capacity) filters one-hit wonders, a main FIFO (the rest) reinserts accessed objects like a
+// 2-bit CLOCK, and a ghost FIFO of evicted-from-small hashes (90% of capacity) sends returning
+// keys straight to main. Budgets are in the owner's size unit, so it is size-aware as is.
+#pragma once
+
+#include <vector>
+
+#include "cache/eviction_policy.h"
+#include "cache/ghost_queue.h"
+#include "cache/slot_list.h"
+
+namespace strata::cache {
+
+class S3FifoPolicy final : public EvictionPolicy {
+ public:
+  static constexpr double kSmallRatio = 0.10;
+  static constexpr double kGhostRatio = 0.90;
+  // An object leaves small for main when hit at least this often while in small.
+  static constexpr uint8_t kMoveToMainThreshold = 2;
+  static constexpr uint8_t kFreqMax = 3;
+
+  explicit S3FifoPolicy(const PolicyParams& params);
+
+  std::string_view name() const override { return "s3fifo"; }
+  void on_insert(SlotId id, uint64_t key_hash, uint64_t size) override;
+  void on_hit(SlotId id) override;
+  void on_resize(SlotId id, uint64_t old_size, uint64_t new_size) override;
+  void on_erase(SlotId id) override;
+  SlotId evict() override;
+  size_t metadata_bytes_per_entry() const override;
+
+ private:
+  enum class Queue : uint8_t { kNone, kSmall, kMain };
+  struct Node {
+    uint32_t prev = kNil;
+    uint32_t next = kNil;
+    uint64_t size = 0;
+    uint64_t hash = 0;
+    uint8_t freq = 0;
+    Queue queue = Queue::kNone;
+  };
+
+  SlotId evict_small();
+  SlotId evict_main();
+  void add_bytes(Queue q, int64_t delta) {
+    (q == Queue::kSmall ? small_bytes_ : main_bytes_) += delta;
+  }
+
+  uint64_t small_budget_;
+  uint64_t main_budget_;
+  uint64_t small_bytes_ = 0;
+  uint64_t main_bytes_ = 0;
+  // Until the first eviction, a full small queue overflows into main (libCacheSim's rule), so
+  // the cache fills completely before any filtering starts.
+  bool has_evicted_ = false;
+  std::vector<Node> nodes_;
+  SlotList small_;
+  SlotList main_;
+  GhostQueue ghost_;
+};
+
+}  // namespace strata::cache
