@@ -1,0 +1,251 @@
+"""Differential script, part 2: commands strata forwards to its upstream (run only when strata
+has one), and native commands meeting keys that only the upstream can describe (wrong types,
+keys changed by forwarded writes)."""
+
+
+def wrong_types(s, p):
+    lst = p + "list"
+    s.c("RPUSH", lst, "a", "b", "c")
+    for args in (("GET", lst), ("SET", lst, "v", "GET"), ("INCR", lst), ("INCRBY", lst, "2"),
+                 ("DECR", lst), ("INCRBYFLOAT", lst, "1.5"), ("APPEND", lst, "x"),
+                 ("STRLEN", lst), ("GETRANGE", lst, "0", "1"), ("SETRANGE", lst, "0", "x"),
+                 ("GETDEL", lst), ("GETEX", lst, "EX", "10"), ("GETSET", lst, "x"),
+                 ("MGET", lst, p + "missing", lst), ("TYPE", lst), ("EXISTS", lst, lst),
+                 ("TTL", lst), ("EXPIRE", lst, "100"), ("PERSIST", lst), ("PTTL", lst),
+                 ("SETNX", lst, "v"), ("MSETNX", lst, "v", p + "other", "w"),
+                 ("SET", lst, "v", "NX"), ("LRANGE", lst, "0", "-1")):
+        s.c(*args)
+    s.c("SET", lst, "now-a-string", "XX")
+    s.c("TYPE", lst)
+    s.c("GET", lst)
+    s.c("LPUSH", lst, "x")
+    s.c("DEL", lst)
+    s.c("HSET", p + "hash", "f", "v")
+    s.c("GET", p + "hash")
+    s.c("SET", p + "hash", "v", "GET")
+    s.c("SET", p + "hash", "v")
+    s.c("HGET", p + "hash", "f")
+    s.c("GET", p + "hash")
+
+
+def data_types(s, p):
+    lst, h, st, z = p + "l2", p + "h2", p + "s2", p + "z2"
+    s.c("LPUSH", lst, "1", "2", "3")
+    s.c("RPUSH", lst, b"\x00bin\r\n")
+    s.c("LRANGE", lst, "0", "-1")
+    s.c("LLEN", lst)
+    s.c("LPOP", lst)
+    s.c("RPOP", lst, "2")
+    s.c("LINDEX", lst, "0")
+    s.c("HSET", h, "f1", "v1", "f2", "v2")
+    s.c("HGET", h, "f1")
+    s.c("HGETALL", h)
+    s.c("HINCRBY", h, "n", "5")
+    s.c("HINCRBYFLOAT", h, "x", "1.5")
+    s.c("HMGET", h, "f1", "nope", "f2")
+    s.c("HDEL", h, "f1", "nope")
+    s.c("HLEN", h)
+    s.c("SADD", st, "a", "b", "c", "a")
+    s.unordered("SMEMBERS", st)
+    s.c("SISMEMBER", st, "b")
+    s.c("SCARD", st)
+    s.c("ZADD", z, "1.5", "one", "2", "two", "-3.25", "neg")
+    s.c("ZRANGE", z, "0", "-1", "WITHSCORES")
+    s.c("ZSCORE", z, "one")
+    s.c("ZSCORE", z, "nope")
+    s.c("ZINCRBY", z, "0.1", "one")
+    s.c("ZRANK", z, "two")
+    s.c("ZCARD", z)
+    s.c("TYPE", lst)
+    s.c("TYPE", h)
+    s.c("TYPE", st)
+    s.c("TYPE", z)
+    s.scanall("TYPE", "hash")
+    s.scanall("TYPE", "list")
+    s.unordered("KEYS", p + "*2")
+    s.c("DBSIZE")
+    s.c("OBJECT", "ENCODING", h)
+    s.c("DEL", lst, h, st, z)
+
+
+def forwarded_writes(s, p):
+    """A native read after a forwarded write must see the write (L1 invalidated)."""
+    k = p + "fw"
+    s.c("SET", k, "v")
+    s.c("GET", k)
+    s.c("SETBIT", k, "7", "1")
+    s.c("GET", k)
+    s.c("RENAME", k, k + "2")
+    s.c("GET", k)
+    s.c("GET", k + "2")
+    s.c("COPY", k + "2", k)
+    s.c("GET", k)
+    s.c("SET", k, "base")
+    s.c("GET", k)
+    s.c("SETRANGE", k, "0", "B")
+    s.c("BITFIELD", k, "SET", "u8", "8", "65")
+    s.c("GET", k)
+    s.c("SET", k, "10")
+    s.c("GET", k)
+    s.c("EVAL", "return redis.call('INCRBY', KEYS[1], 5)", "1", k)
+    s.c("GET", k)
+    s.c("SET", k, "val", "EX", "100")
+    s.c("GET", k)
+    s.c("MOVE", k, "1")
+    s.c("GET", k)
+    s.c("SELECT", "1")
+    s.c("GET", k)
+    s.c("FLUSHDB")
+    s.c("SELECT", "0")
+    s.c("SET", k, "a")
+    s.c("GET", k)
+    s.c("LMOVE", p + "nosrc", k, "LEFT", "RIGHT")
+    s.c("SET", k, "a")
+    s.c("GET", k)
+    s.c("RENAMENX", k + "2", k)
+    s.c("GET", k)
+    s.c("SORT", p + "nolist", "STORE", k)
+    s.c("GET", k)
+    s.c("TYPE", k)
+    s.c("DEL", k, k + "2")
+
+
+def transactions(s, p):
+    t = p + "tx"
+    s.c("MULTI")
+    s.c("SET", t, "1")
+    s.c("INCR", t)
+    s.c("GET", t)
+    s.c("RPUSH", t + "l", "x")
+    s.c("EXEC")
+    s.c("GET", t)
+    s.c("MULTI")
+    s.c("INCR", t)
+    s.c("NOSUCHCMD")
+    s.c("EXEC")
+    s.c("GET", t)
+    s.c("MULTI")
+    s.c("SET", t, "discarded")
+    s.c("DISCARD")
+    s.c("GET", t)
+    s.c("EXEC")
+    s.c("DISCARD")
+    s.c("MULTI")
+    s.c("MULTI")
+    s.c("WATCH", t)
+    s.c("GET")
+    s.c("EXEC")
+    s.c("MULTI")
+    s.c("INCR", t + "l")
+    s.c("EXEC")
+    # WATCH: a write from another client aborts EXEC; no write, EXEC runs.
+    s.c("WATCH", t)
+    s.c("SET", t, "changed", conn="side")
+    s.c("MULTI")
+    s.c("SET", t, "mine")
+    s.c("EXEC")
+    s.c("GET", t)
+    s.c("WATCH", t)
+    s.c("MULTI")
+    s.c("SET", t, "mine")
+    s.c("EXEC")
+    s.c("GET", t)
+    s.c("WATCH", t)
+    s.c("UNWATCH")
+    s.c("SET", t, "x", conn="side")
+    s.c("MULTI")
+    s.c("GET", t)
+    s.c("EXEC")
+    s.c("WATCH", t)
+    s.c("EXPIRE", t, "100", conn="side")
+    s.c("MULTI")
+    s.c("GET", t)
+    s.c("EXEC")
+    s.c("DEL", t, t + "l")
+
+
+def blocking(s, p):
+    q = p + "q"
+    s.c("BLPOP", q, "0.2")
+    s.c("RPUSH", q, "x")
+    s.c("BLPOP", q, "1")
+    s.send("BLPOP", q + "2", "5")
+    s.sleep(0.3)
+    s.c("RPUSH", q + "2", "y", conn="side")
+    s.read()
+    s.c("PING")
+    s.send("BRPOP", q + "3", q + "4", "5")
+    s.sleep(0.3)
+    s.c("LPUSH", q + "4", "z", conn="side")
+    s.read()
+    s.c("BLPOP", q, "abc")
+    s.c("BLMOVE", q + "5", q + "6", "LEFT", "RIGHT", "0.1")
+
+
+def pubsub(s, p):
+    ch = p + "chan"
+    s.c("SUBSCRIBE", ch, conn="sub")
+    s.c("PUBLISH", ch, "hello", conn="side")
+    s.read(conn="sub")
+    s.c("PSUBSCRIBE", p + "ch*", conn="sub")
+    s.c("PUBLISH", ch, b"bin\x00\r\n", conn="side")
+    s.read(conn="sub")
+    s.read(conn="sub")
+    s.c("PING", conn="sub")
+    s.c("GET", "x", conn="sub")
+    s.c("UNSUBSCRIBE", ch, conn="sub")
+    s.c("PUNSUBSCRIBE", conn="sub")
+    s.c("PING", conn="sub")
+    s.c("PUBLISH", ch, "nobody", conn="side")
+    # RESP3: push messages, and normal commands allowed while subscribed.
+    s.hello("3", conn="sub3")
+    s.c("SUBSCRIBE", ch, conn="sub3")
+    s.c("PUBLISH", ch, "resp3", conn="side")
+    s.read(conn="sub3")
+    s.c("SET", p + "in-sub", "v", conn="sub3")
+    s.c("GET", p + "in-sub", conn="sub3")
+    s.c("UNSUBSCRIBE", conn="sub3")
+    s.c("PUBSUB", "NUMSUB", ch, conn="side")
+
+
+def resp3_types(s, p):
+    """Run on a connection already in RESP3: maps, sets, doubles, nulls from forwarded replies."""
+    h, st, z = p + "h3", p + "s3", p + "z3"
+    s.c("HSET", h, "a", "1", "b", "2")
+    s.c("HGETALL", h)
+    s.c("HGETALL", p + "missing")
+    s.c("HGET", h, "nope")
+    s.c("SADD", st, "x")
+    s.c("SMEMBERS", st)
+    s.c("ZADD", z, "1.5", "m")
+    s.c("ZSCORE", z, "m")
+    s.c("ZSCORE", z, "nope")
+    s.c("ZRANGE", z, "0", "-1", "WITHSCORES")
+    s.c("ZINCRBY", z, "2", "m")
+    s.c("LPOP", p + "missing")
+    s.c("BLPOP", p + "missing", "0.1")
+    s.c("RPUSH", p + "l3", "a")
+    s.c("GET", p + "l3")
+    s.c("MULTI")
+    s.c("GET", p + "missing")
+    s.c("HGETALL", h)
+    s.c("ZSCORE", z, "m")
+    s.c("EXEC")
+    s.c("DEL", h, st, z, p + "l3")
+
+
+def build(s, p):
+    s.proxy_section = True
+    wrong_types(s, p)
+    data_types(s, p)
+    forwarded_writes(s, p)
+    transactions(s, p)
+    blocking(s, p)
+    pubsub(s, p)
+    s.proxy_section = False
+
+
+def build_resp3(s, p):
+    s.proxy_section = True
+    resp3_types(s, p)
+    s.proxy_section = False

@@ -1,0 +1,538 @@
+"""Integration-test harness: real redis-server and strata processes on loopback ports, and a raw
+RESP client that returns the exact bytes of each reply (so tests can compare byte for byte).
+
+Environment:
+  STRATA_BIN         path to the strata binary (set by ctest).
+  STRATA_TEST_FAKE=1 development only: "strata" is a second redis-server (standalone) or a tiny
+                     forwarding proxy in this process (upstream mode), so the harness can be
+                     developed before strata exists. Never set in CI.
+  STRATA_START_TIMEOUT_S  readiness timeout (default 20; sanitizer builds start slowly).
+
+Every process started here dies with the test: atexit, SIGTERM/SIGINT/SIGHUP handlers, and
+PR_SET_PDEATHSIG in the child (so even a SIGKILLed test leaves nothing behind).
+"""
+
+import atexit
+import ctypes
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+kReadTimeoutS = 10.0  # every socket read is bounded: a hang is a failure, never a stuck CI
+kStartTimeoutS = float(os.environ.get("STRATA_START_TIMEOUT_S", "20"))
+kPortLo, kPortHi = 20000, 32000  # below Linux's ephemeral range, so clients don't steal ports
+kStartTries = 5
+
+_procs = []
+_tmpdirs = []
+_cleanup_lock = threading.Lock()
+
+
+class ReplyError(Exception):
+    pass
+
+
+class ConnectionClosed(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- process management
+
+
+def _pdeathsig():
+    # Child side of fork: die with the parent (the test), whatever kills it.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def cleanup():
+    with _cleanup_lock:
+        while _procs:
+            proc = _procs.pop()
+            proc.stop()
+        while _tmpdirs:
+            shutil.rmtree(_tmpdirs.pop(), ignore_errors=True)
+
+
+def _on_signal(signum, _frame):
+    cleanup()
+    sys.stderr.write(f"harness: killed by signal {signum}\n")
+    os._exit(128 + signum)
+
+
+atexit.register(cleanup)
+for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_sig, _on_signal)
+
+
+def make_tmpdir(tag):
+    d = tempfile.mkdtemp(prefix=f"strata-it-{tag}-")
+    _tmpdirs.append(d)
+    return d
+
+
+def port_is_free(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def free_port():
+    for _ in range(200):
+        port = random.randint(kPortLo, kPortHi)
+        if port_is_free(port):
+            return port
+    raise RuntimeError("no free loopback port found")
+
+
+def is_fake():
+    return os.environ.get("STRATA_TEST_FAKE") == "1"
+
+
+def strata_bin():
+    path = os.environ.get("STRATA_BIN")
+    if not path and not is_fake():
+        raise RuntimeError("STRATA_BIN is not set (ctest sets it; or STRATA_TEST_FAKE=1 for dev)")
+    return path
+
+
+class Server:
+    """A child process listening on 127.0.0.1:port, with its output in a log file."""
+
+    def __init__(self, name, argv, port, tmpdir):
+        self.name = name
+        self.argv = argv
+        self.port = port
+        self.tmpdir = tmpdir
+        self.log_path = os.path.join(tmpdir, f"{name}.log")
+        self.proc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, cwd=self.tmpdir,
+                                     preexec_fn=_pdeathsig)
+        log.close()
+        _procs.append(self)
+        return self.wait_ready()
+
+    def wait_ready(self):
+        deadline = time.monotonic() + kStartTimeoutS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                c = Client(self.port, timeout=2.0)
+                reply = c.call("PING")
+                c.close()
+                if reply == b"+PONG\r\n":
+                    return True
+            except (OSError, ConnectionClosed, ReplyError):
+                pass
+            time.sleep(0.05)
+        return False
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, n=30):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-n:]).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.alive():
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def stop(self):
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self in _procs:
+            _procs.remove(self)
+
+    def cpu_ticks(self):
+        """utime+stime of the process in clock ticks (from /proc/PID/stat)."""
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+
+def _start_with_retries(name, make_argv, tmpdir, port=None):
+    last = None
+    for _ in range(kStartTries if port is None else 1):
+        p = port or free_port()
+        srv = Server(name, make_argv(p), p, tmpdir)
+        if srv.start():
+            return srv
+        last = srv.log_tail()
+        srv.stop()
+    raise RuntimeError(f"{name} did not become ready; log tail:\n{last}")
+
+
+def redis_argv(port, tmpdir, extra=()):
+    return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", tmpdir, *extra]
+
+
+def start_redis(tag="redis", extra=(), port=None):
+    tmpdir = make_tmpdir(tag)
+    return _start_with_retries(tag, lambda p: redis_argv(p, tmpdir, extra), tmpdir, port)
+
+
+def restart_server(srv):
+    """Starts a stopped server again on the same port with the same arguments."""
+    srv.stop()
+    deadline = time.monotonic() + 10
+    while not port_is_free(srv.port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not srv.start():
+        raise RuntimeError(f"{srv.name} did not restart; log tail:\n{srv.log_tail()}")
+    return srv
+
+
+def start_strata(upstream=None, extra=(), tag="strata"):
+    """Starts strata (standalone, or in front of `upstream`, a Server) on a free port."""
+    tmpdir = make_tmpdir(tag)
+    if is_fake():
+        if upstream is None:
+            return _start_with_retries(tag, lambda p: redis_argv(p, tmpdir), tmpdir)
+        return FakeProxy(upstream.port)
+    binary = strata_bin()
+
+    def argv(p):
+        a = [binary, "--bind", "127.0.0.1", "--port", str(p)]
+        if upstream is not None:
+            a += ["--upstream", f"127.0.0.1:{upstream.port}"]
+        return a + list(extra)
+
+    return _start_with_retries(tag, argv, tmpdir)
+
+
+class FakeProxy:
+    """Development stand-in for `strata --upstream`: forwards bytes, one upstream per client."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(512)
+        self.port = self.lsock.getsockname()[1]
+        self.pid = os.getpid()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                c.close()
+                continue
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def alive(self):
+        return True
+
+    def log_tail(self, n=30):
+        return ""
+
+    def stop(self):
+        self.lsock.close()
+
+
+# ---------------------------------------------------------------- RESP client
+
+
+def encode(*args):
+    """A command as a RESP multibulk request."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, int):
+            a = str(a).encode()
+        elif isinstance(a, str):
+            a = a.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+class Client:
+    """Raw RESP connection: send bytes, read back exactly one reply as its raw bytes."""
+
+    def __init__(self, port, timeout=kReadTimeoutS, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+        self.pos = 0
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def settimeout(self, t):
+        self.sock.settimeout(t)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def call(self, *args):
+        self.send(encode(*args))
+        return self.read_reply()
+
+    def _fill(self):
+        if self.pos > 1 << 20 and self.pos == len(self.buf):
+            self.buf.clear()
+            self.pos = 0
+        data = self.sock.recv(1 << 20)
+        if not data:
+            raise ConnectionClosed("peer closed the connection")
+        self.buf += data
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n", self.pos)
+            if i >= 0:
+                line = bytes(self.buf[self.pos:i])
+                self.pos = i + 2
+                return line
+            self._fill()
+
+    def _exact(self, n):
+        while len(self.buf) - self.pos < n:
+            self._fill()
+        data = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        return data
+
+    def read_reply(self):
+        """Raw bytes of one complete RESP2/RESP3 reply (attributes included with their reply)."""
+        start = self.pos
+        self._skip_one()
+        raw = bytes(self.buf[start:self.pos])
+        if self.pos == len(self.buf):
+            self.buf.clear()
+            self.pos = 0
+        return raw
+
+    def _skip_one(self):
+        line = self._line()
+        if not line:
+            raise ReplyError("empty reply line")
+        t, rest = line[:1], line[1:]
+        if t in (b"+", b"-", b":", b"_", b",", b"#", b"("):
+            return
+        if t in (b"$", b"!", b"="):
+            n = int(rest)
+            if n >= 0:
+                self._exact(n + 2)
+            return
+        if t in (b"*", b"~", b">"):
+            n = int(rest)
+            for _ in range(max(n, 0)):
+                self._skip_one()
+            return
+        if t == b"%":
+            for _ in range(2 * int(rest)):
+                self._skip_one()
+            return
+        if t == b"|":  # attribute map, then the reply it annotates
+            for _ in range(2 * int(rest)):
+                self._skip_one()
+            self._skip_one()
+            return
+        raise ReplyError(f"bad reply type byte {line[:20]!r}")
+
+    def read_closed(self, timeout=5.0):
+        """True if the peer closes the connection (EOF or reset) within timeout with no data."""
+        old = self.sock.gettimeout()
+        self.sock.settimeout(timeout)
+        try:
+            if self.pos < len(self.buf):
+                return False
+            data = self.sock.recv(65536)
+            if data:
+                self.buf += data
+                return False
+            return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+        finally:
+            self.sock.settimeout(old)
+
+
+# ---------------------------------------------------------------- reply decoding
+
+
+class Err(str):
+    pass
+
+
+class Double(float):
+    pass
+
+
+class Push(list):
+    pass
+
+
+class RSet(list):
+    pass
+
+
+def parse(raw):
+    """Decodes raw reply bytes into Python values (bytes, int, Err, None, list, dict...)."""
+    value, end = _parse_at(raw, 0)
+    if end != len(raw):
+        raise ReplyError(f"trailing bytes after reply: {raw[end:end + 40]!r}")
+    return value
+
+
+def _parse_at(raw, i):
+    j = raw.index(b"\r\n", i)
+    t, rest = raw[i:i + 1], raw[i + 1:j]
+    i = j + 2
+    if t == b"+":
+        return rest, i
+    if t == b"-":
+        return Err(rest.decode("utf-8", "replace")), i
+    if t in (b":", b"("):
+        return int(rest), i
+    if t == b"_":
+        return None, i
+    if t == b",":
+        return Double(float(rest)), i
+    if t == b"#":
+        return rest == b"t", i
+    if t in (b"$", b"!", b"="):
+        n = int(rest)
+        if n < 0:
+            return None, i
+        return raw[i:i + n], i + n + 2
+    if t in (b"*", b"~", b">"):
+        n = int(rest)
+        if n < 0:
+            return None, i
+        out = []
+        for _ in range(n):
+            v, i = _parse_at(raw, i)
+            out.append(v)
+        return (RSet(out) if t == b"~" else Push(out) if t == b">" else out), i
+    if t in (b"%", b"|"):
+        d = {}
+        for _ in range(int(rest)):
+            k, i = _parse_at(raw, i)
+            v, i = _parse_at(raw, i)
+            d[k if not isinstance(k, list) else tuple(k)] = v
+        if t == b"|":
+            return _parse_at(raw, i)
+        return d, i
+    raise ReplyError(f"bad type {t!r}")
+
+
+def shape(raw):
+    """Type structure of a reply, values dropped: '+', ':', '$', '*[...]', '%{keys}'."""
+    return _shape_at(raw, 0)[0]
+
+
+def _shape_at(raw, i):
+    j = raw.index(b"\r\n", i)
+    t, rest = raw[i:i + 1], raw[i + 1:j]
+    i = j + 2
+    if t in (b"$", b"!", b"="):
+        n = int(rest)
+        return (t.decode() + ("null" if n < 0 else "")), (i if n < 0 else i + n + 2)
+    if t in (b"*", b"~", b">"):
+        n = int(rest)
+        parts = []
+        for _ in range(max(n, 0)):
+            s, i = _shape_at(raw, i)
+            parts.append(s)
+        return t.decode() + ("null" if n < 0 else "[" + ",".join(parts) + "]"), i
+    if t in (b"%", b"|"):
+        parts = []
+        for _ in range(int(rest)):
+            k, i = _parse_at(raw, i)
+            s, i = _shape_at(raw, i)
+            parts.append(f"{k!r}:{s}")
+        return t.decode() + "{" + ",".join(parts) + "}", i
+    return t.decode(), i
+
+
+def wait_for(pred, timeout=10.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return True
+        except (OSError, ConnectionClosed, ReplyError):
+            pass
+        time.sleep(interval)
+    return False
+
+
+def alive_check(port):
+    """A fresh client can PING, SET and GET: the server is alive and serving."""
+    c = Client(port)
+    try:
+        key = b"alive:%d" % random.randint(0, 1 << 30)
+        assert c.call("PING") == b"+PONG\r\n", "PING failed"
+        assert c.call("SET", key, "v") == b"+OK\r\n", "SET failed"
+        assert c.call("GET", key) == b"$1\r\nv\r\n", "GET failed"
+        c.call("DEL", key)
+    finally:
+        c.close()
