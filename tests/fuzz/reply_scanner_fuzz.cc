@@ -1,0 +1,93 @@
+// libFuzzer target for ReplyScanner. Besides crashes and sanitizer reports it checks:
+//  - consumed() never exceeds the input and is > 0 after kDone;
+//  - the top-level payload lies inside the consumed bytes;
+//  - every proper prefix of a finished reply is kNeedMore;
+//  - feeding the bytes in pseudo-random pieces gives exactly the results of feeding them whole.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/reply_scanner.h"
+
+namespace {
+
+using strata::protocol::ReplyKind;
+using strata::protocol::ReplyLimits;
+using strata::protocol::ReplyScanner;
+using strata::protocol::ScanStatus;
+
+struct Result {
+  ScanStatus status;
+  size_t consumed;
+  ReplyKind kind;
+  std::string payload;
+  bool operator==(const Result&) const = default;
+};
+
+void check(bool ok) {
+  if (!ok) std::abort();
+}
+
+void check_prefix(std::string_view reply, ReplyLimits limits) {
+  ReplyScanner scanner(limits);
+  check(scanner.feed(reply.substr(0, reply.size() - 1)) == ScanStatus::kNeedMore);
+}
+
+std::vector<Result> run(std::string_view data, ReplyLimits limits, uint32_t seed, bool verify) {
+  ReplyScanner scanner(limits);
+  std::vector<Result> out;
+  std::string carry;
+  size_t at = 0;
+  uint32_t state = seed;
+  while (at < data.size()) {
+    size_t chunk = data.size();
+    if (seed != 0) {
+      state = state * 1664525u + 1013904223u;
+      chunk = 1 + (state >> 16) % 17;
+    }
+    chunk = std::min(chunk, data.size() - at);
+    carry.append(data.substr(at, chunk));
+    at += chunk;
+    while (!carry.empty()) {
+      const ScanStatus s = scanner.feed(carry);
+      if (s == ScanStatus::kNeedMore) break;
+      if (s == ScanStatus::kError) {
+        check(!scanner.error().empty());
+        out.push_back({s, 0, ReplyKind::kNull, std::string(scanner.error())});
+        return out;
+      }
+      const size_t n = scanner.consumed();
+      check(n > 0 && n <= carry.size());
+      const std::string_view payload = scanner.payload();
+      if (verify) {
+        check(payload.empty() ||
+              (payload.data() >= carry.data() && payload.data() + payload.size() <= carry.data() + n));
+        check_prefix(std::string_view(carry).substr(0, n), limits);
+      }
+      out.push_back({s, n, scanner.kind(), std::string(payload)});
+      carry.erase(0, n);
+    }
+  }
+  if (!carry.empty()) out.push_back({ScanStatus::kNeedMore, 0, ReplyKind::kNull, {}});
+  return out;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
+  const std::string_view data(reinterpret_cast<const char*>(bytes), size);
+  ReplyLimits tiny;
+  tiny.bulk_bytes_max = 16;
+  tiny.aggregate_count_max = 8;
+  tiny.depth_max = 4;
+  tiny.line_bytes_max = 32;
+  for (const ReplyLimits& limits : {ReplyLimits{}, tiny}) {
+    const std::vector<Result> whole = run(data, limits, 0, true);
+    const uint32_t seed = static_cast<uint32_t>(size * 2654435761u) | 1u;
+    check(run(data, limits, seed, false) == whole);
+  }
+  return 0;
+}
