@@ -32,6 +32,9 @@ kStartTries = 5
 
 _procs = []
 _tmpdirs = []
+_strata_servers = []  # every strata started, for the sanitizer-log scan in finish()
+kSanitizerMarks = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:",
+                   b"ERROR: ThreadSanitizer", b"WARNING: ThreadSanitizer")
 _cleanup_lock = threading.Lock()
 
 
@@ -236,7 +239,33 @@ def start_strata(upstream=None, extra=(), tag="strata"):
             a += ["--upstream", f"127.0.0.1:{upstream.port}"]
         return a + list(extra)
 
-    return _start_with_retries(tag, argv, tmpdir)
+    srv = _start_with_retries(tag, argv, tmpdir)
+    _strata_servers.append(srv)
+    return srv
+
+
+def sanitizer_reports():
+    """Sanitizer findings in the logs of every strata started so far (after they stopped)."""
+    found = []
+    for srv in _strata_servers:
+        try:
+            with open(srv.log_path, "rb") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if any(m in text for m in kSanitizerMarks):
+            found.append((srv.name, text[-6000:].decode("utf-8", "replace")))
+    return found
+
+
+def finish(failed):
+    """Stops every server, fails on sanitizer reports in strata's logs; returns the exit code."""
+    for srv in list(_procs):
+        srv.stop()
+    reports = sanitizer_reports()
+    for name, text in reports:
+        print(f"FAIL sanitizer report in {name}'s log:\n{text}")
+    return 1 if failed or reports else 0
 
 
 class FakeProxy:
