@@ -68,9 +68,12 @@ class Txn {
   Txn(class Store* store, std::span<Shard* const> shards, int64_t now_ms);
   Shard* shard_for(std::string_view key, uint64_t* hash) const;
 
+  static constexpr uint32_t kLockedMax = 64;  // more distinct shards: the Txn locks them all
+
   class Store* store_;
-  Shard* locked_[64];
+  Shard* locked_[kLockedMax];
   uint32_t locked_count_ = 0;
+  bool all_locked_ = false;
   int64_t now_ms_;
 };
 
@@ -107,15 +110,27 @@ class Store {
   uint64_t now_ms() const { return clock_->now_ms(); }
   // Bytes charged to an entry with these lengths (allocation + fixed per-entry overhead).
   uint64_t charged_bytes(size_t key_len, size_t value_len) const;
+  // The same for an entry with a TTL (12 bytes more header, one TTL-set element).
+  uint64_t charged_bytes(size_t key_len, size_t value_len, bool with_ttl) const;
+  // Walks every shard and recomputes counts, bytes and links; slow, for tests.
+  bool check_invariants() const;
 
  private:
   friend class Txn;
   uint32_t shard_index(uint64_t hash) const { return static_cast<uint32_t>(hash >> 32) & mask_; }
 
+  static constexpr uint32_t kShardsMax = 1u << 16;
+  // Lengths must also fit the entry header (31-bit key, 32-bit value lengths).
+  bool lengths_ok(size_t key_len, size_t value_len) const {
+    return key_len <= config_.key_bytes_max && value_len <= config_.value_bytes_max;
+  }
+
   StoreConfig config_;
   const Clock* clock_;
   uint32_t mask_;
+  uint32_t shard_bits_;
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<uint32_t> expire_cursor_{0};  // round-robin start of active expiry
 };
 
 uint64_t hash_key(std::string_view key);

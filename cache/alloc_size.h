@@ -1,0 +1,17 @@
+// What an allocation really costs, as the store charges it. Under mimalloc this is exactly
+// malloc_usable_size (its size classes make it a pure function of the request). Under glibc
+// malloc_usable_size is not: a chunk carved from a free chunk whose remainder would be too small
+// is handed out whole (16-48 bytes more), so charging it would make Store::charged_bytes()
+// disagree with what was charged. There we charge glibc's nominal chunk size instead.
+#pragma once
+
+#include <cstddef>
+
+namespace strata::cache {
+
+// Charge for a live block that was allocated with `request` bytes.
+size_t allocation_bytes_of(const void* block, size_t request);
+// Charge a block of `request` bytes would get (may allocate and free one block to ask).
+size_t allocation_bytes_for(size_t request);
+
+}  // namespace strata::cache

@@ -1,0 +1,117 @@
+// One shard of the L1 store: a chained hash index of 4-byte SlotIds, a slot array SlotId ->
+// Entry*, the TTL set, fill leases and one eviction policy. Not thread-safe by itself: every
+// method except lock()/unlock() must be called with the shard's lock held (Txn and Store do).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/entry.h"
+#include "cache/eviction_policy.h"
+#include "cache/spin_lock.h"
+#include "cache/store.h"
+
+namespace strata::cache {
+
+class alignas(64) Shard {
+ public:
+  // Fixed per-entry costs outside the entry allocation, charged to every entry.
+  static constexpr uint64_t kSlotBytes = sizeof(uintptr_t);  // slot array pointer
+  static constexpr uint64_t kBucketBytes = sizeof(SlotId);   // index head at load factor 1
+  static constexpr uint64_t kTtlSetBytes = sizeof(SlotId);   // TTL set element (TTL only)
+  // Leases are rarely many; past this the map is cleared (refusing fills is always safe).
+  static constexpr size_t kLeasesMax = 64 * 1024;
+  // Redis's active-expiry cycle: sample this many, go on while more than 1/4 were expired.
+  static constexpr size_t kExpireSample = 20;
+
+  // `capacity_bytes` 0 means unbounded (then `policy` may be null and nothing is evicted).
+  Shard(uint32_t index, uint32_t index_bits, uint64_t capacity_bytes,
+        std::unique_ptr<EvictionPolicy> policy);
+  ~Shard();
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  void lock() { lock_.lock(); }
+  void unlock() { lock_.unlock(); }
+
+  bool get(std::string_view key, uint64_t hash, int64_t now_ms, bool count_hit, EntryView* out);
+  uint64_t set(std::string_view key, uint64_t hash, std::string_view value, int64_t expire_at_ms);
+  bool set_expire(std::string_view key, uint64_t hash, int64_t expire_at_ms, int64_t now_ms);
+  bool erase(std::string_view key, uint64_t hash, int64_t now_ms);
+
+  uint64_t begin_fill(std::string_view key);
+  // Consumes the lease when `token` matches it; false (and nothing changes) otherwise.
+  bool take_lease(std::string_view key, uint64_t token);
+  void drop_lease(std::string_view key);
+
+  void clear();
+  // Removes expired TTL entries by random sampling; `checks` is decremented per entry looked at.
+  size_t expire_sample(int64_t now_ms, size_t* checks);
+  // One step of a reverse-binary cursor over the buckets; returns the next one (0: wrapped).
+  uint32_t scan(uint32_t cursor, size_t count, int64_t now_ms, std::vector<std::string>* out,
+                size_t* added);
+  void add_stats(StoreStats* s) const;
+  uint64_t fixed_bytes(bool with_ttl) const { return fixed_bytes_ + (with_ttl ? kTtlSetBytes : 0); }
+  // Walks everything and recomputes counts and bytes; for tests.
+  bool check_invariants() const;
+
+ private:
+  enum class Removal { kErase, kExpire, kEvict };
+  struct LeaseHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return hash_key(k); }
+  };
+  using LeaseMap = std::unordered_map<std::string, uint64_t, LeaseHash, std::equal_to<>>;
+
+  static constexpr size_t kInitialBuckets = 16;
+  static constexpr size_t kBucketsMax = size_t{1} << 31;
+  static constexpr size_t kSlotsMax = kNoSlot;  // SlotIds are 32-bit; kNoSlot is reserved
+
+  Entry* entry_at(SlotId s) const { return reinterpret_cast<Entry*>(slots_[s]); }
+  bool live(SlotId s) const { return s < slots_.size() && (slots_[s] & 1) == 0; }
+  uint64_t charge(const Entry* e) const {
+    return e->allocation_bytes() + fixed_bytes(e->has_ttl());
+  }
+  uint32_t bucket_of(uint64_t hash) const {
+    return static_cast<uint32_t>(hash & (buckets_.size() - 1));
+  }
+  SlotId lookup(std::string_view key, uint64_t hash) const;
+  uint64_t next_version() { return (++version_counter_ << index_bits_) | index_; }
+  SlotId alloc_slot();
+  void free_slot(SlotId s);
+  void unlink(SlotId s, uint64_t hash);
+  void remove(SlotId s, uint64_t hash, Removal why);
+  void replace(SlotId s, Entry* fresh);
+  void ttl_add(SlotId s, Entry* e);
+  void ttl_remove(Entry* e);
+  void maybe_grow();
+  void evict_over_budget();
+  uint64_t next_random();
+
+  SpinLock lock_;
+  const uint32_t index_;
+  const uint32_t index_bits_;
+  const uint64_t capacity_;
+  std::unique_ptr<EvictionPolicy> policy_;
+  const uint64_t fixed_bytes_;
+  std::vector<SlotId> buckets_;
+  std::vector<uintptr_t> slots_;  // Entry*, or (next free SlotId << 1 | 1) for a free slot
+  SlotId free_head_ = kNoSlot;
+  std::vector<SlotId> ttl_slots_;
+  LeaseMap leases_;
+  uint64_t version_counter_ = 0;
+  uint64_t lease_counter_ = 0;
+  uint64_t rng_;
+  uint64_t count_ = 0;
+  uint64_t used_ = 0;
+  uint64_t hits_ = 0;
+  uint64_t misses_ = 0;
+  uint64_t evictions_ = 0;
+  uint64_t expired_ = 0;
+};
+
+}  // namespace strata::cache

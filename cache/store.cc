@@ -1,0 +1,217 @@
+#include "cache/store.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "cache/alloc_size.h"
+#include "cache/entry.h"
+#include "cache/shard.h"
+
+namespace strata::cache {
+
+// ---- Txn -------------------------------------------------------------------------------------
+
+Txn::Txn(Store* store, std::span<Shard* const> shards, int64_t now_ms)
+    : store_(store), now_ms_(now_ms) {
+  if (shards.size() > kLockedMax) {
+    all_locked_ = true;
+    for (auto& s : store_->shards_) s->lock();
+    return;
+  }
+  for (Shard* s : shards) {  // already sorted by shard index: a global lock order
+    s->lock();
+    locked_[locked_count_++] = s;
+  }
+}
+
+Txn::~Txn() {
+  if (all_locked_) {
+    for (auto it = store_->shards_.rbegin(); it != store_->shards_.rend(); ++it) (*it)->unlock();
+    return;
+  }
+  while (locked_count_ > 0) locked_[--locked_count_]->unlock();
+}
+
+Shard* Txn::shard_for(std::string_view key, uint64_t* hash) const {
+  *hash = hash_key(key);
+  Shard* s = store_->shards_[store_->shard_index(*hash)].get();
+  if (!all_locked_ && std::find(locked_, locked_ + locked_count_, s) == locked_ + locked_count_) {
+    std::abort();  // programmer error: the key was not passed to Store::lock
+  }
+  return s;
+}
+
+bool Txn::read(std::string_view key, EntryView* out) {
+  uint64_t h;
+  return shard_for(key, &h)->get(key, h, now_ms_, true, out);
+}
+
+bool Txn::find(std::string_view key, EntryView* out) {
+  uint64_t h;
+  return shard_for(key, &h)->get(key, h, now_ms_, false, out);
+}
+
+uint64_t Txn::set(std::string_view key, std::string_view value, int64_t expire_at_ms) {
+  uint64_t h;
+  Shard* s = shard_for(key, &h);
+  if (!store_->lengths_ok(key.size(), value.size())) {
+    s->erase(key, h, now_ms_);  // not stored: the old value must not outlive the write
+    return 0;
+  }
+  return s->set(key, h, value, expire_at_ms);
+}
+
+bool Txn::set_expire(std::string_view key, int64_t expire_at_ms) {
+  uint64_t h;
+  return shard_for(key, &h)->set_expire(key, h, expire_at_ms, now_ms_);
+}
+
+bool Txn::erase(std::string_view key) {
+  uint64_t h;
+  return shard_for(key, &h)->erase(key, h, now_ms_);
+}
+
+// ---- Store -----------------------------------------------------------------------------------
+
+Store::Store(const StoreConfig& config, const Clock* clock) : config_(config), clock_(clock) {
+  if (config_.shards == 0 || config_.shards > kShardsMax || !std::has_single_bit(config_.shards)) {
+    throw std::invalid_argument("store: shards must be a power of two in [1, 65536]");
+  }
+  if (config_.key_bytes_max > Entry::kKeyBytesLimit ||
+      config_.value_bytes_max > Entry::kValueBytesLimit) {
+    throw std::invalid_argument("store: key_bytes_max < 2^31 and value_bytes_max < 2^32 required");
+  }
+  mask_ = config_.shards - 1;
+  shard_bits_ = static_cast<uint32_t>(std::countr_zero(config_.shards));
+  const uint64_t capacity = config_.maxmemory_bytes == 0
+                                ? 0
+                                : std::max<uint64_t>(1, config_.maxmemory_bytes / config_.shards);
+  shards_.reserve(config_.shards);
+  for (uint32_t i = 0; i < config_.shards; ++i) {
+    // Unbounded stores never evict, so they carry no policy (and no policy metadata).
+    std::unique_ptr<EvictionPolicy> policy;
+    if (capacity != 0) {
+      policy = make_policy(config_.eviction, PolicyParams{capacity});
+      if (!policy)
+        throw std::invalid_argument("store: unknown eviction policy " + config_.eviction);
+    }
+    shards_.push_back(std::make_unique<Shard>(i, shard_bits_, capacity, std::move(policy)));
+  }
+}
+
+Store::~Store() = default;
+
+std::unique_ptr<Txn> Store::lock(std::string_view key) {
+  Shard* s = shards_[shard_index(hash_key(key))].get();
+  return std::unique_ptr<Txn>(new Txn(this, std::span<Shard* const>(&s, 1), clock_->now_ms()));
+}
+
+std::unique_ptr<Txn> Store::lock(std::span<const std::string_view> keys) {
+  if (keys.size() == 1) return lock(keys[0]);
+  std::vector<uint32_t> idx;
+  idx.reserve(keys.size());
+  for (std::string_view k : keys) idx.push_back(shard_index(hash_key(k)));
+  std::sort(idx.begin(), idx.end());
+  idx.erase(std::unique(idx.begin(), idx.end()), idx.end());
+  std::vector<Shard*> picked;
+  picked.reserve(idx.size());
+  for (uint32_t i : idx) picked.push_back(shards_[i].get());
+  return std::unique_ptr<Txn>(new Txn(this, picked, clock_->now_ms()));
+}
+
+uint64_t Store::begin_fill(std::string_view key) {
+  auto txn = lock(key);
+  uint64_t h;
+  Shard* s = txn->shard_for(key, &h);
+  return s->begin_fill(key);
+}
+
+bool Store::complete_fill(std::string_view key, uint64_t token, std::string_view value,
+                          int64_t expire_at_ms) {
+  auto txn = lock(key);
+  uint64_t h;
+  Shard* s = txn->shard_for(key, &h);
+  if (!s->take_lease(key, token)) return false;
+  if (!lengths_ok(key.size(), value.size())) return false;
+  return s->set(key, h, value, expire_at_ms) != 0;
+}
+
+void Store::invalidate(std::string_view key) {
+  auto txn = lock(key);
+  uint64_t h;
+  Shard* s = txn->shard_for(key, &h);
+  s->drop_lease(key);
+  s->erase(key, h, txn->now_ms());
+}
+
+void Store::flush_all() {
+  for (auto& s : shards_) s->lock();  // ascending: same order as every Txn
+  for (auto& s : shards_) s->clear();
+  for (auto it = shards_.rbegin(); it != shards_.rend(); ++it) (*it)->unlock();
+}
+
+size_t Store::active_expire(size_t budget) {
+  const int64_t now = clock_->now_ms();
+  size_t removed = 0;
+  for (uint32_t visited = 0; visited < config_.shards && budget > 0; ++visited) {
+    const uint32_t i = expire_cursor_.fetch_add(1, std::memory_order_relaxed) & mask_;
+    Shard* s = shards_[i].get();
+    s->lock();
+    removed += s->expire_sample(now, &budget);
+    s->unlock();
+  }
+  return removed;
+}
+
+// Cursor = shard << 32 | reverse-binary bucket cursor within the shard. Tables only grow, and the
+// reverse-binary order guarantees that growth between calls never skips a bucket's keys.
+uint64_t Store::scan_keys(uint64_t cursor, size_t count, std::vector<std::string>* out) {
+  uint64_t shard = cursor >> 32;
+  uint32_t bucket_cursor = static_cast<uint32_t>(cursor);
+  const int64_t now = clock_->now_ms();
+  size_t added = 0;
+  count = std::max<size_t>(count, 1);
+  while (shard < config_.shards) {
+    Shard* s = shards_[shard].get();
+    s->lock();
+    bucket_cursor = s->scan(bucket_cursor, count, now, out, &added);
+    s->unlock();
+    if (bucket_cursor == 0) ++shard;
+    if (added >= count) break;
+  }
+  if (shard >= config_.shards) return 0;
+  return (shard << 32) | bucket_cursor;
+}
+
+StoreStats Store::stats() const {
+  StoreStats total;
+  for (const auto& s : shards_) {
+    s->lock();
+    s->add_stats(&total);
+    s->unlock();
+  }
+  return total;
+}
+
+uint64_t Store::charged_bytes(size_t key_len, size_t value_len) const {
+  return charged_bytes(key_len, value_len, false);
+}
+
+uint64_t Store::charged_bytes(size_t key_len, size_t value_len, bool with_ttl) const {
+  return allocation_bytes_for(Entry::alloc_bytes(key_len, value_len, with_ttl)) +
+         shards_[0]->fixed_bytes(with_ttl);
+}
+
+bool Store::check_invariants() const {
+  bool ok = true;
+  for (const auto& s : shards_) {
+    s->lock();
+    ok = ok && s->check_invariants();
+    s->unlock();
+  }
+  return ok;
+}
+
+}  // namespace strata::cache

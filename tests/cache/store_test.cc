@@ -1,0 +1,479 @@
+#include "cache/store.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <list>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace strata::cache {
+
+// Until the real policies are in main, a minimal FIFO stands in. Weak, so the real factory wins.
+namespace {
+class TestFifo final : public EvictionPolicy {
+ public:
+  std::string_view name() const override { return "test-fifo"; }
+  void on_insert(SlotId id, uint64_t, uint64_t) override {
+    pos_[id] = order_.insert(order_.end(), id);
+  }
+  void on_hit(SlotId) override {}
+  void on_resize(SlotId, uint64_t, uint64_t) override {}
+  void on_erase(SlotId id) override {
+    auto it = pos_.find(id);
+    if (it == pos_.end()) return;
+    order_.erase(it->second);
+    pos_.erase(it);
+  }
+  SlotId evict() override {
+    if (order_.empty()) return kNoSlot;
+    SlotId id = order_.front();
+    order_.pop_front();
+    pos_.erase(id);
+    return id;
+  }
+  size_t metadata_bytes_per_entry() const override { return 16; }
+
+ private:
+  std::list<SlotId> order_;
+  std::unordered_map<SlotId, std::list<SlotId>::iterator> pos_;
+};
+}  // namespace
+
+__attribute__((weak)) std::unique_ptr<EvictionPolicy> make_policy(std::string_view,
+                                                                  const PolicyParams&) {
+  return std::make_unique<TestFifo>();
+}
+
+namespace {
+
+StoreConfig bounded(uint64_t bytes, uint32_t shards = 4) {
+  StoreConfig c;
+  c.maxmemory_bytes = bytes;
+  c.shards = shards;
+  return c;
+}
+
+std::string get(Store& s, std::string_view k) {
+  auto t = s.lock(k);
+  EntryView v;
+  if (!t->read(k, &v)) return "<nil>";
+  return std::string(v.value);
+}
+
+uint64_t put(Store& s, std::string_view k, std::string_view v, int64_t exp = 0) {
+  return s.lock(k)->set(k, v, exp);
+}
+
+TEST(StoreTest, SetGetEraseOverwrite) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  EXPECT_EQ(get(s, "a"), "<nil>");
+  EXPECT_NE(put(s, "a", "1"), 0u);
+  EXPECT_EQ(get(s, "a"), "1");
+  EXPECT_NE(put(s, "a", "two"), 0u);
+  EXPECT_EQ(get(s, "a"), "two");
+  EXPECT_EQ(s.stats().keys, 1u);
+  EXPECT_TRUE(s.lock("a")->erase("a"));
+  EXPECT_FALSE(s.lock("a")->erase("a"));
+  EXPECT_EQ(get(s, "a"), "<nil>");
+  StoreStats st = s.stats();
+  EXPECT_EQ(st.keys, 0u);
+  EXPECT_EQ(st.used_bytes, 0u);
+  EXPECT_EQ(st.hits, 2u);
+  EXPECT_EQ(st.misses, 2u);
+  EXPECT_TRUE(s.check_invariants());
+}
+
+TEST(StoreTest, FindDoesNotCountHits) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  put(s, "k", "v");
+  EntryView v;
+  EXPECT_TRUE(s.lock("k")->find("k", &v));
+  EXPECT_FALSE(s.lock("x")->find("x", &v));
+  EXPECT_EQ(s.stats().hits, 0u);
+  EXPECT_EQ(s.stats().misses, 0u);
+}
+
+TEST(StoreTest, EmptyAndBinaryKeysAndValues) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  const std::string bin1("a\0b", 3), bin2("a\0c", 3), zeros(5, '\0');
+  put(s, "", "empty-key");
+  put(s, "ev", "");
+  put(s, bin1, zeros);
+  put(s, bin2, "c");
+  EXPECT_EQ(get(s, ""), "empty-key");
+  EXPECT_EQ(get(s, "ev"), "");
+  EXPECT_EQ(get(s, bin1), zeros);
+  EXPECT_EQ(get(s, bin2), "c");
+  EXPECT_EQ(get(s, "a"), "<nil>");
+  EXPECT_EQ(s.stats().keys, 4u);
+  EXPECT_TRUE(s.check_invariants());
+}
+
+TEST(StoreTest, BigValues) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  std::string big(8 << 20, 'x');
+  big[12345] = 'y';
+  put(s, "big", big);
+  EXPECT_EQ(get(s, "big"), big);
+  EXPECT_GE(s.stats().used_bytes, big.size());
+  put(s, "big", "small");
+  EXPECT_LT(s.stats().used_bytes, 1000u);
+  EXPECT_TRUE(s.check_invariants());
+}
+
+TEST(StoreTest, EntryBiggerThanShardBudgetIsNotStored) {
+  ManualClock clock;
+  Store s(bounded(64 * 1024, 4), &clock);  // 16 KiB per shard
+  put(s, "k", "old");
+  EXPECT_EQ(put(s, "k", std::string(20000, 'x')), 0u);
+  EXPECT_EQ(get(s, "k"), "<nil>");  // the stale value is gone too
+  EXPECT_EQ(s.stats().used_bytes, 0u);
+}
+
+TEST(StoreTest, LengthLimits) {
+  ManualClock clock;
+  StoreConfig c;
+  c.key_bytes_max = 4;
+  c.value_bytes_max = 8;
+  Store s(c, &clock);
+  EXPECT_EQ(put(s, "toolong", "v"), 0u);
+  EXPECT_EQ(put(s, "k", "123456789"), 0u);
+  EXPECT_NE(put(s, "k", "12345678"), 0u);
+}
+
+TEST(StoreTest, VersionsStrictlyIncrease) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  uint64_t last = 0;
+  for (int i = 0; i < 100; ++i) {
+    const uint64_t v = put(s, "k", std::to_string(i));
+    EXPECT_GT(v, last);
+    last = v;
+    auto t = s.lock("k");
+    EntryView view;
+    ASSERT_TRUE(t->find("k", &view));
+    EXPECT_EQ(view.version, v);
+    ASSERT_TRUE(t->set_expire("k", clock.now_ms() + 1000));
+    ASSERT_TRUE(t->find("k", &view));
+    EXPECT_GT(view.version, last);
+    last = view.version;
+  }
+  // A key deleted and re-created never reuses a version.
+  s.lock("k")->erase("k");
+  EXPECT_GT(put(s, "k", "again"), last);
+  // Versions are unique across keys too.
+  std::set<uint64_t> seen;
+  for (int i = 0; i < 1000; ++i)
+    EXPECT_TRUE(seen.insert(put(s, "key" + std::to_string(i), "v")).second);
+}
+
+TEST(StoreTest, LazyExpiry) {
+  ManualClock clock(1'000'000);
+  Store s(StoreConfig{}, &clock);
+  put(s, "t", "v", 1'000'100);
+  put(s, "p", "v");
+  EXPECT_EQ(s.stats().keys_with_ttl, 1u);
+  clock.set_ms(1'000'100);  // alive at exactly the expiry millisecond (as Redis)
+  EXPECT_EQ(get(s, "t"), "v");
+  {
+    auto t = s.lock("t");
+    EntryView v;
+    ASSERT_TRUE(t->find("t", &v));
+    EXPECT_EQ(v.expire_at_ms, 1'000'100);
+  }
+  clock.advance_ms(1);
+  EXPECT_EQ(get(s, "t"), "<nil>");
+  StoreStats st = s.stats();
+  EXPECT_EQ(st.expired, 1u);
+  EXPECT_EQ(st.keys, 1u);
+  EXPECT_EQ(st.keys_with_ttl, 0u);
+  EXPECT_FALSE(s.lock("t")->set_expire("t", 0));
+  EXPECT_TRUE(s.check_invariants());
+}
+
+TEST(StoreTest, SetExpireAddsAndRemovesTtl) {
+  ManualClock clock(1000);
+  Store s(StoreConfig{}, &clock);
+  put(s, "k", "value");
+  const uint64_t plain = s.stats().used_bytes;
+  EXPECT_EQ(plain, s.charged_bytes(1, 5));
+  EXPECT_TRUE(s.lock("k")->set_expire("k", 5000));
+  EXPECT_EQ(s.stats().keys_with_ttl, 1u);
+  EXPECT_EQ(s.stats().used_bytes, s.charged_bytes(1, 5, true));
+  EXPECT_EQ(get(s, "k"), "value");
+  EXPECT_TRUE(s.lock("k")->set_expire("k", 0));
+  EXPECT_EQ(s.stats().keys_with_ttl, 0u);
+  EXPECT_EQ(s.stats().used_bytes, plain);
+  clock.set_ms(10000);
+  EXPECT_EQ(get(s, "k"), "value");
+  // Overwriting without a TTL clears it (SET semantics).
+  put(s, "k", "v", 20000);
+  put(s, "k", "v");
+  clock.set_ms(30000);
+  EXPECT_EQ(get(s, "k"), "v");
+  EXPECT_TRUE(s.check_invariants());
+}
+
+TEST(StoreTest, ActiveExpiry) {
+  ManualClock clock(1000);
+  Store s(bounded(0, 8), &clock);
+  for (int i = 0; i < 1000; ++i) put(s, "ttl" + std::to_string(i), "v", 2000);
+  for (int i = 0; i < 100; ++i) put(s, "keep" + std::to_string(i), "v", 100000);
+  for (int i = 0; i < 100; ++i) put(s, "plain" + std::to_string(i), "v");
+  EXPECT_EQ(s.active_expire(1000), 0u);
+  clock.set_ms(3000);
+  size_t removed = 0;
+  for (int round = 0; round < 200 && s.stats().keys > 200; ++round) removed += s.active_expire(100);
+  StoreStats st = s.stats();
+  EXPECT_EQ(st.keys, 200u);
+  EXPECT_EQ(removed, 1000u);
+  EXPECT_EQ(st.expired, 1000u);
+  EXPECT_EQ(st.keys_with_ttl, 100u);
+  EXPECT_EQ(s.active_expire(0), 0u);
+  EXPECT_TRUE(s.check_invariants());
+}
+
+TEST(StoreTest, LeaseNormalFillInstalled) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  const uint64_t tok = s.begin_fill("k");
+  EXPECT_NE(tok, 0u);
+  EXPECT_TRUE(s.complete_fill("k", tok, "from-upstream", 0));
+  EXPECT_EQ(get(s, "k"), "from-upstream");
+  EXPECT_FALSE(s.complete_fill("k", tok, "again", 0));  // a lease is used once
+}
+
+TEST(StoreTest, LeaseFillAfterConcurrentSetRefused) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  const uint64_t tok = s.begin_fill("k");
+  put(s, "k", "newer");
+  EXPECT_FALSE(s.complete_fill("k", tok, "older", 0));
+  EXPECT_EQ(get(s, "k"), "newer");
+  const uint64_t tok2 = s.begin_fill("k");
+  s.lock("k")->erase("k");
+  EXPECT_FALSE(s.complete_fill("k", tok2, "older", 0));
+  EXPECT_EQ(get(s, "k"), "<nil>");
+}
+
+TEST(StoreTest, LeaseFillAfterInvalidateRefused) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  put(s, "k", "v");
+  const uint64_t tok = s.begin_fill("k");
+  s.invalidate("k");
+  EXPECT_EQ(get(s, "k"), "<nil>");
+  EXPECT_FALSE(s.complete_fill("k", tok, "stale", 0));
+  EXPECT_EQ(get(s, "k"), "<nil>");
+  EXPECT_FALSE(s.complete_fill("other", tok, "x", 0));
+}
+
+TEST(StoreTest, LeaseTokensUniqueAndShared) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  std::set<uint64_t> tokens;
+  for (int i = 0; i < 500; ++i) {
+    const uint64_t t = s.begin_fill("k" + std::to_string(i));
+    EXPECT_NE(t, 0u);
+    EXPECT_TRUE(tokens.insert(t).second);
+  }
+  // Concurrent misses on one key share its lease; the first fill wins.
+  const uint64_t a = s.begin_fill("k1");
+  EXPECT_EQ(a, s.begin_fill("k1"));
+  EXPECT_TRUE(s.complete_fill("k1", a, "x", 0));
+  EXPECT_FALSE(s.complete_fill("k1", a, "y", 0));
+  EXPECT_NE(s.begin_fill("k1"), a);
+}
+
+TEST(StoreTest, MemoryAccountingExact) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  uint64_t expected = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string k = "key:" + std::to_string(i);
+    const std::string v(i % 300, 'v');
+    const bool ttl = i % 3 == 0;
+    put(s, k, v, ttl ? clock.now_ms() + 100000 : 0);
+    expected += s.charged_bytes(k.size(), v.size(), ttl);
+  }
+  EXPECT_EQ(s.stats().used_bytes, expected);
+  EXPECT_TRUE(s.check_invariants());
+  for (int i = 0; i < 2000; i += 2)
+    s.lock("key:" + std::to_string(i))->erase("key:" + std::to_string(i));
+  EXPECT_TRUE(s.check_invariants());
+  s.flush_all();
+  EXPECT_EQ(s.stats().used_bytes, 0u);
+  EXPECT_EQ(s.stats().keys, 0u);
+  EXPECT_EQ(s.stats().keys_with_ttl, 0u);
+  EXPECT_EQ(get(s, "key:1"), "<nil>");
+}
+
+TEST(StoreTest, EvictionKeepsUsedUnderMaxmemory) {
+  ManualClock clock;
+  const uint64_t maxmemory = 256 * 1024;
+  Store s(bounded(maxmemory, 4), &clock);
+  for (int i = 0; i < 20000; ++i) {
+    put(s, "key:" + std::to_string(i), std::string(50 + i % 200, 'x'));
+    if (i % 1000 == 0) {
+      ASSERT_LE(s.stats().used_bytes, maxmemory);
+    }
+  }
+  StoreStats st = s.stats();
+  EXPECT_LE(st.used_bytes, maxmemory);
+  EXPECT_GT(st.used_bytes, maxmemory / 2);
+  EXPECT_GT(st.evictions, 0u);
+  EXPECT_EQ(st.keys + st.evictions, 20000u);
+  EXPECT_TRUE(s.check_invariants());
+}
+
+TEST(StoreTest, ScanVisitsAllKeysAcrossGrowth) {
+  ManualClock clock;
+  Store s(bounded(0, 4), &clock);
+  std::unordered_set<std::string> initial;
+  for (int i = 0; i < 100; ++i) {
+    initial.insert("a" + std::to_string(i));
+    put(s, "a" + std::to_string(i), "v");
+  }
+  std::unordered_map<std::string, int> seen;
+  uint64_t cursor = 0;
+  int calls = 0;
+  int added = 0;
+  do {
+    std::vector<std::string> out;
+    cursor = s.scan_keys(cursor, 10, &out);
+    for (auto& k : out) ++seen[k];
+    // Grow the tables between calls: every key present throughout must still be returned.
+    for (int j = 0; j < 50; ++j, ++added) put(s, "b" + std::to_string(added), "v");
+    ++calls;
+  } while (cursor != 0 && calls < 100000);
+  for (const auto& k : initial) EXPECT_EQ(seen.count(k), 1u) << k;
+  EXPECT_GT(s.stats().keys, 1000u);  // growth did happen
+  // A quiet full scan returns each key exactly once.
+  seen.clear();
+  cursor = 0;
+  do {
+    std::vector<std::string> out;
+    cursor = s.scan_keys(cursor, 7, &out);
+    for (auto& k : out) ++seen[k];
+  } while (cursor != 0);
+  EXPECT_EQ(seen.size(), s.stats().keys);
+  for (const auto& [k, n] : seen) EXPECT_EQ(n, 1) << k;
+}
+
+TEST(StoreTest, MultiKeyTxnLocksManyShards) {
+  ManualClock clock;
+  Store s(bounded(0, 128), &clock);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 500; ++i) keys.push_back("m" + std::to_string(i));
+  std::vector<std::string_view> views(keys.begin(), keys.end());
+  {
+    auto t = s.lock(views);  // > 64 distinct shards: locks them all
+    for (auto k : views) t->set(k, "v", 0);
+  }
+  auto t2 = s.lock(std::span<const std::string_view>(views.data(), 3));
+  EntryView v;
+  EXPECT_TRUE(t2->read(views[2], &v));
+}
+
+TEST(StoreTest, ConcurrentRandomOps) {
+  ManualClock clock(1000);
+  Store s(bounded(512 * 1024, 8), &clock);
+  constexpr int kThreads = 4;
+  constexpr int kOps = 30000;
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      while (!go.load()) std::this_thread::yield();
+      for (int i = 0; i < kOps; ++i) {
+        const std::string k = "k" + std::to_string(rng() % 2000);
+        switch (rng() % 10) {
+          case 0:
+          case 1: {
+            auto txn = s.lock(k);
+            EntryView v;
+            if (txn->read(k, &v) && !v.value.empty()) {
+              ASSERT_EQ(v.value[0], 'v');
+            }
+            break;
+          }
+          case 2:
+            s.lock(k)->erase(k);
+            break;
+          case 3:
+            s.lock(k)->set_expire(k, rng() % 2 ? clock.now_ms() + rng() % 50 : 0);
+            break;
+          case 4: {  // multi-key: MSET-like, atomically
+            const std::string k2 = "k" + std::to_string(rng() % 2000);
+            const std::string k3 = "k" + std::to_string(rng() % 2000);
+            std::string_view ks[] = {k, k2, k3};
+            auto txn = s.lock(ks);
+            for (auto key : ks) txn->set(key, "v" + std::to_string(i), 0);
+            break;
+          }
+          case 5: {
+            const uint64_t tok = s.begin_fill(k);
+            s.complete_fill(k, tok, "vfill", clock.now_ms() + 100);
+            break;
+          }
+          case 6:
+            if (t == 0) {
+              clock.advance_ms(1);
+              s.active_expire(50);
+            } else {
+              s.invalidate(k);
+            }
+            break;
+          default:
+            s.lock(k)->set(k, "v" + std::string(rng() % 400, 'x'),
+                           rng() % 3 ? 0 : clock.now_ms() + 20);
+        }
+      }
+    });
+  }
+  go = true;
+  for (auto& th : threads) th.join();
+  EXPECT_TRUE(s.check_invariants());
+  StoreStats st = s.stats();
+  EXPECT_LE(st.used_bytes, 512u * 1024);
+  std::vector<std::string> all;
+  uint64_t cursor = 0;
+  do {
+    cursor = s.scan_keys(cursor, 100, &all);
+  } while (cursor != 0);
+  EXPECT_LE(all.size(), st.keys);
+}
+
+TEST(StoreTest, RejectsBadConfig) {
+  ManualClock clock;
+  StoreConfig c;
+  c.shards = 3;
+  EXPECT_THROW(Store(c, &clock), std::invalid_argument);
+}
+
+TEST(StoreTest, HashSpreadsShortKeys) {
+  std::unordered_set<uint64_t> hashes;
+  uint32_t shard_counts[64] = {};
+  for (int i = 0; i < 100000; ++i) {
+    const uint64_t h = hash_key("key:" + std::to_string(i));
+    hashes.insert(h);
+    ++shard_counts[(h >> 32) & 63];
+  }
+  EXPECT_EQ(hashes.size(), 100000u);
+  for (uint32_t c : shard_counts) EXPECT_NEAR(c, 100000 / 64, 250);
+  EXPECT_NE(hash_key(""), hash_key(std::string_view("\0", 1)));
+}
+
+}  // namespace
+}  // namespace strata::cache
