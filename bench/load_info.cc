@@ -1,0 +1,158 @@
+#include "bench/load_info.h"
+
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace strata::bench {
+namespace {
+
+constexpr int kInfoTimeoutS = 5;
+constexpr size_t kInfoBytesMax = 4 << 20;
+
+std::optional<uint64_t> to_u64(std::string_view s) {
+  uint64_t v = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{}) return std::nullopt;
+  return v;
+}
+
+std::optional<double> to_double(std::string_view s) {
+  const std::string text(s);
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str()) return std::nullopt;
+  return v;
+}
+
+int connect_blocking(const Target& target, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(target.port);
+  if (int rc = getaddrinfo(target.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    error = gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo* ai = res; ai != nullptr && fd < 0; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    timeval tv{kInfoTimeoutS, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+      error = std::strerror(errno);
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  return fd;
+}
+
+// Reads one bulk-string reply ("$<len>\r\n<bytes>\r\n") and returns its payload.
+std::expected<std::string, std::string> read_bulk(int fd) {
+  std::string buf;
+  char chunk[16384];
+  size_t header_end = std::string::npos;
+  int64_t len = -1;
+  for (;;) {
+    if (header_end == std::string::npos) {
+      header_end = buf.find("\r\n");
+      if (header_end != std::string::npos) {
+        if (buf[0] != '$') return std::unexpected("INFO failed: " + buf.substr(0, header_end));
+        len = std::strtoll(buf.c_str() + 1, nullptr, 10);
+        if (len < 0 || static_cast<size_t>(len) > kInfoBytesMax) {
+          return std::unexpected("INFO reply too large or null");
+        }
+      }
+    }
+    if (header_end != std::string::npos &&
+        buf.size() >= header_end + 2 + static_cast<size_t>(len)) {
+      return buf.substr(header_end + 2, static_cast<size_t>(len));
+    }
+    const ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+    if (n <= 0) return std::unexpected(std::string("INFO recv: ") + std::strerror(errno));
+    buf.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+}  // namespace
+
+ServerInfo parse_info(std::string_view text) {
+  ServerInfo info;
+  double cpu = 0;
+  bool have_cpu = false;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    const size_t colon = line.find(':');
+    if (line.empty() || line[0] == '#' || colon == std::string_view::npos) continue;
+    const std::string_view key = line.substr(0, colon);
+    const std::string_view value = line.substr(colon + 1);
+    if (key == "keyspace_hits") {
+      info.keyspace_hits = to_u64(value);
+    } else if (key == "keyspace_misses") {
+      info.keyspace_misses = to_u64(value);
+    } else if (key == "l1_hits") {
+      info.l1_hits = to_u64(value);
+    } else if (key == "used_cpu_sys" || key == "used_cpu_user") {
+      if (auto v = to_double(value)) {
+        cpu += *v;
+        have_cpu = true;
+      }
+    }
+  }
+  if (have_cpu) info.used_cpu_s = cpu;
+  return info;
+}
+
+std::expected<ServerInfo, std::string> fetch_info(const Target& target) {
+  std::string error;
+  const int fd = connect_blocking(target, error);
+  if (fd < 0) return std::unexpected("INFO connect " + target.name() + ": " + error);
+  static constexpr std::string_view kCommand = "*1\r\n$4\r\nINFO\r\n";
+  std::expected<std::string, std::string> body;
+  if (send(fd, kCommand.data(), kCommand.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(kCommand.size())) {
+    body = std::unexpected(std::string("INFO send: ") + std::strerror(errno));
+  } else {
+    body = read_bulk(fd);
+  }
+  close(fd);
+  if (!body) return std::unexpected(body.error());
+  return parse_info(*body);
+}
+
+std::optional<double> process_cpu_seconds(int pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The command name (field 2) may hold spaces; fields after the last ')' are fixed.
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return std::nullopt;
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  uint64_t utime = 0, stime = 0;
+  // After ')': state(3) ppid(4) ... utime is field 14, stime field 15.
+  for (int index = 3; index <= 15 && (fields >> field); ++index) {
+    if (index == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (index == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  if (!fields) return std::nullopt;
+  const long ticks = sysconf(_SC_CLK_TCK);
+  return static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100);
+}
+
+}  // namespace strata::bench

@@ -1,0 +1,390 @@
+#include "bench/load_worker.h"
+
+#include <liburing.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <memory>
+#include <vector>
+
+#include "bench/load_reply_counter.h"
+
+namespace strata::bench {
+
+uint64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+namespace {
+
+// Replies are streamed through the scanner, so this only bounds bytes per recv, not reply size.
+constexpr size_t kRecvBufferBytes = 64 * 1024;
+constexpr unsigned kRingEntriesMax = 32768;
+// Per request: head + key digits + CRLF + "$<len>\r\n" + value + CRLF.
+constexpr size_t kCommandOverheadBytes = kKeyDigits + 2 + 16 + 2;
+
+enum class Op : uint8_t { kSend = 0, kRecv = 1 };
+enum class Cmd : uint8_t { kGet, kSet };
+
+// user_data = connection index << 8 | op: an index, never a pointer.
+uint64_t pack(uint32_t conn, Op op) { return (uint64_t{conn} << 8) | static_cast<uint8_t>(op); }
+
+struct Conn {
+  enum class State : uint8_t {
+    kBusy,  // a batch is in flight: its send and/or recv are queued
+    kIdle,  // finished: budget spent or phase is kStop
+    kDead,  // socket error; shut down, its queued ops drain with errors
+  };
+  int fd = -1;
+  State state = State::kIdle;
+  int inflight = 0;  // queued io_uring ops on this connection
+  std::unique_ptr<char[]> send_buf;
+  size_t send_len = 0;
+  size_t send_off = 0;
+  std::unique_ptr<char[]> recv_buf;
+  std::unique_ptr<Cmd[]> cmds;  // command kinds of the batch, for hit/miss accounting
+  uint32_t batch_size = 0;
+  uint32_t replies = 0;
+  bool measured = false;
+  uint64_t batch_start_ns = 0;
+  ReplyCounter scanner;
+};
+
+char* write_digits(char* out, uint64_t v, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  return out + width;
+}
+
+char* write_decimal(char* out, uint64_t v) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  while (n > 0) *out++ = tmp[--n];
+  return out;
+}
+
+int connect_to(const Target& target, std::string& error) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string port = std::to_string(target.port);
+  if (int rc = getaddrinfo(target.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    error = "resolve " + target.name() + ": " + gai_strerror(rc);
+    return -1;
+  }
+  int fd = -1;
+  for (addrinfo* ai = res; ai != nullptr && fd < 0; ai = ai->ai_next) {
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+      error = "connect " + target.name() + ": " + std::strerror(errno);
+      close(fd);
+      fd = -1;
+    }
+  }
+  freeaddrinfo(res);
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  return fd;
+}
+
+// Prefers the cheapest completion mode the kernel offers, falling back for older kernels.
+int init_ring(io_uring& ring, unsigned entries) {
+  const unsigned flag_sets[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+      IORING_SETUP_COOP_TASKRUN,
+      0,
+  };
+  int rc = -EINVAL;
+  for (unsigned flags : flag_sets) {
+    io_uring_params params{};
+    params.flags = flags;
+    rc = io_uring_queue_init_params(entries, &ring, &params);
+    if (rc == 0) return 0;
+  }
+  return rc;
+}
+
+class Worker {
+ public:
+  Worker(const LoadPlan& plan, WorkerSlice slice, WorkerStats& stats)
+      : plan_(plan), opt_(*plan.options), slice_(slice), stats_(stats), rng_(slice.seed) {}
+  ~Worker();
+  void run();
+
+ private:
+  bool setup();
+  void fail(const std::string& message);
+  io_uring_sqe* get_sqe();
+  void queue_send(uint32_t index);
+  void queue_recv(uint32_t index);
+  void start_batch(uint32_t index);
+  void build_batch(Conn& c, uint32_t count);
+  void on_send(uint32_t index, int res);
+  void on_recv(uint32_t index, int res);
+  void kill(uint32_t index, const char* why, int err);
+  void finish(Conn& c);
+
+  const LoadPlan& plan_;
+  const LoadOptions& opt_;
+  WorkerSlice slice_;
+  WorkerStats& stats_;
+  Rng rng_;
+  io_uring ring_{};
+  bool ring_ok_ = false;
+  std::vector<Conn> conns_;
+  int busy_ = 0;  // connections in kBusy
+  int inflight_ = 0;
+  uint64_t budget_left_ = 0;
+  uint64_t completed_ = 0;
+  uint64_t get_threshold_ = 0;
+  uint64_t sequence_ = 0;  // cursor of the sequential key distribution, shared by the connections
+                           // // rng value below which a request is a GET
+};
+
+Worker::~Worker() {
+  if (ring_ok_) io_uring_queue_exit(&ring_);
+  for (Conn& c : conns_) {
+    if (c.fd >= 0) close(c.fd);
+  }
+}
+
+void Worker::fail(const std::string& message) {
+  if (stats_.first_error.empty()) stats_.first_error = message;
+  stats_.errors.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Worker::setup() {
+  const uint64_t total = uint64_t{opt_.get_weight} + opt_.set_weight;
+  get_threshold_ = opt_.set_weight == 0
+                       ? UINT64_MAX
+                       : static_cast<uint64_t>(static_cast<long double>(opt_.get_weight) / total *
+                                               18446744073709551616.0L);
+  budget_left_ = slice_.requests;
+  sequence_ = slice_.sequence_start;
+  const size_t per_cmd = plan_.set_head.size() + kCommandOverheadBytes + opt_.value_max;
+  conns_.resize(static_cast<size_t>(slice_.connections));
+  for (Conn& c : conns_) {
+    std::string error;
+    c.fd = connect_to(*plan_.target, error);
+    if (c.fd < 0) {
+      fail(error);
+      return false;
+    }
+    c.send_buf = std::make_unique<char[]>(per_cmd * static_cast<size_t>(opt_.pipeline));
+    c.recv_buf = std::make_unique<char[]>(kRecvBufferBytes);
+    c.cmds = std::make_unique<Cmd[]>(static_cast<size_t>(opt_.pipeline));
+  }
+  unsigned entries = 8;
+  while (entries < 2u * conns_.size() + 8 && entries < kRingEntriesMax) entries *= 2;
+  if (int rc = init_ring(ring_, entries); rc != 0) {
+    fail(std::string("io_uring_queue_init: ") + std::strerror(-rc));
+    return false;
+  }
+  ring_ok_ = true;
+  return true;
+}
+
+io_uring_sqe* Worker::get_sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  while (sqe == nullptr) {  // SQ full: flush and retry (ring is sized so this is rare)
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+  }
+  return sqe;
+}
+
+void Worker::queue_send(uint32_t index) {
+  Conn& c = conns_[index];
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_send(sqe, c.fd, c.send_buf.get() + c.send_off, c.send_len - c.send_off,
+                     MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(sqe, pack(index, Op::kSend));
+  ++c.inflight;
+  ++inflight_;
+}
+
+void Worker::queue_recv(uint32_t index) {
+  Conn& c = conns_[index];
+  io_uring_sqe* sqe = get_sqe();
+  io_uring_prep_recv(sqe, c.fd, c.recv_buf.get(), kRecvBufferBytes, 0);
+  io_uring_sqe_set_data64(sqe, pack(index, Op::kRecv));
+  ++c.inflight;
+  ++inflight_;
+}
+
+void Worker::build_batch(Conn& c, uint32_t count) {
+  char* out = c.send_buf.get();
+  const uint64_t value_span = uint64_t{opt_.value_max} - opt_.value_min + 1;
+  for (uint32_t i = 0; i < count; ++i) {
+    const bool is_get = rng_.next() < get_threshold_;
+    const uint64_t key = plan_.keys->next(rng_, sequence_);
+    const std::string& head = is_get ? plan_.get_head : plan_.set_head;
+    std::memcpy(out, head.data(), head.size());
+    out = write_digits(out + head.size(), key, kKeyDigits);
+    *out++ = '\r';
+    *out++ = '\n';
+    c.cmds[i] = is_get ? Cmd::kGet : Cmd::kSet;
+    if (!is_get) {
+      const uint64_t len = opt_.value_min + (value_span > 1 ? rng_.below(value_span) : 0);
+      *out++ = '$';
+      out = write_decimal(out, len);
+      *out++ = '\r';
+      *out++ = '\n';
+      std::memcpy(out, plan_.value_bytes.data(), len);
+      out += len;
+      *out++ = '\r';
+      *out++ = '\n';
+    }
+  }
+  c.send_len = static_cast<size_t>(out - c.send_buf.get());
+  c.send_off = 0;
+  c.batch_size = count;
+  c.replies = 0;
+}
+
+void Worker::finish(Conn& c) {
+  c.state = Conn::State::kIdle;
+  --busy_;
+}
+
+void Worker::start_batch(uint32_t index) {
+  Conn& c = conns_[index];
+  const auto phase = static_cast<LoadPhase>(plan_.phase->load(std::memory_order_relaxed));
+  if (phase == LoadPhase::kStop) return finish(c);
+  c.measured = phase == LoadPhase::kMeasure;
+  uint32_t count = static_cast<uint32_t>(opt_.pipeline);
+  if (c.measured && slice_.requests != 0) {
+    if (budget_left_ == 0) return finish(c);
+    if (budget_left_ < count) count = static_cast<uint32_t>(budget_left_);
+    budget_left_ -= count;
+  }
+  build_batch(c, count);
+  c.batch_start_ns = monotonic_ns();
+  queue_send(index);
+  queue_recv(index);
+}
+
+void Worker::kill(uint32_t index, const char* why, int err) {
+  Conn& c = conns_[index];
+  if (c.state == Conn::State::kDead) return;
+  if (c.state == Conn::State::kBusy) --busy_;
+  c.state = Conn::State::kDead;
+  ++stats_.connection_errors;
+  fail(std::string(why) + (err != 0 ? std::string(": ") + std::strerror(err) : ""));
+  shutdown(c.fd, SHUT_RDWR);  // wakes the connection's queued ops so the ring drains
+}
+
+void Worker::on_send(uint32_t index, int res) {
+  Conn& c = conns_[index];
+  if (c.state == Conn::State::kDead) return;
+  if (res < 0) return kill(index, "send", -res);
+  c.send_off += static_cast<size_t>(res);
+  if (c.send_off < c.send_len) return queue_send(index);  // short send: push the rest
+  // The replies may have been reaped before this completion; then the batch is done now.
+  if (c.replies == c.batch_size) start_batch(index);
+}
+
+void Worker::on_recv(uint32_t index, int res) {
+  Conn& c = conns_[index];
+  if (c.state == Conn::State::kDead) return;
+  if (res <= 0) return kill(index, res == 0 ? "server closed the connection" : "recv", -res);
+  const uint32_t before = c.replies;
+  bool overflow = false;
+  const bool ok = c.scanner.feed(
+      std::string_view(c.recv_buf.get(), static_cast<size_t>(res)), [&](ReplyClass cls) {
+        if (c.replies >= c.batch_size) {
+          overflow = true;
+          return;
+        }
+        const Cmd cmd = c.cmds[c.replies++];
+        if (!c.measured) return;
+        if (cls == ReplyClass::kError) {
+          ++stats_.error_replies;
+          stats_.errors.fetch_add(1, std::memory_order_relaxed);
+        } else if (cmd == Cmd::kGet) {
+          ++(cls == ReplyClass::kValue ? stats_.get_hits : stats_.get_misses);
+        }
+        ++(cmd == Cmd::kGet ? stats_.gets : stats_.sets);
+      });
+  if (!ok || overflow) return kill(index, "unexpected reply bytes", 0);
+  const uint32_t done = c.replies - before;
+  if (c.measured && done != 0) {
+    const uint64_t now = monotonic_ns();
+    stats_.latency_ns.record_n(now - c.batch_start_ns, done);
+    stats_.last_completion_ns = now;
+    completed_ += done;
+    stats_.completed.store(completed_, std::memory_order_relaxed);
+  }
+  if (c.replies < c.batch_size) return queue_recv(index);
+  if (c.send_off == c.send_len) start_batch(index);  // else on_send starts the next batch
+}
+
+void Worker::run() {
+  if (!setup()) return;
+  plan_.ready->fetch_add(1, std::memory_order_release);
+  // Wait for the coordinator so every worker's first batch starts in the same phase.
+  while (plan_.phase->load(std::memory_order_acquire) == static_cast<int>(LoadPhase::kSetup)) {
+    const timespec pause{0, 200000};
+    nanosleep(&pause, nullptr);
+  }
+  busy_ = static_cast<int>(conns_.size());
+  for (uint32_t i = 0; i < conns_.size(); ++i) {
+    conns_[i].state = Conn::State::kBusy;
+    start_batch(i);
+  }
+  while (busy_ > 0 || inflight_ > 0) {
+    int rc = io_uring_submit_and_wait(&ring_, 1);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      fail(std::string("io_uring_submit_and_wait: ") + std::strerror(-rc));
+      return;
+    }
+    io_uring_cqe* cqe = nullptr;
+    unsigned head = 0;
+    unsigned seen = 0;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      ++seen;
+      const uint64_t data = io_uring_cqe_get_data64(cqe);
+      const auto index = static_cast<uint32_t>(data >> 8);
+      --conns_[index].inflight;
+      --inflight_;
+      if (static_cast<Op>(data & 0xff) == Op::kSend) {
+        on_send(index, cqe->res);
+      } else {
+        on_recv(index, cqe->res);
+      }
+    }
+    io_uring_cq_advance(&ring_, seen);
+  }
+}
+
+}  // namespace
+
+void run_worker(const LoadPlan& plan, WorkerSlice slice, WorkerStats& stats) noexcept {
+  try {
+    Worker worker(plan, slice, stats);
+    worker.run();
+  } catch (const std::exception& e) {  // allocation failure at start-up
+    if (stats.first_error.empty()) stats.first_error = e.what();
+    stats.errors.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace strata::bench
