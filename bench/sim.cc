@@ -1,0 +1,288 @@
+#include "bench/sim.h"
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <thread>
+#include <ctime>
+
+#include "bench/belady.h"
+#include "bench/sim_progress.h"
+
+namespace strata::bench {
+
+namespace {
+
+// Progress is published every this many requests: rare enough to cost nothing, frequent enough
+// for a smooth bar.
+constexpr size_t kProgressChunk = 1 << 16;
+// How far ahead the owner loop prefetches slot_of_[id] and hashes[id]: the random accesses per
+// request the owner itself makes (ids are random over tables of many MB; without the prefetch
+// the hash load alone was most of FIFO's time).
+constexpr size_t kPrefetchDistance = 16;
+
+// The simulator's side of the eviction-policy contract: which object lives in which slot and
+// how much of the capacity is used. Flat arrays indexed by the trace's dense ids.
+template <class Policy, bool kBytes, bool kOps>
+class Replay {
+ public:
+  Replay(const Trace& trace, Policy& policy, uint64_t capacity, const SimRunOptions& options)
+      : trace_(trace),
+        policy_(policy),
+        capacity_(capacity),
+        options_(options),
+        slot_of_(trace.objects, cache::kNoSlot) {}
+
+  void run(SimResult& r) {
+    const size_t n = trace_.requests();
+    const uint32_t* ids = trace_.ids.data();
+    if (options_.hits) options_.hits->assign(n, 0);
+    for (size_t begin = 0; begin < n; begin += kProgressChunk) {
+      const size_t end = std::min(n, begin + kProgressChunk);
+      for (size_t i = begin; i < end; ++i) {
+        if (i + kPrefetchDistance < n) {
+          const uint32_t ahead = ids[i + kPrefetchDistance];
+          __builtin_prefetch(&slot_of_[ahead]);
+          __builtin_prefetch(&trace_.hashes[ahead]);
+        }
+        step(i, r);
+      }
+      if (options_.progress) options_.progress->fetch_add(end - begin, std::memory_order_relaxed);
+    }
+  }
+
+ private:
+  void step(size_t i, SimResult& r) {
+    const uint32_t id = trace_.ids[i];
+    const uint64_t size = trace_.size_at(i);
+    const uint64_t charge = kBytes ? size : 1;
+    const cache::SlotId slot = slot_of_[id];
+    if constexpr (std::is_same_v<Policy, BeladyPolicy>) {
+      policy_.set_next_access((*options_.next_access)[i]);
+    }
+    const Op op = kOps ? trace_.op_at(i) : Op::kGet;
+    if (op == Op::kGet) {
+      ++r.requests;
+      r.bytes += size;
+    }
+    if (op == Op::kDel) {
+      if (slot != cache::kNoSlot) {
+        policy_.on_erase(slot);
+        release(slot);
+      }
+      return;
+    }
+    if (slot != cache::kNoSlot) {
+      if (options_.hits) (*options_.hits)[i] = 1;
+      policy_.on_hit(slot);
+      if (kBytes && charge_of_[slot] != charge) resize(slot, charge);
+      return;
+    }
+    if (op == Op::kGet) {
+      ++r.misses;
+      r.miss_bytes += size;
+    }
+    insert(id, charge);
+  }
+
+  void insert(uint32_t id, uint64_t charge) {
+    cache::SlotId slot;
+    if (!free_.empty()) {
+      slot = free_.back();
+      free_.pop_back();
+    } else {
+      slot = static_cast<cache::SlotId>(id_of_.size());
+      id_of_.push_back(0);
+      if (kBytes) charge_of_.push_back(0);
+    }
+    id_of_[slot] = id;
+    if (kBytes) charge_of_[slot] = static_cast<uint32_t>(charge);
+    slot_of_[id] = slot;
+    used_ += charge;
+    policy_.on_insert(slot, trace_.hashes[id], charge);
+    evict_over_capacity();
+  }
+
+  void resize(cache::SlotId slot, uint64_t charge) {
+    policy_.on_resize(slot, charge_of_[slot], charge);
+    used_ = used_ - charge_of_[slot] + charge;
+    charge_of_[slot] = static_cast<uint32_t>(charge);
+    evict_over_capacity();
+  }
+
+  void evict_over_capacity() {
+    while (used_ > capacity_) {
+      const cache::SlotId victim = policy_.evict();
+      if (victim == cache::kNoSlot) std::abort();  // policy lost track of resident entries
+      release(victim);
+    }
+  }
+
+  void release(cache::SlotId slot) {
+    slot_of_[id_of_[slot]] = cache::kNoSlot;
+    used_ -= kBytes ? charge_of_[slot] : 1;
+    free_.push_back(slot);
+  }
+
+  const Trace& trace_;
+  Policy& policy_;
+  const uint64_t capacity_;
+  const SimRunOptions& options_;
+  std::vector<cache::SlotId> slot_of_;  // per object id
+  std::vector<uint32_t> id_of_;         // per slot
+  std::vector<uint32_t> charge_of_;     // per slot, bytes mode only
+  std::vector<cache::SlotId> free_;
+  uint64_t used_ = 0;
+};
+
+template <class Policy, bool kBytes>
+void replay_with(const Trace& trace, Policy& policy, uint64_t capacity,
+                 const SimRunOptions& options, SimResult& r) {
+  if (trace.ops.empty()) {
+    Replay<Policy, kBytes, false>(trace, policy, capacity, options).run(r);
+  } else {
+    Replay<Policy, kBytes, true>(trace, policy, capacity, options).run(r);
+  }
+}
+
+template <class Policy>
+void replay(const Trace& trace, Policy& policy, const CacheSize& size,
+            const SimRunOptions& options, SimResult& r) {
+  if (size.unit == SizeUnit::kBytes) {
+    replay_with<Policy, true>(trace, policy, size.capacity, options, r);
+  } else {
+    replay_with<Policy, false>(trace, policy, size.capacity, options, r);
+  }
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+}  // namespace
+
+std::expected<CacheSize, std::string> parse_cache_size(std::string_view text, const Trace& trace,
+                                                       const WorkingSet& ws) {
+  CacheSize size{std::string(text), SizeUnit::kObjects, 0};
+  std::string_view num = text;
+  double scale = 1;
+  bool percent = false;
+  auto ends_with = [&](std::string_view suffix) {
+    if (num.size() <= suffix.size()) return false;
+    std::string tail(num.substr(num.size() - suffix.size()));
+    for (auto& c : tail) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    if (tail != suffix) return false;
+    num.remove_suffix(suffix.size());
+    return true;
+  };
+  if (ends_with("%")) {
+    percent = true;
+  } else if (ends_with("GB") || ends_with("GIB")) {
+    size.unit = SizeUnit::kBytes, scale = 1024.0 * 1024 * 1024;
+  } else if (ends_with("MB") || ends_with("MIB")) {
+    size.unit = SizeUnit::kBytes, scale = 1024.0 * 1024;
+  } else if (ends_with("KB") || ends_with("KIB")) {
+    size.unit = SizeUnit::kBytes, scale = 1024.0;
+  } else if (ends_with("B")) {
+    size.unit = SizeUnit::kBytes;
+  } else if (ends_with("K")) {
+    scale = 1e3;
+  } else if (ends_with("M")) {
+    scale = 1e6;
+  }
+  double value = 0;
+  auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), value);
+  if (ec != std::errc() || end != num.data() + num.size() || !(value > 0)) {
+    return std::unexpected("bad cache size '" + std::string(text) +
+                           "' (objects: 1000, 10k; bytes: 64MB, 1GB; working set: 1%)");
+  }
+  if (percent) {
+    if (value > 100) return std::unexpected("cache size '" + std::string(text) + "' above 100%");
+    size.unit = trace.sized() ? SizeUnit::kBytes : SizeUnit::kObjects;
+    const double whole = double(trace.sized() ? ws.bytes : ws.objects);
+    size.capacity = static_cast<uint64_t>(std::llround(whole * value / 100));
+  } else {
+    size.capacity = static_cast<uint64_t>(std::llround(value * scale));
+  }
+  if (size.unit == SizeUnit::kBytes && !trace.sized()) {
+    return std::unexpected("cache size '" + std::string(text) +
+                           "' is in bytes but the trace has unit sizes (give objects or %)");
+  }
+  if (size.capacity == 0) {
+    return std::unexpected("cache size '" + std::string(text) + "' rounds to 0");
+  }
+  return size;
+}
+
+std::unique_ptr<cache::EvictionPolicy> make_sim_policy(std::string_view name, uint64_t capacity) {
+  if (name == "belady") return std::make_unique<BeladyPolicy>();
+  return cache::make_policy(name, cache::PolicyParams{.capacity = capacity});
+}
+
+std::vector<std::string> sim_policy_names() {
+  std::vector<std::string> names;
+  for (std::string_view n : cache::policy_names()) names.emplace_back(n);
+  names.emplace_back("belady");
+  return names;
+}
+
+SimResult simulate(const Trace& trace, cache::EvictionPolicy& policy, const CacheSize& size,
+                   const SimRunOptions& options) {
+  SimResult r;
+  r.policy = std::string(policy.name());
+  r.size = size;
+  const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = thread_cpu_seconds();
+  if (auto* belady = dynamic_cast<BeladyPolicy*>(&policy)) {
+    if (options.next_access == nullptr) std::abort();  // caller forgot next_accesses()
+    replay(trace, *belady, size, options, r);
+  } else {
+    replay(trace, policy, size, options, r);
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.cpu_seconds = thread_cpu_seconds() - cpu_start;
+  return r;
+}
+
+std::expected<std::vector<SimResult>, std::string> run_sims(
+    const Trace& trace, const std::vector<std::string>& policies,
+    const std::vector<CacheSize>& sizes, const SimOptions& options) {
+  bool need_next = false;
+  for (const auto& p : policies) {
+    if (!make_sim_policy(p, 1)) {
+      std::string known;
+      for (const auto& n : sim_policy_names()) known += (known.empty() ? "" : ", ") + n;
+      return std::unexpected("unknown policy '" + p + "' (known: " + known + ")");
+    }
+    need_next |= p == "belady";
+  }
+  std::vector<uint32_t> next;
+  if (need_next) next = next_accesses(trace);
+
+  const size_t jobs = policies.size() * sizes.size();
+  std::vector<SimResult> results(jobs);
+  std::atomic<size_t> next_job{0};
+  std::atomic<uint64_t> done{0};
+  auto worker = [&] {
+    for (size_t j; (j = next_job.fetch_add(1)) < jobs;) {
+      const std::string& name = policies[j / sizes.size()];
+      const CacheSize& size = sizes[j % sizes.size()];
+      auto policy = make_sim_policy(name, size.capacity);
+      SimRunOptions run{.next_access = need_next ? &next : nullptr, .progress = &done};
+      results[j] = simulate(trace, *policy, size, run);
+      results[j].policy = name;  // the name asked for, even if the policy reports an alias
+    }
+  };
+  const unsigned threads = std::max(1u, std::min<unsigned>(options.threads, jobs));
+  ProgressBar bar(options.progress, uint64_t(jobs) * trace.requests(), &done);
+  std::vector<std::jthread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  pool.clear();  // joins
+  bar.finish();
+  return results;
+}
+
+}  // namespace strata::bench
