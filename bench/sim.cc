@@ -3,8 +3,8 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <thread>
 #include <ctime>
+#include <thread>
 
 #include "bench/belady.h"
 #include "bench/sim_progress.h"
@@ -146,8 +146,8 @@ void replay_with(const Trace& trace, Policy& policy, uint64_t capacity,
 }
 
 template <class Policy>
-void replay(const Trace& trace, Policy& policy, const CacheSize& size,
-            const SimRunOptions& options, SimResult& r) {
+void replay(const Trace& trace, Policy& policy, const CacheSize& size, const SimRunOptions& options,
+            SimResult& r) {
   if (size.unit == SizeUnit::kBytes) {
     replay_with<Policy, true>(trace, policy, size.capacity, options, r);
   } else {

@@ -34,7 +34,8 @@ std::vector<std::string> split(const std::string& s) {
   size_t start = 0;
   while (start <= s.size()) {
     const size_t comma = s.find(',', start);
-    std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string item =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!item.empty()) out.push_back(item);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -120,7 +121,8 @@ const char* sim_usage() {
          "                     onehit:alpha=A,objects=N,requests=R,onehit=F\n"
          "                     recency:requests=R,new=F,window=W\n"
          "                     (generators also take seed=S and size=N or size=A..B bytes)\n"
-         "                     csv:FILE (key[,size[,op]])   oracle:FILE (libCacheSim oracleGeneral)\n"
+         "                     csv:FILE (key[,size[,op]])   oracle:FILE (libCacheSim "
+         "oracleGeneral)\n"
          "  --policies LIST    comma-separated, e.g. fifo,lru,clock,sieve,s3fifo,wtinylfu,arc,\n"
          "                     lirs,belady,adaptive (default lru,s3fifo)\n"
          "  --sizes LIST       objects (1000, 10k), bytes (64MB, 1GB) or % of the working set\n"

@@ -51,11 +51,20 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -132,24 +141,23 @@ void draw_axes(std::string* s, const Frame& f, const char* unit) {
     appendf(s,
             "<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
             "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n",
-            Frame::kLeft, f.py(y), Frame::kLeft + f.pw, f.py(y), Frame::kLeft - 6, f.py(y) + 4,
-            y);
+            Frame::kLeft, f.py(y), Frame::kLeft + f.pw, f.py(y), Frame::kLeft - 6, f.py(y) + 4, y);
   }
   appendf(s,
           "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"black\"/>\n"
           "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">cache size (%s, log scale)</text>\n"
           "<text transform=\"translate(18,%g) rotate(-90)\" text-anchor=\"middle\">miss "
           "ratio</text>\n",
-          Frame::kLeft, Frame::kTop, f.pw, f.ph, Frame::kLeft + f.pw / 2, Frame::kHeight - 15,
-          unit, Frame::kTop + f.ph / 2);
+          Frame::kLeft, Frame::kTop, f.pw, f.ph, Frame::kLeft + f.pw / 2, Frame::kHeight - 15, unit,
+          Frame::kTop + f.ph / 2);
 }
 
 }  // namespace
 
 std::string format_table(const std::vector<SimResult>& results) {
   std::string out;
-  appendf(&out, "%-10s %10s %16s %12s %10s %10s %11s\n", "policy", "size", "capacity",
-          "requests", "miss", "byte_miss", "Mreq/cpu-s");
+  appendf(&out, "%-10s %10s %16s %12s %10s %10s %11s\n", "policy", "size", "capacity", "requests",
+          "miss", "byte_miss", "Mreq/cpu-s");
   for (const auto& r : results) {
     // CPU time, not wall time: on a shared machine wall time measures the neighbours.
     const double rate = r.cpu_seconds > 0 ? double(r.requests) / r.cpu_seconds / 1e6 : 0;
@@ -184,9 +192,8 @@ std::string format_json(const std::string& trace, const std::vector<SimResult>& 
             "\"byte_miss_ratio\": %.6f, \"seconds\": %.3f, \"cpu_seconds\": %.3f}",
             i ? "," : "", json_escape(r.policy).c_str(), json_escape(r.size.spec).c_str(),
             static_cast<unsigned long long>(r.size.capacity), unit_name(r.size.unit),
-            static_cast<unsigned long long>(r.requests),
-            static_cast<unsigned long long>(r.misses), r.miss_ratio(), r.byte_miss_ratio(),
-            r.seconds, r.cpu_seconds);
+            static_cast<unsigned long long>(r.requests), static_cast<unsigned long long>(r.misses),
+            r.miss_ratio(), r.byte_miss_ratio(), r.seconds, r.cpu_seconds);
   }
   out += "\n]}\n";
   return out;

@@ -16,10 +16,20 @@ bool parse_count(std::string_view text, uint64_t* out) {
   double scale = 1;
   if (!text.empty()) {
     switch (text.back()) {
-      case 'k': case 'K': scale = 1e3; break;
-      case 'm': case 'M': scale = 1e6; break;
-      case 'g': case 'G': scale = 1e9; break;
-      default: break;
+      case 'k':
+      case 'K':
+        scale = 1e3;
+        break;
+      case 'm':
+      case 'M':
+        scale = 1e6;
+        break;
+      case 'g':
+      case 'G':
+        scale = 1e9;
+        break;
+      default:
+        break;
     }
     if (scale != 1) text.remove_suffix(1);
   }
@@ -65,8 +75,8 @@ uint64_t SpecParams::u64(const std::string& key, uint64_t fallback, uint64_t min
     throw SpecError(kind_ + ": " + key + "='" + it->second + "' is not a whole number");
   }
   if (value < min || value > max) {
-    throw SpecError(kind_ + ": " + key + "=" + it->second + " is outside [" +
-                    std::to_string(min) + ", " + std::to_string(max) + "]");
+    throw SpecError(kind_ + ": " + key + "=" + it->second + " is outside [" + std::to_string(min) +
+                    ", " + std::to_string(max) + "]");
   }
   return value;
 }
@@ -82,8 +92,8 @@ double SpecParams::real(const std::string& key, double fallback, double min, dou
     throw SpecError(kind_ + ": " + key + "='" + text + "' is not a number");
   }
   if (!(value >= min && value <= max)) {
-    throw SpecError(kind_ + ": " + key + "=" + text + " is outside [" + std::to_string(min) +
-                    ", " + std::to_string(max) + "]");
+    throw SpecError(kind_ + ": " + key + "=" + text + " is outside [" + std::to_string(min) + ", " +
+                    std::to_string(max) + "]");
   }
   return value;
 }
@@ -194,10 +204,9 @@ SizeDist parse_size_dist(SpecParams& params) {
   const size_t dots = text.find("..");
   uint64_t lo = 0;
   uint64_t hi = 0;
-  const bool ok = dots == std::string::npos
-                      ? parse_count(text, &lo) && (hi = lo, true)
-                      : parse_count(text.substr(0, dots), &lo) &&
-                            parse_count(text.substr(dots + 2), &hi);
+  const bool ok = dots == std::string::npos ? parse_count(text, &lo) && (hi = lo, true)
+                                            : parse_count(text.substr(0, dots), &lo) &&
+                                                  parse_count(text.substr(dots + 2), &hi);
   if (!ok || lo == 0 || hi < lo || hi > kTraceObjectBytesMax) {
     throw SpecError("size='" + text + "': expected N or A..B with 1 <= A <= B < 2^32");
   }
@@ -229,15 +238,15 @@ std::expected<Trace, std::string> load_trace(std::string_view spec) {
   try {
     if (kind == "csv" || kind == "oracle") {
       if (body.empty()) return std::unexpected(kind + ": expected " + kind + ":FILE");
-      Trace t = kind == "csv" ? read_csv_trace(std::string(body))
-                              : read_oracle_trace(std::string(body));
+      Trace t =
+          kind == "csv" ? read_csv_trace(std::string(body)) : read_oracle_trace(std::string(body));
       t.description = std::string(spec);
       return t;
     }
     using Generator = Trace (*)(SpecParams&);
     static const std::map<std::string, Generator> kGenerators = {
-        {"zipf", generate_zipf},   {"uniform", generate_uniform}, {"loop", generate_loop},
-        {"scan", generate_scan},   {"shift", generate_shift},     {"onehit", generate_onehit},
+        {"zipf", generate_zipf},      {"uniform", generate_uniform}, {"loop", generate_loop},
+        {"scan", generate_scan},      {"shift", generate_shift},     {"onehit", generate_onehit},
         {"recency", generate_recency}};
     auto it = kGenerators.find(kind);
     if (it == kGenerators.end()) {

@@ -100,11 +100,13 @@ Trace read_csv_trace(const std::string& path) {
       fields[n++] = trim(rest.substr(0, comma));
       if (comma == std::string_view::npos) break;
       rest = rest.substr(comma + 1);
-      if (n == 3) throw SpecError("csv:" + path + ":" + std::to_string(line_no) +
-                                  ": more than 3 fields (key[,size[,op]])");
+      if (n == 3)
+        throw SpecError("csv:" + path + ":" + std::to_string(line_no) +
+                        ": more than 3 fields (key[,size[,op]])");
     }
     if (line_no == 1 && fields[0] == "key") continue;  // header
-    if (fields[0].empty()) throw SpecError("csv:" + path + ":" + std::to_string(line_no) + ": empty key");
+    if (fields[0].empty())
+      throw SpecError("csv:" + path + ":" + std::to_string(line_no) + ": empty key");
     uint64_t size = 1;
     if (n >= 2 && !fields[1].empty()) {
       auto [end, ec] = std::from_chars(fields[1].data(), fields[1].data() + fields[1].size(), size);
@@ -117,8 +119,9 @@ Trace read_csv_trace(const std::string& path) {
     }
     bool ok = true;
     const Op op = n >= 3 ? parse_op(fields[2], &ok) : Op::kGet;
-    if (!ok) throw SpecError("csv:" + path + ":" + std::to_string(line_no) + ": bad op '" +
-                             std::string(fields[2]) + "' (get|set|del)");
+    if (!ok)
+      throw SpecError("csv:" + path + ":" + std::to_string(line_no) + ": bad op '" +
+                      std::string(fields[2]) + "' (get|set|del)");
     any_op |= op != Op::kGet;
     if (t.ids.size() >= kTraceRequestsMax) throw SpecError("csv:" + path + ": too many requests");
     auto [it, added] = ids.try_emplace(std::string(fields[0]), static_cast<uint32_t>(ids.size()));
@@ -152,7 +155,8 @@ Trace read_oracle_trace(const std::string& path) {
       uint32_t size = 0;
       std::memcpy(&obj, rec + 4, 8);  // little-endian host assumed (x86-64, arm64)
       std::memcpy(&size, rec + 12, 4);
-      if (t.ids.size() >= kTraceRequestsMax) throw SpecError("oracle:" + path + ": too many requests");
+      if (t.ids.size() >= kTraceRequestsMax)
+        throw SpecError("oracle:" + path + ": too many requests");
       bool added = false;
       const uint32_t id = ids.find_or_add(obj, t.objects, &added);
       if (added) {

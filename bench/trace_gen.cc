@@ -1,9 +1,9 @@
 // Synthetic trace generators. Each is a pure function of its parameters and seed, so a spec
 // names one exact trace: same spec, same requests, on every machine.
+#include "bench/trace_gen.h"
+
 #include <algorithm>
 #include <cmath>
-
-#include "bench/trace_gen.h"
 
 namespace strata::bench::trace_detail {
 
@@ -54,7 +54,8 @@ Trace generate_uniform(SpecParams& p) {
   const Common c = common(p);
   Rng rng(c.seed);
   Trace t = start(c.requests);
-  for (uint64_t i = 0; i < c.requests; ++i) t.ids.push_back(static_cast<uint32_t>(rng.below(c.objects)));
+  for (uint64_t i = 0; i < c.requests; ++i)
+    t.ids.push_back(static_cast<uint32_t>(rng.below(c.objects)));
   t.objects = static_cast<uint32_t>(c.objects);
   finish_generated(t, c.sizes, c.seed);
   return t;
@@ -75,8 +76,8 @@ Trace generate_scan(SpecParams& p) {
   const double alpha = p.real("alpha", 1.0, 0.0, 10.0);
   const Common c = common(p);
   const uint64_t scan_every = p.u64("scan_every", 100'000, 1, kTraceRequestsMax);
-  const uint64_t scan_len = p.u64("scan_len", std::max<uint64_t>(1, c.objects / 100), 1,
-                                  kTraceRequestsMax);
+  const uint64_t scan_len =
+      p.u64("scan_len", std::max<uint64_t>(1, c.objects / 100), 1, kTraceRequestsMax);
   Rng rng(c.seed);
   const ZipfSampler zipf(c.objects, alpha);
   const std::vector<uint32_t> perm = permutation(c.objects, rng);
@@ -103,8 +104,8 @@ Trace generate_shift(SpecParams& p) {
   const Common c = common(p);
   const uint64_t hot = p.u64("hot", std::max<uint64_t>(1, c.objects / 100), 1, c.objects);
   const double hot_frac = p.real("hot_frac", 0.9, 0.0, 1.0);
-  const uint64_t period = p.u64("period", std::max<uint64_t>(1, c.requests / 10), 1,
-                                kTraceRequestsMax);
+  const uint64_t period =
+      p.u64("period", std::max<uint64_t>(1, c.requests / 10), 1, kTraceRequestsMax);
   Rng rng(c.seed);
   const std::vector<uint32_t> perm = permutation(c.objects, rng);
   Trace t = start(c.requests);
