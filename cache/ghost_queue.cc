@@ -7,25 +7,27 @@ namespace strata::cache {
 uint64_t GhostQueue::find(uint64_t hash) const {
   if (index_.empty()) return kNotFound;
   uint64_t mask = index_.size() - 1;
-  for (uint64_t i = mix(hash) & mask;; i = (i + 1) & mask) {
-    if (index_[i].hash == hash) return i;
-    if (index_[i].hash == 0) return kNotFound;
+  uint32_t tag = tag_of(hash);
+  for (uint64_t i = tag & mask;; i = (i + 1) & mask) {
+    const IndexSlot& s = index_[i];
+    if (s.ring == kEmpty) return kNotFound;
+    if (s.tag == tag && ring_[s.ring].hash == hash) return i;
   }
 }
 
-void GhostQueue::index_insert(uint64_t hash, uint64_t pos) {
+void GhostQueue::index_insert(uint32_t tag, uint32_t ring) {
   uint64_t mask = index_.size() - 1;
-  uint64_t i = mix(hash) & mask;
-  while (index_[i].hash != 0) i = (i + 1) & mask;
-  index_[i] = {hash, pos};
+  uint64_t i = tag & mask;
+  while (index_[i].ring != kEmpty) i = (i + 1) & mask;
+  index_[i] = {tag, ring};
 }
 
 // Backward-shift deletion keeps linear probing free of tombstones.
 void GhostQueue::index_erase_slot(uint64_t slot) {
   uint64_t mask = index_.size() - 1;
   uint64_t i = slot;
-  for (uint64_t j = (i + 1) & mask; index_[j].hash != 0; j = (j + 1) & mask) {
-    uint64_t home = mix(index_[j].hash) & mask;
+  for (uint64_t j = (i + 1) & mask; index_[j].ring != kEmpty; j = (j + 1) & mask) {
+    uint64_t home = index_[j].tag & mask;
     // Move j back into the hole at i unless its home lies cyclically in (i, j].
     bool home_between = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
     if (!home_between) {
@@ -33,7 +35,7 @@ void GhostQueue::index_erase_slot(uint64_t slot) {
       i = j;
     }
   }
-  index_[i].hash = 0;
+  index_[i].ring = kEmpty;
 }
 
 void GhostQueue::drop_head_holes() {
@@ -42,8 +44,8 @@ void GhostQueue::drop_head_holes() {
 }
 
 // Compacts the live entries into a ring of `ring_capacity` (a power of two) and re-indexes.
-// Amortised O(1): it runs only when the ring is full, and then at least half of it is either
-// holes being reclaimed or live entries that double the capacity.
+// Amortised O(1): it runs only when the ring is full, and then at least a quarter of it is
+// holes being reclaimed, or the capacity doubles.
 void GhostQueue::rebuild(size_t ring_capacity) {
   std::vector<Entry> ring(ring_capacity);
   uint64_t n = 0;
@@ -55,8 +57,8 @@ void GhostQueue::rebuild(size_t ring_capacity) {
     }
   }
   ring_ = std::move(ring);
-  index_.assign(ring_capacity * 2, IndexSlot{0, 0});
-  for (uint64_t p = 0; p < n; ++p) index_insert(ring_[p].hash, p);
+  index_.assign(ring_capacity * 2, IndexSlot{0, kEmpty});
+  for (uint64_t p = 0; p < n; ++p) index_insert(tag_of(ring_[p].hash), static_cast<uint32_t>(p));
   head_ = 0;
   tail_ = n;
 }
@@ -69,11 +71,13 @@ void GhostQueue::push(uint64_t hash, uint64_t size) {
   if (tail_ - head_ == ring_.size()) {
     drop_head_holes();
     if (tail_ - head_ == ring_.size()) {
-      rebuild(live_ * 2 > ring_.size() ? ring_.size() * 2 : ring_.size());
+      bool mostly_live = live_ * 4 > ring_.size() * 3;
+      rebuild(mostly_live ? ring_.size() * 2 : ring_.size());
     }
   }
-  ring_[tail_ & (ring_.size() - 1)] = {hash, size};
-  index_insert(hash, tail_);
+  uint32_t at = static_cast<uint32_t>(tail_ & (ring_.size() - 1));
+  ring_[at] = {hash, size};
+  index_insert(tag_of(hash), at);
   ++tail_;
   ++live_;
   bytes_ += size;
@@ -84,7 +88,7 @@ bool GhostQueue::remove(uint64_t hash) {
   hash = normalize(hash);
   uint64_t slot = find(hash);
   if (slot == kNotFound) return false;
-  Entry& e = ring_[index_[slot].pos & (ring_.size() - 1)];
+  Entry& e = ring_[index_[slot].ring];
   bytes_ -= e.size;
   --live_;
   e.hash = 0;

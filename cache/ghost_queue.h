@@ -36,24 +36,26 @@ class GhostQueue {
     uint64_t hash;  // 0: removed (a hole skipped when it reaches the oldest end)
     uint64_t size;
   };
+  // 8 bytes so the index stays cache-friendly; the full hash is confirmed in the ring.
   struct IndexSlot {
-    uint64_t hash;  // 0: empty
-    uint64_t pos;   // absolute ring position (monotonic; ring index = pos & ring mask)
+    uint32_t tag;   // high half of mix(hash); its low bits are also the home slot
+    uint32_t ring;  // ring index of the entry, kEmpty when the slot is free
   };
   static constexpr uint64_t kNotFound = UINT64_MAX;
+  static constexpr uint32_t kEmpty = UINT32_MAX;
   // Ring and index start at these sizes and double; the index stays at most half full.
   static constexpr size_t kRingInitial = 64;
 
   // 0 marks empty slots, so a real hash of 0 is stored as 1.
   static uint64_t normalize(uint64_t hash) { return hash == 0 ? 1 : hash; }
-  static uint64_t mix(uint64_t h) {
+  static uint32_t tag_of(uint64_t h) {
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
-    return h;
+    return static_cast<uint32_t>(h >> 32);
   }
   uint64_t find(uint64_t hash) const;  // index slot number or kNotFound
-  void index_insert(uint64_t hash, uint64_t pos);
+  void index_insert(uint32_t tag, uint32_t ring);
   void index_erase_slot(uint64_t slot);
   void drop_head_holes();
   void rebuild(size_t ring_capacity);

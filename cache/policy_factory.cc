@@ -1,10 +1,12 @@
 // The registry of eviction policies: the one place that maps a name to a constructor.
 #include <array>
 
+#include "cache/clock_policy.h"
 #include "cache/eviction_policy.h"
 #include "cache/fifo_policy.h"
 #include "cache/lru_policy.h"
 #include "cache/s3fifo_policy.h"
+#include "cache/sieve_policy.h"
 
 namespace strata::cache {
 namespace {
@@ -20,9 +22,9 @@ struct Entry {
 };
 
 constexpr std::array kPolicies = {
-    Entry{"s3fifo", &construct<S3FifoPolicy>},
-    Entry{"lru", &construct<LruPolicy>},
-    Entry{"fifo", &construct<FifoPolicy>},
+    Entry{"s3fifo", &construct<S3FifoPolicy>}, Entry{"lru", &construct<LruPolicy>},
+    Entry{"fifo", &construct<FifoPolicy>},     Entry{"clock", &construct<ClockPolicy>},
+    Entry{"sieve", &construct<SievePolicy>},
 };
 
 constexpr std::array<std::string_view, kPolicies.size()> kNames = [] {
