@@ -20,6 +20,8 @@ constexpr std::string_view kExpectedPrefix = "Protocol error: expected '$', got 
 // Redis reserves min(argc, 1024) argv slots up front and grows as arguments arrive, so a huge
 // declared count costs nothing until the bytes are really sent.
 constexpr size_t kArgvReserveMax = 1024;
+// Terminator searches look at this many bytes one by one before switching to memchr().
+constexpr size_t kShortScanBytes = 24;
 
 // "expected '$', got 'X'" for every byte X, in static storage so error() views never dangle.
 // Redis's addReplyErrorFormat turns '\r' and '\n' into spaces; we do the same.
@@ -48,6 +50,23 @@ bool is_token_end(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\
 
 bool is_hex(char c) {
   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+// "<digits>\r?" as the fast path takes it: "0" or 1-18 digits without a leading zero, then
+// '\r' and one more byte (Redis never looks at it). Returns the byte after, or nullptr when
+// the general path must decide (short input, sign, leading zero, long or odd number, NUL).
+const char* fast_number(const char* p, const char* end, uint64_t* value) {
+  constexpr ptrdiff_t kDigitsMax = 18;  // always fits in int64_t
+  const char* start = p;
+  uint64_t n = 0;
+  if (p < end && *p == '0') {
+    ++p;
+  } else {
+    while (p < end && *p >= '0' && *p <= '9' && p - start < kDigitsMax) n = n * 10 + (*p++ - '0');
+  }
+  if (p == start || end - p < 2 || *p != '\r') return nullptr;
+  *value = n;
+  return p + 2;
 }
 
 int hex_value(char c) {
@@ -105,6 +124,20 @@ ParseStatus RespParser::feed(std::string_view input) {
 // a NUL byte before it hides it for good (Redis then waits until the size limit trips).
 RespParser::LineScan RespParser::find_byte(std::string_view input, char wanted, size_t* at) {
   if (scan_blocked_) return LineScan::kBlocked;
+  // Count lines are a few bytes long: a plain loop beats two memchr() calls there.
+  const size_t short_end = std::min(input.size(), scan_ + kShortScanBytes);
+  for (size_t i = scan_; i < short_end; ++i) {
+    if (input[i] == wanted) {
+      scan_ = i;
+      *at = i;
+      return LineScan::kFound;
+    }
+    if (input[i] == '\0') {
+      scan_blocked_ = true;
+      return LineScan::kBlocked;
+    }
+  }
+  scan_ = short_end;
   const char* begin = input.data() + scan_;
   const size_t left = input.size() - scan_;
   const void* hit = std::memchr(begin, wanted, left);
@@ -138,7 +171,32 @@ ParseStatus RespParser::find_count_line(std::string_view input, std::string_view
   return ParseStatus::kDone;
 }
 
+// The common case, a whole well-formed command already buffered, in one pass with locals and
+// no resume bookkeeping. Only accepts what the general path would accept with the same result;
+// on anything else it returns false having changed nothing but args_.
+bool RespParser::parse_whole_multibulk(std::string_view input) {
+  const char* const end = input.data() + input.size();
+  uint64_t argc = 0;
+  const char* p = fast_number(input.data() + 1, end, &argc);
+  if (p == nullptr || argc == 0 || argc > limits_.multibulk_count_max) return false;
+  for (uint64_t i = 0; i < argc; ++i) {
+    uint64_t len = 0;
+    if (p == end || *p != '$' || (p = fast_number(p + 1, end, &len)) == nullptr ||
+        len > limits_.bulk_bytes_max || static_cast<uint64_t>(end - p) < len + 2) {
+      args_.clear();
+      return false;
+    }
+    args_.emplace_back(p, len);
+    p += len + 2;
+  }
+  consumed_ = static_cast<size_t>(p - input.data());
+  return true;
+}
+
 ParseStatus RespParser::parse_multibulk(std::string_view input) {
+  if (argc_expected_ < 0 && scan_ == 0 && parse_whole_multibulk(input)) {
+    return finish(ParseStatus::kDone, consumed_);
+  }
   if (argc_expected_ < 0) {
     size_t cr = 0;
     const ParseStatus line = find_count_line(input, kTooBigMbulk, &cr);

@@ -61,6 +61,7 @@ class RespParser {
   };
 
   ParseStatus parse_multibulk(std::string_view input);
+  bool parse_whole_multibulk(std::string_view input);
   ParseStatus find_count_line(std::string_view input, std::string_view too_big, size_t* cr);
   ParseStatus parse_inline(std::string_view input);
   bool split_inline(std::string_view input, size_t line_length);
