@@ -187,6 +187,16 @@ std::expected<LoadOptions, std::string> parse_load_options(int argc, char** argv
   if (o.requests == 0 && o.duration_s == 0) o.requests = kDefaultRequests;
   if (o.duration_s > 0) o.requests = 0;
   if (o.threads > o.connections) o.threads = o.connections;
+  const uint64_t batch_bytes = static_cast<uint64_t>(o.pipeline) *
+                               (o.value_max + o.key_prefix.size() + kCommandBytesOverhead);
+  if (batch_bytes > kBatchBytesMax) {
+    return std::unexpected("--pipeline x --value-size exceeds " +
+                           std::to_string(kBatchBytesMax >> 20) + " MiB per connection");
+  }
+  if (batch_bytes * static_cast<uint64_t>(o.connections) > kSendBytesTotalMax) {
+    return std::unexpected("--connections x --pipeline x --value-size exceeds " +
+                           std::to_string(kSendBytesTotalMax >> 20) + " MiB of send buffers");
+  }
   return o;
 }
 

@@ -20,6 +20,10 @@ inline constexpr uint64_t kKeysMax = 1ull << 31;
 inline constexpr int kKeyDigits = 12;  // "key:000000012345", like redis-benchmark -r
 inline constexpr size_t kKeyPrefixMax = 256;
 inline constexpr uint64_t kDefaultRequests = 100000;
+// Each connection holds one batch of `pipeline` commands; these bound that memory.
+inline constexpr uint64_t kBatchBytesMax = 64ull << 20;
+inline constexpr uint64_t kSendBytesTotalMax = 2ull << 30;
+inline constexpr uint64_t kCommandBytesOverhead = 64;  // RESP framing of GET/SET around key+value
 
 struct Target {
   std::string host = "127.0.0.1";

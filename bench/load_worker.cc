@@ -26,7 +26,7 @@ uint64_t monotonic_ns() {
 namespace {
 
 // Replies are streamed through the scanner, so this only bounds bytes per recv, not reply size.
-constexpr size_t kRecvBufferBytes = 64 * 1024;
+constexpr size_t kRecvBufferBytes = 32 * 1024;
 constexpr unsigned kRingEntriesMax = 32768;
 // Per request: head + key digits + CRLF + "$<len>\r\n" + value + CRLF.
 constexpr size_t kCommandOverheadBytes = kKeyDigits + 2 + 16 + 2;
