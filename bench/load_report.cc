@@ -57,8 +57,10 @@ std::vector<RunResult> totals(const LoadOptions& options, const std::vector<RunR
 
 std::string config_line(const LoadOptions& o) {
   char buf[512];
-  const std::string load = o.duration_s > 0 ? std::to_string(o.duration_s) + " s"
-                                            : std::to_string(o.requests) + " requests";
+  char duration[32];
+  std::snprintf(duration, sizeof(duration), "%g s", o.duration_s);
+  const std::string load =
+      o.duration_s > 0 ? std::string(duration) : std::to_string(o.requests) + " requests";
   const std::string value = o.value_min == o.value_max
                                 ? std::to_string(o.value_min)
                                 : std::to_string(o.value_min) + "-" + std::to_string(o.value_max);

@@ -49,7 +49,7 @@ class Progress {
         label_(std::move(label)),
         round_(round) {}
   void tick(uint64_t now_ns, uint64_t start_ns, uint64_t completed, uint64_t errors,
-            bool force = false);
+            bool final = false);
   void done() const {
     if (enabled_ && tty_ && printed_) std::fputc('\n', stderr);
   }
@@ -65,16 +65,18 @@ class Progress {
 };
 
 void Progress::tick(uint64_t now_ns, uint64_t start_ns, uint64_t completed, uint64_t errors,
-                    bool force) {
+                    bool final) {
   if (!enabled_) return;
   if (last_ns_ == 0) last_ns_ = start_ns;
-  if (!force && now_ns - last_ns_ < kProgressIntervalNs) return;
-  const double window_s = static_cast<double>(now_ns - last_ns_) / 1e9;
-  const double rate =
-      window_s > 0 ? static_cast<double>(completed - last_completed_) / window_s : 0;
-  std::fprintf(stderr, "%s[%s round %d] %5.1fs  %10.0f req/s  %12llu requests  %llu errors%s",
+  if (!final && now_ns - last_ns_ < kProgressIntervalNs) return;
+  // Periodic lines show the last interval's rate; the final one the run's average.
+  const uint64_t from_ns = final ? start_ns : last_ns_;
+  const uint64_t from_completed = final ? 0 : last_completed_;
+  const double window_s = static_cast<double>(now_ns - from_ns) / 1e9;
+  const double rate = window_s > 0 ? static_cast<double>(completed - from_completed) / window_s : 0;
+  std::fprintf(stderr, "%s[%s round %d] %5.1fs  %10.0f req/s%s  %12llu requests  %llu errors%s",
                tty_ ? "\r" : "", label_.c_str(), round_,
-               static_cast<double>(now_ns - start_ns) / 1e9, rate,
+               static_cast<double>(now_ns - start_ns) / 1e9, rate, final ? " avg" : "    ",
                static_cast<unsigned long long>(completed), static_cast<unsigned long long>(errors),
                tty_ ? "   " : "\n");
   std::fflush(stderr);
@@ -173,11 +175,33 @@ void RunResult::accumulate(const RunResult& o) {
   if (first_error.empty()) first_error = o.first_error;
 }
 
-std::expected<RunResult, std::string> run_target(const LoadOptions& options, const Target& target,
-                                                 const KeyGen& keys, RunSettings settings) {
-  std::atomic<int> phase{static_cast<int>(LoadPhase::kSetup)};
-  std::atomic<int> ready{0};
-  std::atomic<int> done{0};
+namespace {
+
+struct ServerSample {
+  std::expected<ServerInfo, std::string> info;
+  CpuSample cpu;
+};
+
+ServerSample sample_server(const Target& target) {
+  ServerSample s{fetch_info(target), {}};
+  s.cpu = sample_cpu(target, s.info);
+  return s;
+}
+
+void add_server_deltas(const ServerSample& before, const ServerSample& after, RunResult& r) {
+  if (before.info && after.info) {
+    r.server_hits = delta(before.info->keyspace_hits, after.info->keyspace_hits);
+    r.server_misses = delta(before.info->keyspace_misses, after.info->keyspace_misses);
+    r.l1_hits = delta(before.info->l1_hits, after.info->l1_hits);
+  }
+  if (before.cpu.seconds && after.cpu.seconds && before.cpu.source == after.cpu.source) {
+    r.server_cpu_s = *after.cpu.seconds - *before.cpu.seconds;
+    r.cpu_source = after.cpu.source;
+  }
+}
+
+LoadPlan make_plan(const LoadOptions& options, const Target& target, const KeyGen& keys,
+                   std::atomic<int>& phase, std::atomic<int>& ready) {
   LoadPlan plan;
   plan.options = &options;
   plan.target = &target;
@@ -187,20 +211,44 @@ std::expected<RunResult, std::string> run_target(const LoadOptions& options, con
   plan.get_head = build_head("*2\r\n$3\r\nGET\r\n", options.key_prefix);
   plan.set_head = build_head("*3\r\n$3\r\nSET\r\n", options.key_prefix);
   plan.value_bytes.assign(options.value_max, 'x');
+  return plan;
+}
 
+WorkerSlice slice_for(const LoadOptions& options, int i) {
+  const int threads = options.threads;
+  const auto index = static_cast<uint64_t>(i);
+  WorkerSlice slice;
+  slice.connections = options.connections / threads + (i < options.connections % threads);
+  if (options.requests != 0) {
+    slice.requests = options.requests / threads + (index < options.requests % threads);
+  }
+  slice.seed = options.seed * 1000003 + index + 1;
+  slice.sequence_start = options.keys * index / static_cast<uint64_t>(threads);
+  return slice;
+}
+
+void sleep_or_until_done(double seconds, const std::atomic<int>& done, int threads) {
+  const auto until = std::chrono::steady_clock::now() +
+                     std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                         std::chrono::duration<double>(seconds));
+  while (std::chrono::steady_clock::now() < until && done.load() < threads) {
+    std::this_thread::sleep_for(kPollInterval);
+  }
+}
+
+}  // namespace
+
+std::expected<RunResult, std::string> run_target(const LoadOptions& options, const Target& target,
+                                                 const KeyGen& keys, RunSettings settings) {
+  std::atomic<int> phase{static_cast<int>(LoadPhase::kSetup)};
+  std::atomic<int> ready{0};
+  std::atomic<int> done{0};
+  const LoadPlan plan = make_plan(options, target, keys, phase, ready);
   const int threads = options.threads;
   auto stats = std::make_unique<WorkerStats[]>(static_cast<size_t>(threads));
   std::vector<std::thread> workers;
   for (int i = 0; i < threads; ++i) {
-    WorkerSlice slice;
-    slice.connections = options.connections / threads + (i < options.connections % threads);
-    if (options.requests != 0) {
-      slice.requests =
-          options.requests / threads + (static_cast<uint64_t>(i) < options.requests % threads);
-    }
-    slice.seed = options.seed * 1000003 + static_cast<uint64_t>(i) + 1;
-    slice.sequence_start = options.keys * static_cast<uint64_t>(i) / static_cast<uint64_t>(threads);
-    workers.emplace_back([&plan, slice, &stats, &done, i] {
+    workers.emplace_back([&plan, slice = slice_for(options, i), &stats, &done, i] {
       run_worker(plan, slice, stats[i]);
       done.fetch_add(1, std::memory_order_release);
     });
@@ -208,21 +256,16 @@ std::expected<RunResult, std::string> run_target(const LoadOptions& options, con
   while (ready.load(std::memory_order_acquire) + done.load(std::memory_order_acquire) < threads) {
     std::this_thread::sleep_for(kPollInterval);
   }
-  Progress progress(settings.progress, target.label, settings.round);
   if (options.warmup_s > 0) {
     phase.store(static_cast<int>(LoadPhase::kWarmup), std::memory_order_release);
-    const auto until =
-        std::chrono::steady_clock::now() + std::chrono::duration<double>(options.warmup_s);
-    while (std::chrono::steady_clock::now() < until && done.load() < threads) {
-      std::this_thread::sleep_for(kPollInterval);
-    }
+    sleep_or_until_done(options.warmup_s, done, threads);
   }
-  const auto info_before = fetch_info(target);
-  const CpuSample cpu_before = sample_cpu(target, info_before);
+  const ServerSample before = sample_server(target);
   const double client_cpu_before = self_cpu_seconds();
   const uint64_t start_ns = monotonic_ns();
   phase.store(static_cast<int>(LoadPhase::kMeasure), std::memory_order_release);
 
+  Progress progress(settings.progress, target.label, settings.round);
   const uint64_t stop_ns = start_ns + static_cast<uint64_t>(options.duration_s * 1e9);
   bool stopping = options.duration_s <= 0;
   while (done.load(std::memory_order_acquire) < threads) {
@@ -236,32 +279,20 @@ std::expected<RunResult, std::string> run_target(const LoadOptions& options, con
     progress.tick(now, start_ns, t.completed, t.errors);
   }
   for (auto& w : workers) w.join();
-  const double client_cpu_s = self_cpu_seconds() - client_cpu_before;
 
   RunResult r;
   r.label = target.label;
   r.endpoint = target.name();
   r.round = settings.round;
-  r.client_cpu_s = client_cpu_s;
+  r.client_cpu_s = self_cpu_seconds() - client_cpu_before;
   uint64_t last_ns = 0;
   merge_stats(stats.get(), threads, r, last_ns);
-  progress.tick(monotonic_ns(), start_ns, r.requests, r.errors, true);
+  const uint64_t end_ns = last_ns > start_ns ? last_ns : monotonic_ns();
+  progress.tick(end_ns, start_ns, r.requests, r.errors, true);
   progress.done();
   if (r.requests == 0 && !r.first_error.empty()) return std::unexpected(r.first_error);
-  r.elapsed_s =
-      static_cast<double>((last_ns > start_ns ? last_ns : monotonic_ns()) - start_ns) / 1e9;
-
-  const auto info_after = fetch_info(target);
-  const CpuSample cpu_after = sample_cpu(target, info_after);
-  if (info_before && info_after) {
-    r.server_hits = delta(info_before->keyspace_hits, info_after->keyspace_hits);
-    r.server_misses = delta(info_before->keyspace_misses, info_after->keyspace_misses);
-    r.l1_hits = delta(info_before->l1_hits, info_after->l1_hits);
-  }
-  if (cpu_before.seconds && cpu_after.seconds && cpu_before.source == cpu_after.source) {
-    r.server_cpu_s = *cpu_after.seconds - *cpu_before.seconds;
-    r.cpu_source = cpu_after.source;
-  }
+  r.elapsed_s = static_cast<double>(end_ns - start_ns) / 1e9;
+  add_server_deltas(before, sample_server(target), r);
   return r;
 }
 
