@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "cache/store.h"
 #include "protocol/reply_writer.h"
@@ -22,14 +23,14 @@ struct ClientState {
   bool authenticated = true;
   bool close_after_reply = false;  // QUIT
   std::string name;
-  std::string addr;   // "127.0.0.1:54321"
+  std::string addr;  // "127.0.0.1:54321"
   std::string laddr;
   int64_t created_ms = 0;
 };
 
 // Server-wide facts and counters that INFO / HELLO / CLIENT report; filled by the server.
 struct ServerView {
-  std::string_view version = "7.0.15";  // the Redis version strata answers as
+  std::string_view version = "7.0.15";   // the Redis version strata answers as
   std::string_view mode = "standalone";  // "standalone" or "proxy"
   std::string_view upstream;             // "host:port" or empty
   std::string_view requirepass;          // empty: AUTH is refused as in Redis without a password
@@ -63,24 +64,25 @@ using Handler = void (*)(CommandContext& ctx, Args args);
 
 // Flags as in Redis's command table: what a command touches and how keys are placed.
 enum CommandFlag : uint32_t {
-  kWrite = 1u << 0,      // modifies keys: forwarded ones invalidate L1 first
+  kWrite = 1u << 0,  // modifies keys: forwarded ones invalidate L1 first
   kReadOnly = 1u << 1,
   kAdmin = 1u << 2,
   kPubSub = 1u << 3,
-  kBlocking = 1u << 4,   // may block: needs a pinned upstream connection
-  kPinning = 1u << 5,    // creates connection state (MULTI, WATCH, SUBSCRIBE, CLIENT TRACKING)
+  kBlocking = 1u << 4,  // may block: needs a pinned upstream connection
+  kPinning = 1u << 5,   // creates connection state (MULTI, WATCH, SUBSCRIBE, CLIENT TRACKING)
   kNoAuth = 1u << 6,
   kFast = 1u << 7,
+  kMovableKeys = 1u << 8,  // keys are found by parsing the arguments (EVAL numkeys, SORT STORE)
 };
 
 struct CommandSpec {
   std::string_view name;  // lowercase
   int arity;              // as Redis: positive = exact, negative = at least -arity
   uint32_t flags;
-  int first_key;          // 0: no keys
-  int last_key;           // -1: last argument, -2: second to last...
+  int first_key;  // 0: no keys
+  int last_key;   // -1: last argument, -2: second to last...
   int key_step;
-  Handler native;         // nullptr: not served natively (forwarded, or refused standalone)
+  Handler native;  // nullptr: not served natively (forwarded, or refused standalone)
 };
 
 // Looks a command up by name, case-insensitively. nullptr if strata does not know it.
@@ -88,5 +90,28 @@ const CommandSpec* find_command(std::string_view name);
 
 // Runs a native command, with arity checked against spec (Redis's wording on mismatch).
 void run_native(const CommandSpec& spec, CommandContext& ctx, Args args);
+
+// Whether args has the count spec.arity asks for.
+bool arity_ok(const CommandSpec& spec, size_t argc);
+
+// Redis's reply to a command it does not know: "-ERR unknown command 'foo', with args beginning
+// with: 'a' 'b' ", or "-ERR unknown subcommand ..." when args[0] names a container command.
+void reply_unknown_command(protocol::ReplyWriter& out, Args args);
+
+// "-ERR wrong number of arguments for '<name>' command", name lowercased.
+void reply_arity(protocol::ReplyWriter& out, std::string_view name);
+
+// Appends the keys a command line names (args[0] is the command), by the spec's fixed
+// positions, or by parsing the arguments for kMovableKeys commands (EVAL numkeys, SORT STORE,
+// ZUNIONSTORE numkeys, XREAD STREAMS, GEORADIUS STORE, MIGRATE KEYS...), as Redis's getkeys
+// procedures do. A malformed line yields the keys found before the problem.
+void command_keys(const CommandSpec& spec, Args args, std::vector<std::string_view>* keys);
+
+// Whether the command only groups subcommands (CLIENT, CONFIG, OBJECT, XINFO...): Redis looks
+// such commands up together with args[1].
+bool is_container_command(const CommandSpec& spec);
+
+// Every command strata knows, sorted by name (COMMAND, COMMAND COUNT, tests).
+std::span<const CommandSpec> all_commands();
 
 }  // namespace strata::proxy
