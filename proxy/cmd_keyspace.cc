@@ -260,9 +260,10 @@ void cmd_scan(CommandContext& ctx, Args args) {
   // case-insensitively and does not reject unknown ones).
   const bool type_ok = !has_type || equals_folded(c_text(type), "string");
   size_t kept = 0;
-  for (std::string& key : keys) {
-    if (!type_ok || (use_pattern && !glob_match(pattern, key))) continue;
-    keys[kept++] = std::move(key);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!type_ok || (use_pattern && !glob_match(pattern, keys[i]))) continue;
+    if (kept != i) keys[kept] = std::move(keys[i]);
+    ++kept;
   }
   keys.resize(kept);
   char buf[24];
