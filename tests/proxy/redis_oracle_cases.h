@@ -420,7 +420,7 @@ inline void add_keyspace_cases(std::vector<Case>* c) {
   add({"TTL", "e"});
   add({"EXPIRE", "e", "200", "XX", "GT"});
   add({"TTL", "e"});
-  add({"EXPIRE", "e", "200", "xx", "gt", "XX"});
+  add({"EXPIRE", "e", "100", "xx", "gt", "XX"});
   add({"EXPIRE", "e", "9223372036854775807"});
   add({"EXPIRE", "e", "-9223372036854775808"});
   add({"EXPIRE", "e", "9223372036854775"});
