@@ -66,6 +66,8 @@ std::string key_dist_name(const KeyDistSpec& spec) {
       return "uniform";
     case KeyDist::kSequential:
       return "sequential";
+    case KeyDist::kTrace:
+      return "trace";
     case KeyDist::kZipf: {
       char buf[32];
       std::snprintf(buf, sizeof(buf), "zipf:%g", spec.zipf_alpha);
@@ -103,6 +105,34 @@ KeyGen::KeyGen(KeyDistSpec spec, uint64_t key_count, uint64_t seed)
   }
 }
 
+KeyGen::KeyGen(Trace trace)
+    : spec_{KeyDist::kTrace, 0},
+      key_count_(std::max<uint64_t>(trace.objects, 1)),
+      trace_(std::move(trace)) {}
+
+uint64_t KeyGen::cursor_start(uint64_t index, uint64_t workers) const {
+  const uint64_t length = spec_.dist == KeyDist::kTrace ? trace_.requests() : key_count_;
+  return workers == 0 ? 0 : length * index / workers;
+}
+
+KeyDraw KeyGen::next_draw(Rng& rng, uint64_t& cursor) const {
+  if (spec_.dist != KeyDist::kTrace || trace_.requests() == 0) {
+    return KeyDraw{next(rng, cursor)};
+  }
+  if (cursor >= trace_.requests()) cursor = 0;
+  const size_t i = cursor++;
+  KeyDraw draw{trace_.ids[i]};
+  if (!trace_.ops.empty()) {
+    draw.has_op = true;
+    draw.op = trace_.ops[i];
+  }
+  if (trace_.sized()) {
+    draw.has_size = true;
+    draw.size = trace_.sizes[i];
+  }
+  return draw;
+}
+
 uint64_t KeyGen::sample_zipf_rank(double u) const {
   uint64_t r = guide_[static_cast<uint64_t>(u * static_cast<double>(key_count_))];
   while (cdf_[r] <= u && r + 1 < key_count_) ++r;
@@ -120,6 +150,8 @@ uint64_t KeyGen::next(Rng& rng, uint64_t& sequence) const {
     }
     case KeyDist::kZipf:
       return permutation_[sample_zipf_rank(rng.unit())];
+    case KeyDist::kTrace:  // an empty trace would make next_draw() call back here
+      return trace_.requests() == 0 ? 0 : next_draw(rng, sequence).key;
   }
   return 0;
 }

@@ -1,6 +1,7 @@
-// Key-id generators for the load generator: zipf (inverse CDF over a permuted key space),
-// uniform and sequential. Deliberately small: once bench/trace.h's shared generators land,
-// KeyGen can become a thin adapter over them.
+// Key-id streams for the load generator: built-in zipf (inverse CDF over a permuted key space),
+// uniform and sequential -- endless and table-light, for duration runs -- or a replay of any
+// bench/trace.h spec (the simulator's generators and trace files), cycled, with its per-request
+// ops and sizes when the trace has them.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +9,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "bench/trace.h"
 
 namespace strata::bench {
 
@@ -26,7 +29,7 @@ class Rng {
   uint64_t s_[4];
 };
 
-enum class KeyDist : uint8_t { kUniform, kZipf, kSequential };
+enum class KeyDist : uint8_t { kUniform, kZipf, kSequential, kTrace };
 
 struct KeyDistSpec {
   KeyDist dist = KeyDist::kZipf;
@@ -37,20 +40,36 @@ struct KeyDistSpec {
 bool parse_key_dist(std::string_view text, KeyDistSpec& out);
 std::string key_dist_name(const KeyDistSpec& spec);
 
-// Shared read-only tables (the zipf CDF can be tens of MB); per-thread state lives in KeyCursor.
+// One request's key, and its op/size when the stream dictates them (trace replay).
+struct KeyDraw {
+  uint64_t key = 0;
+  bool has_op = false;
+  Op op = Op::kGet;
+  bool has_size = false;
+  uint32_t size = 0;
+};
+
+// Shared read-only tables (the zipf CDF or a trace can be tens of MB); per-thread state is the
+// caller's Rng and cursor.
 class KeyGen {
  public:
   KeyGen(KeyDistSpec spec, uint64_t key_count, uint64_t seed);
+  explicit KeyGen(Trace trace);
   uint64_t key_count() const { return key_count_; }
   KeyDist dist() const { return spec_.dist; }
-  // Next key id in [0, key_count). `sequence` is the caller's own counter (sequential dist).
-  uint64_t next(Rng& rng, uint64_t& sequence) const;
+  const Trace* trace() const { return spec_.dist == KeyDist::kTrace ? &trace_ : nullptr; }
+  // Where worker `index` of `workers` starts its cursor: spread over the sequence or trace.
+  uint64_t cursor_start(uint64_t index, uint64_t workers) const;
+  // Next key id in [0, key_count). `cursor` is the caller's own position (sequential, trace).
+  uint64_t next(Rng& rng, uint64_t& cursor) const;
+  KeyDraw next_draw(Rng& rng, uint64_t& cursor) const;
 
  private:
   uint64_t sample_zipf_rank(double u) const;
 
   KeyDistSpec spec_;
   uint64_t key_count_;
+  Trace trace_;
   std::vector<double> cdf_;            // cdf_[r] = P(rank <= r), zipf only
   std::vector<uint32_t> guide_;        // guide_[g] = first rank with cdf >= g/guide size
   std::vector<uint32_t> permutation_;  // rank -> key id, so hot keys are scattered

@@ -103,10 +103,14 @@ std::string apply(LoadOptions& o, std::string_view name, std::string_view v, std
     if (!parse_u64(v, o.keys) || o.keys == 0 || o.keys > kKeysMax) return bad();
   } else if (name == "--dist") {
     if (!parse_key_dist(v, o.dist)) return bad();
+  } else if (name == "--trace") {
+    if (v.empty()) return bad();
+    o.trace_spec = std::string(v);
   } else if (name == "--ratio") {
     if (!parse_ratio(v, o.get_weight, o.set_weight)) return bad();
   } else if (name == "--value-size" || name == "-d") {
     if (!parse_value_size(v, o.value_min, o.value_max)) return bad();
+    o.value_size_given = true;
   } else if (name == "--key-prefix") {
     if (v.size() > kKeyPrefixMax) return bad();
     o.key_prefix = std::string(v);
@@ -145,8 +149,26 @@ std::string load_usage() {
          "  --warmup S (0) --rounds K (1)\n"
          "  --keys N (100000) --dist zipf[:ALPHA]|uniform|sequential (zipf:1)\n"
          "  --ratio GET:SET (9:1) --value-size N|MIN-MAX (100) --key-prefix S (key:)\n"
+         "  --trace SPEC         replay a trace spec of `strata-bench sim` (zipf:..., scan:...,\n"
+         "                       csv:FILE, oracle:FILE) instead of --dist; cycles; uses the\n"
+         "                       trace's ops (get/set/del) and sizes when it has them\n"
          "  --prefill            SET every key once before measuring\n"
          "  --format text|csv|json --no-progress --seed N\n";
+}
+
+std::expected<void, std::string> check_load_limits(const LoadOptions& o) {
+  const uint64_t batch_bytes = static_cast<uint64_t>(o.pipeline) *
+                               (o.value_max + o.key_prefix.size() + kCommandBytesOverhead);
+  if (batch_bytes > kBatchBytesMax) {
+    return std::unexpected("--pipeline x --value-size exceeds " +
+                           std::to_string(kBatchBytesMax >> 20) + " MiB per connection");
+  }
+  if (batch_bytes * static_cast<uint64_t>(o.connections) > kSendBytesTotalMax) {
+    return std::unexpected("--connections x --pipeline x --value-size exceeds " +
+                           std::to_string(kSendBytesTotalMax >> 20) + " MiB of send buffers");
+  }
+  if (o.keys > kKeysMax) return std::unexpected("more keys than " + std::to_string(kKeysMax));
+  return {};
 }
 
 std::expected<LoadOptions, std::string> parse_load_options(int argc, char** argv) {
@@ -187,16 +209,7 @@ std::expected<LoadOptions, std::string> parse_load_options(int argc, char** argv
   if (o.requests == 0 && o.duration_s == 0) o.requests = kDefaultRequests;
   if (o.duration_s > 0) o.requests = 0;
   if (o.threads > o.connections) o.threads = o.connections;
-  const uint64_t batch_bytes = static_cast<uint64_t>(o.pipeline) *
-                               (o.value_max + o.key_prefix.size() + kCommandBytesOverhead);
-  if (batch_bytes > kBatchBytesMax) {
-    return std::unexpected("--pipeline x --value-size exceeds " +
-                           std::to_string(kBatchBytesMax >> 20) + " MiB per connection");
-  }
-  if (batch_bytes * static_cast<uint64_t>(o.connections) > kSendBytesTotalMax) {
-    return std::unexpected("--connections x --pipeline x --value-size exceeds " +
-                           std::to_string(kSendBytesTotalMax >> 20) + " MiB of send buffers");
-  }
+  if (auto ok = check_load_limits(o); !ok) return std::unexpected(ok.error());
   return o;
 }
 

@@ -55,7 +55,17 @@ struct LoadOptions {
   bool prefill = false;  // SET every key once (sequentially) before measuring
   bool progress = true;  // once-per-second progress line on stderr
   uint64_t seed = 1;
+  // Replay a bench/trace.h spec (e.g. "scan:objects=100000,requests=1000000" or "csv:FILE")
+  // instead of --dist; its ops and sizes, when present, override --ratio and --value-size.
+  std::string trace_spec;
+  bool value_size_given = false;
 };
+
+// Trace sizes are clamped to this unless --value-size gives a range.
+inline constexpr uint32_t kTraceValueBytesMax = 64 * 1024;
+
+// Cross-option limits (batch memory); run again after a trace changed keys or value sizes.
+std::expected<void, std::string> check_load_limits(const LoadOptions& options);
 
 std::expected<LoadOptions, std::string> parse_load_options(int argc, char** argv);
 std::string load_usage();

@@ -56,7 +56,7 @@ std::vector<RunResult> totals(const LoadOptions& options, const std::vector<RunR
 }
 
 std::string config_line(const LoadOptions& o) {
-  char buf[512];
+  char buf[1024];
   char duration[32];
   std::snprintf(duration, sizeof(duration), "%g s", o.duration_s);
   const std::string load =
@@ -67,7 +67,8 @@ std::string config_line(const LoadOptions& o) {
   std::snprintf(buf, sizeof(buf),
                 "%d connections, pipeline %d, %d thread(s), %s over %llu keys, GET:SET %u:%u, "
                 "value %s B, %s per run, warmup %g s, %d round(s)",
-                o.connections, o.pipeline, o.threads, key_dist_name(o.dist).c_str(),
+                o.connections, o.pipeline, o.threads,
+                o.trace_spec.empty() ? key_dist_name(o.dist).c_str() : o.trace_spec.c_str(),
                 static_cast<unsigned long long>(o.keys), o.get_weight, o.set_weight, value.c_str(),
                 load.c_str(), o.warmup_s, o.rounds);
   return buf;
@@ -80,9 +81,11 @@ void text_run(const RunResult& r, std::FILE* out) {
   } else {
     std::fprintf(out, "%s %s total:", r.label.c_str(), r.endpoint.c_str());
   }
-  std::fprintf(out, " %.0f req/s  (%llu requests in %.3f s, %llu errors)\n", r.throughput(),
-               static_cast<unsigned long long>(r.requests), r.elapsed_s,
-               static_cast<unsigned long long>(r.errors));
+  std::fprintf(
+      out, " %.0f req/s  (%llu requests in %.3f s: %llu get, %llu set, %llu del; %llu errors)\n",
+      r.throughput(), static_cast<unsigned long long>(r.requests), r.elapsed_s,
+      static_cast<unsigned long long>(r.gets), static_cast<unsigned long long>(r.sets),
+      static_cast<unsigned long long>(r.dels), static_cast<unsigned long long>(r.errors));
   std::fprintf(out, "  latency us: p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f\n",
                us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)),
                us(h.percentile(99.9)), us(h.max()), h.mean() / 1000.0);

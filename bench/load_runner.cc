@@ -113,6 +113,7 @@ void merge_stats(const WorkerStats* stats, int threads, RunResult& r, uint64_t& 
     r.errors += s.errors.load(std::memory_order_relaxed);
     r.gets += s.gets;
     r.sets += s.sets;
+    r.dels += s.dels;
     r.get_hits += s.get_hits;
     r.get_misses += s.get_misses;
     r.latency_ns.merge(s.latency_ns);
@@ -163,6 +164,7 @@ void RunResult::accumulate(const RunResult& o) {
   elapsed_s += o.elapsed_s;
   gets += o.gets;
   sets += o.sets;
+  dels += o.dels;
   get_hits += o.get_hits;
   get_misses += o.get_misses;
   latency_ns.merge(o.latency_ns);
@@ -210,11 +212,12 @@ LoadPlan make_plan(const LoadOptions& options, const Target& target, const KeyGe
   plan.ready = &ready;
   plan.get_head = build_head("*2\r\n$3\r\nGET\r\n", options.key_prefix);
   plan.set_head = build_head("*3\r\n$3\r\nSET\r\n", options.key_prefix);
+  plan.del_head = build_head("*2\r\n$3\r\nDEL\r\n", options.key_prefix);
   plan.value_bytes.assign(options.value_max, 'x');
   return plan;
 }
 
-WorkerSlice slice_for(const LoadOptions& options, int i) {
+WorkerSlice slice_for(const LoadOptions& options, const KeyGen& keys, int i) {
   const int threads = options.threads;
   const auto index = static_cast<uint64_t>(i);
   WorkerSlice slice;
@@ -223,7 +226,7 @@ WorkerSlice slice_for(const LoadOptions& options, int i) {
     slice.requests = options.requests / threads + (index < options.requests % threads);
   }
   slice.seed = options.seed * 1000003 + index + 1;
-  slice.sequence_start = options.keys * index / static_cast<uint64_t>(threads);
+  slice.sequence_start = keys.cursor_start(index, static_cast<uint64_t>(threads));
   return slice;
 }
 
@@ -248,7 +251,7 @@ std::expected<RunResult, std::string> run_target(const LoadOptions& options, con
   auto stats = std::make_unique<WorkerStats[]>(static_cast<size_t>(threads));
   std::vector<std::thread> workers;
   for (int i = 0; i < threads; ++i) {
-    workers.emplace_back([&plan, slice = slice_for(options, i), &stats, &done, i] {
+    workers.emplace_back([&plan, slice = slice_for(options, keys, i), &stats, &done, i] {
       run_worker(plan, slice, stats[i]);
       done.fetch_add(1, std::memory_order_release);
     });

@@ -23,6 +23,7 @@ struct RunResult {
   double elapsed_s = 0;
   uint64_t gets = 0;
   uint64_t sets = 0;
+  uint64_t dels = 0;
   uint64_t get_hits = 0;
   uint64_t get_misses = 0;
   HdrHistogram latency_ns;

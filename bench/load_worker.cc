@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -31,11 +32,11 @@ constexpr unsigned kRingEntriesMax = 32768;
 // Per request: head + key digits + CRLF + "$<len>\r\n" + value + CRLF.
 constexpr size_t kCommandOverheadBytes = kKeyDigits + 2 + 16 + 2;
 
-enum class Op : uint8_t { kSend = 0, kRecv = 1 };
-enum class Cmd : uint8_t { kGet, kSet };
+enum class IoOp : uint8_t { kSend = 0, kRecv = 1 };
+enum class Cmd : uint8_t { kGet, kSet, kDel };
 
 // user_data = connection index << 8 | op: an index, never a pointer.
-uint64_t pack(uint32_t conn, Op op) { return (uint64_t{conn} << 8) | static_cast<uint8_t>(op); }
+uint64_t pack(uint32_t conn, IoOp op) { return (uint64_t{conn} << 8) | static_cast<uint8_t>(op); }
 
 struct Conn {
   enum class State : uint8_t {
@@ -137,6 +138,8 @@ class Worker {
   void queue_recv(uint32_t index);
   void start_batch(uint32_t index);
   void build_batch(Conn& c, uint32_t count);
+  Cmd pick_command(const KeyDraw& draw);
+  uint64_t value_length(const KeyDraw& draw);
   void on_send(uint32_t index, int res);
   void on_recv(uint32_t index, int res);
   void kill(uint32_t index, const char* why, int err);
@@ -216,7 +219,7 @@ void Worker::queue_send(uint32_t index) {
   io_uring_sqe* sqe = get_sqe();
   io_uring_prep_send(sqe, c.fd, c.send_buf.get() + c.send_off, c.send_len - c.send_off,
                      MSG_NOSIGNAL);
-  io_uring_sqe_set_data64(sqe, pack(index, Op::kSend));
+  io_uring_sqe_set_data64(sqe, pack(index, IoOp::kSend));
   ++c.inflight;
   ++inflight_;
 }
@@ -225,25 +228,39 @@ void Worker::queue_recv(uint32_t index) {
   Conn& c = conns_[index];
   io_uring_sqe* sqe = get_sqe();
   io_uring_prep_recv(sqe, c.fd, c.recv_buf.get(), kRecvBufferBytes, 0);
-  io_uring_sqe_set_data64(sqe, pack(index, Op::kRecv));
+  io_uring_sqe_set_data64(sqe, pack(index, IoOp::kRecv));
   ++c.inflight;
   ++inflight_;
 }
 
+Cmd Worker::pick_command(const KeyDraw& draw) {
+  if (draw.has_op) {
+    return draw.op == Op::kGet ? Cmd::kGet : draw.op == Op::kSet ? Cmd::kSet : Cmd::kDel;
+  }
+  return rng_.next() < get_threshold_ ? Cmd::kGet : Cmd::kSet;
+}
+
+uint64_t Worker::value_length(const KeyDraw& draw) {
+  if (draw.has_size) return std::clamp<uint64_t>(draw.size, opt_.value_min, opt_.value_max);
+  const uint64_t span = uint64_t{opt_.value_max} - opt_.value_min + 1;
+  return opt_.value_min + (span > 1 ? rng_.below(span) : 0);
+}
+
 void Worker::build_batch(Conn& c, uint32_t count) {
   char* out = c.send_buf.get();
-  const uint64_t value_span = uint64_t{opt_.value_max} - opt_.value_min + 1;
   for (uint32_t i = 0; i < count; ++i) {
-    const bool is_get = rng_.next() < get_threshold_;
-    const uint64_t key = plan_.keys->next(rng_, sequence_);
-    const std::string& head = is_get ? plan_.get_head : plan_.set_head;
+    const KeyDraw draw = plan_.keys->next_draw(rng_, sequence_);
+    const Cmd cmd = pick_command(draw);
+    const std::string& head = cmd == Cmd::kGet   ? plan_.get_head
+                              : cmd == Cmd::kSet ? plan_.set_head
+                                                 : plan_.del_head;
     std::memcpy(out, head.data(), head.size());
-    out = write_digits(out + head.size(), key, kKeyDigits);
+    out = write_digits(out + head.size(), draw.key, kKeyDigits);
     *out++ = '\r';
     *out++ = '\n';
-    c.cmds[i] = is_get ? Cmd::kGet : Cmd::kSet;
-    if (!is_get) {
-      const uint64_t len = opt_.value_min + (value_span > 1 ? rng_.below(value_span) : 0);
+    c.cmds[i] = cmd;
+    if (cmd == Cmd::kSet) {
+      const uint64_t len = value_length(draw);
       *out++ = '$';
       out = write_decimal(out, len);
       *out++ = '\r';
@@ -322,7 +339,7 @@ void Worker::on_recv(uint32_t index, int res) {
         } else if (cmd == Cmd::kGet) {
           ++(cls == ReplyClass::kValue ? stats_.get_hits : stats_.get_misses);
         }
-        ++(cmd == Cmd::kGet ? stats_.gets : stats_.sets);
+        ++(cmd == Cmd::kGet ? stats_.gets : cmd == Cmd::kSet ? stats_.sets : stats_.dels);
       });
   if (!ok || overflow) return kill(index, "unexpected reply bytes", 0);
   const uint32_t done = c.replies - before;
@@ -365,7 +382,7 @@ void Worker::run() {
       const auto index = static_cast<uint32_t>(data >> 8);
       --conns_[index].inflight;
       --inflight_;
-      if (static_cast<Op>(data & 0xff) == Op::kSend) {
+      if (static_cast<IoOp>(data & 0xff) == IoOp::kSend) {
         on_send(index, cqe->res);
       } else {
         on_recv(index, cqe->res);

@@ -31,6 +31,7 @@ struct LoadPlan {
   // Commands up to the key digits: "*2\r\n$3\r\nGET\r\n$<klen>\r\n<prefix>" and the SET twin.
   std::string get_head;
   std::string set_head;
+  std::string del_head;
   std::string value_bytes;  // value_max filler bytes; SET values are prefixes of it
 };
 
@@ -40,6 +41,7 @@ struct alignas(64) WorkerStats {
   std::atomic<uint64_t> errors{0};
   uint64_t gets = 0;
   uint64_t sets = 0;
+  uint64_t dels = 0;        // trace replays with a del op
   uint64_t get_hits = 0;    // client-observed: GET returned a value
   uint64_t get_misses = 0;  // GET returned null
   uint64_t error_replies = 0;

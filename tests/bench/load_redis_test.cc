@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -160,6 +161,31 @@ TEST_F(LoadRedisTest, AlternatingTargetsViaCli) {
   EXPECT_EQ(rc, 0);
   EXPECT_NE(out.find("\"ratios_b_over_a\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"round\": 2"), std::string::npos) << out;
+}
+
+TEST_F(LoadRedisTest, TraceReplayUsesOpsAndSizes) {
+  // set a, get a (hit), del a, get a (miss), get b (miss); cycled over 2000 requests.
+  const std::string csv = "/tmp/strata_load_trace_" + port_ + ".csv";
+  {
+    std::FILE* f = std::fopen(csv.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs("a,300,set\na,300,get\na,1,del\na,1,get\nb,1,get\n", f);
+    std::fclose(f);
+  }
+  std::vector<std::string> args = {"load",       "--port",       port_,  "--trace",
+                                   "csv:" + csv, "--requests",   "2000", "--connections",
+                                   "1",          "--pipeline",   "5",    "--format",
+                                   "csv",        "--no-progress"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  testing::internal::CaptureStdout();
+  const int rc = run_load(static_cast<int>(argv.size()), argv.data());
+  const std::string out = testing::internal::GetCapturedStdout();
+  std::remove(csv.c_str());
+  EXPECT_EQ(rc, 0) << out;
+  // One connection, batches of 5 aligned with the trace: exactly 400 of each line.
+  // Columns: ...,gets,sets,client_hit_ratio,server_hits,server_misses,...
+  EXPECT_NE(out.find(",1200,400,0.333333,400,800,"), std::string::npos) << out;
 }
 
 TEST(LoadRefused, ConnectErrorIsReported) {
