@@ -1,0 +1,304 @@
+#include "proxy/client_conn.h"
+
+#include "proxy/log.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+namespace strata::proxy {
+namespace {
+
+protocol::ParserLimits parser_limits(const Options& o) {
+  protocol::ParserLimits l;
+  l.bulk_bytes_max = o.bulk_bytes_max;
+  l.multibulk_count_max = o.multibulk_count_max;
+  return l;
+}
+
+}  // namespace
+
+ClientConn::ClientConn(Worker* worker, int fd, uint64_t id)
+    : Endpoint(worker, fd), parser_(parser_limits(worker->options())), writer_(&out_) {
+  client_.id = id;
+  client_.created_ms = worker->now_ms();
+  client_.authenticated = worker->options().requirepass.empty();
+  last_active_ms_ = worker->now_ms();
+}
+
+ClientConn::~ClientConn() = default;
+
+void ClientConn::set_state(ClientStateKind next) {
+  if (next == kind_) return;
+  const ClientStateKind prev = kind_;
+  kind_ = next;
+  IoDriver& d = worker_->driver();
+  if (next == ClientStateKind::kReading && prev == ClientStateKind::kPaused) {
+    if (recv_paused_) d.start_recv(token_, fd_);
+    recv_paused_ = false;
+  } else if (next != ClientStateKind::kReading && !recv_paused_) {
+    d.pause_recv(token_, fd_);
+    recv_paused_ = true;
+  }
+}
+
+void ClientConn::on_recv(const char* data, long n) {
+  if (n <= 0) {
+    close();
+    return;
+  }
+  last_active_ms_ = worker_->now_ms();
+  if (kind_ == ClientStateKind::kDraining) return;
+  const Options& o = worker_->options();
+  std::string_view input(data, static_cast<size_t>(n));
+  if (carry_.empty() && kind_ == ClientStateKind::kReading) {
+    consume(input, false);
+  } else {
+    if (carry_.size() + input.size() > o.query_buffer_bytes_max) {
+      // As Redis: a client past the query buffer limit is closed without a reply.
+      STRATA_LOG_WARN("closing client id=%lu: query buffer limit (%lu bytes) exceeded",
+                      static_cast<unsigned long>(client_.id),
+                      static_cast<unsigned long>(o.query_buffer_bytes_max));
+      bump(worker_->shared().stats->query_limit_disconnects);
+      close();
+      return;
+    }
+    carry_.append(input);
+    if (kind_ == ClientStateKind::kReading) consume(carry_, true);
+  }
+  if (!closed_) update_flow();
+}
+
+void ClientConn::consume(std::string_view input, bool from_carry) {
+  size_t used = 0;
+  while (used < input.size() && kind_ == ClientStateKind::kReading && !closed_) {
+    protocol::ParseStatus st = parser_.feed(input.substr(used));
+    if (st == protocol::ParseStatus::kNeedMore) break;
+    if (st == protocol::ParseStatus::kError) {
+      protocol_error(parser_.error());
+      used = input.size();
+      break;
+    }
+    const size_t c = parser_.consumed();
+    if (st == protocol::ParseStatus::kDone) {
+      execute(parser_.args(), input.substr(used, c));
+    }
+    used += c;
+    parser_.reset();
+  }
+  if (closed_) return;
+  if (from_carry) {
+    carry_.erase(0, used);
+  } else if (used < input.size()) {
+    if (input.size() - used > worker_->options().query_buffer_bytes_max) {
+      close();
+      return;
+    }
+    carry_.assign(input.substr(used));
+  }
+  if (!out_.empty()) mark_dirty();
+}
+
+void ClientConn::protocol_error(std::string_view message) {
+  bump(worker_->shared().stats->protocol_errors);
+  std::string* target = reply_target();
+  target->append("-ERR ");
+  target->append(message);
+  target->append("\r\n");
+  carry_.clear();
+  set_state(ClientStateKind::kDraining);
+  mark_dirty();
+}
+
+bool ClientConn::execute(std::span<const std::string_view> args, std::string_view /*raw*/) {
+  Shared& sh = worker_->shared();
+  bump(sh.stats->total_commands);
+  const CommandSpec* spec = find_command(args[0]);
+  if (!client_.authenticated && (spec == nullptr || (spec->flags & kNoAuth) == 0)) {
+    protocol::ReplyWriter(reply_target(), client_.resp_version)
+        .error("NOAUTH Authentication required.");
+    return true;
+  }
+  if (spec != nullptr && spec->name == "quit") {
+    protocol::ReplyWriter(reply_target(), client_.resp_version).ok();
+    set_state(ClientStateKind::kDraining);
+    maybe_finish_draining();
+    return false;
+  }
+  if (pinned_ != nullptr) {
+    pinned_->send_command(args, spec);
+    return true;
+  }
+  if (worker_->upstream() != nullptr) return execute_proxied(spec, args);
+  run_local(spec, args);
+  return kind_ == ClientStateKind::kReading;
+}
+
+void ClientConn::run_local(const CommandSpec* spec, std::span<const std::string_view> args) {
+  protocol::ReplyWriter w(reply_target(), client_.resp_version);
+  if (spec == nullptr) {
+    reply_unknown_command(w, args);
+    return;
+  }
+  if (spec->native == nullptr) {
+    w.error("ERR '" + std::string(spec->name) +
+            "' needs an upstream Redis; strata runs standalone (start it with --upstream "
+            "host:port)");
+    return;
+  }
+  CommandContext ctx{worker_->shared().store, &w, &client_, &worker_->server_view()};
+  run_native(*spec, ctx, args);
+  if (client_.close_after_reply) {
+    set_state(ClientStateKind::kDraining);
+    maybe_finish_draining();
+  }
+}
+
+std::string* ClientConn::reply_target() {
+  if (slots_.empty()) return &out_;
+  ReplySlot& back = slots_.back();
+  if (back.ready) return &back.data;
+  slots_.push_back(ReplySlot{.ready = true});
+  ++next_seq_;
+  return &slots_.back().data;
+}
+
+uint64_t ClientConn::reserve_reply() {
+  slots_.push_back(ReplySlot{});
+  return next_seq_++;
+}
+
+uint64_t ClientConn::reserve_array_reply(size_t parts) {
+  ReplySlot s;
+  s.parts.resize(parts);
+  s.parts_missing = parts;
+  slots_.push_back(std::move(s));
+  return next_seq_++;
+}
+
+ClientConn::ReplySlot* ClientConn::slot(uint64_t seq) {
+  if (seq < first_seq_ || seq - first_seq_ >= slots_.size()) return nullptr;
+  return &slots_[seq - first_seq_];
+}
+
+void ClientConn::complete_reply(uint64_t seq, std::string_view bytes) {
+  ReplySlot* s = slot(seq);
+  if (s == nullptr || s->ready) return;
+  s->data.assign(bytes);
+  s->ready = true;
+  promote_ready();
+}
+
+void ClientConn::complete_part(uint64_t seq, size_t index, std::string_view element) {
+  ReplySlot* s = slot(seq);
+  if (s == nullptr || s->ready || index >= s->parts.size()) return;
+  s->parts[index].assign(element);
+  if (--s->parts_missing > 0) return;
+  protocol::ReplyWriter(&s->data, client_.resp_version).array_header(s->parts.size());
+  for (const std::string& p : s->parts) s->data.append(p);
+  s->parts.clear();
+  s->ready = true;
+  promote_ready();
+}
+
+void ClientConn::fail_reply(uint64_t seq, std::string_view error_line) {
+  ReplySlot* s = slot(seq);
+  if (s == nullptr || s->ready) return;
+  s->data.assign(error_line);
+  s->parts.clear();
+  s->parts_missing = 0;
+  s->ready = true;
+  promote_ready();
+}
+
+void ClientConn::append_raw(std::string_view bytes) {
+  reply_target()->append(bytes);
+  if (slots_.empty()) mark_dirty();
+  update_flow();
+}
+
+void ClientConn::promote_ready() {
+  bool moved = false;
+  while (!slots_.empty() && slots_.front().ready) {
+    out_.append(slots_.front().data);
+    slots_.pop_front();
+    ++first_seq_;
+    moved = true;
+  }
+  if (moved) mark_dirty();
+  if (closed_) return;
+  update_flow();
+  maybe_finish_draining();
+}
+
+void ClientConn::update_flow() {
+  if (closed_) return;
+  const Options& o = worker_->options();
+  size_t pending = pending_output();
+  for (const ReplySlot& s : slots_) pending += s.data.size();
+  if (pending > o.output_buffer_bytes_max) {
+    STRATA_LOG_WARN("closing client id=%lu: output buffer limit (%lu bytes) exceeded",
+                    static_cast<unsigned long>(client_.id),
+                    static_cast<unsigned long>(o.output_buffer_bytes_max));
+    bump(worker_->shared().stats->output_limit_disconnects);
+    close();
+    return;
+  }
+  if (kind_ == ClientStateKind::kReading &&
+      (pending > o.output_pause_bytes || slots_.size() > o.pending_replies_max)) {
+    set_state(ClientStateKind::kPaused);
+  } else if (kind_ == ClientStateKind::kPaused && pending <= o.output_pause_bytes / 2 &&
+             slots_.size() <= o.pending_replies_max / 2) {
+    set_state(ClientStateKind::kReading);
+    if (!carry_.empty()) consume(carry_, true);
+  }
+}
+
+void ClientConn::on_output_drained() {
+  update_flow();
+  maybe_finish_draining();
+}
+
+void ClientConn::maybe_finish_draining() {
+  if (kind_ == ClientStateKind::kDraining && !closed_ && slots_.empty() && out_.empty() &&
+      !send_inflight_) {
+    close();
+  } else if (kind_ == ClientStateKind::kDraining && !out_.empty()) {
+    mark_dirty();
+  }
+}
+
+void ClientConn::upstream_lost(std::string_view error_line) {
+  if (closed_) return;
+  pinned_ = nullptr;
+  if (!error_line.empty()) append_raw(error_line);
+  set_state(ClientStateKind::kDraining);
+  maybe_finish_draining();
+}
+
+void ClientConn::on_tick(int64_t now_ms) {
+  const Options& o = worker_->options();
+  if (pending_output() > 0 && now_ms - last_drain_ms_ > static_cast<int64_t>(o.output_stall_ms)) {
+    STRATA_LOG_WARN("closing client id=%lu: output not drained for %u ms",
+                    static_cast<unsigned long>(client_.id), o.output_stall_ms);
+    bump(worker_->shared().stats->output_limit_disconnects);
+    close();
+    return;
+  }
+  if (o.idle_timeout_s > 0 && pinned_ == nullptr && slots_.empty() &&
+      now_ms - last_active_ms_ > static_cast<int64_t>(o.idle_timeout_s) * 1000) {
+    bump(worker_->shared().stats->idle_disconnects);
+    close();
+  }
+}
+
+void ClientConn::on_closed() {
+  worker_->shared().stats->connected_clients.fetch_sub(1, std::memory_order_relaxed);
+  if (pinned_ != nullptr) {
+    pinned_->detach_client();
+    pinned_->close();
+    pinned_ = nullptr;
+  }
+  slots_.clear();
+  carry_.clear();
+}
+
+}  // namespace strata::proxy

@@ -1,0 +1,212 @@
+// Command routing in front of an upstream Redis: which commands strata answers itself, which
+// read or fill L1, which go upstream on a shared connection (invalidating the keys they write)
+// and which need a connection of their own.
+#include <charconv>
+#include <strings.h>
+
+#include "cache/store.h"
+#include "proxy/client_conn.h"
+#include "proxy/command_keys.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+namespace strata::proxy {
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool parse_i64(std::string_view s, int64_t* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// Commands about the client connection itself: strata answers them even in front of Redis.
+bool is_connection_local(std::string_view name, Args args) {
+  if (name == "ping" || name == "echo" || name == "command" || name == "info" ||
+      name == "auth" || name == "select") {
+    return true;
+  }
+  if (name == "hello") return args.size() < 2 || args[1] != "3";
+  if (name == "client" && args.size() >= 2) {
+    return iequals(args[1], "setname") || iequals(args[1], "getname") || iequals(args[1], "id");
+  }
+  return false;
+}
+
+bool needs_pinning(const CommandSpec& spec, Args args) {
+  if ((spec.flags & (kPinning | kBlocking | kPubSub)) != 0) return true;
+  if (spec.name == "hello") return true;  // HELLO 3: RESP3 replies need their own connection
+  if (spec.name == "client") return true;  // TRACKING, REPLY, KILL...: connection state
+  (void)args;
+  return false;
+}
+
+// The absolute expiry a SET-family write gives its key; false when strata cannot know it
+// (KEEPTTL, GET, a bad option: Redis decides, strata just invalidates).
+bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms) {
+  *expire_at_ms = 0;
+  for (size_t i = 3; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    if (iequals(a, "NX") || iequals(a, "XX")) continue;
+    if (i + 1 >= args.size()) return false;
+    int64_t v;
+    if (!parse_i64(args[i + 1], &v) || v <= 0) return false;
+    if (iequals(a, "EX")) {
+      if (v > INT64_MAX / 1000 - now_ms) return false;
+      *expire_at_ms = now_ms + v * 1000;
+    } else if (iequals(a, "PX")) {
+      if (v > INT64_MAX - now_ms) return false;
+      *expire_at_ms = now_ms + v;
+    } else if (iequals(a, "EXAT")) {
+      if (v > INT64_MAX / 1000) return false;
+      *expire_at_ms = v * 1000;
+    } else if (iequals(a, "PXAT")) {
+      *expire_at_ms = v;
+    } else {
+      return false;
+    }
+    ++i;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args) {
+  Upstream& up = *worker_->upstream();
+  if (spec != nullptr && is_connection_local(spec->name, args)) {
+    run_local(spec, args);
+    return kind_ == ClientStateKind::kReading;
+  }
+  if (spec != nullptr && needs_pinning(*spec, args)) {
+    pinned_ = up.pin(this);
+    if (pinned_ == nullptr) {
+      protocol::ReplyWriter(reply_target(), client_.resp_version)
+          .error("ERR cannot open a connection to upstream " + up.name());
+      return true;
+    }
+    pinned_->send_command(args, spec);
+    return true;
+  }
+  const bool l1 = worker_->options().l1_enabled;
+  if (l1 && spec != nullptr && spec->name == "get" && args.size() == 2) {
+    serve_get(args[1]);
+    return true;
+  }
+  if (l1 && spec != nullptr && spec->name == "mget" && args.size() >= 2) {
+    serve_mget(args.subspan(1));
+    return true;
+  }
+  std::unique_ptr<WriteEffect> effect;
+  if (l1 && spec != nullptr && (spec->flags & kWrite) != 0) effect = prepare_write(*spec, args);
+  up.forward(this, reserve_reply(), args, std::move(effect));
+  return true;
+}
+
+void ClientConn::serve_get(std::string_view key) {
+  cache::Store& store = *worker_->shared().store;
+  {
+    auto txn = store.lock(key);
+    cache::EntryView v;
+    if (txn->read(key, &v)) {
+      protocol::ReplyWriter(reply_target(), client_.resp_version).bulk(v.value);
+      return;
+    }
+  }
+  Upstream& up = *worker_->upstream();
+  if (!up.available()) {
+    bump(worker_->shared().stats->upstream_errors);
+    reply_target()->append(up.unavailable_error());
+    return;
+  }
+  up.fill(this, reserve_reply(), -1, key);
+}
+
+void ClientConn::serve_mget(Args keys) {
+  cache::Store& store = *worker_->shared().store;
+  std::vector<int32_t> missing;
+  std::vector<std::string> parts(keys.size());
+  {
+    auto txn = store.lock(keys);
+    cache::EntryView v;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (txn->read(keys[i], &v)) {
+        protocol::ReplyWriter(&parts[i], client_.resp_version).bulk(v.value);
+      } else {
+        missing.push_back(static_cast<int32_t>(i));
+      }
+    }
+  }
+  if (missing.empty()) {
+    std::string* out = reply_target();
+    protocol::ReplyWriter(out, client_.resp_version).array_header(keys.size());
+    for (const std::string& p : parts) out->append(p);
+    return;
+  }
+  Upstream& up = *worker_->upstream();
+  if (!up.available()) {
+    bump(worker_->shared().stats->upstream_errors);
+    reply_target()->append(up.unavailable_error());
+    return;
+  }
+  const uint64_t seq = reserve_array_reply(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!parts[i].empty()) complete_part(seq, i, parts[i]);
+  }
+  for (int32_t i : missing) up.fill(this, seq, i, keys[static_cast<size_t>(i)]);
+}
+
+std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, Args args) {
+  cache::Store& store = *worker_->shared().store;
+  Upstream& up = *worker_->upstream();
+  auto effect = std::make_unique<WriteEffect>();
+  if (spec.name == "flushall" || spec.name == "flushdb") {
+    store.flush_all();
+    effect->kind = WriteEffect::kFlushAll;
+    return effect;
+  }
+  std::vector<std::string_view> keys;
+  collect_keys(spec, args, &keys);
+  // Invalidate first: no reader may see the old value once the write is on its way, and no
+  // fill started before it may install that old value later.
+  for (std::string_view k : keys) {
+    store.invalidate(k);
+    up.forget_flight(k);
+  }
+  const int64_t now = worker_->now_ms();
+  std::string_view n = spec.name;
+  std::vector<std::string_view> values;
+  int64_t expire = 0;
+  bool install = false;
+  if (n == "set" && args.size() >= 3 && set_expiry(args, now, &expire)) {
+    install = true;
+    values.push_back(args[2]);
+  } else if ((n == "setex" || n == "psetex") && args.size() == 4) {
+    int64_t v;
+    if (parse_i64(args[2], &v) && v > 0 && v < INT64_MAX / 1000 - now) {
+      install = true;
+      expire = now + (n == "setex" ? v * 1000 : v);
+      values.push_back(args[3]);
+    }
+  } else if (n == "mset" && args.size() >= 3 && args.size() % 2 == 1) {
+    install = true;
+    for (size_t i = 2; i < args.size(); i += 2) values.push_back(args[i]);
+  }
+  if (install && values.size() == keys.size()) {
+    effect->kind = WriteEffect::kInstall;
+    effect->expire_at_ms = expire;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      effect->keys.emplace_back(keys[i]);
+      effect->values.emplace_back(values[i]);
+      effect->leases.push_back(store.begin_fill(keys[i]));
+    }
+    return effect;
+  }
+  effect->kind = WriteEffect::kInvalidate;
+  for (std::string_view k : keys) effect->keys.emplace_back(k);
+  return effect;
+}
+
+}  // namespace strata::proxy

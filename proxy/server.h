@@ -1,0 +1,38 @@
+// The daemon: the shared L1 store, one Worker thread per core, signal handling and shutdown.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cache/clock.h"
+#include "cache/store.h"
+#include "proxy/options.h"
+#include "proxy/server_stats.h"
+#include "proxy/worker.h"
+
+namespace strata::proxy {
+
+class Server {
+ public:
+  explicit Server(Options options);
+  ~Server();
+
+  // Opens listeners and starts the workers. False with *err when start-up fails.
+  bool start(std::string* err);
+  // Blocks until SIGINT/SIGTERM, then stops the workers and returns.
+  void wait_for_signal();
+  void stop();
+
+ private:
+  Options options_;
+  cache::SystemClock clock_;
+  std::unique_ptr<cache::Store> store_;
+  ServerStats stats_;
+  Shared shared_{};
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace strata::proxy

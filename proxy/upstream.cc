@@ -1,0 +1,468 @@
+#include "proxy/upstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "cache/store.h"
+#include "protocol/reply_writer.h"
+#include "proxy/client_conn.h"
+#include "proxy/log.h"
+#include "proxy/worker.h"
+
+namespace strata::proxy {
+namespace {
+
+constexpr uint32_t kBackoffStartMs = 50;
+
+std::string error_line(std::string_view text) {
+  std::string s = "-";
+  s.append(text);
+  s += "\r\n";
+  return s;
+}
+
+ClientConn* client_of(Worker* w, Token t) {
+  Endpoint* e = w->lookup(t);
+  if (e == nullptr || e->closed()) return nullptr;
+  return static_cast<ClientConn*>(e);
+}
+
+}  // namespace
+
+void encode_command(std::string* out, std::span<const std::string_view> args) {
+  out->push_back('*');
+  out->append(std::to_string(args.size()));
+  out->append("\r\n");
+  for (std::string_view a : args) {
+    out->push_back('$');
+    out->append(std::to_string(a.size()));
+    out->append("\r\n");
+    out->append(a);
+    out->append("\r\n");
+  }
+}
+
+// ---- UpstreamConn ----
+
+UpstreamConn::UpstreamConn(Worker* worker, int fd, Upstream* owner, uint32_t index)
+    : Endpoint(worker, fd), owner_(owner), index_(index) {
+  can_send_ = false;
+}
+
+void UpstreamConn::on_connected(int res) {
+  if (res < 0) {
+    close_reason_ = strerror(-res);
+    close();
+    return;
+  }
+  ready_ = true;
+  can_send_ = true;
+  last_recv_ms_ = worker_->now_ms();
+  worker_->driver().start_recv(token_, fd_);
+  mark_dirty();
+  owner_->conn_ready(index_);
+}
+
+void UpstreamConn::send_command(std::span<const std::string_view> args) {
+  encode_command(&out_, args);
+  mark_dirty();
+}
+
+void UpstreamConn::on_recv(const char* data, long n) {
+  if (n <= 0) {
+    close_reason_ = n == 0 ? "connection closed" : strerror(static_cast<int>(-n));
+    close();
+    return;
+  }
+  last_recv_ms_ = worker_->now_ms();
+  std::string_view input(data, static_cast<size_t>(n));
+  if (!carry_.empty()) {
+    carry_.append(input);
+    input = carry_;
+  }
+  size_t used = 0;
+  while (used < input.size()) {
+    protocol::ScanStatus st = scanner_.feed(input.substr(used));
+    if (st == protocol::ScanStatus::kNeedMore) break;
+    if (st == protocol::ScanStatus::kError) {
+      close_reason_ = "protocol error from upstream";
+      close();
+      return;
+    }
+    std::string_view raw = input.substr(used, scanner_.consumed());
+    handle_reply(raw);
+    scanner_.reset();
+    used += raw.size();
+    if (closed_) return;
+  }
+  if (input.data() == carry_.data()) {
+    carry_.erase(0, used);
+  } else {
+    carry_.assign(input.substr(used));
+  }
+}
+
+void UpstreamConn::handle_reply(std::string_view raw) {
+  if (pending_.empty()) return;  // push data or a reply nobody waits for
+  Pending p = std::move(pending_.front());
+  pending_.pop_front();
+  const bool is_error = scanner_.kind() == protocol::ReplyKind::kError;
+  switch (p.kind) {
+    case Pending::kRelay: {
+      if (p.effect) owner_->apply_effect(*p.effect, !is_error && raw != "$-1\r\n");
+      if (ClientConn* c = client_of(worker_, p.client)) c->complete_reply(p.seq, raw);
+      break;
+    }
+    case Pending::kFillValue: {
+      Flight& f = *p.flight;
+      f.value_reply.assign(raw);
+      f.value_kind = scanner_.kind();
+      if (f.value_kind == protocol::ReplyKind::kBulk) f.value.assign(scanner_.payload());
+      // The PTTL reply comes next; the flight moves to its request.
+      if (!pending_.empty() && pending_.front().kind == Pending::kFillTtl) {
+        pending_.front().flight = std::move(p.flight);
+      }
+      break;
+    }
+    case Pending::kFillTtl: {
+      int64_t pttl = scanner_.kind() == protocol::ReplyKind::kInteger ? scanner_.integer() : -3;
+      owner_->finish_flight(std::move(p.flight), pttl, true, {});
+      break;
+    }
+  }
+}
+
+void UpstreamConn::fail_all(std::string_view err) {
+  while (!pending_.empty()) {
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    if (p.effect) owner_->apply_effect(*p.effect, false);
+    if (p.flight) {
+      owner_->finish_flight(std::move(p.flight), -3, false, err);
+    } else if (p.kind == Pending::kRelay) {
+      if (ClientConn* c = client_of(worker_, p.client)) c->fail_reply(p.seq, err);
+    }
+  }
+}
+
+void UpstreamConn::on_closed() {
+  owner_->conn_lost(index_, this, close_reason_);
+  ready_ = false;
+  std::string err = error_line("ERR upstream " + owner_->name() + " connection lost");
+  fail_all(err);
+}
+
+void UpstreamConn::on_tick(int64_t now_ms) {
+  const auto& o = worker_->options();
+  if (!ready_ || pending_.empty()) return;
+  if (now_ms - last_recv_ms_ > static_cast<int64_t>(o.upstream_reply_timeout_ms)) {
+    close_reason_ = "reply timeout";
+    close();
+  }
+}
+
+// ---- PinnedUpstream ----
+
+PinnedUpstream::PinnedUpstream(Worker* worker, int fd, Upstream* owner, Token client)
+    : Endpoint(worker, fd), owner_(owner), client_(client) {
+  can_send_ = false;
+}
+
+void PinnedUpstream::on_connected(int res) {
+  ClientConn* c = client_of(worker_, client_);
+  if (res < 0) {
+    if (c != nullptr) {
+      c->upstream_lost(error_line("ERR upstream " + owner_->name() + " unavailable (" +
+                                  strerror(-res) + ")"));
+    }
+    close();
+    return;
+  }
+  connected_ = true;
+  can_send_ = true;
+  worker_->driver().start_recv(token_, fd_);
+  mark_dirty();
+}
+
+void PinnedUpstream::send_command(std::span<const std::string_view> args,
+                                  const CommandSpec* spec) {
+  encode_command(&out_, args);
+  mark_dirty();
+  bump(worker_->shared().stats->upstream_forwarded);
+  if (spec == nullptr) return;
+  // Keys written here are invalidated now and again when a reply arrives, since a fill on a
+  // shared connection may have read the old value in between (MULTI applies at EXEC).
+  if (spec->name == "flushall" || spec->name == "flushdb") {
+    worker_->shared().store->flush_all();
+    flush_on_reply_ = true;
+    return;
+  }
+  if ((spec->flags & kWrite) == 0 || spec->first_key <= 0) return;
+  int last = spec->last_key < 0 ? static_cast<int>(args.size()) + spec->last_key : spec->last_key;
+  for (int i = spec->first_key; i <= last && i < static_cast<int>(args.size());
+       i += std::max(1, spec->key_step)) {
+    worker_->shared().store->invalidate(args[i]);
+    owner_->forget_flight(args[i]);
+    written_keys_.emplace_back(args[i]);
+  }
+}
+
+void PinnedUpstream::on_recv(const char* data, long n) {
+  ClientConn* c = client_of(worker_, client_);
+  if (n <= 0) {
+    if (c != nullptr) c->upstream_lost({});
+    close();
+    return;
+  }
+  for (const std::string& k : written_keys_) worker_->shared().store->invalidate(k);
+  written_keys_.clear();
+  if (flush_on_reply_) {
+    worker_->shared().store->flush_all();
+    flush_on_reply_ = false;
+  }
+  if (c == nullptr) {
+    close();
+    return;
+  }
+  c->append_raw(std::string_view(data, static_cast<size_t>(n)));
+}
+
+void PinnedUpstream::on_closed() {
+  if (ClientConn* c = client_of(worker_, client_)) {
+    c->detach_pinned();
+    c->upstream_lost({});
+  }
+}
+
+// ---- Upstream ----
+
+Upstream::Upstream(Worker* worker, const sockaddr_in& addr, std::string name)
+    : worker_(worker), addr_(addr), name_(std::move(name)) {
+  unavailable_ = error_line("ERR upstream " + name_ + " unavailable (connecting)");
+  shared_.resize(worker->options().upstream_connections);
+}
+
+Upstream::~Upstream() = default;
+
+int Upstream::new_socket() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+void Upstream::start() {
+  for (uint32_t i = 0; i < shared_.size(); ++i) connect_shared(i);
+}
+
+void Upstream::connect_shared(uint32_t index) {
+  int fd = new_socket();
+  if (fd < 0) {
+    conn_lost(index, nullptr, strerror(errno));
+    return;
+  }
+  auto conn = std::make_unique<UpstreamConn>(worker_, fd, this, index);
+  UpstreamConn* raw = conn.get();
+  Token t = worker_->adopt(std::move(conn));
+  shared_[index].conn = raw;
+  worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
+}
+
+void Upstream::conn_ready(uint32_t index) {
+  shared_[index].backoff_ms = 0;
+  bump(worker_->shared().stats->upstream_ready_conns);
+  if (logged_down_) {
+    STRATA_LOG_INFO("worker %u: upstream %s reachable again", worker_->index(), name_.c_str());
+    logged_down_ = false;
+  }
+}
+
+void Upstream::conn_lost(uint32_t index, UpstreamConn* conn, std::string_view why) {
+  Shared& s = shared_[index];
+  if (conn != nullptr && s.conn != conn) return;  // an older connection of this index
+  if (s.conn != nullptr && s.conn->ready()) {
+    worker_->shared().stats->upstream_ready_conns.fetch_sub(1, std::memory_order_relaxed);
+  }
+  s.conn = nullptr;
+  s.backoff_ms = s.backoff_ms == 0 ? kBackoffStartMs
+                                   : std::min(s.backoff_ms * 2,
+                                              worker_->options().upstream_backoff_max_ms);
+  s.retry_at_ms = worker_->now_ms() + s.backoff_ms;
+  unavailable_ = error_line("ERR upstream " + name_ + " unavailable (" + std::string(why) + ")");
+  if (!logged_down_) {
+    STRATA_LOG_WARN("worker %u: upstream %s unavailable (%.*s); retrying with backoff",
+                    worker_->index(), name_.c_str(), static_cast<int>(why.size()), why.data());
+    logged_down_ = true;
+  }
+}
+
+void Upstream::on_tick(int64_t now_ms) {
+  for (uint32_t i = 0; i < shared_.size(); ++i) {
+    if (shared_[i].conn == nullptr && now_ms >= shared_[i].retry_at_ms) connect_shared(i);
+  }
+}
+
+bool Upstream::available() const {
+  for (const Shared& s : shared_) {
+    if (s.conn != nullptr && s.conn->ready()) return true;
+  }
+  return false;
+}
+
+UpstreamConn* Upstream::pick(std::string_view key) {
+  const uint32_t n = static_cast<uint32_t>(shared_.size());
+  // One key always travels on one connection, so Redis sees its commands in our order.
+  uint32_t start = key.empty() ? round_robin_++ : static_cast<uint32_t>(cache::hash_key(key));
+  for (uint32_t i = 0; i < n; ++i) {
+    UpstreamConn* c = shared_[(start + i) % n].conn;
+    if (c != nullptr && c->ready() &&
+        c->in_flight() < worker_->options().upstream_pending_max) {
+      return c;
+    }
+  }
+  return nullptr;
+}
+
+void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_view> args,
+                       std::unique_ptr<WriteEffect> effect) {
+  std::string_view key = args.size() > 1 ? args[1] : std::string_view();
+  UpstreamConn* conn = pick(key);
+  if (conn == nullptr) {
+    bump(worker_->shared().stats->upstream_errors);
+    if (effect) apply_effect(*effect, false);
+    c->fail_reply(seq, unavailable_);
+    return;
+  }
+  bump(worker_->shared().stats->upstream_forwarded);
+  conn->send_command(args);
+  conn->pending_.push_back(
+      UpstreamConn::Pending{UpstreamConn::Pending::kRelay, c->token(), seq, nullptr,
+                            std::move(effect)});
+}
+
+void Upstream::fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view key) {
+  if (auto it = flights_.find(std::string(key)); it != flights_.end()) {
+    it->second->waiters.push_back({c->token(), seq, part});
+    return;
+  }
+  UpstreamConn* conn = pick(key);
+  if (conn == nullptr) {
+    bump(worker_->shared().stats->upstream_errors);
+    if (part < 0) {
+      c->fail_reply(seq, unavailable_);
+    } else {
+      c->fail_reply(seq, unavailable_);
+    }
+    return;
+  }
+  auto f = std::make_unique<Flight>();
+  f->key.assign(key);
+  f->lease = worker_->shared().store->begin_fill(key);
+  f->waiters.push_back({c->token(), seq, part});
+  flights_[f->key] = f.get();
+  std::string_view get[] = {"GET", key};
+  std::string_view pttl[] = {"PTTL", key};
+  conn->send_command(get);
+  conn->send_command(pttl);
+  conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kFillValue, Token{}, 0,
+                                                 std::move(f), nullptr});
+  conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kFillTtl, Token{}, 0,
+                                                 nullptr, nullptr});
+}
+
+void Upstream::forget_flight(std::string_view key) {
+  if (flights_.empty()) return;
+  if (auto it = flights_.find(std::string(key)); it != flights_.end()) flights_.erase(it);
+}
+
+void Upstream::finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok,
+                             std::string_view error) {
+  if (f == nullptr) return;
+  if (auto it = flights_.find(f->key); it != flights_.end() && it->second == f.get()) {
+    flights_.erase(it);
+  }
+  ServerStats& stats = *worker_->shared().stats;
+  const bool is_value = ok && f->value_kind == protocol::ReplyKind::kBulk;
+  if (!ok) {
+    bump(stats.upstream_errors);
+  } else if (is_value) {
+    bump(stats.upstream_hits);
+    // PTTL -1: no TTL; -2: the key vanished between GET and PTTL (do not install).
+    if (pttl >= -1) {
+      const Options& o = worker_->options();
+      int64_t now = worker_->now_ms();
+      int64_t expire = pttl >= 0 ? now + std::max<int64_t>(pttl, 1) : 0;
+      if (o.fill_ttl_max_ms > 0) {
+        int64_t cap = now + static_cast<int64_t>(o.fill_ttl_max_ms);
+        expire = expire == 0 ? cap : std::min(expire, cap);
+      }
+      worker_->shared().store->complete_fill(f->key, f->lease, f->value, expire);
+    }
+  } else {
+    bump(stats.upstream_misses);
+  }
+  for (const Flight::Waiter& w : f->waiters) {
+    ClientConn* c = client_of(worker_, w.client);
+    if (c == nullptr) continue;
+    if (!ok) {
+      c->fail_reply(w.seq, error);
+    } else if (w.part < 0) {
+      c->complete_reply(w.seq, f->value_reply);
+    } else if (is_value) {
+      std::string elem;
+      protocol::ReplyWriter(&elem, c->resp_version()).bulk(f->value);
+      c->complete_part(w.seq, static_cast<size_t>(w.part), elem);
+    } else if (f->value_kind == protocol::ReplyKind::kError &&
+               !f->value_reply.starts_with("-WRONGTYPE")) {
+      c->fail_reply(w.seq, f->value_reply);
+    } else {
+      // MGET answers nil for missing keys and for keys holding another type.
+      std::string elem;
+      protocol::ReplyWriter(&elem, c->resp_version()).null_bulk();
+      c->complete_part(w.seq, static_cast<size_t>(w.part), elem);
+    }
+  }
+}
+
+void Upstream::apply_effect(const WriteEffect& e, bool ok) {
+  cache::Store& store = *worker_->shared().store;
+  switch (e.kind) {
+    case WriteEffect::kNone:
+      break;
+    case WriteEffect::kFlushAll:
+      store.flush_all();
+      break;
+    case WriteEffect::kInvalidate:
+      for (const std::string& k : e.keys) store.invalidate(k);
+      break;
+    case WriteEffect::kInstall:
+      for (size_t i = 0; i < e.keys.size(); ++i) {
+        // A lease killed by a concurrent write means Redis's order is unknown here: drop the
+        // key instead, and let the next read fetch whichever value Redis kept.
+        if (!ok || !store.complete_fill(e.keys[i], e.leases[i], e.values[i], e.expire_at_ms)) {
+          store.invalidate(e.keys[i]);
+        }
+      }
+      break;
+  }
+}
+
+PinnedUpstream* Upstream::pin(ClientConn* c) {
+  int fd = new_socket();
+  if (fd < 0) return nullptr;
+  auto p = std::make_unique<PinnedUpstream>(worker_, fd, this, c->token());
+  PinnedUpstream* raw = p.get();
+  Token t = worker_->adopt(std::move(p));
+  worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
+  return raw;
+}
+
+void Upstream::note_pinned_closed(PinnedUpstream*) {}
+
+}  // namespace strata::proxy

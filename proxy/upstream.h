@@ -1,0 +1,155 @@
+// The upstream Redis, seen from one worker: a few shared pipelined connections (replies matched
+// to requests in order), the single-flight table of L1 fills in progress, and connections
+// pinned to clients that need connection state (MULTI, WATCH, blocking pops, SUBSCRIBE, RESP3).
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/reply_scanner.h"
+#include "proxy/command.h"
+#include "proxy/endpoint.h"
+
+namespace strata::proxy {
+
+class ClientConn;
+class Upstream;
+
+// What happens to L1 when a forwarded command's reply arrives.
+struct WriteEffect {
+  enum Kind : uint8_t { kNone, kInvalidate, kInstall, kFlushAll } kind = kNone;
+  std::vector<std::string> keys;
+  std::vector<std::string> values;     // kInstall: one per key
+  std::vector<uint64_t> leases;        // kInstall: one per key
+  int64_t expire_at_ms = 0;            // kInstall
+};
+
+// A fill in progress: one upstream GET+PTTL for any number of waiting clients.
+struct Flight {
+  std::string key;
+  uint64_t lease = 0;
+  struct Waiter {
+    Token client;
+    uint64_t seq;
+    int32_t part;  // -1: a GET reply; >= 0: element of an MGET reply
+  };
+  std::vector<Waiter> waiters;
+  std::string value_reply;  // raw reply to GET
+  protocol::ReplyKind value_kind = protocol::ReplyKind::kNull;
+  std::string value;
+};
+
+class UpstreamConn final : public Endpoint {
+ public:
+  UpstreamConn(Worker* worker, int fd, Upstream* owner, uint32_t index);
+  void on_recv(const char* data, long n) override;
+  void on_connected(int res) override;
+  void on_closed() override;
+  void on_tick(int64_t now_ms) override;
+
+  bool ready() const { return ready_; }
+  size_t in_flight() const { return pending_.size(); }
+  void send_command(std::span<const std::string_view> args);
+
+  struct Pending {
+    enum Kind : uint8_t { kRelay, kFillValue, kFillTtl } kind;
+    Token client;
+    uint64_t seq = 0;
+    // kFill*: owned by the request whose reply is expected next (GET, then PTTL).
+    std::unique_ptr<Flight> flight;
+    std::unique_ptr<WriteEffect> effect;
+  };
+  std::deque<Pending> pending_;
+
+ private:
+  void handle_reply(std::string_view raw);
+  void fail_all(std::string_view error_line);
+
+  Upstream* owner_;
+  uint32_t index_;
+  bool ready_ = false;
+  std::string close_reason_ = "connection closed";
+  int64_t last_recv_ms_ = 0;
+  std::string carry_;
+  protocol::ReplyScanner scanner_;
+};
+
+class PinnedUpstream final : public Endpoint {
+ public:
+  PinnedUpstream(Worker* worker, int fd, Upstream* owner, Token client);
+  void on_recv(const char* data, long n) override;
+  void on_connected(int res) override;
+  void on_closed() override;
+  void send_command(std::span<const std::string_view> args, const CommandSpec* spec);
+  void detach_client() { client_ = Token{~0u, ~0u}; }
+
+ private:
+  Upstream* owner_;
+  Token client_;
+  bool connected_ = false;
+  std::vector<std::string> written_keys_;  // invalidated again when the reply arrives
+  bool flush_on_reply_ = false;
+};
+
+class Upstream {
+ public:
+  Upstream(Worker* worker, const sockaddr_in& addr, std::string name);
+  ~Upstream();
+
+  void start();
+  void on_tick(int64_t now_ms);
+  bool available() const;
+  // "-ERR upstream 127.0.0.1:6379 unavailable (Connection refused)\r\n"
+  const std::string& unavailable_error() const { return unavailable_; }
+  const std::string& name() const { return name_; }
+
+  // Forwards a command on a shared connection; its reply goes to client slot `seq`.
+  void forward(ClientConn* c, uint64_t seq, std::span<const std::string_view> args,
+               std::unique_ptr<WriteEffect> effect);
+  // Reads `key` for the L1 (single flight per worker).
+  void fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view key);
+  // A write to `key` is on its way: later reads must not join a fill started before it.
+  void forget_flight(std::string_view key);
+  PinnedUpstream* pin(ClientConn* c);
+
+  // Callbacks from connections.
+  void conn_ready(uint32_t index);
+  void conn_lost(uint32_t index, UpstreamConn* conn, std::string_view why);
+  void finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok,
+                     std::string_view error_line);
+  void apply_effect(const WriteEffect& e, bool ok);
+  void note_pinned_closed(PinnedUpstream* p);
+  int new_socket();
+  const sockaddr_in& addr() const { return addr_; }
+  Worker* worker() { return worker_; }
+
+ private:
+  UpstreamConn* pick(std::string_view key);
+  void connect_shared(uint32_t index);
+
+  Worker* worker_;
+  sockaddr_in addr_;
+  std::string name_;
+  std::string unavailable_;
+  struct Shared {
+    UpstreamConn* conn = nullptr;
+    int64_t retry_at_ms = 0;
+    uint32_t backoff_ms = 0;
+  };
+  std::vector<Shared> shared_;
+  uint32_t round_robin_ = 0;
+  std::unordered_map<std::string, Flight*> flights_;  // fills a new reader may join
+  bool logged_down_ = false;
+};
+
+// Writes the RESP multibulk form of args.
+void encode_command(std::string* out, std::span<const std::string_view> args);
+
+}  // namespace strata::proxy

@@ -1,0 +1,239 @@
+#include "proxy/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "proxy/client_conn.h"
+#include "proxy/log.h"
+#include "proxy/upstream.h"
+
+namespace strata::proxy {
+namespace {
+
+constexpr int kHousekeepingEveryMs = 100;
+
+int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+bool resolve_upstream(const std::string& host_port, sockaddr_in* out, std::string* err) {
+  auto colon = host_port.rfind(':');
+  std::string host = host_port.substr(0, colon);
+  std::string port = host_port.substr(colon + 1);
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0 || res == nullptr) {
+    *err = "cannot resolve upstream " + host_port + ": " + gai_strerror(rc);
+    return false;
+  }
+  std::memcpy(out, res->ai_addr, sizeof *out);
+  freeaddrinfo(res);
+  return true;
+}
+
+}  // namespace
+
+int make_listener(const std::string& bind, uint16_t port, std::string* err) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *err = std::string("socket: ") + strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  if (inet_pton(AF_INET, bind.c_str(), &addr.sin_addr) != 1) {
+    *err = "invalid bind address '" + bind + "' (an IPv4 address is expected)";
+    ::close(fd);
+    return -1;
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || ::listen(fd, 511) < 0) {
+    *err = "cannot listen on " + bind + ":" + std::to_string(port) + ": " + strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+Worker::Worker(uint32_t index, Shared* shared) : index_(index), shared_(shared) {}
+
+Worker::~Worker() {
+  slots_.clear();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+}
+
+bool Worker::init(std::string* err, std::string* driver_note) {
+  const Options& o = options();
+  refresh_clock();
+  listen_fd_ = make_listener(o.bind, o.port, err);
+  if (listen_fd_ < 0) return false;
+  DriverOptions d;
+  d.tick_ms = o.tick_ms;
+  d.force_epoll = o.io == "epoll";
+  driver_ = make_driver(d, this, driver_note);
+  if (o.io == "uring" && !driver_->features().io_uring) {
+    *err = "io_uring was required (--io uring) but refused: " + *driver_note;
+    return false;
+  }
+  driver_->listen(listen_fd_);
+  if (!o.upstream.empty()) {
+    sockaddr_in addr{};
+    if (!resolve_upstream(o.upstream, &addr, err)) return false;
+    upstream_ = std::make_unique<Upstream>(this, addr, o.upstream);
+    upstream_->start();
+  }
+  return true;
+}
+
+void Worker::refresh_clock() { now_ms_ = wall_ms(); }
+
+void Worker::run() noexcept {
+  while (!stop_.load(std::memory_order_relaxed)) {
+    driver_->run_once();
+    refresh_clock();
+    flush_dirty();
+    release_closed();
+  }
+  // Shutdown: close every socket; a send still in flight is abandoned with the process.
+  for (auto& e : slots_) {
+    if (e != nullptr && !e->closed()) e->close();
+  }
+}
+
+void Worker::request_stop() {
+  stop_.store(true);
+  if (driver_) driver_->wake();
+}
+
+Token Worker::adopt(std::unique_ptr<Endpoint> e) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+    gens_.push_back(0);
+  }
+  gens_[slot] = (gens_[slot] + 1) & 0xffffff;
+  e->token_ = Token{slot, gens_[slot]};
+  e->last_drain_ms_ = now_ms_;
+  slots_[slot] = std::move(e);
+  return slots_[slot]->token_;
+}
+
+Endpoint* Worker::lookup(Token t) const {
+  if (t.slot >= slots_.size() || gens_[t.slot] != t.gen) return nullptr;
+  return slots_[t.slot].get();
+}
+
+void Worker::flush_dirty() {
+  // flush() may not add to dirty_, but on_sent callbacks in a later iteration will.
+  for (size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush();
+  dirty_.clear();
+}
+
+void Worker::release_closed() {
+  for (Endpoint* e : to_release_) {
+    const Token t = e->token_;
+    if (lookup(t) != e) continue;  // released twice
+    slots_[t.slot].reset();
+    free_slots_.push_back(t.slot);
+  }
+  to_release_.clear();
+}
+
+void Worker::on_accept(int fd) {
+  ServerStats& st = *shared_->stats;
+  if (st.connected_clients.load(std::memory_order_relaxed) >= options().maxclients) {
+    static constexpr char kMsg[] = "-ERR max number of clients reached\r\n";
+    [[maybe_unused]] ssize_t w = ::send(fd, kMsg, sizeof kMsg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    bump(st.rejected_connections);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  bump(st.connected_clients);
+  bump(st.total_connections);
+  const uint64_t id = st.next_client_id.fetch_add(1, std::memory_order_relaxed);
+  auto conn = std::make_unique<ClientConn>(this, fd, id);
+  sockaddr_in peer{};
+  socklen_t len = sizeof peer;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+    char ip[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
+    conn->state().addr = std::string(ip) + ":" + std::to_string(ntohs(peer.sin_port));
+  }
+  conn->state().laddr = options().bind + ":" + std::to_string(options().port);
+  Token t = adopt(std::move(conn));
+  driver_->start_recv(t, fd);
+}
+
+void Worker::on_recv(Token t, const char* data, long n) {
+  if (Endpoint* e = lookup(t); e != nullptr && !e->closed()) e->on_recv(data, n);
+}
+
+void Worker::on_sent(Token t, long res) {
+  if (Endpoint* e = lookup(t); e != nullptr) e->on_sent(res);
+}
+
+void Worker::on_connected(Token t, int res) {
+  if (Endpoint* e = lookup(t); e != nullptr && !e->closed()) e->on_connected(res);
+}
+
+void Worker::on_tick() {
+  refresh_clock();
+  if (now_ms_ - last_housekeeping_ms_ < kHousekeepingEveryMs) return;
+  last_housekeeping_ms_ = now_ms_;
+  shared_->store->active_expire(options().active_expire_budget);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i] != nullptr && !slots_[i]->closed()) slots_[i]->on_tick(now_ms_);
+  }
+  if (upstream_) upstream_->on_tick(now_ms_);
+}
+
+void Worker::on_wake() {}
+
+const ServerView& Worker::server_view() {
+  const Options& o = options();
+  const ServerStats& st = *shared_->stats;
+  auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  view_.mode = o.upstream.empty() ? "standalone" : "proxy";
+  view_.upstream = o.upstream;
+  view_.requirepass = o.requirepass;
+  view_.eviction = o.eviction;
+  view_.maxmemory_bytes = o.maxmemory_bytes;
+  view_.start_ms = shared_->start_ms;
+  view_.port = o.port;
+  view_.workers = o.workers;
+  view_.connected_clients = rd(st.connected_clients);
+  view_.total_connections = rd(st.total_connections);
+  view_.total_commands = rd(st.total_commands);
+  view_.rejected_connections = rd(st.rejected_connections);
+  view_.upstream_hits = rd(st.upstream_hits);
+  view_.upstream_misses = rd(st.upstream_misses);
+  view_.upstream_errors = rd(st.upstream_errors);
+  view_.upstream_up = rd(st.upstream_ready_conns) > 0;
+  view_.protocol_errors = rd(st.protocol_errors);
+  view_.output_limit_disconnects = rd(st.output_limit_disconnects);
+  view_.idle_disconnects = rd(st.idle_disconnects);
+  return view_;
+}
+
+}  // namespace strata::proxy

@@ -1,0 +1,92 @@
+// One worker: one thread, one event loop (io_uring, or epoll where refused), its own listener
+// on the shared port (SO_REUSEPORT), the client connections it accepted, and its own upstream
+// connections. Connections never move between workers. The L1 store is shared (sharded locks).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cache/store.h"
+#include "proxy/command.h"
+#include "proxy/endpoint.h"
+#include "proxy/io_driver.h"
+#include "proxy/options.h"
+#include "proxy/server_stats.h"
+
+namespace strata::proxy {
+
+class ClientConn;
+class Upstream;
+
+// What all workers share, read-mostly.
+struct Shared {
+  const Options* options;
+  cache::Store* store;
+  ServerStats* stats;
+  int64_t start_ms;
+  std::string io_description;  // of worker 0, for INFO
+};
+
+class Worker final : public IoHandler {
+ public:
+  Worker(uint32_t index, Shared* shared);
+  ~Worker() override;
+
+  // Creates the event loop and the listener. False with *err on failure.
+  bool init(std::string* err, std::string* driver_note);
+  void run() noexcept;
+  void request_stop();  // thread-safe
+
+  // Registers an endpoint and returns its token.
+  Token adopt(std::unique_ptr<Endpoint> e);
+  Endpoint* lookup(Token t) const;
+  void mark_dirty(Endpoint* e) { dirty_.push_back(e); }
+  void release_later(Endpoint* e) { to_release_.push_back(e); }
+
+  IoDriver& driver() { return *driver_; }
+  int64_t now_ms() const { return now_ms_; }
+  uint32_t index() const { return index_; }
+  Shared& shared() { return *shared_; }
+  const Options& options() const { return *shared_->options; }
+  Upstream* upstream() { return upstream_.get(); }
+  // A snapshot of server facts for INFO/HELLO.
+  const ServerView& server_view();
+  const DriverFeatures& features() const { return driver_->features(); }
+
+  // IoHandler.
+  void on_accept(int fd) override;
+  void on_recv(Token t, const char* data, long n) override;
+  void on_sent(Token t, long res) override;
+  void on_connected(Token t, int res) override;
+  void on_tick() override;
+  void on_wake() override;
+
+ private:
+  void flush_dirty();
+  void release_closed();
+  void refresh_clock();
+
+  uint32_t index_;
+  Shared* shared_;
+  std::unique_ptr<IoDriver> driver_;
+  int listen_fd_ = -1;
+  std::atomic<bool> stop_{false};
+  int64_t now_ms_ = 0;
+  int64_t last_housekeeping_ms_ = 0;
+  std::vector<std::unique_ptr<Endpoint>> slots_;
+  std::vector<uint32_t> gens_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<Endpoint*> dirty_;
+  std::vector<Endpoint*> to_release_;
+  std::unique_ptr<Upstream> upstream_;
+  ServerView view_;
+  std::string upstream_name_;
+};
+
+// Creates a listening socket with SO_REUSEPORT; -1 and *err on failure.
+int make_listener(const std::string& bind, uint16_t port, std::string* err);
+
+}  // namespace strata::proxy
