@@ -156,7 +156,9 @@ std::string* ClientConn::reply_target() {
   if (slots_.empty()) return &out_;
   ReplySlot& back = slots_.back();
   if (back.ready) return &back.data;
-  slots_.push_back(ReplySlot{.ready = true});
+  ReplySlot fresh;
+  fresh.ready = true;
+  slots_.push_back(std::move(fresh));
   ++next_seq_;
   return &slots_.back().data;
 }

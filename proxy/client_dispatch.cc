@@ -1,8 +1,9 @@
 // Command routing in front of an upstream Redis: which commands strata answers itself, which
 // read or fill L1, which go upstream on a shared connection (invalidating the keys they write)
 // and which need a connection of their own.
-#include <charconv>
 #include <strings.h>
+
+#include <charconv>
 
 #include "cache/store.h"
 #include "proxy/client_conn.h"
@@ -24,8 +25,8 @@ bool parse_i64(std::string_view s, int64_t* out) {
 
 // Commands about the client connection itself: strata answers them even in front of Redis.
 bool is_connection_local(std::string_view name, Args args) {
-  if (name == "ping" || name == "echo" || name == "command" || name == "info" ||
-      name == "auth" || name == "select") {
+  if (name == "ping" || name == "echo" || name == "command" || name == "info" || name == "auth" ||
+      name == "select") {
     return true;
   }
   if (name == "hello") return args.size() < 2 || args[1] != "3";
@@ -37,7 +38,7 @@ bool is_connection_local(std::string_view name, Args args) {
 
 bool needs_pinning(const CommandSpec& spec, Args args) {
   if ((spec.flags & (kPinning | kBlocking | kPubSub)) != 0) return true;
-  if (spec.name == "hello") return true;  // HELLO 3: RESP3 replies need their own connection
+  if (spec.name == "hello") return true;   // HELLO 3: RESP3 replies need their own connection
   if (spec.name == "client") return true;  // TRACKING, REPLY, KILL...: connection state
   (void)args;
   return false;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "proxy/io_driver.h"
@@ -139,8 +140,8 @@ class EpollDriver final : public IoDriver {
 
   void update(Token t) {
     EpollSlot& s = slots_[t.slot];
-    uint32_t want = (s.reading ? EPOLLIN | EPOLLRDHUP : 0u) |
-                    ((s.connecting || s.want_write) ? EPOLLOUT : 0u);
+    uint32_t want =
+        (s.reading ? EPOLLIN | EPOLLRDHUP : 0u) | ((s.connecting || s.want_write) ? EPOLLOUT : 0u);
     if (want == s.events) return;
     epoll_event ev{};
     ev.events = want;

@@ -3,10 +3,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdarg>
 #include <cstdlib>
-#include <algorithm>
 #include <ctime>
 
 namespace strata::proxy {
@@ -26,9 +26,9 @@ void log_line(LogLevel level, const char* fmt, ...) {
   static constexpr char kMarks[] = {'.', '-', '#', '!'};
   static const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  int n = snprintf(buf, sizeof buf, "%d:M %02d %s %04d %02d:%02d:%02d.%03d %c ", getpid(), t.tm_mday,
-               kMonths[t.tm_mon], t.tm_year + 1900, t.tm_hour, t.tm_min, t.tm_sec,
-               static_cast<int>(tv.tv_usec / 1000), kMarks[static_cast<int>(level)]);
+  int n = snprintf(buf, sizeof buf, "%d:M %02d %s %04d %02d:%02d:%02d.%03d %c ", getpid(),
+                   t.tm_mday, kMonths[t.tm_mon], t.tm_year + 1900, t.tm_hour, t.tm_min, t.tm_sec,
+                   static_cast<int>(tv.tv_usec / 1000), kMarks[static_cast<int>(level)]);
   va_list ap;
   va_start(ap, fmt);
   int m = vsnprintf(buf + n, sizeof buf - n - 1, fmt, ap);

@@ -1,15 +1,15 @@
 #include "proxy/options.h"
 
-#include <thread>
-#include <variant>
+#include <toml++/toml.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cstddef>
-#include <limits>
 #include <charconv>
+#include <cstddef>
 #include <cstring>
-#include <toml++/toml.h>
+#include <limits>
+#include <thread>
+#include <variant>
 
 #include "cache/eviction_policy.h"
 
@@ -40,7 +40,8 @@ struct Setting {
   Field field;
 };
 
-#define S(field, kind, help) Setting{#field, help, Setting::kind, &Options::field}
+#define S(field, kind, help) \
+  Setting { #field, help, Setting::kind, &Options::field }
 const Setting kSettings[] = {
     S(bind, kString, "address to listen on (default 127.0.0.1)"),
     S(port, kU16, "port to listen on (default 6380)"),
@@ -120,8 +121,7 @@ std::string load_config(const std::string& path, Options* o) {
   try {
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    return path + ":" + std::to_string(e.source().begin.line) + ": " +
-           std::string(e.description());
+    return path + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
   }
   for (auto&& [table_name, node] : root) {
     const toml::table* table = node.as_table();
@@ -196,7 +196,8 @@ std::string usage() {
 
 std::string validate(const Options& o) {
   if (o.port == 0) return "port must be 1..65535";
-  if (o.io != "auto" && o.io != "uring" && o.io != "epoll") return "io must be auto, uring or epoll";
+  if (o.io != "auto" && o.io != "uring" && o.io != "epoll")
+    return "io must be auto, uring or epoll";
   if (o.eviction != "adaptive" && !cache::make_policy(o.eviction, {.capacity = 1})) {
     std::string names;
     for (auto n : cache::policy_names()) names += (names.empty() ? "" : ", ") + std::string(n);

@@ -10,7 +10,7 @@ namespace strata::proxy {
 struct Options {
   std::string bind = "127.0.0.1";
   uint16_t port = 6380;
-  uint32_t workers = 0;  // 0: one per core
+  uint32_t workers = 0;          // 0: one per core
   uint64_t maxmemory_bytes = 0;  // 0: no limit (like Redis)
   std::string eviction = "s3fifo";
   std::string upstream;  // host:port, empty: standalone
@@ -21,17 +21,17 @@ struct Options {
 
   // Limits.
   uint32_t maxclients = 10000;
-  uint32_t idle_timeout_s = 0;  // 0: never, as Redis's `timeout 0`
-  uint64_t bulk_bytes_max = 512ull << 20;           // proto-max-bulk-len
+  uint32_t idle_timeout_s = 0;             // 0: never, as Redis's `timeout 0`
+  uint64_t bulk_bytes_max = 512ull << 20;  // proto-max-bulk-len
   uint64_t multibulk_count_max = 1024 * 1024;
-  uint64_t query_buffer_bytes_max = 1ull << 30;     // client-query-buffer-limit
-  uint64_t output_buffer_bytes_max = 1ull << 30;    // hard limit: disconnect past it
-  uint64_t output_pause_bytes = 1ull << 20;         // stop reading a client past this
-  uint32_t output_stall_ms = 30'000;  // output pending, nothing drained: disconnect
-  uint32_t pending_replies_max = 4096;  // replies waiting on the upstream, per client
+  uint64_t query_buffer_bytes_max = 1ull << 30;   // client-query-buffer-limit
+  uint64_t output_buffer_bytes_max = 1ull << 30;  // hard limit: disconnect past it
+  uint64_t output_pause_bytes = 1ull << 20;       // stop reading a client past this
+  uint32_t output_stall_ms = 30'000;              // output pending, nothing drained: disconnect
+  uint32_t pending_replies_max = 4096;            // replies waiting on the upstream, per client
 
   // Upstream.
-  uint32_t upstream_connections = 2;   // shared pipelined connections per worker
+  uint32_t upstream_connections = 2;  // shared pipelined connections per worker
   uint32_t upstream_connect_timeout_ms = 1000;
   uint32_t upstream_reply_timeout_ms = 5000;
   uint32_t upstream_backoff_max_ms = 2000;

@@ -50,8 +50,8 @@ bool Server::start(std::string* err) {
   }
   STRATA_LOG_INFO("strata ready on %s:%u: %u worker(s), %s, L1 %s, eviction %s, %s",
                   options_.bind.c_str(), options_.port, options_.workers,
-                  shared_.io_description.c_str(),
-                  options_.l1_enabled ? "on" : "off", options_.eviction.c_str(),
+                  shared_.io_description.c_str(), options_.l1_enabled ? "on" : "off",
+                  options_.eviction.c_str(),
                   options_.upstream.empty() ? "standalone (no upstream)"
                                             : ("upstream " + options_.upstream).c_str());
   return true;

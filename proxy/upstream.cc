@@ -177,8 +177,8 @@ void PinnedUpstream::on_connected(int res) {
   ClientConn* c = client_of(worker_, client_);
   if (res < 0) {
     if (c != nullptr) {
-      c->upstream_lost(error_line("ERR upstream " + owner_->name() + " unavailable (" +
-                                  strerror(-res) + ")"));
+      c->upstream_lost(
+          error_line("ERR upstream " + owner_->name() + " unavailable (" + strerror(-res) + ")"));
     }
     close();
     return;
@@ -189,8 +189,7 @@ void PinnedUpstream::on_connected(int res) {
   mark_dirty();
 }
 
-void PinnedUpstream::send_command(std::span<const std::string_view> args,
-                                  const CommandSpec* spec) {
+void PinnedUpstream::send_command(std::span<const std::string_view> args, const CommandSpec* spec) {
   encode_command(&out_, args);
   mark_dirty();
   bump(worker_->shared().stats->upstream_forwarded);
@@ -290,9 +289,9 @@ void Upstream::conn_lost(uint32_t index, UpstreamConn* conn, std::string_view wh
     worker_->shared().stats->upstream_ready_conns.fetch_sub(1, std::memory_order_relaxed);
   }
   s.conn = nullptr;
-  s.backoff_ms = s.backoff_ms == 0 ? kBackoffStartMs
-                                   : std::min(s.backoff_ms * 2,
-                                              worker_->options().upstream_backoff_max_ms);
+  s.backoff_ms = s.backoff_ms == 0
+                     ? kBackoffStartMs
+                     : std::min(s.backoff_ms * 2, worker_->options().upstream_backoff_max_ms);
   s.retry_at_ms = worker_->now_ms() + s.backoff_ms;
   unavailable_ = error_line("ERR upstream " + name_ + " unavailable (" + std::string(why) + ")");
   if (!logged_down_) {
@@ -321,8 +320,7 @@ UpstreamConn* Upstream::pick(std::string_view key) {
   uint32_t start = key.empty() ? round_robin_++ : static_cast<uint32_t>(cache::hash_key(key));
   for (uint32_t i = 0; i < n; ++i) {
     UpstreamConn* c = shared_[(start + i) % n].conn;
-    if (c != nullptr && c->ready() &&
-        c->in_flight() < worker_->options().upstream_pending_max) {
+    if (c != nullptr && c->ready() && c->in_flight() < worker_->options().upstream_pending_max) {
       return c;
     }
   }
@@ -341,9 +339,8 @@ void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_
   }
   bump(worker_->shared().stats->upstream_forwarded);
   conn->send_command(args);
-  conn->pending_.push_back(
-      UpstreamConn::Pending{UpstreamConn::Pending::kRelay, c->token(), seq, nullptr,
-                            std::move(effect)});
+  conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kRelay, c->token(), seq,
+                                                 nullptr, std::move(effect)});
 }
 
 void Upstream::fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view key) {
@@ -370,10 +367,10 @@ void Upstream::fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view 
   std::string_view pttl[] = {"PTTL", key};
   conn->send_command(get);
   conn->send_command(pttl);
-  conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kFillValue, Token{}, 0,
-                                                 std::move(f), nullptr});
-  conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kFillTtl, Token{}, 0,
-                                                 nullptr, nullptr});
+  conn->pending_.push_back(
+      UpstreamConn::Pending{UpstreamConn::Pending::kFillValue, Token{}, 0, std::move(f), nullptr});
+  conn->pending_.push_back(
+      UpstreamConn::Pending{UpstreamConn::Pending::kFillTtl, Token{}, 0, nullptr, nullptr});
 }
 
 void Upstream::forget_flight(std::string_view key) {

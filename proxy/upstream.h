@@ -26,9 +26,9 @@ class Upstream;
 struct WriteEffect {
   enum Kind : uint8_t { kNone, kInvalidate, kInstall, kFlushAll } kind = kNone;
   std::vector<std::string> keys;
-  std::vector<std::string> values;     // kInstall: one per key
-  std::vector<uint64_t> leases;        // kInstall: one per key
-  int64_t expire_at_ms = 0;            // kInstall
+  std::vector<std::string> values;  // kInstall: one per key
+  std::vector<uint64_t> leases;     // kInstall: one per key
+  int64_t expire_at_ms = 0;         // kInstall
 };
 
 // A fill in progress: one upstream GET+PTTL for any number of waiting clients.
@@ -122,8 +122,7 @@ class Upstream {
   // Callbacks from connections.
   void conn_ready(uint32_t index);
   void conn_lost(uint32_t index, UpstreamConn* conn, std::string_view why);
-  void finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok,
-                     std::string_view error_line);
+  void finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok, std::string_view error_line);
   void apply_effect(const WriteEffect& e, bool ok);
   void note_pinned_closed(PinnedUpstream* p);
   int new_socket();

@@ -152,8 +152,8 @@ class UringDriver final : public IoDriver {
   std::string setup_buffer_ring() {
     const uint32_t n = opts_.recv_buffer_count;
     ring_bytes_ = n * sizeof(io_uring_buf);
-    void* mem = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE,
-                     -1, 0);
+    void* mem =
+        mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (mem == MAP_FAILED) return std::string("mmap buffer ring: ") + strerror(errno);
     buf_ring_ = static_cast<io_uring_buf_ring*>(mem);
     io_uring_buf_reg reg{};
@@ -280,7 +280,8 @@ class UringDriver final : public IoDriver {
     if (has_buffer) recycle(bid);
     if (!more && live(t)) {
       SlotState& s = slots_[t.slot];
-      if (s.recv_wanted && !s.recv_armed && s.fd >= 0 && (res > 0 || res == -ENOBUFS || res == -ECANCELED)) {
+      if (s.recv_wanted && !s.recv_armed && s.fd >= 0 &&
+          (res > 0 || res == -ENOBUFS || res == -ECANCELED)) {
         arm_recv(t, s.fd);
       }
     }
