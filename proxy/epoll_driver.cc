@@ -2,6 +2,7 @@
 // same completion-style callbacks as the io_uring driver (sends complete asynchronously, in
 // the next run_once), so the worker's logic is identical on both.
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -19,6 +20,11 @@ namespace {
 constexpr uint64_t kListenerTag = 1ull << 62;
 constexpr uint64_t kTimerTag = 2ull << 62;
 constexpr uint64_t kWakeTag = 3ull << 62;
+
+void set_nonblocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0 && !(flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
 
 struct PendingSend {
   const char* data = nullptr;
@@ -61,6 +67,7 @@ class EpollDriver final : public IoDriver {
   const DriverFeatures& features() const override { return features_; }
 
   void listen(int fd) override {
+    set_nonblocking(fd);
     listeners_.push_back(fd);
     add(fd, EPOLLIN, kListenerTag | (listeners_.size() - 1));
   }
@@ -87,6 +94,7 @@ class EpollDriver final : public IoDriver {
   }
 
   void connect(Token t, int fd, const sockaddr* addr, socklen_t len) override {
+    set_nonblocking(fd);
     EpollSlot& s = slot(t);
     s.fd = fd;
     s.gen = t.gen;

@@ -2,6 +2,7 @@
 // and submitted together with the wait (one io_uring_enter per loop iteration), a timeout SQE
 // for the tick and a read on an eventfd for cross-thread wake-ups.
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -19,6 +20,13 @@ namespace {
 enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kConnect, kTick, kWake, kIgnore };
 
 constexpr uint16_t kBufferGroup = 1;
+
+// io_uring completes an op on an O_NONBLOCK socket with -EAGAIN instead of waiting for it, so
+// every socket the ring drives is made blocking (the ring itself never blocks).
+void set_blocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags >= 0 && (flags & O_NONBLOCK)) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+}
 
 uint64_t pack(Op op, Token t) {
   return (static_cast<uint64_t>(op) << 56) | (static_cast<uint64_t>(t.gen & 0xffffff) << 32) |
@@ -85,6 +93,7 @@ class UringDriver final : public IoDriver {
   const DriverFeatures& features() const override { return features_; }
 
   void listen(int fd) override {
+    set_blocking(fd);
     listeners_.push_back(fd);
     arm_accept(static_cast<uint32_t>(listeners_.size() - 1));
   }
@@ -114,6 +123,7 @@ class UringDriver final : public IoDriver {
   }
 
   void connect(Token t, int fd, const sockaddr* addr, socklen_t len) override {
+    set_blocking(fd);
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_connect(sqe, fd, addr, len);
     io_uring_sqe_set_data64(sqe, pack(Op::kConnect, t));
