@@ -124,6 +124,9 @@ class UringDriver final : public IoDriver {
 
   void connect(Token t, int fd, const sockaddr* addr, socklen_t len) override {
     set_blocking(fd);
+    SlotState& s = slot(t);
+    s.fd = fd;
+    s.gen = t.gen;
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_connect(sqe, fd, addr, len);
     io_uring_sqe_set_data64(sqe, pack(Op::kConnect, t));
