@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <future>
+
 #include "proxy/log.h"
 
 namespace strata::proxy {
@@ -32,21 +34,43 @@ bool Server::start(std::string* err) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
-  for (uint32_t i = 0; i < options_.workers; ++i) {
-    auto w = std::make_unique<Worker>(i, &shared_);
+  // Each worker builds its event loop on its own thread: an io_uring ring set up with
+  // SINGLE_ISSUER/DEFER_TASKRUN only accepts submissions from the thread that created it.
+  struct InitResult {
+    bool ok = false;
+    std::string err;
     std::string note;
-    if (!w->init(err, &note)) return false;
-    if (i == 0) {
-      if (!w->features().io_uring) {
-        STRATA_LOG_WARN("io_uring unavailable (%s); falling back to epoll", note.c_str());
-      }
-      shared_.io_description = w->features().describe();
-    }
-    workers_.push_back(std::move(w));
+  };
+  std::vector<std::promise<InitResult>> ready(options_.workers);
+  for (uint32_t i = 0; i < options_.workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, &shared_));
+    Worker* raw = workers_.back().get();
+    std::promise<InitResult>* p = &ready[i];
+    threads_.emplace_back([raw, p] {
+      InitResult r;
+      r.ok = raw->init(&r.err, &r.note);
+      const bool ok = r.ok;
+      p->set_value(std::move(r));
+      if (ok) raw->run();
+    });
   }
-  for (auto& w : workers_) {
-    Worker* raw = w.get();
-    threads_.emplace_back([raw] { raw->run(); });
+  bool all_ok = true;
+  for (uint32_t i = 0; i < options_.workers; ++i) {
+    InitResult r = ready[i].get_future().get();
+    if (!r.ok && all_ok) {
+      *err = r.err;
+      all_ok = false;
+    }
+    if (r.ok && i == 0) {
+      if (!workers_[0]->features().io_uring) {
+        STRATA_LOG_WARN("io_uring unavailable (%s); falling back to epoll", r.note.c_str());
+      }
+      shared_.io_description = workers_[0]->features().describe();
+    }
+  }
+  if (!all_ok) {
+    stop();
+    return false;
   }
   STRATA_LOG_INFO("strata ready on %s:%u: %u worker(s), %s, L1 %s, eviction %s, %s",
                   options_.bind.c_str(), options_.port, options_.workers,

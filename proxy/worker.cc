@@ -92,7 +92,7 @@ void Worker::run() noexcept {
 
 void Worker::request_stop() {
   stop_.store(true);
-  if (driver_) driver_->wake();
+  if (driver_) driver_->wake();  // set before the thread starts running, never reset
 }
 
 Token Worker::adopt(std::unique_ptr<Endpoint> e) {
