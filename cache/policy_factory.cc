@@ -7,6 +7,7 @@
 #include "cache/lru_policy.h"
 #include "cache/s3fifo_policy.h"
 #include "cache/sieve_policy.h"
+#include "cache/wtinylfu_policy.h"
 
 namespace strata::cache {
 namespace {
@@ -24,7 +25,7 @@ struct Entry {
 constexpr std::array kPolicies = {
     Entry{"s3fifo", &construct<S3FifoPolicy>}, Entry{"lru", &construct<LruPolicy>},
     Entry{"fifo", &construct<FifoPolicy>},     Entry{"clock", &construct<ClockPolicy>},
-    Entry{"sieve", &construct<SievePolicy>},
+    Entry{"sieve", &construct<SievePolicy>},   Entry{"wtinylfu", &construct<WTinyLfuPolicy>},
 };
 
 constexpr std::array<std::string_view, kPolicies.size()> kNames = [] {
