@@ -234,8 +234,21 @@ def resp3_types(s, p):
     s.c("DEL", h, st, z, p + "l3")
 
 
+def client_state(s, p):
+    """What ioredis does on connect: SETNAME, then CLIENT SETINFO (7.2; an error on 7.0)."""
+    s.c("CLIENT", "SETNAME", "lib-client", conn="lib")
+    s.c("CLIENT", "SETINFO", "LIB-NAME", "ioredis", conn="lib")
+    s.c("CLIENT", "GETNAME", conn="lib")
+    s.c("CLIENT", "NO-EVICT", "on", conn="lib")
+    s.c("CLIENT", "GETNAME", conn="lib")
+    s.c("SELECT", "0", conn="lib")
+    s.c("CLIENT", "GETNAME", conn="lib")
+    s.shape("CLIENT", "ID", conn="lib")
+
+
 def build(s, p):
     s.proxy_section = True
+    client_state(s, p)
     wrong_types(s, p)
     data_types(s, p)
     forwarded_writes(s, p)

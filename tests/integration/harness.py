@@ -7,6 +7,7 @@ Environment:
                      forwarding proxy in this process (upstream mode), so the harness can be
                      developed before strata exists. Never set in CI.
   STRATA_START_TIMEOUT_S  readiness timeout (default 20; sanitizer builds start slowly).
+  STRATA_TEST_ARGS   extra flags for every strata started (e.g. "--io epoll").
 
 Every process started here dies with the test: atexit, SIGTERM/SIGINT/SIGHUP handlers, and
 PR_SET_PDEATHSIG in the child (so even a SIGKILLed test leaves nothing behind).
@@ -237,7 +238,7 @@ def start_strata(upstream=None, extra=(), tag="strata"):
         a = [binary, "--bind", "127.0.0.1", "--port", str(p)]
         if upstream is not None:
             a += ["--upstream", f"127.0.0.1:{upstream.port}"]
-        return a + list(extra)
+        return a + list(extra) + os.environ.get("STRATA_TEST_ARGS", "").split()
 
     srv = _start_with_retries(tag, argv, tmpdir)
     _strata_servers.append(srv)
