@@ -23,27 +23,29 @@ size_t decimal_digits(uint64_t v) {
   return n;
 }
 
+// "<prefix>[-]<digits>\r\n" in one append, without snprintf.
+void append_number_line(std::string* out, char prefix, uint64_t magnitude, bool negative) {
+  char buf[kLineBufferBytes];
+  char* end = buf + sizeof(buf);
+  end[-2] = '\r';
+  end[-1] = '\n';
+  char* start = detail::format_u64(magnitude, end - 2);
+  if (negative) *--start = '-';
+  *--start = prefix;
+  out->append(start, static_cast<size_t>(end - start));
+}
+
 }  // namespace
 
 void ReplyWriter::line(char prefix, int64_t v) {
-  char buf[kLineBufferBytes];
-  char* end = buf + sizeof(buf);
-  end[-2] = '\r';
-  end[-1] = '\n';
-  char* start = detail::format_i64(v, end - 2);
-  *--start = prefix;
-  out_->append(start, static_cast<size_t>(end - start));
+  if (v >= 0) {
+    append_number_line(out_, prefix, static_cast<uint64_t>(v), false);
+  } else {
+    append_number_line(out_, prefix, 0 - static_cast<uint64_t>(v), true);
+  }
 }
 
-void ReplyWriter::count_line(char prefix, size_t n) {
-  char buf[kLineBufferBytes];
-  char* end = buf + sizeof(buf);
-  end[-2] = '\r';
-  end[-1] = '\n';
-  char* start = detail::format_u64(n, end - 2);
-  *--start = prefix;
-  out_->append(start, static_cast<size_t>(end - start));
-}
+void ReplyWriter::count_line(char prefix, size_t n) { append_number_line(out_, prefix, n, false); }
 
 // A stray CR or LF inside a status or error line would desynchronise the client, so they
 // become spaces (what Redis's addReplyErrorFormat does).

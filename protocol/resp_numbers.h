@@ -67,11 +67,4 @@ inline char* format_u64(uint64_t v, char* end) {
   return end;
 }
 
-inline char* format_i64(int64_t v, char* end) {
-  if (v >= 0) return format_u64(static_cast<uint64_t>(v), end);
-  char* start = format_u64(0 - static_cast<uint64_t>(v), end);
-  *--start = '-';
-  return start;
-}
-
 }  // namespace strata::protocol::detail

@@ -291,52 +291,37 @@ bool RespParser::split_inline(std::string_view input, size_t line_length) {
 // Returns the position after the argument, or npos on unbalanced quotes.
 size_t RespParser::split_quoted(std::string_view line, size_t p) {
   const auto at = [&line](size_t i) { return i < line.size() ? line[i] : '\0'; };
-  bool in_double = false;
-  bool in_single = false;
+  char quote = '\0';  // the quote we are inside of, if any
   bool done = false;
   while (!done) {
     const char c = at(p);
-    if (in_double) {
-      if (c == '\\' && at(p + 1) == 'x' && is_hex(at(p + 2)) && is_hex(at(p + 3))) {
-        inline_storage_.push_back(
-            static_cast<char>(hex_value(at(p + 2)) * 16 + hex_value(at(p + 3))));
-        p += 3;
-      } else if (c == '\\' && at(p + 1) != '\0') {
-        const char e = at(++p);
-        const char out = e == 'n'   ? '\n'
-                         : e == 'r' ? '\r'
-                         : e == 't' ? '\t'
-                         : e == 'b' ? '\b'
-                         : e == 'a' ? '\a'
-                                    : e;
-        inline_storage_.push_back(out);
-      } else if (c == '"') {
-        // The closing quote must be followed by a blank or the end of the line.
-        if (at(p + 1) != '\0' && !is_space(at(p + 1))) return std::string_view::npos;
-        done = true;
-      } else if (c == '\0') {
-        return std::string_view::npos;
-      } else {
-        inline_storage_.push_back(c);
-      }
-    } else if (in_single) {
-      if (c == '\\' && at(p + 1) == '\'') {
-        ++p;
-        inline_storage_.push_back('\'');
-      } else if (c == '\'') {
-        if (at(p + 1) != '\0' && !is_space(at(p + 1))) return std::string_view::npos;
-        done = true;
-      } else if (c == '\0') {
-        return std::string_view::npos;
-      } else {
-        inline_storage_.push_back(c);
-      }
+    if (quote == '"' && c == '\\' && at(p + 1) == 'x' && is_hex(at(p + 2)) && is_hex(at(p + 3))) {
+      inline_storage_.push_back(
+          static_cast<char>(hex_value(at(p + 2)) * 16 + hex_value(at(p + 3))));
+      p += 3;
+    } else if (quote == '"' && c == '\\' && at(p + 1) != '\0') {
+      const char e = at(++p);
+      const char out = e == 'n'   ? '\n'
+                       : e == 'r' ? '\r'
+                       : e == 't' ? '\t'
+                       : e == 'b' ? '\b'
+                       : e == 'a' ? '\a'
+                                  : e;
+      inline_storage_.push_back(out);
+    } else if (quote == '\'' && c == '\\' && at(p + 1) == '\'') {
+      inline_storage_.push_back(at(++p));
+    } else if (quote != '\0' && c == quote) {
+      // The closing quote must be followed by a blank or the end of the line.
+      if (at(p + 1) != '\0' && !is_space(at(p + 1))) return std::string_view::npos;
+      done = true;
+    } else if (quote != '\0' && c == '\0') {
+      return std::string_view::npos;
+    } else if (quote != '\0') {
+      inline_storage_.push_back(c);
     } else if (c == '\0' || is_token_end(c)) {
       done = true;
-    } else if (c == '"') {
-      in_double = true;
-    } else if (c == '\'') {
-      in_single = true;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
     } else {
       inline_storage_.push_back(c);
     }

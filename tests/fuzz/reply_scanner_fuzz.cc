@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "protocol/reply_scanner.h"
+#include "tests/protocol/chunked_feed.h"
 
 namespace {
 
@@ -18,6 +19,9 @@ using strata::protocol::ReplyKind;
 using strata::protocol::ReplyLimits;
 using strata::protocol::ReplyScanner;
 using strata::protocol::ScanStatus;
+using strata::protocol::testing::feed_in_chunks;
+using strata::protocol::testing::kStopFeeding;
+using strata::protocol::testing::LcgChunks;
 
 struct Result {
   ScanStatus status;
@@ -39,39 +43,27 @@ void check_prefix(std::string_view reply, ReplyLimits limits) {
 std::vector<Result> run(std::string_view data, ReplyLimits limits, uint32_t seed, bool verify) {
   ReplyScanner scanner(limits);
   std::vector<Result> out;
-  std::string carry;
-  size_t at = 0;
-  uint32_t state = seed;
-  while (at < data.size()) {
-    size_t chunk = data.size();
-    if (seed != 0) {
-      state = state * 1664525u + 1013904223u;
-      chunk = 1 + (state >> 16) % 17;
-    }
-    chunk = std::min(chunk, data.size() - at);
-    carry.append(data.substr(at, chunk));
-    at += chunk;
-    while (!carry.empty()) {
-      const ScanStatus s = scanner.feed(carry);
-      if (s == ScanStatus::kNeedMore) break;
-      if (s == ScanStatus::kError) {
-        check(!scanner.error().empty());
-        out.push_back({s, 0, ReplyKind::kNull, std::string(scanner.error())});
-        return out;
-      }
-      const size_t n = scanner.consumed();
-      check(n > 0 && n <= carry.size());
-      const std::string_view payload = scanner.payload();
-      if (verify) {
-        check(payload.empty() ||
-              (payload.data() >= carry.data() && payload.data() + payload.size() <= carry.data() + n));
-        check_prefix(std::string_view(carry).substr(0, n), limits);
-      }
-      out.push_back({s, n, scanner.kind(), std::string(payload)});
-      carry.erase(0, n);
-    }
-  }
-  if (!carry.empty()) out.push_back({ScanStatus::kNeedMore, 0, ReplyKind::kNull, {}});
+  const bool partial =
+      feed_in_chunks(data, LcgChunks{data.size(), seed}, [&](std::string_view carry) {
+        const ScanStatus s = scanner.feed(carry);
+        if (s == ScanStatus::kNeedMore) return size_t{0};
+        if (s == ScanStatus::kError) {
+          check(!scanner.error().empty());
+          out.push_back({s, 0, ReplyKind::kNull, std::string(scanner.error())});
+          return kStopFeeding;
+        }
+        const size_t n = scanner.consumed();
+        check(n > 0 && n <= carry.size());
+        const std::string_view payload = scanner.payload();
+        if (verify) {
+          check(payload.empty() || (payload.data() >= carry.data() &&
+                                    payload.data() + payload.size() <= carry.data() + n));
+          check_prefix(carry.substr(0, n), limits);
+        }
+        out.push_back({s, n, scanner.kind(), std::string(payload)});
+        return n;
+      });
+  if (partial) out.push_back({ScanStatus::kNeedMore, 0, ReplyKind::kNull, {}});
   return out;
 }
 

@@ -12,12 +12,16 @@
 #include <vector>
 
 #include "protocol/resp_parser.h"
+#include "tests/protocol/chunked_feed.h"
 
 namespace {
 
 using strata::protocol::ParserLimits;
 using strata::protocol::ParseStatus;
 using strata::protocol::RespParser;
+using strata::protocol::testing::feed_in_chunks;
+using strata::protocol::testing::kStopFeeding;
+using strata::protocol::testing::LcgChunks;
 
 struct Result {
   ParseStatus status;
@@ -48,43 +52,30 @@ void check_prefix(std::string_view command, ParserLimits limits) {
   check(parser.feed(command.substr(0, command.size() - 1)) == ParseStatus::kNeedMore);
 }
 
-// Drives the parser the way a connection does: a carry buffer grown by `chunk` bytes at a time.
 std::vector<Result> run(std::string_view data, ParserLimits limits, uint32_t seed, bool verify) {
   RespParser parser(limits);
   std::vector<Result> out;
-  std::string carry;
-  size_t at = 0;
-  uint32_t state = seed;
-  while (at < data.size()) {
-    size_t chunk = data.size();
-    if (seed != 0) {
-      state = state * 1664525u + 1013904223u;
-      chunk = 1 + (state >> 16) % 17;
-    }
-    chunk = std::min(chunk, data.size() - at);
-    carry.append(data.substr(at, chunk));
-    at += chunk;
-    while (!carry.empty()) {
-      const ParseStatus s = parser.feed(carry);
-      if (s == ParseStatus::kNeedMore) break;
-      if (s == ParseStatus::kError) {
-        check(!parser.error().empty());
-        out.push_back({s, {}, std::string(parser.error())});
-        return out;
-      }
-      check(parser.consumed() > 0 && parser.consumed() <= carry.size());
-      if (verify) {
-        check_args(parser, carry);
-        check_prefix(std::string_view(carry).substr(0, parser.consumed()), limits);
-      }
-      Result r{s, {}, {}};
-      for (std::string_view a : parser.args()) r.args.emplace_back(a);
-      check(s == ParseStatus::kDone ? !r.args.empty() : r.args.empty());
-      out.push_back(std::move(r));
-      carry.erase(0, parser.consumed());
-    }
-  }
-  if (!carry.empty()) out.push_back({ParseStatus::kNeedMore, {}, {}});
+  const bool partial =
+      feed_in_chunks(data, LcgChunks{data.size(), seed}, [&](std::string_view carry) {
+        const ParseStatus s = parser.feed(carry);
+        if (s == ParseStatus::kNeedMore) return size_t{0};
+        if (s == ParseStatus::kError) {
+          check(!parser.error().empty());
+          out.push_back({s, {}, std::string(parser.error())});
+          return kStopFeeding;
+        }
+        check(parser.consumed() > 0 && parser.consumed() <= carry.size());
+        if (verify) {
+          check_args(parser, carry);
+          check_prefix(carry.substr(0, parser.consumed()), limits);
+        }
+        Result r{s, {}, {}};
+        for (std::string_view a : parser.args()) r.args.emplace_back(a);
+        check(s == ParseStatus::kDone ? !r.args.empty() : r.args.empty());
+        out.push_back(std::move(r));
+        return parser.consumed();
+      });
+  if (partial) out.push_back({ParseStatus::kNeedMore, {}, {}});
   return out;
 }
 

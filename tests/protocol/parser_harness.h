@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "protocol/resp_parser.h"
+#include "tests/protocol/chunked_feed.h"
 
 namespace strata::protocol::testing {
 
@@ -27,28 +28,20 @@ std::vector<Parsed> parse_stream(std::string_view input, NextChunk next_chunk,
                                  ParserLimits limits = {}) {
   RespParser parser(limits);
   std::vector<Parsed> out;
-  std::string carry;
-  size_t at = 0;
-  ParseStatus last = ParseStatus::kNeedMore;
-  while (at < input.size()) {
-    const size_t n = std::min(next_chunk(), input.size() - at);
-    carry.append(input.substr(at, n));
-    at += n;
-    while (!carry.empty()) {
-      last = parser.feed(carry);
-      if (last == ParseStatus::kNeedMore) break;
-      Parsed p{last, {}, {}};
-      if (last == ParseStatus::kError) {
-        p.error = std::string(parser.error());
-        out.push_back(std::move(p));
-        return out;
-      }
-      for (std::string_view a : parser.args()) p.args.emplace_back(a);
+  const bool partial = feed_in_chunks(input, next_chunk, [&](std::string_view carry) {
+    const ParseStatus s = parser.feed(carry);
+    if (s == ParseStatus::kNeedMore) return size_t{0};
+    Parsed p{s, {}, {}};
+    if (s == ParseStatus::kError) {
+      p.error = std::string(parser.error());
       out.push_back(std::move(p));
-      carry.erase(0, parser.consumed());
+      return kStopFeeding;
     }
-  }
-  if (!carry.empty()) out.push_back({ParseStatus::kNeedMore, {}, {}});
+    for (std::string_view a : parser.args()) p.args.emplace_back(a);
+    out.push_back(std::move(p));
+    return parser.consumed();
+  });
+  if (partial) out.push_back({ParseStatus::kNeedMore, {}, {}});
   return out;
 }
 

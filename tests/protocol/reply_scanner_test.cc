@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/protocol/chunked_feed.h"
+
 namespace strata::protocol {
 namespace {
 
@@ -23,24 +25,17 @@ std::vector<Scanned> scan_stream(std::string_view input, NextChunk next_chunk,
                                  ReplyLimits limits = {}) {
   ReplyScanner scanner(limits);
   std::vector<Scanned> out;
-  std::string carry;
-  size_t at = 0;
-  while (at < input.size()) {
-    const size_t n = std::min(next_chunk(), input.size() - at);
-    carry.append(input.substr(at, n));
-    at += n;
-    while (!carry.empty()) {
-      const ScanStatus s = scanner.feed(carry);
-      if (s == ScanStatus::kNeedMore) break;
-      if (s == ScanStatus::kError) {
-        out.push_back({s, 0, ReplyKind::kNull, std::string(scanner.error())});
-        return out;
-      }
-      out.push_back({s, scanner.consumed(), scanner.kind(), std::string(scanner.payload())});
-      carry.erase(0, scanner.consumed());
+  const bool partial = testing::feed_in_chunks(input, next_chunk, [&](std::string_view carry) {
+    const ScanStatus s = scanner.feed(carry);
+    if (s == ScanStatus::kNeedMore) return size_t{0};
+    if (s == ScanStatus::kError) {
+      out.push_back({s, 0, ReplyKind::kNull, std::string(scanner.error())});
+      return testing::kStopFeeding;
     }
-  }
-  if (!carry.empty()) out.push_back({ScanStatus::kNeedMore, 0, ReplyKind::kNull, {}});
+    out.push_back({s, scanner.consumed(), scanner.kind(), std::string(scanner.payload())});
+    return scanner.consumed();
+  });
+  if (partial) out.push_back({ScanStatus::kNeedMore, 0, ReplyKind::kNull, {}});
   return out;
 }
 
