@@ -9,7 +9,8 @@
 #
 # Env: STRATA_BIN (default build/release/proxy/strata), BENCH_SECONDS per measurement (5),
 #      BENCH_ROUNDS (1; >1 keeps each target's best round), STRATA_WORKERS (1: redis is
-#      single-threaded), BENCH_OUT (directory for raw CSV; default a temp dir).
+#      single-threaded), STRATA_ARGS (extra strata flags, e.g. "--io epoll"),
+#      BENCH_OUT (directory for raw CSV; default a temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -72,8 +73,10 @@ cpu_ticks() {  # pid -> utime+stime in clock ticks
 }
 
 start redis redis-server --bind 127.0.0.1 --save '' --appendonly no --dir "$work/redis"
-start strata "$strata_bin" --bind 127.0.0.1 --workers "$workers"
-start proxy "$strata_bin" --bind 127.0.0.1 --workers "$workers" --upstream "127.0.0.1:$port_redis"
+read -r -a strata_args <<<"${STRATA_ARGS:-}"
+start strata "$strata_bin" --bind 127.0.0.1 --workers "$workers" "${strata_args[@]}"
+start proxy "$strata_bin" --bind 127.0.0.1 --workers "$workers" "${strata_args[@]}" \
+  --upstream "127.0.0.1:$port_redis"
 targets=(redis strata proxy)
 declare -A label=([redis]=redis [strata]=strata [proxy]=strata+upstream)
 ticks_per_s=$(getconf CLK_TCK)
@@ -83,8 +86,13 @@ bench() {  # target test pipeline requests -> one CSV line: rps,p50,p99,cpu_us_p
   local port_var=port_$t pid_var=pid_$t
   local c0 u0 c1 u1 line
   c0=$(cpu_ticks "${!pid_var}"); u0=$(cpu_ticks "$pid_redis")
+  # stderr to a log: redis-benchmark warns that strata has no CONFIG command.
   line=$(redis-benchmark -h 127.0.0.1 -p "${!port_var}" -t "$test" -n "$n" -c "$clients" \
-           -r "$keyspace" -d "$value_bytes" -P "$pipe" --csv | tail -1)
+           -r "$keyspace" -d "$value_bytes" -P "$pipe" --csv 2>>"$work/benchmark.err" | tail -1)
+  case $line in
+    \"${test^^}\"*) ;;
+    *) echo "redis-benchmark failed against $t:" >&2; tail -5 "$work/benchmark.err" >&2; exit 1 ;;
+  esac
   c1=$(cpu_ticks "${!pid_var}"); u1=$(cpu_ticks "$pid_redis")
   echo "$line" >>"$out/raw_${t}_${test}_P${pipe}.csv"
   python3 - "$line" "$((c1 - c0))" "$((u1 - u0))" "$n" "$ticks_per_s" "$t" <<'EOF'
@@ -98,7 +106,7 @@ EOF
 }
 
 echo "# strata vs redis: $clients clients, -r $keyspace, -d $value_bytes, ~${seconds}s each," \
-     "$rounds round(s), strata --workers $workers, $(nproc) cores (client shares them)"
+     "$rounds round(s), strata --workers $workers ${STRATA_ARGS:-}, $(nproc) cores (client shares them)"
 results="$out/results.csv"
 echo "test,pipeline,target,rps,p50_ms,p99_ms,cpu_us_per_req,upstream_cpu_us_per_req" >"$results"
 for pipe in 1 16; do
