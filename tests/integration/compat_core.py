@@ -514,6 +514,8 @@ def keys_scan(s, p):
 
 
 def databases(s, p):
+    # Standalone strata keeps one keyspace (db 0) by design: SELECT n>0 only through a proxy.
+    outer, s.proxy_section = s.proxy_section, True
     s.c("SELECT", "1")
     s.c("SET", p + "db1", "in-db-1")
     s.c("DBSIZE")
@@ -524,7 +526,9 @@ def databases(s, p):
     s.unordered("KEYS", p + "db*")
     s.c("DEL", p + "db1")  # not FLUSHDB: if SELECT 1 failed, one mismatch must not cascade
     s.c("DBSIZE")
+    s.proxy_section = outer
     s.c("SELECT", "0")
+    s.c("DBSIZE")
     for bad in ("16", "-1", "abc", "", "1.0"):
         s.c("SELECT", bad)
     s.c("SELECT")
