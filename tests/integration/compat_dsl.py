@@ -126,13 +126,18 @@ class Script:
 
 
 class Side:
-    def __init__(self, port):
+    """Connections of one side by name; names starting with "up" go to the upstream Redis
+    directly (behind strata's back), which on the redis side is the same server."""
+
+    def __init__(self, port, upstream_port=None):
         self.port = port
+        self.upstream_port = upstream_port or port
         self.conns = {}
 
     def conn(self, name):
         if name not in self.conns:
-            self.conns[name] = harness.Client(self.port)
+            port = self.upstream_port if name.startswith("up") else self.port
+            self.conns[name] = harness.Client(port)
         return self.conns[name]
 
     def drop(self, name):
@@ -145,9 +150,9 @@ class Side:
             self.drop(name)
 
 
-def run_steps(steps, port):
+def run_steps(steps, port, upstream_port=None):
     """Runs steps on one side; returns one result per step (raw bytes or a list of them)."""
-    side = Side(port)
+    side = Side(port, upstream_port)
     results = []
     timeouts = 0
     try:

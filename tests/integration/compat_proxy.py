@@ -2,6 +2,8 @@
 has one), and native commands meeting keys that only the upstream can describe (wrong types,
 keys changed by forwarded writes)."""
 
+from harness import encode
+
 
 def wrong_types(s, p):
     lst = p + "list"
@@ -246,9 +248,52 @@ def client_state(s, p):
     s.shape("CLIENT", "ID", conn="lib")
 
 
+def mixed_pipeline(s, p):
+    """Native and forwarded commands interleaved in one write: replies must keep their order."""
+    batch = []
+    for i in range(60):
+        k = p + "mix:%d" % (i % 7)
+        batch += [encode("SET", k, "v%d" % i), encode("RPUSH", p + "mixl", i), encode("GET", k),
+                  encode("LLEN", p + "mixl"), encode("INCR", p + "mixn"),
+                  encode("HINCRBY", p + "mixh", "f", 1), encode("GET", p + "mixn"),
+                  encode("EXISTS", k, p + "mixl"), encode("NOSUCH", i)]
+    batch.append(encode("DEL", p + "mixl", p + "mixh", p + "mixn",
+                        *[p + "mix:%d" % i for i in range(7)]))
+    s.raw(b"".join(batch), len(batch), label="pipeline: %d native/forwarded" % len(batch))
+    s.raw(encode("SET", p + "mixb", "1") + encode("BLPOP", p + "mixq", "0.2") +
+          encode("GET", p + "mixb") + encode("DEL", p + "mixb"), 4,
+          label="pipeline with a blocking pop in the middle")
+
+
+def behind_the_back(s, p):
+    """Keys written to the upstream directly (conn "up..."), then read through strata."""
+    k = p + "bb"
+    s.c("SET", k, "from-upstream", conn="up")
+    s.c("GET", k)
+    s.c("MGET", k, p + "bb-none")
+    s.c("SET", k, "changed", conn="up")
+    s.sleep(0.2)
+    s.c("GET", k)
+    s.c("DEL", k, conn="up")
+    s.sleep(0.2)
+    s.c("GET", k)
+    s.c("EXISTS", k)
+    s.c("SET", k, "5", "EX", "100", conn="up")
+    s.ttl("TTL", k, tol=2)
+    s.c("INCR", k)
+    s.c("GET", k, conn="up")
+    s.ttl("TTL", k, tol=2)
+    s.c("RPUSH", k + "l", "x", conn="up")
+    s.c("GET", k + "l")
+    s.c("TYPE", k + "l")
+    s.c("DEL", k, k + "l")
+
+
 def build(s, p):
     s.proxy_section = True
     client_state(s, p)
+    mixed_pipeline(s, p)
+    behind_the_back(s, p)
     wrong_types(s, p)
     data_types(s, p)
     forwarded_writes(s, p)
