@@ -6,6 +6,7 @@
 
 // Present only when mimalloc is linked (and then it has replaced malloc).
 extern "C" int mi_version(void) __attribute__((weak));
+extern "C" size_t mi_good_size(size_t size) __attribute__((weak));
 
 namespace strata::cache {
 namespace {
@@ -43,6 +44,18 @@ size_t allocation_bytes_for(size_t request) {
   const size_t usable = malloc_usable_size(p);
   std::free(p);
   return usable;
+}
+
+bool same_allocation_class(const void* block, size_t old_request, size_t new_request) {
+  if (!usable_size_is_exact()) {
+    // The real block may be smaller than the nominal chunk (sanitizers return the request).
+    return glibc_nominal(old_request) == glibc_nominal(new_request) &&
+           new_request <= malloc_usable_size(const_cast<void*>(block));
+  }
+  // mi_good_size equals the usable size for small and medium blocks; for larger ones it is
+  // smaller, the test fails and the caller reallocates, which is merely slower.
+  if (mi_good_size == nullptr) return false;
+  return mi_good_size(new_request) == malloc_usable_size(const_cast<void*>(block));
 }
 
 }  // namespace strata::cache

@@ -13,5 +13,8 @@ namespace strata::cache {
 size_t allocation_bytes_of(const void* block, size_t request);
 // Charge a block of `request` bytes would get (may allocate and free one block to ask).
 size_t allocation_bytes_for(size_t request);
+// True when `block` (allocated with `old_request` bytes) can hold `new_request` bytes and would be
+// charged the same as a fresh allocation of that size: then it may be rewritten in place.
+bool same_allocation_class(const void* block, size_t old_request, size_t new_request);
 
 }  // namespace strata::cache

@@ -57,6 +57,13 @@ class Entry {
 
   static void destroy(Entry* e) { std::free(e); }
 
+  // Rewrites the value in place; only when same_allocation_class() said the block fits it.
+  void overwrite_value(std::string_view value) {
+    store<uint32_t>(kValueLenOff, static_cast<uint32_t>(value.size()));
+    if (!value.empty()) std::memcpy(bytes() + data_off() + key_len(), value.data(), value.size());
+  }
+  size_t request_bytes() const { return alloc_bytes(key_len(), value_len(), has_ttl()); }
+
   uint64_t version() const { return load<uint64_t>(kVersionOff); }
   void set_version(uint64_t v) { store<uint64_t>(kVersionOff, v); }
   bool has_ttl() const { return (load<uint32_t>(kKeyLenOff) & kTtlBit) != 0; }
@@ -80,9 +87,7 @@ class Entry {
     return t != 0 && now_ms > t;
   }
   // What the allocator charges for this block (see alloc_size.h).
-  size_t allocation_bytes() const {
-    return allocation_bytes_of(this, alloc_bytes(key_len(), value_len(), has_ttl()));
-  }
+  size_t allocation_bytes() const { return allocation_bytes_of(this, request_bytes()); }
 
  private:
   static constexpr size_t kVersionOff = 0;

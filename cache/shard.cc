@@ -57,6 +57,9 @@ uint64_t Shard::set(std::string_view key, uint64_t hash, std::string_view value,
                     int64_t expire_at_ms) {
   if (!leases_.empty()) drop_lease(key);
   const SlotId existing = lookup(key, hash);
+  if (existing != kNoSlot && overwrite_in_place(existing, value, expire_at_ms)) {
+    return entry_at(existing)->version();
+  }
   Entry* fresh = Entry::create(key, value, expire_at_ms != 0);
   // Too big for the budget (or out of memory): do not keep the old value either, since the
   // caller just wrote a newer one upstream and L1 must not serve the stale one.
@@ -86,6 +89,23 @@ uint64_t Shard::set(std::string_view key, uint64_t hash, std::string_view value,
   }
   evict_over_budget();
   return version;
+}
+
+// Same key, same TTL-ness and the same allocation class: rewrite the block instead of a
+// malloc/free pair and relinking (the common overwrite of a counter or a session blob).
+bool Shard::overwrite_in_place(SlotId s, std::string_view value, int64_t expire_at_ms) {
+  Entry* e = entry_at(s);
+  if (e->has_ttl() != (expire_at_ms != 0)) return false;
+  const size_t new_request = Entry::alloc_bytes(e->key_len(), value.size(), e->has_ttl());
+  if (!same_allocation_class(e, e->request_bytes(), new_request)) return false;
+  const uint64_t old_charge = charge(e);
+  e->overwrite_value(value);
+  if (expire_at_ms != 0) e->set_expire_at_ms(expire_at_ms);
+  e->set_version(next_version());
+  const uint64_t new_charge = charge(e);
+  used_ = used_ - old_charge + new_charge;
+  if (policy_) policy_->on_resize(s, old_charge, new_charge);
+  return true;
 }
 
 bool Shard::set_expire(std::string_view key, uint64_t hash, int64_t expire_at_ms, int64_t now_ms) {

@@ -86,6 +86,7 @@ class alignas(64) Shard {
   void unlink(SlotId s, uint64_t hash);
   void remove(SlotId s, uint64_t hash, Removal why);
   void replace(SlotId s, Entry* fresh);
+  bool overwrite_in_place(SlotId s, std::string_view value, int64_t expire_at_ms);
   void ttl_add(SlotId s, Entry* e);
   void ttl_remove(Entry* e);
   void maybe_grow();

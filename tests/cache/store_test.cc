@@ -258,6 +258,27 @@ TEST(StoreTest, LeaseTokensUniqueAndShared) {
   EXPECT_NE(s.begin_fill("k1"), a);
 }
 
+TEST(StoreTest, OverwritesKeepAccountingExact) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  std::mt19937 rng(3);
+  std::unordered_map<std::string, std::pair<size_t, bool>> live;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string k = "k" + std::to_string(rng() % 300);
+    const size_t len = rng() % 64;
+    const bool ttl = rng() % 4 == 0;
+    const std::string v(len, static_cast<char>('a' + i % 26));
+    const uint64_t before = put(s, k, "");  // versions still move on every write
+    ASSERT_GT(put(s, k, v, ttl ? clock.now_ms() + 1000 : 0), before);
+    live[k] = {len, ttl};
+    ASSERT_EQ(get(s, k), v);
+  }
+  uint64_t expected = 0;
+  for (const auto& [k, lt] : live) expected += s.charged_bytes(k.size(), lt.first, lt.second);
+  EXPECT_EQ(s.stats().used_bytes, expected);
+  EXPECT_TRUE(s.check_invariants());
+}
+
 TEST(StoreTest, MemoryAccountingExact) {
   ManualClock clock;
   Store s(StoreConfig{}, &clock);
