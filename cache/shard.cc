@@ -96,15 +96,15 @@ uint64_t Shard::set(std::string_view key, uint64_t hash, std::string_view value,
 bool Shard::overwrite_in_place(SlotId s, std::string_view value, int64_t expire_at_ms) {
   Entry* e = entry_at(s);
   if (e->has_ttl() != (expire_at_ms != 0)) return false;
+  const size_t old_request = e->request_bytes();
   const size_t new_request = Entry::alloc_bytes(e->key_len(), value.size(), e->has_ttl());
-  if (!same_allocation_class(e, e->request_bytes(), new_request)) return false;
-  const uint64_t old_charge = charge(e);
+  if (new_request != old_request && !same_allocation_class(e, old_request, new_request)) {
+    return false;
+  }
+  // Same block, same class: the charge is unchanged, so used_ and the policy need no update.
   e->overwrite_value(value);
   if (expire_at_ms != 0) e->set_expire_at_ms(expire_at_ms);
   e->set_version(next_version());
-  const uint64_t new_charge = charge(e);
-  used_ = used_ - old_charge + new_charge;
-  if (policy_) policy_->on_resize(s, old_charge, new_charge);
   return true;
 }
 

@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstdlib>
 #include <stdexcept>
+#include <utility>
 
 #include "cache/alloc_size.h"
 #include "cache/entry.h"
@@ -12,6 +13,27 @@
 namespace strata::cache {
 
 // ---- Txn -------------------------------------------------------------------------------------
+
+namespace {
+struct TxnSpare {
+  void* block = nullptr;
+  ~TxnSpare() { ::operator delete(block); }
+};
+thread_local TxnSpare t_txn_spare;
+}  // namespace
+
+void* Txn::operator new(size_t size) {
+  if (void* p = std::exchange(t_txn_spare.block, nullptr)) return p;
+  return ::operator new(size);
+}
+
+void Txn::operator delete(void* p, size_t) noexcept {
+  if (t_txn_spare.block == nullptr) {
+    t_txn_spare.block = p;
+    return;
+  }
+  ::operator delete(p);
+}
 
 Txn::Txn(Store* store, std::span<Shard* const> shards, int64_t now_ms)
     : store_(store), now_ms_(now_ms) {

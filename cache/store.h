@@ -50,6 +50,9 @@ class Txn {
  public:
   Txn(Txn&&) = delete;
   ~Txn();
+  // Every command allocates one; a per-thread spare block saves the malloc/free pair.
+  static void* operator new(size_t size);
+  static void operator delete(void* p, size_t size) noexcept;
 
   // Lookup for a read command: counts a keyspace hit or miss and tells the eviction policy.
   bool read(std::string_view key, EntryView* out);
