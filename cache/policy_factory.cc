@@ -1,6 +1,7 @@
 // The registry of eviction policies: the one place that maps a name to a constructor.
 #include <array>
 
+#include "cache/arc_policy.h"
 #include "cache/clock_policy.h"
 #include "cache/eviction_policy.h"
 #include "cache/fifo_policy.h"
@@ -22,11 +23,17 @@ struct Entry {
   std::unique_ptr<EvictionPolicy> (*make)(const PolicyParams&);
 };
 
+// clang-format off
 constexpr std::array kPolicies = {
-    Entry{"s3fifo", &construct<S3FifoPolicy>}, Entry{"lru", &construct<LruPolicy>},
-    Entry{"fifo", &construct<FifoPolicy>},     Entry{"clock", &construct<ClockPolicy>},
-    Entry{"sieve", &construct<SievePolicy>},   Entry{"wtinylfu", &construct<WTinyLfuPolicy>},
+    Entry{"s3fifo", &construct<S3FifoPolicy>},
+    Entry{"lru", &construct<LruPolicy>},
+    Entry{"fifo", &construct<FifoPolicy>},
+    Entry{"clock", &construct<ClockPolicy>},
+    Entry{"sieve", &construct<SievePolicy>},
+    Entry{"wtinylfu", &construct<WTinyLfuPolicy>},
+    Entry{"arc", &construct<ArcPolicy>},
 };
+// clang-format on
 
 constexpr std::array<std::string_view, kPolicies.size()> kNames = [] {
   std::array<std::string_view, kPolicies.size()> names{};
