@@ -1,8 +1,6 @@
 #include "bench/load_info.h"
 
-#include <netdb.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+
+#include "bench/load_net.h"
 
 namespace strata::bench {
 namespace {
@@ -31,33 +31,6 @@ std::optional<double> to_double(std::string_view s) {
   const double v = std::strtod(text.c_str(), &end);
   if (end == text.c_str()) return std::nullopt;
   return v;
-}
-
-int connect_blocking(const Target& target, std::string& error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  const std::string port = std::to_string(target.port);
-  if (int rc = getaddrinfo(target.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    error = gai_strerror(rc);
-    return -1;
-  }
-  int fd = -1;
-  for (addrinfo* ai = res; ai != nullptr && fd < 0; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    timeval tv{kInfoTimeoutS, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-      error = std::strerror(errno);
-      close(fd);
-      fd = -1;
-    }
-  }
-  freeaddrinfo(res);
-  return fd;
 }
 
 // Reads one bulk-string reply ("$<len>\r\n<bytes>\r\n") and returns its payload.
@@ -121,8 +94,8 @@ ServerInfo parse_info(std::string_view text) {
 
 std::expected<ServerInfo, std::string> fetch_info(const Target& target) {
   std::string error;
-  const int fd = connect_blocking(target, error);
-  if (fd < 0) return std::unexpected("INFO connect " + target.name() + ": " + error);
+  const int fd = connect_tcp(target, kInfoTimeoutS, error);
+  if (fd < 0) return std::unexpected("INFO: " + error);
   static constexpr std::string_view kCommand = "*1\r\n$4\r\nINFO\r\n";
   std::expected<std::string, std::string> body;
   if (send(fd, kCommand.data(), kCommand.size(), MSG_NOSIGNAL) !=

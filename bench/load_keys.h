@@ -1,5 +1,5 @@
-// Key-id streams for the load generator: built-in zipf (inverse CDF over a permuted key space),
-// uniform and sequential -- endless and table-light, for duration runs -- or a replay of any
+// Key-id streams for the load generator: zipf (bench/trace_gen.h's sampler over a permuted key
+// space), uniform and sequential -- endless, for duration runs -- or a replay of any
 // bench/trace.h spec (the simulator's generators and trace files), cycled, with its per-request
 // ops and sizes when the trace has them.
 #pragma once
@@ -11,23 +11,12 @@
 #include <vector>
 
 #include "bench/trace.h"
+#include "bench/trace_gen.h"
 
 namespace strata::bench {
 
-// xoshiro256** -- fast, good-quality, and each worker thread owns one (no locking).
-class Rng {
- public:
-  explicit Rng(uint64_t seed);
-  uint64_t next();
-  // Uniform in [0, bound) without modulo bias worth caring about (Lemire's multiply-shift).
-  uint64_t below(uint64_t bound) {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * bound) >> 64);
-  }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-
- private:
-  uint64_t s_[4];
-};
+// The simulator's generator internals: one RNG and one Zipf sampler for both tools.
+using Rng = trace_detail::Rng;
 
 enum class KeyDist : uint8_t { kUniform, kZipf, kSequential, kTrace };
 
@@ -65,14 +54,11 @@ class KeyGen {
   KeyDraw next_draw(Rng& rng, uint64_t& cursor) const;
 
  private:
-  uint64_t sample_zipf_rank(double u) const;
-
   KeyDistSpec spec_;
   uint64_t key_count_;
   Trace trace_;
-  std::vector<double> cdf_;            // cdf_[r] = P(rank <= r), zipf only
-  std::vector<uint32_t> guide_;        // guide_[g] = first rank with cdf >= g/guide size
-  std::vector<uint32_t> permutation_;  // rank -> key id, so hot keys are scattered
+  std::unique_ptr<trace_detail::ZipfSampler> zipf_;  // zipf only
+  std::vector<uint32_t> permutation_;                // zipf rank -> key id: hot keys scattered
 };
 
 }  // namespace strata::bench

@@ -1,9 +1,6 @@
 #include "bench/load_worker.h"
 
 #include <liburing.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench/load_net.h"
 #include "bench/load_reply_counter.h"
 
 namespace strata::bench {
@@ -76,34 +74,6 @@ char* write_decimal(char* out, uint64_t v) {
   } while (v != 0);
   while (n > 0) *out++ = tmp[--n];
   return out;
-}
-
-int connect_to(const Target& target, std::string& error) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* res = nullptr;
-  const std::string port = std::to_string(target.port);
-  if (int rc = getaddrinfo(target.host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    error = "resolve " + target.name() + ": " + gai_strerror(rc);
-    return -1;
-  }
-  int fd = -1;
-  for (addrinfo* ai = res; ai != nullptr && fd < 0; ai = ai->ai_next) {
-    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-      error = "connect " + target.name() + ": " + std::strerror(errno);
-      close(fd);
-      fd = -1;
-    }
-  }
-  freeaddrinfo(res);
-  if (fd >= 0) {
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  }
-  return fd;
 }
 
 // Prefers the cheapest completion mode the kernel offers, falling back for older kernels.
@@ -186,7 +156,7 @@ bool Worker::setup() {
   conns_.resize(static_cast<size_t>(slice_.connections));
   for (Conn& c : conns_) {
     std::string error;
-    c.fd = connect_to(*plan_.target, error);
+    c.fd = connect_tcp(*plan_.target, 0, error);
     if (c.fd < 0) {
       fail(error);
       return false;

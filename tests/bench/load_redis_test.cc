@@ -86,11 +86,31 @@ LoadOptions parse(std::vector<std::string> args) {
   return o.value_or(LoadOptions{});
 }
 
+struct CliRun {
+  int rc;
+  std::string out;
+};
+
+CliRun run_cli(std::vector<std::string> args) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  testing::internal::CaptureStdout();
+  const int rc = run_load(static_cast<int>(argv.size()), argv.data());
+  return CliRun{rc, testing::internal::GetCapturedStdout()};
+}
+
 class LoadRedisTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!server_.start()) GTEST_SKIP() << "redis-server not available";
     port_ = std::to_string(server_.port());
+  }
+  // Parses "load --port <server> <args>" and runs one measured load against the server.
+  std::expected<RunResult, std::string> run(std::vector<std::string> args) {
+    args.insert(args.begin(), {"load", "--port", port_, "--no-progress"});
+    const LoadOptions o = parse(args);
+    const KeyGen keys(o.dist, o.keys, o.seed);
+    return run_target(o, o.targets[0], keys, RunSettings{1, false});
   }
   RedisServer server_;
   std::string port_;
@@ -124,11 +144,8 @@ TEST_F(LoadRedisTest, BoundedRunCountsAndHitRatio) {
 }
 
 TEST_F(LoadRedisTest, MissesOnEmptyKeyspace) {
-  LoadOptions o =
-      parse({"load", "--port", port_, "--requests", "2000", "--connections", "3", "--ratio", "1:0",
-             "--key-prefix", "absent:", "--dist", "uniform", "--no-progress"});
-  const KeyGen keys(o.dist, o.keys, o.seed);
-  auto r = run_target(o, o.targets[0], keys, RunSettings{1, false});
+  auto r = run({"--requests", "2000", "--connections", "3", "--ratio", "1:0", "--key-prefix",
+                "absent:", "--dist", "uniform"});
   ASSERT_TRUE(r.has_value()) << r.error();
   EXPECT_EQ(r->requests, 2000u);
   EXPECT_EQ(r->get_misses, 2000u);
@@ -137,11 +154,8 @@ TEST_F(LoadRedisTest, MissesOnEmptyKeyspace) {
 }
 
 TEST_F(LoadRedisTest, DurationModeAndThreads) {
-  LoadOptions o =
-      parse({"load", "--port", port_, "--duration", "0.3", "--warmup", "0.1", "--threads", "2",
-             "--connections", "4", "--pipeline", "8", "--no-progress"});
-  const KeyGen keys(o.dist, o.keys, o.seed);
-  auto r = run_target(o, o.targets[0], keys, RunSettings{1, false});
+  auto r = run({"--duration", "0.3", "--warmup", "0.1", "--threads", "2", "--connections", "4",
+                "--pipeline", "8"});
   ASSERT_TRUE(r.has_value()) << r.error();
   EXPECT_GT(r->requests, 100u);
   EXPECT_EQ(r->errors, 0u);
@@ -150,14 +164,8 @@ TEST_F(LoadRedisTest, DurationModeAndThreads) {
 
 TEST_F(LoadRedisTest, AlternatingTargetsViaCli) {
   const std::string target = "127.0.0.1:" + port_ + ",localhost:" + port_;
-  std::vector<std::string> args = {"load", "--target", target, "--requests",
-                                   "500",  "--rounds", "2",    "--connections",
-                                   "2",    "--format", "json", "--no-progress"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  testing::internal::CaptureStdout();
-  const int rc = run_load(static_cast<int>(argv.size()), argv.data());
-  const std::string out = testing::internal::GetCapturedStdout();
+  const auto [rc, out] = run_cli({"load", "--target", target, "--requests", "500", "--rounds", "2",
+                                  "--connections", "2", "--format", "json", "--no-progress"});
   EXPECT_EQ(rc, 0);
   EXPECT_NE(out.find("\"ratios_b_over_a\""), std::string::npos) << out;
   EXPECT_NE(out.find("\"round\": 2"), std::string::npos) << out;
@@ -172,15 +180,9 @@ TEST_F(LoadRedisTest, TraceReplayUsesOpsAndSizes) {
     std::fputs("a,300,set\na,300,get\na,1,del\na,1,get\nb,1,get\n", f);
     std::fclose(f);
   }
-  std::vector<std::string> args = {"load",       "--port",       port_,  "--trace",
-                                   "csv:" + csv, "--requests",   "2000", "--connections",
-                                   "1",          "--pipeline",   "5",    "--format",
-                                   "csv",        "--no-progress"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  testing::internal::CaptureStdout();
-  const int rc = run_load(static_cast<int>(argv.size()), argv.data());
-  const std::string out = testing::internal::GetCapturedStdout();
+  const auto [rc, out] =
+      run_cli({"load", "--port", port_, "--trace", "csv:" + csv, "--requests", "2000",
+               "--connections", "1", "--pipeline", "5", "--format", "csv", "--no-progress"});
   std::remove(csv.c_str());
   EXPECT_EQ(rc, 0) << out;
   // One connection, batches of 5 aligned with the trace: exactly 400 of each line.

@@ -1,0 +1,14 @@
+// Blocking TCP connect for the load generator's data and INFO connections.
+#pragma once
+
+#include <string>
+
+#include "bench/load_options.h"
+
+namespace strata::bench {
+
+// Returns a connected socket with TCP_NODELAY (and send/receive timeouts when io_timeout_s > 0),
+// or -1 with `error` set. Tries every address the host resolves to (e.g. ::1 then 127.0.0.1).
+int connect_tcp(const Target& target, int io_timeout_s, std::string& error);
+
+}  // namespace strata::bench
