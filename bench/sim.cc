@@ -72,6 +72,11 @@ class Replay {
       }
       return;
     }
+    if (op == Op::kSet && slot != cache::kNoSlot) {
+      if (options_.hits) (*options_.hits)[i] = 1;
+      overwrite(slot, charge);
+      return;
+    }
     if (slot != cache::kNoSlot) {
       if (options_.hits) (*options_.hits)[i] = 1;
       policy_.on_hit(slot);
@@ -82,6 +87,9 @@ class Replay {
       ++r.misses;
       r.miss_bytes += size;
     }
+    // As the Store does: an object bigger than the whole cache is not offered to the policy at
+    // all (inserting it would only flush everything else out).
+    if (charge > capacity_) return;
     insert(id, charge);
   }
 
@@ -100,6 +108,21 @@ class Replay {
     slot_of_[id] = slot;
     used_ += charge;
     policy_.on_insert(slot, trace_.hashes[id], charge);
+    evict_over_capacity();
+  }
+
+  // A write to a resident key, as Store::set does it: a replacement the policy sees as a resize
+  // (not a hit); a value too big for the cache drops the key instead.
+  void overwrite(cache::SlotId slot, uint64_t charge) {
+    if (charge > capacity_) {
+      policy_.on_erase(slot);
+      release(slot);
+      return;
+    }
+    const uint64_t old = kBytes ? charge_of_[slot] : 1;
+    policy_.on_resize(slot, old, charge);
+    used_ = used_ - old + charge;
+    if (kBytes) charge_of_[slot] = static_cast<uint32_t>(charge);
     evict_over_capacity();
   }
 

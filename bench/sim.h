@@ -1,6 +1,12 @@
 // The simulation engine: replays a Trace through eviction policies (the very cache/ objects the
 // proxy's Store runs) at given capacities and counts misses. The owner loop follows
 // cache/eviction_policy.h's contract exactly: a miss inserts, then evicts while used > capacity.
+// It makes the same calls cache::Store makes for the same operations, so the two agree request
+// by request (tests/bench/store_equivalence_test.cc):
+//   get  a read; a miss fills (read-through), a hit is on_hit;
+//   set  a write: a resident key is replaced (on_resize, not a hit), an absent one inserted;
+//   del  on_erase.
+// An object bigger than the whole capacity is never inserted (and a write of one drops the key).
 #pragma once
 
 #include <atomic>
