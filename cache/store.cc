@@ -110,6 +110,7 @@ Store::Store(const StoreConfig& config, const Clock* clock) : config_(config), c
   const uint64_t capacity = config_.maxmemory_bytes == 0
                                 ? 0
                                 : std::max<uint64_t>(1, config_.maxmemory_bytes / config_.shards);
+  entry_bytes_max_ = capacity;
   shards_.reserve(config_.shards);
   for (uint32_t i = 0; i < config_.shards; ++i) {
     // Unbounded stores never evict, so they carry no policy (and no policy metadata).

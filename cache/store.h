@@ -113,6 +113,9 @@ class Store {
   uint64_t now_ms() const { return clock_->now_ms(); }
   // Bytes charged to an entry with these lengths (allocation + fixed per-entry overhead).
   uint64_t charged_bytes(size_t key_len, size_t value_len) const;
+  // The largest charge a single entry may have: the shard budget (maxmemory_bytes / shards);
+  // 0 when unbounded. A set whose charged_bytes() exceeds it returns 0.
+  uint64_t entry_bytes_max() const { return entry_bytes_max_; }
   // The same for an entry with a TTL (12 bytes more header, one TTL-set element).
   uint64_t charged_bytes(size_t key_len, size_t value_len, bool with_ttl) const;
   // Walks every shard and recomputes counts, bytes and links; slow, for tests.
@@ -132,6 +135,7 @@ class Store {
   const Clock* clock_;
   uint32_t mask_;
   uint32_t shard_bits_;
+  uint64_t entry_bytes_max_ = 0;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint32_t> expire_cursor_{0};  // round-robin start of active expiry
 };

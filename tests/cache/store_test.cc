@@ -101,6 +101,10 @@ TEST(StoreTest, EntryBiggerThanShardBudgetIsNotStored) {
   EXPECT_EQ(put(s, "k", std::string(20000, 'x')), 0u);
   EXPECT_EQ(get(s, "k"), "<nil>");  // the stale value is gone too
   EXPECT_EQ(s.stats().used_bytes, 0u);
+  EXPECT_EQ(s.entry_bytes_max(), 16u * 1024);
+  const size_t fits = 16 * 1024 - 200;
+  ASSERT_LE(s.charged_bytes(1, fits), s.entry_bytes_max());
+  EXPECT_NE(put(s, "k", std::string(fits, 'x')), 0u);
 }
 
 TEST(StoreTest, LengthLimits) {
