@@ -122,6 +122,15 @@ std::string apply(LoadOptions& o, std::string_view name, std::string_view v, std
     if (!parse_int(v, 1, kRoundsMax, o.rounds)) return bad();
   } else if (name == "--seed") {
     if (!parse_u64(v, o.seed)) return bad();
+  } else if (name == "--io") {
+    if (v == "auto")
+      o.io = IoKind::kAuto;
+    else if (v == "uring")
+      o.io = IoKind::kUring;
+    else if (v == "epoll")
+      o.io = IoKind::kEpoll;
+    else
+      return bad();
   } else if (name == "--format") {
     if (v == "text")
       o.format = OutputFormat::kText;
@@ -153,7 +162,8 @@ std::string load_usage() {
          "                       csv:FILE, oracle:FILE) instead of --dist; cycles; uses the\n"
          "                       trace's ops (get/set/del) and sizes when it has them\n"
          "  --prefill            SET every key once before measuring\n"
-         "  --format text|csv|json --no-progress --seed N\n";
+         "  --format text|csv|json --no-progress --seed N\n"
+         "  --io auto|uring|epoll (auto: io_uring, epoll where io_uring is refused)\n";
 }
 
 std::expected<void, std::string> check_load_limits(const LoadOptions& o) {

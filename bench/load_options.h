@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/load_io.h"
 #include "bench/load_keys.h"
 
 namespace strata::bench {
@@ -59,6 +60,7 @@ struct LoadOptions {
   // instead of --dist; its ops and sizes, when present, override --ratio and --value-size.
   std::string trace_spec;
   bool value_size_given = false;
+  IoKind io = IoKind::kAuto;  // --io auto|uring|epoll
 };
 
 // Trace sizes are clamped to this unless --value-size gives a range.

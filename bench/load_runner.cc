@@ -203,13 +203,14 @@ void add_server_deltas(const ServerSample& before, const ServerSample& after, Ru
 }
 
 LoadPlan make_plan(const LoadOptions& options, const Target& target, const KeyGen& keys,
-                   std::atomic<int>& phase, std::atomic<int>& ready) {
+                   std::atomic<int>& phase, std::atomic<int>& ready, std::atomic<bool>& noted) {
   LoadPlan plan;
   plan.options = &options;
   plan.target = &target;
   plan.keys = &keys;
   plan.phase = &phase;
   plan.ready = &ready;
+  plan.noted = &noted;
   plan.get_head = build_head("*2\r\n$3\r\nGET\r\n", options.key_prefix);
   plan.set_head = build_head("*3\r\n$3\r\nSET\r\n", options.key_prefix);
   plan.del_head = build_head("*2\r\n$3\r\nDEL\r\n", options.key_prefix);
@@ -246,7 +247,8 @@ std::expected<RunResult, std::string> run_target(const LoadOptions& options, con
   std::atomic<int> phase{static_cast<int>(LoadPhase::kSetup)};
   std::atomic<int> ready{0};
   std::atomic<int> done{0};
-  const LoadPlan plan = make_plan(options, target, keys, phase, ready);
+  std::atomic<bool> noted{false};
+  const LoadPlan plan = make_plan(options, target, keys, phase, ready, noted);
   const int threads = options.threads;
   auto stats = std::make_unique<WorkerStats[]>(static_cast<size_t>(threads));
   std::vector<std::thread> workers;

@@ -1,20 +1,25 @@
 #include "bench/load_worker.h"
 
-#include <liburing.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <memory>
 #include <vector>
 
+#include "bench/load_io.h"
 #include "bench/load_net.h"
 #include "bench/load_reply_counter.h"
 
 namespace strata::bench {
+
+void LoadPlan::note_once(const std::string& note) const {
+  if (noted != nullptr && !noted->exchange(true)) std::fprintf(stderr, "note: %s\n", note.c_str());
+}
 
 uint64_t monotonic_ns() {
   timespec ts;
@@ -26,15 +31,10 @@ namespace {
 
 // Replies are streamed through the scanner, so this only bounds bytes per recv, not reply size.
 constexpr size_t kRecvBufferBytes = 32 * 1024;
-constexpr unsigned kRingEntriesMax = 32768;
 // Per request: head + key digits + CRLF + "$<len>\r\n" + value + CRLF.
 constexpr size_t kCommandOverheadBytes = kKeyDigits + 2 + 16 + 2;
 
-enum class IoOp : uint8_t { kSend = 0, kRecv = 1 };
 enum class Cmd : uint8_t { kGet, kSet, kDel };
-
-// user_data = connection index << 8 | op: an index, never a pointer.
-uint64_t pack(uint32_t conn, IoOp op) { return (uint64_t{conn} << 8) | static_cast<uint8_t>(op); }
 
 struct Conn {
   enum class State : uint8_t {
@@ -76,23 +76,6 @@ char* write_decimal(char* out, uint64_t v) {
   return out;
 }
 
-// Prefers the cheapest completion mode the kernel offers, falling back for older kernels.
-int init_ring(io_uring& ring, unsigned entries) {
-  const unsigned flag_sets[] = {
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-      IORING_SETUP_COOP_TASKRUN,
-      0,
-  };
-  int rc = -EINVAL;
-  for (unsigned flags : flag_sets) {
-    io_uring_params params{};
-    params.flags = flags;
-    rc = io_uring_queue_init_params(entries, &ring, &params);
-    if (rc == 0) return 0;
-  }
-  return rc;
-}
-
 class Worker {
  public:
   Worker(const LoadPlan& plan, WorkerSlice slice, WorkerStats& stats)
@@ -103,7 +86,6 @@ class Worker {
  private:
   bool setup();
   void fail(const std::string& message);
-  io_uring_sqe* get_sqe();
   void queue_send(uint32_t index);
   void queue_recv(uint32_t index);
   void start_batch(uint32_t index);
@@ -120,20 +102,19 @@ class Worker {
   WorkerSlice slice_;
   WorkerStats& stats_;
   Rng rng_;
-  io_uring ring_{};
-  bool ring_ok_ = false;
+  std::unique_ptr<LoadIo> io_;
+  std::vector<IoCompletion> completions_;
   std::vector<Conn> conns_;
   int busy_ = 0;  // connections in kBusy
   int inflight_ = 0;
   uint64_t budget_left_ = 0;
   uint64_t completed_ = 0;
-  uint64_t get_threshold_ = 0;
+  uint64_t get_threshold_ = 0;  // rng value below which a request is a GET
   uint64_t sequence_ = 0;  // cursor of the sequential key distribution, shared by the connections
-                           // // rng value below which a request is a GET
 };
 
 Worker::~Worker() {
-  if (ring_ok_) io_uring_queue_exit(&ring_);
+  io_.reset();  // before the sockets it may still reference
   for (Conn& c : conns_) {
     if (c.fd >= 0) close(c.fd);
   }
@@ -165,40 +146,28 @@ bool Worker::setup() {
     c.recv_buf = std::make_unique<char[]>(kRecvBufferBytes);
     c.cmds = std::make_unique<Cmd[]>(static_cast<size_t>(opt_.pipeline));
   }
-  unsigned entries = 8;
-  while (entries < 2u * conns_.size() + 8 && entries < kRingEntriesMax) entries *= 2;
-  if (int rc = init_ring(ring_, entries); rc != 0) {
-    fail(std::string("io_uring_queue_init: ") + std::strerror(-rc));
+  std::string note;
+  auto io = make_load_io(opt_.io, static_cast<uint32_t>(conns_.size()), note);
+  if (!io) {
+    fail(io.error());
     return false;
   }
-  ring_ok_ = true;
+  if (!note.empty()) plan_.note_once(note);
+  io_ = std::move(*io);
+  completions_.reserve(2 * conns_.size() + 256);
   return true;
-}
-
-io_uring_sqe* Worker::get_sqe() {
-  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  while (sqe == nullptr) {  // SQ full: flush and retry (ring is sized so this is rare)
-    io_uring_submit(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
-  }
-  return sqe;
 }
 
 void Worker::queue_send(uint32_t index) {
   Conn& c = conns_[index];
-  io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_send(sqe, c.fd, c.send_buf.get() + c.send_off, c.send_len - c.send_off,
-                     MSG_NOSIGNAL);
-  io_uring_sqe_set_data64(sqe, pack(index, IoOp::kSend));
+  io_->send(index, c.fd, c.send_buf.get() + c.send_off, c.send_len - c.send_off);
   ++c.inflight;
   ++inflight_;
 }
 
 void Worker::queue_recv(uint32_t index) {
   Conn& c = conns_[index];
-  io_uring_sqe* sqe = get_sqe();
-  io_uring_prep_recv(sqe, c.fd, c.recv_buf.get(), kRecvBufferBytes, 0);
-  io_uring_sqe_set_data64(sqe, pack(index, IoOp::kRecv));
+  io_->recv(index, c.fd, c.recv_buf.get(), kRecvBufferBytes);
   ++c.inflight;
   ++inflight_;
 }
@@ -338,27 +307,17 @@ void Worker::run() {
     start_batch(i);
   }
   while (busy_ > 0 || inflight_ > 0) {
-    int rc = io_uring_submit_and_wait(&ring_, 1);
-    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
-      fail(std::string("io_uring_submit_and_wait: ") + std::strerror(-rc));
-      return;
-    }
-    io_uring_cqe* cqe = nullptr;
-    unsigned head = 0;
-    unsigned seen = 0;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      ++seen;
-      const uint64_t data = io_uring_cqe_get_data64(cqe);
-      const auto index = static_cast<uint32_t>(data >> 8);
-      --conns_[index].inflight;
+    completions_.clear();
+    if (auto ok = io_->wait(completions_); !ok) return fail(ok.error());
+    for (const IoCompletion& done : completions_) {
+      --conns_[done.slot].inflight;
       --inflight_;
-      if (static_cast<IoOp>(data & 0xff) == IoOp::kSend) {
-        on_send(index, cqe->res);
+      if (done.op == IoOp::kSend) {
+        on_send(done.slot, done.res);
       } else {
-        on_recv(index, cqe->res);
+        on_recv(done.slot, done.res);
       }
     }
-    io_uring_cq_advance(&ring_, seen);
   }
 }
 

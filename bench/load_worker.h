@@ -28,6 +28,9 @@ struct LoadPlan {
   const KeyGen* keys = nullptr;
   std::atomic<int>* phase = nullptr;
   std::atomic<int>* ready = nullptr;  // workers bump it once connected
+  // Prints a start-up note (e.g. the epoll fallback) once per run, from any worker.
+  std::atomic<bool>* noted = nullptr;
+  void note_once(const std::string& note) const;
   // Commands up to the key digits: "*2\r\n$3\r\nGET\r\n$<klen>\r\n<prefix>" and the SET twin.
   std::string get_head;
   std::string set_head;

@@ -153,6 +153,16 @@ TEST_F(LoadRedisTest, MissesOnEmptyKeyspace) {
   EXPECT_DOUBLE_EQ(r->server_hit_ratio().value_or(-1), 0.0);
 }
 
+TEST_F(LoadRedisTest, EpollBackendGivesTheSameCounts) {
+  auto r = run({"--io", "epoll", "--requests", "2000", "--connections", "4", "--pipeline", "3",
+                "--ratio", "1:1", "--value-size", "1-5000", "--dist", "uniform"});
+  ASSERT_TRUE(r.has_value()) << r.error();
+  EXPECT_EQ(r->requests, 2000u);
+  EXPECT_EQ(r->errors, 0u) << r->first_error;
+  EXPECT_EQ(r->gets + r->sets, 2000u);
+  EXPECT_EQ(r->server_hits.value_or(0) + r->server_misses.value_or(0), r->gets);
+}
+
 TEST_F(LoadRedisTest, DurationModeAndThreads) {
   auto r = run({"--duration", "0.3", "--warmup", "0.1", "--threads", "2", "--connections", "4",
                 "--pipeline", "8"});
