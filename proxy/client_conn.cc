@@ -68,6 +68,9 @@ void ClientConn::on_recv(const char* data, long n) {
 }
 
 void ClientConn::consume(std::string_view input, bool from_carry) {
+  // Replies completed while a command runs may resume input; never re-enter this loop.
+  if (in_consume_) return;
+  in_consume_ = true;
   size_t used = 0;
   while (used < input.size() && kind_ == ClientStateKind::kReading && !closed_) {
     protocol::ParseStatus st = parser_.feed(input.substr(used));
@@ -84,6 +87,7 @@ void ClientConn::consume(std::string_view input, bool from_carry) {
     used += c;
     parser_.reset();
   }
+  in_consume_ = false;
   if (closed_) return;
   if (from_carry) {
     carry_.erase(0, used);
@@ -250,7 +254,7 @@ void ClientConn::update_flow() {
   } else if (kind_ == ClientStateKind::kPaused && pending <= o.output_pause_bytes / 2 &&
              slots_.size() <= o.pending_replies_max / 2) {
     set_state(ClientStateKind::kReading);
-    if (!carry_.empty()) consume(carry_, true);
+    if (!carry_.empty() && !in_consume_) consume(carry_, true);
   }
 }
 

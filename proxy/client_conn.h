@@ -91,6 +91,7 @@ class ClientConn final : public Endpoint {
   int64_t last_active_ms_ = 0;
   PinnedUpstream* pinned_ = nullptr;
   bool recv_paused_ = false;
+  bool in_consume_ = false;
 };
 
 }  // namespace strata::proxy
