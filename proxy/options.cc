@@ -55,7 +55,7 @@ const Setting kSettings[] = {
     S(maxclients, kU32, "max client connections (default 10000)"),
     S(idle_timeout_s, kU32, "close clients idle this long (default 0: never)"),
     S(bulk_bytes_max, kBytes, "max bulk string length (default 512mb)"),
-    S(multibulk_count_max, kU64, "max arguments per command (default 1048576)"),
+    S(multibulk_count_max, kU64, "max arguments per command (default 2147483647, as Redis 7.0)"),
     S(query_buffer_bytes_max, kBytes, "max unparsed input per client (default 1gb)"),
     S(output_buffer_bytes_max, kBytes, "max pending output per client (default 1gb)"),
     S(output_pause_bytes, kBytes, "stop reading a client with this much output pending (1mb)"),

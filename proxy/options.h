@@ -23,7 +23,7 @@ struct Options {
   uint32_t maxclients = 10000;
   uint32_t idle_timeout_s = 0;             // 0: never, as Redis's `timeout 0`
   uint64_t bulk_bytes_max = 512ull << 20;  // proto-max-bulk-len
-  uint64_t multibulk_count_max = 1024 * 1024;
+  uint64_t multibulk_count_max = 2147483647;  // Redis 7.0 accepts up to INT_MAX
   uint64_t query_buffer_bytes_max = 1ull << 30;   // client-query-buffer-limit
   uint64_t output_buffer_bytes_max = 1ull << 30;  // hard limit: disconnect past it
   uint64_t output_pause_bytes = 1ull << 20;       // stop reading a client past this
