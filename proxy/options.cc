@@ -66,6 +66,7 @@ const Setting kSettings[] = {
     S(upstream_reply_timeout_ms, kU32, "upstream reply timeout (default 5000)"),
     S(upstream_backoff_max_ms, kU32, "max reconnect backoff (default 2000)"),
     S(upstream_pending_max, kU32, "max requests in flight per upstream connection (65536)"),
+    S(upstream_tracking, kBool, "keep L1 coherent with others' writes via CLIENT TRACKING (true)"),
     S(fill_ttl_max_ms, kU64, "max lifetime in L1 of an upstream-filled entry (default 0: none)"),
     S(tick_ms, kU32, "housekeeping tick (default 100)"),
     S(active_expire_budget, kU32, "keys checked for expiry per worker tick (default 200)"),

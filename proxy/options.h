@@ -36,6 +36,7 @@ struct Options {
   uint32_t upstream_reply_timeout_ms = 5000;
   uint32_t upstream_backoff_max_ms = 2000;
   uint32_t upstream_pending_max = 65536;  // requests in flight per shared connection
+  bool upstream_tracking = true;  // CLIENT TRACKING: see other clients' writes to Redis
   uint64_t fill_ttl_max_ms = 0;  // cap on how long an upstream-filled entry lives in L1; 0: none
 
   uint32_t tick_ms = 100;

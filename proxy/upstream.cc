@@ -12,6 +12,7 @@
 #include "protocol/reply_writer.h"
 #include "proxy/client_conn.h"
 #include "proxy/log.h"
+#include "proxy/tracking.h"
 #include "proxy/worker.h"
 
 namespace strata::proxy {
@@ -60,11 +61,22 @@ void UpstreamConn::on_connected(int res) {
     close();
     return;
   }
-  ready_ = true;
+  connected_ = true;
   can_send_ = true;
   last_recv_ms_ = worker_->now_ms();
   worker_->driver().start_recv(token_, fd_);
   mark_dirty();
+  owner_->conn_connected(index_);
+}
+
+void UpstreamConn::enable(int64_t tracking_id) {
+  if (tracking_id != 0) {
+    const std::string id = std::to_string(tracking_id);
+    std::string_view cmd[] = {"CLIENT", "TRACKING", "ON", "REDIRECT", id, "NOLOOP"};
+    send_command(cmd);
+    pending_.push_back(Pending{Pending::kTracking, Token{}, 0, nullptr, nullptr});
+  }
+  ready_ = true;
   owner_->conn_ready(index_);
 }
 
@@ -129,6 +141,13 @@ void UpstreamConn::handle_reply(std::string_view raw) {
       }
       break;
     }
+    case Pending::kTracking:
+      if (is_error) {
+        STRATA_LOG_WARN("upstream %s refused CLIENT TRACKING (%.*s): L1 will not see writes "
+                        "other clients make to it", owner_->name().c_str(),
+                        static_cast<int>(raw.size() > 2 ? raw.size() - 2 : 0), raw.data());
+      }
+      break;
     case Pending::kFillTtl: {
       int64_t pttl = scanner_.kind() == protocol::ReplyKind::kInteger ? scanner_.integer() : -3;
       owner_->finish_flight(std::move(p.flight), pttl, true, {});
@@ -257,7 +276,54 @@ int Upstream::new_socket() {
 }
 
 void Upstream::start() {
+  if (worker_->options().upstream_tracking) connect_tracking();
   for (uint32_t i = 0; i < shared_.size(); ++i) connect_shared(i);
+}
+
+void Upstream::connect_tracking() {
+  int fd = new_socket();
+  if (fd < 0) return;
+  auto conn = std::make_unique<TrackingConn>(worker_, fd, this);
+  tracking_ = conn.get();
+  Token t = worker_->adopt(std::move(conn));
+  worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
+}
+
+void Upstream::tracking_ready(int64_t id) {
+  tracking_id_ = id;
+  tracking_backoff_ms_ = 0;
+  for (Shared& s : shared_) {
+    if (s.conn != nullptr && s.conn->connected() && !s.conn->ready()) s.conn->enable(id);
+  }
+}
+
+void Upstream::tracking_lost(TrackingConn* conn) {
+  if (conn != tracking_) return;
+  tracking_ = nullptr;
+  const bool was_tracking = tracking_id_ != 0;
+  tracking_id_ = 0;
+  tracking_backoff_ms_ = tracking_backoff_ms_ == 0
+                             ? kBackoffStartMs
+                             : std::min(tracking_backoff_ms_ * 2,
+                                        worker_->options().upstream_backoff_max_ms);
+  tracking_retry_at_ms_ = worker_->now_ms() + tracking_backoff_ms_;
+  if (!was_tracking) return;
+  // Invalidations sent while no one listened are lost: what L1 holds may be stale, and the
+  // shared connections must re-register with the next tracking connection.
+  worker_->shared().store->flush_all();
+  for (Shared& s : shared_) {
+    if (s.conn != nullptr) s.conn->close();
+  }
+}
+
+void Upstream::conn_connected(uint32_t index) {
+  UpstreamConn* c = shared_[index].conn;
+  if (!worker_->options().upstream_tracking) {
+    c->enable(0);
+  } else if (tracking_id_ != 0) {
+    c->enable(tracking_id_);
+  }
+  // else: ready once the tracking connection has its id (tracking_ready).
 }
 
 void Upstream::connect_shared(uint32_t index) {
@@ -302,6 +368,10 @@ void Upstream::conn_lost(uint32_t index, UpstreamConn* conn, std::string_view wh
 }
 
 void Upstream::on_tick(int64_t now_ms) {
+  if (worker_->options().upstream_tracking && tracking_ == nullptr &&
+      now_ms >= tracking_retry_at_ms_) {
+    connect_tracking();
+  }
   for (uint32_t i = 0; i < shared_.size(); ++i) {
     if (shared_[i].conn == nullptr && now_ms >= shared_[i].retry_at_ms) connect_shared(i);
   }

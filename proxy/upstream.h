@@ -57,9 +57,13 @@ class UpstreamConn final : public Endpoint {
   bool ready() const { return ready_; }
   size_t in_flight() const { return pending_.size(); }
   void send_command(std::span<const std::string_view> args);
+  // Turns on invalidation tracking (redirected to the worker's tracking connection); the
+  // connection serves requests from now on: Redis handles them after this command.
+  void enable(int64_t tracking_id);
+  bool connected() const { return connected_; }
 
   struct Pending {
-    enum Kind : uint8_t { kRelay, kFillValue, kFillTtl } kind;
+    enum Kind : uint8_t { kRelay, kFillValue, kFillTtl, kTracking } kind;
     Token client;
     uint64_t seq = 0;
     // kFill*: owned by the request whose reply is expected next (GET, then PTTL).
@@ -75,6 +79,7 @@ class UpstreamConn final : public Endpoint {
   Upstream* owner_;
   uint32_t index_;
   bool ready_ = false;
+  bool connected_ = false;
   std::string close_reason_ = "connection closed";
   int64_t last_recv_ms_ = 0;
   std::string carry_;
@@ -120,7 +125,10 @@ class Upstream {
   PinnedUpstream* pin(ClientConn* c);
 
   // Callbacks from connections.
+  void conn_connected(uint32_t index);
   void conn_ready(uint32_t index);
+  void tracking_ready(int64_t id);
+  void tracking_lost(class TrackingConn* conn);
   void conn_lost(uint32_t index, UpstreamConn* conn, std::string_view why);
   void finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok, std::string_view error_line);
   void apply_effect(const WriteEffect& e, bool ok);
@@ -132,6 +140,7 @@ class Upstream {
  private:
   UpstreamConn* pick(std::string_view key);
   void connect_shared(uint32_t index);
+  void connect_tracking();
 
   Worker* worker_;
   sockaddr_in addr_;
@@ -146,6 +155,10 @@ class Upstream {
   uint32_t round_robin_ = 0;
   std::unordered_map<std::string, Flight*> flights_;  // fills a new reader may join
   bool logged_down_ = false;
+  class TrackingConn* tracking_ = nullptr;
+  int64_t tracking_id_ = 0;  // 0: no tracking connection yet
+  int64_t tracking_retry_at_ms_ = 0;
+  uint32_t tracking_backoff_ms_ = 0;
 };
 
 // Writes the RESP multibulk form of args.
