@@ -21,9 +21,9 @@ struct Options {
 
   // Limits.
   uint32_t maxclients = 10000;
-  uint32_t idle_timeout_s = 0;             // 0: never, as Redis's `timeout 0`
-  uint64_t bulk_bytes_max = 512ull << 20;  // proto-max-bulk-len
-  uint64_t multibulk_count_max = 2147483647;  // Redis 7.0 accepts up to INT_MAX
+  uint32_t idle_timeout_s = 0;                    // 0: never, as Redis's `timeout 0`
+  uint64_t bulk_bytes_max = 512ull << 20;         // proto-max-bulk-len
+  uint64_t multibulk_count_max = 2147483647;      // Redis 7.0 accepts up to INT_MAX
   uint64_t query_buffer_bytes_max = 1ull << 30;   // client-query-buffer-limit
   uint64_t output_buffer_bytes_max = 1ull << 30;  // hard limit: disconnect past it
   uint64_t output_pause_bytes = 1ull << 20;       // stop reading a client past this
@@ -36,7 +36,7 @@ struct Options {
   uint32_t upstream_reply_timeout_ms = 5000;
   uint32_t upstream_backoff_max_ms = 2000;
   uint32_t upstream_pending_max = 65536;  // requests in flight per shared connection
-  bool upstream_tracking = true;  // CLIENT TRACKING: see other clients' writes to Redis
+  bool upstream_tracking = true;          // CLIENT TRACKING: see other clients' writes to Redis
   uint64_t fill_ttl_max_ms = 0;  // cap on how long an upstream-filled entry lives in L1; 0: none
 
   uint32_t tick_ms = 100;

@@ -18,8 +18,7 @@ class Upstream;
 
 // Parses one RESP2 pub/sub message; true if it is an invalidation. *flush_all is set when Redis
 // invalidates everything (a null key list: FLUSHALL / FLUSHDB).
-bool parse_invalidation(std::string_view raw, std::vector<std::string_view>* keys,
-                        bool* flush_all);
+bool parse_invalidation(std::string_view raw, std::vector<std::string_view>* keys, bool* flush_all);
 
 class TrackingConn final : public Endpoint {
  public:

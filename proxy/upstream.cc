@@ -141,11 +141,15 @@ void UpstreamConn::handle_reply(std::string_view raw) {
       }
       break;
     }
+    case Pending::kIgnore:
+      break;
     case Pending::kTracking:
       if (is_error) {
-        STRATA_LOG_WARN("upstream %s refused CLIENT TRACKING (%.*s): L1 will not see writes "
-                        "other clients make to it", owner_->name().c_str(),
-                        static_cast<int>(raw.size() > 2 ? raw.size() - 2 : 0), raw.data());
+        STRATA_LOG_WARN(
+            "upstream %s refused CLIENT TRACKING (%.*s): L1 will not see writes "
+            "other clients make to it",
+            owner_->name().c_str(), static_cast<int>(raw.size() > 2 ? raw.size() - 2 : 0),
+            raw.data());
       }
       break;
     case Pending::kFillTtl: {
@@ -302,10 +306,10 @@ void Upstream::tracking_lost(TrackingConn* conn) {
   tracking_ = nullptr;
   const bool was_tracking = tracking_id_ != 0;
   tracking_id_ = 0;
-  tracking_backoff_ms_ = tracking_backoff_ms_ == 0
-                             ? kBackoffStartMs
-                             : std::min(tracking_backoff_ms_ * 2,
-                                        worker_->options().upstream_backoff_max_ms);
+  tracking_backoff_ms_ =
+      tracking_backoff_ms_ == 0
+          ? kBackoffStartMs
+          : std::min(tracking_backoff_ms_ * 2, worker_->options().upstream_backoff_max_ms);
   tracking_retry_at_ms_ = worker_->now_ms() + tracking_backoff_ms_;
   if (!was_tracking) return;
   // Invalidations sent while no one listened are lost: what L1 holds may be stale, and the
@@ -384,10 +388,11 @@ bool Upstream::available() const {
   return false;
 }
 
-UpstreamConn* Upstream::pick(std::string_view key) {
+UpstreamConn* Upstream::pick(uint64_t client_id) {
   const uint32_t n = static_cast<uint32_t>(shared_.size());
-  // One key always travels on one connection, so Redis sees its commands in our order.
-  uint32_t start = key.empty() ? round_robin_++ : static_cast<uint32_t>(cache::hash_key(key));
+  // A client's commands all travel on one connection, so Redis executes them in the order the
+  // client sent them, as it would on a direct connection (LPUSH then PUBLISH, SET then GET).
+  const uint32_t start = static_cast<uint32_t>(client_id % n);
   for (uint32_t i = 0; i < n; ++i) {
     UpstreamConn* c = shared_[(start + i) % n].conn;
     if (c != nullptr && c->ready() && c->in_flight() < worker_->options().upstream_pending_max) {
@@ -399,8 +404,7 @@ UpstreamConn* Upstream::pick(std::string_view key) {
 
 void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_view> args,
                        std::unique_ptr<WriteEffect> effect) {
-  std::string_view key = args.size() > 1 ? args[1] : std::string_view();
-  UpstreamConn* conn = pick(key);
+  UpstreamConn* conn = pick(c->state().id);
   if (conn == nullptr) {
     bump(worker_->shared().stats->upstream_errors);
     if (effect) apply_effect(*effect, false);
@@ -409,8 +413,20 @@ void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_
   }
   bump(worker_->shared().stats->upstream_forwarded);
   conn->send_command(args);
+  // Keys strata installs from a write were never read on this connection, so Redis does not
+  // track them yet: a pipelined EXISTS makes it, so others' later writes invalidate them.
+  const bool track = tracking_id_ != 0 && effect && effect->kind == WriteEffect::kInstall;
+  if (track) {
+    tracking_args_.assign(1, "EXISTS");
+    for (const std::string& k : effect->keys) tracking_args_.emplace_back(k);
+  }
   conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kRelay, c->token(), seq,
                                                  nullptr, std::move(effect)});
+  if (track) {
+    conn->send_command(tracking_args_);
+    conn->pending_.push_back(
+        UpstreamConn::Pending{UpstreamConn::Pending::kIgnore, Token{}, 0, nullptr, nullptr});
+  }
 }
 
 void Upstream::fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view key) {
@@ -418,14 +434,10 @@ void Upstream::fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view 
     it->second->waiters.push_back({c->token(), seq, part});
     return;
   }
-  UpstreamConn* conn = pick(key);
+  UpstreamConn* conn = pick(c->state().id);
   if (conn == nullptr) {
     bump(worker_->shared().stats->upstream_errors);
-    if (part < 0) {
-      c->fail_reply(seq, unavailable_);
-    } else {
-      c->fail_reply(seq, unavailable_);
-    }
+    c->fail_reply(seq, unavailable_);
     return;
   }
   auto f = std::make_unique<Flight>();

@@ -63,7 +63,7 @@ class UpstreamConn final : public Endpoint {
   bool connected() const { return connected_; }
 
   struct Pending {
-    enum Kind : uint8_t { kRelay, kFillValue, kFillTtl, kTracking } kind;
+    enum Kind : uint8_t { kRelay, kFillValue, kFillTtl, kTracking, kIgnore } kind;
     Token client;
     uint64_t seq = 0;
     // kFill*: owned by the request whose reply is expected next (GET, then PTTL).
@@ -138,7 +138,7 @@ class Upstream {
   Worker* worker() { return worker_; }
 
  private:
-  UpstreamConn* pick(std::string_view key);
+  UpstreamConn* pick(uint64_t client_id);
   void connect_shared(uint32_t index);
   void connect_tracking();
 
@@ -152,7 +152,7 @@ class Upstream {
     uint32_t backoff_ms = 0;
   };
   std::vector<Shared> shared_;
-  uint32_t round_robin_ = 0;
+  std::vector<std::string_view> tracking_args_;       // scratch for the EXISTS after installs
   std::unordered_map<std::string, Flight*> flights_;  // fills a new reader may join
   bool logged_down_ = false;
   class TrackingConn* tracking_ = nullptr;
