@@ -584,6 +584,33 @@ def flushes(s, p):
     s.c("DBSIZE")
 
 
+def auth(s, p, password):
+    """For servers started with a password: what works before AUTH, and AUTH's answers."""
+    for args in (("PING",), ("GET", p + "a"), ("SET", p + "a", "1"), ("HELLO", "3"),
+                 ("NOSUCHCMD",), ("CLIENT", "GETNAME"), ("SELECT", "0"), ("ECHO", "x"),
+                 ("AUTH", "wrong"), ("AUTH", "default", "wrong"), ("AUTH", "nouser", password),
+                 ("AUTH", "a", "b", "c"), ("AUTH",)):
+        s.c(*args)
+    s.c("HELLO", "2", "AUTH", "default", "wrong")
+    s.raw(b"PING\r\n", 1)
+    s.c("AUTH", password)
+    s.c("PING")
+    s.c("SET", p + "a", "1")
+    s.c("GET", p + "a")
+    s.c("AUTH", "wrong")  # a failed AUTH does not log an authenticated client out
+    s.c("GET", p + "a")
+    s.c("AUTH", "default", password, conn="c2")
+    s.c("GET", p + "a", conn="c2")
+    s.raw(("AUTH %s\r\nGET %sa\r\n" % (password, p)).encode(), 2, conn="c3")
+    s.hello("3", "AUTH", "default", password, conn="c4")
+    s.c("GET", p + "a", conn="c4")
+    s.hello("3", "AUTH", "default", password, "SETNAME", "n4", conn="c5")
+    s.c("CLIENT", "GETNAME", conn="c5")
+    s.c("QUIT", conn="c6")
+    s.closed(conn="c6")
+    s.c("DEL", p + "a")
+
+
 def build(s, p):
     """The native-command script under key prefix p."""
     connection(s, p)

@@ -148,7 +148,7 @@ class Server:
                 c = Client(self.port, timeout=2.0)
                 reply = c.call("PING")
                 c.close()
-                if reply == b"+PONG\r\n":
+                if reply == b"+PONG\r\n" or reply.startswith(b"-NOAUTH"):  # up, maybe locked
                     return True
             except (OSError, ConnectionClosed, ReplyError):
                 pass
@@ -230,7 +230,7 @@ def start_strata(upstream=None, extra=(), tag="strata"):
     tmpdir = make_tmpdir(tag)
     if is_fake():
         if upstream is None:
-            return _start_with_retries(tag, lambda p: redis_argv(p, tmpdir), tmpdir)
+            return _start_with_retries(tag, lambda p: redis_argv(p, tmpdir, extra), tmpdir)
         return FakeProxy(upstream.port)
     binary = strata_bin()
 
