@@ -5,6 +5,7 @@
 #include "cache/clock_policy.h"
 #include "cache/eviction_policy.h"
 #include "cache/fifo_policy.h"
+#include "cache/lirs_policy.h"
 #include "cache/lru_policy.h"
 #include "cache/s3fifo_policy.h"
 #include "cache/sieve_policy.h"
@@ -32,6 +33,7 @@ constexpr std::array kPolicies = {
     Entry{"sieve", &construct<SievePolicy>},
     Entry{"wtinylfu", &construct<WTinyLfuPolicy>},
     Entry{"arc", &construct<ArcPolicy>},
+    Entry{"lirs", &construct<LirsPolicy>},
 };
 // clang-format on
 

@@ -31,12 +31,12 @@ inline constexpr size_t kSlotArrayInitial = 64;
 
 // Makes nodes[id] addressable; growth doubles so inserts stay amortised O(1).
 template <class Node>
-inline void ensure_slot(std::vector<Node>& nodes, SlotId id) {
+inline void ensure_slot(std::vector<Node>& nodes, SlotId id, const Node& fill = Node{}) {
   if (id < nodes.size()) [[likely]]
     return;
   size_t want =
       std::max<size_t>({static_cast<size_t>(id) + 1, nodes.size() * 2, kSlotArrayInitial});
-  nodes.resize(want);
+  nodes.resize(want, fill);
 }
 
 // A list over `Node`s that have uint32_t prev/next members. head is the newest end, tail the
