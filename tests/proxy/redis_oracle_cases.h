@@ -2,6 +2,8 @@
 // lines see the state earlier ones left). Generated groups sweep option and number grids.
 #pragma once
 
+#include <cstdint>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -564,6 +566,10 @@ inline void add_resp3_cases(std::vector<Case>* c) {
   add({"RESET"});
   add({"CLIENT", "GETNAME"});
   add({"HELLO", "3"});
+  add({"INFO", "server"}, Compare::kKind);
+  add({"CLIENT", "INFO"}, Compare::kKind);
+  add({"COMMAND", "INFO", "get", "set", "nosuch", "incr"});
+  add({"COMMAND", "DOCS", "nosuch"});
   add({"RESET"});
   add({"GET", "r3-missing"});
 }
@@ -593,6 +599,57 @@ inline void add_command_cases(std::vector<Case>* c) {
   add({"COMMAND", "LIST", "FILTERBY", "foo", "x"});
 }
 
+// Random patterns over a small alphabet rich in glob syntax, against random keys over the same
+// alphabet: Redis's matcher has many corner cases an example list would miss.
+inline void add_random_glob_cases(std::vector<Case>* c) {
+  auto add = [&](Line l, Compare m = Compare::kExact) { c->push_back({std::move(l), m}); };
+  std::mt19937 rng(20240611);
+  const std::string key_chars = "ab-^]\\[*?";
+  const std::string pattern_chars = "ab*?[]^-\\";
+  auto random_text = [&](const std::string& alphabet, size_t max_len) {
+    std::string out;
+    const size_t len = rng() % (max_len + 1);
+    for (size_t i = 0; i < len; ++i) out.push_back(alphabet[rng() % alphabet.size()]);
+    return out;
+  };
+  add({"FLUSHALL"});
+  Line mset = {"MSET"};
+  for (int i = 0; i < 60; ++i) {
+    mset.push_back(random_text(key_chars, 6));
+    mset.push_back("1");
+  }
+  add(mset);
+  for (int i = 0; i < 400; ++i) {
+    add({"KEYS", random_text(pattern_chars, 7)}, Compare::kSortedArray);
+  }
+}
+
+// Random decimal and exponent texts through INCRBYFLOAT: parsing and "%.17Lf" formatting.
+inline void add_random_float_cases(std::vector<Case>* c) {
+  auto add = [&](Line l, Compare m = Compare::kExact) { c->push_back({std::move(l), m}); };
+  std::mt19937_64 rng(77);
+  auto random_number = [&]() {
+    std::string out;
+    if (rng() % 3 == 0) out += "-";
+    out += std::to_string(rng() % 100000);
+    if (rng() % 2) out += "." + std::to_string(rng() % 1000000);
+    if (rng() % 4 == 0) out += "e" + std::to_string(static_cast<int>(rng() % 40) - 20);
+    return out;
+  };
+  for (int i = 0; i < 150; ++i) {
+    add({"SET", "rf", random_number()});
+    add({"INCRBYFLOAT", "rf", random_number()});
+    add({"INCRBYFLOAT", "rf", random_number()});
+  }
+  for (int i = 0; i < 100; ++i) {
+    const int64_t a = static_cast<int64_t>(rng());
+    const int64_t b = static_cast<int64_t>(rng()) >> (rng() % 64);
+    add({"SET", "ri", std::to_string(a)});
+    add({"INCRBY", "ri", std::to_string(b)});
+    add({"DECRBY", "ri", std::to_string(b)});
+  }
+}
+
 inline std::vector<Case> oracle_cases() {
   std::vector<Case> cases;
   add_connection_cases(&cases);
@@ -602,6 +659,8 @@ inline std::vector<Case> oracle_cases() {
   add_keyspace_cases(&cases);
   add_resp3_cases(&cases);
   add_command_cases(&cases);
+  add_random_glob_cases(&cases);
+  add_random_float_cases(&cases);
   return cases;
 }
 
