@@ -64,65 +64,56 @@ void cmd_ping(CommandContext& ctx, Args args) {
 
 void cmd_echo(CommandContext& ctx, Args args) { ctx.out->bulk(args[1]); }
 
-void cmd_hello(CommandContext& ctx, Args args) {
-  int64_t version = 0;
-  size_t next = 1;
-  if (args.size() >= 2) {
-    if (!string2ll(args[next++], &version)) {
-      ctx.out->error("ERR Protocol version is not an integer or out of range");
-      return;
-    }
-    if (version < 2 || version > 3) {
-      ctx.out->error("NOPROTO unsupported protocol version");
-      return;
-    }
-  }
+namespace {
+
+struct HelloOptions {
+  int64_t version = 0;  // 0: keep the connection's
   bool has_auth = false;
   std::string_view user;
   std::string_view password;
   bool has_name = false;
   std::string_view name;
+};
+
+// Redis's helloCommand argument loop; replies the error and returns false on a bad line.
+bool parse_hello(protocol::ReplyWriter& out, Args args, HelloOptions* o) {
+  size_t next = 1;
+  if (args.size() >= 2) {
+    if (!string2ll(args[next++], &o->version)) {
+      out.error("ERR Protocol version is not an integer or out of range");
+      return false;
+    }
+    if (o->version < 2 || o->version > 3) {
+      out.error("NOPROTO unsupported protocol version");
+      return false;
+    }
+  }
   for (size_t j = next; j < args.size(); ++j) {
     const size_t more = args.size() - 1 - j;
     if (equals_folded(args[j], "auth") && more >= 2) {
-      has_auth = true;
-      user = args[j + 1];
-      password = args[j + 2];
+      o->has_auth = true;
+      o->user = args[j + 1];
+      o->password = args[j + 2];
       j += 2;
     } else if (equals_folded(args[j], "setname") && more >= 1) {
-      has_name = true;
-      name = args[++j];
-      if (!valid_client_name(name)) {
-        ctx.out->error(kErrBadClientName);
-        return;
+      o->has_name = true;
+      o->name = args[++j];
+      if (!valid_client_name(o->name)) {
+        out.error(kErrBadClientName);
+        return false;
       }
     } else {
       std::string msg = "ERR Syntax error in HELLO option '";
       msg += args[j].substr(0, args[j].find('\0'));
       msg += "'";
-      ctx.out->error(msg);
-      return;
+      out.error(msg);
+      return false;
     }
   }
-  if (has_auth) {
-    if (!authenticate(*ctx.server, user, password)) {
-      ctx.out->error(kErrWrongPass);
-      return;
-    }
-    ctx.client->authenticated = true;
-  }
-  if (!ctx.client->authenticated) {
-    ctx.out->error(
-        "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-        "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
-        "select the RESP protocol version at the same time");
-    return;
-  }
-  if (has_name) ctx.client->name = std::string(name);
-  if (version != 0) {
-    ctx.client->resp_version = static_cast<int>(version);
-    ctx.out->set_resp_version(static_cast<int>(version));
-  }
+  return true;
+}
+
+void reply_hello(CommandContext& ctx) {
   protocol::ReplyWriter& out = *ctx.out;
   out.map_header(7);
   out.bulk("server");
@@ -140,6 +131,33 @@ void cmd_hello(CommandContext& ctx, Args args) {
   out.bulk("master");
   out.bulk("modules");
   out.array_header(0);
+}
+
+}  // namespace
+
+void cmd_hello(CommandContext& ctx, Args args) {
+  HelloOptions o;
+  if (!parse_hello(*ctx.out, args, &o)) return;
+  if (o.has_auth) {
+    if (!authenticate(*ctx.server, o.user, o.password)) {
+      ctx.out->error(kErrWrongPass);
+      return;
+    }
+    ctx.client->authenticated = true;
+  }
+  if (!ctx.client->authenticated) {
+    ctx.out->error(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
+        "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+        "select the RESP protocol version at the same time");
+    return;
+  }
+  if (o.has_name) ctx.client->name = std::string(o.name);
+  if (o.version != 0) {
+    ctx.client->resp_version = static_cast<int>(o.version);
+    ctx.out->set_resp_version(static_cast<int>(o.version));
+  }
+  reply_hello(ctx);
 }
 
 void cmd_auth(CommandContext& ctx, Args args) {
@@ -336,22 +354,10 @@ void client_on_off(CommandContext& ctx, std::string_view value) {
 
 }  // namespace
 
-void cmd_client(CommandContext& ctx, Args args) {
-  const std::string_view sub = args[1];
-  const ClientSubcommand* spec = nullptr;
-  for (const ClientSubcommand& s : kClientSubcommands) {
-    if (equals_folded(s.name, sub)) spec = &s;
-  }
-  if (spec == nullptr) {
-    reply_unknown_subcommand(*ctx.out, args[0], sub);
-    return;
-  }
-  const auto argc = static_cast<int>(args.size());
-  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
-    reply_arity(*ctx.out, std::string("client|") + std::string(spec->name));
-    return;
-  }
-  const std::string_view name = spec->name;
+namespace {
+
+// CLIENT ID, GETNAME, SETNAME, INFO, LIST, HELP; false if `name` is none of them.
+bool client_identity(CommandContext& ctx, std::string_view name, Args args) {
   protocol::ReplyWriter& out = *ctx.out;
   if (name == "id") {
     out.integer(static_cast<int64_t>(ctx.client->id));
@@ -364,10 +370,10 @@ void cmd_client(CommandContext& ctx, Args args) {
   } else if (name == "setname") {
     if (!valid_client_name(args[2])) {
       out.error(kErrBadClientName);
-      return;
+    } else {
+      ctx.client->name = std::string(args[2]);
+      out.ok();
     }
-    ctx.client->name = std::string(args[2]);
-    out.ok();
   } else if (name == "info") {
     out.verbatim("txt", client_info_line(ctx, "client|info"));
   } else if (name == "list") {
@@ -375,7 +381,17 @@ void cmd_client(CommandContext& ctx, Args args) {
   } else if (name == "help") {
     out.array_header(std::size(kClientHelp));
     for (std::string_view line : kClientHelp) out.simple(line);
-  } else if (name == "no-evict") {
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The tracking, eviction and reply-mode subcommands, answered as Redis answers a client that
+// has never enabled tracking; those that would act on other connections are refused.
+void client_modes(CommandContext& ctx, std::string_view name, Args args) {
+  protocol::ReplyWriter& out = *ctx.out;
+  if (name == "no-evict") {
     client_on_off(ctx, args[2]);
   } else if (name == "reply" && !equals_folded(args[2], "off") && !equals_folded(args[2], "skip")) {
     if (equals_folded(args[2], "on")) {
@@ -401,12 +417,33 @@ void cmd_client(CommandContext& ctx, Args args) {
         "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN "
         "or OPTOUT mode enabled");
   } else {
-    // KILL, PAUSE, REPLY, TRACKING, UNBLOCK act on connections strata's worker owns.
+    // KILL, PAUSE, REPLY OFF/SKIP, TRACKING, UNBLOCK act on connection machinery strata's
+    // workers own.
     std::string msg = "ERR CLIENT ";
     for (char c : name) msg.push_back(static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c));
     msg += " is not supported by strata";
     out.error(msg);
   }
+}
+
+}  // namespace
+
+void cmd_client(CommandContext& ctx, Args args) {
+  const std::string_view sub = args[1];
+  const ClientSubcommand* spec = nullptr;
+  for (const ClientSubcommand& s : kClientSubcommands) {
+    if (equals_folded(s.name, sub)) spec = &s;
+  }
+  if (spec == nullptr) {
+    reply_unknown_subcommand(*ctx.out, args[0], sub);
+    return;
+  }
+  const auto argc = static_cast<int>(args.size());
+  if ((spec->arity > 0 && argc != spec->arity) || (spec->arity < 0 && argc < -spec->arity)) {
+    reply_arity(*ctx.out, std::string("client|") + std::string(spec->name));
+    return;
+  }
+  if (!client_identity(ctx, spec->name, args)) client_modes(ctx, spec->name, args);
 }
 
 }  // namespace strata::proxy
