@@ -45,6 +45,7 @@ struct SimResult {
   uint64_t miss_bytes = 0;
   double seconds = 0;      // wall time of this run's replay loop
   double cpu_seconds = 0;  // CPU time of the thread that ran it (honest on a shared machine)
+  std::string notes;       // adaptive: the live policy, switches, shadow estimates
 
   double miss_ratio() const { return requests ? double(misses) / double(requests) : 0; }
   double byte_miss_ratio() const { return bytes ? double(miss_bytes) / double(bytes) : 0; }

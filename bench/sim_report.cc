@@ -169,6 +169,10 @@ std::string format_table(const std::vector<SimResult>& results) {
             r.size.spec.c_str(), capacity, static_cast<unsigned long long>(r.requests),
             r.miss_ratio(), r.byte_miss_ratio(), rate);
   }
+  for (const auto& r : results) {
+    if (r.notes.empty()) continue;
+    appendf(&out, "# %s @%s: %s\n", r.policy.c_str(), r.size.spec.c_str(), r.notes.c_str());
+  }
   return out;
 }
 
@@ -186,14 +190,16 @@ std::string format_json(const std::string& trace, const std::vector<SimResult>& 
   std::string out = "{\"trace\": \"" + json_escape(trace) + "\", \"results\": [";
   for (size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
-    appendf(&out,
-            "%s\n  {\"policy\": \"%s\", \"size\": \"%s\", \"capacity\": %llu, \"unit\": \"%s\", "
-            "\"requests\": %llu, \"misses\": %llu, \"miss_ratio\": %.6f, "
-            "\"byte_miss_ratio\": %.6f, \"seconds\": %.3f, \"cpu_seconds\": %.3f}",
-            i ? "," : "", json_escape(r.policy).c_str(), json_escape(r.size.spec).c_str(),
-            static_cast<unsigned long long>(r.size.capacity), unit_name(r.size.unit),
-            static_cast<unsigned long long>(r.requests), static_cast<unsigned long long>(r.misses),
-            r.miss_ratio(), r.byte_miss_ratio(), r.seconds, r.cpu_seconds);
+    appendf(
+        &out,
+        "%s\n  {\"policy\": \"%s\", \"size\": \"%s\", \"capacity\": %llu, \"unit\": \"%s\", "
+        "\"requests\": %llu, \"misses\": %llu, \"miss_ratio\": %.6f, "
+        "\"byte_miss_ratio\": %.6f, \"seconds\": %.3f, \"cpu_seconds\": %.3f, \"notes\": \"%s\"}",
+        i ? "," : "", json_escape(r.policy).c_str(), json_escape(r.size.spec).c_str(),
+        static_cast<unsigned long long>(r.size.capacity), unit_name(r.size.unit),
+        static_cast<unsigned long long>(r.requests), static_cast<unsigned long long>(r.misses),
+        r.miss_ratio(), r.byte_miss_ratio(), r.seconds, r.cpu_seconds,
+        json_escape(r.notes).c_str());
   }
   out += "\n]}\n";
   return out;
