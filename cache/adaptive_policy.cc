@@ -73,6 +73,7 @@ void AdaptivePolicy::on_insert(SlotId id, uint64_t key_hash, uint64_t size) {
     if (inserts_ >= kRateProbeInserts) start_shadows();
     return;
   }
+  count_access();
   if (!sampled_key(key_hash, shift_)) return;
   for (auto& s : shadows_) s->access(key_hash, size);
   if (++epoch_accesses_ >= epoch_length_) end_of_epoch();
@@ -81,7 +82,9 @@ void AdaptivePolicy::on_insert(SlotId id, uint64_t key_hash, uint64_t size) {
 void AdaptivePolicy::on_hit(SlotId id) {
   live_->on_hit(id);
   const Meta& m = meta_[id];
-  if (shift_ < 0 || !sampled_key(m.hash, shift_)) return;
+  if (shift_ < 0) return;
+  count_access();
+  if (!sampled_key(m.hash, shift_)) return;
   for (auto& s : shadows_) s->access(m.hash, m.size);
   if (++epoch_accesses_ >= epoch_length_) end_of_epoch();
 }
@@ -121,16 +124,19 @@ size_t AdaptivePolicy::metadata_bytes_per_entry() const {
 void AdaptivePolicy::end_of_epoch() {
   epoch_accesses_ = 0;
   if (cooldown_ > 0) --cooldown_;
+  // All shadows share the denominator, so the ranking is by sampled misses alone.
+  const double expected = window_all_accesses_ * sample_rate();
+  auto ratio = [&](size_t i) { return double(shadows_[i]->window().misses) / expected; };
   size_t best = 0;
   for (size_t i = 1; i < shadows_.size(); ++i) {
-    if (shadows_[i]->window().miss_ratio() < shadows_[best]->window().miss_ratio()) best = i;
+    if (ratio(i) < ratio(best)) best = i;
   }
-  const double best_ratio = shadows_[best]->window().miss_ratio();
-  const double live_ratio =
-      live_index_ < shadows_.size() ? shadows_[live_index_]->window().miss_ratio() : 2.0;
+  const double best_ratio = ratio(best);
+  const double live_ratio = live_index_ < shadows_.size() ? ratio(live_index_) : 2.0;
   const double margin = std::max(kSwitchMarginAbs, kSwitchMarginRel * live_ratio);
   if (best != live_index_ && cooldown_ == 0 && best_ratio < live_ratio - margin) switch_to(best);
   for (auto& s : shadows_) s->decay_window();
+  window_all_accesses_ /= 2;
 }
 
 void AdaptivePolicy::switch_to(size_t candidate) {
@@ -149,9 +155,13 @@ void AdaptivePolicy::switch_to(size_t candidate) {
 
 std::vector<ShadowEstimate> AdaptivePolicy::shadow_estimates() const {
   std::vector<ShadowEstimate> out;
+  const double expected = double(all_accesses_) * sample_rate();
+  const double window_expected = window_all_accesses_ * sample_rate();
   for (const auto& s : shadows_) {
-    out.push_back(ShadowEstimate{s->policy_name(), s->total().miss_ratio(),
-                                 s->window().miss_ratio(), s->total().accesses});
+    out.push_back(ShadowEstimate{
+        s->policy_name(), expected > 0 ? std::min(1.0, double(s->total().misses) / expected) : 0,
+        window_expected > 0 ? std::min(1.0, double(s->window().misses) / window_expected) : 0,
+        s->total().accesses});
   }
   return out;
 }
