@@ -79,6 +79,12 @@ void cmd_scan(CommandContext& ctx, Args args);
 void cmd_dbsize(CommandContext& ctx, Args args);
 void cmd_flushall(CommandContext& ctx, Args args);  // FLUSHALL and FLUSHDB
 
+// cmd_rename.cc
+void cmd_rename(CommandContext& ctx, Args args);
+void cmd_renamenx(CommandContext& ctx, Args args);
+void cmd_copy(CommandContext& ctx, Args args);
+void cmd_touch(CommandContext& ctx, Args args);
+
 // cmd_connection.cc
 void cmd_ping(CommandContext& ctx, Args args);
 void cmd_echo(CommandContext& ctx, Args args);

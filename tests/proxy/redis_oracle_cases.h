@@ -543,6 +543,47 @@ inline void add_keyspace_cases(std::vector<Case>* c) {
   add({"KEYS", "*"});
 }
 
+inline void add_rename_cases(std::vector<Case>* c) {
+  auto add = [&](Line l, Compare m = Compare::kExact) { c->push_back({std::move(l), m}); };
+  add({"FLUSHALL"});
+  add({"RENAME", "src", "dst"});
+  add({"RENAMENX", "src", "dst"});
+  add({"SET", "src", "v", "EX", "100"});
+  add({"RENAME", "src", "src"});
+  add({"RENAMENX", "src", "src"});
+  add({"RENAME", "src", "dst"});
+  add({"EXISTS", "src"});
+  add({"GET", "dst"});
+  add({"TTL", "dst"});
+  add({"SET", "src", "w"});
+  add({"RENAMENX", "src", "dst"});
+  add({"RENAME", "src", "dst"});
+  add({"TTL", "dst"});
+  add({"GET", "dst"});
+  add({"RENAMENX", "dst", "fresh"});
+  add({"GET", "fresh"});
+  add({"RENAME", "fresh"});
+  add({"COPY", "fresh", "c1"});
+  add({"GET", "c1"});
+  add({"COPY", "fresh", "c1"});
+  add({"COPY", "fresh", "c1", "REPLACE"});
+  add({"COPY", "fresh", "fresh"});
+  add({"COPY", "nope", "c2"});
+  add({"COPY", "nope", "nope"});
+  add({"COPY", "fresh", "c2", "DB", "0"});
+  add({"COPY", "fresh", "c3", "DB", "x"});
+  add({"COPY", "fresh", "c3", "DB", "-1"});
+  add({"COPY", "fresh", "c3", "DB", "99999999999"});
+  add({"COPY", "fresh", "c3", "DB"});
+  add({"COPY", "fresh", "c3", "FOO"});
+  add({"COPY", "fresh", "c3", "replace", "db", "0", "REPLACE"});
+  add({"SET", "t", "v", "PX", "100000"});
+  add({"COPY", "t", "t2"});
+  add({"TTL", "t2"});
+  add({"TOUCH", "t", "t2", "nope", "t"});
+  add({"TOUCH"});
+}
+
 inline void add_resp3_cases(std::vector<Case>* c) {
   auto add = [&](Line l, Compare m = Compare::kExact) { c->push_back({std::move(l), m}); };
   add({"HELLO", "3"});
@@ -657,6 +698,7 @@ inline std::vector<Case> oracle_cases() {
   add_counter_cases(&cases);
   add_range_cases(&cases);
   add_keyspace_cases(&cases);
+  add_rename_cases(&cases);
   add_resp3_cases(&cases);
   add_command_cases(&cases);
   add_random_glob_cases(&cases);
