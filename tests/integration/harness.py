@@ -118,9 +118,10 @@ def strata_bin():
 class Server:
     """A child process listening on 127.0.0.1:port, with its output in a log file."""
 
-    def __init__(self, name, argv, port, tmpdir):
+    def __init__(self, name, argv, port, tmpdir, env=None):
         self.name = name
         self.argv = argv
+        self.env = env
         self.port = port
         self.tmpdir = tmpdir
         self.log_path = os.path.join(tmpdir, f"{name}.log")
@@ -134,7 +135,8 @@ class Server:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=self.tmpdir,
-                                     preexec_fn=_pdeathsig)
+                                     preexec_fn=_pdeathsig,
+                                     env=dict(os.environ, **self.env) if self.env else None)
         log.close()
         _procs.append(self)
         return self.wait_ready()
@@ -192,11 +194,11 @@ class Server:
         return int(fields[11]) + int(fields[12])
 
 
-def _start_with_retries(name, make_argv, tmpdir, port=None):
+def _start_with_retries(name, make_argv, tmpdir, port=None, env=None):
     last = None
     for _ in range(kStartTries if port is None else 1):
         p = port or free_port()
-        srv = Server(name, make_argv(p), p, tmpdir)
+        srv = Server(name, make_argv(p), p, tmpdir, env)
         if srv.start():
             return srv
         last = srv.log_tail()
@@ -225,8 +227,9 @@ def restart_server(srv):
     return srv
 
 
-def start_strata(upstream=None, extra=(), tag="strata"):
-    """Starts strata (standalone, or in front of `upstream`, a Server) on a free port."""
+def start_strata(upstream=None, extra=(), tag="strata", env=None):
+    """Starts strata (standalone, or in front of `upstream`, a Server) on a free port;
+    env: variables added to strata's environment."""
     tmpdir = make_tmpdir(tag)
     if is_fake():
         if upstream is None:
@@ -240,7 +243,7 @@ def start_strata(upstream=None, extra=(), tag="strata"):
             a += ["--upstream", f"127.0.0.1:{upstream.port}"]
         return a + list(extra) + os.environ.get("STRATA_TEST_ARGS", "").split()
 
-    srv = _start_with_retries(tag, argv, tmpdir)
+    srv = _start_with_retries(tag, argv, tmpdir, env=env)
     _strata_servers.append(srv)
     return srv
 
