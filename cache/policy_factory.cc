@@ -1,6 +1,7 @@
 // The registry of eviction policies: the one place that maps a name to a constructor.
 #include <array>
 
+#include "cache/adaptive_policy.h"
 #include "cache/arc_policy.h"
 #include "cache/clock_policy.h"
 #include "cache/eviction_policy.h"
@@ -34,6 +35,7 @@ constexpr std::array kPolicies = {
     Entry{"wtinylfu", &construct<WTinyLfuPolicy>},
     Entry{"arc", &construct<ArcPolicy>},
     Entry{"lirs", &construct<LirsPolicy>},
+    Entry{"adaptive", &construct<AdaptivePolicy>},  // shadows of all the above; keep it last
 };
 // clang-format on
 
