@@ -86,6 +86,11 @@ void ClientConn::consume(std::string_view input, bool from_carry) {
     }
     used += c;
     parser_.reset();
+    // A pipeline of big replies must not pile up past the pause mark before input stops.
+    if (kind_ == ClientStateKind::kReading && !closed_ &&
+        out_.size() > worker_->options().output_pause_bytes) {
+      set_state(ClientStateKind::kPaused);
+    }
   }
   in_consume_ = false;
   if (closed_) return;
@@ -117,8 +122,15 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
   bump(sh.stats->total_commands);
   const CommandSpec* spec = find_command(args[0]);
   if (!client_.authenticated && (spec == nullptr || (spec->flags & kNoAuth) == 0)) {
-    protocol::ReplyWriter(reply_target(), client_.resp_version)
-        .error("NOAUTH Authentication required.");
+    // As Redis: an unknown command or a wrong arity is reported before NOAUTH.
+    protocol::ReplyWriter w(reply_target(), client_.resp_version);
+    if (spec == nullptr) {
+      reply_unknown_command(w, args);
+    } else if (!arity_ok(*spec, args.size())) {
+      reply_arity(w, spec->name);
+    } else {
+      w.error("NOAUTH Authentication required.");
+    }
     return true;
   }
   if (spec != nullptr && spec->name == "quit") {

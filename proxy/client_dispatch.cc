@@ -7,7 +7,6 @@
 
 #include "cache/store.h"
 #include "proxy/client_conn.h"
-#include "proxy/command_keys.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -25,13 +24,27 @@ bool parse_i64(std::string_view s, int64_t* out) {
 
 // Commands about the client connection itself: strata answers them even in front of Redis.
 bool is_connection_local(std::string_view name, Args args) {
-  if (name == "ping" || name == "echo" || name == "command" || name == "info" || name == "auth" ||
-      name == "select") {
+  if (name == "ping" || name == "echo" || name == "command" || name == "info" || name == "auth") {
     return true;
   }
+  // L1 caches database 0; a client that selects another one talks to Redis directly.
+  if (name == "select") return args.size() == 2 && args[1] == "0";
   if (name == "hello") return args.size() < 2 || args[1] != "3";
   if (name == "client" && args.size() >= 2) {
-    return iequals(args[1], "setname") || iequals(args[1], "getname") || iequals(args[1], "id");
+    // SETINFO is answered as Redis 7.0 does (unknown subcommand), so it stays local too.
+    return iequals(args[1], "setname") || iequals(args[1], "getname") || iequals(args[1], "id") ||
+           iequals(args[1], "setinfo") || iequals(args[1], "help");
+  }
+  return false;
+}
+
+// CLIENT subcommands that change how Redis treats this connection need one of their own;
+// the others (LIST, KILL, INFO, PAUSE...) are plain admin commands.
+bool is_stateful_client_subcommand(Args args) {
+  if (args.size() < 2) return false;
+  for (std::string_view s :
+       {"tracking", "reply", "caching", "no-evict", "no-touch", "trackinginfo", "getredir"}) {
+    if (iequals(args[1], s)) return true;
   }
   return false;
 }
@@ -39,8 +52,8 @@ bool is_connection_local(std::string_view name, Args args) {
 bool needs_pinning(const CommandSpec& spec, Args args) {
   if ((spec.flags & (kPinning | kBlocking | kPubSub)) != 0) return true;
   if (spec.name == "hello") return true;   // HELLO 3: RESP3 replies need their own connection
-  if (spec.name == "client") return true;  // TRACKING, REPLY, KILL...: connection state
-  (void)args;
+  if (spec.name == "select") return true;  // SELECT n > 0: another keyspace than L1's
+  if (spec.name == "client") return is_stateful_client_subcommand(args);
   return false;
 }
 
@@ -169,7 +182,7 @@ std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, 
     return effect;
   }
   std::vector<std::string_view> keys;
-  collect_keys(spec, args, &keys);
+  command_keys(spec, args, &keys);
   // Invalidate first: no reader may see the old value once the write is on its way, and no
   // fill started before it may install that old value later.
   for (std::string_view k : keys) {

@@ -148,7 +148,7 @@ void cmd_hello(CommandContext& ctx, Args args) {
   if (!ctx.client->authenticated) {
     ctx.out->error(
         "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-        "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+        "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
         "select the RESP protocol version at the same time");
     return;
   }

@@ -88,9 +88,6 @@ struct CommandSpec {
 // Looks a command up by name, case-insensitively. nullptr if strata does not know it.
 const CommandSpec* find_command(std::string_view name);
 
-// Redis's reply to a command name it does not know ("-ERR unknown command 'x', with args ...").
-void reply_unknown_command(protocol::ReplyWriter& out, Args args);
-
 // Runs a native command, with arity checked against spec (Redis's wording on mismatch).
 void run_native(const CommandSpec& spec, CommandContext& ctx, Args args);
 

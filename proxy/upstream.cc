@@ -243,6 +243,24 @@ void PinnedUpstream::on_recv(const char* data, long n) {
   }
   for (const std::string& k : written_keys_) worker_->shared().store->invalidate(k);
   written_keys_.clear();
+  std::string_view input(data, static_cast<size_t>(n));
+  if (skip_replies_ > 0) {
+    // Replies to what strata itself sent at pinning time (CLIENT SETNAME): not the client's.
+    skip_carry_.append(input);
+    size_t used = 0;
+    while (skip_replies_ > 0 && used < skip_carry_.size()) {
+      skip_scanner_.reset();
+      if (skip_scanner_.feed(std::string_view(skip_carry_).substr(used)) !=
+          protocol::ScanStatus::kDone) {
+        break;
+      }
+      used += skip_scanner_.consumed();
+      --skip_replies_;
+    }
+    skip_carry_.erase(0, used);
+    if (skip_replies_ > 0) return;
+    input = skip_carry_;
+  }
   if (flush_on_reply_) {
     worker_->shared().store->flush_all();
     flush_on_reply_ = false;
@@ -251,7 +269,8 @@ void PinnedUpstream::on_recv(const char* data, long n) {
     close();
     return;
   }
-  c->append_raw(std::string_view(data, static_cast<size_t>(n)));
+  c->append_raw(input);
+  skip_carry_.clear();
 }
 
 void PinnedUpstream::on_closed() {
@@ -296,6 +315,11 @@ void Upstream::connect_tracking() {
 void Upstream::tracking_ready(int64_t id) {
   tracking_id_ = id;
   tracking_backoff_ms_ = 0;
+  if (flush_on_tracking_) {
+    // Invalidations sent while no one listened are lost: what L1 holds may be stale.
+    worker_->shared().store->flush_all();
+    flush_on_tracking_ = false;
+  }
   for (Shared& s : shared_) {
     if (s.conn != nullptr && s.conn->connected() && !s.conn->ready()) s.conn->enable(id);
   }
@@ -312,9 +336,10 @@ void Upstream::tracking_lost(TrackingConn* conn) {
           : std::min(tracking_backoff_ms_ * 2, worker_->options().upstream_backoff_max_ms);
   tracking_retry_at_ms_ = worker_->now_ms() + tracking_backoff_ms_;
   if (!was_tracking) return;
-  // Invalidations sent while no one listened are lost: what L1 holds may be stale, and the
-  // shared connections must re-register with the next tracking connection.
-  worker_->shared().store->flush_all();
+  // L1 keeps serving hits (Redis may simply be down: then nobody can change it), and is
+  // flushed when tracking is back, since invalidations sent in between were lost. The shared
+  // connections must re-register with the next tracking connection.
+  flush_on_tracking_ = true;
   for (Shared& s : shared_) {
     if (s.conn != nullptr) s.conn->close();
   }
@@ -537,6 +562,12 @@ PinnedUpstream* Upstream::pin(ClientConn* c) {
   if (fd < 0) return nullptr;
   auto p = std::make_unique<PinnedUpstream>(worker_, fd, this, c->token());
   PinnedUpstream* raw = p.get();
+  if (!c->state().name.empty()) {
+    // The connection name set on strata follows the client to its own upstream connection.
+    std::string_view cmd[] = {"CLIENT", "SETNAME", c->state().name};
+    encode_command(&raw->out_, cmd);
+    raw->skip_replies_ = 1;
+  }
   Token t = worker_->adopt(std::move(p));
   worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
   return raw;

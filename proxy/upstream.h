@@ -96,11 +96,15 @@ class PinnedUpstream final : public Endpoint {
   void detach_client() { client_ = Token{~0u, ~0u}; }
 
  private:
+  friend class Upstream;
   Upstream* owner_;
   Token client_;
   bool connected_ = false;
   std::vector<std::string> written_keys_;  // invalidated again when the reply arrives
   bool flush_on_reply_ = false;
+  uint32_t skip_replies_ = 0;  // replies to strata's own set-up commands, not relayed
+  std::string skip_carry_;
+  protocol::ReplyScanner skip_scanner_;
 };
 
 class Upstream {
@@ -156,7 +160,8 @@ class Upstream {
   std::unordered_map<std::string, Flight*> flights_;  // fills a new reader may join
   bool logged_down_ = false;
   class TrackingConn* tracking_ = nullptr;
-  int64_t tracking_id_ = 0;  // 0: no tracking connection yet
+  int64_t tracking_id_ = 0;         // 0: no tracking connection yet
+  bool flush_on_tracking_ = false;  // tracking was lost: flush L1 once it is back
   int64_t tracking_retry_at_ms_ = 0;
   uint32_t tracking_backoff_ms_ = 0;
 };
