@@ -190,6 +190,24 @@ void command_getkeys(CommandContext& ctx, Args args) {
 
 }  // namespace
 
+int subcommand_arity(const CommandSpec& spec, std::string_view sub) {
+  const CommandInfoBlob* blob = find_command_info(spec.name);
+  if (blob == nullptr || sub.empty()) return 0;
+  // Subcommand entries carry their full name as a bulk string, then the arity:
+  // "$<len>\r\n<container>|<sub>\r\n:<arity>\r\n".
+  std::string full(spec.name);
+  full.push_back('|');
+  for (char c : sub) full.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  const std::string needle = "$" + std::to_string(full.size()) + "\r\n" + full + "\r\n:";
+  const size_t at = blob->resp3.find(needle);
+  if (at == std::string_view::npos) return 0;
+  int64_t arity = 0;
+  const size_t begin = at + needle.size();
+  const size_t end = blob->resp3.find("\r\n", begin);
+  if (!string2ll(blob->resp3.substr(begin, end - begin), &arity)) return 0;
+  return static_cast<int>(arity);
+}
+
 void cmd_command(CommandContext& ctx, Args args) {
   if (args.size() == 1) {
     command_all(ctx);

@@ -111,6 +111,11 @@ void command_keys(const CommandSpec& spec, Args args, std::vector<std::string_vi
 // such commands up together with args[1].
 bool is_container_command(const CommandSpec& spec);
 
+// For a container command: the arity Redis 7.0 gives its subcommand `sub` (any case), or 0 if
+// Redis has no such subcommand. Lets a caller that does not serve the container still answer
+// "unknown subcommand" and arity errors exactly as Redis.
+int subcommand_arity(const CommandSpec& spec, std::string_view sub);
+
 // Every command strata knows, sorted by name (COMMAND, COMMAND COUNT, tests).
 std::span<const CommandSpec> all_commands();
 

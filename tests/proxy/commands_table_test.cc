@@ -73,6 +73,16 @@ TEST(CommandTable, KeyPositions) {
   EXPECT_EQ(keys_of({"MIGRATE", "h", "1", "", "0", "10", "KEYS", "a", "b"}), (Keys{"a", "b"}));
 }
 
+TEST(CommandTable, SubcommandArity) {
+  EXPECT_EQ(subcommand_arity(*find_command("config"), "GET"), -3);
+  EXPECT_EQ(subcommand_arity(*find_command("config"), "set"), -4);
+  EXPECT_EQ(subcommand_arity(*find_command("client"), "setname"), 3);
+  EXPECT_EQ(subcommand_arity(*find_command("object"), "encoding"), 3);
+  EXPECT_EQ(subcommand_arity(*find_command("config"), "nope"), 0);
+  EXPECT_EQ(subcommand_arity(*find_command("config"), ""), 0);
+  EXPECT_EQ(subcommand_arity(*find_command("get"), "x"), 0);
+}
+
 TEST(CommandTable, Arity) {
   EXPECT_TRUE(arity_ok(*find_command("get"), 2));
   EXPECT_FALSE(arity_ok(*find_command("get"), 3));
