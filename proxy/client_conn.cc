@@ -139,6 +139,7 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
     maybe_finish_draining();
     return false;
   }
+  if (spec != nullptr && sh.hitrate != nullptr) sample_access(*spec, args);
   if (pinned_ != nullptr) {
     pinned_->send_command(args, spec);
     return true;
@@ -160,7 +161,8 @@ void ClientConn::run_local(const CommandSpec* spec, std::span<const std::string_
             "host:port)");
     return;
   }
-  CommandContext ctx{worker_->shared().store, &w, &client_, &worker_->server_view()};
+  CommandContext ctx{worker_->shared().store, &w, &client_, &worker_->server_view(),
+                     worker_->shared().hitrate};
   run_native(*spec, ctx, args);
   if (client_.close_after_reply) {
     set_state(ClientStateKind::kDraining);

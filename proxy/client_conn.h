@@ -70,6 +70,7 @@ class ClientConn final : public Endpoint {
   bool execute(std::span<const std::string_view> args, std::string_view raw);
   void run_local(const CommandSpec* spec, std::span<const std::string_view> args);
   bool execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args);
+  void sample_access(const CommandSpec& spec, Args args);
   void serve_get(std::string_view key);
   void serve_mget(Args keys);
   std::unique_ptr<WriteEffect> prepare_write(const CommandSpec& spec, Args args);

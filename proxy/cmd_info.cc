@@ -185,6 +185,10 @@ void strata_section(const CommandContext& ctx, const cache::StoreStats& st, std:
   appendf(out, "protocol_errors:%llu\r\noutput_limit_disconnects:%llu\r\nidle_disconnects:%llu\r\n",
           static_cast<ull>(s.protocol_errors), static_cast<ull>(s.output_limit_disconnects),
           static_cast<ull>(s.idle_disconnects));
+  out->append("io:");
+  out->append(s.io);
+  out->append("\r\n");
+  out->append(s.hitrate_info);
 }
 
 }  // namespace

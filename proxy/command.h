@@ -51,6 +51,8 @@ struct ServerView {
   uint64_t output_limit_disconnects = 0;
   uint64_t idle_disconnects = 0;
   uint64_t used_memory_rss = 0;  // filled from /proc when INFO asks
+  std::string_view io;           // the event loop strata runs on (io_uring features, or epoll)
+  std::string hitrate_info;      // INFO lines of the hit-rate monitor (may be empty)
 };
 
 struct CommandContext {
@@ -58,6 +60,7 @@ struct CommandContext {
   protocol::ReplyWriter* out;
   ClientState* client;
   const ServerView* server;
+  class HitRateMonitor* hitrate = nullptr;  // STRATA HITRATE; null when sampling is off
 };
 
 using Handler = void (*)(CommandContext& ctx, Args args);

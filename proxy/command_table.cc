@@ -198,6 +198,7 @@ constexpr auto kCommands = std::to_array<CommandSpec>({
     {"srem", -3, kWrite | kFast, 1, 1, 1, nullptr},
     {"sscan", -3, kReadOnly, 1, 1, 1, nullptr},
     {"ssubscribe", -2, kPubSub | kPinning, 1, -1, 1, nullptr},
+    {"strata", -2, kAdmin, 0, 0, 0, cmd_strata},
     {"strlen", 2, kReadOnly | kFast, 1, 1, 1, cmd_strlen},
     {"subscribe", -2, kPubSub | kPinning, 0, 0, 0, nullptr},
     {"substr", 4, kReadOnly, 1, 1, 1, cmd_getrange},

@@ -10,6 +10,9 @@
 
 namespace strata::proxy {
 
+// STRATA HITRATE [prefix] | STRATA HELP: strata's own admin commands (cmd_strata.cc).
+void cmd_strata(CommandContext& ctx, Args args);
+
 // Redis's shared error replies (server.c createSharedObjects), without the leading '-'.
 inline constexpr std::string_view kErrSyntax = "ERR syntax error";
 inline constexpr std::string_view kErrNotInteger = "ERR value is not an integer or out of range";

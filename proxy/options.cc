@@ -68,6 +68,7 @@ const Setting kSettings[] = {
     S(upstream_pending_max, kU32, "max requests in flight per upstream connection (65536)"),
     S(upstream_tracking, kBool, "keep L1 coherent with others' writes via CLIENT TRACKING (true)"),
     S(fill_ttl_max_ms, kU64, "max lifetime in L1 of an upstream-filled entry (default 0: none)"),
+    S(hitrate_sample_shift, kU32, "hit-rate monitor samples 1 key in 2^N (default 6; 0: off)"),
     S(tick_ms, kU32, "housekeeping tick (default 100)"),
     S(active_expire_budget, kU32, "keys checked for expiry per worker tick (default 200)"),
     S(verbose, kBool, "log more"),
@@ -214,6 +215,7 @@ std::string validate(const Options& o) {
   if (o.upstream_connections == 0 || o.upstream_connections > 64)
     return "upstream-connections must be 1..64";
   if (o.tick_ms == 0 || o.tick_ms > 1000) return "tick-ms must be 1..1000";
+  if (o.hitrate_sample_shift > 16) return "hitrate-sample-shift must be 0..16";
   if (!o.upstream.empty() && o.upstream.rfind(':') == std::string::npos)
     return "upstream must be host:port";
   if (!o.l1_enabled && o.upstream.empty()) return "l1-enabled false needs an upstream";

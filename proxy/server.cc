@@ -5,6 +5,7 @@
 
 #include <future>
 
+#include "proxy/hitrate_monitor.h"
 #include "proxy/log.h"
 
 namespace strata::proxy {
@@ -23,6 +24,14 @@ bool Server::start(std::string* err) {
   shared_.store = store_.get();
   shared_.stats = &stats_;
   shared_.start_ms = clock_.now_ms();
+  if (options_.hitrate_sample_shift > 0) {
+    HitRateConfig hc;
+    hc.sample_shift = options_.hitrate_sample_shift;
+    hc.l1_capacity_bytes = options_.maxmemory_bytes;
+    hc.live_policy = options_.eviction;
+    hitrate_ = std::make_unique<HitRateMonitor>(hc);
+    shared_.hitrate = hitrate_.get();
+  }
 
   // Workers inherit a signal mask with the shutdown signals blocked; only wait_for_signal()
   // receives them. SIGPIPE is ignored: a peer that went away is an error on send, not a kill.

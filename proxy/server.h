@@ -29,6 +29,7 @@ class Server {
   Options options_;
   cache::SystemClock clock_;
   std::unique_ptr<cache::Store> store_;
+  std::unique_ptr<class HitRateMonitor> hitrate_;
   ServerStats stats_;
   Shared shared_{};
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "proxy/client_conn.h"
+#include "proxy/hitrate_monitor.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
 
@@ -208,6 +209,8 @@ const ServerView& Worker::server_view() {
   view_.protocol_errors = rd(st.protocol_errors);
   view_.output_limit_disconnects = rd(st.output_limit_disconnects);
   view_.idle_disconnects = rd(st.idle_disconnects);
+  view_.io = shared_->io_description;
+  view_.hitrate_info = shared_->hitrate != nullptr ? shared_->hitrate->info_lines() : "";
   return view_;
 }
 

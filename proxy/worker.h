@@ -27,7 +27,8 @@ struct Shared {
   cache::Store* store;
   ServerStats* stats;
   int64_t start_ms;
-  std::string io_description;  // of worker 0, for INFO
+  std::string io_description;               // of worker 0, for INFO
+  class HitRateMonitor* hitrate = nullptr;  // null when sampling is off
 };
 
 class Worker final : public IoHandler {

@@ -1,0 +1,55 @@
+// STRATA: strata's own admin commands. HITRATE reports the shadow simulations of the hit-rate
+// monitor: estimated miss ratios per key prefix, per eviction policy, per L1 size.
+#include <strings.h>
+
+#include "proxy/commands.h"
+#include "proxy/hitrate_monitor.h"
+
+namespace strata::proxy {
+namespace {
+
+bool is(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+void reply_text(CommandContext& ctx, std::string_view text) {
+  if (ctx.out->resp_version() >= 3) {
+    ctx.out->verbatim("txt", text);
+  } else {
+    ctx.out->bulk(text);
+  }
+}
+
+}  // namespace
+
+void cmd_strata(CommandContext& ctx, Args args) {
+  std::string_view sub = args[1];
+  if (is(sub, "help") && args.size() == 2) {
+    ctx.out->array_header(3);
+    ctx.out->simple("STRATA HITRATE [prefix]");
+    ctx.out->simple("    Estimated miss ratios per key prefix, eviction policy and L1 size.");
+    ctx.out->simple("STRATA HELP");
+    return;
+  }
+  if (is(sub, "hitrate") && args.size() <= 3) {
+    if (ctx.hitrate == nullptr) {
+      ctx.out->error("ERR hit-rate sampling is off (start strata with --hitrate-sample-shift N)");
+      return;
+    }
+    std::string text = ctx.hitrate->report(args.size() == 3 ? args[2] : std::string_view());
+    if (text.empty()) {
+      if (args.size() == 3) {
+        ctx.out->error("ERR no sampled keys with prefix '" + std::string(args[2]) + "' yet");
+      } else {
+        ctx.out->error("ERR no sampled keys yet");
+      }
+      return;
+    }
+    reply_text(ctx, text);
+    return;
+  }
+  ctx.out->error("ERR unknown subcommand or wrong number of arguments for '" + std::string(sub) +
+                 "'. Try STRATA HELP.");
+}
+
+}  // namespace strata::proxy

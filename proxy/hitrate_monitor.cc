@@ -1,0 +1,164 @@
+#include "proxy/hitrate_monitor.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "cache/eviction_policy.h"
+
+namespace strata::proxy {
+namespace {
+
+constexpr std::string_view kOther = "*";
+// Sizes modelled when L1 is bounded: around the configured size, as multiples of it.
+constexpr double kSizeFactors[] = {0.25, 0.5, 1.0, 2.0, 4.0};
+// When L1 is unbounded there is no "current size": model these absolute sizes.
+constexpr uint64_t kAbsoluteSizes[] = {16ull << 20, 64ull << 20, 256ull << 20, 1ull << 30};
+// A shadow below this many bytes after scaling would model almost nothing.
+constexpr uint64_t kShadowBytesMin = 4096;
+// Entry size assumed for a read miss before any write of the prefix was sampled.
+constexpr uint64_t kSizeGuess = 128;
+
+std::string_view prefix_of(std::string_view key) {
+  size_t colon = key.find(':');
+  return colon == std::string_view::npos ? kOther : key.substr(0, colon + 1);
+}
+
+std::string human_bytes(uint64_t b) {
+  char buf[32];
+  if (b >= (1ull << 30) && b % (1ull << 30) == 0) {
+    snprintf(buf, sizeof buf, "%" PRIu64 "gb", b >> 30);
+  } else if (b >= (1ull << 20)) {
+    snprintf(buf, sizeof buf, "%.1fmb", static_cast<double>(b) / (1 << 20));
+  } else {
+    snprintf(buf, sizeof buf, "%" PRIu64 "kb", b >> 10);
+  }
+  return buf;
+}
+
+}  // namespace
+
+struct HitRateMonitor::Group {
+  std::string prefix;
+  uint64_t sampled_reads = 0;
+  uint64_t sampled_writes = 0;
+  uint64_t written_bytes = 0;  // charged bytes of sampled writes: their mean sizes read misses
+  // sims[policy * sizes + size]
+  std::vector<std::unique_ptr<cache::ShadowSim>> sims;
+};
+
+HitRateMonitor::HitRateMonitor(HitRateConfig config) : config_(std::move(config)) {
+  if (config_.l1_capacity_bytes > 0) {
+    for (double f : kSizeFactors) {
+      sizes_.push_back(static_cast<uint64_t>(static_cast<double>(config_.l1_capacity_bytes) * f));
+    }
+  } else {
+    sizes_.assign(std::begin(kAbsoluteSizes), std::end(kAbsoluteSizes));
+  }
+}
+
+HitRateMonitor::~HitRateMonitor() = default;
+
+HitRateMonitor::Group* HitRateMonitor::group_for(std::string_view key) {
+  std::string_view p = prefix_of(key);
+  for (auto& g : groups_) {
+    if (g->prefix == p) return g.get();
+  }
+  if (groups_.size() >= config_.prefixes_max && p != kOther) return group_for("*");
+  auto g = std::make_unique<Group>();
+  g->prefix.assign(p);
+  for (std::string_view name : cache::policy_names()) {
+    if (name == "adaptive") continue;
+    for (uint64_t size : sizes_) {
+      uint64_t scaled = std::max(size >> config_.sample_shift, kShadowBytesMin);
+      g->sims.push_back(std::make_unique<cache::ShadowSim>(name, scaled));
+    }
+  }
+  groups_.push_back(std::move(g));
+  return groups_.back().get();
+}
+
+void HitRateMonitor::read(std::string_view key, uint64_t key_hash, uint64_t size) {
+  std::lock_guard lock(mu_);
+  Group* g = group_for(key);
+  ++g->sampled_reads;
+  if (size == 0) size = g->sampled_writes > 0 ? g->written_bytes / g->sampled_writes : kSizeGuess;
+  for (auto& s : g->sims) s->access(key_hash, size);
+}
+
+void HitRateMonitor::write(std::string_view key, uint64_t key_hash, uint64_t size) {
+  std::lock_guard lock(mu_);
+  Group* g = group_for(key);
+  ++g->sampled_writes;
+  g->written_bytes += size;
+  for (auto& s : g->sims) s->write(key_hash, size);
+}
+
+void HitRateMonitor::erase(std::string_view key, uint64_t key_hash) {
+  std::lock_guard lock(mu_);
+  Group* g = group_for(key);
+  for (auto& s : g->sims) s->erase(key_hash);
+}
+
+void HitRateMonitor::describe(const Group& g, std::string* out) const {
+  char line[160];
+  snprintf(line, sizeof line,
+           "# prefix %s  (1 key in %u sampled; %" PRIu64 " sampled reads, %" PRIu64
+           " sampled writes; live policy %s)\n",
+           g.prefix.c_str(), 1u << config_.sample_shift, g.sampled_reads, g.sampled_writes,
+           config_.live_policy.c_str());
+  out->append(line);
+  out->append("policy");
+  for (uint64_t s : sizes_) {
+    snprintf(line, sizeof line, ",%s", human_bytes(s).c_str());
+    out->append(line);
+  }
+  out->append("\n");
+  const size_t n = sizes_.size();
+  for (size_t p = 0; p * n < g.sims.size(); ++p) {
+    out->append(g.sims[p * n]->policy_name());
+    for (size_t i = 0; i < n; ++i) {
+      snprintf(line, sizeof line, ",%.4f", g.sims[p * n + i]->total().miss_ratio());
+      out->append(line);
+    }
+    out->append("\n");
+  }
+}
+
+std::string HitRateMonitor::report(std::string_view prefix) const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  for (const auto& g : groups_) {
+    if (prefix.empty() || g->prefix == prefix) describe(*g, &out);
+  }
+  return out;
+}
+
+std::string HitRateMonitor::info_lines() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  const size_t n = sizes_.size();
+  // The column of the current size (factor 1.0), or the largest absolute size.
+  const size_t col = config_.l1_capacity_bytes > 0 ? 2 : n - 1;
+  char line[256];
+  for (const auto& g : groups_) {
+    const cache::ShadowSim* best = nullptr;
+    const cache::ShadowSim* live = nullptr;
+    for (size_t p = 0; p * n < g->sims.size(); ++p) {
+      const cache::ShadowSim* s = g->sims[p * n + col].get();
+      if (best == nullptr || s->total().miss_ratio() < best->total().miss_ratio()) best = s;
+      if (s->policy_name() == config_.live_policy) live = s;
+    }
+    if (best == nullptr) continue;
+    snprintf(line, sizeof line,
+             "hitrate_prefix:%s,sampled_reads=%" PRIu64
+             ",best_policy=%s,best_miss_ratio=%.4f,live_miss_ratio=%.4f,at=%s\r\n",
+             g->prefix.c_str(), g->sampled_reads, best->policy_name().c_str(),
+             best->total().miss_ratio(), live ? live->total().miss_ratio() : -1.0,
+             human_bytes(sizes_[col]).c_str());
+    out.append(line);
+  }
+  return out;
+}
+
+}  // namespace strata::proxy

@@ -1,0 +1,59 @@
+// Live hit-rate estimates per key prefix, without a trace: every key whose hash falls in a
+// 2^-shift spatial sample (SHARDS) is replayed, per prefix, through shadow caches of every
+// eviction policy at several L1 sizes. Only sampled keys cost anything (a hash test for the
+// rest), so it stays on. Reported by `STRATA HITRATE [prefix]` and INFO's hitrate section.
+//
+// A prefix is the key up to and including its first ':' ("user:42" -> "user:"); keys without
+// one, and prefixes beyond prefixes_max, are grouped under "*".
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/shadow_sim.h"
+
+namespace strata::proxy {
+
+struct HitRateConfig {
+  uint32_t sample_shift = 6;       // sample 1 key in 64
+  uint32_t prefixes_max = 32;      // distinct prefixes tracked; the rest go to "*"
+  uint64_t l1_capacity_bytes = 0;  // 0: L1 unbounded, sizes below are absolute then
+  std::string live_policy = "s3fifo";
+};
+
+class HitRateMonitor {
+ public:
+  explicit HitRateMonitor(HitRateConfig config);
+  ~HitRateMonitor();
+
+  // Cheap unless the key is sampled. `size` is what the entry costs in L1 (charged bytes).
+  static bool sampled(uint64_t key_hash, uint32_t shift) {
+    return cache::sampled_key(key_hash, shift);
+  }
+  uint32_t sample_shift() const { return config_.sample_shift; }
+  // size 0: unknown (a read); the prefix's mean written size is used if the shadow must fill.
+  void read(std::string_view key, uint64_t key_hash, uint64_t size);
+  void write(std::string_view key, uint64_t key_hash, uint64_t size);
+  void erase(std::string_view key, uint64_t key_hash);
+
+  // Text tables: one prefix, or all when prefix is empty; "" if the prefix is unknown.
+  std::string report(std::string_view prefix) const;
+  // INFO lines: per prefix, sampled reads and the best policy at the current size.
+  std::string info_lines() const;
+
+ private:
+  struct Group;
+  Group* group_for(std::string_view key);
+  void describe(const Group& g, std::string* out) const;
+
+  HitRateConfig config_;
+  std::vector<uint64_t> sizes_;  // full-scale L1 sizes the shadows model
+  mutable std::mutex mu_;        // taken only for sampled keys and reports
+  std::vector<std::unique_ptr<Group>> groups_;
+};
+
+}  // namespace strata::proxy
