@@ -306,9 +306,34 @@ bool is_container_command(const CommandSpec& spec) {
          std::end(kContainers);
 }
 
+namespace {
+
+// [first, last) of the table's names starting with each byte: the binary search then runs over
+// a handful of entries (the dispatcher looks up every command).
+struct FirstByteIndex {
+  uint16_t begin[256];
+  uint16_t end[256];
+};
+
+constexpr FirstByteIndex make_first_byte_index() {
+  FirstByteIndex index{};
+  for (size_t i = 0; i < kCommands.size(); ++i) {
+    const auto b = static_cast<unsigned char>(kCommands[i].name[0]);
+    if (index.end[b] == 0) index.begin[b] = static_cast<uint16_t>(i);
+    index.end[b] = static_cast<uint16_t>(i + 1);
+  }
+  return index;
+}
+
+constexpr FirstByteIndex kFirstByte = make_first_byte_index();
+
+}  // namespace
+
 const CommandSpec* find_command(std::string_view name) {
-  size_t lo = 0;
-  size_t hi = kCommands.size();
+  if (name.empty()) return nullptr;
+  const auto first = static_cast<unsigned char>(lower(name[0]));
+  size_t lo = kFirstByte.begin[first];
+  size_t hi = kFirstByte.end[first];
   while (lo < hi) {
     const size_t mid = lo + (hi - lo) / 2;
     const int c = compare_folded(kCommands[mid].name, name);
