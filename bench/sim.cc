@@ -125,6 +125,7 @@ class Replay {
       return;
     }
     const uint64_t old = kBytes ? charge_of_[slot] : 1;
+    if (old == charge) return;  // the Store overwrites in place and tells the policy nothing
     policy_.on_resize(slot, old, charge);
     used_ = used_ - old + charge;
     if (kBytes) charge_of_[slot] = static_cast<uint32_t>(charge);

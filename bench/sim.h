@@ -4,7 +4,8 @@
 // It makes the same calls cache::Store makes for the same operations, so the two agree request
 // by request (tests/bench/store_equivalence_test.cc):
 //   get  a read; a miss fills (read-through), a hit is on_hit;
-//   set  a write: a resident key is replaced (on_resize, not a hit), an absent one inserted;
+//   set  a write: a resident key is replaced (on_resize if its charge changed, else nothing;
+//        never a hit), an absent one inserted;
 //   del  on_erase.
 // An object bigger than the whole capacity is never inserted (and a write of one drops the key).
 #pragma once
