@@ -9,54 +9,58 @@ S3FifoPolicy::S3FifoPolicy(const PolicyParams& params)
       main_budget_(params.capacity - small_budget_),
       ghost_(static_cast<uint64_t>(params.capacity * kGhostRatio)) {}
 
+void S3FifoPolicy::grow(SlotId id) {
+  ensure_slot(state_, id);
+  ensure_slot(links_, id);
+  ensure_slot(cold_, id);
+}
+
 void S3FifoPolicy::on_insert(SlotId id, uint64_t key_hash, uint64_t size) {
-  ensure_slot(nodes_, id);
-  Node& n = nodes_[id];
-  STRATA_POLICY_CHECK(n.queue == Queue::kNone);
-  n.size = size;
-  n.hash = key_hash;
-  n.freq = 0;
+  if (id >= state_.size()) grow(id);
+  State& st = state_[id];
+  STRATA_POLICY_CHECK(st.queue == Queue::kNone);
+  cold_[id] = Cold{size, key_hash};
+  st.freq = 0;
   if (ghost_.remove(key_hash) || (!has_evicted_ && small_bytes_ >= small_budget_)) {
-    n.queue = Queue::kMain;
-    main_.push_front(nodes_, id);
+    st.queue = Queue::kMain;
+    main_.push_front(links_, id);
     main_bytes_ += size;
   } else if (size >= small_budget_) {
     // Too big for the small queue (libCacheSim refuses these): enter at small's tail, so it is
     // the next small victim -- and lands in the ghost -- unless it is hit meanwhile.
-    n.queue = Queue::kSmall;
-    small_.push_back(nodes_, id);
+    st.queue = Queue::kSmall;
+    small_.push_back(links_, id);
     small_bytes_ += size;
   } else {
-    n.queue = Queue::kSmall;
-    small_.push_front(nodes_, id);
+    st.queue = Queue::kSmall;
+    small_.push_front(links_, id);
     small_bytes_ += size;
   }
 }
 
 void S3FifoPolicy::on_hit(SlotId id) {
-  STRATA_POLICY_CHECK(id < nodes_.size() && nodes_[id].queue != Queue::kNone);
-  Node& n = nodes_[id];
-  if (n.freq < kFreqMax) ++n.freq;
+  STRATA_POLICY_CHECK(id < state_.size() && state_[id].queue != Queue::kNone);
+  State& st = state_[id];
+  if (st.freq < kFreqMax) ++st.freq;
 }
 
 void S3FifoPolicy::on_resize(SlotId id, uint64_t old_size, uint64_t new_size) {
-  STRATA_POLICY_CHECK(id < nodes_.size() && nodes_[id].queue != Queue::kNone);
-  Node& n = nodes_[id];
-  add_bytes(n.queue, static_cast<int64_t>(new_size) - static_cast<int64_t>(old_size));
-  n.size = new_size;
+  STRATA_POLICY_CHECK(id < state_.size() && state_[id].queue != Queue::kNone);
+  add_bytes(state_[id].queue, static_cast<int64_t>(new_size) - static_cast<int64_t>(old_size));
+  cold_[id].size = new_size;
 }
 
 void S3FifoPolicy::on_erase(SlotId id) {
-  STRATA_POLICY_CHECK(id < nodes_.size() && nodes_[id].queue != Queue::kNone);
-  Node& n = nodes_[id];
-  if (n.queue == Queue::kSmall) {
-    small_.remove(nodes_, id);
-    small_bytes_ -= n.size;
+  STRATA_POLICY_CHECK(id < state_.size() && state_[id].queue != Queue::kNone);
+  State& st = state_[id];
+  if (st.queue == Queue::kSmall) {
+    small_.remove(links_, id);
+    small_bytes_ -= cold_[id].size;
   } else {
-    main_.remove(nodes_, id);
-    main_bytes_ -= n.size;
+    main_.remove(links_, id);
+    main_bytes_ -= cold_[id].size;
   }
-  n.queue = Queue::kNone;
+  st.queue = Queue::kNone;
 }
 
 SlotId S3FifoPolicy::evict() {
@@ -73,17 +77,18 @@ SlotId S3FifoPolicy::evict() {
 SlotId S3FifoPolicy::evict_small() {
   while (!small_.empty()) {
     SlotId id = small_.tail();
-    Node& n = nodes_[id];
-    small_.remove(nodes_, id);
-    small_bytes_ -= n.size;
-    if (n.freq >= kMoveToMainThreshold) {
-      n.freq = 0;
-      n.queue = Queue::kMain;
-      main_.push_front(nodes_, id);
-      main_bytes_ += n.size;
+    State& st = state_[id];
+    const Cold& c = cold_[id];
+    small_.remove(links_, id);
+    small_bytes_ -= c.size;
+    if (st.freq >= kMoveToMainThreshold) {
+      st.freq = 0;
+      st.queue = Queue::kMain;
+      main_.push_front(links_, id);
+      main_bytes_ += c.size;
     } else {
-      ghost_.push(n.hash, n.size);
-      n.queue = Queue::kNone;
+      ghost_.push(c.hash, c.size);
+      st.queue = Queue::kNone;
       return id;
     }
   }
@@ -94,14 +99,14 @@ SlotId S3FifoPolicy::evict_small() {
 SlotId S3FifoPolicy::evict_main() {
   while (!main_.empty()) {
     SlotId id = main_.tail();
-    Node& n = nodes_[id];
-    if (n.freq >= 1) {
-      n.freq = static_cast<uint8_t>(std::min<uint8_t>(n.freq, kFreqMax) - 1);
-      main_.move_to_front(nodes_, id);
+    State& st = state_[id];
+    if (st.freq >= 1) {
+      st.freq = static_cast<uint8_t>(std::min<uint8_t>(st.freq, kFreqMax) - 1);
+      main_.move_to_front(links_, id);
     } else {
-      main_.remove(nodes_, id);
-      main_bytes_ -= n.size;
-      n.queue = Queue::kNone;
+      main_.remove(links_, id);
+      main_bytes_ -= cold_[id].size;
+      st.queue = Queue::kNone;
       return id;
     }
   }
@@ -110,7 +115,8 @@ SlotId S3FifoPolicy::evict_main() {
 
 size_t S3FifoPolicy::metadata_bytes_per_entry() const {
   // The node, plus a ghost entry (ring + half-full index) for roughly every resident one.
-  return sizeof(Node) + sizeof(uint64_t) * 2 + sizeof(uint64_t) * 4;
+  // The slot's arrays, plus a ghost entry (ring + index slots) for roughly every resident one.
+  return sizeof(State) + sizeof(Links) + sizeof(Cold) + sizeof(uint64_t) * 2 + sizeof(uint64_t) * 2;
 }
 
 }  // namespace strata::cache

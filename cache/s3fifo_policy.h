@@ -32,15 +32,22 @@ class S3FifoPolicy final : public EvictionPolicy {
 
  private:
   enum class Queue : uint8_t { kNone, kSmall, kMain };
-  struct Node {
-    uint32_t prev = kNil;
-    uint32_t next = kNil;
-    uint64_t size = 0;
-    uint64_t hash = 0;
+  // Per-slot state split by temperature: a hit touches one byte (a 100k-object cache's states
+  // fit in L2), eviction touches the links and the cold size and hash.
+  struct State {
     uint8_t freq = 0;
     Queue queue = Queue::kNone;
   };
+  struct Links {
+    uint32_t prev = kNil;
+    uint32_t next = kNil;
+  };
+  struct Cold {
+    uint64_t size = 0;
+    uint64_t hash = 0;
+  };
 
+  void grow(SlotId id);
   SlotId evict_small();
   SlotId evict_main();
   void add_bytes(Queue q, int64_t delta) {
@@ -54,7 +61,9 @@ class S3FifoPolicy final : public EvictionPolicy {
   // Until the first eviction, a full small queue overflows into main (libCacheSim's rule), so
   // the cache fills completely before any filtering starts.
   bool has_evicted_ = false;
-  std::vector<Node> nodes_;
+  std::vector<State> state_;
+  std::vector<Links> links_;
+  std::vector<Cold> cold_;
   SlotList small_;
   SlotList main_;
   GhostQueue ghost_;
