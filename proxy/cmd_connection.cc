@@ -14,18 +14,6 @@ constexpr std::string_view kErrWrongPass =
 constexpr std::string_view kErrBadClientName =
     "ERR Client names cannot contain spaces, newlines or special characters.";
 
-bool equals_folded(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-
 // Compares without an early exit, so the time taken does not reveal the matching prefix.
 bool equals_constant_time(std::string_view a, std::string_view b) {
   unsigned char diff = a.size() == b.size() ? 0 : 1;
@@ -90,12 +78,12 @@ bool parse_hello(protocol::ReplyWriter& out, Args args, HelloOptions* o) {
   }
   for (size_t j = next; j < args.size(); ++j) {
     const size_t more = args.size() - 1 - j;
-    if (equals_folded(args[j], "auth") && more >= 2) {
+    if (option_is(args[j], "auth") && more >= 2) {
       o->has_auth = true;
       o->user = args[j + 1];
       o->password = args[j + 2];
       j += 2;
-    } else if (equals_folded(args[j], "setname") && more >= 1) {
+    } else if (option_is(args[j], "setname") && more >= 1) {
       o->has_name = true;
       o->name = args[++j];
       if (!valid_client_name(o->name)) {
@@ -310,21 +298,21 @@ std::string client_info_line(const CommandContext& ctx, std::string_view cmd) {
 void client_list(CommandContext& ctx, Args args) {
   // Options are checked as Redis does; only this connection is listed (workers do not share
   // their client lists).
-  if (args.size() == 4 && equals_folded(args[2], "type")) {
+  if (args.size() == 4 && option_is(args[2], "type")) {
     const std::string_view t = args[3];
-    if (!equals_folded(t, "normal") && !equals_folded(t, "master") &&
-        !equals_folded(t, "replica") && !equals_folded(t, "slave") && !equals_folded(t, "pubsub")) {
+    if (!option_is(t, "normal") && !option_is(t, "master") && !option_is(t, "replica") &&
+        !option_is(t, "slave") && !option_is(t, "pubsub")) {
       std::string msg = "ERR Unknown client type '";
       msg += t;
       msg += "'";
       ctx.out->error(msg);
       return;
     }
-    const bool mine = equals_folded(t, "normal");
+    const bool mine = option_is(t, "normal");
     ctx.out->verbatim("txt", mine ? client_info_line(ctx, "client|list") : std::string());
     return;
   }
-  if (args.size() > 3 && equals_folded(args[2], "id")) {
+  if (args.size() > 3 && option_is(args[2], "id")) {
     bool mine = false;
     for (size_t j = 3; j < args.size(); ++j) {
       int64_t id = 0;
@@ -345,7 +333,7 @@ void client_list(CommandContext& ctx, Args args) {
 }
 
 void client_on_off(CommandContext& ctx, std::string_view value) {
-  if (equals_folded(value, "on") || equals_folded(value, "off")) {
+  if (option_is(value, "on") || option_is(value, "off")) {
     ctx.out->ok();
   } else {
     ctx.out->error(kErrSyntax);
@@ -393,8 +381,8 @@ void client_modes(CommandContext& ctx, std::string_view name, Args args) {
   protocol::ReplyWriter& out = *ctx.out;
   if (name == "no-evict") {
     client_on_off(ctx, args[2]);
-  } else if (name == "reply" && !equals_folded(args[2], "off") && !equals_folded(args[2], "skip")) {
-    if (equals_folded(args[2], "on")) {
+  } else if (name == "reply" && !option_is(args[2], "off") && !option_is(args[2], "skip")) {
+    if (option_is(args[2], "on")) {
       out.ok();
     } else {
       out.error(kErrSyntax);
@@ -432,7 +420,7 @@ void cmd_client(CommandContext& ctx, Args args) {
   const std::string_view sub = args[1];
   const ClientSubcommand* spec = nullptr;
   for (const ClientSubcommand& s : kClientSubcommands) {
-    if (equals_folded(s.name, sub)) spec = &s;
+    if (name_is(sub, s.name)) spec = &s;
   }
   if (spec == nullptr) {
     reply_unknown_subcommand(*ctx.out, args[0], sub);

@@ -37,30 +37,19 @@ constexpr SectionName kSectionNames[] = {
     {"keyspace", kKeyspace}, {"strata", kStrata},
 };
 
-bool equals_folded(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // INFO's argument list: "default", "all" and "everything" select every section strata has;
 // unknown names select nothing (Redis answers an empty string for them).
 uint32_t selected_sections(Args args) {
   if (args.size() == 1) return kAllSections;
   uint32_t bits = 0;
   for (size_t i = 1; i < args.size(); ++i) {
-    if (equals_folded(args[i], "default") || equals_folded(args[i], "all") ||
-        equals_folded(args[i], "everything")) {
+    if (option_is(args[i], "default") || option_is(args[i], "all") ||
+        option_is(args[i], "everything")) {
       bits |= kAllSections;
       continue;
     }
     for (const SectionName& s : kSectionNames) {
-      if (equals_folded(args[i], s.name)) bits |= s.bit;
+      if (option_is(args[i], s.name)) bits |= s.bit;
     }
   }
   return bits;

@@ -19,17 +19,6 @@ constexpr size_t kScanCountDefault = 10;
 // KEYS walks the whole store in batches of this many keys.
 constexpr size_t kKeysBatch = 1024;
 
-bool equals_folded(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 // printf's "%s" stops at a NUL; Redis formats option names that way in its errors.
 std::string_view c_text(std::string_view s) { return s.substr(0, s.find('\0')); }
 
@@ -38,13 +27,13 @@ enum ExpireFlag : uint32_t { kNx = 1, kXx = 2, kGt = 4, kLt = 8 };
 // Redis's parseExtendedExpireArgumentsOrReply.
 bool parse_expire_flags(protocol::ReplyWriter& out, Args args, uint32_t* flags) {
   for (size_t j = 3; j < args.size(); ++j) {
-    if (equals_folded(args[j], "nx")) {
+    if (option_is(args[j], "nx")) {
       *flags |= kNx;
-    } else if (equals_folded(args[j], "xx")) {
+    } else if (option_is(args[j], "xx")) {
       *flags |= kXx;
-    } else if (equals_folded(args[j], "gt")) {
+    } else if (option_is(args[j], "gt")) {
       *flags |= kGt;
-    } else if (equals_folded(args[j], "lt")) {
+    } else if (option_is(args[j], "lt")) {
       *flags |= kLt;
     } else {
       std::string msg = "ERR Unsupported option ";
@@ -237,16 +226,16 @@ void cmd_scan(CommandContext& ctx, Args args) {
   std::string_view type;
   for (size_t i = 2; i < args.size(); i += 2) {
     const bool has_value = i + 1 < args.size();
-    if (has_value && equals_folded(args[i], "count")) {
+    if (has_value && option_is(args[i], "count")) {
       if (!parse_int_or_reply(*ctx.out, args[i + 1], &count)) return;
       if (count < 1) {
         ctx.out->error(kErrSyntax);
         return;
       }
-    } else if (has_value && equals_folded(args[i], "match")) {
+    } else if (has_value && option_is(args[i], "match")) {
       pattern = args[i + 1];
       use_pattern = pattern != "*";
-    } else if (has_value && equals_folded(args[i], "type")) {
+    } else if (has_value && option_is(args[i], "type")) {
       has_type = true;
       type = args[i + 1];
     } else {
@@ -258,7 +247,7 @@ void cmd_scan(CommandContext& ctx, Args args) {
   const uint64_t next = ctx.store->scan_keys(cursor, static_cast<size_t>(count), &keys);
   // L1 holds only strings: any other TYPE filters out everything (Redis compares the name
   // case-insensitively and does not reject unknown ones).
-  const bool type_ok = !has_type || equals_folded(c_text(type), "string");
+  const bool type_ok = !has_type || option_is(type, "string");
   size_t kept = 0;
   for (size_t i = 0; i < keys.size(); ++i) {
     if (!type_ok || (use_pattern && !glob_match(pattern, keys[i]))) continue;
@@ -281,7 +270,7 @@ void cmd_dbsize(CommandContext& ctx, Args) {
 void cmd_flushall(CommandContext& ctx, Args args) {
   // SYNC and ASYNC are accepted; L1 frees its entries at once either way.
   if (args.size() > 2 ||
-      (args.size() == 2 && !equals_folded(args[1], "sync") && !equals_folded(args[1], "async"))) {
+      (args.size() == 2 && !option_is(args[1], "sync") && !option_is(args[1], "async"))) {
     ctx.out->error(kErrSyntax);
     return;
   }

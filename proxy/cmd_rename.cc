@@ -9,16 +9,6 @@ namespace {
 
 constexpr std::string_view kErrNoKey = "ERR no such key";
 
-bool equals_folded(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (x != b[i]) return false;
-  }
-  return true;
-}
-
 // Redis's renameGenericCommand.
 void rename_generic(CommandContext& ctx, Args args, bool nx) {
   const std::string_view src = args[1];
@@ -67,9 +57,9 @@ void cmd_renamenx(CommandContext& ctx, Args args) { rename_generic(ctx, args, tr
 void cmd_copy(CommandContext& ctx, Args args) {
   bool replace = false;
   for (size_t j = 3; j < args.size(); ++j) {
-    if (equals_folded(args[j], "replace")) {
+    if (option_is(args[j], "replace")) {
       replace = true;
-    } else if (equals_folded(args[j], "db") && j + 1 < args.size()) {
+    } else if (option_is(args[j], "db") && j + 1 < args.size()) {
       int64_t db = 0;
       if (!parse_int_or_reply(*ctx.out, args[++j], &db)) return;
       if (db < INT32_MIN || db > INT32_MAX) {

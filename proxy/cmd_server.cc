@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <utility>
 
 #include "proxy/cmd_info_data.h"
 #include "proxy/commands.h"
@@ -47,16 +48,6 @@ constexpr Subcommand kCommandSubcommands[] = {
     {"help", 2},  {"info", -2}, {"list", -2},
 };
 
-bool equals_folded(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const auto x = static_cast<unsigned char>(a[i]);
-    const auto y = static_cast<unsigned char>(b[i]);
-    if (std::tolower(x) != std::tolower(y)) return false;
-  }
-  return true;
-}
-
 // In standalone mode COMMAND describes what strata serves; in proxy mode everything is served
 // (natively or upstream).
 bool listed(const CommandContext& ctx, const CommandSpec& spec) {
@@ -94,10 +85,34 @@ void write_resp3_as(protocol::ReplyWriter& out, std::string_view blob) {
   }
 }
 
+// An entry in Redis's shape for a command Redis does not have (strata's own, e.g. STRATA).
+void write_own_info(protocol::ReplyWriter& out, const CommandSpec& spec) {
+  static constexpr std::pair<uint32_t, std::string_view> kFlagNames[] = {
+      {kWrite, "write"},   {kReadOnly, "readonly"},      {kAdmin, "admin"},
+      {kPubSub, "pubsub"}, {kBlocking, "blocking"},      {kNoAuth, "no_auth"},
+      {kFast, "fast"},     {kMovableKeys, "movablekeys"}};
+  out.array_header(10);
+  out.bulk(spec.name);
+  out.integer(spec.arity);
+  size_t n = 0;
+  for (const auto& [bit, name] : kFlagNames) n += (spec.flags & bit) ? 1 : 0;
+  out.set_header(n);
+  for (const auto& [bit, name] : kFlagNames) {
+    if (spec.flags & bit) out.simple(name);
+  }
+  out.integer(spec.first_key);
+  out.integer(spec.last_key);
+  out.integer(spec.key_step);
+  out.set_header(0);    // ACL categories
+  out.set_header(0);    // tips
+  out.array_header(0);  // key specs
+  out.array_header(0);  // subcommands
+}
+
 void write_info(CommandContext& ctx, const CommandSpec& spec) {
   const CommandInfoBlob* blob = find_command_info(spec.name);
   if (blob == nullptr) {
-    ctx.out->null_bulk();
+    write_own_info(*ctx.out, spec);
     return;
   }
   write_resp3_as(*ctx.out, blob->resp3);
@@ -132,11 +147,11 @@ void command_list(CommandContext& ctx, Args args) {
   bool by_pattern = false;
   bool by_category = false;
   std::string_view filter;
-  if (args.size() == 5 && equals_folded(args[2], "filterby")) {
+  if (args.size() == 5 && option_is(args[2], "filterby")) {
     filter = args[4];
-    by_pattern = equals_folded(args[3], "pattern");
-    by_category = equals_folded(args[3], "aclcat");
-    if (!by_pattern && !by_category && !equals_folded(args[3], "module")) {
+    by_pattern = option_is(args[3], "pattern");
+    by_category = option_is(args[3], "aclcat");
+    if (!by_pattern && !by_category && !option_is(args[3], "module")) {
       ctx.out->error(kErrSyntax);
       return;
     }
@@ -215,7 +230,7 @@ void cmd_command(CommandContext& ctx, Args args) {
   }
   const Subcommand* sub = nullptr;
   for (const Subcommand& s : kCommandSubcommands) {
-    if (equals_folded(s.name, args[1])) sub = &s;
+    if (name_is(args[1], s.name)) sub = &s;
   }
   if (sub == nullptr) {
     reply_unknown_subcommand(*ctx.out, args[0], args[1]);

@@ -32,16 +32,6 @@ struct ExtendedOptions {
   std::string_view expire;  // the time argument of EX/PX/EXAT/PXAT
 };
 
-bool is_word(std::string_view arg, std::string_view word) {
-  if (arg.size() != word.size()) return false;
-  for (size_t i = 0; i < arg.size(); ++i) {
-    char c = arg[i];
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-    if (c != word[i]) return false;
-  }
-  return true;
-}
-
 // Redis's parseExtendedStringArgumentsOrReply: a conflicting or unknown option is a syntax
 // error, and a repeated one is accepted (the last time argument wins).
 bool parse_extended(protocol::ReplyWriter& out, Args args, CommandKind kind,
@@ -51,29 +41,29 @@ bool parse_extended(protocol::ReplyWriter& out, Args args, CommandKind kind,
   for (size_t j = is_set ? 3 : 2; j < args.size(); ++j) {
     const std::string_view opt = args[j];
     const bool has_next = j + 1 < args.size();
-    if (is_set && is_word(opt, "NX") && !(f & kXx)) {
+    if (is_set && option_is(opt, "nx") && !(f & kXx)) {
       f |= kNx;
-    } else if (is_set && is_word(opt, "XX") && !(f & kNx)) {
+    } else if (is_set && option_is(opt, "xx") && !(f & kNx)) {
       f |= kXx;
-    } else if (is_set && is_word(opt, "GET")) {
+    } else if (is_set && option_is(opt, "get")) {
       f |= kGet;
-    } else if (is_set && is_word(opt, "KEEPTTL") && !(f & (kPersist | kAnyExpire))) {
+    } else if (is_set && option_is(opt, "keepttl") && !(f & (kPersist | kAnyExpire))) {
       f |= kKeepTtl;
-    } else if (!is_set && is_word(opt, "PERSIST") && !(f & (kAnyExpire | kKeepTtl))) {
+    } else if (!is_set && option_is(opt, "persist") && !(f & (kAnyExpire | kKeepTtl))) {
       f |= kPersist;
-    } else if (has_next && is_word(opt, "EX") &&
+    } else if (has_next && option_is(opt, "ex") &&
                !(f & (kKeepTtl | kPersist | kExAt | kPx | kPxAt))) {
       f |= kEx;
       opts->expire = args[++j];
-    } else if (has_next && is_word(opt, "PX") &&
+    } else if (has_next && option_is(opt, "px") &&
                !(f & (kKeepTtl | kPersist | kEx | kExAt | kPxAt))) {
       f |= kPx;
       opts->expire = args[++j];
-    } else if (has_next && is_word(opt, "EXAT") &&
+    } else if (has_next && option_is(opt, "exat") &&
                !(f & (kKeepTtl | kPersist | kEx | kPx | kPxAt))) {
       f |= kExAt;
       opts->expire = args[++j];
-    } else if (has_next && is_word(opt, "PXAT") &&
+    } else if (has_next && option_is(opt, "pxat") &&
                !(f & (kKeepTtl | kPersist | kEx | kExAt | kPx))) {
       f |= kPxAt;
       opts->expire = args[++j];

@@ -425,16 +425,12 @@ void numkeys_keys(Args args, size_t at, std::vector<std::string_view>* keys) {
   for (size_t i = 0; i < static_cast<size_t>(n); ++i) keys->push_back(args[at + 1 + i]);
 }
 
-bool is_word(std::string_view a, std::string_view lower_word) {
-  return a.size() == lower_word.size() && compare_folded(lower_word, a) == 0;
-}
-
 // The argument after the first of `options` (SORT ... STORE dest, GEORADIUS ... STORE dest).
 void option_key(Args args, std::initializer_list<std::string_view> options,
                 std::vector<std::string_view>* keys) {
   for (size_t i = 2; i + 1 < args.size(); ++i) {
     for (std::string_view opt : options) {
-      if (is_word(args[i], opt)) {
+      if (option_is(args[i], opt)) {
         keys->push_back(args[i + 1]);
         return;
       }
@@ -445,7 +441,7 @@ void option_key(Args args, std::initializer_list<std::string_view> options,
 // XREAD/XREADGROUP: after STREAMS, the first half of the remaining arguments are keys.
 void streams_keys(Args args, std::vector<std::string_view>* keys) {
   for (size_t i = 1; i < args.size(); ++i) {
-    if (!is_word(args[i], "streams")) continue;
+    if (!option_is(args[i], "streams")) continue;
     const size_t rest = args.size() - i - 1;
     if (rest == 0 || rest % 2 != 0) return;
     for (size_t k = 0; k < rest / 2; ++k) keys->push_back(args[i + 1 + k]);
@@ -484,7 +480,7 @@ void command_keys(const CommandSpec& spec, Args args, std::vector<std::string_vi
       return;
     }
     for (size_t i = 6; i < args.size(); ++i) {
-      if (is_word(args[i], "keys")) {
+      if (option_is(args[i], "keys")) {
         for (size_t k = i + 1; k < args.size(); ++k) keys->push_back(args[k]);
         return;
       }

@@ -28,6 +28,26 @@ inline constexpr std::string_view kErrOutOfMemory =
 // Redis's proto-max-bulk-len default: the largest string SETRANGE/APPEND may build.
 inline constexpr int64_t kStringBytesMax = 512ll * 1024 * 1024;
 
+// Redis matches option words with strcasecmp(): ASCII case folded, and the argument ends at its
+// first NUL byte, so "NX\0junk" is NX. lower_word is lowercase.
+inline bool option_is(std::string_view arg, std::string_view lower_word) {
+  const size_t nul = arg.find('\0');
+  if (nul != std::string_view::npos) arg = arg.substr(0, nul);
+  if (arg.size() != lower_word.size()) return false;
+  for (size_t i = 0; i < arg.size(); ++i) {
+    char c = arg[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower_word[i]) return false;
+  }
+  return true;
+}
+
+// Command and subcommand names: case-insensitive but the whole argument, NUL bytes included
+// (Redis looks them up in a dict of binary-safe strings).
+inline bool name_is(std::string_view arg, std::string_view lower_name) {
+  return arg.find('\0') == std::string_view::npos && option_is(arg, lower_name);
+}
+
 // Redis's getLongLongFromObjectOrReply: parses or replies the integer error.
 inline bool parse_int_or_reply(protocol::ReplyWriter& out, std::string_view arg, int64_t* value) {
   if (string2ll(arg, value)) return true;

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <limits>
 
+#include "protocol/resp_numbers.h"
+
 namespace strata::proxy {
 namespace {
 
@@ -17,38 +19,9 @@ constexpr size_t kLongStrBytes = 21;
 
 }  // namespace
 
+// The codecs parse lengths and counts by the same rules; one implementation serves both.
 bool string2ll(std::string_view s, int64_t* value) {
-  if (s.empty() || s.size() >= kLongStrBytes) return false;
-  if (s.size() == 1 && s[0] == '0') {
-    *value = 0;
-    return true;
-  }
-  size_t i = 0;
-  bool negative = false;
-  if (s[0] == '-') {
-    negative = true;
-    if (++i == s.size()) return false;
-  }
-  if (s[i] < '1' || s[i] > '9') return false;
-  uint64_t v = static_cast<uint64_t>(s[i++] - '0');
-  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
-  for (; i < s.size(); ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    const uint64_t digit = static_cast<uint64_t>(s[i] - '0');
-    if (v > kMax / 10) return false;
-    v *= 10;
-    if (v > kMax - digit) return false;
-    v += digit;
-  }
-  constexpr uint64_t kPositiveMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-  if (negative) {
-    if (v > kPositiveMax + 1) return false;
-    *value = static_cast<int64_t>(0 - v);
-  } else {
-    if (v > kPositiveMax) return false;
-    *value = static_cast<int64_t>(v);
-  }
-  return true;
+  return protocol::detail::string_to_ll(s, value);
 }
 
 bool string2ld(std::string_view s, long double* value) {

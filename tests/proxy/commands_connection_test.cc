@@ -164,7 +164,7 @@ TEST_F(ConnectionCommandsTest, CommandListsWhatIsServed) {
   EXPECT_EQ(h_.run({"COMMAND", "COUNT"}), ":" + std::to_string(all_commands().size()) + "\r\n");
   EXPECT_EQ(h_.run({"COMMAND", "INFO", "hset"}).substr(0, 17), "*1\r\n*10\r\n$4\r\nhset");
   const std::string all = h_.run({"COMMAND"});
-  EXPECT_EQ(all.substr(0, 6), "*240\r\n");
+  EXPECT_EQ(all.substr(0, all.find('\r')), "*" + std::to_string(all_commands().size()));
   h_.client().resp_version = 3;
   const std::string get3 = h_.run({"COMMAND", "INFO", "get"});
   EXPECT_EQ(get3.substr(0, 37), "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n");

@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "proxy/command.h"
+#include "proxy/commands.h"
 
 namespace strata::proxy {
 namespace {
@@ -71,6 +72,14 @@ TEST(CommandTable, KeyPositions) {
   EXPECT_EQ(keys_of({"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"}), (Keys{"s"}));
   EXPECT_EQ(keys_of({"MIGRATE", "h", "1", "k", "0", "10"}), (Keys{"k"}));
   EXPECT_EQ(keys_of({"MIGRATE", "h", "1", "", "0", "10", "KEYS", "a", "b"}), (Keys{"a", "b"}));
+}
+
+TEST(CommandTable, OptionsMatchLikeStrcasecmp) {
+  EXPECT_TRUE(option_is("NX", "nx"));
+  EXPECT_TRUE(option_is(std::string_view("nX\0junk", 7), "nx"));
+  EXPECT_FALSE(option_is("NXX", "nx"));
+  EXPECT_TRUE(name_is("SetName", "setname"));
+  EXPECT_FALSE(name_is(std::string_view("id\0x", 4), "id"));
 }
 
 TEST(CommandTable, SubcommandArity) {

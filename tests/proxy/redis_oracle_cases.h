@@ -154,6 +154,9 @@ inline void add_string_cases(std::vector<Case>* c) {
   add({"SET", "k", "v", "PERSIST"});
   add({"SET", "k", "v", "GETX"});
   add({"SET", "k", "v", "E"});
+  add({"SET", "k", "v", std::string("NX\0junk", 7)});  // options end at a NUL, as strcasecmp
+  add({"SET", "k", "v", std::string("xx\0", 3), std::string("ex\0", 3), "100"});
+  add({"TTL", "k"});
   add({"SETNX", "k", "x"});
   add({"SETNX", "nx1", "x"});
   add({"GET", "nx1"});
@@ -450,6 +453,7 @@ inline void add_keyspace_cases(std::vector<Case>* c) {
   add({"SET", "e", "v"});
   add({"EXPIRE", "e", "100", "LT"});
   add({"TTL", "e"});
+  add({"EXPIRE", "e", "100", std::string("nx\0x", 4)});
   add({"EXPIRE"});
   add({"EXPIRE", "e"});
   add({"TTL", "a", "b"});
@@ -540,6 +544,13 @@ inline void add_keyspace_cases(std::vector<Case>* c) {
   add({"FLUSHALL", "lazy"});
   add({"FLUSHALL", "SYNC", "ASYNC"});
   add({"FLUSHDB", "foo"});
+  add({"FLUSHDB", std::string("sync\0x", 6)});
+  add({"SCAN", "0", std::string("count\0x", 7), "5"});
+  add({"CLIENT", std::string("id\0x", 4)});
+  add({"COMMAND", std::string("count\0", 6)});
+  add({"COPY", "nope", "k2", std::string("replace\0", 8)});
+  add({"GETEX", "nope", std::string("persist\0a", 9)});
+  add({"HELLO", "2", std::string("setname\0", 8), "x"});
   add({"KEYS", "*"});
 }
 
