@@ -161,7 +161,9 @@ void ClientConn::run_local(const CommandSpec* spec, std::span<const std::string_
             "host:port)");
     return;
   }
-  CommandContext ctx{worker_->shared().store, &w, &client_, &worker_->server_view(),
+  // Only INFO reads the costly parts of the view (the hit-rate lines).
+  const bool full_view = spec->name == "info";
+  CommandContext ctx{worker_->shared().store, &w, &client_, &worker_->server_view(full_view),
                      worker_->shared().hitrate};
   run_native(*spec, ctx, args);
   if (client_.close_after_reply) {

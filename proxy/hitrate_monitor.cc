@@ -11,9 +11,9 @@ namespace {
 
 constexpr std::string_view kOther = "*";
 // Sizes modelled when L1 is bounded: around the configured size, as multiples of it.
-constexpr double kSizeFactors[] = {0.25, 0.5, 1.0, 2.0, 4.0};
+constexpr double kSizeFactors[] = {0.5, 1.0, 2.0};
 // When L1 is unbounded there is no "current size": model these absolute sizes.
-constexpr uint64_t kAbsoluteSizes[] = {16ull << 20, 64ull << 20, 256ull << 20, 1ull << 30};
+constexpr uint64_t kAbsoluteSizes[] = {64ull << 20, 256ull << 20, 1ull << 30};
 // A shadow below this many bytes after scaling would model almost nothing.
 constexpr uint64_t kShadowBytesMin = 4096;
 // Entry size assumed for a read miss before any write of the prefix was sampled.
@@ -139,7 +139,7 @@ std::string HitRateMonitor::info_lines() const {
   std::string out;
   const size_t n = sizes_.size();
   // The column of the current size (factor 1.0), or the largest absolute size.
-  const size_t col = config_.l1_capacity_bytes > 0 ? 2 : n - 1;
+  const size_t col = config_.l1_capacity_bytes > 0 ? 1 : n - 1;
   char line[256];
   for (const auto& g : groups_) {
     const cache::ShadowSim* best = nullptr;

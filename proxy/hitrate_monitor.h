@@ -19,7 +19,7 @@
 namespace strata::proxy {
 
 struct HitRateConfig {
-  uint32_t sample_shift = 6;       // sample 1 key in 64
+  uint32_t sample_shift = 7;       // sample 1 key in 128
   uint32_t prefixes_max = 32;      // distinct prefixes tracked; the rest go to "*"
   uint64_t l1_capacity_bytes = 0;  // 0: L1 unbounded, sizes below are absolute then
   std::string live_policy = "s3fifo";

@@ -186,7 +186,7 @@ void Worker::on_tick() {
 
 void Worker::on_wake() {}
 
-const ServerView& Worker::server_view() {
+const ServerView& Worker::server_view(bool full) {
   const Options& o = options();
   const ServerStats& st = *shared_->stats;
   auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
@@ -210,7 +210,7 @@ const ServerView& Worker::server_view() {
   view_.output_limit_disconnects = rd(st.output_limit_disconnects);
   view_.idle_disconnects = rd(st.idle_disconnects);
   view_.io = shared_->io_description;
-  view_.hitrate_info = shared_->hitrate != nullptr ? shared_->hitrate->info_lines() : "";
+  if (full) view_.hitrate_info = shared_->hitrate != nullptr ? shared_->hitrate->info_lines() : "";
   return view_;
 }
 

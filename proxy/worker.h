@@ -54,7 +54,8 @@ class Worker final : public IoHandler {
   const Options& options() const { return *shared_->options; }
   Upstream* upstream() { return upstream_.get(); }
   // A snapshot of server facts for INFO/HELLO.
-  const ServerView& server_view();
+  // full: also the parts that cost (INFO's hit-rate lines); else those keep their last value.
+  const ServerView& server_view(bool full);
   const DriverFeatures& features() const { return driver_->features(); }
 
   // IoHandler.

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# What the hit-rate monitor costs: strata with sampling off (--hitrate-sample-shift 0) and on
+# (the default, 1 key in 64), same load, rounds alternating; prints server CPU per request and
+# throughput for each, and the ratios on/off. Servers on free loopback ports, killed at exit.
+# Env: STRATA_BIN (default build/release/proxy/strata), ROUNDS (3), REQUESTS (1000000), PIPELINE (16).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${STRATA_BIN:-build/release/proxy/strata}
+rounds=${ROUNDS:-3}
+requests=${REQUESTS:-1000000}
+pipeline=${PIPELINE:-16}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+start() {  # port, extra flags
+  "$bin" --port "$1" --workers 1 --maxmemory 256mb "${@:2}" >/dev/null 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "strata did not start"; exit 1
+}
+off_port=$(free_port); start "$off_port" --hitrate-sample-shift 0; off_pid=${pids[-1]}
+on_port=$(free_port); start "$on_port"; on_pid=${pids[-1]}
+hz=$(getconf CLK_TCK)
+for port in $off_port $on_port; do  # fill both with the same keys
+  redis-benchmark -p "$port" -t set -n 200000 -r 100000 -d 100 -P 16 -c 50 -q >/dev/null 2>&1
+done
+declare -A cpu ops
+for name in off on; do cpu[$name]=0; ops[$name]=0; done
+for r in $(seq "$rounds"); do
+  for name in off on; do
+    if [ $name = off ]; then port=$off_port; pid=$off_pid; else port=$on_port; pid=$on_pid; fi
+    before=$(cpu_ticks "$pid")
+    line=$(redis-benchmark -p "$port" -t get -n "$requests" -r 100000 -d 100 -P "$pipeline" -c 50 --csv 2>/dev/null | tail -1)
+    after=$(cpu_ticks "$pid")
+    rps=$(echo "$line" | cut -d, -f2 | tr -d '"')
+    cpu[$name]=$(python3 -c "print(${cpu[$name]} + ($after - $before) / $hz)")
+    ops[$name]=$(python3 -c "print(${ops[$name]} + $rps)")
+  done
+done
+python3 - "$rounds" "$requests" "${cpu[off]}" "${cpu[on]}" "${ops[off]}" "${ops[on]}" <<'PY'
+import sys
+rounds, requests = int(sys.argv[1]), int(sys.argv[2])
+cpu_off, cpu_on, ops_off, ops_on = map(float, sys.argv[3:])
+n = rounds * requests
+us_off, us_on = cpu_off / n * 1e6, cpu_on / n * 1e6
+print(f"hit-rate monitor cost, GET -P16 -c 50, {rounds} rounds x {requests} requests")
+print(f"sampling off: {ops_off/rounds:10.0f} req/s  {us_off:.3f} us CPU/request")
+print(f"sampling on : {ops_on/rounds:10.0f} req/s  {us_on:.3f} us CPU/request")
+print(f"on/off: throughput x{(ops_on/ops_off):.3f}, CPU per request x{(us_on/us_off):.3f}")
+PY
