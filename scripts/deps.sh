@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages strata needs to build, test and demo. Idempotent: only
-# missing packages are installed. Used by scripts/run.sh, scripts/test.sh and .ci/run.
+# Installs the Debian 12 packages strata needs, only those missing. Idempotent.
+#   scripts/deps.sh run    what building and running strata needs (scripts/run.sh)
+#   scripts/deps.sh test   plus what the whole test suite needs (scripts/test.sh, .ci/run)
 set -euo pipefail
-PACKAGES=(
-  build-essential cmake ninja-build pkg-config git
-  liburing-dev libhiredis-dev libpq-dev libnats-dev libmimalloc-dev libjemalloc-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libtomlplusplus-dev
-  redis-server redis-tools postgresql nats-server
-  clang-14 libclang-rt-14-dev python3 python3-redis nodejs npm
+profile=${1:-run}
+packages=(
+  build-essential cmake ninja-build pkg-config
+  liburing-dev libmimalloc-dev libjemalloc-dev libtomlplusplus-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
+  redis-server redis-tools
 )
+if [ "$profile" = test ]; then
+  packages+=(libpq-dev libnats-dev postgresql nats-server clang-14 libclang-rt-14-dev
+             python3 python3-redis)
+fi
 missing=()
-for p in "${PACKAGES[@]}"; do
+for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+# Node.js may come from elsewhere than Debian (its npm then conflicts with Debian's): only
+# install Debian's when there is no node/npm at all.
+if [ "$profile" = test ] && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
+  missing+=(nodejs npm)
 fi
+[ ${#missing[@]} -eq 0 ] && exit 0
 echo "strata: installing ${missing[*]}" >&2
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

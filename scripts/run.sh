@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-"$root/scripts/deps.sh"
+"$root/scripts/deps.sh" run
 cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C "$root/build/release" strata strata-bench >/dev/null
 bin="$root/build/release/proxy/strata"

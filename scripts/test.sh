@@ -16,6 +16,9 @@ step() { echo; echo "=== $* (+$(( $(date +%s) - start ))s)"; }
 # Integration tests cache node client libraries here (npm install happens in the test).
 export STRATA_NODE_CACHE=${STRATA_NODE_CACHE:-$PWD/build/node_cache}
 
+step "dependencies (Debian packages, only the missing ones)"
+bash scripts/deps.sh test
+
 step "release: configure + build"
 cmake --preset release
 cmake --build --preset release -j "$jobs"
