@@ -99,7 +99,7 @@ uint16_t free_port() {
 // A redis-server child process, killed and reaped on destruction.
 class RedisServer {
  public:
-  bool start() {
+  bool start(std::vector<std::string> extra = {}) {
     const char* bin = "/usr/bin/redis-server";
     if (::access(bin, X_OK) != 0) return false;
     char dir_template[] = "/tmp/strata-oracle-XXXXXX";
@@ -107,17 +107,24 @@ class RedisServer {
     dir_ = dir_template;
     port_ = free_port();
     const std::string port = std::to_string(port_);
+    std::vector<std::string> argv = {bin,      "--port",       port,
+                                     "--bind", "127.0.0.1",    "--save",
+                                     "",       "--appendonly", "no",
+                                     "--dir",  dir_,           "--daemonize",
+                                     "no",     "--logfile",    dir_ + "/redis.log"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    std::vector<char*> cargv;
+    for (std::string& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
     pid_ = ::fork();
     if (pid_ == 0) {
-      ::execl(bin, bin, "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-              "no", "--dir", dir_.c_str(), "--daemonize", "no", "--logfile",
-              (dir_ + "/redis.log").c_str(), static_cast<char*>(nullptr));
+      ::execv(bin, cargv.data());
       ::_exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + kStartTimeout;
     while (std::chrono::steady_clock::now() < deadline) {
       RawClient probe;
-      if (probe.connect_to(port_) && probe.call({"PING"}) == "+PONG\r\n") return true;
+      if (probe.connect_to(port_) && !probe.call({"ECHO", "up"}).starts_with("<")) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
@@ -282,6 +289,56 @@ TEST_F(RedisOracleTest, RepliesAreByteIdentical) {
   const int matched = run_all(cases);
   std::printf("oracle: %d of %zu command replies identical to redis-server\n", matched,
               cases.size());
+}
+
+// With requirepass set: only what an unauthenticated client may send (the dispatcher refuses
+// the rest with NOAUTH before any handler runs), then the same after authenticating.
+TEST(RedisOracleAuthTest, RequirepassRepliesAreByteIdentical) {
+  RedisServer server;
+  if (!server.start({"--requirepass", "s3cret"})) GTEST_SKIP() << "redis-server not available";
+  RawClient redis;
+  ASSERT_TRUE(redis.connect_to(server.port()));
+  cache::SystemClock clock;
+  testing::CommandHarness strata(&clock);
+  strata.server().requirepass = "s3cret";
+  strata.client().authenticated = false;
+  const std::vector<Line> lines = {
+      {"HELLO", "3"},
+      {"HELLO"},
+      {"AUTH", "bad"},
+      {"AUTH", "default", "bad"},
+      {"AUTH", "nobody", "s3cret"},
+      {"AUTH", "a", "b", "c"},
+      {"HELLO", "2", "AUTH", "default", "bad"},
+      {"HELLO", "3", "AUTH", "nobody", "s3cret"},
+      {"HELLO", "3", "AUTH", "default"},
+      {"AUTH", "s3cret"},
+      {"RESET"},
+      {"AUTH", "default", "s3cret"},
+      {"RESET"},
+      {"HELLO", "2", "AUTH", "default", "s3cret", "SETNAME", "n1"},
+      {"CLIENT", "GETNAME"},
+      {"SET", "k", "v"},
+      {"GET", "k"},
+      {"AUTH", "s3cret"},
+      {"AUTH", "wrong"},
+      {"GET", "k"},
+  };
+  for (const Line& line : lines) {
+    std::string expected = redis.call(line);
+    std::string actual = strata.run(line);
+    if (line[0] == "HELLO") {  // the two servers number their clients independently
+      const std::string marker = "$2\r\nid\r\n:";
+      for (std::string* r : {&expected, &actual}) {
+        const size_t at = r->find(marker);
+        if (at != std::string::npos) {
+          r->replace(at + marker.size(), r->find("\r\n", at + marker.size()) - at - marker.size(),
+                     "N");
+        }
+      }
+    }
+    EXPECT_EQ(printable(expected), printable(actual)) << describe(line);
+  }
 }
 
 }  // namespace
