@@ -1,26 +1,10 @@
-"""Differential script, part 1: the commands strata serves natively (strings, keys, expiry,
-connection). Every key starts with the given prefix, so the script can run again (in RESP3)."""
+"""Differential script, part 1: the commands strata serves natively (connection, keys,
+expiry, databases, inline and pipelined input, AUTH; strings are in compat_strings). Every key
+starts with the given prefix, so the script can run again (in RESP3)."""
 
-import random
-import time
-
+import compat_strings
+from compat_dsl import at_ms, at_s, kPttlTolMs, kTtlTolS
 from harness import encode
-
-kTtlTolS = 2  # TTL in seconds may tick between the two runs
-kPttlTolMs = 3000
-
-
-def _blob(seed, n):
-    rng = random.Random(seed)
-    return bytes(rng.getrandbits(8) for _ in range(min(n, 4096))) * (n // 4096 + 1)
-
-
-def _at_s(delta_s):
-    return lambda: str(int(time.time()) + delta_s)
-
-
-def _at_ms(delta_ms):
-    return lambda: str(int(time.time() * 1000) + delta_ms)
 
 
 def connection(s, p):
@@ -81,124 +65,6 @@ def connection(s, p):
     s.closed(conn="q")
     s.c("QUIT", "extra", conn="q2")
     s.closed(conn="q2")
-
-
-def set_get(s, p):
-    k = p + "k"
-    s.c("SET", k, "v")
-    s.c("GET", k)
-    s.c("SET", k, b"")
-    s.c("GET", k)
-    s.c("STRLEN", k)
-    s.c("SET", p + "bin\x00key\r\n", b"\x00\r\n\x00val\r\n\xfe\xff")
-    s.c("GET", p + "bin\x00key\r\n")
-    s.c("GET", p + "bin")
-    s.c("SET", k)
-    s.c("SET")
-    s.c("GET")
-    s.c("GET", k, k)
-    s.c("SET", k, "v1")
-    s.c("SET", k, "v2", "NX")
-    s.c("GET", k)
-    s.c("SET", p + "nx", "v", "NX")
-    s.c("SET", k, "v3", "XX")
-    s.c("SET", p + "xx-missing", "v", "XX")
-    s.c("EXISTS", p + "xx-missing")
-    s.c("SET", k, "v", "NX", "XX")
-    s.c("SET", k, "v4", "GET")
-    s.c("SET", p + "get-missing", "v", "GET")
-    s.c("GET", p + "get-missing")
-    s.c("SET", k, "v5", "NX", "GET")
-    s.c("SET", k, "v6", "XX", "GET")
-    s.c("SET", p + "xxget-missing", "v", "XX", "GET")
-    s.c("SET", k, "v", "GET", "GET")
-    s.c("SET", k, "v", "NX", "NX")
-    s.c("SET", k, "v", "EX", "100")
-    s.ttl("TTL", k, tol=kTtlTolS)
-    s.ttl("PTTL", k, tol=kPttlTolMs)
-    s.c("SET", k, "v", "ex", "100")
-    s.c("SET", k, "v", "PX", "100000")
-    s.ttl("PTTL", k, tol=kPttlTolMs)
-    s.c("SET", k, "v", "KEEPTTL")
-    s.ttl("TTL", k, tol=kTtlTolS)
-    s.c("SET", k, "v")
-    s.c("TTL", k)
-    s.c("SET", k, "v", "EXAT", _at_s(1000))
-    s.ttl("TTL", k, tol=kTtlTolS)
-    s.c("SET", k, "v", "PXAT", _at_ms(1000500))
-    s.ttl("PTTL", k, tol=kPttlTolMs)
-    s.c("SET", k, "v", "EX", "100", "GET")
-    s.c("SET", k, "v", "GET", "PX", "5000", "NX")
-    s.c("SET", k, "v", "KEEPTTL", "XX", "GET")
-    s.ttl("PTTL", k, tol=kPttlTolMs)
-    for bad in (("EX", "10", "PX", "10"), ("EX", "10", "KEEPTTL"), ("KEEPTTL", "EX", "10"),
-                ("PX", "10", "EXAT", "10"), ("EXAT", "10", "PXAT", "10"), ("EX", "0"),
-                ("EX", "-1"), ("PX", "0"), ("PX", "-5"), ("EXAT", "0"), ("PXAT", "-1"),
-                ("EX", "abc"), ("EX", "1.5"), ("EX",), ("PX",), ("FOO",),
-                ("EX", "9223372036854775807"), ("EX", "9223372036854775"),
-                ("PX", "9223372036854775807"), ("EX", "99999999999999999999"),
-                ("NX", "EX"), ("KEEPTTL", "KEEPTTL")):
-        s.c("SET", k, "v", *bad)
-    s.c("GET", k)
-    s.c("SET", p + "past", "v", "EXAT", "1000")
-    s.c("GET", p + "past")
-    s.c("SET", p + "pastpx", "v", "PXAT", "1000")
-    s.c("EXISTS", p + "pastpx")
-    # The old TTL goes away on a plain SET, GETSET, and on SET ... GET.
-    s.c("SET", k, "v", "EX", "100")
-    s.c("SET", k, "w", "GET")
-    s.c("TTL", k)
-    s.c("SETNX", k, "x")
-    s.c("SETNX", p + "setnx", "x")
-    s.c("GET", p + "setnx")
-    s.c("SETNX", k)
-    s.c("SETEX", k, "100", "sv")
-    s.ttl("TTL", k, tol=kTtlTolS)
-    s.c("GET", k)
-    for bad in ("0", "-1", "abc", "9223372036854775807", ""):
-        s.c("SETEX", k, bad, "v")
-    s.c("SETEX", k, "10")
-    s.c("PSETEX", k, "100000", "pv")
-    s.ttl("PTTL", k, tol=kPttlTolMs)
-    for bad in ("0", "-5", "x", "9223372036854775807"):
-        s.c("PSETEX", k, bad, "v")
-    s.c("GETSET", k, "new")
-    s.c("TTL", k)
-    s.c("GETSET", p + "getset-missing", "first")
-    s.c("GET", p + "getset-missing")
-    s.c("GETSET", k)
-
-
-def getex_getdel(s, p):
-    k = p + "gx"
-    s.c("SET", k, "val")
-    s.c("GETEX", k)
-    s.c("TTL", k)
-    s.c("GETEX", k, "EX", "100")
-    s.ttl("TTL", k, tol=kTtlTolS)
-    s.c("GETEX", k, "PX", "50000")
-    s.ttl("PTTL", k, tol=kPttlTolMs)
-    s.c("GETEX", k, "EXAT", _at_s(2000))
-    s.ttl("TTL", k, tol=kTtlTolS)
-    s.c("GETEX", k, "PXAT", _at_ms(2000000))
-    s.ttl("PTTL", k, tol=kPttlTolMs)
-    s.c("GETEX", k, "PERSIST")
-    s.c("TTL", k)
-    s.c("GETEX", p + "gx-missing", "EX", "10")
-    s.c("EXISTS", p + "gx-missing")
-    for bad in (("EX", "10", "PX", "10"), ("EX", "0"), ("PX", "-1"), ("PERSIST", "EX", "10"),
-                ("EX", "10", "PERSIST"), ("FOO",), ("EX",), ("EX", "abc"), ("KEEPTTL",),
-                ("EXAT", "9223372036854775807"), ("PERSIST", "PERSIST")):
-        s.c("GETEX", k, *bad)
-    s.c("GETEX")
-    s.c("GETEX", k, "EXAT", "1000")
-    s.c("EXISTS", k)
-    s.c("SET", k, "val")
-    s.c("GETDEL", k)
-    s.c("GETDEL", k)
-    s.c("EXISTS", k)
-    s.c("GETDEL")
-    s.c("GETDEL", k, k)
 
 
 def multi_key(s, p):
@@ -270,12 +136,12 @@ def expiry(s, p):
     s.ttl("PTTL", e, tol=kPttlTolMs)
     s.c("PEXPIRE", e, "9223372036854775807")
     s.c("PEXPIRE", e, "500000", "GT")
-    s.c("EXPIREAT", e, _at_s(3000))
+    s.c("EXPIREAT", e, at_s(3000))
     s.ttl("TTL", e, tol=kTtlTolS)
-    s.c("PEXPIREAT", e, _at_ms(3000010))
+    s.c("PEXPIREAT", e, at_ms(3000010))
     s.ttl("PTTL", e, tol=kPttlTolMs)
-    s.c("EXPIREAT", e, _at_s(3005), "LT")
-    s.c("EXPIREAT", e, _at_s(3005), "GT")
+    s.c("EXPIREAT", e, at_s(3005), "LT")
+    s.c("EXPIREAT", e, at_s(3005), "GT")
     s.c("EXPIREAT", e, "9223372036854775807")
     s.c("PEXPIREAT", e, "abc")
     s.c("EXPIREAT", e, "1")
@@ -318,167 +184,6 @@ def expiry(s, p):
     s.sleep(0.3)
     s.c("SET", p + "px9", "w", "XX")
     s.c("TYPE", p + "px9")
-
-
-def counters(s, p):
-    n = p + "n"
-    s.c("INCR", n)
-    s.c("INCR", n)
-    s.c("INCRBY", n, "10")
-    s.c("DECR", n)
-    s.c("DECRBY", n, "5")
-    s.c("INCRBY", n, "-3")
-    s.c("DECRBY", n, "-3")
-    s.c("GET", n)
-    s.c("DECR", p + "n-missing")
-    s.c("SET", n, "9223372036854775807")
-    s.c("INCR", n)
-    s.c("INCRBY", n, "1")
-    s.c("INCRBY", n, "-1")
-    s.c("SET", n, "-9223372036854775808")
-    s.c("DECR", n)
-    s.c("DECRBY", n, "1")
-    s.c("INCRBY", n, "9223372036854775807")
-    s.c("DECRBY", n, "-9223372036854775808")
-    s.c("SET", n, "0")
-    s.c("DECRBY", n, "-9223372036854775808")
-    s.c("INCRBY", n, "-9223372036854775808")
-    s.c("GET", n)
-    for bad in ("abc", "9223372036854775808", "1.5", "", " 1", "1 ", "0x10", "+1", "--1"):
-        s.c("INCRBY", n, bad)
-    for val in ("abc", " 1", "1 ", "01", "-0", "1.5", "", "+5", "00", "-01", "9" * 20,
-                "12345678901234567890"):
-        s.c("SET", n, val)
-        s.c("INCR", n)
-    s.c("SET", n, "007")
-    s.c("DECRBY", n, "1")
-    s.c("INCR")
-    s.c("INCR", n, n)
-    s.c("INCRBY", n)
-    s.c("SET", n, "100")
-    s.c("APPEND", n, "5")
-    s.c("INCR", n)
-    s.c("GET", n)
-
-
-def floats(s, p):
-    f = p + "f"
-    s.c("SET", f, "10.50")
-    s.c("INCRBYFLOAT", f, "0.1")
-    s.c("INCRBYFLOAT", f, "-5")
-    s.c("INCRBYFLOAT", f, "5.0e3")
-    s.c("GET", f)
-    s.c("SET", f, "5.0e3")
-    s.c("INCRBYFLOAT", f, "2.0e2")
-    s.c("INCRBYFLOAT", p + "f-missing", "3")
-    s.c("INCRBYFLOAT", p + "f-missing2", "-0.0")
-    s.c("SET", f, "0.1")
-    s.c("INCRBYFLOAT", f, "0.2")
-    s.c("INCRBYFLOAT", f, "1.23456789012345678901")
-    s.c("INCRBYFLOAT", f, "1e300")
-    s.c("INCRBYFLOAT", f, "-1e300")
-    s.c("INCRBYFLOAT", f, "1e-10")
-    s.c("INCRBYFLOAT", f, "inf")
-    s.c("INCRBYFLOAT", f, "-inf")
-    s.c("INCRBYFLOAT", f, "nan")
-    s.c("INCRBYFLOAT", f, "abc")
-    s.c("INCRBYFLOAT", f, "")
-    s.c("INCRBYFLOAT", f, " 1")
-    s.c("INCRBYFLOAT", f, "1 ")
-    s.c("INCRBYFLOAT", f, "0x10")
-    s.c("INCRBYFLOAT", f, "1e400")
-    s.c("SET", f, "3")
-    s.c("INCRBYFLOAT", f, "1e20")
-    s.c("INCRBYFLOAT", f, "1")
-    s.c("SET", f, "1.5")
-    s.c("INCRBYFLOAT", f, "1.5")
-    s.c("INCRBYFLOAT", f, "-3")
-    s.c("SET", f, "abc")
-    s.c("INCRBYFLOAT", f, "1")
-    s.c("SET", f, "1e400")
-    s.c("INCRBYFLOAT", f, "1")
-    s.c("SET", f, "  2")
-    s.c("INCRBYFLOAT", f, "1")
-    s.c("SET", f, "17")
-    s.c("INCRBYFLOAT", f, "0.000000000000001")
-    s.c("INCRBYFLOAT", f, "1.7976931348623157e308")
-    s.c("INCRBYFLOAT")
-    s.c("INCRBYFLOAT", f)
-    s.c("SET", f, "1")
-    s.c("INCRBYFLOAT", f, "1", "2")
-
-
-def strings(s, p):
-    k = p + "str"
-    s.c("APPEND", k, "hello")
-    s.c("APPEND", k, " world")
-    s.c("APPEND", k, b"")
-    s.c("APPEND", k, b"\x00\r\n")
-    s.c("GET", k)
-    s.c("STRLEN", k)
-    s.c("STRLEN", p + "missing")
-    s.c("STRLEN")
-    s.c("APPEND", k)
-    s.c("APPEND", p + "app-empty", b"")
-    s.c("EXISTS", p + "app-empty")
-    s.c("SET", k, "Hello World")
-    for a, b in (("0", "4"), ("-5", "-1"), ("5", "2"), ("0", "100"), ("-100", "-50"),
-                 ("-100", "100"), ("0", "-1"), ("-1", "-1"), ("100", "200"), ("11", "11"),
-                 ("10", "10"), ("0", "0"), ("-11", "-11"), ("-12", "-12"), ("3", "-3"),
-                 ("9223372036854775807", "9223372036854775807"),
-                 ("-9223372036854775808", "9223372036854775807")):
-        s.c("GETRANGE", k, a, b)
-    s.c("GETRANGE", p + "missing", "0", "-1")
-    s.c("GETRANGE", k, "a", "1")
-    s.c("GETRANGE", k, "0")
-    s.c("GETRANGE", k, "0", "1", "2")
-    s.c("SET", p + "gr-int", "123456")
-    s.c("GETRANGE", p + "gr-int", "1", "3")
-    s.c("SET", p + "gr-empty", "")
-    s.c("GETRANGE", p + "gr-empty", "0", "-1")
-    s.c("SETRANGE", p + "sr", "5", "hi")
-    s.c("GET", p + "sr")
-    s.c("SETRANGE", p + "sr", "0", "HE")
-    s.c("SETRANGE", p + "sr", "7", "!")
-    s.c("GET", p + "sr")
-    s.c("SETRANGE", p + "sr", "0", b"")
-    s.c("SETRANGE", p + "sr-none", "0", b"")
-    s.c("SETRANGE", p + "sr-none", "10", b"")
-    s.c("EXISTS", p + "sr-none")
-    s.c("SETRANGE", p + "sr", "-1", "x")
-    s.c("SETRANGE", p + "sr", "536870912", "x")
-    s.c("SETRANGE", p + "sr", "536870911", b"")
-    s.c("SETRANGE", p + "sr", "536870911", "xy")
-    s.c("SETRANGE", p + "sr", "abc", "x")
-    s.c("SETRANGE", p + "sr", "1")
-    s.c("SET", p + "sr-int", "1234")
-    s.c("SETRANGE", p + "sr-int", "1", "x")
-    s.c("GET", p + "sr-int")
-    s.c("SET", p + "sr-int", "1234")
-    s.c("SETRANGE", p + "sr-int", "4", "5")
-    s.c("INCR", p + "sr-int")
-
-
-def large_values(s, p):
-    one = _blob(1, 1 << 20)[: 1 << 20]
-    ten = _blob(2, 10 << 20)[: 10 << 20]
-    s.c("SET", p + "big1", one)
-    s.c("GET", p + "big1")
-    s.c("STRLEN", p + "big1")
-    s.c("GETRANGE", p + "big1", "1000", "2000")
-    s.c("APPEND", p + "big1", b"\x00tail")
-    s.c("GETRANGE", p + "big1", "-10", "-1")
-    s.c("SET", p + "big10", ten)
-    s.c("GET", p + "big10")
-    s.c("SETRANGE", p + "big10", str(10 << 20), "end")
-    s.c("STRLEN", p + "big10")
-    s.c("GETRANGE", p + "big10", "-5", "-1")
-    s.c("MGET", p + "big1", p + "missing", p + "big10")
-    s.c("GETDEL", p + "big10")
-    s.c("DEL", p + "big1")
-    s.c("SET", p + "64k", b"x" * 65536)
-    s.c("SET", p + "64k+1", b"y" * 65537)
-    s.c("MGET", p + "64k", p + "64k+1")
 
 
 def keys_scan(s, p):
@@ -614,14 +319,14 @@ def auth(s, p, password):
 def build(s, p):
     """The native-command script under key prefix p."""
     connection(s, p)
-    set_get(s, p)
-    getex_getdel(s, p)
+    compat_strings.set_get(s, p)
+    compat_strings.getex_getdel(s, p)
     multi_key(s, p)
     expiry(s, p)
-    counters(s, p)
-    floats(s, p)
-    strings(s, p)
-    large_values(s, p)
+    compat_strings.counters(s, p)
+    compat_strings.floats(s, p)
+    compat_strings.strings(s, p)
+    compat_strings.large_values(s, p)
     keys_scan(s, p)
     databases(s, p)
     inline_and_pipeline(s, p)

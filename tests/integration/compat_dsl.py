@@ -17,6 +17,19 @@ NATIVE = {
 # CLIENT subcommands strata serves natively.
 NATIVE_CLIENT = {"setname", "getname", "id"}
 
+kTtlTolS = 2  # TTL in seconds may tick between the two runs
+kPttlTolMs = 3000
+
+
+def at_s(delta_s):
+    """An absolute unix time (s) computed when the step is sent: the sides run apart in time."""
+    return lambda: str(int(time.time()) + delta_s)
+
+
+def at_ms(delta_ms):
+    return lambda: str(int(time.time() * 1000) + delta_ms)
+
+
 CLOSED = b"<connection closed>"
 TIMEOUT = b"<read timeout>"
 ABORTED = b"<not run: too many timeouts>"
