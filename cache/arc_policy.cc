@@ -92,11 +92,11 @@ SlotId ArcPolicy::take(SlotId id, bool to_ghost) {
   if (n.list == List::kT1) {
     t1_.remove(nodes_, id);
     t1_bytes_ -= n.size;
-    if (to_ghost) b1_.push(n.hash, n.size);
+    if (to_ghost) b1_.push_absent(n.hash, n.size);
   } else {
     t2_.remove(nodes_, id);
     t2_bytes_ -= n.size;
-    if (to_ghost) b2_.push(n.hash, n.size);
+    if (to_ghost) b2_.push_absent(n.hash, n.size);
   }
   n.list = List::kNone;
   return id;

@@ -103,21 +103,59 @@ void GhostQueue::make_room() {
   }
 }
 
-void GhostQueue::push(uint64_t hash, uint64_t size) {
-  hash = normalize(hash);
-  remove(hash);
-  if (size > budget_) return;  // could never be kept; also covers a zero budget
-  make_room();
-  ring_[tail_ & (ring_.size() - 1)] = {hash, size};
-  index_insert(tag_of(hash), static_cast<uint32_t>(tail_));
-  ++tail_;
+// Moves the pending entries into the ring and the index, oldest first.
+void GhostQueue::flush_pending() {
+  for (int k = 0; k < pending_count_; ++k) {
+    const Pending& p = pending_[k];
+    if (p.hash == 0) continue;
+    make_room();
+    ring_[tail_ & (ring_.size() - 1)] = {p.hash, p.size};
+    index_insert(tag_of(p.hash), static_cast<uint32_t>(tail_));
+    ++tail_;
+  }
+  pending_count_ = 0;
+}
+
+void GhostQueue::append(uint64_t hash, uint64_t size) {
+  if (pending_count_ == kPendingMax) flush_pending();
+  pending_[pending_count_++] = {hash, size};
+  if (!index_.empty()) __builtin_prefetch(&index_[tag_of(hash) & (index_.size() - 1)]);
   ++live_;
   bytes_ += size;
   while (bytes_ > budget_) pop_oldest();
 }
 
+void GhostQueue::push(uint64_t hash, uint64_t size) {
+  hash = normalize(hash);
+  remove(hash);
+  if (size > budget_) return;  // could never be kept; also covers a zero budget
+  append(hash, size);
+}
+
+void GhostQueue::push_absent(uint64_t hash, uint64_t size) {
+  hash = normalize(hash);
+  if (size > budget_) return;
+  append(hash, size);
+}
+
+bool GhostQueue::contains(uint64_t hash) const {
+  hash = normalize(hash);
+  for (int k = 0; k < pending_count_; ++k) {
+    if (pending_[k].hash == hash) return true;
+  }
+  return find(hash) != kNotFound;
+}
+
 bool GhostQueue::remove(uint64_t hash) {
   hash = normalize(hash);
+  for (int k = 0; k < pending_count_; ++k) {
+    Pending& p = pending_[k];
+    if (p.hash != hash) continue;
+    p.hash = 0;
+    bytes_ -= p.size;
+    --live_;
+    return true;
+  }
   uint64_t slot = find(hash);
   if (slot == kNotFound) return false;
   Entry& e = ring_[index_[slot].pos & (ring_.size() - 1)];
@@ -132,6 +170,18 @@ bool GhostQueue::remove(uint64_t hash) {
 bool GhostQueue::pop_oldest(uint64_t* size) {
   if (live_ == 0) return false;
   drop_head_holes();
+  if (head_ == tail_) {
+    // Everything live is still pending: drop the oldest pending entry.
+    for (int k = 0; k < pending_count_; ++k) {
+      Pending& p = pending_[k];
+      if (p.hash == 0) continue;
+      if (size != nullptr) *size = p.size;
+      bytes_ -= p.size;
+      --live_;
+      p.hash = 0;
+      return true;
+    }
+  }
   Entry& e = ring_[head_ & (ring_.size() - 1)];
   if (size != nullptr) *size = e.size;
   bytes_ -= e.size;

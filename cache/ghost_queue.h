@@ -21,9 +21,13 @@ class GhostQueue {
   // Adds `hash` as the newest entry (replacing an older copy), then drops the oldest entries
   // while the summed sizes exceed the budget.
   void push(uint64_t hash, uint64_t size);
+  // As push(), for a hash the caller knows is absent (S3-FIFO and ARC remove a key's hash when
+  // it is inserted, so an evicted key is never in its ghost). Indexing is deferred for a few
+  // pushes, with the index line prefetched, so the push costs no cache-miss stall.
+  void push_absent(uint64_t hash, uint64_t size);
   // Forgets `hash`; true if it was present.
   bool remove(uint64_t hash);
-  bool contains(uint64_t hash) const { return find(normalize(hash)) != kNotFound; }
+  bool contains(uint64_t hash) const;
   // Drops the oldest live entry; false when empty. Its size is stored in *size if non-null.
   bool pop_oldest(uint64_t* size = nullptr);
 
@@ -67,7 +71,15 @@ class GhostQueue {
     return static_cast<uint32_t>(pos - static_cast<uint32_t>(head_)) <
            static_cast<uint32_t>(tail_ - head_);
   }
+  static constexpr int kPendingMax = 8;
+  struct Pending {
+    uint64_t hash;  // 0: removed before it was indexed
+    uint64_t size;
+  };
+
   uint64_t find(uint64_t hash) const;  // index slot number or kNotFound
+  void append(uint64_t hash, uint64_t size);
+  void flush_pending();
   void index_insert(uint32_t tag, uint32_t pos);
   void index_erase_slot(uint64_t slot);
   void sweep(int slots);
@@ -82,6 +94,9 @@ class GhostQueue {
   uint64_t tail_ = 0;  // next absolute position
   uint64_t sweep_cursor_ = 0;
   uint64_t occupied_ = 0;  // index slots in use, live or stale
+  // Newest entries, not yet in the ring (counted in live_ and bytes_), oldest first.
+  Pending pending_[kPendingMax];
+  int pending_count_ = 0;
   std::vector<Entry> ring_;
   std::vector<IndexSlot> index_;
 };

@@ -87,7 +87,7 @@ SlotId S3FifoPolicy::evict_small() {
       main_.push_front(links_, id);
       main_bytes_ += c.size;
     } else {
-      ghost_.push(c.hash, c.size);
+      ghost_.push_absent(c.hash, c.size);  // removed from the ghost when inserted
       st.queue = Queue::kNone;
       return id;
     }

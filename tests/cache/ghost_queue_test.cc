@@ -73,5 +73,43 @@ TEST(GhostQueue, MatchesModel) {
   for (auto& e : model) EXPECT_TRUE(g.contains(e.first));
 }
 
+// push_absent defers indexing: entries must be visible, removable and dropped in order anyway.
+TEST(GhostQueue, PushAbsentMatchesModel) {
+  GhostQueue g(300);
+  std::deque<std::pair<uint64_t, uint64_t>> model;
+  std::mt19937_64 rng(9);
+  uint64_t next = 2;
+  for (int i = 0; i < 100000; ++i) {
+    if (rng() % 3 == 0 && !model.empty()) {
+      size_t at = rng() % model.size();
+      ASSERT_TRUE(g.remove(model[at].first));
+      model.erase(model.begin() + at);
+    } else if (rng() % 7 == 0) {
+      ASSERT_FALSE(g.remove(next + 12345678));  // never pushed
+    } else {
+      uint64_t size = 1 + rng() % 4;
+      g.push_absent(next, size);
+      model.emplace_back(next++, size);
+      uint64_t bytes = 0;
+      for (auto& e : model) bytes += e.second;
+      while (bytes > 300) {
+        bytes -= model.front().second;
+        model.pop_front();
+      }
+    }
+    ASSERT_EQ(g.count(), model.size());
+    if (!model.empty()) {
+      ASSERT_TRUE(g.contains(model.back().first));
+      ASSERT_TRUE(g.contains(model.front().first));
+    }
+  }
+  uint64_t size = 0;
+  for (auto& e : model) {
+    ASSERT_TRUE(g.pop_oldest(&size));
+    EXPECT_EQ(size, e.second);
+  }
+  EXPECT_FALSE(g.pop_oldest());
+}
+
 }  // namespace
 }  // namespace strata::cache
