@@ -1,5 +1,7 @@
 #include "proxy/client_conn.h"
 
+#include <strings.h>
+
 #include "proxy/log.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -120,7 +122,13 @@ void ClientConn::protocol_error(std::string_view message) {
 bool ClientConn::execute(std::span<const std::string_view> args, std::string_view /*raw*/) {
   Shared& sh = worker_->shared();
   bump(sh.stats->total_commands);
-  const CommandSpec* spec = find_command(args[0]);
+  // Pipelines repeat one command: check the last one before the table's binary search.
+  const CommandSpec* spec = last_spec_;
+  if (spec == nullptr || spec->name.size() != args[0].size() ||
+      strncasecmp(spec->name.data(), args[0].data(), args[0].size()) != 0) {
+    spec = find_command(args[0]);
+    if (spec != nullptr) last_spec_ = spec;
+  }
   if (!client_.authenticated && (spec == nullptr || (spec->flags & kNoAuth) == 0)) {
     // As Redis: an unknown command or a wrong arity is reported before NOAUTH.
     protocol::ReplyWriter w(reply_target(), client_.resp_version);
@@ -161,10 +169,11 @@ void ClientConn::run_local(const CommandSpec* spec, std::span<const std::string_
             "host:port)");
     return;
   }
-  // Only INFO reads the costly parts of the view (the hit-rate lines).
-  const bool full_view = spec->name == "info";
-  CommandContext ctx{worker_->shared().store, &w, &client_, &worker_->server_view(full_view),
-                     worker_->shared().hitrate};
+  // Server facts are gathered only for the commands that report them.
+  const std::string_view n = spec->name;
+  const bool reports = n == "info" || n == "hello" || n == "client" || n == "strata";
+  CommandContext ctx{worker_->shared().store, &w, &client_,
+                     &worker_->server_view(reports, n == "info"), worker_->shared().hitrate};
   run_native(*spec, ctx, args);
   if (client_.close_after_reply) {
     set_state(ClientStateKind::kDraining);

@@ -93,6 +93,7 @@ class ClientConn final : public Endpoint {
   PinnedUpstream* pinned_ = nullptr;
   bool recv_paused_ = false;
   bool in_consume_ = false;
+  const CommandSpec* last_spec_ = nullptr;  // the previous command's table entry
 };
 
 }  // namespace strata::proxy

@@ -33,7 +33,8 @@ bool is_connection_local(std::string_view name, Args args) {
   if (name == "client" && args.size() >= 2) {
     // SETINFO is answered as Redis 7.0 does (unknown subcommand), so it stays local too.
     return iequals(args[1], "setname") || iequals(args[1], "getname") || iequals(args[1], "id") ||
-           iequals(args[1], "setinfo") || iequals(args[1], "help");
+           iequals(args[1], "setinfo") || iequals(args[1], "help") || iequals(args[1], "info") ||
+           iequals(args[1], "list");
   }
   return false;
 }

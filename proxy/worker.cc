@@ -186,7 +186,8 @@ void Worker::on_tick() {
 
 void Worker::on_wake() {}
 
-const ServerView& Worker::server_view(bool full) {
+const ServerView& Worker::server_view(bool refresh, bool full) {
+  if (!refresh && view_.start_ms != 0) return view_;
   const Options& o = options();
   const ServerStats& st = *shared_->stats;
   auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };

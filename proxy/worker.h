@@ -55,7 +55,7 @@ class Worker final : public IoHandler {
   Upstream* upstream() { return upstream_.get(); }
   // A snapshot of server facts for INFO/HELLO.
   // full: also the parts that cost (INFO's hit-rate lines); else those keep their last value.
-  const ServerView& server_view(bool full);
+  const ServerView& server_view(bool refresh, bool full);
   const DriverFeatures& features() const { return driver_->features(); }
 
   // IoHandler.
