@@ -121,7 +121,7 @@ void ClientConn::protocol_error(std::string_view message) {
 
 bool ClientConn::execute(std::span<const std::string_view> args, std::string_view /*raw*/) {
   Shared& sh = worker_->shared();
-  bump(sh.stats->total_commands);
+  worker_->count_command();
   // Pipelines repeat one command: check the last one before the table's binary search.
   const CommandSpec* spec = last_spec_;
   if (spec == nullptr || spec->name.size() != args[0].size() ||

@@ -53,7 +53,10 @@ bool Server::start(std::string* err) {
   std::vector<std::promise<InitResult>> ready(options_.workers);
   for (uint32_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, &shared_));
-    Worker* raw = workers_.back().get();
+    shared_.workers.push_back(workers_.back().get());
+  }
+  for (uint32_t i = 0; i < options_.workers; ++i) {
+    Worker* raw = workers_[i].get();
     std::promise<InitResult>* p = &ready[i];
     threads_.emplace_back([raw, p] {
       InitResult r;

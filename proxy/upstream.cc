@@ -436,7 +436,7 @@ void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_
     c->fail_reply(seq, unavailable_);
     return;
   }
-  bump(worker_->shared().stats->upstream_forwarded);
+  worker_->count_forwarded();
   conn->send_command(args);
   // Keys strata installs from a write were never read on this connection, so Redis does not
   // track them yet: a pipelined EXISTS makes it, so others' later writes invalidate them.

@@ -201,7 +201,8 @@ const ServerView& Worker::server_view(bool refresh, bool full) {
   view_.workers = o.workers;
   view_.connected_clients = rd(st.connected_clients);
   view_.total_connections = rd(st.total_connections);
-  view_.total_commands = rd(st.total_commands);
+  view_.total_commands = 0;
+  for (const Worker* w : shared_->workers) view_.total_commands += w->commands();
   view_.rejected_connections = rd(st.rejected_connections);
   view_.upstream_hits = rd(st.upstream_hits);
   view_.upstream_misses = rd(st.upstream_misses);

@@ -29,6 +29,7 @@ struct Shared {
   int64_t start_ms;
   std::string io_description;               // of worker 0, for INFO
   class HitRateMonitor* hitrate = nullptr;  // null when sampling is off
+  std::vector<class Worker*> workers;       // for INFO's sums of per-worker counters
 };
 
 class Worker final : public IoHandler {
@@ -47,6 +48,15 @@ class Worker final : public IoHandler {
   void mark_dirty(Endpoint* e) { dirty_.push_back(e); }
   void release_later(Endpoint* e) { to_release_.push_back(e); }
 
+  // Per-command counters live in the worker (no cache line shared between workers); INFO sums.
+  void count_command() {
+    commands_.store(commands_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  void count_forwarded() {
+    forwarded_.store(forwarded_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  uint64_t commands() const { return commands_.load(std::memory_order_relaxed); }
+  uint64_t forwarded() const { return forwarded_.load(std::memory_order_relaxed); }
   IoDriver& driver() { return *driver_; }
   int64_t now_ms() const { return now_ms_; }
   uint32_t index() const { return index_; }
@@ -86,6 +96,8 @@ class Worker final : public IoHandler {
   std::unique_ptr<Upstream> upstream_;
   ServerView view_;
   std::string upstream_name_;
+  alignas(64) std::atomic<uint64_t> commands_{0};  // written by this worker only
+  std::atomic<uint64_t> forwarded_{0};
 };
 
 // Creates a listening socket with SO_REUSEPORT; -1 and *err on failure.
