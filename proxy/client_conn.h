@@ -71,6 +71,8 @@ class ClientConn final : public Endpoint {
   void run_local(const CommandSpec* spec, std::span<const std::string_view> args);
   bool execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args);
   void sample_access(const CommandSpec& spec, Args args);
+  // The upstream if it can take a request now; else the client gets its error and nullptr.
+  class Upstream* upstream_or_reply();
   void serve_get(std::string_view key);
   void serve_mget(Args keys);
   std::unique_ptr<WriteEffect> prepare_write(const CommandSpec& spec, Args args);

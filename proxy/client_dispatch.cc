@@ -120,6 +120,14 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
   return true;
 }
 
+Upstream* ClientConn::upstream_or_reply() {
+  Upstream* up = worker_->upstream();
+  if (up->available()) return up;
+  bump(worker_->shared().stats->upstream_errors);
+  reply_target()->append(up->unavailable_error());
+  return nullptr;
+}
+
 void ClientConn::serve_get(std::string_view key) {
   cache::Store& store = *worker_->shared().store;
   {
@@ -130,13 +138,8 @@ void ClientConn::serve_get(std::string_view key) {
       return;
     }
   }
-  Upstream& up = *worker_->upstream();
-  if (!up.available()) {
-    bump(worker_->shared().stats->upstream_errors);
-    reply_target()->append(up.unavailable_error());
-    return;
-  }
-  up.fill(this, reserve_reply(), -1, key);
+  Upstream* up = upstream_or_reply();
+  if (up != nullptr) up->fill(this, reserve_reply(), -1, key);
 }
 
 void ClientConn::serve_mget(Args keys) {
@@ -160,17 +163,13 @@ void ClientConn::serve_mget(Args keys) {
     for (const std::string& p : parts) out->append(p);
     return;
   }
-  Upstream& up = *worker_->upstream();
-  if (!up.available()) {
-    bump(worker_->shared().stats->upstream_errors);
-    reply_target()->append(up.unavailable_error());
-    return;
-  }
+  Upstream* up = upstream_or_reply();
+  if (up == nullptr) return;
   const uint64_t seq = reserve_array_reply(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) {
     if (!parts[i].empty()) complete_part(seq, i, parts[i]);
   }
-  for (int32_t i : missing) up.fill(this, seq, i, keys[static_cast<size_t>(i)]);
+  for (int32_t i : missing) up->fill(this, seq, i, keys[static_cast<size_t>(i)]);
 }
 
 std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, Args args) {

@@ -76,39 +76,22 @@ void TrackingConn::on_recv(const char* data, long n) {
     close();
     return;
   }
-  std::string_view input(data, static_cast<size_t>(n));
-  if (!carry_.empty()) {
-    carry_.append(input);
-    input = carry_;
-  }
-  size_t used = 0;
-  while (used < input.size()) {
-    scanner_.reset();
-    protocol::ScanStatus st = scanner_.feed(input.substr(used));
-    if (st == protocol::ScanStatus::kNeedMore) break;
-    if (st == protocol::ScanStatus::kError) {
-      close();
-      return;
-    }
-    handle(input.substr(used, scanner_.consumed()));
-    used += scanner_.consumed();
-    if (closed_) return;
-  }
-  if (input.data() == carry_.data()) {
-    carry_.erase(0, used);
-  } else {
-    carry_.assign(input.substr(used));
-  }
+  const bool ok = stream_.feed(std::string_view(data, static_cast<size_t>(n)),
+                               [this](std::string_view raw, const protocol::ReplyScanner& sc) {
+                                 handle(raw, sc);
+                                 return !closed_;
+                               });
+  if (!ok) close();
 }
 
-void TrackingConn::handle(std::string_view raw) {
+void TrackingConn::handle(std::string_view raw, const protocol::ReplyScanner& scanner) {
   if (!have_id_) {
-    if (scanner_.kind() != protocol::ReplyKind::kInteger) {
+    if (scanner.kind() != protocol::ReplyKind::kInteger) {
       close();
       return;
     }
     have_id_ = true;
-    owner_->tracking_ready(scanner_.integer());
+    owner_->tracking_ready(scanner.integer());
     return;
   }
   bool flush = false;

@@ -11,6 +11,7 @@
 
 #include "protocol/reply_scanner.h"
 #include "proxy/endpoint.h"
+#include "proxy/reply_stream.h"
 
 namespace strata::proxy {
 
@@ -28,12 +29,11 @@ class TrackingConn final : public Endpoint {
   void on_closed() override;
 
  private:
-  void handle(std::string_view raw);
+  void handle(std::string_view raw, const protocol::ReplyScanner& scanner);
 
   Upstream* owner_;
   bool have_id_ = false;
-  std::string carry_;
-  protocol::ReplyScanner scanner_;
+  ReplyStream stream_;
   std::vector<std::string_view> keys_;
 };
 

@@ -92,38 +92,22 @@ void UpstreamConn::on_recv(const char* data, long n) {
     return;
   }
   last_recv_ms_ = worker_->now_ms();
-  std::string_view input(data, static_cast<size_t>(n));
-  if (!carry_.empty()) {
-    carry_.append(input);
-    input = carry_;
-  }
-  size_t used = 0;
-  while (used < input.size()) {
-    protocol::ScanStatus st = scanner_.feed(input.substr(used));
-    if (st == protocol::ScanStatus::kNeedMore) break;
-    if (st == protocol::ScanStatus::kError) {
-      close_reason_ = "protocol error from upstream";
-      close();
-      return;
-    }
-    std::string_view raw = input.substr(used, scanner_.consumed());
-    handle_reply(raw);
-    scanner_.reset();
-    used += raw.size();
-    if (closed_) return;
-  }
-  if (input.data() == carry_.data()) {
-    carry_.erase(0, used);
-  } else {
-    carry_.assign(input.substr(used));
+  const bool ok = stream_.feed(std::string_view(data, static_cast<size_t>(n)),
+                               [this](std::string_view raw, const protocol::ReplyScanner& sc) {
+                                 handle_reply(raw, sc);
+                                 return !closed_;
+                               });
+  if (!ok) {
+    close_reason_ = "protocol error from upstream";
+    close();
   }
 }
 
-void UpstreamConn::handle_reply(std::string_view raw) {
+void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScanner& scanner) {
   if (pending_.empty()) return;  // push data or a reply nobody waits for
   Pending p = std::move(pending_.front());
   pending_.pop_front();
-  const bool is_error = scanner_.kind() == protocol::ReplyKind::kError;
+  const bool is_error = scanner.kind() == protocol::ReplyKind::kError;
   switch (p.kind) {
     case Pending::kRelay: {
       if (p.effect) owner_->apply_effect(*p.effect, !is_error && raw != "$-1\r\n");
@@ -133,8 +117,8 @@ void UpstreamConn::handle_reply(std::string_view raw) {
     case Pending::kFillValue: {
       Flight& f = *p.flight;
       f.value_reply.assign(raw);
-      f.value_kind = scanner_.kind();
-      if (f.value_kind == protocol::ReplyKind::kBulk) f.value.assign(scanner_.payload());
+      f.value_kind = scanner.kind();
+      if (f.value_kind == protocol::ReplyKind::kBulk) f.value.assign(scanner.payload());
       // The PTTL reply comes next; the flight moves to its request.
       if (!pending_.empty() && pending_.front().kind == Pending::kFillTtl) {
         pending_.front().flight = std::move(p.flight);
@@ -153,7 +137,7 @@ void UpstreamConn::handle_reply(std::string_view raw) {
       }
       break;
     case Pending::kFillTtl: {
-      int64_t pttl = scanner_.kind() == protocol::ReplyKind::kInteger ? scanner_.integer() : -3;
+      int64_t pttl = scanner.kind() == protocol::ReplyKind::kInteger ? scanner.integer() : -3;
       owner_->finish_flight(std::move(p.flight), pttl, true, {});
       break;
     }

@@ -16,6 +16,7 @@
 #include "protocol/reply_scanner.h"
 #include "proxy/command.h"
 #include "proxy/endpoint.h"
+#include "proxy/reply_stream.h"
 
 namespace strata::proxy {
 
@@ -73,7 +74,7 @@ class UpstreamConn final : public Endpoint {
   std::deque<Pending> pending_;
 
  private:
-  void handle_reply(std::string_view raw);
+  void handle_reply(std::string_view raw, const protocol::ReplyScanner& scanner);
   void fail_all(std::string_view error_line);
 
   Upstream* owner_;
@@ -82,8 +83,7 @@ class UpstreamConn final : public Endpoint {
   bool connected_ = false;
   std::string close_reason_ = "connection closed";
   int64_t last_recv_ms_ = 0;
-  std::string carry_;
-  protocol::ReplyScanner scanner_;
+  ReplyStream stream_;
 };
 
 class PinnedUpstream final : public Endpoint {
