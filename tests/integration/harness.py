@@ -8,6 +8,7 @@ Environment:
                      developed before strata exists. Never set in CI.
   STRATA_START_TIMEOUT_S  readiness timeout (default 20; sanitizer builds start slowly).
   STRATA_TEST_ARGS   extra flags for every strata started (e.g. "--io epoll").
+  STRATA_KEEP_LOGS=1 keep the servers' temp dirs (logs) after the test.
 
 Every process started here dies with the test: atexit, SIGTERM/SIGINT/SIGHUP handlers, and
 PR_SET_PDEATHSIG in the child (so even a SIGKILLed test leaves nothing behind).
@@ -60,7 +61,11 @@ def cleanup():
             proc = _procs.pop()
             proc.stop()
         while _tmpdirs:
-            shutil.rmtree(_tmpdirs.pop(), ignore_errors=True)
+            d = _tmpdirs.pop()
+            if os.environ.get("STRATA_KEEP_LOGS") == "1":
+                sys.stderr.write(f"harness: kept {d}\n")
+            else:
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def _on_signal(signum, _frame):
@@ -318,6 +323,25 @@ class FakeProxy:
 
     def stop(self):
         self.lsock.close()
+
+
+class Checks:
+    """Counts checks; prints each failure with its detail as it happens."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def ok(self, cond, what, detail=""):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print(f"FAIL {what}{': ' + str(detail) if detail != '' else ''}", flush=True)
+        return cond
+
+    def eq(self, got, want, what):
+        return self.ok(got == want, what, f"got {got!r}, want {want!r}")
 
 
 def wait_for(pred, timeout=10.0, interval=0.05):

@@ -98,20 +98,6 @@ def exchange(port, data, ping=True):
     return bytes(got), closed
 
 
-class Results:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def check(self, ok, what, detail=""):
-        if ok:
-            self.passed += 1
-        else:
-            self.failed += 1
-            print(f"FAIL {what}{': ' + detail if detail else ''}", flush=True)
-        return ok
-
-
 def still_alive(res, strata, what):
     try:
         harness.alive_check(strata.port)
@@ -119,7 +105,7 @@ def still_alive(res, strata, what):
         detail = "" if ok else "strata exited:\n" + strata.log_tail()
     except Exception as e:  # any failure here is the finding, whatever its type
         ok, detail = False, f"{type(e).__name__}: {e}; alive={strata.alive()}\n{strata.log_tail()}"
-    res.check(ok, f"strata serves after {what}", detail)
+    res.ok(ok, f"strata serves after {what}", detail)
 
 
 def case_malformed(res, strata, redis):
@@ -130,7 +116,7 @@ def case_malformed(res, strata, redis):
             print(f"  (quirk) {name}: redis {want!r} strata {got!r}")
             continue
         limit_ok = how == LIMIT and got[1] and got[0].startswith(b"-ERR Protocol error")
-        res.check(want == got or limit_ok, f"malformed '{name}' {data[:40]!r}",
+        res.ok(want == got or limit_ok, f"malformed '{name}' {data[:40]!r}",
                   f"\n  redis:  {want!r}\n  strata: {got!r}")
     still_alive(res, strata, "malformed input")
 
@@ -141,7 +127,7 @@ def case_huge_unsent_bulk(res, strata, _redis):
     hog.send(b"*3\r\n$3\r\nSET\r\n$3\r\nhog\r\n$400000000\r\n" + b"x" * (1 << 20))
     t0 = time.monotonic()
     still_alive(res, strata, "400MB declared bulk (pending)")
-    res.check(time.monotonic() - t0 < 2.0, "other clients served promptly while a bulk is pending")
+    res.ok(time.monotonic() - t0 < 2.0, "other clients served promptly while a bulk is pending")
     hog.close()
     still_alive(res, strata, "400MB declared bulk (closed)")
 
@@ -165,7 +151,7 @@ def case_byte_at_a_time(res, strata, redis):
 
     want, got = run(redis.port), run(strata.port)
     bad = [i for i, (a, b) in enumerate(zip(want, got)) if a != b]
-    res.check(not bad, f"byte-at-a-time pipeline of {len(cmds)} commands",
+    res.ok(not bad, f"byte-at-a-time pipeline of {len(cmds)} commands",
               f"first mismatch #{bad[0]}: redis {want[bad[0]]!r} strata {got[bad[0]]!r}"
               if bad else "")
     still_alive(res, strata, "byte-at-a-time pipeline")
@@ -209,7 +195,7 @@ def case_never_reads(res, strata, _redis):
     hog.close()
     print(f"never-reading client: {sent} GETs sent, disconnected={disconnected}, "
           f"rss growth {(peak - base) >> 20} MB", flush=True)
-    res.check(peak - base < kNeverReadRssGrowthMax, "memory bounded for a never-reading client",
+    res.ok(peak - base < kNeverReadRssGrowthMax, "memory bounded for a never-reading client",
               f"rss grew {(peak - base) >> 20} MB")
     still_alive(res, strata, "never-reading client")
     c.call("DEL", "nr:big")
@@ -251,7 +237,7 @@ def case_storm(res, strata, _redis):
                 return int(line.split(b":")[1]) <= 2
         return True  # no such field: nothing to check
 
-    res.check(harness.wait_for(clients_back_down, timeout=10),
+    res.ok(harness.wait_for(clients_back_down, timeout=10),
               "connected_clients returns to ~1 after the storm")
 
 
@@ -268,9 +254,9 @@ def case_idle(res, strata, _redis):
         for c in conns:
             c.send(PING)
         bad = sum(1 for c in conns if c.read_reply() != b"+PONG\r\n")
-        res.check(bad == 0, f"all {kIdleConnections} idle connections answer PING", f"{bad} did not")
+        res.ok(bad == 0, f"all {kIdleConnections} idle connections answer PING", f"{bad} did not")
     except (OSError, harness.ConnectionClosed) as e:
-        res.check(False, f"{kIdleConnections} idle connections", f"{type(e).__name__}: {e}")
+        res.ok(False, f"{kIdleConnections} idle connections", f"{type(e).__name__}: {e}")
     finally:
         for c in conns:
             c.close()
@@ -288,19 +274,19 @@ def main():
         c = harness.Client(strata.port)
         c.call("CONFIG", "SET", "client-output-buffer-limit", "normal 64mb 64mb 0")
         c.close()
-    res = Results()
+    res = harness.Checks()
     for case in (case_malformed, case_huge_unsent_bulk, case_byte_at_a_time, case_never_reads,
                  case_storm, case_idle):
         print(f"--- {case.__name__}", flush=True)
         try:
             case(res, strata, redis)
         except Exception as e:  # report and go on: one broken case must not hide the others
-            res.check(False, case.__name__, f"{type(e).__name__}: {e}")
+            res.ok(False, case.__name__, f"{type(e).__name__}: {e}")
             if not strata.alive():
                 print(f"strata died:\n{strata.log_tail()}")
                 break
     code = harness.finish(res.failed)
-    res.check(code == 0 or res.failed, "no sanitizer reports")
+    res.ok(code == 0 or res.failed, "no sanitizer reports")
     print(f"{res.passed} passed, {res.failed} failed")
     return code
 

@@ -22,19 +22,6 @@ kFillMin = 0.5                         # after the flood, at least half of maxme
 kRecencyPolicies = ("lru", "fifo")     # where "the newest keys survive" is the policy's promise
 
 
-class Checks:
-    def __init__(self):
-        self.passed = self.failed = 0
-
-    def ok(self, cond, what, detail=""):
-        if cond:
-            self.passed += 1
-        else:
-            self.failed += 1
-            print(f"FAIL {what}: {detail}", flush=True)
-        return cond
-
-
 def run_cli(*args):
     try:
         p = subprocess.run([harness.strata_bin(), *args], capture_output=True, text=True,
@@ -128,7 +115,7 @@ def eviction(chk, policy):
 
 
 def main():
-    chk = Checks()
+    chk = harness.Checks()
     if harness.is_fake():
         print("STRATA_TEST_FAKE: strata's flags cannot be faked; nothing to run")
         print("0 passed, 0 failed")

@@ -17,23 +17,7 @@ import harness  # noqa: E402
 
 kDownReplyMaxS = 5.0     # a request while Redis is down must be answered within this
 kReconnectMaxS = 10.0    # strata must be usable again this long after Redis is back
-
-
-class Checks:
-    def __init__(self):
-        self.passed = 0
-        self.failed = 0
-
-    def eq(self, got, want, what):
-        return self.ok(got == want, what, f"got {got!r}, want {want!r}")
-
-    def ok(self, cond, what, detail=""):
-        if cond:
-            self.passed += 1
-        else:
-            self.failed += 1
-            print(f"FAIL {what}: {detail}", flush=True)
-        return cond
+kReconnectClients = 8    # fresh clients that must all succeed (they spread over connections)
 
 
 class Conn:
@@ -231,7 +215,12 @@ def upstream_back(chk, c, redis, strata):
     d = Conn(redis.port)
 
     def works():
-        return c.call("SET", "u:back", "1") == b"+OK\r\n" and d.call("GET", "u:back") == bulk(b"1")
+        # Fresh clients too: each upstream connection reconnects on its own backoff.
+        fresh = [Conn(strata.port) for _ in range(kReconnectClients)]
+        ok = all(f.call("SET", "u:back", "1") == b"+OK\r\n" for f in fresh)
+        for f in fresh:
+            f.close()
+        return ok and c.call("GET", "u:back") == bulk(b"1") and d.call("GET", "u:back") == bulk(b"1")
 
     t0 = time.monotonic()
     chk.ok(harness.wait_for(works, timeout=kReconnectMaxS, interval=0.2),
@@ -249,7 +238,7 @@ def upstream_back(chk, c, redis, strata):
 def main():
     redis = harness.start_redis("redis-upstream")
     strata = harness.start_strata(upstream=redis, tag="strata-upstream")
-    chk = Checks()
+    chk = harness.Checks()
     c = Conn(strata.port)
     d = Conn(redis.port)
     phases = [(p, (chk, c, d)) for p in (fill_and_hit, write_through, forwarded_invalidation)]
