@@ -28,6 +28,7 @@ for tool in redis-server redis-benchmark redis-cli python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install redis-tools redis-server)"; exit 2; }
 done
 [ -x "$strata_bin" ] || { echo "no strata binary at $strata_bin (set STRATA_BIN)"; exit 2; }
+strata_bin=$(realpath "$strata_bin")  # servers start inside their own temp dirs
 
 work=$(mktemp -d /tmp/strata-bench-XXXXXX)
 out=${BENCH_OUT:-$work}
