@@ -81,6 +81,9 @@ void UpstreamConn::enable(int64_t tracking_id) {
 }
 
 void UpstreamConn::send_command(std::span<const std::string_view> args) {
+  // The reply timeout runs from the oldest request still waiting: an idle connection's last
+  // receive may be long past when a new request goes out.
+  if (pending_.empty()) last_recv_ms_ = worker_->now_ms();
   encode_command(&out_, args);
   mark_dirty();
 }
