@@ -32,6 +32,10 @@ class IoHandler {
   virtual void on_connected(Token t, int res) = 0;
   virtual void on_tick() = 0;  // every tick_ms
   virtual void on_wake() = 0;  // another thread called wake()
+  // A one-shot poll() armed for t fired: res is the revents mask (POLLIN...), or -errno.
+  virtual void on_poll(Token /*t*/, int /*res*/) {}
+  // A write_file() for t finished: res is bytes written (after the fdatasync), or -errno.
+  virtual void on_file_done(Token /*t*/, long /*res*/) {}
 };
 
 struct DriverFeatures {
@@ -57,6 +61,16 @@ class IoDriver {
   virtual void connect(Token t, int fd, const sockaddr* addr, socklen_t len) = 0;
   // Stops all activity on fd and closes it; no callback for t is delivered after this.
   virtual void close(Token t, int fd) = 0;
+  // One-shot readiness watch on a socket strata does not read itself (libpq's): on_poll fires
+  // once when `events` (POLLIN/POLLOUT) are ready. Re-arm after each callback.
+  virtual void poll(Token t, int fd, uint32_t events) = 0;
+  // Stops watching fd without closing it (libpq closes its own socket); no on_poll after this.
+  virtual void forget(Token t, int fd) = 0;
+  // Writes len bytes at offset, then fdatasync()s when `datasync` (io_uring: linked SQEs; the
+  // epoll driver does both synchronously and reports on the next run_once). One per token at a
+  // time; the buffer must stay valid until on_file_done.
+  virtual void write_file(Token t, int fd, const char* data, size_t len, uint64_t offset,
+                          bool datasync) = 0;
   // Submits what is queued, waits for at least one event (or the next tick), dispatches.
   virtual void run_once() = 0;
   virtual void wake() = 0;  // thread-safe

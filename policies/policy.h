@@ -1,0 +1,51 @@
+// One per-prefix policy: which tiers hold the prefix's keys, for how long, how writes travel
+// (the write strategy) and where in PostgreSQL the keys live. Plain data; policy_config.h parses
+// and validates it, PrefixTable<Policy> picks the one for a key (longest prefix wins).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace strata::policies {
+
+enum class Strategy : uint8_t {
+  kCache,         // no PostgreSQL: L1 (and L2 when on) only, as strata without policies
+  kWriteThrough,  // ack after PostgreSQL commits and the cache tiers hold the value
+  kWriteBehind,   // ack once cache tiers + local journal hold it; PostgreSQL in batches later
+  kWriteAround,   // ack after PostgreSQL commits; cache tiers invalidated, next read fills
+  kRefreshAhead,  // writes as write-through; reads past refresh_point of TTL reload in background
+};
+
+std::string_view strategy_name(Strategy s);  // "write-through", ..., "cache"
+bool parse_strategy(std::string_view s, Strategy* out);
+
+// Where a prefix's keys live in PostgreSQL. The default table is created if missing:
+//   strata_kv(key text primary key, value bytea, version bigint, updated_at timestamptz)
+struct PgMapping {
+  std::string table = "strata_kv";
+  std::string key_column = "key";
+  std::string value_column = "value";
+  std::string version_column = "version";
+  bool operator==(const PgMapping&) const = default;
+};
+
+struct Policy {
+  std::string prefix;  // "" for the default policy
+  bool l1 = true;      // L1 (in-process) tier holds this prefix
+  bool l2 = true;      // L2 (upstream Redis) tier holds this prefix; ignored without an upstream
+  uint64_t ttl_ms = 0;           // lifetime in the cache tiers; 0: no TTL
+  uint64_t negative_ttl_ms = 0;  // how long a "not in PostgreSQL" answer is cached; 0: never
+  Strategy strategy = Strategy::kCache;
+  double refresh_point = 0.8;         // refresh-ahead: reload when this fraction of TTL has passed
+  uint32_t flush_interval_ms = 100;   // write-behind: oldest pending write waits at most this
+  uint32_t max_batch = 256;           // write-behind: rows per multi-row upsert
+  uint32_t max_queue_depth = 100000;  // write-behind: pending keys before writers wait
+  uint32_t queue_wait_ms = 2000;      // write-behind: how long a writer waits for room, then errors
+  PgMapping pg;
+
+  bool uses_postgres() const { return strategy != Strategy::kCache; }
+  bool operator==(const Policy&) const = default;
+};
+
+}  // namespace strata::policies

@@ -1,0 +1,77 @@
+// The policy file: TOML, validated with messages that name the file, line, field and what is
+// allowed. Besides [server] (proxy/options.cc reads that table) it holds:
+//
+//   [postgres]            conninfo, pool_size, connect_timeout_ms, query_timeout_ms,
+//                         backoff_max_ms, dead_letter_max
+//   [journal]             dir, segment_bytes, shutdown_drain_ms
+//   [default]             the policy for keys no prefix matches (same fields as [[policy]])
+//   [[policy]]            prefix = "user:", l1, l2, ttl_ms, negative_ttl_ms, strategy,
+//                         refresh_point, flush_interval_ms, max_batch, max_queue_depth,
+//                         queue_wait_ms, table, key_column, value_column, version_column
+//
+// Parsing may throw internally (toml++), never out of these functions: errors are values.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "policies/policy.h"
+#include "policies/policy_table.h"
+
+namespace strata::policies {
+
+struct PostgresConfig {
+  std::string conninfo;  // libpq conninfo; empty: no PostgreSQL tier
+  uint32_t pool_size = 2;  // connections per worker
+  uint32_t connect_timeout_ms = 2000;
+  uint32_t query_timeout_ms = 5000;
+  uint32_t backoff_max_ms = 2000;
+  uint32_t dead_letter_max = 10000;
+  bool operator==(const PostgresConfig&) const = default;
+};
+
+struct JournalConfig {
+  std::string dir = "strata-journal";  // write-behind journal segments
+  uint64_t segment_bytes = 64ull << 20;
+  uint32_t shutdown_drain_ms = 5000;  // SIGTERM/SHUTDOWN: time to drain write-behind queues
+  bool operator==(const JournalConfig&) const = default;
+};
+
+struct PolicyConfig {
+  Policy fallback;               // [default]; its prefix is ""
+  std::vector<Policy> policies;  // [[policy]] in file order
+  PostgresConfig postgres;
+  JournalConfig journal;
+
+  bool any_postgres() const;  // some policy (or the default) uses PostgreSQL
+  bool any_write_behind() const;
+  PrefixTable<Policy> table() const;
+};
+
+struct ConfigContext {
+  bool has_upstream = false;  // an L2 (upstream Redis) is configured
+};
+
+// Reads and validates `path`. The error names file:line, the field and what is allowed, e.g.
+//   "strata.toml:12: [[policy]] prefix 'chat:': strategy 'write-behnd' is not one of
+//    write-through, write-behind, write-around, refresh-ahead, cache"
+std::expected<PolicyConfig, std::string> load_policy_file(const std::string& path,
+                                                          const ConfigContext& ctx);
+// The same from text (tests); `source_name` stands in for the path in messages.
+std::expected<PolicyConfig, std::string> parse_policy_text(std::string_view text,
+                                                           std::string_view source_name,
+                                                           const ConfigContext& ctx);
+
+// STRATA POLICY SET <prefix> <field> <value>: changes one field with the same validation as
+// the file; on error *p is unchanged and the message says what is allowed.
+std::expected<void, std::string> set_policy_field(Policy* p, std::string_view field,
+                                                  std::string_view value,
+                                                  const ConfigContext& ctx);
+// STRATA POLICY GET: field name / value text pairs, in a fixed order.
+std::vector<std::pair<std::string, std::string>> describe_policy(const Policy& p);
+
+}  // namespace strata::policies
