@@ -56,9 +56,11 @@ void Endpoint::on_sent(long res) {
 void Endpoint::close() {
   if (closed_) return;
   closed_ = true;
-  worker_->driver().close(token_, fd_);
+  release_socket();
   on_closed();
   if (!send_inflight_) worker_->release_later(this);
 }
+
+void Endpoint::release_socket() { worker_->driver().close(token_, fd_); }
 
 }  // namespace strata::proxy

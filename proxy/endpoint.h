@@ -26,6 +26,11 @@ class Endpoint {
   virtual void on_output_drained() {}
   // Called once, when the socket is closed for any reason.
   virtual void on_closed() {}
+  // A one-shot IoDriver::poll() armed for this endpoint fired: revents (POLLIN...) or -errno.
+  virtual void on_poll(int /*revents*/) {}
+  // An IoDriver::write_file() for this endpoint finished: bytes written or -errno. Delivered
+  // even after close(), like on_sent: the owner may free the buffer now.
+  virtual void on_file_done(long /*res*/) {}
 
   // Hands out_ to the kernel if no send is in flight. Called by the worker's flush.
   void flush();
@@ -45,6 +50,9 @@ class Endpoint {
 
  protected:
   friend class Worker;
+  // How close() lets go of the socket. Endpoints on a socket someone else owns (libpq's) stop
+  // the driver watching it (IoDriver::forget) and let that owner close it.
+  virtual void release_socket();
   Worker* worker_;
   int fd_;
   Token token_{};

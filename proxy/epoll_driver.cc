@@ -41,6 +41,13 @@ struct EpollSlot {
   bool want_write = false;
   uint32_t events = 0;  // registered interest
   PendingSend send;
+  bool polling = false;          // a one-shot poll() is armed
+  bool poll_registered = false;  // fd is in the epoll set with EPOLLONESHOT
+};
+
+struct FileDone {
+  Token t;
+  long res;
 };
 
 class EpollDriver final : public IoDriver {
@@ -116,12 +123,65 @@ class EpollDriver final : public IoDriver {
     ::close(fd);
   }
 
+  void poll(Token t, int fd, uint32_t events) override {
+    EpollSlot& s = slot(t);
+    if (s.poll_registered && s.fd != fd) s.poll_registered = false;  // libpq's socket changed
+    s.fd = fd;
+    s.gen = t.gen;
+    s.polling = true;
+    epoll_event ev{};
+    ev.events = events | EPOLLONESHOT;
+    ev.data.u64 = tag(t);
+    // A closed fd leaves the epoll set by itself, and its number may come back for a new socket:
+    // fall back between MOD and ADD instead of trusting poll_registered blindly.
+    int rc = epoll_ctl(ep_, s.poll_registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev);
+    if (rc < 0 && errno == ENOENT) rc = epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &ev);
+    if (rc < 0 && errno == EEXIST) rc = epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &ev);
+    s.poll_registered = rc == 0;
+    if (rc < 0) polls_failed_.push_back({t, -errno});
+  }
+
+  void forget(Token t, int fd) override {
+    EpollSlot& s = slot(t);
+    if (s.poll_registered) epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
+    s = EpollSlot{};
+    s.gen = ~0u;
+  }
+
+  // Synchronous: regular files are always "ready", so there is nothing to wait for; the
+  // completion is still delivered from the next run_once, as io_uring would.
+  void write_file(Token t, int fd, const char* data, size_t len, uint64_t offset,
+                  bool datasync) override {
+    size_t done = 0;
+    long res = 0;
+    while (done < len) {
+      ssize_t w = ::pwrite(fd, data + done, len - done, static_cast<off_t>(offset + done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        res = w < 0 ? -errno : -EIO;
+        break;
+      }
+      done += static_cast<size_t>(w);
+    }
+    if (res == 0 && datasync && ::fdatasync(fd) < 0) res = -errno;
+    files_done_.push_back({t, res < 0 ? res : static_cast<long>(done)});
+  }
+
   void run_once() override {
     flush_sends();
+    for (auto [t, res] : std::exchange(files_done_, {})) handler_->on_file_done(t, res);
+    for (auto [t, res] : std::exchange(polls_failed_, {})) {
+      if (live(t) && slots_[t.slot].polling) {
+        slots_[t.slot].polling = false;
+        handler_->on_poll(t, res);
+      }
+    }
     for (auto [t, res] : std::exchange(connect_results_, {})) handler_->on_connected(t, res);
     for (Token t : std::exchange(sent_after_close_, {})) handler_->on_sent(t, -ECONNRESET);
     epoll_event events[256];
-    const int timeout = (ready_sends_.empty() && completed_.empty()) ? -1 : 0;
+    const bool more = !ready_sends_.empty() || !completed_.empty() || !files_done_.empty() ||
+                      !polls_failed_.empty() || !connect_results_.empty();
+    const int timeout = more ? 0 : -1;
     int n = epoll_wait(ep_, events, 256, timeout);
     for (auto [t, res] : std::exchange(completed_, {})) handler_->on_sent(t, res);
     for (int i = 0; i < n; ++i) dispatch(events[i]);
@@ -136,6 +196,9 @@ class EpollDriver final : public IoDriver {
   EpollSlot& slot(Token t) {
     if (t.slot >= slots_.size()) slots_.resize(t.slot + 64);
     return slots_[t.slot];
+  }
+  bool live(Token t) const {
+    return t.slot < slots_.size() && (slots_[t.slot].gen & 0xffffff) == t.gen;
   }
   static uint64_t tag(Token t) { return (static_cast<uint64_t>(t.gen & 0xffffff) << 32) | t.slot; }
 
@@ -217,6 +280,10 @@ class EpollDriver final : public IoDriver {
     const Token t{static_cast<uint32_t>(d), static_cast<uint32_t>(d >> 32) & 0xffffff};
     if (t.slot >= slots_.size() || (slots_[t.slot].gen & 0xffffff) != t.gen) return;
     EpollSlot& s = slots_[t.slot];
+    if (s.polling) {
+      s.polling = false;  // EPOLLONESHOT disarmed it; epoll and poll share the bit values
+      return handler_->on_poll(t, static_cast<int>(ev.events & 0xffff));
+    }
     if ((ev.events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && s.connecting) {
       int err = 0;
       socklen_t len = sizeof err;
@@ -273,6 +340,8 @@ class EpollDriver final : public IoDriver {
   std::vector<Token> sent_after_close_;
   std::vector<std::pair<Token, long>> completed_;
   std::vector<std::pair<Token, int>> connect_results_;
+  std::vector<FileDone> files_done_;
+  std::vector<std::pair<Token, int>> polls_failed_;
 };
 
 }  // namespace

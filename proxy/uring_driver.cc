@@ -17,7 +17,21 @@
 namespace strata::proxy {
 namespace {
 
-enum class Op : uint8_t { kAccept = 1, kRecv, kSend, kConnect, kTick, kWake, kIgnore };
+// kPoll/kPollAlt alternate per slot: forget() flips the slot's poll epoch, so the completion of a
+// poll armed before it (cancelled or already fired) is recognised even if the same token re-arms.
+enum class Op : uint8_t {
+  kAccept = 1,
+  kRecv,
+  kSend,
+  kConnect,
+  kTick,
+  kWake,
+  kIgnore,
+  kPoll,
+  kPollAlt,
+  kFileWrite,
+  kFileSync,
+};
 
 constexpr uint16_t kBufferGroup = 1;
 
@@ -37,12 +51,31 @@ Token token_of(uint64_t ud) {
   return Token{static_cast<uint32_t>(ud), static_cast<uint32_t>(ud >> 32) & 0xffffff};
 }
 
-// What the driver remembers per slot: whether a multishot recv is armed and wanted.
+// A write_file() in flight: a WRITE linked to an FSYNC, two completions, one report.
+struct FileOp {
+  int fd = -1;
+  uint32_t gen = 0;
+  const char* data = nullptr;
+  size_t len = 0;
+  size_t done = 0;  // bytes written by earlier rounds (a short write is resubmitted)
+  uint64_t offset = 0;
+  bool datasync = false;
+  bool active = false;
+  int cqes_left = 0;
+  long write_res = 0;
+  long sync_res = 0;
+};
+
+// What the driver remembers per slot: whether a multishot recv is armed and wanted, whether a
+// one-shot poll is armed (and in which epoch), and the file write in flight.
 struct SlotState {
   int fd = -1;
   uint32_t gen = 0;
   bool recv_wanted = false;
   bool recv_armed = false;
+  bool poll_armed = false;
+  bool poll_alt = false;  // epoch: which of kPoll/kPollAlt the armed poll carries
+  FileOp file;
 };
 
 class UringDriver final : public IoDriver {
@@ -76,11 +109,14 @@ class UringDriver final : public IoDriver {
     if (probe == nullptr) return "io_uring probe refused";
     bool ops_ok = true;
     for (int op : {IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SEND, IORING_OP_CONNECT,
-                   IORING_OP_TIMEOUT, IORING_OP_READ, IORING_OP_ASYNC_CANCEL}) {
+                   IORING_OP_TIMEOUT, IORING_OP_READ, IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD,
+                   IORING_OP_POLL_REMOVE, IORING_OP_WRITE, IORING_OP_FSYNC}) {
       ops_ok = ops_ok && io_uring_opcode_supported(probe, op);
     }
     io_uring_free_probe(probe);
-    if (!ops_ok) return "io_uring lacks accept/recv/send/connect/timeout/read/cancel";
+    if (!ops_ok) {
+      return "io_uring lacks accept/recv/send/connect/timeout/read/cancel/poll/write/fsync";
+    }
     if (std::string err = setup_buffer_ring(); !err.empty()) return err;
     features_.buffer_ring = features_.multishot_recv = features_.multishot_accept = true;
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -142,6 +178,36 @@ class UringDriver final : public IoDriver {
     ::close(fd);
     s.recv_armed = false;
     s.fd = -1;
+  }
+
+  void poll(Token t, int fd, uint32_t events) override {
+    SlotState& s = slot(t);
+    s.fd = fd;
+    s.gen = t.gen;
+    s.poll_armed = true;
+    io_uring_sqe* sqe = get_sqe();
+    io_uring_prep_poll_add(sqe, fd, events);
+    io_uring_sqe_set_data64(sqe, pack(s.poll_alt ? Op::kPollAlt : Op::kPoll, t));
+  }
+
+  void forget(Token t, int /*fd*/) override {
+    SlotState& s = slot(t);
+    if (s.poll_armed) {
+      io_uring_sqe* sqe = get_sqe();
+      io_uring_prep_poll_remove(sqe, pack(s.poll_alt ? Op::kPollAlt : Op::kPoll, t));
+      io_uring_sqe_set_data64(sqe, pack(Op::kIgnore, t));
+    }
+    s.poll_armed = false;
+    s.poll_alt = !s.poll_alt;  // the old poll's completion, whenever it comes, is now stale
+    s.gen = ~0u;
+    s.fd = -1;
+  }
+
+  void write_file(Token t, int fd, const char* data, size_t len, uint64_t offset,
+                  bool datasync) override {
+    FileOp& f = slot(t).file;
+    f = FileOp{fd, t.gen, data, len, 0, offset, datasync, true, 0, 0, 0};
+    submit_file(t, f);
   }
 
   void run_once() override {
@@ -270,9 +336,69 @@ class UringDriver final : public IoDriver {
         arm_wake();
         handler_->on_wake();
         break;
+      case Op::kPoll:
+      case Op::kPollAlt:
+        on_poll_cqe(t, op_of(ud) == Op::kPollAlt, cqe->res);
+        break;
+      case Op::kFileWrite:
+      case Op::kFileSync:
+        on_file_cqe(t, op_of(ud) == Op::kFileWrite, cqe->res);
+        break;
       case Op::kIgnore:
         break;
     }
+  }
+
+  void on_poll_cqe(Token t, bool alt, int res) {
+    if (!live(t)) return;
+    SlotState& s = slots_[t.slot];
+    if (!s.poll_armed || s.poll_alt != alt) return;  // armed before a forget()
+    s.poll_armed = false;
+    handler_->on_poll(t, res);
+  }
+
+  // Writes what is left of f (from f.done), linked to an fdatasync when asked.
+  void submit_file(Token t, FileOp& f) {
+    // Both SQEs must land in the same submission for the link to hold.
+    if (f.datasync && io_uring_sq_space_left(&ring_) < 2) io_uring_submit(&ring_);
+    io_uring_sqe* sqe = get_sqe();
+    const size_t left = f.len - f.done;
+    io_uring_prep_write(sqe, f.fd, f.data + f.done, static_cast<unsigned>(left), f.offset + f.done);
+    io_uring_sqe_set_data64(sqe, pack(Op::kFileWrite, t));
+    f.cqes_left = 1;
+    f.write_res = f.sync_res = 0;
+    if (f.datasync) {
+      sqe->flags |= IOSQE_IO_LINK;
+      io_uring_sqe* sync = get_sqe();
+      io_uring_prep_fsync(sync, f.fd, IORING_FSYNC_DATASYNC);
+      io_uring_sqe_set_data64(sync, pack(Op::kFileSync, t));
+      f.cqes_left = 2;
+    }
+  }
+
+  void on_file_cqe(Token t, bool is_write, int res) {
+    if (t.slot >= slots_.size()) return;
+    FileOp& f = slots_[t.slot].file;
+    if (!f.active || (f.gen & 0xffffff) != t.gen) return;
+    (is_write ? f.write_res : f.sync_res) = res;
+    if (--f.cqes_left > 0) return;
+    long report;
+    if (f.write_res < 0) {
+      report = f.write_res;
+    } else if (f.write_res == 0 && f.len > 0) {
+      report = -EIO;  // no progress: do not spin
+    } else if (f.done + static_cast<size_t>(f.write_res) < f.len) {
+      // A short write broke the link (the fsync came back cancelled): write the rest.
+      f.done += static_cast<size_t>(f.write_res);
+      submit_file(t, f);
+      return;
+    } else if (f.sync_res < 0) {
+      report = f.sync_res;
+    } else {
+      report = static_cast<long>(f.len);
+    }
+    f.active = false;
+    handler_->on_file_done(t, report);
   }
 
   void on_recv_cqe(Token t, io_uring_cqe* cqe, bool more) {

@@ -173,6 +173,14 @@ void Worker::on_connected(Token t, int res) {
   if (Endpoint* e = lookup(t); e != nullptr && !e->closed()) e->on_connected(res);
 }
 
+void Worker::on_poll(Token t, int res) {
+  if (Endpoint* e = lookup(t); e != nullptr && !e->closed()) e->on_poll(res);
+}
+
+void Worker::on_file_done(Token t, long res) {
+  if (Endpoint* e = lookup(t); e != nullptr) e->on_file_done(res);
+}
+
 void Worker::on_tick() {
   refresh_clock();
   if (now_ms_ - last_housekeeping_ms_ < kHousekeepingEveryMs) return;

@@ -75,6 +75,8 @@ class Worker final : public IoHandler {
   void on_connected(Token t, int res) override;
   void on_tick() override;
   void on_wake() override;
+  void on_poll(Token t, int res) override;
+  void on_file_done(Token t, long res) override;
 
  private:
   void flush_dirty();

@@ -3,13 +3,18 @@
 #include "proxy/io_driver.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "proxy/worker.h"
 
@@ -101,6 +106,135 @@ void run_echo(bool force_epoll) {
 
 TEST(IoDriver, EchoOverIoUring) { run_echo(false); }
 TEST(IoDriver, EchoOverEpoll) { run_echo(true); }
+
+// Records poll and file completions (the libpq socket watch and the journal's writes).
+class RecordingHandler : public IoHandler {
+ public:
+  std::vector<std::pair<Token, int>> polls;
+  std::vector<std::pair<Token, long>> files;
+  void on_accept(int) override {}
+  void on_recv(Token, const char*, long) override {}
+  void on_sent(Token, long) override {}
+  void on_connected(Token, int) override {}
+  void on_tick() override {}
+  void on_wake() override {}
+  void on_poll(Token t, int res) override { polls.push_back({t, res}); }
+  void on_file_done(Token t, long res) override { files.push_back({t, res}); }
+};
+
+std::unique_ptr<IoDriver> driver_for(bool force_epoll, IoHandler* h) {
+  DriverOptions opts;
+  opts.force_epoll = force_epoll;
+  opts.tick_ms = 5;
+  std::string why;
+  auto d = make_driver(opts, h, &why);
+  EXPECT_EQ(d->features().io_uring, !force_epoll) << why;
+  return d;
+}
+
+void run_poll(bool force_epoll) {
+  RecordingHandler h;
+  auto d = driver_for(force_epoll, &h);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  const Token t{3, 7};
+
+  // Nothing to read yet: no callback.
+  d->poll(t, sv[0], POLLIN);
+  for (int i = 0; i < 4; ++i) d->run_once();
+  EXPECT_TRUE(h.polls.empty());
+  ASSERT_EQ(::write(sv[1], "x", 1), 1);
+  for (int i = 0; i < 50 && h.polls.empty(); ++i) d->run_once();
+  ASSERT_EQ(h.polls.size(), 1u);
+  EXPECT_EQ(h.polls[0].first, t);
+  EXPECT_TRUE(h.polls[0].second & POLLIN);
+
+  // One-shot: still readable, but not re-armed, so nothing more.
+  for (int i = 0; i < 4; ++i) d->run_once();
+  EXPECT_EQ(h.polls.size(), 1u);
+
+  // Re-armed for writing: fires at once.
+  d->poll(t, sv[0], POLLOUT);
+  for (int i = 0; i < 50 && h.polls.size() < 2; ++i) d->run_once();
+  ASSERT_EQ(h.polls.size(), 2u);
+  EXPECT_TRUE(h.polls[1].second & POLLOUT);
+
+  // forget() suppresses an armed poll, even one whose event is already there.
+  char c;
+  ASSERT_EQ(::read(sv[0], &c, 1), 1);
+  d->poll(t, sv[0], POLLIN);
+  d->forget(t, sv[0]);
+  ASSERT_EQ(::write(sv[1], "y", 1), 1);
+  for (int i = 0; i < 6; ++i) d->run_once();
+  EXPECT_EQ(h.polls.size(), 2u);
+
+  // The same token armed again after forget() gets exactly one callback.
+  d->poll(t, sv[0], POLLIN);
+  for (int i = 0; i < 50 && h.polls.size() < 3; ++i) d->run_once();
+  for (int i = 0; i < 4; ++i) d->run_once();
+  ASSERT_EQ(h.polls.size(), 3u);
+  EXPECT_TRUE(h.polls[2].second & POLLIN);
+
+  // A forgotten fd is still open: the owner closes it.
+  d->forget(t, sv[0]);
+  EXPECT_EQ(fcntl(sv[0], F_GETFD), FD_CLOEXEC);
+  ::close(sv[0]);
+  ::close(sv[1]);
+}
+
+TEST(IoDriver, PollOverIoUring) { run_poll(false); }
+TEST(IoDriver, PollOverEpoll) { run_poll(true); }
+
+void run_write_file(bool force_epoll) {
+  RecordingHandler h;
+  auto d = driver_for(force_epoll, &h);
+  char path[] = "/tmp/strata_io_driver_XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const Token t{5, 2};
+  const std::string a = "hello ";
+  std::string b(1 << 20, 'z');  // big enough to take more than one page
+  d->write_file(t, fd, a.data(), a.size(), 0, true);
+  for (int i = 0; i < 100 && h.files.empty(); ++i) d->run_once();
+  ASSERT_EQ(h.files.size(), 1u);
+  EXPECT_EQ(h.files[0].first, t);
+  EXPECT_EQ(h.files[0].second, static_cast<long>(a.size()));
+  d->write_file(t, fd, b.data(), b.size(), a.size(), false);
+  for (int i = 0; i < 100 && h.files.size() < 2; ++i) d->run_once();
+  ASSERT_EQ(h.files.size(), 2u);
+  EXPECT_EQ(h.files[1].second, static_cast<long>(b.size()));
+
+  std::string back(a.size() + b.size() + 10, '\0');
+  ssize_t r = ::pread(fd, back.data(), back.size(), 0);
+  ASSERT_EQ(r, static_cast<ssize_t>(a.size() + b.size()));
+  back.resize(static_cast<size_t>(r));
+  EXPECT_EQ(back, a + b);
+
+  // A bad descriptor reports -errno, once.
+  ::close(fd);
+  ::unlink(path);
+  d->write_file(t, fd, a.data(), a.size(), 0, true);
+  for (int i = 0; i < 100 && h.files.size() < 3; ++i) d->run_once();
+  for (int i = 0; i < 4; ++i) d->run_once();
+  ASSERT_EQ(h.files.size(), 3u);
+  EXPECT_EQ(h.files[2].second, -EBADF);
+
+  // A read-only file refuses the write.
+  char path2[] = "/tmp/strata_io_driver_XXXXXX";
+  int wfd = mkstemp(path2);
+  ASSERT_GE(wfd, 0);
+  int rfd = ::open(path2, O_RDONLY | O_CLOEXEC);
+  ::close(wfd);
+  d->write_file(t, rfd, a.data(), a.size(), 0, true);
+  for (int i = 0; i < 100 && h.files.size() < 4; ++i) d->run_once();
+  ASSERT_EQ(h.files.size(), 4u);
+  EXPECT_LT(h.files[3].second, 0);
+  ::close(rfd);
+  ::unlink(path2);
+}
+
+TEST(IoDriver, WriteFileOverIoUring) { run_write_file(false); }
+TEST(IoDriver, WriteFileOverEpoll) { run_write_file(true); }
 
 }  // namespace
 }  // namespace strata::proxy
