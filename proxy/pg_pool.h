@@ -56,7 +56,9 @@ class PgPool {
   // Runs one statement in its own implicit transaction (a pipeline sync follows it), on the
   // least loaded ready connection; prepared on that connection the first time its text is seen.
   // `cb` runs on this worker exactly once: with the result, or kTransient if no connection is
-  // ready, the connection is lost, or query_timeout_ms passes.
+  // ready, the connection is lost, or query_timeout_ms passes. While a connection is being
+  // set up, requests wait (bounded) up to connect_timeout_ms. When nothing is connecting (all
+  // in backoff) or the wait queue is full, `cb` runs before exec() returns.
   void exec(std::string_view sql, std::span<const PgParam> params, bool binary_result,
             PgCallback cb);
   size_t in_flight() const;
