@@ -19,6 +19,8 @@ enum class Strategy : uint8_t {
 
 std::string_view strategy_name(Strategy s);  // "write-through", ..., "cache"
 bool parse_strategy(std::string_view s, Strategy* out);
+// "write-through, write-behind, write-around, refresh-ahead, cache" (for error messages).
+std::string strategy_names_list();
 
 // Where a prefix's keys live in PostgreSQL. The default table is created if missing:
 //   strata_kv(key text primary key, value bytea, version bigint, updated_at timestamptz)

@@ -12,6 +12,7 @@
 // Parsing may throw internally (toml++), never out of these functions: errors are values.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <expected>
 #include <string>
@@ -23,6 +24,21 @@
 #include "policies/policy_table.h"
 
 namespace strata::policies {
+
+// Limits the file (and STRATA POLICY SET) accepts; messages quote them.
+constexpr uint64_t kTtlMsMax = 315'360'000'000;  // ten years
+constexpr uint64_t kFlushIntervalMsMax = 3'600'000;
+constexpr uint64_t kMaxBatchMax = 10'000;
+constexpr uint64_t kQueueDepthMax = 100'000'000;
+constexpr uint64_t kQueueWaitMsMax = 600'000;
+constexpr size_t kPrefixBytesMax = 1024;
+constexpr size_t kSqlIdentifierBytesMax = 63;  // PostgreSQL's NAMEDATALEN - 1, per dotted part
+constexpr uint64_t kPoolSizeMax = 64;
+constexpr uint64_t kPgTimeoutMsMax = 3'600'000;
+constexpr uint64_t kDeadLetterMax = 10'000'000;
+constexpr uint64_t kSegmentBytesMin = 4096;
+constexpr uint64_t kSegmentBytesMax = 16ull << 30;
+constexpr uint64_t kShutdownDrainMsMax = 600'000;
 
 struct PostgresConfig {
   std::string conninfo;  // libpq conninfo; empty: no PostgreSQL tier
@@ -53,10 +69,17 @@ struct PolicyConfig {
 };
 
 struct ConfigContext {
-  bool has_upstream = false;  // an L2 (upstream Redis) is configured
+  // An L2 (upstream Redis) is configured. Without one, l2 = true is accepted and means nothing:
+  // L2 is off for every policy (the proxy checks this flag, the file stays portable).
+  bool has_upstream = false;
+  // set_policy_field only: [postgres] conninfo is set. False refuses a PostgreSQL strategy; the
+  // file parser ignores it and looks at the file's own [postgres] table.
+  bool has_postgres = true;
 };
 
-// Reads and validates `path`. The error names file:line, the field and what is allowed, e.g.
+// Reads and validates `path`. A [[policy]] starts as a copy of [default] (wherever [default]
+// stands in the file) and overrides the fields it names. The error names file:line, the field and
+// what is allowed, e.g.
 //   "strata.toml:12: [[policy]] prefix 'chat:': strategy 'write-behnd' is not one of
 //    write-through, write-behind, write-around, refresh-ahead, cache"
 std::expected<PolicyConfig, std::string> load_policy_file(const std::string& path,

@@ -31,6 +31,10 @@ class WriteBehindQueue {
   };
   explicit WriteBehindQueue(Limits limits);
   ~WriteBehindQueue();
+  WriteBehindQueue(const WriteBehindQueue&) = delete;
+  WriteBehindQueue& operator=(const WriteBehindQueue&) = delete;
+  WriteBehindQueue(WriteBehindQueue&& other) noexcept;  // `other` is left empty, unusable
+  WriteBehindQueue& operator=(WriteBehindQueue&& other) noexcept;
   void set_limits(Limits limits);
   const Limits& limits() const;
 
@@ -39,18 +43,25 @@ class WriteBehindQueue {
   // Adds a write. A waiting (not in flight) write of the same key is replaced (coalesced) and
   // its journal segment appended to *released; a write older than the pending one is dropped
   // the same way. A key in flight keeps at most one waiting successor.
+  // Equal versions count as older (a replayed record). A coalesced write keeps the place and
+  // enqueued_ms of the write it replaced: the key has been dirty since then. Segment 0 is
+  // never appended to *released (nor is anything when released is null).
   void push(PendingWrite w, std::vector<uint64_t>* released);
   // The newest pending write of `key` (waiting, else in flight), or null.
   const PendingWrite* find(std::string_view key) const;
   // A batch is due when the oldest waiting write is flush_interval_ms old, or max_batch
   // writes wait, or `force` (FLUSH-BEHIND, shutdown) and anything waits.
   bool due(int64_t now_ms, bool force) const;
-  // Moves up to max_batch waiting writes (oldest first) to in flight and copies them to *out.
+  // Moves up to max_batch waiting writes (oldest first) to in flight and copies them to *out
+  // (*out is cleared first; returns its size; 0 when no batch is due). A waiting successor of
+  // a key in flight is not eligible: it neither makes a batch due nor joins one.
   size_t take_batch(int64_t now_ms, bool force, std::vector<PendingWrite>* out);
   // The flush of (key, version) committed: it leaves the queue (segment to *released).
   void committed(std::string_view key, uint64_t version, std::vector<uint64_t>* released);
   // A transient failure: the write waits again at the front, unless a newer write of the key
-  // superseded it meanwhile (then it is dropped and its segment released).
+  // superseded it meanwhile (then it is dropped and its segment released, and the successor
+  // takes its place at the front). Calls for a (key, version) not in flight are ignored, here
+  // and in committed/rejected.
   void failed(std::string_view key, uint64_t version, std::vector<uint64_t>* released);
   // PostgreSQL refused it for good: it leaves the queue and is returned for the dead-letter
   // list (its segment stays live until the dead letter is dropped or retried).

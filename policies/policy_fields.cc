@@ -1,0 +1,291 @@
+#include "policies/policy_fields.h"
+
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+
+namespace strata::policies::detail {
+namespace {
+
+constexpr uint64_t kU32Max = UINT32_MAX;
+
+const std::array<FieldSpec<Policy>, 14> kPolicyFields = {{
+    {"strategy", FieldKind::kStrategy, 0, 0, [](Policy& p) -> FieldSlot { return &p.strategy; }},
+    {"l1", FieldKind::kBool, 0, 0, [](Policy& p) -> FieldSlot { return &p.l1; }},
+    {"l2", FieldKind::kBool, 0, 0, [](Policy& p) -> FieldSlot { return &p.l2; }},
+    {"ttl_ms", FieldKind::kUint, 0, kTtlMsMax, [](Policy& p) -> FieldSlot { return &p.ttl_ms; }},
+    {"negative_ttl_ms", FieldKind::kUint, 0, kTtlMsMax,
+     [](Policy& p) -> FieldSlot { return &p.negative_ttl_ms; }},
+    {"refresh_point", FieldKind::kFraction, 0, 0,
+     [](Policy& p) -> FieldSlot { return &p.refresh_point; }},
+    {"flush_interval_ms", FieldKind::kUint, 0, kFlushIntervalMsMax,
+     [](Policy& p) -> FieldSlot { return &p.flush_interval_ms; }},
+    {"max_batch", FieldKind::kUint, 1, kMaxBatchMax,
+     [](Policy& p) -> FieldSlot { return &p.max_batch; }},
+    {"max_queue_depth", FieldKind::kUint, 1, kQueueDepthMax,
+     [](Policy& p) -> FieldSlot { return &p.max_queue_depth; }},
+    {"queue_wait_ms", FieldKind::kUint, 0, kQueueWaitMsMax,
+     [](Policy& p) -> FieldSlot { return &p.queue_wait_ms; }},
+    {"table", FieldKind::kIdentifier, 0, 0, [](Policy& p) -> FieldSlot { return &p.pg.table; }},
+    {"key_column", FieldKind::kIdentifier, 0, 0,
+     [](Policy& p) -> FieldSlot { return &p.pg.key_column; }},
+    {"value_column", FieldKind::kIdentifier, 0, 0,
+     [](Policy& p) -> FieldSlot { return &p.pg.value_column; }},
+    {"version_column", FieldKind::kIdentifier, 0, 0,
+     [](Policy& p) -> FieldSlot { return &p.pg.version_column; }},
+}};
+
+const std::array<FieldSpec<PostgresConfig>, 6> kPostgresFields = {{
+    {"conninfo", FieldKind::kString, 0, 0,
+     [](PostgresConfig& c) -> FieldSlot { return &c.conninfo; }},
+    {"pool_size", FieldKind::kUint, 1, kPoolSizeMax,
+     [](PostgresConfig& c) -> FieldSlot { return &c.pool_size; }},
+    {"connect_timeout_ms", FieldKind::kUint, 1, kPgTimeoutMsMax,
+     [](PostgresConfig& c) -> FieldSlot { return &c.connect_timeout_ms; }},
+    {"query_timeout_ms", FieldKind::kUint, 1, kPgTimeoutMsMax,
+     [](PostgresConfig& c) -> FieldSlot { return &c.query_timeout_ms; }},
+    {"backoff_max_ms", FieldKind::kUint, 1, kPgTimeoutMsMax,
+     [](PostgresConfig& c) -> FieldSlot { return &c.backoff_max_ms; }},
+    {"dead_letter_max", FieldKind::kUint, 1, kDeadLetterMax,
+     [](PostgresConfig& c) -> FieldSlot { return &c.dead_letter_max; }},
+}};
+
+const std::array<FieldSpec<JournalConfig>, 3> kJournalFields = {{
+    {"dir", FieldKind::kPath, 0, 0, [](JournalConfig& c) -> FieldSlot { return &c.dir; }},
+    {"segment_bytes", FieldKind::kUint, kSegmentBytesMin, kSegmentBytesMax,
+     [](JournalConfig& c) -> FieldSlot { return &c.segment_bytes; }},
+    {"shutdown_drain_ms", FieldKind::kUint, 0, kShutdownDrainMsMax,
+     [](JournalConfig& c) -> FieldSlot { return &c.shutdown_drain_ms; }},
+}};
+
+bool is_identifier_part(std::string_view s) {
+  if (s.empty() || s.size() > kSqlIdentifierBytesMax) return false;
+  auto c0 = static_cast<unsigned char>(s[0]);
+  if (!std::isalpha(c0) && c0 != '_') return false;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (!std::isalnum(c) && c != '_') return false;
+  }
+  return true;
+}
+
+// Letters only from ASCII: std::isalpha under the "C" locale, which the proxy never changes.
+bool is_sql_identifier(std::string_view s) {
+  const size_t dot = s.find('.');
+  if (dot == std::string_view::npos) return is_identifier_part(s);
+  return is_identifier_part(s.substr(0, dot)) && is_identifier_part(s.substr(dot + 1));
+}
+
+std::string format_double(double d) {
+  std::array<char, 32> buf{};
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), d);
+  if (ec != std::errc()) return "?";
+  return std::string(buf.data(), end);
+}
+
+std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::string format_value(const FieldValue& v) {
+  if (const auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+  if (const auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
+  if (const auto* d = std::get_if<double>(&v)) return format_double(*d);
+  return quote(std::get<std::string>(v));
+}
+
+std::string wrong_type(std::string_view name, FieldKind kind, uint64_t min, uint64_t max,
+                       const FieldValue& v) {
+  return std::string(name) + " must be " + allowed_text(kind, min, max) + " (got " +
+         std::string(value_type_name(v)) + ")";
+}
+
+std::expected<void, std::string> assign_uint(std::string_view name, uint64_t min, uint64_t max,
+                                             FieldSlot slot, int64_t i) {
+  if (i < 0 || static_cast<uint64_t>(i) < min || static_cast<uint64_t>(i) > max) {
+    return std::unexpected(std::string(name) + " " + std::to_string(i) +
+                           " is out of range: must be " + allowed_text(FieldKind::kUint, min, max));
+  }
+  const auto u = static_cast<uint64_t>(i);
+  if (auto* p32 = std::get_if<uint32_t*>(&slot)) {
+    if (u > kU32Max) return std::unexpected(std::string(name) + " does not fit 32 bits");
+    **p32 = static_cast<uint32_t>(u);
+  } else {
+    *std::get<uint64_t*>(slot) = u;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string allowed_text(FieldKind kind, uint64_t min, uint64_t max) {
+  switch (kind) {
+    case FieldKind::kBool:
+      return "true or false";
+    case FieldKind::kUint:
+      return "an integer in " + std::to_string(min) + ".." + std::to_string(max);
+    case FieldKind::kFraction:
+      return "a number between 0 and 1, both excluded";
+    case FieldKind::kStrategy:
+      return "one of " + strategy_names_list();
+    case FieldKind::kIdentifier:
+      return "an SQL identifier: [A-Za-z_][A-Za-z0-9_]* (optionally schema.table), at most " +
+             std::to_string(kSqlIdentifierBytesMax) + " characters per part";
+    case FieldKind::kString:
+      return "a string";
+    case FieldKind::kPath:
+      return "a non-empty string";
+  }
+  return "?";
+}
+
+std::string_view value_type_name(const FieldValue& v) {
+  if (std::holds_alternative<bool>(v)) return "a boolean";
+  if (std::holds_alternative<int64_t>(v)) return "an integer";
+  if (std::holds_alternative<double>(v)) return "a floating-point number";
+  return "a string";
+}
+
+std::expected<void, std::string> assign_value(std::string_view name, FieldKind kind, uint64_t min,
+                                              uint64_t max, FieldSlot slot, const FieldValue& v) {
+  const std::string* s = std::get_if<std::string>(&v);
+  switch (kind) {
+    case FieldKind::kBool:
+      if (!std::holds_alternative<bool>(v)) return std::unexpected(wrong_type(name, kind, 0, 0, v));
+      *std::get<bool*>(slot) = std::get<bool>(v);
+      return {};
+    case FieldKind::kUint:
+      if (!std::holds_alternative<int64_t>(v)) {
+        return std::unexpected(wrong_type(name, kind, min, max, v));
+      }
+      return assign_uint(name, min, max, slot, std::get<int64_t>(v));
+    case FieldKind::kFraction: {
+      double d;
+      if (const auto* i = std::get_if<int64_t>(&v)) {
+        d = static_cast<double>(*i);
+      } else if (const auto* f = std::get_if<double>(&v)) {
+        d = *f;
+      } else {
+        return std::unexpected(wrong_type(name, kind, 0, 0, v));
+      }
+      if (!(d > 0.0 && d < 1.0)) {  // also refuses NaN
+        return std::unexpected(std::string(name) + " " + format_value(v) +
+                               " is out of range: must be " + allowed_text(kind, 0, 0));
+      }
+      *std::get<double*>(slot) = d;
+      return {};
+    }
+    case FieldKind::kStrategy: {
+      if (s == nullptr) return std::unexpected(wrong_type(name, kind, 0, 0, v));
+      Strategy st;
+      if (!parse_strategy(*s, &st)) {
+        return std::unexpected(std::string(name) + " " + quote(*s) + " is not " +
+                               allowed_text(kind, 0, 0));
+      }
+      *std::get<Strategy*>(slot) = st;
+      return {};
+    }
+    case FieldKind::kIdentifier:
+      if (s == nullptr) return std::unexpected(wrong_type(name, kind, 0, 0, v));
+      if (!is_sql_identifier(*s)) {
+        return std::unexpected(std::string(name) + " " + quote(*s) +
+                               " is not a valid SQL identifier: must be " +
+                               allowed_text(kind, 0, 0));
+      }
+      *std::get<std::string*>(slot) = *s;
+      return {};
+    case FieldKind::kString:
+    case FieldKind::kPath:
+      if (s == nullptr || (kind == FieldKind::kPath && s->empty())) {
+        return std::unexpected(wrong_type(name, kind, 0, 0, v) +
+                               (s != nullptr ? " (got an empty string)" : ""));
+      }
+      *std::get<std::string*>(slot) = *s;
+      return {};
+  }
+  return std::unexpected(std::string(name) + ": unknown field kind");
+}
+
+std::expected<FieldValue, std::string> parse_value_text(std::string_view name, FieldKind kind,
+                                                        uint64_t min, uint64_t max,
+                                                        std::string_view text) {
+  switch (kind) {
+    case FieldKind::kBool: {
+      std::string lower(text);
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower == "true" || lower == "yes" || lower == "on" || lower == "1") return true;
+      if (lower == "false" || lower == "no" || lower == "off" || lower == "0") return false;
+      return std::unexpected(std::string(name) + " " + quote(text) +
+                             " is not a boolean: must be true or false (or yes/no)");
+    }
+    case FieldKind::kUint: {
+      int64_t i = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), i);
+      if (ec == std::errc::result_out_of_range) {
+        return std::unexpected(std::string(name) + " " + std::string(text) +
+                               " is out of range: must be " + allowed_text(kind, min, max));
+      }
+      if (ec != std::errc() || end != text.data() + text.size()) {
+        return std::unexpected(std::string(name) + " " + quote(text) +
+                               " is not an integer: must be " + allowed_text(kind, min, max));
+      }
+      return i;
+    }
+    case FieldKind::kFraction: {
+      double d = 0;
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), d);
+      if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(d)) {
+        return std::unexpected(std::string(name) + " " + quote(text) +
+                               " is not a number: must be " + allowed_text(kind, min, max));
+      }
+      return d;
+    }
+    case FieldKind::kStrategy:
+    case FieldKind::kIdentifier:
+    case FieldKind::kString:
+    case FieldKind::kPath:
+      return std::string(text);
+  }
+  return std::unexpected(std::string(name) + ": unknown field kind");
+}
+
+std::string format_slot(const FieldSlot& slot) {
+  if (const auto* b = std::get_if<bool*>(&slot)) return **b ? "yes" : "no";
+  if (const auto* u = std::get_if<uint32_t*>(&slot)) return std::to_string(**u);
+  if (const auto* u = std::get_if<uint64_t*>(&slot)) return std::to_string(**u);
+  if (const auto* d = std::get_if<double*>(&slot)) return format_double(**d);
+  if (const auto* st = std::get_if<Strategy*>(&slot)) return std::string(strategy_name(**st));
+  return *std::get<std::string*>(slot);
+}
+
+std::span<const FieldSpec<Policy>> policy_fields() { return kPolicyFields; }
+std::span<const FieldSpec<PostgresConfig>> postgres_fields() { return kPostgresFields; }
+std::span<const FieldSpec<JournalConfig>> journal_fields() { return kJournalFields; }
+
+std::string policy_where(const Policy& p) {
+  if (p.prefix.empty()) return "[default]";
+  return "[[policy]] prefix " + quote(p.prefix);
+}
+
+std::expected<void, PolicyProblem> check_policy(const Policy& p, bool has_postgres) {
+  if (p.strategy == Strategy::kCache && !p.l1 && !p.l2) {
+    return std::unexpected(PolicyProblem{
+        "l1 and l2 are both false with strategy 'cache': its keys would be kept nowhere "
+        "(turn on l1 or l2, or choose a PostgreSQL strategy)",
+        {"l2", "l1", "strategy"}});
+  }
+  if (p.strategy == Strategy::kRefreshAhead && p.ttl_ms == 0) {
+    return std::unexpected(PolicyProblem{
+        "strategy 'refresh-ahead' needs ttl_ms > 0 (refresh_point is a fraction of the TTL)",
+        {"ttl_ms", "strategy"}});
+  }
+  if (p.uses_postgres() && !has_postgres) {
+    return std::unexpected(PolicyProblem{
+        "strategy " + quote(strategy_name(p.strategy)) +
+            " uses PostgreSQL, but [postgres] conninfo is not set (set it, or use strategy "
+            "'cache')",
+        {"strategy"}});
+  }
+  return {};
+}
+
+}  // namespace strata::policies::detail
