@@ -195,9 +195,10 @@ std::expected<void, std::string> assign_value(std::string_view name, FieldKind k
       return {};
     case FieldKind::kString:
     case FieldKind::kPath:
-      if (s == nullptr || (kind == FieldKind::kPath && s->empty())) {
-        return std::unexpected(wrong_type(name, kind, 0, 0, v) +
-                               (s != nullptr ? " (got an empty string)" : ""));
+      if (s == nullptr) return std::unexpected(wrong_type(name, kind, 0, 0, v));
+      if (kind == FieldKind::kPath && s->empty()) {
+        return std::unexpected(std::string(name) + " must be " + allowed_text(kind, 0, 0) +
+                               " (got an empty string)");
       }
       *std::get<std::string*>(slot) = *s;
       return {};
