@@ -166,6 +166,27 @@ std::expected<void, std::string> check_parsed(const ParsedPolicy& p, bool has_po
       located(source, line, detail::policy_where(p.policy) + ": " + ok.error().message));
 }
 
+std::expected<std::vector<ParsedPolicy>, std::string> parse_policy_array(const toml::array& array,
+                                                                         const Policy& fallback,
+                                                                         std::string_view source) {
+  std::vector<ParsedPolicy> parsed;
+  std::map<std::string, uint32_t, std::less<>> seen;  // prefix -> line of its first definition
+  for (size_t i = 0; i < array.size(); ++i) {
+    auto p = parse_policy(*array.get(i), i, fallback, source);
+    if (!p) return std::unexpected(p.error());
+    const uint32_t prefix_line = p->lines.at("prefix");
+    auto [it, fresh] = seen.emplace(p->policy.prefix, prefix_line);
+    if (!fresh) {
+      return std::unexpected(
+          located(source, prefix_line,
+                  detail::policy_where(p->policy) + ": duplicate prefix (first defined at line " +
+                      std::to_string(it->second) + "; each prefix may appear once)"));
+    }
+    parsed.push_back(std::move(*p));
+  }
+  return parsed;
+}
+
 // The root: each top-level name in file order, [default] before the [[policy]] entries that
 // copy it.
 std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
@@ -218,23 +239,12 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
     if (!ok) return std::unexpected(ok.error());
   }
   fallback.policy.prefix.clear();
-
   std::vector<ParsedPolicy> parsed;
-  std::map<std::string, uint32_t, std::less<>> seen;  // prefix -> line of its first definition
-  for (size_t i = 0; policy_array != nullptr && i < policy_array->size(); ++i) {
-    auto p = parse_policy(*policy_array->get(i), i, fallback.policy, source);
-    if (!p) return std::unexpected(p.error());
-    const uint32_t prefix_line = p->lines.at("prefix");
-    auto [it, fresh] = seen.emplace(p->policy.prefix, prefix_line);
-    if (!fresh) {
-      return std::unexpected(
-          located(source, prefix_line,
-                  detail::policy_where(p->policy) + ": duplicate prefix (first defined at line " +
-                      std::to_string(it->second) + "; each prefix may appear once)"));
-    }
-    parsed.push_back(std::move(*p));
+  if (policy_array != nullptr) {
+    auto policies = parse_policy_array(*policy_array, fallback.policy, source);
+    if (!policies) return std::unexpected(policies.error());
+    parsed = std::move(*policies);
   }
-
   const bool has_postgres = !config.postgres.conninfo.empty();
   if (auto ok = check_parsed(fallback, has_postgres, source); !ok) {
     return std::unexpected(ok.error());
