@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Write-behind crash test: sustained write-behind traffic (several client threads, many keys,
+values "k=<key> seq=<n>"), `kill -9` of strata at a random moment 50-500 ms into the traffic,
+restart on the same journal dir, STRATA FLUSH-BEHIND, then:
+
+  - no acknowledged write lost: for every key PostgreSQL holds a value whose seq is >= the last
+    acknowledged seq for that key (and <= the last one sent); GET through strata agrees;
+  - a trigger logging every applied row (id serial, key, version, value) shows, per key, versions
+    and seqs strictly increasing (per-key order kept, no replay re-applied an old version);
+  - replaying the journal twice changes nothing: every --replay-every cycles the journal dir as it
+    was right after the kill is copied aside; after the normal restart + flush it is put back and
+    replayed twice more (and the copy from the previous replay cycle, now stale, once): the
+    PostgreSQL table and the trigger log must be unchanged by every extra replay.
+
+Run: STRATA_BIN=build/proxy/strata python3 tests/integration/crash_write_behind.py --cycles 1000
+(test_crash.py runs 20 cycles in ctest). Prints "N passed, N failed"; exit 1 on any failure."""
+
+import argparse
+import collections
+import os
+import random
+import shutil
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+from policy_util import Conn, base_config, flush_behind, kOk, policy_block  # noqa: E402
+
+kPrefix = "cr:"
+kFlushTimeoutMs = 30000
+kMaxFailuresShown = 30
+
+kSchema = """
+CREATE TABLE strata_kv(key text PRIMARY KEY, value bytea, version bigint, updated_at timestamptz);
+CREATE TABLE crash_log(id bigserial PRIMARY KEY, key text, version bigint, value text);
+CREATE FUNCTION crash_log_fn() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO crash_log(key, version, value) VALUES (NEW.key, NEW.version,
+                                                     convert_from(NEW.value, 'UTF8'));
+  RETURN NEW;
+END $$;
+CREATE TRIGGER crash_log_trg AFTER INSERT OR UPDATE ON strata_kv
+  FOR EACH ROW EXECUTE FUNCTION crash_log_fn();
+"""
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cycles", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=4)
+    p.add_argument("--keys", type=int, default=64, help="keys per thread")
+    p.add_argument("--pipeline", type=int, default=8, help="SETs in flight per thread")
+    p.add_argument("--kill-min-ms", type=int, default=50)
+    p.add_argument("--kill-max-ms", type=int, default=500)
+    p.add_argument("--replay-every", type=int, default=5)
+    p.add_argument("--flush-interval-ms", type=int, default=20)
+    p.add_argument("--seed", type=int, default=None)
+    return p.parse_args(argv)
+
+
+def seq_of(value):
+    """seq of a "k=<key> seq=<n>" value, or None."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    try:
+        return int(value.rsplit("seq=", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+class State:
+    """Per-key last sent / last acknowledged seq. Each key belongs to one thread, which alone
+    writes its entries."""
+
+    def __init__(self, threads, keys_per_thread):
+        self.keys = [[f"{kPrefix}{t}:{i}" for i in range(keys_per_thread)] for t in range(threads)]
+        self.all_keys = [k for ks in self.keys for k in ks]
+        self.sent = {k: 0 for k in self.all_keys}
+        self.acked = {k: 0 for k in self.all_keys}
+        self.acks = 0
+        self.bad_replies = []
+        self.lock = threading.Lock()
+
+
+def writer(port, keys, state, pipeline, rng, stop):
+    try:
+        c = harness.Client(port, timeout=10)
+    except OSError:
+        return
+    inflight = collections.deque()
+    acks = 0
+    try:
+        while not stop.is_set():
+            while len(inflight) < pipeline:
+                k = rng.choice(keys)
+                state.sent[k] += 1
+                seq = state.sent[k]
+                c.send(harness.encode("SET", k, f"k={k} seq={seq}"))
+                inflight.append((k, seq))
+            reply = c.read_reply()
+            k, seq = inflight.popleft()
+            if reply == kOk:
+                state.acked[k] = max(state.acked[k], seq)
+                acks += 1
+            else:
+                with state.lock:
+                    state.bad_replies.append((k, seq, reply[:200]))
+    except (OSError, harness.ConnectionClosed, harness.ReplyError):
+        pass  # strata was killed: whatever is in flight is unacknowledged
+    finally:
+        c.close()
+        with state.lock:
+            state.acks += acks
+
+
+class LogChecker:
+    """Reads the trigger log incrementally; per key, versions and seqs must strictly increase."""
+
+    def __init__(self, pg):
+        self.pg = pg
+        self.last_id = 0
+        self.last = {}  # key -> (version, seq)
+        self.rows = 0
+
+    def check(self, fail):
+        rows = self.pg.rows(f"SELECT id, key, version, value FROM crash_log WHERE id > "
+                            f"{self.last_id} ORDER BY id")
+        for rid, key, version, value in rows:
+            rid, version, seq = int(rid), int(version), seq_of(value)
+            prev = self.last.get(key)
+            if prev is not None and not (version > prev[0] and seq is not None and seq > prev[1]):
+                fail(f"log id {rid}: key {key} applied version {version} seq {seq} after "
+                     f"version {prev[0]} seq {prev[1]}")
+            self.last[key] = (version, seq if seq is not None else -1)
+            self.last_id = rid
+        self.rows += len(rows)
+        return len(rows)
+
+
+def snapshot(pg):
+    table = pg.sql("SELECT key, version, encode(value, 'hex') FROM strata_kv ORDER BY key")
+    log_max = pg.sql("SELECT coalesce(max(id), 0) FROM crash_log")
+    return table, log_max
+
+
+class Crash:
+    def __init__(self, args):
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.chk = harness.Checks()
+        self.failures_shown = 0
+        self.pg = harness.start_postgres("pg-crash")
+        self.pg.sql(kSchema)
+        self.state = State(args.threads, args.keys)
+        self.log = LogChecker(self.pg)
+        policy = policy_block(kPrefix, "write-behind", flush_interval_ms=args.flush_interval_ms,
+                              max_batch=256)
+        self.srv = harness.start_strata_config(
+            base_config(self.pg, [policy], shutdown_drain_ms=2000), tag="strata-crash")
+        self.journal = os.path.join(self.srv.tmpdir, "journal")
+        self.prev_copy = None
+
+    def fail(self, what):
+        self.chk.ok(False, what)
+
+    def restart(self):
+        harness.restart_now(self.srv.srv)
+
+    def traffic_then_kill(self):
+        stop = threading.Event()
+        threads = [threading.Thread(target=writer, daemon=True, args=(
+            self.srv.port, self.state.keys[t], self.state, self.args.pipeline,
+            random.Random(self.rng.random()), stop)) for t in range(self.args.threads)]
+        acks0 = self.state.acks
+        for t in threads:
+            t.start()
+        time.sleep(self.rng.uniform(self.args.kill_min_ms, self.args.kill_max_ms) / 1000)
+        self.srv.kill(signal.SIGKILL)
+        stop.set()
+        for t in threads:
+            t.join(15)
+        return self.state.acks - acks0
+
+    def verify(self, cycle):
+        """After restart + FLUSH-BEHIND: nothing acknowledged is lost."""
+        rows = dict(self.pg.rows(f"SELECT key, convert_from(value, 'UTF8') FROM strata_kv "
+                                 f"WHERE key LIKE '{kPrefix}%'"))
+        lost, future = [], []
+        for k in self.state.all_keys:
+            seq = seq_of(rows.get(k))
+            acked, sent = self.state.acked[k], self.state.sent[k]
+            if acked and (seq is None or seq < acked):
+                lost.append((k, acked, seq))
+            if seq is not None and seq > sent:
+                future.append((k, sent, seq))
+        self.chk.ok(not lost, f"cycle {cycle}: no acknowledged write lost",
+                    f"{len(lost)} keys behind their last ack (key, acked, in PG): {lost[:5]}")
+        self.chk.ok(not future, f"cycle {cycle}: PG holds only values that were sent", future[:5])
+        c = Conn(self.srv.port)
+        got = c.value("MGET", *self.state.all_keys)
+        c.close()
+        behind = [(k, self.state.acked[k], seq_of(v)) for k, v in zip(self.state.all_keys, got or [])
+                  if self.state.acked[k] and (seq_of(v) or 0) < self.state.acked[k]]
+        self.chk.ok(isinstance(got, list) and not behind, f"cycle {cycle}: GET after restart "
+                    "returns the last acknowledged write or newer", behind[:5] or got)
+        n = self.log.check(self.fail)
+        return n, len(lost)
+
+    def flush(self, cycle, what):
+        c = Conn(self.srv.port)
+        reply = flush_behind(c, kFlushTimeoutMs)
+        c.close()
+        self.chk.eq(reply, kOk, f"cycle {cycle}: FLUSH-BEHIND {what}")
+
+    def replay(self, cycle, copy, what):
+        """Restarts strata on `copy` of an old journal: PG and the log must not change."""
+        before = snapshot(self.pg)
+        self.srv.kill(signal.SIGKILL)
+        shutil.rmtree(self.journal, ignore_errors=True)
+        shutil.copytree(copy, self.journal)
+        self.restart()
+        self.flush(cycle, f"after {what}")
+        after = snapshot(self.pg)
+        self.chk.ok(after[0] == before[0], f"cycle {cycle}: {what} leaves strata_kv unchanged",
+                    _diff(before[0], after[0]))
+        self.chk.eq(after[1], before[1], f"cycle {cycle}: {what} applies no row (trigger log)")
+
+    def cycle(self, n):
+        t0 = time.monotonic()
+        acks = self.traffic_then_kill()
+        copy = None
+        if self.args.replay_every and n % self.args.replay_every == 0:
+            copy = os.path.join(self.srv.tmpdir, f"journal-copy-{n}")
+            shutil.copytree(self.journal, copy)
+        self.restart()
+        self.flush(n, "after restart")
+        rows, lost = self.verify(n)
+        if copy:
+            self.replay(n, copy, "replaying the journal again")
+            self.replay(n, copy, "replaying the journal a third time")
+            if self.prev_copy:
+                self.replay(n, self.prev_copy, "replaying an older journal")
+                shutil.rmtree(self.prev_copy, ignore_errors=True)
+            self.prev_copy = copy
+        self.chk.ok(acks > 0, f"cycle {n}: traffic was acknowledged", acks)
+        print(f"cycle {n}: {acks} acks, {rows} rows applied, {lost} lost, "
+              f"{time.monotonic() - t0:.2f}s", flush=True)
+
+    def run(self):
+        bad0 = 0
+        for n in range(1, self.args.cycles + 1):
+            self.cycle(n)
+            if len(self.state.bad_replies) > bad0:
+                self.chk.ok(False, f"cycle {n}: SET replies other than +OK",
+                            self.state.bad_replies[bad0:bad0 + 3])
+                bad0 = len(self.state.bad_replies)
+        total = sum(self.state.acked.values())
+        print(f"{self.args.cycles} cycles, {self.state.acks} acknowledged SETs, "
+              f"{self.log.rows} rows applied, max seq sum {total}")
+
+
+def _diff(a, b):
+    la, lb = a.split("\n"), b.split("\n")
+    sa, sb = set(la), set(lb)
+    return f"removed {sorted(sa - sb)[:3]}, added {sorted(sb - sa)[:3]}"
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.seed is None:
+        args.seed = random.randrange(1 << 30)
+    print(f"crash_write_behind: seed {args.seed}, {args.cycles} cycles", flush=True)
+    crash = Crash(args)
+    t0 = time.monotonic()
+    try:
+        crash.run()
+    except Exception as e:
+        import traceback
+        traceback.print_exc()
+        crash.chk.ok(False, "crash test", f"{type(e).__name__}: {e}")
+    print(f"took {time.monotonic() - t0:.1f}s")
+    code = harness.finish(crash.chk.failed)
+    print(f"{crash.chk.passed} passed, {crash.chk.failed} failed")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
