@@ -150,10 +150,10 @@ def snapshot(pg):
 
 
 class Crash:
-    def __init__(self, args):
+    def __init__(self, args, chk):
         self.args = args
         self.rng = random.Random(args.seed)
-        self.chk = harness.Checks()
+        self.chk = chk
         self.failures_shown = 0
         self.pg = harness.start_postgres("pg-crash")
         self.pg.sql(kSchema)
@@ -236,8 +236,10 @@ class Crash:
         acks = self.traffic_then_kill()
         copy = None
         if self.args.replay_every and n % self.args.replay_every == 0:
-            copy = os.path.join(self.srv.tmpdir, f"journal-copy-{n}")
-            shutil.copytree(self.journal, copy)
+            if self.chk.ok(os.path.isdir(self.journal), f"cycle {n}: journal dir {self.journal} "
+                           "exists after the kill"):
+                copy = os.path.join(self.srv.tmpdir, f"journal-copy-{n}")
+                shutil.copytree(self.journal, copy)
         self.restart()
         self.flush(n, "after restart")
         rows, lost = self.verify(n)
@@ -276,17 +278,18 @@ def main(argv=None):
     if args.seed is None:
         args.seed = random.randrange(1 << 30)
     print(f"crash_write_behind: seed {args.seed}, {args.cycles} cycles", flush=True)
-    crash = Crash(args)
+    chk = harness.Checks()
     t0 = time.monotonic()
     try:
+        crash = Crash(args, chk)
         crash.run()
     except Exception as e:
         import traceback
         traceback.print_exc()
-        crash.chk.ok(False, "crash test", f"{type(e).__name__}: {e}")
+        chk.ok(False, "crash test", f"{type(e).__name__}: {e}")
     print(f"took {time.monotonic() - t0:.1f}s")
-    code = harness.finish(crash.chk.failed)
-    print(f"{crash.chk.passed} passed, {crash.chk.failed} failed")
+    code = harness.finish(chk.failed)
+    print(f"{chk.passed} passed, {chk.failed} failed")
     return code
 
 

@@ -43,7 +43,8 @@ def as_dict(flat):
 
 
 def policy_get(c, prefix):
-    return as_dict(c.value("STRATA", "POLICY", "GET", prefix))
+    """{field: value} of STRATA POLICY GET, or {} on an error reply."""
+    return as_dict(c.value("STRATA", "POLICY", "GET", prefix)) or {}
 
 
 def policy_get_list(chk, c, pg):
@@ -57,7 +58,7 @@ def policy_get_list(chk, c, pg):
     chk.eq({k: got.get(k) for k in want}, want, "POLICY GET user: values")
     chk.eq(policy_get(c, "stream:").get("l1"), b"no", "POLICY GET: l1 no")
     chk.eq(float(policy_get(c, "stats:").get("refresh_point", b"0")), 0.75, "refresh_point")
-    chk.eq((policy_get(c, "") or {}).get("strategy"), b"cache", "POLICY GET '' is the default")
+    chk.eq(policy_get(c, "").get("strategy"), b"cache", "POLICY GET '' is the default")
     reply = c.call("STRATA", "POLICY", "GET", "nosuch:")
     chk.eq(reply, b"-ERR no policy for prefix 'nosuch:'\r\n", "POLICY GET of an unknown prefix")
     lst = c.value("STRATA", "POLICY", "LIST")
@@ -87,7 +88,7 @@ def policy_set(chk, c, pg):
     # An unknown prefix creates a policy copied from the default, then changed.
     chk.eq(c.call("STRATA", "POLICY", "SET", "dyn:", "strategy", "write-through"), kOk,
            "POLICY SET on a new prefix")
-    got = policy_get(c, "dyn:") or {}
+    got = policy_get(c, "dyn:")
     chk.eq((got.get("prefix"), got.get("strategy")), (b"dyn:", b"write-through"),
            "the new policy exists")
     chk.eq(c.call("SET", "dyn:k", "through"), kOk, "SET under the new policy")

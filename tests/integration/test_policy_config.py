@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from policy_util import Conn, kOk  # noqa: E402
 
+kRefuseTimeoutS = 5  # a refused file makes strata exit at once; this bounds a wrong strata
 kMark = "  # <-- the mistake"
 kConninfo = 'conninfo = "host=127.0.0.1 port=1 dbname=postgres user=postgres"'
 
@@ -116,7 +117,7 @@ def check_message(chk, name, out, fields, line, want_line):
 def startup_refusals(chk):
     tmp = harness.make_tmpdir("cfg")
     for name, text, fields, want_line in kCases:
-        code, out, _ = harness.run_strata_once(text, tmpdir=tmp)
+        code, out, _ = harness.run_strata_once(text, tmpdir=tmp, timeout=kRefuseTimeoutS)
         chk.eq(code, 1, f"{name}: strata exits 1")
         check_message(chk, name, out, fields, marked_line(text), want_line)
     code, out, _ = harness.run_strata_once(kValidSchemaTable, tmpdir=tmp, timeout=3)
