@@ -1,0 +1,278 @@
+"""Shared set-up for the issue-3 benchmarks (strategy_bench.py, refresh_ahead_bench.py,
+read_tiers_bench.py): a throwaway PostgreSQL, a redis-server (L2) and strata started with a
+generated TOML policy file, all on free loopback ports in temp dirs and stopped at exit (the
+process handling of tests/integration/harness.py: atexit, signal handlers, PR_SET_PDEATHSIG).
+
+Environment:
+  STRATA_BIN      strata binary (default build/release/proxy/strata, else build/proxy/strata)
+  STRATA_WORKERS  strata worker threads (default 1: redis-server is single-threaded too)
+  STRATA_ARGS     extra strata flags, e.g. "--io epoll"
+  BENCH_PG_FSYNC  on (default): PostgreSQL commits are durable (fsync, synchronous_commit), as a
+                  system of record runs; off: fsync=off, synchronous_commit=off (test settings)
+  STRATA_KEEP_LOGS=1 keeps the temp dirs (logs, config) after the run
+"""
+
+import csv
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import time
+
+kRepo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(kRepo, "tests", "integration"))
+
+import harness  # noqa: E402  (process management shared with the integration tests)
+from resp_client import Client, Err, parse  # noqa: E402,F401
+
+kPgBin = os.environ.get("STRATA_PG_BIN", "/usr/lib/postgresql/15/bin")
+kPgUser = "postgres"  # initdb/postgres refuse root; they run as this account
+kPgStartTimeoutS = 30
+kStatsSettleTimeoutS = 15  # pg_stat counters lag the commits by up to ~1 s (PGSTAT_MIN_INTERVAL)
+kValue = b"x" * 100  # every benchmark writes 100-byte values
+kTableDdl = ("CREATE TABLE IF NOT EXISTS {t} (key text PRIMARY KEY, value bytea, "
+             "version bigint, updated_at timestamptz)")
+
+
+def strata_bin():
+    path = os.environ.get("STRATA_BIN")
+    if not path:
+        for cand in ("build/release/proxy/strata", "build/proxy/strata"):
+            if os.access(os.path.join(kRepo, cand), os.X_OK):
+                path = os.path.join(kRepo, cand)
+                break
+    if not path or not os.access(path, os.X_OK):
+        sys.exit(f"no strata binary (set STRATA_BIN); looked at {path or 'build/*/proxy/strata'}")
+    return os.path.abspath(path)
+
+
+def pg_durable():
+    return os.environ.get("BENCH_PG_FSYNC", "on") != "off"
+
+
+def _as_pg_user():
+    # Child side of fork: drop to the postgres account, then die with the benchmark (the
+    # parent-death signal is cleared by setuid, so it is set after).
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam(kPgUser)
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    harness._pdeathsig()
+
+
+class Postgres:
+    """A PostgreSQL cluster in a temp dir; the postmaster is our child (not daemonized), so it
+    dies with the benchmark whatever kills it."""
+
+    def __init__(self):
+        self.tmpdir = harness.make_tmpdir("bench-pg")
+        self.data = os.path.join(self.tmpdir, "data")
+        self.log_path = os.path.join(self.tmpdir, "postgres.log")
+        self.port = None
+        self.proc = None
+        if os.geteuid() == 0:
+            pw = pwd.getpwnam(kPgUser)
+            os.chown(self.tmpdir, pw.pw_uid, pw.pw_gid)
+        r = subprocess.run([os.path.join(kPgBin, "initdb"), "-D", self.data, "-U", kPgUser,
+                            "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           preexec_fn=_as_pg_user, timeout=120)
+        if r.returncode != 0:
+            sys.exit(f"initdb failed:\n{r.stdout.decode(errors='replace')[-2000:]}")
+
+    def start(self):
+        durable = "on" if pg_durable() else "off"
+        for _ in range(harness.kStartTries):
+            port = harness.free_port()
+            log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen(
+                [os.path.join(kPgBin, "postgres"), "-D", self.data, "-p", str(port), "-k",
+                 self.tmpdir, "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={durable}",
+                 "-c", f"synchronous_commit={durable}", "-c", "max_connections=100"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=self.tmpdir, preexec_fn=_as_pg_user)
+            log.close()
+            harness._procs.append(self)  # harness.cleanup() stops it at exit
+            self.port = port
+            deadline = time.monotonic() + kPgStartTimeoutS
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                if self._try("SELECT 1") == "1":
+                    return self
+                time.sleep(0.1)
+            self.stop()
+        sys.exit(f"postgres did not start; log: {self.log_path}")
+
+    def conninfo(self):
+        return f"host=127.0.0.1 port={self.port} dbname=postgres user={kPgUser}"
+
+    def _psql(self, query):
+        return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", kPgUser,
+                               "-d", "postgres", "-AtqX", "-v", "ON_ERROR_STOP=1", "-c", query],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
+                              env=dict(os.environ, PGCONNECT_TIMEOUT="5"))
+
+    def _try(self, query):
+        r = self._psql(query)
+        return r.stdout.decode().strip() if r.returncode == 0 else None
+
+    def sql(self, query):
+        r = self._psql(query)
+        if r.returncode != 0:
+            sys.exit(f"SQL failed: {query[:200]}\n{r.stderr.decode(errors='replace')}")
+        return r.stdout.decode().strip()
+
+    def create_table(self, table):
+        self.sql(kTableDdl.format(t=table))
+
+    def insert_keys(self, table, fmt_sql, count):
+        """Rows key = fmt_sql (an SQL expression over i), value = kValue, version 1."""
+        self.sql(f"INSERT INTO {table} SELECT {fmt_sql}, convert_to(repeat('x', {len(kValue)}),"
+                 f" 'UTF8'), 1, now() FROM generate_series(0, {count - 1}) AS i "
+                 "ON CONFLICT (key) DO NOTHING")
+
+    def tuples_written(self, table):
+        """n_tup_ins + n_tup_upd of `table` (an upsert that updates counts as one update)."""
+        out = self.sql("SELECT coalesce(sum(n_tup_ins + n_tup_upd), 0) FROM pg_stat_user_tables"
+                       f" WHERE relname = '{table}'")
+        return int(out or 0)
+
+    def settled_tuples(self, table):
+        """tuples_written once it stops moving: the statistics of a backend reach the shared
+        counters up to ~1 s after its last commit."""
+        deadline = time.monotonic() + kStatsSettleTimeoutS
+        last = self.tuples_written(table)
+        while time.monotonic() < deadline:
+            time.sleep(1.2)
+            now = self.tuples_written(table)
+            if now == last:
+                return now
+            last = now
+        return last
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGINT)  # fast shutdown
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self in harness._procs:
+            harness._procs.remove(self)
+
+
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def config_text(pg, policies, journal_dir=None):
+    """A strata policy file: [postgres] for `pg` (a Postgres or None), [default] (cache) and one
+    [[policy]] per dict in `policies` (field -> value, 'prefix' first)."""
+    lines = []
+    if pg is not None:
+        lines += ["[postgres]", f"conninfo = {toml_value(pg.conninfo())}", ""]
+    if journal_dir:
+        lines += ["[journal]", f"dir = {toml_value(journal_dir)}", ""]
+    lines += ["[default]", 'strategy = "cache"', ""]
+    for p in policies:
+        lines.append("[[policy]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in p.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def start_redis():
+    return harness.start_redis("bench-redis")
+
+
+def start_strata(text, upstream=None):
+    """strata with the policy file `text` (written into its own temp dir, its cwd: the journal
+    lands there), in front of `upstream` (a redis Server) if given."""
+    cfg_dir = harness.make_tmpdir("bench-cfg")
+    path = os.path.join(cfg_dir, "strata.toml")
+    with open(path, "w") as f:
+        f.write(text)
+    os.environ["STRATA_BIN"] = strata_bin()
+    extra = ["--config", path, "--workers", os.environ.get("STRATA_WORKERS", "1")]
+    extra += os.environ.get("STRATA_ARGS", "").split()
+    try:
+        return harness.start_strata(upstream=upstream, extra=extra, tag="bench-strata")
+    except RuntimeError as e:
+        sys.exit(f"strata did not start with {path}:\n{text}\n{e}")
+
+
+def call(client, *args):
+    return parse(client.call(*args))
+
+
+def policy_stats(client):
+    """INFO's # Policies section: prefix -> {field: int}, plus '' -> the global counters."""
+    text = call(client, "INFO", "policies")
+    if isinstance(text, Err) or b"policy_" not in text:
+        text = call(client, "INFO", "everything")
+    if isinstance(text, Err):
+        sys.exit(f"INFO: {text}")
+    out = {"": {}}
+    for line in text.decode().splitlines():
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        name, _, rest = line.partition(":")
+        if name.startswith("policy_"):
+            fields = dict(kv.split("=", 1) for kv in rest.split(",") if "=" in kv)
+            prefix = fields.pop("prefix", "")
+            out[prefix] = {k: int(v) for k, v in fields.items() if v.lstrip("-").isdigit()}
+        elif rest.strip().lstrip("-").isdigit():
+            out[""][name] = int(rest)
+    return out
+
+
+def stat_delta(before, after, prefix, field):
+    return after.get(prefix, {}).get(field, 0) - before.get(prefix, {}).get(field, 0)
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def cpu_seconds(ticks):
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def redis_benchmark(port, command, requests, clients=50, pipeline=1, keyspace=100000):
+    """One redis-benchmark run of `command` (a list, may hold __rand_int__): a dict with rps,
+    p50/p99/max (ms) and seconds (wall clock). redis-benchmark counts error replies as done
+    requests, so callers check the server's own counters."""
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(requests), "-c",
+            str(clients), "-P", str(pipeline), "-r", str(keyspace), "--csv", *command]
+    t0 = time.monotonic()
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+    secs = time.monotonic() - t0
+    rows = list(csv.reader(r.stdout.decode().splitlines()))
+    if r.returncode != 0 or len(rows) < 2 or len(rows[-1]) < 8:
+        sys.exit(f"redis-benchmark failed: {' '.join(argv)}\n{r.stdout.decode()[-500:]}"
+                 f"{r.stderr.decode()[-500:]}")
+    row = rows[-1]
+    return {"rps": float(row[1]), "avg": float(row[2]), "p50": float(row[4]),
+            "p99": float(row[6]), "max": float(row[7]), "seconds": secs}
+
+
+def sized_requests(rate, seconds, lo=2000, hi=5_000_000):
+    return max(lo, min(hi, int(rate * seconds)))
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return float("nan")
+    i = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
+    return sorted_values[i]
