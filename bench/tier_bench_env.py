@@ -14,7 +14,6 @@ Environment:
 
 import csv
 import os
-import pwd
 import signal
 import subprocess
 import sys
@@ -26,9 +25,6 @@ sys.path.insert(0, os.path.join(kRepo, "tests", "integration"))
 import harness  # noqa: E402  (process management shared with the integration tests)
 from resp_client import Client, Err, parse  # noqa: E402,F401
 
-kPgBin = os.environ.get("STRATA_PG_BIN", "/usr/lib/postgresql/15/bin")
-kPgUser = "postgres"  # initdb/postgres refuse root; they run as this account
-kPgStartTimeoutS = 30
 kStatsSettleTimeoutS = 15  # pg_stat counters lag the commits by up to ~1 s (PGSTAT_MIN_INTERVAL)
 kValue = b"x" * 100  # every benchmark writes 100-byte values
 kTableDdl = ("CREATE TABLE IF NOT EXISTS {t} (key text PRIMARY KEY, value bytea, "
@@ -51,36 +47,13 @@ def pg_durable():
     return os.environ.get("BENCH_PG_FSYNC", "on") != "off"
 
 
-def _as_pg_user():
-    # Child side of fork: drop to the postgres account, then die with the benchmark (the
-    # parent-death signal is cleared by setuid, so it is set after).
-    if os.geteuid() == 0:
-        pw = pwd.getpwnam(kPgUser)
-        os.setgroups([])
-        os.setgid(pw.pw_gid)
-        os.setuid(pw.pw_uid)
-    harness._pdeathsig()
-
-
-class Postgres:
-    """A PostgreSQL cluster in a temp dir; the postmaster is our child (not daemonized), so it
-    dies with the benchmark whatever kills it."""
+class Postgres(harness.PostgresServer):
+    """harness.PostgresServer (initdb in a temp dir, the postmaster our child so it dies with
+    the benchmark) started with durable commits unless BENCH_PG_FSYNC=off: the test settings
+    (fsync off) would flatter write-through."""
 
     def __init__(self):
-        self.tmpdir = harness.make_tmpdir("bench-pg")
-        self.data = os.path.join(self.tmpdir, "data")
-        self.log_path = os.path.join(self.tmpdir, "postgres.log")
-        self.port = None
-        self.proc = None
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam(kPgUser)
-            os.chown(self.tmpdir, pw.pw_uid, pw.pw_gid)
-        r = subprocess.run([os.path.join(kPgBin, "initdb"), "-D", self.data, "-U", kPgUser,
-                            "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           preexec_fn=_as_pg_user, timeout=120)
-        if r.returncode != 0:
-            sys.exit(f"initdb failed:\n{r.stdout.decode(errors='replace')[-2000:]}")
+        super().__init__("bench-pg")
 
     def start(self):
         durable = "on" if pg_durable() else "off"
@@ -88,40 +61,20 @@ class Postgres:
             port = harness.free_port()
             log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
-                [os.path.join(kPgBin, "postgres"), "-D", self.data, "-p", str(port), "-k",
-                 self.tmpdir, "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={durable}",
-                 "-c", f"synchronous_commit={durable}", "-c", "max_connections=100"],
+                [os.path.join(harness.kPgBinDir, "postgres"), "-D", self.data, "-p", str(port),
+                 "-k", self.tmpdir, "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={durable}",
+                 "-c", f"synchronous_commit={durable}", "-c", f"full_page_writes={durable}",
+                 "-c", "max_connections=100", "-c", "log_min_messages=warning"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.tmpdir, preexec_fn=_as_pg_user)
+                cwd=self.tmpdir, preexec_fn=harness._as_pg_user)
             log.close()
-            harness._procs.append(self)  # harness.cleanup() stops it at exit
-            self.port = port
-            deadline = time.monotonic() + kPgStartTimeoutS
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                if self._try("SELECT 1") == "1":
-                    return self
-                time.sleep(0.1)
-            self.stop()
-        sys.exit(f"postgres did not start; log: {self.log_path}")
-
-    def conninfo(self):
-        return f"host=127.0.0.1 port={self.port} dbname=postgres user={kPgUser}"
-
-    def _psql(self, query):
-        return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", kPgUser,
-                               "-d", "postgres", "-AtqX", "-v", "ON_ERROR_STOP=1", "-c", query],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120,
-                              env=dict(os.environ, PGCONNECT_TIMEOUT="5"))
-
-    def _try(self, query):
-        r = self._psql(query)
-        return r.stdout.decode().strip() if r.returncode == 0 else None
-
-    def sql(self, query):
-        r = self._psql(query)
-        if r.returncode != 0:
-            sys.exit(f"SQL failed: {query[:200]}\n{r.stderr.decode(errors='replace')}")
-        return r.stdout.decode().strip()
+            if self not in harness._procs:
+                harness._procs.append(self)  # harness.cleanup() stops it at exit
+            if self._wait_ready(port):
+                self.port = port
+                return self
+            self._halt(signal.SIGKILL)
+        sys.exit(f"postgres did not start; log:\n{self.log_tail()}")
 
     def create_table(self, table):
         self.sql(kTableDdl.format(t=table))
@@ -150,20 +103,6 @@ class Postgres:
                 return now
             last = now
         return last
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGINT)  # fast shutdown
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self in harness._procs:
-            harness._procs.remove(self)
 
 
 def toml_value(v):
@@ -195,19 +134,16 @@ def start_redis():
 
 
 def start_strata(text, upstream=None):
-    """strata with the policy file `text` (written into its own temp dir, its cwd: the journal
-    lands there), in front of `upstream` (a redis Server) if given."""
-    cfg_dir = harness.make_tmpdir("bench-cfg")
-    path = os.path.join(cfg_dir, "strata.toml")
-    with open(path, "w") as f:
-        f.write(text)
+    """strata with the policy file `text` (in its temp dir, its cwd: the journal lands there),
+    in front of `upstream` (a redis Server) if given."""
     os.environ["STRATA_BIN"] = strata_bin()
-    extra = ["--config", path, "--workers", os.environ.get("STRATA_WORKERS", "1")]
+    extra = ["--workers", os.environ.get("STRATA_WORKERS", "1")]
     extra += os.environ.get("STRATA_ARGS", "").split()
     try:
-        return harness.start_strata(upstream=upstream, extra=extra, tag="bench-strata")
+        return harness.start_strata_config(text, upstream=upstream, extra=extra,
+                                           tag="bench-strata")
     except RuntimeError as e:
-        sys.exit(f"strata did not start with {path}:\n{text}\n{e}")
+        sys.exit(f"strata did not start with the policy file:\n{text}\n{e}")
 
 
 def call(client, *args):
