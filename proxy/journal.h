@@ -20,6 +20,9 @@
 namespace strata::proxy {
 
 class Worker;
+class JournalLedger;
+struct JournalRecovery;
+std::expected<JournalRecovery, std::string> recover_journal(JournalLedger* ledger);
 
 // Thread-safe: any worker may release a record that another worker's journal wrote.
 class JournalLedger {
@@ -38,6 +41,7 @@ class JournalLedger {
 
  private:
   friend struct JournalRecovery;
+  friend std::expected<JournalRecovery, std::string> recover_journal(JournalLedger* ledger);
   struct Seg {
     std::string path;
     uint64_t live = 0;
