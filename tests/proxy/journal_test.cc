@@ -89,6 +89,18 @@ class JournalTest : public ::testing::TestWithParam<bool> {
     return journal_->append(r, [durable](bool ok) { *durable += ok ? 1 : 1000; });
   }
 
+  // Two durable records in one segment, then the journal closed (as at a crash).
+  void write_two_records(std::string* segment) {
+    open();
+    int durable = 0;
+    append("a", "a1", 1, &durable);
+    append("b", "b1", 2, &durable);
+    journal_->flush();
+    ASSERT_TRUE(run_until([&] { return durable == 2; }));
+    journal_.reset();
+    *segment = segment_files(dir_).at(0);
+  }
+
   std::string root_, dir_;
   std::unique_ptr<TestWorker> tw_;
   std::unique_ptr<JournalLedger> ledger_;
@@ -205,14 +217,8 @@ TEST_P(JournalTest, RecoveryKeepsTheNewestVersionPerKey) {
 }
 
 TEST_P(JournalTest, RecoveryCutsATornTail) {
-  open();
-  int durable = 0;
-  append("a", "a1", 1, &durable);
-  append("b", "b1", 2, &durable);
-  journal_->flush();
-  ASSERT_TRUE(run_until([&] { return durable == 2; }));
-  journal_.reset();
-  const std::string f = segment_files(dir_).at(0);
+  std::string f;
+  ASSERT_NO_FATAL_FAILURE(write_two_records(&f));
   std::string partial;
   policies::encode_journal_record(JournalRecord{JournalRecord::kSet, 3, "c", "c1"}, &partial);
   partial.resize(partial.size() - 3);  // the crash hit mid-append
@@ -234,14 +240,8 @@ TEST_P(JournalTest, RecoveryCutsATornTail) {
 }
 
 TEST_P(JournalTest, RecoveryRefusesCorruptionInTheMiddle) {
-  open();
-  int durable = 0;
-  append("a", "a1", 1, &durable);
-  append("b", "b1", 2, &durable);
-  journal_->flush();
-  ASSERT_TRUE(run_until([&] { return durable == 2; }));
-  journal_.reset();
-  const std::string f = segment_files(dir_).at(0);
+  std::string f;
+  ASSERT_NO_FATAL_FAILURE(write_two_records(&f));
   int fd = ::open(f.c_str(), O_WRONLY);
   ASSERT_EQ(::pwrite(fd, "Z", 1, policies::kJournalHeaderBytes), 1);  // first record's key
   ::close(fd);
