@@ -17,6 +17,9 @@ namespace {
 // Requests waiting for a connection to become ready, per worker; past it exec() fails at once.
 constexpr size_t kQueuedRequestsMax = 4096;
 constexpr uint32_t kBackoffFirstMs = 50;
+// Requests in one connection's pipeline; past it PostgreSQL is not keeping up: fail fast
+// instead of queueing without bound (write-behind has its own bounded queue before this).
+constexpr size_t kInFlightPerConnectionMax = 65536;
 
 struct StringHash {
   using is_transparent = void;
@@ -201,6 +204,10 @@ struct PgPool::Impl final : PgConnOwner {
             PgCallback cb) {
     const PgStatement& stmt = statement(sql);
     if (PgConn* c = pick()) {
+      if (c->in_flight() >= kInFlightPerConnectionMax) {
+        return cb(transient("PostgreSQL overloaded: " + std::to_string(c->in_flight()) +
+                            " requests in flight on every connection"));
+      }
       c->exec(stmt, params, binary_result, std::move(cb),
               worker->now_ms() + config.query_timeout_ms);
       return;
