@@ -326,6 +326,7 @@ void PgConn::shutdown(const std::string& why) {
 void PgConn::fail(const std::string& why) {
   if (closed_) return;
   close_reason_ = why;
+  failed_ = true;
   close();  // release_socket(), then on_closed()
 }
 

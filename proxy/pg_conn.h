@@ -53,6 +53,8 @@ class PgConn final : public Endpoint {
   State state() const { return state_; }
   bool ready() const { return state_ == State::kReady; }
   bool ever_ready() const { return ever_ready_; }
+  // Closed because something failed (else closed from outside: the worker shutting down).
+  bool failed() const { return failed_; }
   size_t in_flight() const { return steps_.size(); }
 
   // Sends one statement; `cb` runs once with its result (after the Sync: committed).
@@ -103,6 +105,7 @@ class PgConn final : public Endpoint {
   std::string setup_sql_;
   State state_ = State::kConnecting;
   bool ever_ready_ = false;
+  bool failed_ = false;
   bool setup_sent_ = false;
   bool want_write_ = false;  // PQflush left bytes queued: wait for POLLOUT too
   bool armed_ = false;       // a poll is armed for fd_

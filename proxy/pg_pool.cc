@@ -193,7 +193,7 @@ struct PgPool::Impl final : PgConnOwner {
     Slot* s = slot_of(c);
     if (s == nullptr) return;
     s->conn = nullptr;
-    note_failure(*s, c->ever_ready(), why);
+    if (c->failed()) note_failure(*s, c->ever_ready(), why);  // else: the worker is stopping
   }
 
   void conn_destroyed(PgConn* c) override {
