@@ -1,8 +1,12 @@
 #include "proxy/client_conn.h"
 
+#include <signal.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "proxy/log.h"
+#include "proxy/policy_admin.h"
+#include "proxy/tiers.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -152,9 +156,29 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
     pinned_->send_command(args, spec);
     return true;
   }
+  if (spec != nullptr && spec->name == "strata" && strata_policy_admin(this, worker_, args)) {
+    return true;
+  }
+  if (spec != nullptr && spec->name == "shutdown") {
+    shutdown_server();
+    return false;
+  }
+  if (Tiers* t = worker_->tiers(); t != nullptr && spec != nullptr && t->route(this, *spec, args)) {
+    return true;
+  }
   if (worker_->upstream() != nullptr) return execute_proxied(spec, args);
   run_local(spec, args);
   return kind_ == ClientStateKind::kReading;
+}
+
+// SHUTDOWN stops strata itself (never the upstream Redis): the main thread gets SIGTERM and
+// shuts down as for the signal, draining write-behind queues first. As Redis, no reply.
+void ClientConn::shutdown_server() {
+  STRATA_LOG_INFO("SHUTDOWN requested by client %llu (%s)",
+                  static_cast<unsigned long long>(client_.id), client_.addr.c_str());
+  set_state(ClientStateKind::kDraining);
+  maybe_finish_draining();
+  ::kill(::getpid(), SIGTERM);
 }
 
 void ClientConn::run_local(const CommandSpec* spec, std::span<const std::string_view> args) {

@@ -77,6 +77,7 @@ class ClientConn final : public Endpoint {
   void serve_mget(Args keys);
   std::unique_ptr<WriteEffect> prepare_write(const CommandSpec& spec, Args args);
   void protocol_error(std::string_view message);
+  void shutdown_server();
   void promote_ready();
   void update_flow();
   bool start_pinning();

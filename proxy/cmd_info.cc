@@ -23,8 +23,9 @@ enum Section : uint32_t {
   kCpu = 1u << 5,
   kKeyspace = 1u << 6,
   kStrata = 1u << 7,
+  kPolicies = 1u << 8,
 };
-constexpr uint32_t kAllSections = 0xff;
+constexpr uint32_t kAllSections = 0x1ff;
 
 struct SectionName {
   std::string_view name;
@@ -35,6 +36,7 @@ constexpr SectionName kSectionNames[] = {
     {"server", kServer},     {"clients", kClients},         {"memory", kMemory},
     {"stats", kStats},       {"replication", kReplication}, {"cpu", kCpu},
     {"keyspace", kKeyspace}, {"strata", kStrata},
+    {"policies", kPolicies},
 };
 
 // INFO's argument list: "default", "all" and "everything" select every section strata has;
@@ -199,6 +201,10 @@ void cmd_info(CommandContext& ctx, Args args) {
   if (begin(kCpu)) cpu_section(&text);
   if (begin(kKeyspace)) keyspace_section(st, &text);
   if (begin(kStrata)) strata_section(ctx, st, &text);
+  if (!ctx.server->policies_info.empty() && begin(kPolicies)) {
+    text.append("# Policies\r\n");
+    text.append(ctx.server->policies_info);
+  }
   ctx.out->verbatim("txt", text);
 }
 

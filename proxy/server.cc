@@ -3,10 +3,14 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <chrono>
 #include <future>
 
 #include "proxy/hitrate_monitor.h"
+#include "proxy/journal.h"
 #include "proxy/log.h"
+#include "proxy/policy_registry.h"
+#include "proxy/tier_shared.h"
 
 namespace strata::proxy {
 
@@ -24,6 +28,7 @@ bool Server::start(std::string* err) {
   shared_.store = store_.get();
   shared_.stats = &stats_;
   shared_.start_ms = clock_.now_ms();
+  if (!start_policies(err)) return false;
   if (options_.hitrate_sample_shift > 0) {
     HitRateConfig hc;
     hc.sample_shift = options_.hitrate_sample_shift;
@@ -84,6 +89,7 @@ bool Server::start(std::string* err) {
     stop();
     return false;
   }
+  running_ = true;
   STRATA_LOG_INFO("strata ready on %s:%u: %u worker(s), %s, L1 %s, eviction %s, %s",
                   options_.bind.c_str(), options_.port, options_.workers,
                   shared_.io_description.c_str(), options_.l1_enabled ? "on" : "off",
@@ -103,7 +109,7 @@ void Server::wait_for_signal() {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
     if (sig == SIGHUP) {
-      STRATA_LOG_INFO("SIGHUP: no policy file to reload yet");
+      reload_policies();
       continue;
     }
     STRATA_LOG_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -111,7 +117,95 @@ void Server::wait_for_signal() {
   }
 }
 
+bool Server::start_policies(std::string* err) {
+  policies::ConfigContext ctx;
+  ctx.has_upstream = !options_.upstream.empty();
+  policies::PolicyConfig cfg;
+  if (!options_.config_file.empty()) {
+    auto parsed = policies::load_policy_file(options_.config_file, ctx);
+    if (!parsed) {
+      *err = parsed.error();
+      return false;
+    }
+    cfg = std::move(*parsed);
+  }
+  registry_ = std::make_unique<PolicyRegistry>(options_.config_file, ctx, cfg);
+  tiers_ = std::make_unique<TierShared>();
+  tiers_->registry = registry_.get();
+  shared_.tiers = tiers_.get();
+  if (cfg.postgres.conninfo.empty()) return true;
+
+  ledger_ = std::make_unique<JournalLedger>(cfg.journal.dir);
+  tiers_->ledger = ledger_.get();
+  tiers_->write_behind =
+      std::make_unique<WriteBehindShared>(ledger_.get(), cfg.postgres.dead_letter_max);
+  auto rec = recover_journal(ledger_.get());
+  if (!rec) {
+    *err = "journal: " + rec.error();
+    return false;
+  }
+  tiers_->versions.seed(rec->max_version);
+  // Acknowledged writes the last run had not flushed: back in their queues (so reads see them
+  // at once), flushed to PostgreSQL as usual; their segments are deleted once all are flushed.
+  const PolicySnapshot* snap = registry_->current();
+  for (RecoveredWrite& w : rec->writes) {
+    policies::PendingWrite pw;
+    pw.key = std::move(w.key);
+    pw.value = std::move(w.value);
+    pw.version = w.version;
+    pw.is_delete = w.op == policies::JournalRecord::kDel;
+    pw.segment = w.segment;
+    pw.enqueued_ms = 0;  // due at once
+    tiers_->write_behind->push(snap->match(pw.key), std::move(pw));
+  }
+  tiers_->write_behind->apply(*snap);
+  if (rec->segments > 0) {
+    STRATA_LOG_INFO("journal %s: %llu segment(s), %llu record(s), %zu write(s) to replay into "
+                    "PostgreSQL%s",
+                    cfg.journal.dir.c_str(), static_cast<unsigned long long>(rec->segments),
+                    static_cast<unsigned long long>(rec->records), rec->writes.size(),
+                    rec->torn_bytes > 0 ? " (a torn tail was ignored)" : "");
+  }
+  return true;
+}
+
+void Server::reload_policies() {
+  auto r = registry_->reload();
+  if (!r) {
+    STRATA_LOG_WARN("SIGHUP: reload refused, running policies stay: %s", r.error().c_str());
+    return;
+  }
+  if (tiers_->write_behind) tiers_->write_behind->apply(*registry_->current());
+  STRATA_LOG_INFO("SIGHUP: policies reloaded from %s", options_.config_file.c_str());
+}
+
+// Shutdown: the workers keep running (serving and flushing) until the write-behind queues are
+// empty or the deadline passes; what is left stays in the journal for the next start.
+void Server::drain_write_behind() {
+  if (!running_ || !tiers_ || !tiers_->write_behind) return;
+  const uint32_t deadline_ms = registry_->current()->config.journal.shutdown_drain_ms;
+  const size_t before = tiers_->write_behind->depth();
+  if (before == 0) return;
+  tiers_->draining.store(true);
+  for (auto& w : workers_) w->driver().wake();
+  const auto start = std::chrono::steady_clock::now();
+  while (tiers_->write_behind->depth() > 0 &&
+         std::chrono::steady_clock::now() - start < std::chrono::milliseconds(deadline_ms)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const size_t left = tiers_->write_behind->depth();
+  if (left == 0) {
+    STRATA_LOG_INFO("write-behind: drained %zu pending write(s) into PostgreSQL", before);
+  } else {
+    STRATA_LOG_WARN("write-behind: %zu write(s) not flushed after %u ms; they remain in the "
+                    "journal (%s, %llu live records) and are replayed at the next start",
+                    left, deadline_ms, ledger_->dir().c_str(),
+                    static_cast<unsigned long long>(ledger_->live_records()));
+  }
+}
+
 void Server::stop() {
+  drain_write_behind();
   for (auto& w : workers_) w->request_stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();

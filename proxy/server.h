@@ -34,6 +34,14 @@ class Server {
   Shared shared_{};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
+  bool running_ = false;  // every worker started
+  std::unique_ptr<class PolicyRegistry> registry_;
+  std::unique_ptr<class JournalLedger> ledger_;
+  std::unique_ptr<struct TierShared> tiers_;
+
+  bool start_policies(std::string* err);
+  void reload_policies();
+  void drain_write_behind();
 };
 
 }  // namespace strata::proxy

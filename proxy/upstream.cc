@@ -74,7 +74,7 @@ void UpstreamConn::enable(int64_t tracking_id) {
     const std::string id = std::to_string(tracking_id);
     std::string_view cmd[] = {"CLIENT", "TRACKING", "ON", "REDIRECT", id, "NOLOOP"};
     send_command(cmd);
-    pending_.push_back(Pending{Pending::kTracking, Token{}, 0, nullptr, nullptr});
+    pending_.push_back(Pending{Pending::kTracking, Token{}, 0, nullptr, nullptr, {}});
   }
   ready_ = true;
   owner_->conn_ready(index_);
@@ -130,6 +130,20 @@ void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScann
     }
     case Pending::kIgnore:
       break;
+    case Pending::kCallback: {
+      RedisReply r;
+      r.ok = true;
+      r.kind = scanner.kind();
+      r.raw = raw;
+      if (r.kind == protocol::ReplyKind::kInteger) {
+        r.integer = scanner.integer();
+      } else if (r.kind == protocol::ReplyKind::kBulk || r.kind == protocol::ReplyKind::kSimple ||
+                 r.kind == protocol::ReplyKind::kError) {
+        r.payload = scanner.payload();
+      }
+      if (p.callback) p.callback(r);
+      break;
+    }
     case Pending::kTracking:
       if (is_error) {
         STRATA_LOG_WARN(
@@ -152,7 +166,11 @@ void UpstreamConn::fail_all(std::string_view err) {
     Pending p = std::move(pending_.front());
     pending_.pop_front();
     if (p.effect) owner_->apply_effect(*p.effect, false);
-    if (p.flight) {
+    if (p.kind == Pending::kCallback) {
+      RedisReply r;
+      r.error = err;
+      if (p.callback) p.callback(r);
+    } else if (p.flight) {
       owner_->finish_flight(std::move(p.flight), -3, false, err);
     } else if (p.kind == Pending::kRelay) {
       if (ClientConn* c = client_of(worker_, p.client)) c->fail_reply(p.seq, err);
@@ -433,11 +451,11 @@ void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_
     for (const std::string& k : effect->keys) tracking_args_.emplace_back(k);
   }
   conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kRelay, c->token(), seq,
-                                                 nullptr, std::move(effect)});
+                                                 nullptr, std::move(effect), {}});
   if (track) {
     conn->send_command(tracking_args_);
     conn->pending_.push_back(
-        UpstreamConn::Pending{UpstreamConn::Pending::kIgnore, Token{}, 0, nullptr, nullptr});
+        UpstreamConn::Pending{UpstreamConn::Pending::kIgnore, Token{}, 0, nullptr, nullptr, {}});
   }
 }
 
@@ -462,9 +480,9 @@ void Upstream::fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view 
   conn->send_command(get);
   conn->send_command(pttl);
   conn->pending_.push_back(
-      UpstreamConn::Pending{UpstreamConn::Pending::kFillValue, Token{}, 0, std::move(f), nullptr});
+      UpstreamConn::Pending{UpstreamConn::Pending::kFillValue, Token{}, 0, std::move(f), nullptr, {}});
   conn->pending_.push_back(
-      UpstreamConn::Pending{UpstreamConn::Pending::kFillTtl, Token{}, 0, nullptr, nullptr});
+      UpstreamConn::Pending{UpstreamConn::Pending::kFillTtl, Token{}, 0, nullptr, nullptr, {}});
 }
 
 void Upstream::forget_flight(std::string_view key) {
@@ -558,6 +576,16 @@ PinnedUpstream* Upstream::pin(ClientConn* c) {
   Token t = worker_->adopt(std::move(p));
   worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
   return raw;
+}
+
+bool Upstream::call(std::span<const std::string_view> args, std::string_view route_key,
+                    RedisCallback cb) {
+  UpstreamConn* conn = pick(cache::hash_key(route_key));
+  if (conn == nullptr) return false;
+  conn->send_command(args);
+  conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kCallback, Token{}, 0,
+                                                 nullptr, nullptr, std::move(cb)});
+  return true;
 }
 
 void Upstream::note_pinned_closed(PinnedUpstream*) {}

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,6 +48,17 @@ struct Flight {
   std::string value;
 };
 
+// A reply to a command strata itself sent (an L2 read or write of the tiered path).
+struct RedisReply {
+  bool ok = false;  // false: the connection failed before a reply came
+  protocol::ReplyKind kind = protocol::ReplyKind::kNull;
+  std::string_view raw;
+  std::string_view payload;  // bulk/simple/error text
+  int64_t integer = 0;
+  std::string_view error;  // when !ok: "-ERR upstream ... connection lost\r\n"
+};
+using RedisCallback = std::move_only_function<void(const RedisReply&)>;
+
 class UpstreamConn final : public Endpoint {
  public:
   UpstreamConn(Worker* worker, int fd, Upstream* owner, uint32_t index);
@@ -64,12 +76,13 @@ class UpstreamConn final : public Endpoint {
   bool connected() const { return connected_; }
 
   struct Pending {
-    enum Kind : uint8_t { kRelay, kFillValue, kFillTtl, kTracking, kIgnore } kind;
+    enum Kind : uint8_t { kRelay, kFillValue, kFillTtl, kTracking, kIgnore, kCallback } kind;
     Token client;
     uint64_t seq = 0;
     // kFill*: owned by the request whose reply is expected next (GET, then PTTL).
     std::unique_ptr<Flight> flight;
     std::unique_ptr<WriteEffect> effect;
+    RedisCallback callback;  // kCallback
   };
   std::deque<Pending> pending_;
 
@@ -127,6 +140,10 @@ class Upstream {
   // A write to `key` is on its way: later reads must not join a fill started before it.
   void forget_flight(std::string_view key);
   PinnedUpstream* pin(ClientConn* c);
+  // Sends a command of strata's own; `cb` gets its reply. Commands with the same `route_key`
+  // travel on one connection, so Redis applies them in the order strata sent them. False
+  // (and no callback) when no connection is ready.
+  bool call(std::span<const std::string_view> args, std::string_view route_key, RedisCallback cb);
 
   // Callbacks from connections.
   void conn_connected(uint32_t index);

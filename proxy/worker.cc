@@ -14,6 +14,8 @@
 #include "proxy/client_conn.h"
 #include "proxy/hitrate_monitor.h"
 #include "proxy/log.h"
+#include "proxy/policy_admin.h"
+#include "proxy/tiers.h"
 #include "proxy/upstream.h"
 
 namespace strata::proxy {
@@ -49,6 +51,8 @@ bool resolve_upstream(const std::string& host_port, sockaddr_in* out, std::strin
 Worker::Worker(uint32_t index, Shared* shared) : index_(index), shared_(shared) {}
 
 Worker::~Worker() {
+  // The tiers' PostgreSQL connections are endpoints in slots_: they close first.
+  tiers_.reset();
   slots_.clear();
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
@@ -73,6 +77,10 @@ bool Worker::init(std::string* err, std::string* driver_note) {
     upstream_ = std::make_unique<Upstream>(this, addr, o.upstream);
     upstream_->start();
   }
+  if (shared_->tiers != nullptr && shared_->tiers->write_behind != nullptr) {
+    tiers_ = std::make_unique<Tiers>(this, shared_->tiers);
+    if (!tiers_->init(err)) return false;
+  }
   return true;
 }
 
@@ -82,6 +90,7 @@ void Worker::run() noexcept {
   while (!stop_.load(std::memory_order_relaxed)) {
     driver_->run_once();
     refresh_clock();
+    if (tiers_) tiers_->end_of_iteration(now_ms_);
     flush_dirty();
     release_closed();
   }
@@ -190,6 +199,7 @@ void Worker::on_tick() {
     if (slots_[i] != nullptr && !slots_[i]->closed()) slots_[i]->on_tick(now_ms_);
   }
   if (upstream_) upstream_->on_tick(now_ms_);
+  if (tiers_) tiers_->on_tick(now_ms_);
 }
 
 void Worker::on_wake() {}
@@ -221,6 +231,13 @@ const ServerView& Worker::server_view(bool refresh, bool full) {
   view_.idle_disconnects = rd(st.idle_disconnects);
   view_.io = shared_->io_description;
   if (full) view_.hitrate_info = shared_->hitrate != nullptr ? shared_->hitrate->info_lines() : "";
+  if (full && shared_->tiers != nullptr) {
+    view_.policies_info = policies_info(*shared_->tiers);
+    if (tiers_) {
+      view_.policies_info += "pg_available:" + std::string(tiers_->pool().available() ? "1" : "0") +
+                             "\r\n";
+    }
+  }
   return view_;
 }
 

@@ -30,6 +30,7 @@ struct Shared {
   std::string io_description;               // of worker 0, for INFO
   class HitRateMonitor* hitrate = nullptr;  // null when sampling is off
   std::vector<class Worker*> workers;       // for INFO's sums of per-worker counters
+  struct TierShared* tiers = nullptr;       // policies; with [postgres], the tiered path
 };
 
 class Worker final : public IoHandler {
@@ -63,6 +64,8 @@ class Worker final : public IoHandler {
   Shared& shared() { return *shared_; }
   const Options& options() const { return *shared_->options; }
   Upstream* upstream() { return upstream_.get(); }
+  // The tiered path (PostgreSQL policies); null when no [postgres] is configured.
+  class Tiers* tiers() { return tiers_.get(); }
   // A snapshot of server facts for INFO/HELLO.
   // full: also the parts that cost (INFO's hit-rate lines); else those keep their last value.
   const ServerView& server_view(bool refresh, bool full);
@@ -96,6 +99,7 @@ class Worker final : public IoHandler {
   std::vector<Endpoint*> dirty_;
   std::vector<Endpoint*> to_release_;
   std::unique_ptr<Upstream> upstream_;
+  std::unique_ptr<class Tiers> tiers_;
   ServerView view_;
   std::string upstream_name_;
   alignas(64) std::atomic<uint64_t> commands_{0};  // written by this worker only

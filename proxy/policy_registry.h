@@ -1,0 +1,101 @@
+// The running policy table, shared by all workers: an immutable snapshot published through an
+// atomic pointer, replaced whole on reload (SIGHUP, STRATA RELOAD) or STRATA POLICY SET. A bad
+// file is refused and the running snapshot stays. Per-prefix counters outlive snapshots.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <expected>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "policies/policy_config.h"
+#include "policies/policy_table.h"
+
+namespace strata::proxy {
+
+// Counters of one prefix, written by workers (relaxed), read by INFO.
+struct PrefixStats {
+  std::atomic<uint64_t> l1_hits{0};
+  std::atomic<uint64_t> pending_hits{0};  // served from the write-behind queue
+  std::atomic<uint64_t> l2_hits{0};
+  std::atomic<uint64_t> pg_hits{0};
+  std::atomic<uint64_t> misses{0};  // not in PostgreSQL either
+  std::atomic<uint64_t> negative_hits{0};
+  std::atomic<uint64_t> fills{0};  // values installed in a cache tier by a read
+  std::atomic<uint64_t> writes{0};
+  std::atomic<uint64_t> write_errors{0};
+  std::atomic<uint64_t> wb_batches{0};
+  std::atomic<uint64_t> wb_rows{0};
+  std::atomic<uint64_t> wb_retries{0};
+  std::atomic<uint64_t> refreshes{0};
+  std::atomic<uint64_t> pg_waits{0};  // reads whose reply waited on PostgreSQL
+  std::atomic<uint64_t> dead_letters{0};
+};
+
+// SQL for one PostgreSQL mapping, built once per snapshot.
+struct MappingSql {
+  std::string select;  // $1 key -> value, version
+  std::string upsert;  // one row: $1 key, $2 value, $3 version
+  std::string remove;  // $1 key, $2 version
+  bool default_table = false;
+  std::string table, key, value, version;  // quoted identifiers
+  // Multi-row upsert of n rows ($1..$3n).
+  std::string upsert_rows(size_t n) const;
+};
+
+struct PolicyEntry {
+  policies::Policy policy;
+  PrefixStats* stats = nullptr;
+  MappingSql sql;
+};
+
+struct PolicySnapshot {
+  policies::PolicyConfig config;
+  policies::PrefixTable<PolicyEntry> table{PolicyEntry{}};
+  bool any_postgres = false;
+  bool any_l1_off = false;  // some cache-only policy keeps a prefix out of L1
+  const PolicyEntry& match(std::string_view key) const { return table.match(key); }
+};
+
+class PolicyRegistry {
+ public:
+  PolicyRegistry(std::string path, policies::ConfigContext ctx, policies::PolicyConfig initial);
+  ~PolicyRegistry();
+
+  const PolicySnapshot* current() const { return current_.load(std::memory_order_acquire); }
+  const std::string& path() const { return path_; }
+  // Re-reads the file; on error the running policies stay and the message says why.
+  std::expected<void, std::string> reload();
+  std::expected<void, std::string> set_field(std::string_view prefix, std::string_view field,
+                                             std::string_view value);
+  PrefixStats* stats_for(std::string_view prefix);
+  // The CREATE TABLE strata runs on each new PostgreSQL connection (empty if none is needed).
+  static std::string setup_sql(const policies::PolicyConfig& c);
+
+ private:
+  std::unique_ptr<PolicySnapshot> build(policies::PolicyConfig c);
+  void publish(std::unique_ptr<PolicySnapshot> s);  // mu_ held
+
+  std::string path_;
+  policies::ConfigContext ctx_;
+  std::mutex mu_;
+  std::atomic<const PolicySnapshot*> current_{nullptr};
+  // Replaced snapshots are freed after a grace period: a worker reads a snapshot only within
+  // one event (microseconds), never across loop iterations.
+  struct Retired {
+    std::unique_ptr<PolicySnapshot> snap;
+    int64_t at_ms;
+  };
+  std::vector<Retired> retired_;
+  std::unique_ptr<PolicySnapshot> live_;
+  std::unordered_map<std::string, std::unique_ptr<PrefixStats>> stats_;
+};
+
+std::string quote_ident(std::string_view name);  // "schema"."table" / "column"
+
+}  // namespace strata::proxy

@@ -1,0 +1,556 @@
+// The tiered read path, command routing and replies. Writes and write-behind flushing are in
+// tiers_write.cc.
+#include "proxy/tiers.h"
+
+#include <strings.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "cache/store.h"
+#include "protocol/reply_writer.h"
+#include "proxy/client_conn.h"
+#include "proxy/journal.h"
+#include "proxy/log.h"
+#include "proxy/tiers_internal.h"
+#include "proxy/upstream.h"
+#include "proxy/worker.h"
+
+namespace strata::proxy {
+
+using policies::Strategy;
+
+struct Tiers::Flight {
+  std::string key;
+  PolicyEntry entry;
+  uint64_t lease = 0;
+  std::vector<Waiter> waiters;
+  bool l2_value = false;  // GET answered with a value
+  bool l2_failed = false;
+  bool pg_stage = false;  // waiting on PostgreSQL: readers who join now wait on it too
+  std::string value;
+};
+
+namespace tiers_detail {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string error_line(std::string_view text) {
+  std::string s = "-";
+  s.append(text);
+  s += "\r\n";
+  return s;
+}
+
+ClientConn* client_of(Worker* w, Token t) {
+  Endpoint* e = w->lookup(t);
+  if (e == nullptr || e->closed()) return nullptr;
+  return static_cast<ClientConn*>(e);
+}
+
+uint64_t decode_version(const std::optional<std::string>& field) {
+  if (!field) return 0;
+  const std::string& s = *field;
+  uint64_t v = 0;
+  if (s.size() == 8 || s.size() == 4) {  // binary int8 / int4, network order
+    for (unsigned char c : s) v = (v << 8) | c;
+  }
+  return v;
+}
+
+}  // namespace tiers_detail
+
+using namespace tiers_detail;
+
+Tiers::Tiers(Worker* worker, TierShared* shared) : worker_(worker), shared_(shared) {}
+
+Tiers::~Tiers() {
+  // Pending PostgreSQL callbacks run from the pool's destructor and may touch this object's
+  // maps: the pool goes first, while they are alive.
+  pool_.reset();
+}
+
+bool Tiers::init(std::string* err) {
+  const PolicySnapshot* snap = shared_->registry->current();
+  const policies::PolicyConfig& cfg = snap->config;
+  pool_ = std::make_unique<PgPool>(worker_, cfg.postgres, PolicyRegistry::setup_sql(cfg));
+  journal_ = std::make_unique<Journal>(worker_, shared_->ledger, cfg.journal);
+  if (!journal_->open(err)) return false;
+  pool_->start();
+  return true;
+}
+
+// ---- routing ----
+
+namespace {
+
+enum class SetParse { kOk, kUnsupported, kSyntax };
+
+// SET key value [EX s|PX ms|EXAT s|PXAT ms]: the cache-tier expiry. NX/XX/GET/KEEPTTL need the
+// current value's state, which the PostgreSQL strategies do not read before writing.
+SetParse parse_set(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string_view* bad) {
+  *expire_at_ms = 0;
+  for (size_t i = 3; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    if (iequals(a, "NX") || iequals(a, "XX") || iequals(a, "GET") || iequals(a, "KEEPTTL")) {
+      *bad = a;
+      return SetParse::kUnsupported;
+    }
+    if (i + 1 >= args.size()) return SetParse::kSyntax;
+    int64_t v = 0;
+    std::string_view n = args[i + 1];
+    auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
+    if (ec != std::errc() || p != n.data() + n.size() || v <= 0) return SetParse::kSyntax;
+    if (iequals(a, "EX") && v < INT64_MAX / 1000 - now_ms) {
+      *expire_at_ms = now_ms + v * 1000;
+    } else if (iequals(a, "PX") && v < INT64_MAX - now_ms) {
+      *expire_at_ms = now_ms + v;
+    } else if (iequals(a, "EXAT") && v < INT64_MAX / 1000) {
+      *expire_at_ms = v * 1000;
+    } else if (iequals(a, "PXAT")) {
+      *expire_at_ms = v;
+    } else {
+      return SetParse::kSyntax;
+    }
+    ++i;
+  }
+  return SetParse::kOk;
+}
+
+}  // namespace
+
+bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
+  const PolicySnapshot* snap = shared_->registry->current();
+  if (!snap->any_postgres || spec.first_key == 0) return false;
+  std::vector<std::string_view> keys;
+  command_keys(spec, args, &keys);
+  const PolicyEntry* pg_entry = nullptr;
+  for (std::string_view k : keys) {
+    const PolicyEntry& e = snap->match(k);
+    if (e.policy.uses_postgres()) {
+      pg_entry = &e;
+      break;
+    }
+  }
+  if (pg_entry == nullptr) return false;
+  const std::string_view n = spec.name;
+  const int64_t now = worker_->now_ms();
+  auto unsupported = [&](std::string_view what) {
+    const PolicyEntry& e = *pg_entry;
+    std::string cmd(what);
+    for (char& ch : cmd) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+    std::string key;
+    for (std::string_view k : keys) {
+      if (snap->match(k).policy.uses_postgres()) {
+        key = std::string(k);
+        break;
+      }
+    }
+    protocol::ReplyWriter(c->reply_target(), c->resp_version())
+        .error("ERR strata: " + cmd + " is not supported on key '" + key + "' (prefix '" +
+               e.policy.prefix + "' is " + std::string(policies::strategy_name(e.policy.strategy)) +
+               "); use SET or DEL");
+    return true;
+  };
+  if (!arity_ok(spec, args.size())) return false;  // the normal path answers arity errors
+  if (n == "get") {
+    read(c, *pg_entry, args[1], Waiter{c->token(), c->reserve_reply(), -1, 0, ReadKind::kGet});
+    return true;
+  }
+  if (n == "mget") {
+    const uint64_t seq = c->reserve_array_reply(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const PolicyEntry& e = snap->match(keys[i]);
+      Waiter w{c->token(), seq, static_cast<int32_t>(i), 0, ReadKind::kGet};
+      if (e.policy.uses_postgres()) {
+        read(c, e, keys[i], w);
+      } else {
+        // A key of a cache-only prefix in the same MGET: L1, then Redis, as usual.
+        cache::EntryView v;
+        auto txn = worker_->shared().store->lock(keys[i]);
+        if (txn->read(keys[i], &v)) {
+          std::string elem;
+          protocol::ReplyWriter(&elem, c->resp_version()).bulk(v.value);
+          c->complete_part(seq, i, elem);
+        } else if (Upstream* up = worker_->upstream(); up != nullptr && up->available()) {
+          txn.reset();
+          up->fill(c, seq, static_cast<int32_t>(i), keys[i]);
+        } else {
+          std::string elem;
+          protocol::ReplyWriter(&elem, c->resp_version()).null_bulk();
+          c->complete_part(seq, i, elem);
+        }
+      }
+    }
+    return true;
+  }
+  if (n == "exists") {
+    const uint64_t m = new_multi(c, static_cast<uint32_t>(keys.size()), true);
+    for (std::string_view k : keys) {
+      const PolicyEntry& e = snap->match(k);
+      if (e.policy.uses_postgres()) {
+        read(c, e, k, Waiter{c->token(), 0, -1, m, ReadKind::kExists});
+      } else {
+        route_mixed_key(c, spec, m, k, {});
+      }
+    }
+    return true;
+  }
+  if (n == "set" || n == "setex" || n == "psetex") {
+    WriteReq req;
+    req.key = std::string(args[1]);
+    req.entry = *pg_entry;
+    if (n == "set") {
+      std::string_view bad;
+      SetParse r = parse_set(args, now, &req.expire_at_ms, &bad);
+      if (r == SetParse::kUnsupported) return unsupported("SET " + std::string(bad));
+      if (r == SetParse::kSyntax) return false;  // Redis's own error text, from the normal path
+      req.value = std::string(args[2]);
+    } else {
+      int64_t v = 0;
+      auto [p, ec] = std::from_chars(args[2].data(), args[2].data() + args[2].size(), v);
+      if (ec != std::errc() || p != args[2].data() + args[2].size() || v <= 0 ||
+          v > INT64_MAX / 1000 - now) {
+        return false;
+      }
+      req.expire_at_ms = now + (n == "setex" ? v * 1000 : v);
+      req.value = std::string(args[3]);
+    }
+    if (req.expire_at_ms == 0 && pg_entry->policy.ttl_ms > 0) {
+      req.expire_at_ms = now + static_cast<int64_t>(pg_entry->policy.ttl_ms);
+    }
+    req.multi = new_multi(c, 1, false);
+    write(std::move(req));
+    return true;
+  }
+  if (n == "mset") {
+    if (args.size() < 3 || args.size() % 2 == 0) return false;
+    const uint64_t m = new_multi(c, static_cast<uint32_t>((args.size() - 1) / 2), false);
+    for (size_t i = 1; i + 1 < args.size(); i += 2) {
+      const PolicyEntry& e = snap->match(args[i]);
+      if (!e.policy.uses_postgres()) {
+        route_mixed_key(c, spec, m, args[i], args[i + 1]);
+        continue;
+      }
+      WriteReq req;
+      req.key = std::string(args[i]);
+      req.value = std::string(args[i + 1]);
+      req.entry = e;
+      if (e.policy.ttl_ms > 0) req.expire_at_ms = now + static_cast<int64_t>(e.policy.ttl_ms);
+      req.multi = m;
+      write(std::move(req));
+    }
+    return true;
+  }
+  if (n == "del" || n == "unlink") {
+    const uint64_t m = new_multi(c, static_cast<uint32_t>(keys.size()), true);
+    for (std::string_view k : keys) {
+      const PolicyEntry& e = snap->match(k);
+      if (!e.policy.uses_postgres()) {
+        route_mixed_key(c, spec, m, k, {});
+        continue;
+      }
+      WriteReq req;
+      req.key = std::string(k);
+      req.is_delete = true;
+      req.entry = e;
+      req.multi = m;
+      write(std::move(req));
+    }
+    return true;
+  }
+  if ((spec.flags & kWrite) != 0) return unsupported(n);
+  return false;  // other reads (TTL, STRLEN...) see the cache tiers as they are
+}
+
+// One key of a cache-only prefix inside a multi-key command that also touches PostgreSQL keys:
+// handled as strata handles it without policies, its result counted into the same reply.
+bool Tiers::route_mixed_key(ClientConn* c, const CommandSpec& spec, uint64_t multi,
+                            std::string_view key, std::string_view value) {
+  cache::Store& store = *worker_->shared().store;
+  Upstream* up = worker_->upstream();
+  const std::string_view n = spec.name;
+  if (up == nullptr) {
+    auto txn = store.lock(key);
+    cache::EntryView v;
+    if (n == "exists") {
+      multi_done(multi, txn->read(key, &v) ? 1 : 0, {});
+    } else if (n == "mset") {
+      txn->set(key, value, 0);
+      multi_done(multi, 0, {});
+    } else {
+      multi_done(multi, txn->erase(key) ? 1 : 0, {});
+    }
+    return true;
+  }
+  std::vector<std::string_view> cmd{n == "mset" ? std::string_view("SET") : spec.name, key};
+  if (n == "mset") cmd.push_back(value);
+  if (n != "exists") store.invalidate(key);
+  std::string k(key);
+  const bool ok = up->call(cmd, key, [this, multi, k, n](const RedisReply& r) {
+    if (n != "exists") worker_->shared().store->invalidate(k);
+    if (!r.ok) return multi_done(multi, 0, r.error);
+    if (r.kind == protocol::ReplyKind::kError) return multi_done(multi, 0, r.raw);
+    multi_done(multi, r.kind == protocol::ReplyKind::kInteger ? r.integer : 0, {});
+  });
+  if (!ok) multi_done(multi, 0, up->unavailable_error());
+  (void)c;
+  return true;
+}
+
+// ---- reads ----
+
+void Tiers::read(ClientConn* c, const PolicyEntry& e, std::string_view key, Waiter w) {
+  const policies::Policy& p = e.policy;
+  const int64_t now = worker_->now_ms();
+  cache::Store& store = *worker_->shared().store;
+  if (p.l1) {
+    auto txn = store.lock(key);
+    cache::EntryView v;
+    if (txn->read(key, &v)) {
+      bump(e.stats->l1_hits);
+      const int64_t remaining = v.expire_at_ms == 0 ? -1 : v.expire_at_ms - now;
+      reply_value(w, true, v.value, {});
+      txn.reset();
+      maybe_refresh(e, key, remaining);
+      return;
+    }
+  }
+  if (p.strategy == Strategy::kWriteBehind) {
+    // A pending write is the newest value, whatever L2 or PostgreSQL still hold (pinning).
+    policies::PendingWrite pw;
+    if (shared_->write_behind->find(p.prefix, key, &pw)) {
+      bump(e.stats->pending_hits);
+      if (!pw.is_delete && p.l1) {
+        const int64_t exp = p.ttl_ms > 0 ? now + static_cast<int64_t>(p.ttl_ms) : 0;
+        store.lock(key)->set(key, pw.value, exp);
+      }
+      reply_value(w, !pw.is_delete, pw.value, {});
+      return;
+    }
+  }
+  if (p.negative_ttl_ms > 0 && shared_->negative.hit(key, now)) {
+    bump(e.stats->negative_hits);
+    reply_value(w, false, {}, {});
+    return;
+  }
+  if (auto it = flights_.find(std::string(key)); it != flights_.end()) {
+    it->second->waiters.push_back(w);
+    if (it->second->pg_stage) bump(e.stats->pg_waits);
+    return;
+  }
+  auto f = std::make_unique<Flight>();
+  f->key = std::string(key);
+  f->entry = e;
+  f->lease = store.begin_fill(key);
+  f->waiters.push_back(w);
+  Flight* raw = f.get();
+  flights_.emplace(f->key, std::move(f));
+  (void)c;
+  Upstream* up = worker_->upstream();
+  if (p.l2 && up != nullptr && up->available()) {
+    read_l2(raw);
+  } else {
+    read_pg(raw);
+  }
+}
+
+void Tiers::read_l2(Flight* f) {
+  Upstream* up = worker_->upstream();
+  const std::string key = f->key;
+  std::string_view get[] = {"GET", key};
+  std::string_view pttl[] = {"PTTL", key};
+  // Both replies come back in order on one connection; the flight lives until PTTL's.
+  bool ok = up->call(get, key, [this, key](const RedisReply& r) {
+    auto it = flights_.find(key);
+    if (it == flights_.end()) return;
+    Flight& fl = *it->second;
+    if (!r.ok || r.kind == protocol::ReplyKind::kError) {
+      fl.l2_failed = true;
+    } else if (r.kind == protocol::ReplyKind::kBulk) {
+      fl.l2_value = true;
+      fl.value.assign(r.payload);
+    }
+  });
+  ok = ok && up->call(pttl, key, [this, key](const RedisReply& r) {
+    auto it = flights_.find(key);
+    if (it == flights_.end()) return;
+    Flight& fl = *it->second;
+    if (!fl.l2_value) {
+      read_pg(&fl);  // not in Redis (or Redis failed): PostgreSQL is the source
+      return;
+    }
+    const policies::Policy& p = fl.entry.policy;
+    const int64_t now = worker_->now_ms();
+    const int64_t pttl_ms = r.ok && r.kind == protocol::ReplyKind::kInteger ? r.integer : -3;
+    bump(fl.entry.stats->l2_hits);
+    if (p.l1 && pttl_ms >= -1) {
+      const int64_t exp = pttl_ms >= 0 ? now + std::max<int64_t>(pttl_ms, 1) : 0;
+      if (worker_->shared().store->complete_fill(fl.key, fl.lease, fl.value, exp)) {
+        bump(fl.entry.stats->fills);
+      }
+    }
+    PolicyEntry e = fl.entry;
+    std::string value = std::move(fl.value);
+    finish_read(key, true, value, {});
+    maybe_refresh(e, key, pttl_ms >= 0 ? pttl_ms : -1);
+  });
+  if (!ok) read_pg(f);
+}
+
+void Tiers::read_pg(Flight* f) {
+  if (!pool_->available()) {
+    const std::string err =
+        error_line("ERR strata: " + pool_->unavailable_reason() + "; cannot read '" + f->key + "'");
+    finish_read(f->key, false, {}, err);
+    return;
+  }
+  bump(f->entry.stats->pg_waits, f->waiters.size());
+  f->pg_stage = true;
+  const std::string key = f->key;
+  PgParam params[] = {{key, false, false}};
+  pool_->exec(f->entry.sql.select, params, true, [this, key](PgResult&& r) {
+    auto it = flights_.find(key);
+    if (it == flights_.end()) return;
+    Flight& fl = *it->second;
+    const policies::Policy& p = fl.entry.policy;
+    if (r.status != PgResult::kOk) {
+      finish_read(key, false, {}, error_line("ERR strata: PostgreSQL read failed: " + r.error));
+      return;
+    }
+    const int64_t now = worker_->now_ms();
+    const bool found = !r.rows.empty() && !r.rows[0].empty() && r.rows[0][0].has_value();
+    if (!found) {
+      bump(fl.entry.stats->misses);
+      if (p.negative_ttl_ms > 0) {
+        shared_->negative.put(key, now + static_cast<int64_t>(p.negative_ttl_ms));
+      }
+      finish_read(key, false, {}, {});
+      return;
+    }
+    bump(fl.entry.stats->pg_hits);
+    // A write-behind write acknowledged while this read was out is newer than PostgreSQL.
+    if (p.strategy == Strategy::kWriteBehind) {
+      policies::PendingWrite pw;
+      if (shared_->write_behind->find(p.prefix, key, &pw)) {
+        finish_read(key, !pw.is_delete, pw.value, {});
+        return;
+      }
+    }
+    std::string value = std::move(*r.rows[0][0]);
+    const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
+    const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
+    if (p.l2) l2_install(fl.entry, key, value, version, ttl);
+    if (p.l1 &&
+        worker_->shared().store->complete_fill(key, fl.lease, value, ttl > 0 ? now + ttl : 0)) {
+      bump(fl.entry.stats->fills);
+    }
+    finish_read(key, true, value, {});
+  });
+}
+
+void Tiers::finish_read(const std::string& key, bool found, std::string_view value,
+                        std::string_view error) {
+  auto it = flights_.find(key);
+  if (it == flights_.end()) return;
+  std::unique_ptr<Flight> f = std::move(it->second);
+  flights_.erase(it);
+  for (const Waiter& w : f->waiters) reply_value(w, found, value, error);
+}
+
+void Tiers::reply_value(const Waiter& w, bool found, std::string_view value,
+                        std::string_view error) {
+  if (w.kind == ReadKind::kExists) {
+    multi_done(w.multi, found ? 1 : 0, error);
+    return;
+  }
+  ClientConn* c = client_of(worker_, w.client);
+  if (c == nullptr) return;
+  if (!error.empty()) {
+    c->fail_reply(w.seq, error);
+    return;
+  }
+  std::string bytes;
+  protocol::ReplyWriter out(&bytes, c->resp_version());
+  if (found) {
+    out.bulk(value);
+  } else {
+    out.null_bulk();
+  }
+  if (w.part < 0) {
+    c->complete_reply(w.seq, bytes);
+  } else {
+    c->complete_part(w.seq, static_cast<size_t>(w.part), bytes);
+  }
+}
+
+// ---- refresh-ahead ----
+
+void Tiers::maybe_refresh(const PolicyEntry& e, std::string_view key, int64_t remaining_ms) {
+  const policies::Policy& p = e.policy;
+  if (p.strategy != Strategy::kRefreshAhead || p.ttl_ms == 0 || remaining_ms < 0) return;
+  const double left = static_cast<double>(p.ttl_ms) * (1.0 - p.refresh_point);
+  if (static_cast<double>(remaining_ms) > left) return;
+  if (!pool_->available() || !shared_->refreshing.try_begin(key)) return;
+  refresh(e, std::string(key));
+}
+
+void Tiers::refresh(PolicyEntry e, std::string key) {
+  // The lease is taken before the read: a write that lands meanwhile wins over the reload.
+  const uint64_t lease = worker_->shared().store->begin_fill(key);
+  PgParam params[] = {{key, false, false}};
+  std::string sql = e.sql.select;
+  pool_->exec(sql, params, true, [this, e = std::move(e), key, lease](PgResult&& r) {
+    shared_->refreshing.end(key);
+    if (r.status != PgResult::kOk || r.rows.empty() || !r.rows[0][0].has_value()) return;
+    bump(e.stats->refreshes);
+    const policies::Policy& p = e.policy;
+    const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
+    const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
+    if (p.l2) l2_install(e, key, *r.rows[0][0], version, ttl);
+    if (p.l1) {
+      worker_->shared().store->complete_fill(key, lease, *r.rows[0][0], worker_->now_ms() + ttl);
+    }
+  });
+}
+
+// ---- multi-part replies ----
+
+uint64_t Tiers::new_multi(ClientConn* c, uint32_t parts, bool reply_count) {
+  const uint64_t id = next_multi_++;
+  Multi& m = multis_[id];
+  m.client = c->token();
+  m.seq = c->reserve_reply();
+  m.remaining = parts;
+  m.reply_count = reply_count;
+  return id;
+}
+
+void Tiers::multi_done(uint64_t id, int64_t count, std::string_view error) {
+  auto it = multis_.find(id);
+  if (it == multis_.end()) return;
+  Multi& m = it->second;
+  m.count += count;
+  if (!error.empty() && m.error.empty()) m.error = std::string(error);
+  if (--m.remaining > 0) return;
+  Multi done = std::move(m);
+  multis_.erase(it);
+  ClientConn* c = client_of(worker_, done.client);
+  if (c == nullptr) return;
+  if (!done.error.empty()) {
+    c->fail_reply(done.seq, done.error);
+    return;
+  }
+  std::string bytes;
+  protocol::ReplyWriter out(&bytes, c->resp_version());
+  if (done.reply_count) {
+    out.integer(done.count);
+  } else {
+    out.ok();
+  }
+  c->complete_reply(done.seq, bytes);
+}
+
+}  // namespace strata::proxy

@@ -1,0 +1,135 @@
+// The tiered path of one worker: keys whose policy uses PostgreSQL are read L1 -> pending
+// write-behind -> L2 (upstream Redis) -> PostgreSQL, filling the tiers on the way back (single
+// flight per key, lease and version guards), and written by the policy's strategy. The policy
+// layer decides (policy, queue); this class acts (sockets via Upstream and PgPool, journal).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/command.h"
+#include "proxy/io_driver.h"
+#include "proxy/pg_pool.h"
+#include "proxy/tier_shared.h"
+#include "proxy/upstream.h"
+
+namespace strata::proxy {
+
+class ClientConn;
+class Journal;
+class Worker;
+
+class Tiers {
+ public:
+  Tiers(Worker* worker, TierShared* shared);
+  ~Tiers();
+  bool init(std::string* err);
+
+  // Serves the command if one of its keys is under a PostgreSQL policy; false: not ours.
+  bool route(ClientConn* c, const CommandSpec& spec, Args args);
+  // STRATA FLUSH-BEHIND [timeout_ms]: replies when every write-behind queue is empty.
+  void flush_behind_wait(ClientConn* c, int64_t timeout_ms);
+
+  void on_tick(int64_t now_ms);
+  // End of every loop iteration: group-commit the journal, start write-behind flushes due.
+  void end_of_iteration(int64_t now_ms);
+  PgPool& pool() { return *pool_; }
+  TierShared& shared() { return *shared_; }
+
+ private:
+  enum class ReadKind : uint8_t { kGet, kExists };
+  struct Waiter {
+    Token client;
+    uint64_t seq = 0;
+    int32_t part = -1;   // GET: -1; MGET: element index
+    uint64_t multi = 0;  // EXISTS: the counting op
+    ReadKind kind = ReadKind::kGet;
+  };
+  struct Flight;
+  struct WriteReq {
+    std::string key;
+    std::string value;
+    bool is_delete = false;
+    int64_t expire_at_ms = 0;  // cache tiers; 0: none
+    uint64_t multi = 0;
+    PolicyEntry entry;
+    int64_t deadline_ms = 0;  // write-behind backpressure: error after this
+  };
+  // A command answered once several key operations finish (MSET, DEL a b, EXISTS a b).
+  struct Multi {
+    Token client;
+    uint64_t seq = 0;
+    uint32_t remaining = 0;
+    int64_t count = 0;
+    bool reply_count = false;  // integer reply (DEL, EXISTS); else +OK
+    std::string error;         // the first error, as a RESP error line
+  };
+
+  // Reads.
+  void read(ClientConn* c, const PolicyEntry& e, std::string_view key, Waiter w);
+  void read_l2(Flight* f);
+  void read_pg(Flight* f);
+  void finish_read(const std::string& key, bool found, std::string_view value,
+                   std::string_view error_line);
+  void maybe_refresh(const PolicyEntry& e, std::string_view key, int64_t remaining_ms);
+  void refresh(PolicyEntry e, std::string key);
+
+  // Writes.
+  void write(WriteReq req);
+  void write_through(WriteReq req);
+  void write_behind(WriteReq req);
+  void after_commit(WriteReq req, uint64_t version, uint64_t lease, uint64_t affected);
+  void l2_write(const WriteReq& req, uint64_t version, RedisCallback cb);
+  void l2_install(const PolicyEntry& e, std::string_view key, std::string_view value,
+                  uint64_t version, int64_t ttl_ms);
+  void retry_parked(int64_t now_ms);
+
+  // Write-behind flushing.
+  void flush_due(int64_t now_ms);
+  void flush_batch(FlushBatch b);
+  void flush_rows(uint64_t batch, size_t first, size_t n);
+  void flush_settled(uint64_t batch, size_t first, size_t n, const PgResult& r);
+
+  // Replies.
+  uint64_t new_multi(ClientConn* c, uint32_t parts, bool reply_count);
+  void multi_done(uint64_t id, int64_t count, std::string_view error_line);
+  void reply_value(const Waiter& w, bool found, std::string_view value, std::string_view err);
+  void check_flush_waiters(int64_t now_ms);
+
+  bool route_mixed_key(ClientConn* c, const CommandSpec& spec, uint64_t multi, std::string_view key,
+                       std::string_view value);
+
+  Worker* worker_;
+  TierShared* shared_;
+  std::unique_ptr<PgPool> pool_;
+  std::unique_ptr<Journal> journal_;
+  std::unordered_map<std::string, std::unique_ptr<Flight>> flights_;
+  std::unordered_map<uint64_t, Multi> multis_;
+  uint64_t next_multi_ = 1;
+  std::deque<WriteReq> parked_;  // write-behind writers waiting for queue room
+  struct FlushWaiter {
+    Token client;
+    uint64_t seq;
+    int64_t deadline_ms;
+    int64_t started_ms;
+  };
+  std::vector<FlushWaiter> flush_waiters_;
+  struct BatchState {
+    FlushBatch batch;
+    uint32_t execs_left = 0;
+  };
+  std::unordered_map<uint64_t, BatchState> batches_;
+  uint64_t next_batch_ = 1;
+  uint32_t flush_execs_in_flight_ = 0;
+  int64_t flush_backoff_until_ms_ = 0;
+  uint32_t flush_backoff_ms_ = 0;
+  int64_t last_due_check_ms_ = 0;
+  std::vector<std::string> l2_repair_;  // keys whose L2 copy may be stale (Redis was down)
+};
+
+}  // namespace strata::proxy

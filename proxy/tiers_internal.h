@@ -1,0 +1,19 @@
+// Helpers shared by tiers.cc and tiers_write.cc.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "proxy/io_driver.h"
+
+namespace strata::proxy {
+class ClientConn;
+class Worker;
+namespace tiers_detail {
+bool iequals(std::string_view a, std::string_view b);
+std::string error_line(std::string_view text);  // "-TEXT\r\n"
+ClientConn* client_of(Worker* w, Token t);
+uint64_t decode_version(const std::optional<std::string>& field);
+}  // namespace tiers_detail
+}  // namespace strata::proxy
