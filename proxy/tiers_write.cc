@@ -126,26 +126,22 @@ void Tiers::write_through(WriteReq req) {
   const uint64_t lease = req.entry.policy.l1 && req.entry.policy.strategy != Strategy::kWriteAround
                              ? worker_->shared().store->begin_fill(req.key)
                              : 0;
+  // The request moves into the callback; on the heap, the views in params stay valid.
+  auto held = std::make_unique<WriteReq>(std::move(req));
   const std::string ver = std::to_string(version);
-  std::string sql;
   std::vector<PgParam> params;
-  params.push_back({req.key, false, false});
-  if (req.is_delete) {
-    sql = req.entry.sql.remove;
-    params.push_back({ver, false, false});
-  } else {
-    sql = req.entry.sql.upsert;
-    params.push_back({req.value, false, true});
-    params.push_back({ver, false, false});
-  }
+  params.push_back({held->key, false, false});
+  if (!held->is_delete) params.push_back({held->value, false, true});
+  params.push_back({ver, false, false});
+  const std::string& sql = held->is_delete ? held->entry.sql.remove : held->entry.sql.upsert;
   pool_->exec(sql, params, false,
-              [this, req = std::move(req), version, lease](PgResult&& r) mutable {
+              [this, held = std::move(held), version, lease](PgResult&& r) mutable {
                 if (r.status != PgResult::kOk) {
-                  bump(req.entry.stats->write_errors);
-                  multi_done(req.multi, 0, pg_error(r));
+                  bump(held->entry.stats->write_errors);
+                  multi_done(held->multi, 0, pg_error(r));
                   return;
                 }
-                after_commit(std::move(req), version, lease, r.affected);
+                after_commit(std::move(*held), version, lease, r.affected);
               });
 }
 
