@@ -7,6 +7,7 @@
 
 #include "cache/store.h"
 #include "proxy/client_conn.h"
+#include "proxy/tier_shared.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -105,7 +106,19 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
     pinned_->send_command(args, spec);
     return true;
   }
-  const bool l1 = worker_->options().l1_enabled;
+  bool l1 = worker_->options().l1_enabled;
+  if (spec != nullptr && spec->first_key > 0 && args.size() > 1 && worker_->shared().tiers) {
+    // Cache-only policies may keep a prefix out of a tier: decided by the command's first key.
+    const PolicySnapshot* snap = worker_->shared().tiers->registry->current();
+    if (snap->any_tier_off) {
+      const policies::Policy& p = snap->match(args[static_cast<size_t>(spec->first_key)]).policy;
+      if (!p.l2) {  // L1 only: strata answers as it does standalone
+        run_local(spec, args);
+        return kind_ == ClientStateKind::kReading;
+      }
+      if (!p.l1) l1 = false;  // Redis only: forwarded, nothing cached
+    }
+  }
   if (l1 && spec != nullptr && spec->name == "get" && args.size() == 2) {
     serve_get(args[1]);
     return true;

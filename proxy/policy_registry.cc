@@ -97,7 +97,7 @@ std::unique_ptr<PolicySnapshot> PolicyRegistry::build(policies::PolicyConfig c) 
     e.stats = stats_for(p.prefix);
     e.sql = make_sql(p.pg);
     if (p.uses_postgres()) s->any_postgres = true;
-    if (!p.uses_postgres() && !p.l1) s->any_l1_off = true;
+    if (!p.uses_postgres() && (!p.l1 || !p.l2)) s->any_tier_off = true;
     return e;
   };
   s->table = policies::PrefixTable<PolicyEntry>(entry(c.fallback));

@@ -58,7 +58,7 @@ struct PolicySnapshot {
   policies::PolicyConfig config;
   policies::PrefixTable<PolicyEntry> table{PolicyEntry{}};
   bool any_postgres = false;
-  bool any_l1_off = false;  // some cache-only policy keeps a prefix out of L1
+  bool any_tier_off = false;  // some cache-only policy keeps a prefix out of L1 or out of L2
   const PolicyEntry& match(std::string_view key) const { return table.match(key); }
 };
 
