@@ -77,6 +77,8 @@ std::string MappingSql::upsert_rows(size_t n) const {
 PolicyRegistry::PolicyRegistry(std::string path, policies::ConfigContext ctx,
                                policies::PolicyConfig initial)
     : path_(std::move(path)), ctx_(ctx) {
+  // STRATA POLICY SET may choose a PostgreSQL strategy only if strata started with [postgres].
+  ctx_.has_postgres = !initial.postgres.conninfo.empty();
   std::lock_guard lock(mu_);
   publish(build(std::move(initial)));
 }
