@@ -124,6 +124,11 @@ SetParse parse_set(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string
 bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
   const PolicySnapshot* snap = shared_->registry->current();
   if (!snap->any_postgres || spec.first_key == 0) return false;
+  // The common single-key command on a key of a cache-only prefix: one prefix match, no vector.
+  if (spec.first_key == 1 && spec.last_key == 1 && args.size() > 1 &&
+      !snap->match(args[1]).policy.uses_postgres()) {
+    return false;
+  }
   std::vector<std::string_view> keys;
   command_keys(spec, args, &keys);
   const PolicyEntry* pg_entry = nullptr;
