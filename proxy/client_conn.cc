@@ -152,11 +152,7 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
     return false;
   }
   if (spec != nullptr && sh.hitrate != nullptr) sample_access(*spec, args);
-  if (pinned_ != nullptr) {
-    pinned_->send_command(args, spec);
-    return true;
-  }
-  if (spec != nullptr && spec->name == "strata" && strata_policy_admin(this, worker_, args)) {
+XX && strata_policy_admin(this, worker_, args)) {
     return true;
   }
   if (spec != nullptr && spec->name == "shutdown") {

@@ -270,6 +270,17 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
   return false;  // other reads (TTL, STRLEN...) see the cache tiers as they are
 }
 
+std::optional<std::string_view> Tiers::postgres_key(const CommandSpec& spec, Args args) const {
+  const PolicySnapshot* snap = shared_->registry->current();
+  if (!snap->any_postgres || spec.first_key == 0) return std::nullopt;
+  std::vector<std::string_view> keys;
+  command_keys(spec, args, &keys);
+  for (std::string_view k : keys) {
+    if (snap->match(k).policy.uses_postgres()) return k;
+  }
+  return std::nullopt;
+}
+
 // One key of a cache-only prefix inside a multi-key command that also touches PostgreSQL keys:
 // handled as strata handles it without policies, its result counted into the same reply.
 bool Tiers::route_mixed_key(ClientConn* c, const CommandSpec& spec, uint64_t multi,

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -32,6 +33,9 @@ class Tiers {
 
   // Serves the command if one of its keys is under a PostgreSQL policy; false: not ours.
   bool route(ClientConn* c, const CommandSpec& spec, Args args);
+  // The key of `args` under a PostgreSQL policy, if any (for refusing it where the strategies
+  // cannot apply: on a connection pinned to Redis, inside MULTI).
+  std::optional<std::string_view> postgres_key(const CommandSpec& spec, Args args) const;
   // STRATA FLUSH-BEHIND [timeout_ms]: replies when every write-behind queue is empty.
   void flush_behind_wait(ClientConn* c, int64_t timeout_ms);
 
