@@ -152,7 +152,22 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
     return false;
   }
   if (spec != nullptr && sh.hitrate != nullptr) sample_access(*spec, args);
-XX && strata_policy_admin(this, worker_, args)) {
+  if (pinned_ != nullptr) {
+    // A connection pinned to Redis (MULTI, WATCH, blocking, RESP3) bypasses strata's tiers:
+    // a key under a PostgreSQL policy must not be read or written behind the strategy's back.
+    if (Tiers* t = worker_->tiers(); t != nullptr && spec != nullptr) {
+      if (auto k = t->postgres_key(*spec, args)) {
+        protocol::ReplyWriter(reply_target(), client_.resp_version)
+            .error("ERR strata: key '" + std::string(*k) +
+                   "' is under a PostgreSQL policy; it cannot be used on a connection pinned to "
+                   "Redis (MULTI/WATCH, blocking commands, RESP3, SELECT)");
+        return true;
+      }
+    }
+    pinned_->send_command(args, spec);
+    return true;
+  }
+  if (spec != nullptr && spec->name == "strata" && strata_policy_admin(this, worker_, args)) {
     return true;
   }
   if (spec != nullptr && spec->name == "shutdown") {
