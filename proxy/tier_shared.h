@@ -120,8 +120,9 @@ struct TierShared {
   VersionClock versions;
   RefreshSet refreshing;
   NegativeCache negative;
-  // STRATA FLUSH-BEHIND and shutdown: flush every waiting write now, whatever the interval.
-  std::atomic<int64_t> force_flush_until_ms{0};
+  // Clients waiting in STRATA FLUSH-BEHIND (any worker): while there are any, every waiting
+  // write is flushed now, whatever the interval; likewise while draining at shutdown.
+  std::atomic<int64_t> flush_waiters{0};
   std::atomic<bool> draining{false};
   std::atomic<uint64_t> journal_groups{0};
 };

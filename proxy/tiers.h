@@ -120,7 +120,7 @@ class Tiers {
     Token client;
     uint64_t seq;
     int64_t deadline_ms;
-    int64_t started_ms;
+    int64_t timeout_ms;
   };
   std::vector<FlushWaiter> flush_waiters_;
   struct BatchState {

@@ -282,10 +282,11 @@ void Tiers::retry_parked(int64_t now_ms) {
 // ---- write-behind flushing ----
 
 void Tiers::flush_due(int64_t now_ms) {
+  // No check that PostgreSQL is up: a flush while it is down fails at once (transient), which
+  // counts a retry and backs the worker off, and the writes wait in the queue.
   if (flush_execs_in_flight_ >= kFlushExecsMax || now_ms < flush_backoff_until_ms_) return;
-  if (!pool_->available()) return;
   const bool force = shared_->draining.load(std::memory_order_relaxed) ||
-                     now_ms < shared_->force_flush_until_ms.load(std::memory_order_relaxed);
+                     shared_->flush_waiters.load(std::memory_order_relaxed) > 0;
   std::vector<FlushBatch> batches;
   shared_->write_behind->take(now_ms, force, kFlushExecsMax - flush_execs_in_flight_, &batches);
   for (FlushBatch& b : batches) flush_batch(std::move(b));
@@ -392,8 +393,8 @@ void Tiers::flush_settled(uint64_t batch, size_t first, size_t n, const PgResult
 
 void Tiers::flush_behind_wait(ClientConn* c, int64_t timeout_ms) {
   const int64_t now = worker_->now_ms();
-  shared_->force_flush_until_ms.store(now + timeout_ms, std::memory_order_relaxed);
-  flush_waiters_.push_back({c->token(), c->reserve_reply(), now + timeout_ms, now});
+  shared_->flush_waiters.fetch_add(1, std::memory_order_relaxed);
+  flush_waiters_.push_back({c->token(), c->reserve_reply(), now + timeout_ms, timeout_ms});
   check_flush_waiters(now);
   flush_due(now);
 }
