@@ -417,12 +417,6 @@ void Tiers::read_l2(Flight* f) {
 }
 
 void Tiers::read_pg(Flight* f) {
-  if (!pool_->available()) {
-    const std::string err =
-        error_line("ERR strata: " + pool_->unavailable_reason() + "; cannot read '" + f->key + "'");
-    finish_read(f->key, false, {}, err);
-    return;
-  }
   bump(f->entry.stats->pg_waits, f->waiters.size());
   f->pg_stage = true;
   const std::string key = f->key;
@@ -433,7 +427,8 @@ void Tiers::read_pg(Flight* f) {
     Flight& fl = *it->second;
     const policies::Policy& p = fl.entry.policy;
     if (r.status != PgResult::kOk) {
-      finish_read(key, false, {}, error_line("ERR strata: PostgreSQL read failed: " + r.error));
+      finish_read(key, false, {},
+                  error_line("ERR strata: PostgreSQL read of '" + key + "' failed: " + r.error));
       return;
     }
     const int64_t now = worker_->now_ms();

@@ -115,12 +115,8 @@ void Tiers::write(WriteReq req) {
 // write-through, refresh-ahead and write-around: PostgreSQL commits first; the client hears
 // about it only after the cache tiers were updated (or invalidated, for write-around).
 void Tiers::write_through(WriteReq req) {
-  if (!pool_->available()) {
-    bump(req.entry.stats->write_errors);
-    multi_done(req.multi, 0,
-               error_line("ERR strata: PostgreSQL write failed: " + pool_->unavailable_reason()));
-    return;
-  }
+  // No availability check: while connecting the pool holds the request (bounded, with the
+  // connect timeout); when PostgreSQL is down it fails it with the reason.
   const uint64_t version = shared_->versions.next();
   // A lease, not an invalidation: if PostgreSQL refuses the write, the tiers stay as they were.
   const uint64_t lease = req.entry.policy.l1 && req.entry.policy.strategy != Strategy::kWriteAround
@@ -402,6 +398,7 @@ void Tiers::flush_behind_wait(ClientConn* c, int64_t timeout_ms) {
 void Tiers::check_flush_waiters(int64_t now_ms) {
   if (flush_waiters_.empty()) return;
   const size_t depth = shared_->write_behind->depth();
+  const size_t before = flush_waiters_.size();
   std::erase_if(flush_waiters_, [&](const FlushWaiter& w) {
     ClientConn* c = client_of(worker_, w.client);
     if (c == nullptr) return true;
@@ -411,12 +408,14 @@ void Tiers::check_flush_waiters(int64_t now_ms) {
     }
     if (now_ms >= w.deadline_ms) {
       c->fail_reply(w.seq, error_line("ERR FLUSH-BEHIND timed out after " +
-                                      std::to_string(now_ms - w.started_ms) +
-                                      " ms: " + std::to_string(depth) + " writes pending"));
+                                      std::to_string(w.timeout_ms) + " ms: " +
+                                      std::to_string(depth) + " writes pending"));
       return true;
     }
     return false;
   });
+  shared_->flush_waiters.fetch_sub(static_cast<int64_t>(before - flush_waiters_.size()),
+                                   std::memory_order_relaxed);
 }
 
 // ---- housekeeping ----
