@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
       return 0;
     case ParseOutcome::kError:
       std::fprintf(stderr, "strata: %s\n", message.c_str());
-      return 2;
+      return 1;  // as redis-server on a bad flag or config file
     case ParseOutcome::kRun:
       break;
   }
