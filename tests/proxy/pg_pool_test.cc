@@ -248,6 +248,18 @@ TEST_P(PgPoolTest, UnavailableReasonNamesTheTargetNeverThePassword) {
   EXPECT_EQ(r.error.find("s3cret"), std::string::npos);
 }
 
+// libpq tries the first host, is refused, and moves on to the second on a new socket: the
+// connection's watch follows the socket.
+TEST_P(PgPoolTest, FollowsLibpqToANewSocket) {
+  policies::PostgresConfig c = config(1);
+  c.conninfo = "host=127.0.0.1,127.0.0.1 port=1," + std::to_string(server_->port()) +
+               " dbname=postgres user=postgres";
+  make_pool(c);
+  PgResult r = exec("SELECT 7", {});
+  ASSERT_EQ(r.status, PgResult::kOk) << r.error;
+  EXPECT_EQ(r.rows[0][0], "7");
+}
+
 TEST_P(PgPoolTest, FailingSetupKeepsThePoolUnavailable) {
   make_pool(config(1), "SELECT * FROM setup_table_that_does_not_exist");
   ASSERT_TRUE(run_until([&] {
