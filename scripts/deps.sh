@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages strata needs, only those missing. Idempotent.
 #   scripts/deps.sh run    what building and running strata needs (scripts/run.sh)
+#   scripts/deps.sh demo   plus PostgreSQL (scripts/run.sh --demo)
 #   scripts/deps.sh test   plus what the whole test suite needs (scripts/test.sh, .ci/run)
 set -euo pipefail
 profile=${1:-run}
 packages=(
   build-essential cmake ninja-build pkg-config
-  liburing-dev libmimalloc-dev libjemalloc-dev libtomlplusplus-dev
+  liburing-dev libmimalloc-dev libjemalloc-dev libtomlplusplus-dev libpq-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
   redis-server redis-tools
 )
+if [ "$profile" = test ] || [ "$profile" = demo ]; then
+  packages+=(postgresql postgresql-client python3)
+fi
 if [ "$profile" = test ]; then
-  packages+=(libpq-dev libnats-dev postgresql nats-server clang-14 libclang-rt-14-dev
-             python3 python3-redis)
+  packages+=(libnats-dev nats-server clang-14 libclang-rt-14-dev python3-redis)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -3,26 +3,54 @@
 #   scripts/run.sh                 standalone, L1 only, on 127.0.0.1:6380
 #   scripts/run.sh --with-redis    also starts a throwaway redis-server on 127.0.0.1:6379-ish
 #                                  and runs strata in front of it
+#   scripts/run.sh --demo          the full path: throwaway redis-server (L2) and PostgreSQL (L3)
+#                                  on loopback, strata with config/strata.example.toml's policies
 #   scripts/run.sh -- --flags...   extra strata flags after "--" (see strata --help)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 with_redis=0
+demo=0
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --with-redis) with_redis=1 ;;
+    --demo) demo=1 ;;
     --) shift; extra+=("$@"); break ;;
     *) extra+=("$1") ;;
   esac
   shift
 done
-"$root/scripts/deps.sh" run
+if [ $demo -eq 1 ]; then "$root/scripts/deps.sh" demo; else "$root/scripts/deps.sh" run; fi
 cmake -S "$root" -B "$root/build/release" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C "$root/build/release" strata strata-bench >/dev/null
 bin="$root/build/release/proxy/strata"
-if [ $with_redis -eq 1 ]; then
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+if [ $demo -eq 1 ]; then
+  # PostgreSQL refuses to run as root: its throwaway cluster belongs to the postgres user then.
   dir=$(mktemp -d /tmp/strata-demo.XXXXXX)
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  chmod 755 "$dir"
+  pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  as_pg=()
+  if [ "$(id -u)" -eq 0 ]; then as_pg=(runuser -u postgres --); fi
+  mkdir "$dir/pg" && { [ ${#as_pg[@]} -eq 0 ] || chown postgres "$dir/pg"; }
+  rport=$(free_port); pport=$(free_port)
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
+    --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  "${as_pg[@]}" "$pgbin/initdb" -D "$dir/pg" -U postgres --auth=trust >/dev/null
+  "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg/log" -w \
+    -o "-p $pport -k $dir/pg -c listen_addresses=127.0.0.1" start >/dev/null
+  trap 'kill "$(cat "$dir/redis.pid")" 2>/dev/null; "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
+  sed -e "s/^upstream = .*/upstream = \"127.0.0.1:$rport\"/" \
+      -e "s/port=5432/port=$pport/" \
+      -e "s|^dir = .*|dir = \"$dir/journal\"|" "$root/config/strata.example.toml" > "$dir/strata.toml"
+  echo "strata: redis-server on 127.0.0.1:$rport, PostgreSQL on 127.0.0.1:$pport," \
+       "config $dir/strata.toml (policies user: chat: stream: analytics:)" >&2
+  "$bin" --config "$dir/strata.toml" "${extra[@]}"
+elif [ $with_redis -eq 1 ]; then
+  dir=$(mktemp -d /tmp/strata-demo.XXXXXX)
+  port=$(free_port)
   redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
   trap 'kill "$(cat "$dir/redis.pid")" 2>/dev/null; rm -rf "$dir"' EXIT
