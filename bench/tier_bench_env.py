@@ -9,6 +9,9 @@ Environment:
   STRATA_ARGS     extra strata flags, e.g. "--io epoll"
   BENCH_PG_FSYNC  on (default): PostgreSQL commits are durable (fsync, synchronous_commit), as a
                   system of record runs; off: fsync=off, synchronous_commit=off (test settings)
+  BENCH_JOURNAL_DIR  parent dir of the write-behind journal (default: strata's temp dir, on the
+                  same disk as PostgreSQL); /dev/shm takes the journal's fdatasync out of the
+                  measurement (a bound, not a durable set-up)
   STRATA_KEEP_LOGS=1 keeps the temp dirs (logs, config) after the run
 """
 
@@ -17,6 +20,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 kRepo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -120,10 +124,16 @@ def toml_value(v):
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def config_text(pg, policies, journal_dir=None):
-    """A strata policy file: [postgres] for `pg` (a Postgres or None), [default] (cache) and one
-    [[policy]] per dict in `policies` (field -> value, 'prefix' first)."""
+def config_text(pg, policies):
+    """A strata policy file: [postgres] for `pg` (a Postgres or None), [journal] if
+    BENCH_JOURNAL_DIR is set, [default] (cache) and one [[policy]] per dict in `policies`
+    (field -> value, 'prefix' first)."""
     lines = []
+    journal_dir = None
+    if os.environ.get("BENCH_JOURNAL_DIR"):
+        journal_dir = tempfile.mkdtemp(prefix="strata-bench-journal-",
+                                       dir=os.environ["BENCH_JOURNAL_DIR"])
+        harness._tmpdirs.append(journal_dir)  # removed at exit
     if pg is not None:
         lines += ["[postgres]", f"conninfo = {toml_value(pg.conninfo())}", ""]
     if journal_dir:
