@@ -18,7 +18,9 @@ from policy_util import (  # noqa: E402
     policy_counter, base_config, run_phases, finish, kSchema, pg_log_versions)
 
 kNegativeTtlMs = 1500
-kErrReplyMaxS = 12.0  # a write while PostgreSQL is down is answered (with an error) within this
+kErrReplyMaxS = 12.0
+kBpDepth = 5        # bp: write-behind queue bound (pending keys)
+kBpWaitMs = 300     # bp: how long a writer waits for room before its error  # a write while PostgreSQL is down is answered (with an error) within this
 
 
 def config(pg):
@@ -32,6 +34,8 @@ def config(pg):
         policy_block("l2only:", "write-around", l1=False),
         policy_block("l1only:", "write-through", l2=False),
         policy_block("co:", "write-behind", flush_interval_ms=60000),
+        policy_block("bp:", "write-behind", flush_interval_ms=50, max_queue_depth=kBpDepth,
+                     queue_wait_ms=kBpWaitMs),
     ])
 
 
@@ -247,6 +251,7 @@ def postgres_down(chk, s, r, pg, srv):
     chk.ok(depth is not None and depth >= 50, "INFO wb_queue_depth counts the pending", depth)
     oldest = policy_counter(s, "wb:", "wb_oldest_ms")
     chk.ok(oldest is not None and oldest > 0, "INFO wb_oldest_ms > 0 while PG is down", oldest)
+    backpressure(chk, s)
     reply = flush_behind(s, 500)
     chk.ok(reply.startswith(b"-ERR FLUSH-BEHIND timed out after 500 ms: ") and
            b"writes pending" in reply, "FLUSH-BEHIND while PG is down times out", repr(reply))
@@ -255,6 +260,9 @@ def postgres_down(chk, s, r, pg, srv):
     got = {i: pg_value(pg, f"wb:down:{i}") for i in range(50)}
     lost = [i for i in range(50) if got[i] != f"d{i}".encode()]
     chk.ok(not lost, "write-behind SETs acked while PG was down reached PG", lost[:5])
+    bp = [pg_value(pg, f"bp:{i}") for i in range(kBpDepth + 1)]
+    chk.eq(bp, [b"b%d" % i for i in range(kBpDepth)] + [None],
+           "backpressure: the acked writes reached PG, the refused one did not")
     chk.eq(pg_value(pg, "wt:down"), b"before", "failed write-through SET never reached PG")
     chk.eq(pg_value(pg, "wa:down"), b"before", "failed write-around SET never reached PG")
     chk.ok(harness.wait_for(lambda: s.call("SET", "wt:down", "after") == kOk, timeout=10),
@@ -264,6 +272,22 @@ def postgres_down(chk, s, r, pg, srv):
     chk.ok(harness.wait_for(lambda: global_int(s, "pg_available") == 1, timeout=5),
            "INFO pg_available 1 again", global_int(s, "pg_available"))
     s.settimeout(harness.kReadTimeoutS)
+
+
+def backpressure(chk, s):
+    """PostgreSQL is down: bp:'s queue fills at kBpDepth pending keys; the next writer waits
+    queue_wait_ms, then gets an error (memory stays bounded)."""
+    acks = [s.call("SET", f"bp:{i}", f"b{i}") for i in range(kBpDepth)]
+    chk.ok(all(a == kOk for a in acks), "backpressure: writes up to max_queue_depth acked", acks)
+    t0 = time.monotonic()
+    reply = s.call("SET", f"bp:{kBpDepth}", "over")
+    took = time.monotonic() - t0
+    chk.ok(reply.startswith(b"-ERR"), "backpressure: a write past max_queue_depth errors", reply)
+    chk.ok(kBpWaitMs / 1000 * 0.8 <= took < kBpWaitMs / 1000 + 3,
+           "backpressure: the writer waited about queue_wait_ms first", f"{took:.2f}s")
+    chk.eq(s.call("GET", f"bp:{kBpDepth}"), kNil, "backpressure: the refused write is not cached")
+    pw = policy_counter(s, "bp:", "wb_queue_depth")
+    chk.eq(pw, kBpDepth, "backpressure: INFO wb_queue_depth at the bound")
 
 
 def main():

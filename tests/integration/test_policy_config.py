@@ -123,6 +123,11 @@ def startup_refusals(chk):
     code, out, _ = harness.run_strata_once(kValidSchemaTable, tmpdir=tmp, timeout=3)
     chk.ok(code is None, "schema.table identifier is accepted (strata keeps running)",
            f"exit {code}: {out[-300:]}")
+    example = os.path.join(os.environ.get("STRATA_SOURCE_DIR", os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..")), "config", "strata.example.toml")
+    with open(example) as f:
+        code, out, _ = harness.run_strata_once(f.read(), tmpdir=tmp, timeout=3)
+    chk.ok(code is None, "config/strata.example.toml is accepted", f"exit {code}: {out[-300:]}")
     code, out, _ = harness.run_strata_once(kGood, tmpdir=tmp, timeout=3)
     chk.ok(code is None, "the good file starts (PostgreSQL unreachable is not a config error)",
            f"exit {code}: {out[-300:]}")
