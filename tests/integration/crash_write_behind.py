@@ -165,6 +165,7 @@ class Crash:
             base_config(self.pg, [policy], shutdown_drain_ms=2000), tag="strata-crash")
         self.journal = os.path.join(self.srv.tmpdir, "journal")
         self.prev_copy = None
+        self.cycles_with_acks = 0
 
     def fail(self, what):
         self.chk.ok(False, what)
@@ -250,7 +251,8 @@ class Crash:
                 self.replay(n, self.prev_copy, "replaying an older journal")
                 shutil.rmtree(self.prev_copy, ignore_errors=True)
             self.prev_copy = copy
-        self.chk.ok(acks > 0, f"cycle {n}: traffic was acknowledged", acks)
+        if acks > 0:
+            self.cycles_with_acks += 1
         print(f"cycle {n}: {acks} acks, {rows} rows applied, {lost} lost, "
               f"{time.monotonic() - t0:.2f}s", flush=True)
 
@@ -262,6 +264,11 @@ class Crash:
                 self.chk.ok(False, f"cycle {n}: SET replies other than +OK",
                             self.state.bad_replies[bad0:bad0 + 3])
                 bad0 = len(self.state.bad_replies)
+        # A kill 50 ms in may come before the first group commit on a loaded machine; most
+        # cycles must see acknowledged traffic or the test proves nothing.
+        self.chk.ok(self.cycles_with_acks >= 0.8 * self.args.cycles,
+                    "most cycles had acknowledged traffic",
+                    f"{self.cycles_with_acks} of {self.args.cycles}")
         total = sum(self.state.acked.values())
         print(f"{self.args.cycles} cycles, {self.state.acks} acknowledged SETs, "
               f"{self.log.rows} rows applied, max seq sum {total}")
