@@ -57,7 +57,7 @@ def parse_args(argv):
     p.add_argument("--kill-min-ms", type=int, default=50)
     p.add_argument("--kill-max-ms", type=int, default=500)
     p.add_argument("--replay-every", type=int, default=5)
-    p.add_argument("--flush-interval-ms", type=int, default=20)
+    p.add_argument("--flush-interval-ms", type=int, default=50)
     p.add_argument("--seed", type=int, default=None)
     return p.parse_args(argv)
 
