@@ -7,6 +7,7 @@ refresh-ahead and dead letters are in test_policy_races.py; admin commands in
 test_policy_admin.py."""
 
 import os
+import signal
 import sys
 import time
 
@@ -14,11 +15,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from policy_util import (  # noqa: E402
-    Conn, bulk, flush_behind, global_int, kNil, kOk, pg_get, pg_put, pg_value, policy_block,
+    CallInThread, Conn, bulk, flush_behind, global_int, kNil, kOk, pg_get, pg_put, pg_value, policy_block,
     policy_counter, base_config, run_phases, finish, kSchema, pg_log_versions)
 
 kNegativeTtlMs = 1500
 kErrReplyMaxS = 12.0
+kUpstreamReplyTimeoutMs = 1000  # strata gives up on a stalled redis after this
 kBpDepth = 5        # bp: write-behind queue bound (pending keys)
 kBpWaitMs = 300     # bp: how long a writer waits for room before its error  # a write while PostgreSQL is down is answered (with an error) within this
 
@@ -190,6 +192,11 @@ def read_through(chk, s, r, pg):
     r.call("DEL", "l2only:k")
     pg_put(pg, "l2only:k", "two", version=2)
     chk.eq(s.call("GET", "l2only:k"), bulk("two"), "l2-only: no L1 copy kept")
+    l2a = policy_counter(s, "l2only:", "l2_hits")
+    pg_put(pg, "l2only:k", "two-b", version=3)
+    chk.eq(s.call("GET", "l2only:k"), bulk("two"), "l2-only: served from redis (L2 hit)")
+    l2b = policy_counter(s, "l2only:", "l2_hits")
+    chk.ok(l2a is not None and l2b == l2a + 1, "INFO l2_hits counts the hit", f"{l2a} -> {l2b}")
     # l2 = false: redis never sees the prefix.
     chk.eq(s.call("SET", "l1only:k", "x"), kOk, "l1-only SET")
     chk.eq(r.call("EXISTS", "l1only:k"), b":0\r\n", "l1-only: redis untouched by the write")
@@ -293,16 +300,71 @@ def backpressure(chk, s):
     chk.eq(pw, kBpDepth, "backpressure: INFO wb_queue_depth at the bound")
 
 
+def mixed_prefixes(chk, s, r, pg):
+    """One MSET / DEL over keys of several strategies: each key follows its own prefix."""
+    chk.eq(s.call("MSET", "wt:mx", "1", "wb:mx", "2", "wa:mx", "3", "plain:mx", "4"), kOk,
+           "MSET across strategies")
+    chk.eq(flush_behind(s), kOk, "FLUSH-BEHIND after the mixed MSET")
+    chk.eq([pg_value(pg, k) for k in ("wt:mx", "wb:mx", "wa:mx", "plain:mx")],
+           [b"1", b"2", b"3", None], "mixed MSET: PG holds the PostgreSQL prefixes only")
+    chk.eq([r.call("GET", k) for k in ("wt:mx", "wb:mx", "wa:mx", "plain:mx")],
+           [bulk("1"), bulk("2"), kNil, bulk("4")], "mixed MSET: redis per strategy")
+    chk.eq(s.call("MGET", "wt:mx", "wb:mx", "wa:mx", "plain:mx"),
+           b"*4\r\n" + bulk("1") + bulk("2") + bulk("3") + bulk("4"), "mixed MGET")
+    chk.eq(s.call("DEL", "wt:mx", "wb:mx", "wa:mx", "plain:mx", "wt:mx-none"), b":4\r\n",
+           "DEL across strategies counts each removed key")
+    chk.eq(flush_behind(s), kOk, "FLUSH-BEHIND after the mixed DEL")
+    chk.eq([pg_get(pg, k) for k in ("wt:mx", "wb:mx", "wa:mx")], [None] * 3,
+           "mixed DEL: PG rows gone")
+    chk.eq(s.call("MGET", "wt:mx", "wb:mx", "wa:mx", "plain:mx"), b"*4\r\n" + kNil * 4,
+           "mixed DEL: all gone through strata")
+    # Write-behind with a TTL: the cache tiers expire, PostgreSQL keeps the row.
+    chk.eq(s.call("SET", "wb:ttl", "t", "PX", "300"), kOk, "write-behind SET PX")
+    chk.eq(flush_behind(s), kOk, "FLUSH-BEHIND after SET PX")
+    time.sleep(0.5)
+    chk.eq(r.call("EXISTS", "wb:ttl"), b":0\r\n", "write-behind SET PX: expired in redis")
+    chk.eq(s.call("GET", "wb:ttl"), bulk("t"), "write-behind SET PX: GET reads PG after expiry")
+
+
+def stalled_redis(chk, s, r, pg, redis):
+    """Redis stops answering (SIGSTOP) while a write-through and a write-around write commit in
+    PostgreSQL: once Redis is back, it must not keep the old value (the dual-write hole must
+    converge), and strata serves the new one."""
+    for key, strategy in (("wt:conv", "write-through"), ("wa:conv", "write-around")):
+        chk.eq(s.call("SET", key, "old"), kOk, f"{strategy}: SET old")
+        s.call("GET", key)  # write-around: fills redis with "old"
+        chk.eq(r.call("GET", key), bulk("old"), f"{strategy}: redis holds old")
+        os.kill(redis.pid, signal.SIGSTOP)
+        try:
+            w = CallInThread(s.port, "SET", key, "new", timeout=20)
+            time.sleep(kUpstreamReplyTimeoutMs / 1000 + 0.5)
+        finally:
+            os.kill(redis.pid, signal.SIGCONT)
+        reply = w.wait(20)
+        print(f"info: {strategy} SET while redis was stalled -> {reply!r}")
+        chk.eq(pg_value(pg, key), b"new", f"{strategy}: PG committed the write")
+        fresh = Conn(redis.port)
+        ok = harness.wait_for(lambda: fresh.call("GET", key) in (bulk("new"), kNil), timeout=10)
+        chk.ok(ok, f"{strategy}: redis converges (no stale 'old' after the stall)",
+               fresh.call("GET", key))
+        fresh.close()
+        chk.ok(harness.wait_for(lambda: s.call("GET", key) == bulk("new"), timeout=10),
+               f"{strategy}: strata serves the committed value", s.call("GET", key))
+
+
 def main():
     pg = harness.start_postgres("pg-policies")
     pg.sql(kSchema)
     redis = harness.start_redis("redis-policies")
-    srv = harness.start_strata_config(config(pg), upstream=redis, tag="strata-policies")
+    srv = harness.start_strata_config(
+        config(pg), upstream=redis, tag="strata-policies",
+        extra=("--upstream-reply-timeout-ms", str(kUpstreamReplyTimeoutMs)))
     chk = harness.Checks()
     s, r = Conn(srv.port), Conn(redis.port)
     phases = [(p, (chk, s, r, pg)) for p in (
         write_through, unsupported, write_behind, coalescing, write_around, refresh_ahead_writes,
-        read_through, negative_cache)]
+        read_through, negative_cache, mixed_prefixes)]
+    phases.append((stalled_redis, (chk, s, r, pg, redis)))
     phases.append((postgres_down, (chk, s, r, pg, srv)))
     run_phases(chk, phases)
     s.close()
