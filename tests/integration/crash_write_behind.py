@@ -206,8 +206,9 @@ class Crash:
         c = Conn(self.srv.port)
         got = c.value("MGET", *self.state.all_keys)
         c.close()
-        behind = [(k, self.state.acked[k], seq_of(v)) for k, v in zip(self.state.all_keys, got or [])
-                  if self.state.acked[k] and (seq_of(v) or 0) < self.state.acked[k]]
+        acked = self.state.acked
+        behind = [(k, acked[k], seq_of(v)) for k, v in zip(self.state.all_keys, got or [])
+                  if acked[k] and (seq_of(v) or 0) < acked[k]]
         self.chk.ok(isinstance(got, list) and not behind, f"cycle {cycle}: GET after restart "
                     "returns the last acknowledged write or newer", behind[:5] or got)
         n = self.log.check(self.fail)

@@ -15,14 +15,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from policy_util import (  # noqa: E402
-    CallInThread, Conn, bulk, flush_behind, global_int, kNil, kOk, pg_get, pg_put, pg_value, policy_block,
-    policy_counter, base_config, run_phases, finish, kSchema, pg_log_versions)
+    CallInThread, Conn, base_config, bulk, finish, flush_behind, global_int, kNil, kOk, kSchema,
+    pg_get, pg_log_versions, pg_put, pg_value, policy_block, policy_counter, run_phases)
 
 kNegativeTtlMs = 1500
-kErrReplyMaxS = 12.0
+kErrReplyMaxS = 12.0  # a write while PostgreSQL is down is answered (with an error) within this
 kUpstreamReplyTimeoutMs = 1000  # strata gives up on a stalled redis after this
-kBpDepth = 5        # bp: write-behind queue bound (pending keys)
-kBpWaitMs = 300     # bp: how long a writer waits for room before its error  # a write while PostgreSQL is down is answered (with an error) within this
+kBpDepth = 5  # bp: write-behind queue bound (pending keys)
+kBpWaitMs = 300  # bp: how long a writer waits for room before its error
 
 
 def config(pg):
@@ -80,8 +80,8 @@ def write_through(chk, s, r, pg):
 def unsupported(chk, s, r, pg):
     s.call("SET", "wt:u", "1")
     for args in (("INCR", "wt:u"), ("APPEND", "wt:u", "x"), ("EXPIRE", "wt:u", "10"),
-                 ("SET", "wt:u", "2", "NX"), ("SET", "wt:u", "2", "XX"), ("SET", "wt:u", "2", "GET"),
-                 ("SET", "wt:u", "2", "KEEPTTL"), ("GETDEL", "wt:u")):
+                 ("SET", "wt:u", "2", "NX"), ("SET", "wt:u", "2", "XX"),
+                 ("SET", "wt:u", "2", "GET"), ("SET", "wt:u", "2", "KEEPTTL"), ("GETDEL", "wt:u")):
         reply = s.call(*args)
         want = (f"-ERR strata: {args[0]} is not supported on key 'wt:u' (prefix 'wt:' is "
                 f"write-through); use SET or DEL").encode()

@@ -14,8 +14,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 from policy_util import (  # noqa: E402
-    CallInThread, Conn, base_config, bulk, finish, flush_behind, global_int, kNil, kOk, kSchema, pg_get,
-    pg_put, pg_value, policy_block, policy_counter, run_phases)
+    CallInThread, Conn, base_config, bulk, finish, flush_behind, global_int, kNil, kOk, kSchema,
+    pg_get, pg_put, pg_value, policy_block, policy_counter, run_phases)
 
 kTtlMs = 1500          # refresh-ahead TTL (short, so the test is quick)
 kRefreshPoint = 0.5
