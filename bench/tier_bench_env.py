@@ -27,6 +27,7 @@ kRepo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(kRepo, "tests", "integration"))
 
 import harness  # noqa: E402  (process management shared with the integration tests)
+import harness_pg  # noqa: E402  (their PostgreSQL and policy-file strata)
 from resp_client import Client, Err, parse  # noqa: E402,F401
 
 kSettleTimeoutS = 30  # waiting for PostgreSQL's row count to stop moving after a run
@@ -52,8 +53,8 @@ def pg_durable():
     return os.environ.get("BENCH_PG_FSYNC", "on") != "off"
 
 
-class Postgres(harness.PostgresServer):
-    """harness.PostgresServer (initdb in a temp dir, the postmaster our child so it dies with
+class Postgres(harness_pg.PostgresServer):
+    """harness_pg.PostgresServer (initdb in a temp dir, the postmaster our child so it dies with
     the benchmark) started with durable commits unless BENCH_PG_FSYNC=off: the test settings
     (fsync off) would flatter write-through."""
 
@@ -66,13 +67,13 @@ class Postgres(harness.PostgresServer):
             port = harness.free_port()
             log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
-                [os.path.join(harness.kPgBinDir, "postgres"), "-D", self.data, "-p", str(port),
+                [os.path.join(harness_pg.kPgBinDir, "postgres"), "-D", self.data, "-p", str(port),
                  "-k", self.tmpdir, "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={durable}",
                  "-c", f"synchronous_commit={durable}", "-c", f"full_page_writes={durable}",
                  "-c", "max_connections=100", "-c", "log_min_messages=warning",
                  "-c", "shared_preload_libraries=pg_stat_statements"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.tmpdir, preexec_fn=harness._as_pg_user)
+                cwd=self.tmpdir, preexec_fn=harness_pg._as_pg_user)
             log.close()
             if self not in harness._procs:
                 harness._procs.append(self)  # harness.cleanup() stops it at exit
@@ -157,8 +158,8 @@ def start_strata(text, upstream=None):
     extra = ["--workers", os.environ.get("STRATA_WORKERS", "1")]
     extra += os.environ.get("STRATA_ARGS", "").split()
     try:
-        return harness.start_strata_config(text, upstream=upstream, extra=extra,
-                                           tag="bench-strata")
+        return harness_pg.start_strata_config(text, upstream=upstream, extra=extra,
+                                              tag="bench-strata")
     except RuntimeError as e:
         sys.exit(f"strata did not start with the policy file:\n{text}\n{e}")
 
