@@ -12,10 +12,10 @@ compares like with like; BENCH_L2=1 starts a redis-server and gives them L2 too.
 For pipelines 1 and 16: redis-benchmark `SET <p>:__rand_int__ <100 bytes>`, 50 clients, 100000
 random keys; a calibration run first (also the warm-up: 1000 SETs, then ~1 s if those were
 quicker) sizes the measured run to about BENCH_SECONDS. Printed per strategy: SET/s, p50/p99
-(ms), strata CPU per SET (utime+stime from /proc), PostgreSQL rows written (the `rows` of pg_stat_statements for statements on the
-strategy's table, counted as each ends; pg_stat_user_tables lags up to 10 s; for write-behind
-after STRATA FLUSH-BEHIND), rows/s over run + flush, rows per SET written (coalescing),
-PostgreSQL backends' CPU per SET; then the ratios issue 3 targets:
+(ms), strata CPU per SET (utime+stime from /proc), PostgreSQL rows written (the `rows` of
+pg_stat_statements for statements on the strategy's table, counted as each ends;
+pg_stat_user_tables lags up to 10 s; for write-behind after STRATA FLUSH-BEHIND), rows/s over
+run + flush, rows per SET written (coalescing), PostgreSQL backends' CPU per SET; then the ratios issue 3 targets:
   write-behind SET/s / write-through SET/s   (target >= 10)
   write-behind SET p99 / L1-only SET p99     (target <= 2)
 Every run's SET count is checked against strata's own `writes` counter (redis-benchmark does
