@@ -15,7 +15,8 @@ quicker) sizes the measured run to about BENCH_SECONDS. Printed per strategy: SE
 (ms), strata CPU per SET (utime+stime from /proc), PostgreSQL rows written (the `rows` of
 pg_stat_statements for statements on the strategy's table, counted as each ends;
 pg_stat_user_tables lags up to 10 s; for write-behind after STRATA FLUSH-BEHIND), rows/s over
-run + flush, rows per SET written (coalescing), PostgreSQL backends' CPU per SET; then the ratios issue 3 targets:
+run + flush, rows per SET written (coalescing), PostgreSQL backends' CPU per SET; then the
+ratios issue 3 targets:
   write-behind SET/s / write-through SET/s   (target >= 10)
   write-behind SET p99 / L1-only SET p99     (target <= 2)
 Every run's SET count is checked against strata's own `writes` counter (redis-benchmark does
