@@ -83,33 +83,51 @@ def _info_int(c, field):
 
 
 def fill_guard(chk, pg, redis, s, r):
-    """GET's PostgreSQL read is blocked by a table lock; meanwhile a write-behind SET (no PG
-    needed) is acked; the lock goes, the fill completes last: cache and redis keep the write."""
+    """GET's PostgreSQL read is blocked by a table lock; meanwhile a write to the same key comes:
+    a write-behind SET or DEL (acked without PostgreSQL) or a write-through SET (waits for the
+    lock too, and PostgreSQL orders it after the fill's SELECT). The lock goes, the fill's old
+    row arrives last or nearly so: L1 and redis must keep the write, never the older row."""
     for n in range(3):
-        key = f"pin:race{n}"
-        pg_put(pg, key, "pg-old")
-        lock = pg.session()
-        lock.run("BEGIN; LOCK TABLE strata_kv IN ACCESS EXCLUSIVE MODE;")
-        get = CallInThread(s.port, "GET", key)
-        time.sleep(0.3)
-        chk.ok(not get.done(), f"fill guard #{n}: GET waits on the locked table", get.reply)
-        t0 = time.monotonic()
-        w = Conn(s.port, timeout=5)
-        chk.eq(w.call("SET", key, f"written-{n}"), kOk, f"fill guard #{n}: SET acked")
-        chk.ok(time.monotonic() - t0 < 2, f"fill guard #{n}: SET did not wait for PG",
-               f"{time.monotonic() - t0:.1f}s")
-        time.sleep(kLockHoldS)
-        lock.run("COMMIT;")
-        lock.close()
-        first = get.wait(15)
-        chk.ok(first in (bulk("pg-old"), bulk(f"written-{n}")),
-               f"fill guard #{n}: the blocked GET answers", first)
-        time.sleep(0.2)  # let any late fill land
-        chk.eq(w.call("GET", key), bulk(f"written-{n}"), f"fill guard #{n}: L1 holds the write")
-        chk.eq(r.call("GET", key), bulk(f"written-{n}"), f"fill guard #{n}: redis holds the write")
-        w.close()
+        _fill_race(chk, pg, s, r, f"pin:race{n}", ("SET", f"pin:race{n}", f"written-{n}"),
+                   bulk(f"written-{n}"), f"fill guard write-behind SET #{n}")
+    for n in range(2):
+        _fill_race(chk, pg, s, r, f"pin:racedel{n}", ("DEL", f"pin:racedel{n}"), kNil,
+                   f"fill guard write-behind DEL #{n}")
+    for n in range(3):
+        _fill_race(chk, pg, s, r, f"wt:race{n}", ("SET", f"wt:race{n}", f"through-{n}"),
+                   bulk(f"through-{n}"), f"fill guard write-through SET #{n}", blocking=True)
     chk.eq(flush_behind(s), kOk, "fill guard: FLUSH-BEHIND")
     chk.eq(pg_value(pg, "pin:race0"), b"written-0", "fill guard: PG gets the write")
+    chk.eq(pg_get(pg, "pin:racedel0"), None, "fill guard: PG gets the delete")
+
+
+def _fill_race(chk, pg, s, r, key, write, want, what, blocking=False):
+    pg_put(pg, key, "pg-old")
+    lock = pg.session()
+    lock.run("BEGIN; LOCK TABLE strata_kv IN ACCESS EXCLUSIVE MODE;")
+    get = CallInThread(s.port, "GET", key)
+    time.sleep(0.3)
+    chk.ok(not get.done(), f"{what}: GET waits on the locked table", get.reply)
+    t0 = time.monotonic()
+    if blocking:
+        w = CallInThread(s.port, *write)
+        time.sleep(0.3)
+    else:
+        reply = Conn(s.port, timeout=5).call(*write)
+        # DEL counts keys in a tier or the queue; this one is only in PostgreSQL so far.
+        chk.ok(reply in (kOk, b":0\r\n", b":1\r\n"), f"{what}: acked", reply)
+        chk.ok(time.monotonic() - t0 < 2, f"{what}: did not wait for PG",
+               f"{time.monotonic() - t0:.1f}s")
+    time.sleep(kLockHoldS)
+    lock.run("COMMIT;")
+    lock.close()
+    if blocking:
+        chk.eq(w.wait(15), kOk, f"{what}: acked after the lock")
+    first = get.wait(15)
+    chk.ok(first in (bulk("pg-old"), want), f"{what}: the blocked GET answers", first)
+    time.sleep(0.2)  # let any late fill land
+    chk.eq(s.call("GET", key), want, f"{what}: strata serves the write")
+    chk.eq(r.call("GET", key), want if want != kNil else kNil, f"{what}: redis holds the write")
 
 
 def refresh_ahead(chk, pg, s, r):
