@@ -7,6 +7,8 @@ restart on the same journal dir, STRATA FLUSH-BEHIND, then:
     acknowledged seq for that key (and <= the last one sent); GET through strata agrees;
   - a trigger logging every applied row (id serial, key, version, value) shows, per key, versions
     and seqs strictly increasing (per-key order kept, no replay re-applied an old version);
+  - PostgreSQL away: every --pg-outage-every cycles PostgreSQL stops partway through the traffic
+    and starts again after the kill, so acknowledged writes live only in the journal;
   - replaying the journal twice changes nothing: every --replay-every cycles the journal dir as it
     was right after the kill is copied aside; after the normal restart + flush it is put back and
     replayed twice more (and the copy from the previous replay cycle, now stale, once): the
@@ -57,6 +59,8 @@ def parse_args(argv):
     p.add_argument("--kill-min-ms", type=int, default=50)
     p.add_argument("--kill-max-ms", type=int, default=500)
     p.add_argument("--replay-every", type=int, default=5)
+    p.add_argument("--pg-outage-every", type=int, default=4,
+                   help="every Nth cycle PostgreSQL stops during the traffic (0: never)")
     p.add_argument("--flush-interval-ms", type=int, default=50)
     p.add_argument("--seed", type=int, default=None)
     return p.parse_args(argv)
@@ -173,7 +177,10 @@ class Crash:
     def restart(self):
         harness.restart_now(self.srv.srv)
 
-    def traffic_then_kill(self):
+    def traffic_then_kill(self, pg_outage):
+        """Traffic, then kill -9 at a random moment; with pg_outage PostgreSQL stops (fast
+        shutdown: committed rows stay) partway, so the queue backs up and only the journal holds
+        the acknowledged writes, and starts again after the kill."""
         stop = threading.Event()
         threads = [threading.Thread(target=writer, daemon=True, args=(
             self.srv.port, self.state.keys[t], self.state, self.args.pipeline,
@@ -181,11 +188,19 @@ class Crash:
         acks0 = self.state.acks
         for t in threads:
             t.start()
-        time.sleep(self.rng.uniform(self.args.kill_min_ms, self.args.kill_max_ms) / 1000)
+        run_s = self.rng.uniform(self.args.kill_min_ms, self.args.kill_max_ms) / 1000
+        if pg_outage:
+            time.sleep(run_s * 0.3)
+            self.pg.stop("fast")
+            time.sleep(run_s * 0.7)
+        else:
+            time.sleep(run_s)
         self.srv.kill(signal.SIGKILL)
         stop.set()
         for t in threads:
             t.join(15)
+        if pg_outage:
+            self.pg.start()
         return self.state.acks - acks0
 
     def verify(self, cycle):
@@ -235,7 +250,8 @@ class Crash:
 
     def cycle(self, n):
         t0 = time.monotonic()
-        acks = self.traffic_then_kill()
+        outage = bool(self.args.pg_outage_every) and n % self.args.pg_outage_every == 0
+        acks = self.traffic_then_kill(outage)
         copy = None
         if self.args.replay_every and n % self.args.replay_every == 0:
             if self.chk.ok(os.path.isdir(self.journal), f"cycle {n}: journal dir {self.journal} "
@@ -254,7 +270,8 @@ class Crash:
             self.prev_copy = copy
         if acks > 0:
             self.cycles_with_acks += 1
-        print(f"cycle {n}: {acks} acks, {rows} rows applied, {lost} lost, "
+        print(f"cycle {n}: {acks} acks{' (PostgreSQL stopped mid-traffic)' if outage else ''}, "
+              f"{rows} rows applied, {lost} lost, "
               f"{time.monotonic() - t0:.2f}s", flush=True)
 
     def run(self):
