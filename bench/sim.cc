@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <ctime>
 #include <thread>
+#include <type_traits>
 
 #include "bench/belady.h"
 #include "bench/sim_progress.h"
 #include "cache/adaptive_policy.h"
 #include "cache/lru_policy.h"
+#include "cache/prefetch.h"
 #include "cache/s3fifo_policy.h"
 
 namespace strata::bench {
@@ -21,10 +23,13 @@ namespace {
 // Progress is published every this many requests: rare enough to cost nothing, frequent enough
 // for a smooth bar.
 constexpr size_t kProgressChunk = 1 << 16;
-// How far ahead the owner loop prefetches slot_of_[id] and hashes[id]: the random accesses per
-// request the owner itself makes (ids are random over tables of many MB; without the prefetch
-// the hash load alone was most of FIFO's time).
-constexpr size_t kPrefetchDistance = 16;
+// The owner loop prefetches in two stages, the second far enough behind the first for its loads
+// to have landed: slot_of_[id] and hashes[id] for every request (ids are random over tables of
+// many MB: without this the hash load alone was most of FIFO's time); then, for a likely miss
+// (no slot yet), what the policy's insert will read for that hash (S3-FIFO's ghost index line,
+// a third of its time). Branch-free: whether a request misses is as good as random.
+constexpr size_t kSlotAhead = 16;
+constexpr size_t kPolicyAhead = 8;
 
 // The simulator's side of the eviction-policy contract: which object lives in which slot and
 // how much of the capacity is used. Flat arrays indexed by the trace's dense ids.
@@ -45,11 +50,7 @@ class Replay {
     for (size_t begin = 0; begin < n; begin += kProgressChunk) {
       const size_t end = std::min(n, begin + kProgressChunk);
       for (size_t i = begin; i < end; ++i) {
-        if (i + kPrefetchDistance < n) {
-          const uint32_t ahead = ids[i + kPrefetchDistance];
-          __builtin_prefetch(&slot_of_[ahead]);
-          __builtin_prefetch(&trace_.hashes[ahead]);
-        }
+        prefetch_ahead(ids, i, n);
         step(i, r);
       }
       if (options_.progress) options_.progress->fetch_add(end - begin, std::memory_order_relaxed);
@@ -57,6 +58,22 @@ class Replay {
   }
 
  private:
+  void prefetch_ahead(const uint32_t* ids, size_t i, size_t n) {
+    if (i + kSlotAhead < n) {
+      const uint32_t ahead = ids[i + kSlotAhead];
+      cache::prefetch(&slot_of_[ahead]);
+      cache::prefetch(&trace_.hashes[ahead]);
+    }
+    // Only the devirtualised loops: a virtual call per request costs more than it saves.
+    if constexpr (!std::is_same_v<Policy, cache::EvictionPolicy>) {
+      if (i + kPolicyAhead < n) {
+        const uint32_t id = ids[i + kPolicyAhead];
+        const uint64_t miss_mask = uint64_t{0} - (slot_of_[id] == cache::kNoSlot);
+        policy_.prefetch_insert(trace_.hashes[id] & miss_mask);  // a hit prefetches hash 0's line
+      }
+    }
+  }
+
   void step(size_t i, SimResult& r) {
     const uint32_t id = trace_.ids[i];
     const uint64_t size = trace_.size_at(i);
@@ -144,6 +161,9 @@ class Replay {
       const cache::SlotId victim = policy_.evict();
       if (victim == cache::kNoSlot) std::abort();  // policy lost track of resident entries
       release(victim);
+      // release() reads id_of_[victim], a random slot: load the likely next one's early.
+      const cache::SlotId next = policy_.victim_hint();
+      if (next < id_of_.size()) cache::prefetch(&id_of_[next]);
     }
   }
 

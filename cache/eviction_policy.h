@@ -39,6 +39,13 @@ class EvictionPolicy {
   virtual SlotId evict() = 0;
   // Bytes of policy metadata per resident entry (for honest memory accounting).
   virtual size_t metadata_bytes_per_entry() const = 0;
+
+  // Hints for an owner that knows its next requests (the simulator); they never change a
+  // decision. A key with this hash may be inserted soon: start loading what on_insert reads.
+  virtual void prefetch_insert(uint64_t key_hash) const { (void)key_hash; }
+  // The slot evict() would most likely return next, or kNoSlot: lets the owner prefetch its own
+  // per-slot data for it.
+  virtual SlotId victim_hint() const { return kNoSlot; }
 };
 
 // Known names: "s3fifo", "lru", and the others registered in policy_factory.cc.

@@ -119,7 +119,7 @@ void GhostQueue::flush_pending() {
 void GhostQueue::append(uint64_t hash, uint64_t size) {
   if (pending_count_ == kPendingMax) flush_pending();
   pending_[pending_count_++] = {hash, size};
-  if (!index_.empty()) __builtin_prefetch(&index_[tag_of(hash) & (index_.size() - 1)]);
+  if (!index_.empty()) prefetch(&index_[tag_of(hash) & (index_.size() - 1)]);
   ++live_;
   bytes_ += size;
   while (bytes_ > budget_) pop_oldest();

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "cache/prefetch.h"
+
 namespace strata::cache {
 
 class GhostQueue {
@@ -28,6 +30,10 @@ class GhostQueue {
   // Forgets `hash`; true if it was present.
   bool remove(uint64_t hash);
   bool contains(uint64_t hash) const;
+  // Starts loading the index line that contains() or remove() of `hash` reads first.
+  void prefetch_lookup(uint64_t hash) const {
+    if (!index_.empty()) cache::prefetch(&index_[tag_of(normalize(hash)) & (index_.size() - 1)]);
+  }
   // Drops the oldest live entry; false when empty. Its size is stored in *size if non-null.
   bool pop_oldest(uint64_t* size = nullptr);
 

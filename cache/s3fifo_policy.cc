@@ -38,12 +38,6 @@ void S3FifoPolicy::on_insert(SlotId id, uint64_t key_hash, uint64_t size) {
   }
 }
 
-void S3FifoPolicy::on_hit(SlotId id) {
-  STRATA_POLICY_CHECK(id < state_.size() && state_[id].queue != Queue::kNone);
-  State& st = state_[id];
-  if (st.freq < kFreqMax) ++st.freq;
-}
-
 void S3FifoPolicy::on_resize(SlotId id, uint64_t old_size, uint64_t new_size) {
   STRATA_POLICY_CHECK(id < state_.size() && state_[id].queue != Queue::kNone);
   add_bytes(state_[id].queue, static_cast<int64_t>(new_size) - static_cast<int64_t>(old_size));
@@ -73,6 +67,17 @@ SlotId S3FifoPolicy::evict() {
   return evict_main();
 }
 
+// Eviction walks a queue from its tail over slots scattered through the arrays: start loading
+// the next tail's state one step ahead. (Only its own lines: reading its links to reach the one
+// after would turn the store removal makes there into a stalling load.)
+void S3FifoPolicy::prefetch_tail(const SlotList& queue) const {
+  const SlotId t = queue.tail();
+  if (t == kNil) return;
+  prefetch(&state_[t]);
+  prefetch(&cold_[t]);
+  prefetch(&links_[t]);
+}
+
 // Promotes hit objects to main until one unhit object is found; it goes to the ghost.
 SlotId S3FifoPolicy::evict_small() {
   while (!small_.empty()) {
@@ -80,6 +85,7 @@ SlotId S3FifoPolicy::evict_small() {
     State& st = state_[id];
     const Cold& c = cold_[id];
     small_.remove(links_, id);
+    prefetch_tail(small_);
     small_bytes_ -= c.size;
     if (st.freq >= kMoveToMainThreshold) {
       st.freq = 0;
@@ -103,8 +109,10 @@ SlotId S3FifoPolicy::evict_main() {
     if (st.freq >= 1) {
       st.freq = static_cast<uint8_t>(std::min<uint8_t>(st.freq, kFreqMax) - 1);
       main_.move_to_front(links_, id);
+      prefetch_tail(main_);
     } else {
       main_.remove(links_, id);
+      prefetch_tail(main_);
       main_bytes_ -= cold_[id].size;
       st.queue = Queue::kNone;
       return id;

@@ -24,11 +24,20 @@ class S3FifoPolicy final : public EvictionPolicy {
 
   std::string_view name() const override { return "s3fifo"; }
   void on_insert(SlotId id, uint64_t key_hash, uint64_t size) override;
-  void on_hit(SlotId id) override;
+  // Inline: a hit is the commonest call, and the simulator calls it through the final class.
+  void on_hit(SlotId id) override {
+    STRATA_POLICY_CHECK(id < state_.size() && state_[id].queue != Queue::kNone);
+    State& st = state_[id];
+    if (st.freq < kFreqMax) ++st.freq;
+  }
   void on_resize(SlotId id, uint64_t old_size, uint64_t new_size) override;
   void on_erase(SlotId id) override;
   SlotId evict() override;
   size_t metadata_bytes_per_entry() const override;
+  void prefetch_insert(uint64_t key_hash) const override { ghost_.prefetch_lookup(key_hash); }
+  SlotId victim_hint() const override {
+    return main_bytes_ <= main_budget_ && !small_.empty() ? small_.tail() : main_.tail();
+  }
 
  private:
   enum class Queue : uint8_t { kNone, kSmall, kMain };
@@ -48,6 +57,7 @@ class S3FifoPolicy final : public EvictionPolicy {
   };
 
   void grow(SlotId id);
+  void prefetch_tail(const SlotList& queue) const;
   SlotId evict_small();
   SlotId evict_main();
   void add_bytes(Queue q, int64_t delta) {
