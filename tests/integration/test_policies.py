@@ -326,6 +326,29 @@ def mixed_prefixes(chk, s, r, pg):
     chk.eq(s.call("GET", "wb:ttl"), bulk("t"), "write-behind SET PX: GET reads PG after expiry")
 
 
+def pipelined(chk, s, r, pg):
+    """One connection sends writes and reads of several strategies without waiting: replies come
+    back in order and every read sees the writes sent before it on the connection."""
+    cmds = []
+    want = []
+    for i in range(20):
+        for prefix in ("wt:", "wb:", "wa:", "ra:", "plain:"):
+            key = f"{prefix}pipe{i % 3}"
+            cmds += [("SET", key, f"{prefix}{i}"), ("GET", key)]
+            want += [kOk, bulk(f"{prefix}{i}")]
+        cmds += [("DEL", f"wt:pipe{i % 3}"), ("GET", f"wt:pipe{i % 3}")]
+        want += [b":1\r\n", kNil]
+    c = harness.Client(s.port)
+    c.send(b"".join(harness.encode(*a) for a in cmds))
+    got = [c.read_reply() for _ in cmds]
+    c.close()
+    bad = [(i, cmds[i], got[i], want[i]) for i in range(len(cmds)) if got[i] != want[i]]
+    chk.ok(not bad, f"pipelined mixed strategies: {len(cmds)} replies in order", bad[:4])
+    chk.eq(flush_behind(s), kOk, "FLUSH-BEHIND after the pipeline")
+    chk.eq(pg_value(pg, "wb:pipe1"), b"wb:19", "pipelined write-behind: the last write in PG")
+    chk.eq(pg_value(pg, "wa:pipe1"), b"wa:19", "pipelined write-around: the last write in PG")
+
+
 def stalled_redis(chk, s, r, pg, redis):
     """Redis stops answering (SIGSTOP) while a write-through and a write-around write commit in
     PostgreSQL: once Redis is back, it must not keep the old value (the dual-write hole must
@@ -363,7 +386,7 @@ def main():
     s, r = Conn(srv.port), Conn(redis.port)
     phases = [(p, (chk, s, r, pg)) for p in (
         write_through, unsupported, write_behind, coalescing, write_around, refresh_ahead_writes,
-        read_through, negative_cache, mixed_prefixes)]
+        read_through, negative_cache, mixed_prefixes, pipelined)]
     phases.append((stalled_redis, (chk, s, r, pg, redis)))
     phases.append((postgres_down, (chk, s, r, pg, srv)))
     run_phases(chk, phases)

@@ -119,6 +119,8 @@ def startup_refusals(chk):
     for name, text, fields, want_line in kCases:
         code, out, _ = harness.run_strata_once(text, tmpdir=tmp, timeout=kRefuseTimeoutS)
         chk.eq(code, 1, f"{name}: strata exits 1")
+        chk.ok(not any(m.decode() in out for m in harness.kSanitizerMarks),
+               f"{name}: no sanitizer report", out[-2000:])
         check_message(chk, name, out, fields, marked_line(text), want_line)
     code, out, _ = harness.run_strata_once(kValidSchemaTable, tmpdir=tmp, timeout=3)
     chk.ok(code is None, "schema.table identifier is accepted (strata keeps running)",
