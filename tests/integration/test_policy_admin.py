@@ -163,6 +163,31 @@ def info_section(chk, c, pg):
     chk.eq(pol.get("chat:", {}).get("strategy"), "write-behind", "INFO names the strategy")
 
 
+def reload_with_pending(chk, c, pg, srv):
+    """Acknowledged write-behind writes stay owed after their policy changes: a RELOAD that
+    drops the prefix, and a POLICY SET that turns it into write-through, must not lose them."""
+    for prefix, change in (("rl:", "reload"), ("ps:", "policy set")):
+        text = base_config(pg, policies() + [
+            policy_block(prefix, "write-behind", flush_interval_ms=60000)])
+        srv.write(text)
+        chk.eq(c.call("STRATA", "RELOAD"), kOk, f"{change}: RELOAD adds {prefix}")
+        acks = [c.call("SET", f"{prefix}{i}", f"p{i}") for i in range(10)]
+        chk.ok(all(a == kOk for a in acks), f"{change}: write-behind SETs acked", acks[:2])
+        chk.eq(pg_value(pg, f"{prefix}0"), None, f"{change}: pending (flush interval 60 s)")
+        if change == "reload":
+            srv.write(base_config(pg, policies()))
+            chk.eq(c.call("STRATA", "RELOAD"), kOk, "RELOAD dropping the prefix")
+        else:
+            chk.eq(c.call("STRATA", "POLICY", "SET", prefix, "strategy", "write-through"), kOk,
+                   "POLICY SET write-behind -> write-through")
+        chk.eq(flush_behind(c), kOk, f"{change}: FLUSH-BEHIND")
+        got = [pg_value(pg, f"{prefix}{i}") for i in range(10)]
+        chk.eq(got, [f"p{i}".encode() for i in range(10)],
+               f"{change}: writes acked under the old policy reach PG")
+    srv.write(base_config(pg, policies()))
+    c.call("STRATA", "RELOAD")
+
+
 def drain_config(pg):
     return base_config(pg, [policy_block("sd:", "write-behind", flush_interval_ms=60000)],
                        shutdown_drain_ms=1500)
@@ -227,6 +252,7 @@ def main():
         (reload_cmd, (chk, c, pg, srv)),
         (sighup, (chk, c, pg, srv)),
         (info_section, (chk, c, pg)),
+        (reload_with_pending, (chk, c, pg, srv)),
         (shutdown_drain, (chk, pg, redis)),
     ])
     c.close()
