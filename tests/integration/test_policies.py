@@ -88,6 +88,18 @@ def unsupported(chk, s, r, pg):
         chk.ok(reply.startswith(want) or (args[0] == "SET" and reply.startswith(
             b"-ERR strata: SET") and b"use SET or DEL" in reply),
             f"{' '.join(args)} on a write-through key is refused", repr(reply))
+    # Writes that name the key only through scripting or a STORE destination must not slip past
+    # the strategy straight into Redis either.
+    d = harness.Client(r.port)
+    d.call("RPUSH", "plain:list", "b", "a")
+    d.close()
+    for args in (("EVAL", "return redis.call('SET', KEYS[1], 'lua')", "1", "wt:ev"),
+                 ("SORT", "plain:list", "ALPHA", "STORE", "wt:so")):
+        reply = s.call(*args)
+        redis_now = r.call("EXISTS", args[-1])
+        chk.ok(reply.startswith(b"-ERR strata"),
+               f"{args[0]} on a write-through key is refused (not run on Redis alone)",
+               f"{reply!r}, redis EXISTS {args[-1]} -> {redis_now!r}, PG {pg_get(pg, args[-1])}")
     chk.eq(pg_value(pg, "wt:u"), b"1", "refused commands left PG unchanged")
     chk.eq(r.call("GET", "wt:u"), bulk("1"), "refused commands left redis unchanged")
     reply = s.call("INCR", "wb:u")
