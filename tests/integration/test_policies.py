@@ -7,6 +7,7 @@ refresh-ahead and dead letters are in test_policy_races.py; admin commands in
 test_policy_admin.py."""
 
 import os
+import random
 import signal
 import sys
 import time
@@ -361,6 +362,27 @@ def pipelined(chk, s, r, pg):
     chk.eq(pg_value(pg, "wa:pipe1"), b"wa:19", "pipelined write-around: the last write in PG")
 
 
+def binary_and_big(chk, s, r, pg):
+    """Values are bytes (every byte value, 4 MB) through PostgreSQL's bytea and the journal;
+    keys are Redis strings, so one with a NUL byte must not become another key's row."""
+    binv = bytes(range(256)) * 3
+    big = bytes(random.Random(7).getrandbits(8) for _ in range(1 << 16)) * 64  # 4 MB
+    for key, v in (("wt:bin", binv), ("wb:bin", binv), ("wt:big", big), ("wb:big", big)):
+        chk.eq(s.call("SET", key, v), kOk, f"SET {key} ({len(v)} bytes)")
+        chk.eq(s.call("GET", key), bulk(v), f"GET {key}")
+    chk.eq(flush_behind(s), kOk, "FLUSH-BEHIND after binary values")
+    for key, v in (("wt:bin", binv), ("wb:bin", binv), ("wt:big", big), ("wb:big", big)):
+        chk.ok(pg_value(pg, key) == v, f"PG holds {key} byte for byte",
+               len(pg_value(pg, key) or b""))
+    for prefix in ("wt:", "wb:"):
+        reply = s.call("SET", f"{prefix}nul\x00tail".encode(), "with-nul")
+        flush_behind(s)
+        truncated = pg_get(pg, f"{prefix}nul")
+        chk.ok(reply.startswith(b"-ERR") or truncated is None,
+               f"{prefix} key with a NUL byte does not land on the row of its prefix before it",
+               f"SET -> {reply!r}; PG row '{prefix}nul' = {truncated}")
+
+
 def stalled_redis(chk, s, r, pg, redis):
     """Redis stops answering (SIGSTOP) while a write-through and a write-around write commit in
     PostgreSQL: once Redis is back, it must not keep the old value (the dual-write hole must
@@ -398,7 +420,7 @@ def main():
     s, r = Conn(srv.port), Conn(redis.port)
     phases = [(p, (chk, s, r, pg)) for p in (
         write_through, unsupported, write_behind, coalescing, write_around, refresh_ahead_writes,
-        read_through, negative_cache, mixed_prefixes, pipelined)]
+        read_through, negative_cache, mixed_prefixes, pipelined, binary_and_big)]
     phases.append((stalled_redis, (chk, s, r, pg, redis)))
     phases.append((postgres_down, (chk, s, r, pg, srv)))
     run_phases(chk, phases)
