@@ -409,6 +409,31 @@ def stalled_redis(chk, s, r, pg, redis):
                f"{strategy}: strata serves the committed value", s.call("GET", key))
 
 
+def redis_down(chk, s, r, pg, redis):
+    """L2 gone: PostgreSQL strategies keep working (L1 and PostgreSQL), and once redis is back
+    it does not serve values older than PostgreSQL's."""
+    s.call("SET", "wt:l2c", "c1")
+    s.call("GET", "wt:l2c")
+    pg_put(pg, "wt:l2pg", "p")
+    redis.kill(signal.SIGKILL)
+    s.settimeout(15)
+    chk.eq(s.call("GET", "wt:l2c"), bulk("c1"), "redis down: L1 hit")
+    chk.eq(s.call("GET", "wt:l2pg"), bulk("p"), "redis down: read-through from PG")
+    for key in ("wt:l2n", "wb:l2n", "wa:l2n"):
+        chk.eq(s.call("SET", key, "n"), kOk, f"redis down: SET {key}")
+    chk.eq(s.call("DEL", "wt:l2c"), b":1\r\n", "redis down: write-through DEL")
+    chk.eq(flush_behind(s), kOk, "redis down: FLUSH-BEHIND")
+    chk.eq([pg_value(pg, k) for k in ("wt:l2n", "wb:l2n", "wa:l2n", "wt:l2c")],
+           [b"n", b"n", b"n", None], "redis down: PG has every write")
+    harness.restart_server(redis)
+    d = Conn(redis.port)
+    chk.ok(harness.wait_for(lambda: s.call("GET", "wt:l2n") == bulk("n"), timeout=10),
+           "redis back: strata serves the write", s.call("GET", "wt:l2n"))
+    chk.eq(s.call("GET", "wt:l2c"), kNil, "redis back: the delete holds")
+    d.close()
+    s.settimeout(harness.kReadTimeoutS)
+
+
 def main():
     pg = harness.start_postgres("pg-policies")
     pg.sql(kSchema)
@@ -423,6 +448,7 @@ def main():
         read_through, negative_cache, mixed_prefixes, pipelined, binary_and_big)]
     phases.append((stalled_redis, (chk, s, r, pg, redis)))
     phases.append((postgres_down, (chk, s, r, pg, srv)))
+    phases.append((redis_down, (chk, s, r, pg, redis)))
     run_phases(chk, phases)
     s.close()
     r.close()

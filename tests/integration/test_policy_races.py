@@ -35,6 +35,8 @@ def config(pg):
     return base_config(pg, [
         policy_block("pin:", "write-behind", flush_interval_ms=60000),
         policy_block("ra:", "refresh-ahead", ttl_ms=kTtlMs, refresh_point=kRefreshPoint),
+        policy_block("ra2:", "refresh-ahead", l1=False, ttl_ms=kTtlMs,
+                     refresh_point=kRefreshPoint),
         policy_block("wt:", "write-through"),
         policy_block("dl:", "write-behind", flush_interval_ms=50, table="strata_dl",
                      key_column="k", value_column="v", version_column="ver"),
@@ -172,6 +174,29 @@ def refresh_ahead(chk, pg, s, r):
            f"pg_waits {waits0} -> {waits1}")
 
 
+def refresh_ahead_l2_only(chk, pg, s, r):
+    """l1 = false (as the example's analytics:): the refresh point is read from redis's TTL."""
+    chk.eq(s.call("SET", "ra2:a", "v1"), kOk, "L2-only refresh-ahead SET")
+    t0 = time.monotonic()
+    pg.sql("UPDATE strata_kv SET value = 'v2', version = version + 1 WHERE key = 'ra2:a'")
+    time.sleep(max(0, t0 + kTtlMs * 0.6 / 1000 - time.monotonic()))
+    chk.eq(s.call("GET", "ra2:a"), bulk("v1"), "L2-only: past the refresh point: cached")
+    ok = harness.wait_for(lambda: s.call("GET", "ra2:a") == bulk("v2"), timeout=kTtlMs * 0.3 / 1000,
+                          interval=0.03)
+    chk.ok(ok and time.monotonic() < t0 + kTtlMs / 1000, "L2-only: reloaded before the TTL",
+           f"{time.monotonic() - t0:.2f}s")
+    pttl = r.value("PTTL", "ra2:a")
+    chk.ok(isinstance(pttl, int) and pttl > kTtlMs * 0.6, "L2-only: redis TTL renewed", pttl)
+    bad = []
+    end = time.monotonic() + 2 * kTtlMs / 1000
+    while time.monotonic() < end:
+        g = s.call("GET", "ra2:a")
+        if g != bulk("v2"):
+            bad.append(g)
+        time.sleep(0.05)
+    chk.ok(not bad, "L2-only: a hot key stays served over 2 TTLs", bad[:3])
+
+
 def refresh_slow_loader(chk, pg, s, r):
     """The reload is blocked past the TTL: the old value is not served past its TTL."""
     chk.eq(s.call("SET", "ra:slow", "old"), kOk, "slow loader: SET")
@@ -265,6 +290,7 @@ def main():
         (pinning, (chk, pg, redis)),
         (fill_guard, (chk, pg, redis, s, r)),
         (refresh_ahead, (chk, pg, s, r)),
+        (refresh_ahead_l2_only, (chk, pg, s, r)),
         (refresh_slow_loader, (chk, pg, s, r)),
         (refresh_concurrent_write, (chk, pg, s, r)),
         (dead_letter, (chk, pg, s, r)),
