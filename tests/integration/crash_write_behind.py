@@ -9,6 +9,8 @@ restart on the same journal dir, STRATA FLUSH-BEHIND, then:
     and seqs strictly increasing (per-key order kept, no replay re-applied an old version);
   - PostgreSQL away: every --pg-outage-every cycles PostgreSQL stops partway through the traffic
     and starts again after the kill, so acknowledged writes live only in the journal;
+  - a torn tail: every --torn-every cycles part of a record header is appended to the newest
+    segment after the kill (a crash mid-append); recovery ignores it;
   - replaying the journal twice changes nothing: every --replay-every cycles the journal dir as it
     was right after the kill is copied aside; after the normal restart + flush it is put back and
     replayed twice more (and the copy from the previous replay cycle, now stale, once): the
@@ -62,6 +64,8 @@ def parse_args(argv):
     p.add_argument("--pg-outage-every", type=int, default=4,
                    help="every Nth cycle PostgreSQL stops during the traffic (0: never)")
     p.add_argument("--flush-interval-ms", type=int, default=50)
+    p.add_argument("--torn-every", type=int, default=3,
+                   help="every Nth cycle a torn record is appended to the journal after the kill")
     p.add_argument("--seed", type=int, default=None)
     return p.parse_args(argv)
 
@@ -170,6 +174,7 @@ class Crash:
         self.journal = os.path.join(self.srv.tmpdir, "journal")
         self.prev_copy = None
         self.cycles_with_acks = 0
+        self.torn = 0
 
     def fail(self, what):
         self.chk.ok(False, what)
@@ -202,6 +207,22 @@ class Crash:
         if pg_outage:
             self.pg.start()
         return self.state.acks - acks0
+
+    def tear_tail(self, cycle):
+        """A crash mid-append leaves part of a record at a segment's end: append the first 17
+        bytes of a record header (magic, crc, op, version) to the newest segment. Recovery must
+        ignore it (kTorn), not refuse to start."""
+        try:
+            segs = sorted(f for f in os.listdir(self.journal) if f.endswith(".log"))
+        except OSError:
+            segs = []
+        if not segs:
+            return
+        frag = b"SJR1" + bytes(self.rng.getrandbits(8) for _ in range(4)) + b"\x01" + \
+            (1 << 62).to_bytes(8, "little")
+        with open(os.path.join(self.journal, segs[-1]), "ab") as f:
+            f.write(frag)
+        self.torn += 1
 
     def verify(self, cycle):
         """After restart + FLUSH-BEHIND: nothing acknowledged is lost."""
@@ -258,6 +279,8 @@ class Crash:
                            "exists after the kill"):
                 copy = os.path.join(self.srv.tmpdir, f"journal-copy-{n}")
                 shutil.copytree(self.journal, copy)
+        if self.args.torn_every and n % self.args.torn_every == 0:
+            self.tear_tail(n)
         self.restart()
         self.flush(n, "after restart")
         rows, lost = self.verify(n)
@@ -288,7 +311,8 @@ class Crash:
                     "most cycles had acknowledged traffic",
                     f"{self.cycles_with_acks} of {self.args.cycles}")
         total = sum(self.state.acked.values())
-        print(f"{self.args.cycles} cycles, {self.state.acks} acknowledged SETs, "
+        print(f"{self.args.cycles} cycles ({self.torn} with a torn journal tail), "
+              f"{self.state.acks} acknowledged SETs, "
               f"{self.log.rows} rows applied, max seq sum {total}")
 
 

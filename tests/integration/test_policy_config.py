@@ -125,6 +125,11 @@ def startup_refusals(chk):
     code, out, _ = harness.run_strata_once(kValidSchemaTable, tmpdir=tmp, timeout=3)
     chk.ok(code is None, "schema.table identifier is accepted (strata keeps running)",
            f"exit {code}: {out[-300:]}")
+    bad_dir = kGood.replace('dir = "journal"', 'dir = "/proc/strata-no-such/journal"')
+    code, out, _ = harness.run_strata_once(bad_dir, tmpdir=tmp, timeout=kRefuseTimeoutS)
+    chk.eq(code, 1, "an unusable journal dir: strata exits 1")
+    chk.ok("/proc/strata-no-such" in out, "an unusable journal dir: the message names it",
+           out[-300:])
     example = os.path.join(os.environ.get("STRATA_SOURCE_DIR", os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "..", "..")), "config", "strata.example.toml")
     with open(example) as f:
