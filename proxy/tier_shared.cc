@@ -64,7 +64,10 @@ void WriteBehindShared::apply(const PolicySnapshot& snap) {
 
 bool WriteBehindShared::has_room(const PolicyEntry& e) {
   std::lock_guard lock(mu_);
-  return queue_for(e).q.has_room();
+  if (!queue_for(e).q.has_room()) return false;
+  uint64_t bytes = 0;
+  for (auto& [p, q] : queues_) bytes += q->q.bytes();
+  return bytes < kBytesMax;
 }
 
 void WriteBehindShared::push(const PolicyEntry& e, policies::PendingWrite w) {

@@ -42,6 +42,10 @@ struct FlushBatch {
 
 class WriteBehindShared {
  public:
+  // Key and value bytes held by all write-behind queues together; past it writers wait (as
+  // past a prefix's max_queue_depth), so big values cannot run memory out either.
+  static constexpr uint64_t kBytesMax = 1ull << 30;
+
   WriteBehindShared(JournalLedger* ledger, size_t dead_letter_max);
 
   // Queue limits follow the policies (after a reload too).
