@@ -1,5 +1,6 @@
 #include "proxy/policy_registry.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "proxy/log.h"
@@ -7,7 +8,17 @@
 namespace strata::proxy {
 namespace {
 
-constexpr int64_t kRetireGraceMs = 10'000;
+// A replaced snapshot outlives every request that may still point into it: those wait at most
+// a PostgreSQL connect + query, or a write-behind queue wait, or an upstream reply; this margin
+// covers the last (and the rest of a loop iteration).
+constexpr int64_t kRetireMarginMs = 60'000;
+
+int64_t retire_grace_ms(const policies::PolicyConfig& c) {
+  uint64_t wait = c.fallback.queue_wait_ms;
+  for (const policies::Policy& p : c.policies) wait = std::max<uint64_t>(wait, p.queue_wait_ms);
+  return kRetireMarginMs + static_cast<int64_t>(c.postgres.connect_timeout_ms +
+                                                c.postgres.query_timeout_ms + wait);
+}
 
 int64_t mono_ms() {
   using namespace std::chrono;
@@ -110,7 +121,9 @@ std::unique_ptr<PolicySnapshot> PolicyRegistry::build(policies::PolicyConfig c) 
 
 void PolicyRegistry::publish(std::unique_ptr<PolicySnapshot> s) {
   const int64_t now = mono_ms();
-  std::erase_if(retired_, [&](const Retired& r) { return now - r.at_ms > kRetireGraceMs; });
+  std::erase_if(retired_, [&](const Retired& r) {
+    return now - r.at_ms > retire_grace_ms(r.snap->config);
+  });
   current_.store(s.get(), std::memory_order_release);
   if (live_) retired_.push_back({std::move(live_), now});
   live_ = std::move(s);

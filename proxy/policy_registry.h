@@ -85,8 +85,9 @@ class PolicyRegistry {
   policies::ConfigContext ctx_;
   std::mutex mu_;
   std::atomic<const PolicySnapshot*> current_{nullptr};
-  // Replaced snapshots are freed after a grace period: a worker reads a snapshot only within
-  // one event (microseconds), never across loop iterations.
+  // Replaced snapshots are freed after a grace period longer than any request holding a
+  // PolicyEntry pointer can last (retire_grace_ms in the .cc); reloads are rare, so this is a
+  // few snapshots at most.
   struct Retired {
     std::unique_ptr<PolicySnapshot> snap;
     int64_t at_ms;

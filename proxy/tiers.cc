@@ -22,7 +22,7 @@ using policies::Strategy;
 
 struct Tiers::Flight {
   std::string key;
-  PolicyEntry entry;
+  const PolicyEntry* entry = nullptr;
   uint64_t lease = 0;
   std::vector<Waiter> waiters;
   bool l2_value = false;  // GET answered with a value
@@ -206,7 +206,7 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
   if (n == "set" || n == "setex" || n == "psetex") {
     WriteReq req;
     req.key = std::string(args[1]);
-    req.entry = *pg_entry;
+    req.entry = pg_entry;
     if (n == "set") {
       std::string_view bad;
       SetParse r = parse_set(args, now, &req.expire_at_ms, &bad);
@@ -242,7 +242,7 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
       WriteReq req;
       req.key = std::string(args[i]);
       req.value = std::string(args[i + 1]);
-      req.entry = e;
+      req.entry = &e;
       if (e.policy.ttl_ms > 0) req.expire_at_ms = now + static_cast<int64_t>(e.policy.ttl_ms);
       req.multi = m;
       write(std::move(req));
@@ -260,7 +260,7 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
       WriteReq req;
       req.key = std::string(k);
       req.is_delete = true;
-      req.entry = e;
+      req.entry = &e;
       req.multi = m;
       write(std::move(req));
     }
@@ -359,7 +359,7 @@ void Tiers::read(ClientConn* c, const PolicyEntry& e, std::string_view key, Wait
   }
   auto f = std::make_unique<Flight>();
   f->key = std::string(key);
-  f->entry = e;
+  f->entry = &e;
   f->lease = store.begin_fill(key);
   f->waiters.push_back(w);
   Flight* raw = f.get();
@@ -398,17 +398,17 @@ void Tiers::read_l2(Flight* f) {
       read_pg(&fl);  // not in Redis (or Redis failed): PostgreSQL is the source
       return;
     }
-    const policies::Policy& p = fl.entry.policy;
+    const policies::Policy& p = fl.entry->policy;
     const int64_t now = worker_->now_ms();
     const int64_t pttl_ms = r.ok && r.kind == protocol::ReplyKind::kInteger ? r.integer : -3;
-    bump(fl.entry.stats->l2_hits);
+    bump(fl.entry->stats->l2_hits);
     if (p.l1 && pttl_ms >= -1) {
       const int64_t exp = pttl_ms >= 0 ? now + std::max<int64_t>(pttl_ms, 1) : 0;
       if (worker_->shared().store->complete_fill(fl.key, fl.lease, fl.value, exp)) {
-        bump(fl.entry.stats->fills);
+        bump(fl.entry->stats->fills);
       }
     }
-    PolicyEntry e = fl.entry;
+    const PolicyEntry& e = *fl.entry;
     std::string value = std::move(fl.value);
     finish_read(key, true, value, {});
     maybe_refresh(e, key, pttl_ms >= 0 ? pttl_ms : -1);
@@ -417,15 +417,15 @@ void Tiers::read_l2(Flight* f) {
 }
 
 void Tiers::read_pg(Flight* f) {
-  bump(f->entry.stats->pg_waits, f->waiters.size());
+  bump(f->entry->stats->pg_waits, f->waiters.size());
   f->pg_stage = true;
   const std::string key = f->key;
   PgParam params[] = {{key, false, false}};
-  pool_->exec(f->entry.sql.select, params, true, [this, key](PgResult&& r) {
+  pool_->exec(f->entry->sql.select, params, true, [this, key](PgResult&& r) {
     auto it = flights_.find(key);
     if (it == flights_.end()) return;
     Flight& fl = *it->second;
-    const policies::Policy& p = fl.entry.policy;
+    const policies::Policy& p = fl.entry->policy;
     if (r.status != PgResult::kOk) {
       finish_read(key, false, {},
                   error_line("ERR strata: PostgreSQL read of '" + key + "' failed: " + r.error));
@@ -434,14 +434,14 @@ void Tiers::read_pg(Flight* f) {
     const int64_t now = worker_->now_ms();
     const bool found = !r.rows.empty() && !r.rows[0].empty() && r.rows[0][0].has_value();
     if (!found) {
-      bump(fl.entry.stats->misses);
+      bump(fl.entry->stats->misses);
       if (p.negative_ttl_ms > 0) {
         shared_->negative.put(key, now + static_cast<int64_t>(p.negative_ttl_ms));
       }
       finish_read(key, false, {}, {});
       return;
     }
-    bump(fl.entry.stats->pg_hits);
+    bump(fl.entry->stats->pg_hits);
     // A write-behind write acknowledged while this read was out is newer than PostgreSQL.
     if (p.strategy == Strategy::kWriteBehind) {
       policies::PendingWrite pw;
@@ -453,10 +453,10 @@ void Tiers::read_pg(Flight* f) {
     std::string value = std::move(*r.rows[0][0]);
     const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
     const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
-    if (p.l2) l2_install(fl.entry, key, value, version, ttl);
+    if (p.l2) l2_install(*fl.entry, key, value, version, ttl);
     if (p.l1 &&
         worker_->shared().store->complete_fill(key, fl.lease, value, ttl > 0 ? now + ttl : 0)) {
-      bump(fl.entry.stats->fills);
+      bump(fl.entry->stats->fills);
     }
     finish_read(key, true, value, {});
   });
@@ -505,22 +505,21 @@ void Tiers::maybe_refresh(const PolicyEntry& e, std::string_view key, int64_t re
   const double left = static_cast<double>(p.ttl_ms) * (1.0 - p.refresh_point);
   if (static_cast<double>(remaining_ms) > left) return;
   if (!pool_->available() || !shared_->refreshing.try_begin(key)) return;
-  refresh(e, std::string(key));
+  refresh(&e, std::string(key));
 }
 
-void Tiers::refresh(PolicyEntry e, std::string key) {
+void Tiers::refresh(const PolicyEntry* e, std::string key) {
   // The lease is taken before the read: a write that lands meanwhile wins over the reload.
   const uint64_t lease = worker_->shared().store->begin_fill(key);
   PgParam params[] = {{key, false, false}};
-  std::string sql = e.sql.select;
-  pool_->exec(sql, params, true, [this, e = std::move(e), key, lease](PgResult&& r) {
+  pool_->exec(e->sql.select, params, true, [this, e, key, lease](PgResult&& r) {
     shared_->refreshing.end(key);
     if (r.status != PgResult::kOk || r.rows.empty() || !r.rows[0][0].has_value()) return;
-    bump(e.stats->refreshes);
-    const policies::Policy& p = e.policy;
+    bump(e->stats->refreshes);
+    const policies::Policy& p = e->policy;
     const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
     const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
-    if (p.l2) l2_install(e, key, *r.rows[0][0], version, ttl);
+    if (p.l2) l2_install(*e, key, *r.rows[0][0], version, ttl);
     if (p.l1) {
       worker_->shared().store->complete_fill(key, lease, *r.rows[0][0], worker_->now_ms() + ttl);
     }

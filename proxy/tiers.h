@@ -61,7 +61,7 @@ class Tiers {
     bool is_delete = false;
     int64_t expire_at_ms = 0;  // cache tiers; 0: none
     uint64_t multi = 0;
-    PolicyEntry entry;
+    const PolicyEntry* entry = nullptr;  // lives past the request (see PolicyRegistry)
     int64_t deadline_ms = 0;  // write-behind backpressure: error after this
   };
   // A command answered once several key operations finish (MSET, DEL a b, EXISTS a b).
@@ -81,7 +81,7 @@ class Tiers {
   void finish_read(const std::string& key, bool found, std::string_view value,
                    std::string_view error_line);
   void maybe_refresh(const PolicyEntry& e, std::string_view key, int64_t remaining_ms);
-  void refresh(PolicyEntry e, std::string key);
+  void refresh(const PolicyEntry* e, std::string key);
 
   // Writes.
   void write(WriteReq req);

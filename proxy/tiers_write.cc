@@ -94,11 +94,11 @@ void Tiers::l2_install(const PolicyEntry& e, std::string_view key, std::string_v
 // ---- writes ----
 
 void Tiers::write(WriteReq req) {
-  bump(req.entry.stats->writes);
+  bump(req.entry->stats->writes);
   shared_->negative.erase(req.key);
-  switch (req.entry.policy.strategy) {
+  switch (req.entry->policy.strategy) {
     case Strategy::kWriteBehind:
-      req.deadline_ms = worker_->now_ms() + req.entry.policy.queue_wait_ms;
+      req.deadline_ms = worker_->now_ms() + req.entry->policy.queue_wait_ms;
       write_behind(std::move(req));
       return;
     case Strategy::kWriteThrough:
@@ -119,7 +119,7 @@ void Tiers::write_through(WriteReq req) {
   // connect timeout); when PostgreSQL is down it fails it with the reason.
   const uint64_t version = shared_->versions.next();
   // A lease, not an invalidation: if PostgreSQL refuses the write, the tiers stay as they were.
-  const uint64_t lease = req.entry.policy.l1 && req.entry.policy.strategy != Strategy::kWriteAround
+  const uint64_t lease = req.entry->policy.l1 && req.entry->policy.strategy != Strategy::kWriteAround
                              ? worker_->shared().store->begin_fill(req.key)
                              : 0;
   // The request moves into the callback; on the heap, the views in params stay valid.
@@ -129,11 +129,11 @@ void Tiers::write_through(WriteReq req) {
   params.push_back({held->key, false, false});
   if (!held->is_delete) params.push_back({held->value, false, true});
   params.push_back({ver, false, false});
-  const std::string& sql = held->is_delete ? held->entry.sql.remove : held->entry.sql.upsert;
+  const std::string& sql = held->is_delete ? held->entry->sql.remove : held->entry->sql.upsert;
   pool_->exec(sql, params, false,
               [this, held = std::move(held), version, lease](PgResult&& r) mutable {
                 if (r.status != PgResult::kOk) {
-                  bump(held->entry.stats->write_errors);
+                  bump(held->entry->stats->write_errors);
                   multi_done(held->multi, 0, pg_error(r));
                   return;
                 }
@@ -142,7 +142,7 @@ void Tiers::write_through(WriteReq req) {
 }
 
 void Tiers::after_commit(WriteReq req, uint64_t version, uint64_t lease, uint64_t affected) {
-  const policies::Policy& p = req.entry.policy;
+  const policies::Policy& p = req.entry->policy;
   const bool install = !req.is_delete && p.strategy != Strategy::kWriteAround;
   auto finish = [this, key = req.key, value = req.value, install, lease, l1 = p.l1,
                  exp = req.expire_at_ms, multi = req.multi, affected] {
@@ -178,10 +178,10 @@ void Tiers::after_commit(WriteReq req, uint64_t version, uint64_t lease, uint64_
 
 // write-behind: acknowledged once L1 (and L2) hold the value and the journal has it on disk.
 void Tiers::write_behind(WriteReq req) {
-  const policies::Policy& p = req.entry.policy;
-  if (!shared_->write_behind->has_room(req.entry)) {
+  const policies::Policy& p = req.entry->policy;
+  if (!shared_->write_behind->has_room(*req.entry)) {
     if (worker_->now_ms() >= req.deadline_ms) {
-      bump(req.entry.stats->write_errors);
+      bump(req.entry->stats->write_errors);
       multi_done(
           req.multi, 0,
           error_line("ERR strata: write-behind queue for prefix '" + p.prefix + "' is full (" +
@@ -245,7 +245,7 @@ void Tiers::write_behind(WriteReq req) {
   pw.is_delete = req.is_delete;
   pw.segment = segment;
   pw.enqueued_ms = now;
-  shared_->write_behind->push(req.entry, std::move(pw));
+  shared_->write_behind->push(*req.entry, std::move(pw));
   if (with_l2) {
     if (up->available()) {
       std::string key = req.key;
@@ -267,7 +267,7 @@ void Tiers::retry_parked(int64_t now_ms) {
   while (n-- > 0 && !parked_.empty()) {
     WriteReq req = std::move(parked_.front());
     parked_.pop_front();
-    if (!shared_->write_behind->has_room(req.entry) && now_ms < req.deadline_ms) {
+    if (!shared_->write_behind->has_room(*req.entry) && now_ms < req.deadline_ms) {
       parked_.push_front(std::move(req));  // keep order: nobody behind it may overtake
       return;
     }
