@@ -54,6 +54,9 @@ struct JournalConfig {
   std::string dir = "strata-journal";  // write-behind journal segments
   uint64_t segment_bytes = 64ull << 20;
   uint32_t shutdown_drain_ms = 5000;  // SIGTERM/SHUTDOWN: time to drain write-behind queues
+  // fdatasync each group commit before acknowledging: an acknowledged write survives a machine
+  // crash. false: it survives kill -9 of strata (the page cache keeps it), not a power loss.
+  bool fdatasync = true;
   bool operator==(const JournalConfig&) const = default;
 };
 

@@ -51,12 +51,14 @@ const std::array<FieldSpec<PostgresConfig>, 6> kPostgresFields = {{
      [](PostgresConfig& c) -> FieldSlot { return &c.dead_letter_max; }},
 }};
 
-const std::array<FieldSpec<JournalConfig>, 3> kJournalFields = {{
+const std::array<FieldSpec<JournalConfig>, 4> kJournalFields = {{
     {"dir", FieldKind::kPath, 0, 0, [](JournalConfig& c) -> FieldSlot { return &c.dir; }},
     {"segment_bytes", FieldKind::kUint, kSegmentBytesMin, kSegmentBytesMax,
      [](JournalConfig& c) -> FieldSlot { return &c.segment_bytes; }},
     {"shutdown_drain_ms", FieldKind::kUint, 0, kShutdownDrainMsMax,
      [](JournalConfig& c) -> FieldSlot { return &c.shutdown_drain_ms; }},
+    {"fdatasync", FieldKind::kBool, 0, 0,
+     [](JournalConfig& c) -> FieldSlot { return &c.fdatasync; }},
 }};
 
 bool is_identifier_part(std::string_view s) {

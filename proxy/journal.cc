@@ -152,7 +152,7 @@ struct Journal::Impl final : FileSink {
       inflight_segment = s.id;
       file->set_fd(s.fd);
       worker->driver().write_file(file->token(), s.fd, inflight_buf.data(), inflight_buf.size(),
-                                  s.written, /*datasync=*/true);
+                                  s.written, config.fdatasync);
       s.written += inflight_buf.size();
       return;
     }
