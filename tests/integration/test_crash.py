@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""ctest entry for the write-behind crash test: crash_write_behind.py with 20 kill -9 cycles
-(the standalone script runs 1000 by default). STRATA_CRASH_CYCLES overrides the count."""
+"""ctest entry for the write-behind crash test: crash_write_behind.py with 20 kill -9 cycles in
+two runs -- 12 cycles with DELs in the traffic, 8 without (those also replay stale journals).
+The standalone script runs 1000 cycles by default. STRATA_CRASH_CYCLES overrides the total."""
 
 import os
 import sys
@@ -10,5 +11,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import crash_write_behind  # noqa: E402
 
 if __name__ == "__main__":
-    cycles = os.environ.get("STRATA_CRASH_CYCLES", "20")
-    sys.exit(crash_write_behind.main(["--cycles", cycles] + sys.argv[1:]))
+    total = int(os.environ.get("STRATA_CRASH_CYCLES", "20"))
+    with_dels = max(1, total * 3 // 5)
+    code = crash_write_behind.main(["--cycles", str(with_dels)] + sys.argv[1:])
+    code |= crash_write_behind.main(["--cycles", str(max(1, total - with_dels)), "--del-ratio", "0",
+                                     "--replay-every", "2"] + sys.argv[1:])
+    sys.exit(code)
