@@ -143,7 +143,13 @@ def coalescing(chk, s, r, pg):
         s.call("SET", "co:k", f"v{i}")
     chk.eq(pg_get(pg, "co:k"), None, "write-behind with a long interval: PG empty at the ack")
     chk.eq(s.call("GET", "co:k"), bulk("v19"), "GET sees the last pending write")
-    chk.eq(flush_behind(s), kOk, "FLUSH-BEHIND")
+    live = global_int(s, "journal_live_records")
+    chk.ok(live is not None and live >= 1, "INFO journal_live_records counts the pending write",
+           live)
+    chk.ok((global_int(s, "journal_segments") or 0) >= 1, "INFO journal_segments >= 1",
+           global_int(s, "journal_segments"))
+    chk.eq(s.call("STRATA", "FLUSH-BEHIND"), kOk, "FLUSH-BEHIND without a timeout")
+    chk.eq(global_int(s, "journal_live_records"), 0, "INFO journal_live_records 0 after the flush")
     chk.eq(pg_value(pg, "co:k"), b"v19", "coalesced: PG holds the last write")
     versions = pg_log_versions(pg, "co:k")
     chk.eq(len(versions), 1, "coalesced: 20 writes to one key applied as one row")
