@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 #include "cache/store.h"
@@ -86,6 +87,45 @@ bool Tiers::init(std::string* err) {
 
 namespace {
 
+// PostgreSQL text keys hold valid UTF-8 without NUL; anything else would be refused (or, for a
+// NUL, silently cut by libpq's C strings) when it reaches the table. Null when fine.
+const char* unstorable_key(std::string_view k) {
+  size_t i = 0;
+  while (i < k.size()) {
+    const auto c = static_cast<unsigned char>(k[i]);
+    if (c == 0) return "contains a NUL byte";
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > k.size() || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4)) {
+      return "is not valid UTF-8";
+    }
+    for (size_t j = 1; j < n; ++j) {
+      if ((static_cast<unsigned char>(k[i + j]) & 0xc0) != 0x80) return "is not valid UTF-8";
+    }
+    // Overlong forms and UTF-16 surrogates, as PostgreSQL refuses them.
+    const auto c1 = n > 1 ? static_cast<unsigned char>(k[i + 1]) : 0;
+    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) ||
+        (c == 0xf4 && c1 >= 0x90)) {
+      return "is not valid UTF-8";
+    }
+    i += n;
+  }
+  return nullptr;
+}
+
+std::string printable(std::string_view k) {
+  std::string out;
+  for (unsigned char c : k.substr(0, 64)) {
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
 enum class SetParse { kOk, kUnsupported, kSyntax };
 
 // SET key value [EX s|PX ms|EXAT s|PXAT ms]: the cache-tier expiry. NX/XX/GET/KEEPTTL need the
@@ -123,9 +163,10 @@ SetParse parse_set(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string
 
 bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
   const PolicySnapshot* snap = shared_->registry->current();
-  if (!snap->any_postgres || spec.first_key == 0) return false;
+  const bool movable = (spec.flags & kMovableKeys) != 0;  // EVAL, FCALL, SORT ... STORE
+  if (!snap->any_postgres || (spec.first_key == 0 && !movable)) return false;
   // The common single-key command on a key of a cache-only prefix: one prefix match, no vector.
-  if (spec.first_key == 1 && spec.last_key == 1 && args.size() > 1 &&
+  if (!movable && spec.first_key == 1 && spec.last_key == 1 && args.size() > 1 &&
       !snap->match(args[1]).policy.uses_postgres()) {
     return false;
   }
@@ -160,6 +201,15 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
     return true;
   };
   if (!arity_ok(spec, args.size())) return false;  // the normal path answers arity errors
+  for (std::string_view k : keys) {
+    if (!snap->match(k).policy.uses_postgres()) continue;
+    if (const char* why = unstorable_key(k)) {
+      protocol::ReplyWriter(c->reply_target(), c->resp_version())
+          .error("ERR strata: key '" + printable(k) + "' cannot be stored in PostgreSQL: it " +
+                 why + " (prefix '" + snap->match(k).policy.prefix + "' uses PostgreSQL)");
+      return true;
+    }
+  }
   if (n == "get") {
     read(c, *pg_entry, args[1], Waiter{c->token(), c->reserve_reply(), -1, 0, ReadKind::kGet});
     return true;
@@ -272,7 +322,9 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
 
 std::optional<std::string_view> Tiers::postgres_key(const CommandSpec& spec, Args args) const {
   const PolicySnapshot* snap = shared_->registry->current();
-  if (!snap->any_postgres || spec.first_key == 0) return std::nullopt;
+  if (!snap->any_postgres || (spec.first_key == 0 && (spec.flags & kMovableKeys) == 0)) {
+    return std::nullopt;
+  }
   std::vector<std::string_view> keys;
   command_keys(spec, args, &keys);
   for (std::string_view k : keys) {
@@ -319,6 +371,12 @@ bool Tiers::route_mixed_key(ClientConn* c, const CommandSpec& spec, uint64_t mul
 // ---- reads ----
 
 void Tiers::read(ClientConn* c, const PolicyEntry& e, std::string_view key, Waiter w) {
+  if (!busy_.empty()) {
+    if (auto it = busy_.find(std::string(key)); it != busy_.end()) {
+      it->second.push_back([this, pe = &e, k = std::string(key), w] { read(nullptr, *pe, k, w); });
+      return;
+    }
+  }
   const policies::Policy& p = e.policy;
   const int64_t now = worker_->now_ms();
   cache::Store& store = *worker_->shared().store;
@@ -524,6 +582,25 @@ void Tiers::refresh(const PolicyEntry* e, std::string key) {
       worker_->shared().store->complete_fill(key, lease, *r.rows[0][0], worker_->now_ms() + ttl);
     }
   });
+}
+
+// ---- per-key order ----
+
+void Tiers::release_key(const std::string& key) {
+  auto it = busy_.find(key);
+  if (it == busy_.end()) return;
+  std::deque<std::move_only_function<void()>> waiting = std::move(it->second);
+  busy_.erase(it);
+  while (!waiting.empty()) {
+    std::move_only_function<void()> op = std::move(waiting.front());
+    waiting.pop_front();
+    op();
+    if (auto again = busy_.find(key); again != busy_.end()) {
+      // That was a write now waiting on PostgreSQL: the rest waits behind it, in order.
+      for (auto& rest : waiting) again->second.push_back(std::move(rest));
+      return;
+    }
+  }
 }
 
 // ---- multi-part replies ----

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -99,6 +100,11 @@ class Tiers {
   void flush_rows(uint64_t batch, size_t first, size_t n);
   void flush_settled(uint64_t batch, size_t first, size_t n, const PgResult& r);
 
+  // Per-key order: while a write of a key waits on PostgreSQL, later commands on that key (from
+  // any connection of this worker) wait behind it, so a connection's commands take effect in
+  // the order it sent them, as on Redis.
+  void release_key(const std::string& key);
+
   // Replies.
   uint64_t new_multi(ClientConn* c, uint32_t parts, bool reply_count);
   void multi_done(uint64_t id, int64_t count, std::string_view error_line);
@@ -134,6 +140,8 @@ class Tiers {
   uint32_t flush_backoff_ms_ = 0;
   int64_t last_due_check_ms_ = 0;
   std::vector<std::string> l2_repair_;  // keys whose L2 copy may be stale (Redis was down)
+  // Keys with a write in flight to PostgreSQL, and the operations queued behind each.
+  std::unordered_map<std::string, std::deque<std::move_only_function<void()>>> busy_;
 };
 
 }  // namespace strata::proxy

@@ -94,6 +94,10 @@ void Tiers::l2_install(const PolicyEntry& e, std::string_view key, std::string_v
 // ---- writes ----
 
 void Tiers::write(WriteReq req) {
+  if (auto it = busy_.find(req.key); it != busy_.end()) {
+    it->second.push_back([this, r = std::move(req)]() mutable { write(std::move(r)); });
+    return;
+  }
   bump(req.entry->stats->writes);
   shared_->negative.erase(req.key);
   switch (req.entry->policy.strategy) {
@@ -123,6 +127,7 @@ void Tiers::write_through(WriteReq req) {
                              ? worker_->shared().store->begin_fill(req.key)
                              : 0;
   // The request moves into the callback; on the heap, the views in params stay valid.
+  busy_.try_emplace(req.key);  // later commands on this key wait until it has settled
   auto held = std::make_unique<WriteReq>(std::move(req));
   const std::string ver = std::to_string(version);
   std::vector<PgParam> params;
@@ -135,6 +140,7 @@ void Tiers::write_through(WriteReq req) {
                 if (r.status != PgResult::kOk) {
                   bump(held->entry->stats->write_errors);
                   multi_done(held->multi, 0, pg_error(r));
+                  release_key(held->key);
                   return;
                 }
                 after_commit(std::move(*held), version, lease, r.affected);
@@ -151,6 +157,7 @@ void Tiers::after_commit(WriteReq req, uint64_t version, uint64_t lease, uint64_
     // drop the key and let the next read fetch the newest value from the tiers below.
     if (!install || !l1 || !store.complete_fill(key, lease, value, exp)) store.invalidate(key);
     multi_done(multi, static_cast<int64_t>(affected), {});
+    release_key(key);
   };
   Upstream* up = worker_->upstream();
   if (!p.l2 || up == nullptr) {
