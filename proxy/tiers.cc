@@ -372,8 +372,9 @@ bool Tiers::route_mixed_key(ClientConn* c, const CommandSpec& spec, uint64_t mul
 
 void Tiers::read(ClientConn* c, const PolicyEntry& e, std::string_view key, Waiter w) {
   if (!busy_.empty()) {
-    if (auto it = busy_.find(std::string(key)); it != busy_.end()) {
-      it->second.push_back([this, pe = &e, k = std::string(key), w] { read(nullptr, *pe, k, w); });
+    std::string k(key);
+    if (must_wait(k, true, false)) {
+      enqueue(k, [this, pe = &e, k, w] { read(nullptr, *pe, k, w); });
       return;
     }
   }
@@ -421,6 +422,7 @@ void Tiers::read(ClientConn* c, const PolicyEntry& e, std::string_view key, Wait
   f->lease = store.begin_fill(key);
   f->waiters.push_back(w);
   Flight* raw = f.get();
+  busy_[f->key].reading = true;  // writes to PostgreSQL after this read wait for its result
   flights_.emplace(f->key, std::move(f));
   (void)c;
   Upstream* up = worker_->upstream();
@@ -500,14 +502,9 @@ void Tiers::read_pg(Flight* f) {
       return;
     }
     bump(fl.entry->stats->pg_hits);
-    // A write-behind write acknowledged while this read was out is newer than PostgreSQL.
-    if (p.strategy == Strategy::kWriteBehind) {
-      policies::PendingWrite pw;
-      if (shared_->write_behind->find(p.prefix, key, &pw)) {
-        finish_read(key, !pw.is_delete, pw.value, {});
-        return;
-      }
-    }
+    // No second look at the write-behind queue: a write queued while this read was out came
+    // after it, and the read answers with the state before (the fill guard keeps that answer
+    // out of the cache).
     std::string value = std::move(*r.rows[0][0]);
     const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
     const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
@@ -527,6 +524,7 @@ void Tiers::finish_read(const std::string& key, bool found, std::string_view val
   std::unique_ptr<Flight> f = std::move(it->second);
   flights_.erase(it);
   for (const Waiter& w : f->waiters) reply_value(w, found, value, error);
+  settle_read(key);
 }
 
 void Tiers::reply_value(const Waiter& w, bool found, std::string_view value,
@@ -586,20 +584,49 @@ void Tiers::refresh(const PolicyEntry* e, std::string key) {
 
 // ---- per-key order ----
 
+bool Tiers::must_wait(const std::string& key, bool is_read, bool waits_on_reads) const {
+  auto it = busy_.find(key);
+  if (it == busy_.end()) return false;
+  const KeyState& k = it->second;
+  if (k.writes > 0 || !k.waiting.empty()) return true;
+  return !is_read && waits_on_reads && k.reading;
+}
+
+void Tiers::enqueue(const std::string& key, std::move_only_function<void()> op) {
+  busy_[key].waiting.push_back(std::move(op));
+}
+
+void Tiers::settle_write(const std::string& key) {
+  if (auto it = busy_.find(key); it != busy_.end() && it->second.writes > 0) --it->second.writes;
+  release_key(key);
+}
+
+void Tiers::settle_read(const std::string& key) {
+  if (auto it = busy_.find(key); it != busy_.end()) it->second.reading = false;
+  release_key(key);
+}
+
+// Runs what waited for the key, in order, until one of them has to wait again.
 void Tiers::release_key(const std::string& key) {
   auto it = busy_.find(key);
   if (it == busy_.end()) return;
-  std::deque<std::move_only_function<void()>> waiting = std::move(it->second);
-  busy_.erase(it);
+  if (it->second.writes > 0) return;
+  std::deque<std::move_only_function<void()>> waiting = std::move(it->second.waiting);
+  it->second.waiting.clear();
   while (!waiting.empty()) {
     std::move_only_function<void()> op = std::move(waiting.front());
     waiting.pop_front();
-    op();
-    if (auto again = busy_.find(key); again != busy_.end()) {
-      // That was a write now waiting on PostgreSQL: the rest waits behind it, in order.
-      for (auto& rest : waiting) again->second.push_back(std::move(rest));
+    op();  // may settle synchronously and re-enter release_key with an empty queue
+    auto again = busy_.find(key);
+    if (again != busy_.end() && (again->second.writes > 0 || !again->second.waiting.empty())) {
+      for (auto& rest : waiting) again->second.waiting.push_back(std::move(rest));
       return;
     }
+  }
+  it = busy_.find(key);
+  if (it != busy_.end() && it->second.writes == 0 && !it->second.reading &&
+      it->second.waiting.empty()) {
+    busy_.erase(it);
   }
 }
 

@@ -63,7 +63,7 @@ class Tiers {
     int64_t expire_at_ms = 0;  // cache tiers; 0: none
     uint64_t multi = 0;
     const PolicyEntry* entry = nullptr;  // lives past the request (see PolicyRegistry)
-    int64_t deadline_ms = 0;  // write-behind backpressure: error after this
+    int64_t deadline_ms = 0;             // write-behind backpressure: error after this
   };
   // A command answered once several key operations finish (MSET, DEL a b, EXISTS a b).
   struct Multi {
@@ -103,6 +103,11 @@ class Tiers {
   // Per-key order: while a write of a key waits on PostgreSQL, later commands on that key (from
   // any connection of this worker) wait behind it, so a connection's commands take effect in
   // the order it sent them, as on Redis.
+  // Whether an operation arriving now must queue behind what is in flight for the key.
+  bool must_wait(const std::string& key, bool is_read, bool waits_on_reads) const;
+  void enqueue(const std::string& key, std::move_only_function<void()> op);
+  void settle_write(const std::string& key);
+  void settle_read(const std::string& key);
   void release_key(const std::string& key);
 
   // Replies.
@@ -140,8 +145,17 @@ class Tiers {
   uint32_t flush_backoff_ms_ = 0;
   int64_t last_due_check_ms_ = 0;
   std::vector<std::string> l2_repair_;  // keys whose L2 copy may be stale (Redis was down)
-  // Keys with a write in flight to PostgreSQL, and the operations queued behind each.
-  std::unordered_map<std::string, std::deque<std::move_only_function<void()>>> busy_;
+  // Per key with something in flight: writes waiting on PostgreSQL, whether a fill is out, and
+  // the operations queued behind them, in arrival order. Reads and write-behind writes wait
+  // only for writes (a fill's answer is the state before them, and a write-behind write is
+  // applied at once, the fill guard keeping its stale answer out of the cache); writes that go
+  // to PostgreSQL first also wait for fills, so an earlier read never sees a later write.
+  struct KeyState {
+    uint32_t writes = 0;
+    bool reading = false;
+    std::deque<std::move_only_function<void()>> waiting;
+  };
+  std::unordered_map<std::string, KeyState> busy_;
 };
 
 }  // namespace strata::proxy

@@ -94,9 +94,13 @@ void Tiers::l2_install(const PolicyEntry& e, std::string_view key, std::string_v
 // ---- writes ----
 
 void Tiers::write(WriteReq req) {
-  if (auto it = busy_.find(req.key); it != busy_.end()) {
-    it->second.push_back([this, r = std::move(req)]() mutable { write(std::move(r)); });
-    return;
+  if (!busy_.empty()) {
+    const bool to_postgres_first = req.entry->policy.strategy != Strategy::kWriteBehind;
+    if (must_wait(req.key, false, to_postgres_first)) {
+      const std::string key = req.key;
+      enqueue(key, [this, r = std::move(req)]() mutable { write(std::move(r)); });
+      return;
+    }
   }
   bump(req.entry->stats->writes);
   shared_->negative.erase(req.key);
@@ -123,11 +127,12 @@ void Tiers::write_through(WriteReq req) {
   // connect timeout); when PostgreSQL is down it fails it with the reason.
   const uint64_t version = shared_->versions.next();
   // A lease, not an invalidation: if PostgreSQL refuses the write, the tiers stay as they were.
-  const uint64_t lease = req.entry->policy.l1 && req.entry->policy.strategy != Strategy::kWriteAround
-                             ? worker_->shared().store->begin_fill(req.key)
-                             : 0;
+  const uint64_t lease =
+      req.entry->policy.l1 && req.entry->policy.strategy != Strategy::kWriteAround
+          ? worker_->shared().store->begin_fill(req.key)
+          : 0;
   // The request moves into the callback; on the heap, the views in params stay valid.
-  busy_.try_emplace(req.key);  // later commands on this key wait until it has settled
+  ++busy_[req.key].writes;  // later commands on this key wait until it has settled
   auto held = std::make_unique<WriteReq>(std::move(req));
   const std::string ver = std::to_string(version);
   std::vector<PgParam> params;
@@ -140,7 +145,7 @@ void Tiers::write_through(WriteReq req) {
                 if (r.status != PgResult::kOk) {
                   bump(held->entry->stats->write_errors);
                   multi_done(held->multi, 0, pg_error(r));
-                  release_key(held->key);
+                  settle_write(held->key);
                   return;
                 }
                 after_commit(std::move(*held), version, lease, r.affected);
@@ -157,7 +162,7 @@ void Tiers::after_commit(WriteReq req, uint64_t version, uint64_t lease, uint64_
     // drop the key and let the next read fetch the newest value from the tiers below.
     if (!install || !l1 || !store.complete_fill(key, lease, value, exp)) store.invalidate(key);
     multi_done(multi, static_cast<int64_t>(affected), {});
-    release_key(key);
+    settle_write(key);
   };
   Upstream* up = worker_->upstream();
   if (!p.l2 || up == nullptr) {
@@ -414,9 +419,9 @@ void Tiers::check_flush_waiters(int64_t now_ms) {
       return true;
     }
     if (now_ms >= w.deadline_ms) {
-      c->fail_reply(w.seq, error_line("ERR FLUSH-BEHIND timed out after " +
-                                      std::to_string(w.timeout_ms) + " ms: " +
-                                      std::to_string(depth) + " writes pending"));
+      c->fail_reply(w.seq,
+                    error_line("ERR FLUSH-BEHIND timed out after " + std::to_string(w.timeout_ms) +
+                               " ms: " + std::to_string(depth) + " writes pending"));
       return true;
     }
     return false;
