@@ -148,7 +148,8 @@ def main():
     print(f"# write strategies: SET {len(env.kValue)}-byte values, {kClients} clients, -r {kKeys},"
           f" ~{kSeconds:g}s per run, {kRounds} round(s),"
           f" strata --workers {os.environ.get('STRATA_WORKERS', '1')},"
-          f" PostgreSQL fsync={'on' if env.pg_durable() else 'off'}, PG strategies"
+          f" PostgreSQL fsync={'on' if env.pg_durable() else 'off'}, journal fdatasync="
+          f"{'on' if env.journal_fsync() else 'off'}, PG strategies"
           f" {'L1+L2' if kWithL2 else 'L1'}, {os.cpu_count()} cores shared by all processes",
           flush=True)
     results = {}

@@ -9,6 +9,9 @@ Environment:
   STRATA_ARGS     extra strata flags, e.g. "--io epoll"
   BENCH_PG_FSYNC  on (default): PostgreSQL commits are durable (fsync, synchronous_commit), as a
                   system of record runs; off: fsync=off, synchronous_commit=off (test settings)
+  BENCH_JOURNAL_FSYNC on (default): the write-behind journal fdatasyncs each group commit before
+                  the OKs; off: [journal] fdatasync = false (acknowledged writes survive kill -9,
+                  not a power cut: the pairing for BENCH_PG_FSYNC=off)
   BENCH_JOURNAL_DIR  parent dir of the write-behind journal (default: strata's temp dir, on the
                   same disk as PostgreSQL); /dev/shm takes the journal's fdatasync out of the
                   measurement (a bound, not a durable set-up)
@@ -51,6 +54,10 @@ def strata_bin():
 
 def pg_durable():
     return os.environ.get("BENCH_PG_FSYNC", "on") != "off"
+
+
+def journal_fsync():
+    return os.environ.get("BENCH_JOURNAL_FSYNC", "on") != "off"
 
 
 class Postgres(harness_pg.PostgresServer):
@@ -127,18 +134,21 @@ def toml_value(v):
 
 def config_text(pg, policies):
     """A strata policy file: [postgres] for `pg` (a Postgres or None), [journal] if
-    BENCH_JOURNAL_DIR is set, [default] (cache) and one [[policy]] per dict in `policies`
-    (field -> value, 'prefix' first)."""
+    BENCH_JOURNAL_DIR or BENCH_JOURNAL_FSYNC say so, [default] (cache) and one [[policy]] per
+    dict in `policies` (field -> value, 'prefix' first)."""
     lines = []
-    journal_dir = None
+    if pg is not None:
+        lines += ["[postgres]", f"conninfo = {toml_value(pg.conninfo())}", ""]
+    journal = []
     if os.environ.get("BENCH_JOURNAL_DIR"):
         journal_dir = tempfile.mkdtemp(prefix="strata-bench-journal-",
                                        dir=os.environ["BENCH_JOURNAL_DIR"])
         harness._tmpdirs.append(journal_dir)  # removed at exit
-    if pg is not None:
-        lines += ["[postgres]", f"conninfo = {toml_value(pg.conninfo())}", ""]
-    if journal_dir:
-        lines += ["[journal]", f"dir = {toml_value(journal_dir)}", ""]
+        journal.append(f"dir = {toml_value(journal_dir)}")
+    if not journal_fsync():
+        journal.append("fdatasync = false")
+    if journal:
+        lines += ["[journal]", *journal, ""]
     lines += ["[default]", 'strategy = "cache"', ""]
     for p in policies:
         lines.append("[[policy]]")
