@@ -359,6 +359,57 @@ class Checks:
         return self.ok(got == want, what, f"got {got!r}, want {want!r}")
 
 
+class Conn:
+    """A client that turns a failed call into a marker reply and reconnects on the next call,
+    so one dropped connection is one failed check, not a crashed suite."""
+
+    def __init__(self, port, timeout=kReadTimeoutS):
+        self.port = port
+        self.timeout = timeout
+        self.client = None
+
+    def call(self, *args):
+        try:
+            if self.client is None:
+                self.client = Client(self.port, timeout=self.timeout)
+            return self.client.call(*args)
+        except (OSError, ConnectionClosed, ReplyError) as e:
+            self.close()
+            return f"<{type(e).__name__}: {e}>".encode()
+
+    def value(self, *args):
+        raw = self.call(*args)
+        try:
+            return parse(raw)
+        except Exception:  # a marker reply from a failed call
+            return Err(raw.decode("utf-8", "replace"))
+
+    def send(self, *args):
+        """Sends without reading (the reply is read later with read())."""
+        if self.client is None:
+            self.client = Client(self.port, timeout=self.timeout)
+        self.client.send(encode(*args))
+
+    def read(self, timeout=None):
+        if timeout is not None:
+            self.client.settimeout(timeout)
+        try:
+            return self.client.read_reply()
+        finally:
+            if timeout is not None:
+                self.client.settimeout(self.timeout)
+
+    def settimeout(self, t):
+        self.timeout = t
+        if self.client:
+            self.client.settimeout(t)
+
+    def close(self):
+        if self.client:
+            self.client.close()
+        self.client = None
+
+
 def wait_for(pred, timeout=10.0, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -117,14 +117,7 @@ class PostgresServer:
             time.sleep(0.1)
         return False
 
-    def _halt(self, sig):
-        if self.alive():
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    _halt = harness.Server.kill  # signal, wait (SIGKILL if it lingers); uses proc and alive()
 
     def stop(self, mode="fast"):
         """fast: SIGINT (abort sessions, clean shutdown); immediate: SIGQUIT (crash-like);
@@ -138,15 +131,9 @@ class PostgresServer:
         if self in harness._procs:
             harness._procs.remove(self)
 
-    def kill(self, sig=signal.SIGKILL):
-        self._halt(sig)
+    kill = harness.Server.kill
 
-    def log_tail(self, n=30):
-        try:
-            with open(self.log_path, "rb") as f:
-                return b"\n".join(f.read().splitlines()[-n:]).decode("utf-8", "replace")
-        except OSError:
-            return ""
+    log_tail = harness.Server.log_tail  # reads self.log_path
 
     def psql_argv(self, dbname="postgres"):
         return [kPsql, "-h", "127.0.0.1", "-p", str(self.port), "-U", kPgUser, "-d", dbname,

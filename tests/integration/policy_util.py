@@ -49,55 +49,7 @@ def q(s):
     return "'" + s.replace("'", "''") + "'"
 
 
-class Conn:
-    """A client that turns a failed call into a marker reply and reconnects on the next call,
-    so one dropped connection is one failed check, not a crashed suite."""
-
-    def __init__(self, port, timeout=harness.kReadTimeoutS):
-        self.port = port
-        self.timeout = timeout
-        self.client = None
-
-    def call(self, *args):
-        try:
-            if self.client is None:
-                self.client = harness.Client(self.port, timeout=self.timeout)
-            return self.client.call(*args)
-        except (OSError, harness.ConnectionClosed, harness.ReplyError) as e:
-            self.close()
-            return f"<{type(e).__name__}: {e}>".encode()
-
-    def value(self, *args):
-        raw = self.call(*args)
-        try:
-            return harness.parse(raw)
-        except Exception:  # a marker reply from a failed call
-            return harness.Err(raw.decode("utf-8", "replace"))
-
-    def send(self, *args):
-        """Sends without reading (the reply is read later with read())."""
-        if self.client is None:
-            self.client = harness.Client(self.port, timeout=self.timeout)
-        self.client.send(harness.encode(*args))
-
-    def read(self, timeout=None):
-        if timeout is not None:
-            self.client.settimeout(timeout)
-        try:
-            return self.client.read_reply()
-        finally:
-            if timeout is not None:
-                self.client.settimeout(self.timeout)
-
-    def settimeout(self, t):
-        self.timeout = t
-        if self.client:
-            self.client.settimeout(t)
-
-    def close(self):
-        if self.client:
-            self.client.close()
-        self.client = None
+Conn = harness.Conn  # re-exported: the suites import it from here
 
 
 class CallInThread:

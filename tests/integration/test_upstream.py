@@ -20,33 +20,7 @@ kReconnectMaxS = 10.0    # strata must be usable again this long after Redis is 
 kReconnectClients = 8    # fresh clients that must all succeed (they spread over connections)
 
 
-class Conn:
-    """A client that answers a failed call with a marker and reconnects on the next call, so
-    one dropped connection is one failed check, not a crashed test."""
-
-    def __init__(self, port, timeout=harness.kReadTimeoutS):
-        self.port = port
-        self.timeout = timeout
-        self.client = None
-
-    def call(self, *args):
-        try:
-            if self.client is None:
-                self.client = harness.Client(self.port, timeout=self.timeout)
-            return self.client.call(*args)
-        except (OSError, harness.ConnectionClosed, harness.ReplyError) as e:
-            self.close()
-            return f"<{type(e).__name__}: {e}>".encode()
-
-    def settimeout(self, t):
-        self.timeout = t
-        if self.client:
-            self.client.settimeout(t)
-
-    def close(self):
-        if self.client:
-            self.client.close()
-        self.client = None
+Conn = harness.Conn
 
 
 def info_field(client, name):
