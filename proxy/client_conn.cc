@@ -265,6 +265,19 @@ void ClientConn::complete_part(uint64_t seq, size_t index, std::string_view elem
   promote_ready();
 }
 
+ClientConn* client_of(Worker* w, Token t) {
+  Endpoint* e = w->lookup(t);
+  if (e == nullptr || e->closed()) return nullptr;
+  return static_cast<ClientConn*>(e);
+}
+
+std::string error_line(std::string_view text) {
+  std::string s = "-";
+  s.append(text);
+  s += "\r\n";
+  return s;
+}
+
 void ClientConn::fail_reply(uint64_t seq, std::string_view error_line) {
   ReplySlot* s = slot(seq);
   if (s == nullptr || s->ready) return;

@@ -99,4 +99,10 @@ class ClientConn final : public Endpoint {
   const CommandSpec* last_spec_ = nullptr;  // the previous command's table entry
 };
 
+// The live client connection behind a token, or null when it has closed (its slot may have
+// been reused: the generation tells).
+ClientConn* client_of(Worker* w, Token t);
+// "-<text>\r\n": an error reply line, as fail_reply() takes it.
+std::string error_line(std::string_view text);
+
 }  // namespace strata::proxy

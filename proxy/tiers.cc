@@ -38,19 +38,6 @@ bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string error_line(std::string_view text) {
-  std::string s = "-";
-  s.append(text);
-  s += "\r\n";
-  return s;
-}
-
-ClientConn* client_of(Worker* w, Token t) {
-  Endpoint* e = w->lookup(t);
-  if (e == nullptr || e->closed()) return nullptr;
-  return static_cast<ClientConn*>(e);
-}
-
 uint64_t decode_version(const std::optional<std::string>& field) {
   if (!field) return 0;
   const std::string& s = *field;

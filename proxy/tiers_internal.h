@@ -12,8 +12,6 @@ class ClientConn;
 class Worker;
 namespace tiers_detail {
 bool iequals(std::string_view a, std::string_view b);
-std::string error_line(std::string_view text);  // "-TEXT\r\n"
-ClientConn* client_of(Worker* w, Token t);
 uint64_t decode_version(const std::optional<std::string>& field);
 }  // namespace tiers_detail
 }  // namespace strata::proxy

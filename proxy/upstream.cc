@@ -20,19 +20,6 @@ namespace {
 
 constexpr uint32_t kBackoffStartMs = 50;
 
-std::string error_line(std::string_view text) {
-  std::string s = "-";
-  s.append(text);
-  s += "\r\n";
-  return s;
-}
-
-ClientConn* client_of(Worker* w, Token t) {
-  Endpoint* e = w->lookup(t);
-  if (e == nullptr || e->closed()) return nullptr;
-  return static_cast<ClientConn*>(e);
-}
-
 }  // namespace
 
 void encode_command(std::string* out, std::span<const std::string_view> args) {
