@@ -263,6 +263,59 @@ def _race_worker(port, keys, seed):
     c.close()
 
 
+def _pipeline_worker(port, keys, seed, errors):
+    """Pipelines of 20 single- and multi-key commands (keys in random order, so per-key order
+    queues are entered in every order: a deadlock shows up as a read timeout)."""
+    rng = random.Random(seed)
+    try:
+        c = harness.Client(port, timeout=15)
+        for rnd in range(20):
+            cmds = []
+            for _ in range(20):
+                ks = rng.sample(keys, 3)
+                cmds.append([("MSET", ks[0], "a", ks[1], "b", ks[2], "c"), ("DEL", *ks),
+                             ("MGET", *ks), ("SET", ks[0], f"{seed}-{rnd}"),
+                             ("GET", ks[0])][rng.randrange(5)])
+            c.send(b"".join(harness.encode(*a) for a in cmds))
+            for _ in cmds:
+                reply = c.read_reply()
+                if reply.startswith(b"-"):
+                    errors.append(reply[:120])
+        c.close()
+    except (OSError, harness.ConnectionClosed, harness.ReplyError) as e:
+        errors.append(f"{type(e).__name__}: {e}")
+
+
+def _check_converged(chk, pg, s, r, keys, what):
+    chk.eq(flush_behind(s), kOk, f"{what}: FLUSH-BEHIND")
+    time.sleep(0.2)
+    bad = []
+    for k in keys:
+        pv = pg_value(pg, k)
+        want = kNil if pv is None else bulk(pv)
+        sv, rv = s.call("GET", k), r.call("GET", k)
+        if sv != want or rv not in (want, kNil):
+            bad.append((k, pv, sv, rv))
+    chk.ok(not bad, f"{what}: strata and redis agree with PostgreSQL",
+           f"{len(bad)} of {len(keys)} keys, e.g. {bad[:3]}")
+
+
+def concurrent_pipelines(chk, pg, s, r):
+    keys = [f"{p}cp{i}" for p in ("wt:", "pin:", "wa:") for i in range(4)]
+    errors = []
+    threads = [threading.Thread(target=_pipeline_worker, args=(s.port, keys, i, errors))
+               for i in range(kRaceThreads)]
+    t0 = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    chk.ok(not errors, "pipelined multi-key commands from many connections: no error, no hang",
+           f"{len(errors)} errors, e.g. {errors[:3]}")
+    print(f"info: {kRaceThreads} pipelined connections done in {time.monotonic() - t0:.1f}s")
+    _check_converged(chk, pg, s, r, keys, "pipelined multi-key")
+
+
 def concurrent_consistency(chk, pg, s, r):
     """Concurrent SET/DEL/GET from several connections on a few keys of each strategy: after
     FLUSH-BEHIND, strata serves exactly PostgreSQL's row for every key and redis holds that row
@@ -275,17 +328,7 @@ def concurrent_consistency(chk, pg, s, r):
             t.start()
         for t in threads:
             t.join(60)
-        chk.eq(flush_behind(s), kOk, f"concurrent round {rnd}: FLUSH-BEHIND")
-        time.sleep(0.2)
-        bad = []
-        for k in keys:
-            pv = pg_value(pg, k)
-            want = kNil if pv is None else bulk(pv)
-            sv, rv = s.call("GET", k), r.call("GET", k)
-            if sv != want or rv not in (want, kNil):
-                bad.append((k, pv, sv, rv))
-        chk.ok(not bad, f"concurrent round {rnd}: strata and redis agree with PostgreSQL",
-               f"{len(bad)} of {len(keys)} keys, e.g. {bad[:3]}")
+        _check_converged(chk, pg, s, r, keys, f"concurrent round {rnd}")
 
 
 def dead_letter(chk, pg, s, r):
@@ -342,6 +385,7 @@ def main():
         (refresh_slow_loader, (chk, pg, s, r)),
         (refresh_concurrent_write, (chk, pg, s, r)),
         (concurrent_consistency, (chk, pg, s, r)),
+        (concurrent_pipelines, (chk, pg, s, r)),
         (dead_letter, (chk, pg, s, r)),
     ])
     s.close()
