@@ -24,6 +24,7 @@ kErrReplyMaxS = 12.0  # a write while PostgreSQL is down is answered (with an er
 kUpstreamReplyTimeoutMs = 1000  # strata gives up on a stalled redis after this
 kBpDepth = 5  # bp: write-behind queue bound (pending keys)
 kBpWaitMs = 300  # bp: how long a writer waits for room before its error
+kBqWaitMs = 10000  # bq: long enough for PostgreSQL to come back while a writer waits
 
 
 def config(pg):
@@ -39,6 +40,8 @@ def config(pg):
         policy_block("co:", "write-behind", flush_interval_ms=60000),
         policy_block("bp:", "write-behind", flush_interval_ms=50, max_queue_depth=kBpDepth,
                      queue_wait_ms=kBpWaitMs),
+        policy_block("bq:", "write-behind", flush_interval_ms=50, max_queue_depth=2,
+                     queue_wait_ms=kBqWaitMs),
     ])
 
 
@@ -281,8 +284,12 @@ def postgres_down(chk, s, r, pg, srv):
     reply = flush_behind(s, 500)
     chk.ok(reply.startswith(b"-ERR FLUSH-BEHIND timed out after 500 ms: ") and
            b"writes pending" in reply, "FLUSH-BEHIND while PG is down times out", repr(reply))
+    waiter = backpressure_wait(chk, s)
     pg.start()
+    chk.eq(waiter.wait(kBqWaitMs / 1000 + 5), kOk,
+           "backpressure: a waiting writer is acked once PostgreSQL drains the queue")
     chk.eq(flush_behind(s), kOk, "FLUSH-BEHIND after PostgreSQL is back")
+    chk.eq(pg_value(pg, "bq:2"), b"waited", "backpressure: the waiting write reached PG")
     got = {i: pg_value(pg, f"wb:down:{i}") for i in range(50)}
     lost = [i for i in range(50) if got[i] != f"d{i}".encode()]
     chk.ok(not lost, "write-behind SETs acked while PG was down reached PG", lost[:5])
@@ -438,6 +445,17 @@ def redis_down(chk, s, r, pg, redis):
     chk.eq(s.call("GET", "wt:l2c"), kNil, "redis back: the delete holds")
     d.close()
     s.settimeout(harness.kReadTimeoutS)
+
+
+def backpressure_wait(chk, s):
+    """bq: holds 2 pending keys and lets a writer wait 10 s: the third SET waits (PostgreSQL is
+    down) and is answered once PostgreSQL is back and the queue drains."""
+    acks = [s.call("SET", f"bq:{i}", f"q{i}") for i in range(2)]
+    chk.ok(all(a == kOk for a in acks), "backpressure (wait): queue filled", acks)
+    waiter = CallInThread(s.port, "SET", "bq:2", "waited", timeout=kBqWaitMs / 1000 + 10)
+    time.sleep(0.5)
+    chk.ok(not waiter.done(), "backpressure (wait): the writer waits for room", waiter.reply)
+    return waiter
 
 
 def main():
