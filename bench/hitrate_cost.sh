@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # What the hit-rate monitor costs: strata with sampling off (--hitrate-sample-shift 0) and on
-# (the default, 1 key in 64), same load, rounds alternating; prints server CPU per request and
-# throughput for each, and the ratios on/off. Servers on free loopback ports, killed at exit.
+# (the default, 1 key in 128), same load, rounds alternating; prints server CPU per request and
+# throughput for each, and the ratios on/off: of the totals, and the median of the per-round
+# ratios (each round's on and off run back to back, so a shared machine's drift mostly cancels).
+# Servers on free loopback ports, killed at exit.
 # Env: STRATA_BIN (default build/release/proxy/strata), ROUNDS (3), REQUESTS (1000000), PIPELINE (16).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +29,7 @@ for port in $off_port $on_port; do  # fill both with the same keys
 done
 declare -A cpu ops
 for name in off on; do cpu[$name]=0; ops[$name]=0; done
+round_ratios=()
 for r in $(seq "$rounds"); do
   for name in off on; do
     if [ $name = off ]; then port=$off_port; pid=$off_pid; else port=$on_port; pid=$on_pid; fi
@@ -36,16 +39,25 @@ for r in $(seq "$rounds"); do
     rps=$(echo "$line" | cut -d, -f2 | tr -d '"')
     cpu[$name]=$(python3 -c "print(${cpu[$name]} + ($after - $before) / $hz)")
     ops[$name]=$(python3 -c "print(${ops[$name]} + $rps)")
+    if [ $name = off ]; then off_rps=$rps; off_ticks=$((after - before)); fi
   done
+  round_ratios+=("$rps/$off_rps:$((after - before))/$off_ticks")
 done
-python3 - "$rounds" "$requests" "${cpu[off]}" "${cpu[on]}" "${ops[off]}" "${ops[on]}" <<'PY'
-import sys
+python3 - "$rounds" "$requests" "${cpu[off]}" "${cpu[on]}" "${ops[off]}" "${ops[on]}" "${round_ratios[@]}" <<'PY'
+import statistics, sys
 rounds, requests = int(sys.argv[1]), int(sys.argv[2])
-cpu_off, cpu_on, ops_off, ops_on = map(float, sys.argv[3:])
+cpu_off, cpu_on, ops_off, ops_on = map(float, sys.argv[3:7])
+def ratio(text):  # "on/off"
+    on, off = map(float, text.split("/"))
+    return on / off if off else 1.0
+tput = [ratio(r.split(":")[0]) for r in sys.argv[7:]]
+cpu = [ratio(r.split(":")[1]) for r in sys.argv[7:]]
 n = rounds * requests
 us_off, us_on = cpu_off / n * 1e6, cpu_on / n * 1e6
 print(f"hit-rate monitor cost, GET -P16 -c 50, {rounds} rounds x {requests} requests")
 print(f"sampling off: {ops_off/rounds:10.0f} req/s  {us_off:.3f} us CPU/request")
 print(f"sampling on : {ops_on/rounds:10.0f} req/s  {us_on:.3f} us CPU/request")
 print(f"on/off: throughput x{(ops_on/ops_off):.3f}, CPU per request x{(us_on/us_off):.3f}")
+print(f"on/off, median of {len(tput)} rounds: throughput x{statistics.median(tput):.3f}, "
+      f"CPU per request x{statistics.median(cpu):.3f}")
 PY

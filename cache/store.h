@@ -13,6 +13,7 @@
 
 #include "cache/clock.h"
 #include "cache/eviction_policy.h"
+#include "cache/hash.h"
 
 namespace strata::cache {
 
@@ -139,7 +140,5 @@ class Store {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint32_t> expire_cursor_{0};  // round-robin start of active expiry
 };
-
-uint64_t hash_key(std::string_view key);
 
 }  // namespace strata::cache
