@@ -37,6 +37,12 @@ MappingSql make_sql(const policies::PgMapping& m) {
   s.remove =
       "DELETE FROM " + s.table + " WHERE " + s.key + " = $1 AND " + s.version + " <= $2::bigint";
   s.upsert = s.upsert_rows(1);
+  s.tombstone = "INSERT INTO " + s.table + " AS t (" + s.key + ", " + s.value + ", " + s.version +
+                (s.default_table ? ", updated_at" : "") + ") VALUES ($1, NULL, $2::bigint" +
+                (s.default_table ? ", now()" : "") + ") ON CONFLICT (" + s.key +
+                ") DO UPDATE SET " + s.value + " = NULL, " + s.version + " = EXCLUDED." +
+                s.version + (s.default_table ? ", updated_at = EXCLUDED.updated_at" : "") +
+                " WHERE t." + s.version + " < EXCLUDED." + s.version;
   return s;
 }
 

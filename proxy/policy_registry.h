@@ -42,6 +42,10 @@ struct MappingSql {
   std::string select;  // $1 key -> value, version
   std::string upsert;  // one row: $1 key, $2 value, $3 version
   std::string remove;  // $1 key, $2 version
+  // Write-behind deletes leave a tombstone (value NULL, the delete's version) instead of
+  // removing the row: a journal replay of an older write of the key then finds a newer version
+  // and changes nothing, where a missing row would let it come back. $1 key, $2 version.
+  std::string tombstone;
   bool default_table = false;
   std::string table, key, value, version;  // quoted identifiers
   // Multi-row upsert of n rows ($1..$3n).

@@ -332,7 +332,7 @@ void Tiers::flush_rows(uint64_t batch, size_t first, size_t n) {
     versions[0] = std::to_string(b.writes[first].version);
     params.push_back({b.writes[first].key, false, false});
     params.push_back({versions[0], false, false});
-    sql = b.sql.remove;
+    sql = b.sql.tombstone;
   } else {
     for (size_t i = 0; i < n; ++i) {
       const policies::PendingWrite& w = b.writes[first + i];

@@ -152,10 +152,15 @@ class LogChecker:
         for rid, key, version, value in rows:
             rid, version, seq = int(rid), int(version), seq_of(value)
             prev = self.last.get(key)
-            if prev is not None and not (version > prev[0] and seq is not None and seq > prev[1]):
+            # A NULL value is a write-behind DEL's tombstone: its version must still grow; the
+            # next SET's seq is compared with the last SET's.
+            tombstone = not value
+            if prev is not None and not (version > prev[0] and
+                                         (tombstone or (seq is not None and seq > prev[1]))):
                 fail(f"log id {rid}: key {key} applied version {version} seq {seq} after "
                      f"version {prev[0]} seq {prev[1]}")
-            self.last[key] = (version, seq if seq is not None else -1)
+            self.last[key] = (version, prev[1] if tombstone and prev else
+                              (seq if seq is not None else -1))
             self.last_id = rid
         self.rows += len(rows)
         return len(rows)

@@ -79,9 +79,10 @@ class CallInThread:
 
 
 def pg_get(pg, key, table="strata_kv", key_col="key", value_col="value", version_col="version"):
-    """(value bytes, version int) of `key` in PostgreSQL, or None."""
+    """(value bytes, version int) of `key` in PostgreSQL, or None. A row whose value is NULL is
+    a write-behind delete's tombstone: the key is absent."""
     rows = pg.rows(f"SELECT encode({value_col}::bytea, 'hex'), {version_col} FROM {table} "
-                   f"WHERE {key_col} = {q(key)}")
+                   f"WHERE {key_col} = {q(key)} AND {value_col} IS NOT NULL")
     if not rows:
         return None
     return bytes.fromhex(rows[0][0]), int(rows[0][1]) if rows[0][1] else 0

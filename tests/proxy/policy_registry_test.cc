@@ -48,6 +48,10 @@ TEST(PolicyRegistry, LongestPrefixAndSql) {
   EXPECT_NE(sql.upsert_rows(3).find("($7, $8, $9::bigint, now())"), std::string::npos);
   EXPECT_EQ(sql.remove,
             "DELETE FROM \"strata_kv\" WHERE \"key\" = $1 AND \"version\" <= $2::bigint");
+  EXPECT_NE(sql.tombstone.find("VALUES ($1, NULL, $2::bigint, now()) ON CONFLICT"),
+            std::string::npos)
+      << sql.tombstone;
+  EXPECT_NE(sql.tombstone.find("WHERE t.\"version\" < EXCLUDED.\"version\""), std::string::npos);
   EXPECT_FALSE(PolicyRegistry::setup_sql(*cfg).empty());
 }
 
