@@ -152,6 +152,11 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
     return false;
   }
   if (spec != nullptr && sh.hitrate != nullptr) sample_access(*spec, args);
+  if (spec != nullptr && spec->name == "strata") {
+    // strata's own admin commands are answered by strata, pinned connection or not.
+    if (!strata_policy_admin(this, worker_, args)) run_local(spec, args);
+    return kind_ == ClientStateKind::kReading;
+  }
   if (pinned_ != nullptr) {
     // A connection pinned to Redis (MULTI, WATCH, blocking, RESP3) bypasses strata's tiers:
     // a key under a PostgreSQL policy must not be read or written behind the strategy's back.
@@ -165,9 +170,6 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
       }
     }
     pinned_->send_command(args, spec);
-    return true;
-  }
-  if (spec != nullptr && spec->name == "strata" && strata_policy_admin(this, worker_, args)) {
     return true;
   }
   if (spec != nullptr && spec->name == "shutdown") {
