@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cache/eviction_policy.h"
+#include "cache/prefetch.h"
 
 namespace strata::cache {
 
@@ -35,6 +36,8 @@ class HashSlotMap {
  public:
   HashSlotMap();
   SlotId find(uint64_t hash) const;
+  // Starts loading the cell find(hash) reads first.
+  void prefetch(uint64_t hash) const { cache::prefetch(&cells_[home(hash)]); }
   void insert(uint64_t hash, SlotId slot);  // hash must be absent
   void erase(uint64_t hash);                // no-op when absent
   size_t size() const { return count_; }
@@ -66,6 +69,9 @@ class ShadowSim {
   const std::string& policy_name() const { return name_; }
   uint64_t capacity() const { return capacity_; }
 
+  // Starts loading what an access of `hash` reads first: a caller updating many shadows with one
+  // key prefetches them all, so their cache misses overlap instead of queueing.
+  void prefetch(uint64_t hash) const { map_.prefetch(hash); }
   // A read of a sampled key: counts a hit or a miss; a miss fills (read-through).
   void access(uint64_t hash, uint64_t size);
   // A write of a sampled key: replaces (resize) or installs it; not counted.

@@ -47,6 +47,13 @@ struct HitRateMonitor::Group {
   std::vector<std::unique_ptr<cache::ShadowSim>> sims;
 };
 
+// One sampled key updates every shadow of its prefix, each in its own memory, which the rest of
+// the server's traffic has evicted since the last sampled key: issue all their first loads
+// together so the misses overlap.
+void HitRateMonitor::prefetch_sims(const Group& g, uint64_t key_hash) {
+  for (const auto& s : g.sims) s->prefetch(key_hash);
+}
+
 HitRateMonitor::HitRateMonitor(HitRateConfig config) : config_(std::move(config)) {
   if (config_.l1_capacity_bytes > 0) {
     for (double f : kSizeFactors) {
@@ -83,6 +90,7 @@ void HitRateMonitor::read(std::string_view key, uint64_t key_hash, uint64_t size
   Group* g = group_for(key);
   ++g->sampled_reads;
   if (size == 0) size = g->sampled_writes > 0 ? g->written_bytes / g->sampled_writes : kSizeGuess;
+  prefetch_sims(*g, key_hash);
   for (auto& s : g->sims) s->access(key_hash, size);
 }
 
@@ -91,6 +99,7 @@ void HitRateMonitor::write(std::string_view key, uint64_t key_hash, uint64_t siz
   Group* g = group_for(key);
   ++g->sampled_writes;
   g->written_bytes += size;
+  prefetch_sims(*g, key_hash);
   for (auto& s : g->sims) s->write(key_hash, size);
 }
 

@@ -48,6 +48,7 @@ class HitRateMonitor {
  private:
   struct Group;
   Group* group_for(std::string_view key);
+  static void prefetch_sims(const Group& g, uint64_t key_hash);
   void describe(const Group& g, std::string* out) const;
 
   HitRateConfig config_;
