@@ -546,8 +546,10 @@ inline void add_keyspace_cases(std::vector<Case>* c) {
   add({"FLUSHDB", "foo"});
   add({"FLUSHDB", std::string("sync\0x", 6)});
   add({"SCAN", "0", std::string("count\0x", 7), "5"});
-  add({"CLIENT", std::string("id\0x", 4)});
-  add({"COMMAND", std::string("count\0", 6)});
+  // Not compared: a container's subcommand name with a NUL ("CLIENT id\0x"). Redis 7.0 finds
+  // subcommands in a dict hashed over the whole name but compared with strcasecmp, so whether
+  // it matches depends on the process's random hash seed (a bucket collision): either reply
+  // is Redis's, and the test would flake.
   add({"COPY", "nope", "k2", std::string("replace\0", 8)});
   add({"GETEX", "nope", std::string("persist\0a", 9)});
   add({"HELLO", "2", std::string("setname\0", 8), "x"});
