@@ -8,6 +8,7 @@
 
 #include "proxy/hitrate_monitor.h"
 #include "proxy/journal.h"
+#include "proxy/journal_filter.h"
 #include "proxy/log.h"
 #include "proxy/policy_registry.h"
 #include "proxy/tier_shared.h"
@@ -145,6 +146,19 @@ bool Server::start_policies(std::string* err) {
     return false;
   }
   tiers_->versions.seed(rec->max_version);
+  if (!rec->writes.empty()) {
+    const JournalFilterResult f =
+        drop_applied_writes(cfg.postgres, *registry_->current(), &rec->writes, ledger_.get());
+    if (!f.checked) {
+      STRATA_LOG_WARN("journal: PostgreSQL unreachable at start (%s): every recovered write is "
+                      "queued; superseded ones are dropped when flushed",
+                      f.note.c_str());
+    } else if (f.dropped > 0) {
+      STRATA_LOG_INFO("journal: %zu recovered write(s) already in PostgreSQL at their version "
+                      "or newer, dropped",
+                      f.dropped);
+    }
+  }
   // Acknowledged writes the last run had not flushed: back in their queues (so reads see them
   // at once), flushed to PostgreSQL as usual; their segments are deleted once all are flushed.
   const PolicySnapshot* snap = registry_->current();
