@@ -25,10 +25,21 @@ void reply_text(CommandContext& ctx, std::string_view text) {
 void cmd_strata(CommandContext& ctx, Args args) {
   std::string_view sub = args[1];
   if (is(sub, "help") && args.size() == 2) {
-    ctx.out->array_header(3);
-    ctx.out->simple("STRATA HITRATE [prefix]");
-    ctx.out->simple("    Estimated miss ratios per key prefix, eviction policy and L1 size.");
-    ctx.out->simple("STRATA HELP");
+    static constexpr std::string_view kLines[] = {
+        "STRATA HITRATE [prefix]",
+        "    Estimated miss ratios per key prefix, eviction policy and L1 size.",
+        "STRATA POLICY LIST | GET <prefix> | SET <prefix> <field> <value>",
+        "    The per-prefix policies (tiers, TTL, write strategy, PostgreSQL mapping).",
+        "STRATA RELOAD",
+        "    Re-read the policy file; a bad file is refused and the running policies stay.",
+        "STRATA FLUSH-BEHIND [timeout_ms]",
+        "    Wait until every write-behind queue is empty.",
+        "STRATA DEADLETTER LIST | RETRY [key] | DROP [key]",
+        "    Writes PostgreSQL refused for good.",
+        "STRATA HELP",
+    };
+    ctx.out->array_header(std::size(kLines));
+    for (std::string_view l : kLines) ctx.out->simple(l);
     return;
   }
   if (is(sub, "hitrate") && args.size() <= 3) {
