@@ -59,13 +59,20 @@ bool needs_pinning(const CommandSpec& spec, Args args) {
   return false;
 }
 
-// The absolute expiry a SET-family write gives its key; false when strata cannot know it
-// (KEEPTTL, GET, a bad option: Redis decides, strata just invalidates).
-bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms) {
+}  // namespace
+
+bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string_view* state_option) {
   *expire_at_ms = 0;
+  *state_option = {};
+  bool known = true;
   for (size_t i = 3; i < args.size(); ++i) {
     std::string_view a = args[i];
-    if (iequals(a, "NX") || iequals(a, "XX")) continue;
+    const bool keeps = iequals(a, "GET") || iequals(a, "KEEPTTL");
+    if (keeps || iequals(a, "NX") || iequals(a, "XX")) {
+      if (state_option->empty()) *state_option = a;
+      known = known && !keeps;
+      continue;
+    }
     if (i + 1 >= args.size()) return false;
     int64_t v;
     if (!parse_i64(args[i + 1], &v) || v <= 0) return false;
@@ -85,10 +92,8 @@ bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms) {
     }
     ++i;
   }
-  return true;
+  return known;
 }
-
-}  // namespace
 
 bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args) {
   Upstream& up = *worker_->upstream();
@@ -207,7 +212,8 @@ std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, 
   std::vector<std::string_view> values;
   int64_t expire = 0;
   bool install = false;
-  if (n == "set" && args.size() >= 3 && set_expiry(args, now, &expire)) {
+  std::string_view state_option;
+  if (n == "set" && args.size() >= 3 && set_expiry(args, now, &expire, &state_option)) {
     install = true;
     values.push_back(args[2]);
   } else if ((n == "setex" || n == "psetex") && args.size() == 4) {

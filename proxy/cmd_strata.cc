@@ -8,10 +8,6 @@
 namespace strata::proxy {
 namespace {
 
-bool is(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 void reply_text(CommandContext& ctx, std::string_view text) {
   if (ctx.out->resp_version() >= 3) {
     ctx.out->verbatim("txt", text);
@@ -24,7 +20,7 @@ void reply_text(CommandContext& ctx, std::string_view text) {
 
 void cmd_strata(CommandContext& ctx, Args args) {
   std::string_view sub = args[1];
-  if (is(sub, "help") && args.size() == 2) {
+  if (name_is(sub, "help") && args.size() == 2) {
     static constexpr std::string_view kLines[] = {
         "STRATA HITRATE [prefix]",
         "    Estimated miss ratios per key prefix, eviction policy and L1 size.",
@@ -42,7 +38,7 @@ void cmd_strata(CommandContext& ctx, Args args) {
     for (std::string_view l : kLines) ctx.out->simple(l);
     return;
   }
-  if (is(sub, "hitrate") && args.size() <= 3) {
+  if (name_is(sub, "hitrate") && args.size() <= 3) {
     if (ctx.hitrate == nullptr) {
       ctx.out->error("ERR hit-rate sampling is off (start strata with --hitrate-sample-shift N)");
       return;

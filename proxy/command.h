@@ -120,6 +120,12 @@ bool is_container_command(const CommandSpec& spec);
 // "unknown subcommand" and arity errors exactly as Redis.
 int subcommand_arity(const CommandSpec& spec, std::string_view sub);
 
+// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]: the absolute expiry the write
+// gives its key (0: none). False when strata cannot know it (GET, KEEPTTL, a bad option: Redis
+// decides). *state_option: the first option that depends on the key's current state (NX, XX,
+// GET, KEEPTTL), or empty.
+bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string_view* state_option);
+
 // Every command strata knows, sorted by name (COMMAND, COMMAND COUNT, tests).
 std::span<const CommandSpec> all_commands();
 

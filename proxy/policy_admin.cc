@@ -8,6 +8,7 @@
 
 #include "protocol/reply_writer.h"
 #include "proxy/client_conn.h"
+#include "proxy/commands.h"
 #include "proxy/log.h"
 #include "proxy/tier_shared.h"
 #include "proxy/tiers.h"
@@ -17,10 +18,6 @@ namespace strata::proxy {
 namespace {
 
 constexpr int64_t kFlushBehindTimeoutMs = 30'000;
-
-bool is(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 void write_policy(protocol::ReplyWriter& w, const policies::Policy& p) {
   auto fields = policies::describe_policy(p);
@@ -34,7 +31,7 @@ void write_policy(protocol::ReplyWriter& w, const policies::Policy& p) {
 void policy_cmd(ClientConn* c, Worker* wk, Args args, protocol::ReplyWriter& w) {
   TierShared& ts = *wk->shared().tiers;
   const PolicySnapshot* snap = ts.registry->current();
-  if (args.size() == 3 && is(args[2], "list")) {
+  if (args.size() == 3 && name_is(args[2], "list")) {
     std::vector<const policies::Policy*> ps;
     for (const policies::Policy& p : snap->config.policies) ps.push_back(&p);
     std::stable_sort(ps.begin(), ps.end(),
@@ -44,7 +41,7 @@ void policy_cmd(ClientConn* c, Worker* wk, Args args, protocol::ReplyWriter& w) 
     write_policy(w, snap->config.fallback);
     return;
   }
-  if (args.size() == 4 && is(args[2], "get")) {
+  if (args.size() == 4 && name_is(args[2], "get")) {
     if (args[3].empty()) return write_policy(w, snap->config.fallback);
     for (const policies::Policy& p : snap->config.policies) {
       if (p.prefix == args[3]) return write_policy(w, p);
@@ -52,7 +49,7 @@ void policy_cmd(ClientConn* c, Worker* wk, Args args, protocol::ReplyWriter& w) 
     w.error("ERR no policy for prefix '" + std::string(args[3]) + "'");
     return;
   }
-  if (args.size() == 6 && is(args[2], "set")) {
+  if (args.size() == 6 && name_is(args[2], "set")) {
     auto r = ts.registry->set_field(args[3], args[4], args[5]);
     if (!r) {
       w.error("ERR " + r.error());
@@ -76,7 +73,7 @@ void deadletter_cmd(Worker* wk, Args args, protocol::ReplyWriter& w) {
     w.error("ERR no PostgreSQL tier configured ([postgres] conninfo)");
     return;
   }
-  if (args.size() == 3 && is(args[2], "list")) {
+  if (args.size() == 3 && name_is(args[2], "list")) {
     auto items = ts.write_behind->dead_letters();
     const int64_t now = wk->now_ms();
     w.array_header(items.size());
@@ -94,10 +91,12 @@ void deadletter_cmd(Worker* wk, Args args, protocol::ReplyWriter& w) {
     }
     return;
   }
-  if ((args.size() == 3 || args.size() == 4) && (is(args[2], "retry") || is(args[2], "drop"))) {
+  if ((args.size() == 3 || args.size() == 4) &&
+      (name_is(args[2], "retry") || name_is(args[2], "drop"))) {
     std::string_view key = args.size() == 4 ? args[3] : std::string_view();
-    const size_t n = is(args[2], "retry") ? ts.write_behind->retry(key, *ts.registry->current())
-                                          : ts.write_behind->drop(key);
+    const size_t n = name_is(args[2], "retry")
+                         ? ts.write_behind->retry(key, *ts.registry->current())
+                         : ts.write_behind->drop(key);
     w.integer(static_cast<int64_t>(n));
     return;
   }
@@ -111,11 +110,11 @@ bool strata_policy_admin(ClientConn* c, Worker* wk, Args args) {
   const std::string_view sub = args[1];
   protocol::ReplyWriter w(c->reply_target(), c->resp_version());
   TierShared& ts = *wk->shared().tiers;
-  if (is(sub, "policy")) {
+  if (name_is(sub, "policy")) {
     policy_cmd(c, wk, args, w);
     return true;
   }
-  if (is(sub, "reload") && args.size() == 2) {
+  if (name_is(sub, "reload") && args.size() == 2) {
     auto r = ts.registry->reload();
     if (!r) {
       STRATA_LOG_WARN("STRATA RELOAD refused: %s", r.error().c_str());
@@ -127,7 +126,7 @@ bool strata_policy_admin(ClientConn* c, Worker* wk, Args args) {
     w.ok();
     return true;
   }
-  if (is(sub, "flush-behind") && args.size() <= 3) {
+  if (name_is(sub, "flush-behind") && args.size() <= 3) {
     int64_t timeout = kFlushBehindTimeoutMs;
     if (args.size() == 3) {
       auto [p, ec] = std::from_chars(args[2].data(), args[2].data() + args[2].size(), timeout);
@@ -143,7 +142,7 @@ bool strata_policy_admin(ClientConn* c, Worker* wk, Args args) {
     wk->tiers()->flush_behind_wait(c, timeout);
     return true;
   }
-  if (is(sub, "deadletter")) {
+  if (name_is(sub, "deadletter")) {
     deadletter_cmd(wk, args, w);
     return true;
   }

@@ -4,6 +4,7 @@
 
 #include <strings.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -33,10 +34,6 @@ struct Tiers::Flight {
 };
 
 namespace tiers_detail {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 uint64_t decode_version(const std::optional<std::string>& field) {
   if (!field) return 0;
@@ -113,39 +110,6 @@ std::string printable(std::string_view k) {
   return out;
 }
 
-enum class SetParse { kOk, kUnsupported, kSyntax };
-
-// SET key value [EX s|PX ms|EXAT s|PXAT ms]: the cache-tier expiry. NX/XX/GET/KEEPTTL need the
-// current value's state, which the PostgreSQL strategies do not read before writing.
-SetParse parse_set(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string_view* bad) {
-  *expire_at_ms = 0;
-  for (size_t i = 3; i < args.size(); ++i) {
-    std::string_view a = args[i];
-    if (iequals(a, "NX") || iequals(a, "XX") || iequals(a, "GET") || iequals(a, "KEEPTTL")) {
-      *bad = a;
-      return SetParse::kUnsupported;
-    }
-    if (i + 1 >= args.size()) return SetParse::kSyntax;
-    int64_t v = 0;
-    std::string_view n = args[i + 1];
-    auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
-    if (ec != std::errc() || p != n.data() + n.size() || v <= 0) return SetParse::kSyntax;
-    if (iequals(a, "EX") && v < INT64_MAX / 1000 - now_ms) {
-      *expire_at_ms = now_ms + v * 1000;
-    } else if (iequals(a, "PX") && v < INT64_MAX - now_ms) {
-      *expire_at_ms = now_ms + v;
-    } else if (iequals(a, "EXAT") && v < INT64_MAX / 1000) {
-      *expire_at_ms = v * 1000;
-    } else if (iequals(a, "PXAT")) {
-      *expire_at_ms = v;
-    } else {
-      return SetParse::kSyntax;
-    }
-    ++i;
-  }
-  return SetParse::kOk;
-}
-
 }  // namespace
 
 bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
@@ -159,11 +123,13 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
   }
   std::vector<std::string_view> keys;
   command_keys(spec, args, &keys);
-  const PolicyEntry* pg_entry = nullptr;
+  const PolicyEntry* pg_entry = nullptr;  // of pg_key, the first key under a PostgreSQL policy
+  std::string_view pg_key;
   for (std::string_view k : keys) {
     const PolicyEntry& e = snap->match(k);
     if (e.policy.uses_postgres()) {
       pg_entry = &e;
+      pg_key = k;
       break;
     }
   }
@@ -171,20 +137,13 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
   const std::string_view n = spec.name;
   const int64_t now = worker_->now_ms();
   auto unsupported = [&](std::string_view what) {
-    const PolicyEntry& e = *pg_entry;
+    const policies::Policy& p = pg_entry->policy;
     std::string cmd(what);
     for (char& ch : cmd) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
-    std::string key;
-    for (std::string_view k : keys) {
-      if (snap->match(k).policy.uses_postgres()) {
-        key = std::string(k);
-        break;
-      }
-    }
     protocol::ReplyWriter(c->reply_target(), c->resp_version())
-        .error("ERR strata: " + cmd + " is not supported on key '" + key + "' (prefix '" +
-               e.policy.prefix + "' is " + std::string(policies::strategy_name(e.policy.strategy)) +
-               "); use SET or DEL");
+        .error("ERR strata: " + cmd + " is not supported on key '" + std::string(pg_key) +
+               "' (prefix '" + p.prefix + "' is " +
+               std::string(policies::strategy_name(p.strategy)) + "); use SET or DEL");
     return true;
   };
   if (!arity_ok(spec, args.size())) return false;  // the normal path answers arity errors
@@ -198,7 +157,7 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
     }
   }
   if (n == "get") {
-    read(c, *pg_entry, args[1], Waiter{c->token(), c->reserve_reply(), -1, 0, ReadKind::kGet});
+    read(*pg_entry, args[1], Waiter{c->token(), c->reserve_reply(), -1, 0, ReadKind::kGet});
     return true;
   }
   if (n == "mget") {
@@ -207,7 +166,7 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
       const PolicyEntry& e = snap->match(keys[i]);
       Waiter w{c->token(), seq, static_cast<int32_t>(i), 0, ReadKind::kGet};
       if (e.policy.uses_postgres()) {
-        read(c, e, keys[i], w);
+        read(e, keys[i], w);
       } else {
         // A key of a cache-only prefix in the same MGET: L1, then Redis, as usual.
         cache::EntryView v;
@@ -233,9 +192,9 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
     for (std::string_view k : keys) {
       const PolicyEntry& e = snap->match(k);
       if (e.policy.uses_postgres()) {
-        read(c, e, k, Waiter{c->token(), 0, -1, m, ReadKind::kExists});
+        read(e, k, Waiter{c->token(), 0, -1, m, ReadKind::kExists});
       } else {
-        route_mixed_key(c, spec, m, k, {});
+        route_mixed_key(spec, m, k, {});
       }
     }
     return true;
@@ -245,10 +204,10 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
     req.key = std::string(args[1]);
     req.entry = pg_entry;
     if (n == "set") {
-      std::string_view bad;
-      SetParse r = parse_set(args, now, &req.expire_at_ms, &bad);
-      if (r == SetParse::kUnsupported) return unsupported("SET " + std::string(bad));
-      if (r == SetParse::kSyntax) return false;  // Redis's own error text, from the normal path
+      std::string_view state_option;
+      const bool known = set_expiry(args, now, &req.expire_at_ms, &state_option);
+      if (!state_option.empty()) return unsupported("SET " + std::string(state_option));
+      if (!known) return false;  // Redis's own error text, from the normal path
       req.value = std::string(args[2]);
     } else {
       int64_t v = 0;
@@ -273,7 +232,7 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
     for (size_t i = 1; i + 1 < args.size(); i += 2) {
       const PolicyEntry& e = snap->match(args[i]);
       if (!e.policy.uses_postgres()) {
-        route_mixed_key(c, spec, m, args[i], args[i + 1]);
+        route_mixed_key(spec, m, args[i], args[i + 1]);
         continue;
       }
       WriteReq req;
@@ -291,7 +250,7 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
     for (std::string_view k : keys) {
       const PolicyEntry& e = snap->match(k);
       if (!e.policy.uses_postgres()) {
-        route_mixed_key(c, spec, m, k, {});
+        route_mixed_key(spec, m, k, {});
         continue;
       }
       WriteReq req;
@@ -322,8 +281,8 @@ std::optional<std::string_view> Tiers::postgres_key(const CommandSpec& spec, Arg
 
 // One key of a cache-only prefix inside a multi-key command that also touches PostgreSQL keys:
 // handled as strata handles it without policies, its result counted into the same reply.
-bool Tiers::route_mixed_key(ClientConn* c, const CommandSpec& spec, uint64_t multi,
-                            std::string_view key, std::string_view value) {
+bool Tiers::route_mixed_key(const CommandSpec& spec, uint64_t multi, std::string_view key,
+                            std::string_view value) {
   cache::Store& store = *worker_->shared().store;
   Upstream* up = worker_->upstream();
   const std::string_view n = spec.name;
@@ -351,17 +310,16 @@ bool Tiers::route_mixed_key(ClientConn* c, const CommandSpec& spec, uint64_t mul
     multi_done(multi, r.kind == protocol::ReplyKind::kInteger ? r.integer : 0, {});
   });
   if (!ok) multi_done(multi, 0, up->unavailable_error());
-  (void)c;
   return true;
 }
 
 // ---- reads ----
 
-void Tiers::read(ClientConn* c, const PolicyEntry& e, std::string_view key, Waiter w) {
+void Tiers::read(const PolicyEntry& e, std::string_view key, Waiter w) {
   if (!busy_.empty()) {
     std::string k(key);
     if (must_wait(k, true, false)) {
-      enqueue(k, [this, pe = &e, k, w] { read(nullptr, *pe, k, w); });
+      enqueue(k, [this, pe = &e, k, w] { read(*pe, k, w); });
       return;
     }
   }
@@ -411,7 +369,6 @@ void Tiers::read(ClientConn* c, const PolicyEntry& e, std::string_view key, Wait
   Flight* raw = f.get();
   busy_[f->key].reading = true;  // writes to PostgreSQL after this read wait for its result
   flights_.emplace(f->key, std::move(f));
-  (void)c;
   Upstream* up = worker_->upstream();
   if (p.l2 && up != nullptr && up->available()) {
     read_l2(raw);
@@ -638,6 +595,10 @@ void Tiers::multi_done(uint64_t id, int64_t count, std::string_view error) {
   if (--m.remaining > 0) return;
   Multi done = std::move(m);
   multis_.erase(it);
+  if (done.part_of != 0) {
+    multi_done(done.part_of, std::min<int64_t>(1, done.count), done.error);
+    return;
+  }
   ClientConn* c = client_of(worker_, done.client);
   if (c == nullptr) return;
   if (!done.error.empty()) {

@@ -73,10 +73,13 @@ class Tiers {
     int64_t count = 0;
     bool reply_count = false;  // integer reply (DEL, EXISTS); else +OK
     std::string error;         // the first error, as a RESP error line
+    // A part of another Multi (one key's write of an MSET/DEL): when done, it settles that one
+    // with a count of 0 or 1 (the key existed) instead of replying.
+    uint64_t part_of = 0;
   };
 
   // Reads.
-  void read(ClientConn* c, const PolicyEntry& e, std::string_view key, Waiter w);
+  void read(const PolicyEntry& e, std::string_view key, Waiter w);
   void read_l2(Flight* f);
   void read_pg(Flight* f);
   void finish_read(const std::string& key, bool found, std::string_view value,
@@ -116,7 +119,7 @@ class Tiers {
   void reply_value(const Waiter& w, bool found, std::string_view value, std::string_view err);
   void check_flush_waiters(int64_t now_ms);
 
-  bool route_mixed_key(ClientConn* c, const CommandSpec& spec, uint64_t multi, std::string_view key,
+  bool route_mixed_key(const CommandSpec& spec, uint64_t multi, std::string_view key,
                        std::string_view value);
 
   Worker* worker_;

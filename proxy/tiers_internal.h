@@ -11,7 +11,6 @@ namespace strata::proxy {
 class ClientConn;
 class Worker;
 namespace tiers_detail {
-bool iequals(std::string_view a, std::string_view b);
 uint64_t decode_version(const std::optional<std::string>& field);
 }  // namespace tiers_detail
 }  // namespace strata::proxy

@@ -225,28 +225,16 @@ void Tiers::write_behind(WriteReq req) {
   rec.value = req.is_delete ? std::string_view() : std::string_view(req.value);
   Upstream* up = worker_->upstream();
   const bool with_l2 = p.l2 && up != nullptr;
-  // The reply waits for the journal and (when on) Redis; a Multi counts both as parts.
+  // The reply waits for the journal and (when on) Redis: two parts of a Multi that settles the
+  // command's own Multi (DEL counts the key if a tier or the queue had it).
   const uint64_t join = next_multi_++;
   {
     Multi& m = multis_[join];
     m.remaining = with_l2 ? 2 : 1;
-    m.reply_count = true;
-    m.client = Token{~0u, ~0u};
+    m.count = existed;
+    m.part_of = req.multi;
   }
-  const uint64_t outer = req.multi;
-  // The join's result is forwarded to the command's own Multi by a watcher entry.
-  auto settle = [this, join, outer, existed](int64_t n, std::string_view err) {
-    auto it = multis_.find(join);
-    if (it == multis_.end()) return;
-    Multi& m = it->second;
-    m.count += n;
-    if (!err.empty() && m.error.empty()) m.error = std::string(err);
-    if (--m.remaining > 0) return;
-    const int64_t count = std::min<int64_t>(1, m.count + existed);
-    std::string error = std::move(m.error);
-    multis_.erase(it);
-    multi_done(outer, count, error);
-  };
+  auto settle = [this, join](int64_t n, std::string_view err) { multi_done(join, n, err); };
   const uint64_t segment = journal_->append(rec, [settle](bool ok) mutable {
     settle(0, ok ? std::string_view() : std::string_view("-ERR strata: journal write failed\r\n"));
   });
