@@ -55,6 +55,7 @@ class alignas(64) Shard {
   uint32_t scan(uint32_t cursor, size_t count, int64_t now_ms, std::vector<std::string>* out,
                 size_t* added);
   void add_stats(StoreStats* s) const;
+  const EvictionPolicy* policy() const { return policy_.get(); }  // null when unbounded
   uint64_t fixed_bytes(bool with_ttl) const { return fixed_bytes_ + (with_ttl ? kTtlSetBytes : 0); }
   // Walks everything and recomputes counts and bytes; for tests.
   bool check_invariants() const;

@@ -4,8 +4,10 @@
 #include <bit>
 #include <cstdlib>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
+#include "cache/adaptive_policy.h"
 #include "cache/alloc_size.h"
 #include "cache/entry.h"
 #include "cache/shard.h"
@@ -58,7 +60,7 @@ Txn::~Txn() {
 
 Shard* Txn::shard_for(std::string_view key, uint64_t* hash) const {
   *hash = hash_key(key);
-  Shard* s = store_->shards_[store_->shard_index(*hash)].get();
+  Shard* s = store_->shards_[store_->shard_index(key, *hash)].get();
   if (!all_locked_ && std::find(locked_, locked_ + locked_count_, s) == locked_ + locked_count_) {
     std::abort();  // programmer error: the key was not passed to Store::lock
   }
@@ -98,36 +100,69 @@ bool Txn::erase(std::string_view key) {
 // ---- Store -----------------------------------------------------------------------------------
 
 Store::Store(const StoreConfig& config, const Clock* clock) : config_(config), clock_(clock) {
-  if (config_.shards == 0 || config_.shards > kShardsMax || !std::has_single_bit(config_.shards)) {
-    throw std::invalid_argument("store: shards must be a power of two in [1, 65536]");
-  }
   if (config_.key_bytes_max > Entry::kKeyBytesLimit ||
       config_.value_bytes_max > Entry::kValueBytesLimit) {
     throw std::invalid_argument("store: key_bytes_max < 2^31 and value_bytes_max < 2^32 required");
   }
-  mask_ = config_.shards - 1;
-  shard_bits_ = static_cast<uint32_t>(std::countr_zero(config_.shards));
-  const uint64_t capacity = config_.maxmemory_bytes == 0
-                                ? 0
-                                : std::max<uint64_t>(1, config_.maxmemory_bytes / config_.shards);
-  entry_bytes_max_ = capacity;
-  shards_.reserve(config_.shards);
-  for (uint32_t i = 0; i < config_.shards; ++i) {
-    // Unbounded stores never evict, so they carry no policy (and no policy metadata).
-    std::unique_ptr<EvictionPolicy> policy;
-    if (capacity != 0) {
-      policy = make_policy(config_.eviction, PolicyParams{capacity});
-      if (!policy)
-        throw std::invalid_argument("store: unknown eviction policy " + config_.eviction);
-    }
-    shards_.push_back(std::make_unique<Shard>(i, shard_bits_, capacity, std::move(policy)));
+  if (config_.partitions.size() >= kPartitionsMax) {
+    throw std::invalid_argument("store: at most " + std::to_string(kPartitionsMax - 1) +
+                                " partitions");
   }
+  uint64_t total_shards = config_.shards;
+  for (const PartitionConfig& p : config_.partitions) {
+    if (p.prefix.empty()) throw std::invalid_argument("store: a partition needs a prefix");
+    total_shards += p.shards;
+  }
+  if (total_shards > kShardsMax) {
+    throw std::invalid_argument("store: at most " + std::to_string(kShardsMax) + " shards in all");
+  }
+  // Versions carry the global shard index in their low bits, so they stay unique store-wide.
+  const auto index_bits = static_cast<uint32_t>(std::bit_width(total_shards - 1));
+  shards_.reserve(total_shards);
+  add_partition(config_.maxmemory_bytes, config_.eviction, config_.shards, index_bits);
+  for (uint32_t i = 0; i < config_.partitions.size(); ++i) {
+    const PartitionConfig& p = config_.partitions[i];
+    add_partition(p.maxmemory_bytes, p.eviction, p.shards, index_bits);
+    routes_.push_back({p.prefix, i + 1});
+  }
+  for (const std::string& prefix : config_.default_prefixes) routes_.push_back({prefix, 0});
+  std::stable_sort(routes_.begin(), routes_.end(), [](const Route& a, const Route& b) {
+    return a.prefix.size() > b.prefix.size();
+  });
+  // Default-partition routes matter only under a partitioned prefix; without partitions the
+  // lookup is skipped altogether.
+  if (config_.partitions.empty()) routes_.clear();
+}
+
+void Store::add_partition(uint64_t capacity_bytes, const std::string& eviction, uint32_t shards,
+                          uint32_t index_bits) {
+  if (shards == 0 || !std::has_single_bit(shards)) {
+    throw std::invalid_argument("store: shards must be a power of two");
+  }
+  Partition part;
+  part.base = static_cast<uint32_t>(shards_.size());
+  part.mask = shards - 1;
+  part.capacity_bytes = capacity_bytes;
+  const uint64_t per_shard =
+      capacity_bytes == 0 ? 0 : std::max<uint64_t>(1, capacity_bytes / shards);
+  part.entry_bytes_max = per_shard;
+  for (uint32_t i = 0; i < shards; ++i) {
+    // Unbounded partitions never evict, so they carry no policy (and no policy metadata).
+    std::unique_ptr<EvictionPolicy> policy;
+    if (per_shard != 0) {
+      policy = make_policy(eviction, PolicyParams{per_shard});
+      if (!policy) throw std::invalid_argument("store: unknown eviction policy " + eviction);
+    }
+    shards_.push_back(std::make_unique<Shard>(static_cast<uint32_t>(shards_.size()), index_bits,
+                                              per_shard, std::move(policy)));
+  }
+  parts_.push_back(part);
 }
 
 Store::~Store() = default;
 
 std::unique_ptr<Txn> Store::lock(std::string_view key) {
-  Shard* s = shards_[shard_index(hash_key(key))].get();
+  Shard* s = shards_[shard_index(key, hash_key(key))].get();
   return std::unique_ptr<Txn>(new Txn(this, std::span<Shard* const>(&s, 1), clock_->now_ms()));
 }
 
@@ -135,7 +170,7 @@ std::unique_ptr<Txn> Store::lock(std::span<const std::string_view> keys) {
   if (keys.size() == 1) return lock(keys[0]);
   std::vector<uint32_t> idx;
   idx.reserve(keys.size());
-  for (std::string_view k : keys) idx.push_back(shard_index(hash_key(k)));
+  for (std::string_view k : keys) idx.push_back(shard_index(k, hash_key(k)));
   std::sort(idx.begin(), idx.end());
   idx.erase(std::unique(idx.begin(), idx.end()), idx.end());
   std::vector<Shard*> picked;
@@ -178,8 +213,9 @@ void Store::flush_all() {
 size_t Store::active_expire(size_t budget) {
   const int64_t now = clock_->now_ms();
   size_t removed = 0;
-  for (uint32_t visited = 0; visited < config_.shards && budget > 0; ++visited) {
-    const uint32_t i = expire_cursor_.fetch_add(1, std::memory_order_relaxed) & mask_;
+  const auto n = static_cast<uint32_t>(shards_.size());
+  for (uint32_t visited = 0; visited < n && budget > 0; ++visited) {
+    const uint32_t i = expire_cursor_.fetch_add(1, std::memory_order_relaxed) % n;
     Shard* s = shards_[i].get();
     s->lock();
     removed += s->expire_sample(now, &budget);
@@ -196,7 +232,7 @@ uint64_t Store::scan_keys(uint64_t cursor, size_t count, std::vector<std::string
   const int64_t now = clock_->now_ms();
   size_t added = 0;
   count = std::max<size_t>(count, 1);
-  while (shard < config_.shards) {
+  while (shard < shards_.size()) {
     Shard* s = shards_[shard].get();
     s->lock();
     bucket_cursor = s->scan(bucket_cursor, count, now, out, &added);
@@ -204,7 +240,7 @@ uint64_t Store::scan_keys(uint64_t cursor, size_t count, std::vector<std::string
     if (bucket_cursor == 0) ++shard;
     if (added >= count) break;
   }
-  if (shard >= config_.shards) return 0;
+  if (shard >= shards_.size()) return 0;
   return (shard << 32) | bucket_cursor;
 }
 
@@ -216,6 +252,46 @@ StoreStats Store::stats() const {
     s->unlock();
   }
   return total;
+}
+
+std::vector<PartitionStats> Store::partition_stats() const {
+  std::vector<PartitionStats> out;
+  for (size_t i = 0; i < parts_.size(); ++i) {
+    const Partition& part = parts_[i];
+    PartitionStats ps;
+    ps.prefix = i == 0 ? "" : config_.partitions[i - 1].prefix;
+    ps.eviction = i == 0 ? config_.eviction : config_.partitions[i - 1].eviction;
+    ps.capacity_bytes = part.capacity_bytes;
+    for (uint32_t j = 0; j <= part.mask; ++j) {
+      Shard& s = *shards_[part.base + j];
+      s.lock();
+      s.add_stats(&ps.stats);
+      std::string live;
+      if (const EvictionPolicy* policy = s.policy()) {
+        const auto* adaptive = dynamic_cast<const AdaptivePolicy*>(policy);
+        live = adaptive != nullptr ? std::string(adaptive->live_policy())
+                                   : std::string(policy->name());
+        if (adaptive != nullptr) ps.switches += adaptive->switches();
+      }
+      s.unlock();
+      if (live.empty()) continue;
+      auto it = std::find_if(ps.live_policies.begin(), ps.live_policies.end(),
+                             [&](const auto& p) { return p.first == live; });
+      if (it == ps.live_policies.end()) {
+        ps.live_policies.emplace_back(std::move(live), 1);
+      } else {
+        ++it->second;
+      }
+    }
+    out.push_back(std::move(ps));
+  }
+  return out;
+}
+
+uint64_t Store::charged_bytes(std::string_view key, size_t value_len) const {
+  const Partition& p = parts_[partition_of(key)];
+  return allocation_bytes_for(Entry::alloc_bytes(key.size(), value_len, false)) +
+         shards_[p.base]->fixed_bytes(false);
 }
 
 uint64_t Store::charged_bytes(size_t key_len, size_t value_len) const {

@@ -1,6 +1,12 @@
 // The L1 store: a sharded hash table of string entries, bounded in bytes, with TTLs (lazy expiry
 // on access, active expiry by sampling), one eviction policy per shard, and a version per entry.
 // No I/O and no threads of its own; workers call it, each shard guarded by its own spinlock.
+//
+// Partitions: keys under a configured prefix (longest prefix wins) can live in a partition of
+// their own, with its own memory budget and eviction policy (e.g. "adaptive", which then picks
+// a policy from that prefix's traffic alone). Every other key lives in the default partition,
+// sized by maxmemory_bytes. A partition is a set of shards like any other, so Txn locking,
+// expiry and scans see one flat array of shards.
 #pragma once
 
 #include <atomic>
@@ -9,6 +15,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "cache/clock.h"
@@ -17,12 +24,24 @@
 
 namespace strata::cache {
 
+struct PartitionConfig {
+  std::string prefix;               // non-empty; keys starting with it (longest prefix wins)
+  uint64_t maxmemory_bytes = 0;     // this partition's own budget; 0: unbounded
+  std::string eviction = "s3fifo";  // a name make_policy() knows
+  uint32_t shards = 8;              // power of two
+};
+
 struct StoreConfig {
-  uint64_t maxmemory_bytes = 0;     // 0: unbounded
+  uint64_t maxmemory_bytes = 0;     // the default partition's budget; 0: unbounded
   std::string eviction = "s3fifo";  // a name make_policy() knows
   uint32_t shards = 64;             // power of two; 1 makes the store a single policy instance
   uint64_t key_bytes_max = 512ull * 1024 * 1024;
   uint64_t value_bytes_max = 512ull * 1024 * 1024;
+  std::vector<PartitionConfig> partitions;
+  // Keys under these prefixes stay in the default partition even when a shorter partitioned
+  // prefix matches them (a policy table's longest-prefix rule: "user:admin:" may have no
+  // partition of its own while "user:" has one).
+  std::vector<std::string> default_prefixes;
 };
 
 // What a reader sees of an entry; valid only while the Txn that produced it is alive.
@@ -41,6 +60,18 @@ struct StoreStats {
   uint64_t misses = 0;
   uint64_t evictions = 0;
   uint64_t expired = 0;
+};
+
+// One partition's figures (index 0 is the default partition, prefix "").
+struct PartitionStats {
+  std::string prefix;
+  std::string eviction;  // configured policy name
+  uint64_t capacity_bytes = 0;
+  StoreStats stats;
+  // Per live policy name, how many of the partition's shards run it (differs from `eviction`
+  // only for "adaptive", which switches per shard); and adaptive switches so far.
+  std::vector<std::pair<std::string, uint32_t>> live_policies;
+  uint64_t switches = 0;
 };
 
 class Shard;
@@ -110,13 +141,30 @@ class Store {
   uint64_t scan_keys(uint64_t cursor, size_t count, std::vector<std::string>* out);
 
   StoreStats stats() const;
+  // Per partition, default first (walks every shard under its lock).
+  std::vector<PartitionStats> partition_stats() const;
   const StoreConfig& config() const { return config_; }
+  // 0 for the default partition, i + 1 for config().partitions[i].
+  uint32_t partition_of(std::string_view key) const {
+    for (const Route& r : routes_) {
+      if (key.starts_with(r.prefix)) return r.partition;
+    }
+    return 0;
+  }
+  // The memory budget of the partition that holds `key` (0: unbounded).
+  uint64_t capacity_for(std::string_view key) const {
+    return parts_[partition_of(key)].capacity_bytes;
+  }
   uint64_t now_ms() const { return clock_->now_ms(); }
-  // Bytes charged to an entry with these lengths (allocation + fixed per-entry overhead).
+  // Bytes charged to `key` holding a value of this length (allocation + fixed per-entry
+  // overhead of its partition's shards, which depends on the eviction policy).
+  uint64_t charged_bytes(std::string_view key, size_t value_len) const;
+  // The same in the default partition, by lengths only.
   uint64_t charged_bytes(size_t key_len, size_t value_len) const;
-  // The largest charge a single entry may have: the shard budget (maxmemory_bytes / shards);
-  // 0 when unbounded. A set whose charged_bytes() exceeds it returns 0.
-  uint64_t entry_bytes_max() const { return entry_bytes_max_; }
+  // The largest charge a single entry of the default partition may have: its shard budget
+  // (maxmemory_bytes / shards); 0 when unbounded. A set whose charge exceeds its shard's budget
+  // returns 0.
+  uint64_t entry_bytes_max() const { return parts_[0].entry_bytes_max; }
   // The same for an entry with a TTL (12 bytes more header, one TTL-set element).
   uint64_t charged_bytes(size_t key_len, size_t value_len, bool with_ttl) const;
   // Walks every shard and recomputes counts, bytes and links; slow, for tests.
@@ -124,9 +172,27 @@ class Store {
 
  private:
   friend class Txn;
-  uint32_t shard_index(uint64_t hash) const { return static_cast<uint32_t>(hash >> 32) & mask_; }
+  struct Partition {
+    uint32_t base = 0;  // index of its first shard in shards_
+    uint32_t mask = 0;  // its shard count - 1
+    uint64_t capacity_bytes = 0;
+    uint64_t entry_bytes_max = 0;
+  };
+  struct Route {
+    std::string prefix;
+    uint32_t partition;
+  };
+  // Global shard index: partitions' shards are laid out one after another, so ascending global
+  // indexes are the one lock order for every Txn.
+  uint32_t shard_index(std::string_view key, uint64_t hash) const {
+    const Partition& p = routes_.empty() ? parts_[0] : parts_[partition_of(key)];
+    return p.base + (static_cast<uint32_t>(hash >> 32) & p.mask);
+  }
+  void add_partition(uint64_t capacity_bytes, const std::string& eviction, uint32_t shards,
+                     uint32_t index_bits);
 
   static constexpr uint32_t kShardsMax = 1u << 16;
+  static constexpr size_t kPartitionsMax = 256;
   // Lengths must also fit the entry header (31-bit key, 32-bit value lengths).
   bool lengths_ok(size_t key_len, size_t value_len) const {
     return key_len <= config_.key_bytes_max && value_len <= config_.value_bytes_max;
@@ -134,9 +200,8 @@ class Store {
 
   StoreConfig config_;
   const Clock* clock_;
-  uint32_t mask_;
-  uint32_t shard_bits_;
-  uint64_t entry_bytes_max_ = 0;
+  std::vector<Partition> parts_;  // [0]: the default partition
+  std::vector<Route> routes_;     // longest prefix first; empty without partitions
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint32_t> expire_cursor_{0};  // round-robin start of active expiry
 };

@@ -44,6 +44,11 @@ struct Policy {
   uint32_t max_batch = 256;           // write-behind: rows per multi-row upsert
   uint32_t max_queue_depth = 100000;  // write-behind: pending keys before writers wait
   uint32_t queue_wait_ms = 2000;      // write-behind: how long a writer waits for room, then errors
+  // An L1 partition of its own: this many bytes, evicted by `eviction` (a cache/ policy name,
+  // "adaptive" to let strata choose from this prefix's own traffic). 0: the prefix shares the
+  // default L1 (maxmemory, [server] eviction). Fixed while strata runs.
+  uint64_t l1_bytes = 0;
+  std::string eviction;  // only with l1_bytes; "": the [server] eviction
   PgMapping pg;
 
   bool uses_postgres() const { return strategy != Strategy::kCache; }

@@ -249,8 +249,15 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
   if (auto ok = check_parsed(fallback, has_postgres, source); !ok) {
     return std::unexpected(ok.error());
   }
+  size_t partitions = 0;
   for (const auto& p : parsed) {
     if (auto ok = check_parsed(p, has_postgres, source); !ok) return std::unexpected(ok.error());
+    if (p.policy.l1_bytes != 0 && ++partitions > kL1PartitionsMax) {
+      return std::unexpected(std::string(source) + ":" + std::to_string(p.table_line) +
+                             ": [[policy]] prefix '" + p.policy.prefix + "': more than " +
+                             std::to_string(kL1PartitionsMax) +
+                             " prefixes with l1_bytes (an L1 partition of their own)");
+    }
   }
   config.fallback = std::move(fallback.policy);
   for (auto& p : parsed) config.policies.push_back(std::move(p.policy));

@@ -7,7 +7,8 @@
 //   [default]             the policy for keys no prefix matches (same fields as [[policy]])
 //   [[policy]]            prefix = "user:", l1, l2, ttl_ms, negative_ttl_ms, strategy,
 //                         refresh_point, flush_interval_ms, max_batch, max_queue_depth,
-//                         queue_wait_ms, table, key_column, value_column, version_column
+//                         queue_wait_ms, l1_bytes, eviction, table, key_column,
+//                         value_column, version_column
 //
 // Parsing may throw internally (toml++), never out of these functions: errors are values.
 #pragma once
@@ -39,6 +40,8 @@ constexpr uint64_t kDeadLetterMax = 10'000'000;
 constexpr uint64_t kSegmentBytesMin = 4096;
 constexpr uint64_t kSegmentBytesMax = 16ull << 30;
 constexpr uint64_t kShutdownDrainMsMax = 600'000;
+constexpr uint64_t kL1BytesMax = 1ull << 40;  // one prefix's own L1 partition
+constexpr size_t kL1PartitionsMax = 64;       // prefixes with an L1 partition of their own
 
 struct PostgresConfig {
   std::string conninfo;  // libpq conninfo; empty: no PostgreSQL tier

@@ -1,16 +1,19 @@
 #include "policies/policy_fields.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
 #include <cmath>
+
+#include "cache/eviction_policy.h"
 
 namespace strata::policies::detail {
 namespace {
 
 constexpr uint64_t kU32Max = UINT32_MAX;
 
-const std::array<FieldSpec<Policy>, 14> kPolicyFields = {{
+const std::array<FieldSpec<Policy>, 16> kPolicyFields = {{
     {"strategy", FieldKind::kStrategy, 0, 0, [](Policy& p) -> FieldSlot { return &p.strategy; }},
     {"l1", FieldKind::kBool, 0, 0, [](Policy& p) -> FieldSlot { return &p.l1; }},
     {"l2", FieldKind::kBool, 0, 0, [](Policy& p) -> FieldSlot { return &p.l2; }},
@@ -27,6 +30,9 @@ const std::array<FieldSpec<Policy>, 14> kPolicyFields = {{
      [](Policy& p) -> FieldSlot { return &p.max_queue_depth; }},
     {"queue_wait_ms", FieldKind::kUint, 0, kQueueWaitMsMax,
      [](Policy& p) -> FieldSlot { return &p.queue_wait_ms; }},
+    {"l1_bytes", FieldKind::kUint, 0, kL1BytesMax,
+     [](Policy& p) -> FieldSlot { return &p.l1_bytes; }},
+    {"eviction", FieldKind::kEviction, 0, 0, [](Policy& p) -> FieldSlot { return &p.eviction; }},
     {"table", FieldKind::kIdentifier, 0, 0, [](Policy& p) -> FieldSlot { return &p.pg.table; }},
     {"key_column", FieldKind::kIdentifier, 0, 0,
      [](Policy& p) -> FieldSlot { return &p.pg.key_column; }},
@@ -88,6 +94,18 @@ std::string format_double(double d) {
 
 std::string quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
+bool is_eviction_name(std::string_view s) {
+  const auto names = cache::policy_names();
+  return std::find(names.begin(), names.end(), s) != names.end();
+}
+
+std::string eviction_names_list() {
+  std::string out;
+  for (std::string_view n : cache::policy_names())
+    out += (out.empty() ? "" : ", ") + std::string(n);
+  return out;
+}
+
 std::string format_value(const FieldValue& v) {
   if (const auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
   if (const auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
@@ -136,6 +154,8 @@ std::string allowed_text(FieldKind kind, uint64_t min, uint64_t max) {
       return "a string";
     case FieldKind::kPath:
       return "a non-empty string";
+    case FieldKind::kEviction:
+      return "one of " + eviction_names_list();
   }
   return "?";
 }
@@ -195,6 +215,14 @@ std::expected<void, std::string> assign_value(std::string_view name, FieldKind k
       }
       *std::get<std::string*>(slot) = *s;
       return {};
+    case FieldKind::kEviction:
+      if (s == nullptr) return std::unexpected(wrong_type(name, kind, 0, 0, v));
+      if (!s->empty() && !is_eviction_name(*s)) {  // "": the [server] eviction
+        return std::unexpected(std::string(name) + " " + quote(*s) + " is not " +
+                               allowed_text(kind, 0, 0));
+      }
+      *std::get<std::string*>(slot) = *s;
+      return {};
     case FieldKind::kString:
     case FieldKind::kPath:
       if (s == nullptr) return std::unexpected(wrong_type(name, kind, 0, 0, v));
@@ -246,6 +274,7 @@ std::expected<FieldValue, std::string> parse_value_text(std::string_view name, F
     case FieldKind::kIdentifier:
     case FieldKind::kString:
     case FieldKind::kPath:
+    case FieldKind::kEviction:
       return std::string(text);
   }
   return std::unexpected(std::string(name) + ": unknown field kind");
@@ -280,6 +309,25 @@ std::expected<void, PolicyProblem> check_policy(const Policy& p, bool has_postgr
     return std::unexpected(PolicyProblem{
         "strategy 'refresh-ahead' needs ttl_ms > 0 (refresh_point is a fraction of the TTL)",
         {"ttl_ms", "strategy"}});
+  }
+  if (p.prefix.empty() && (p.l1_bytes != 0 || !p.eviction.empty())) {
+    return std::unexpected(PolicyProblem{
+        "l1_bytes and eviction are not allowed in [default]: the default L1 is sized by "
+        "[server] maxmemory and evicted by [server] eviction",
+        {"l1_bytes", "eviction"}});
+  }
+  if (!p.eviction.empty() && p.l1_bytes == 0) {
+    return std::unexpected(PolicyProblem{
+        "eviction " + quote(p.eviction) +
+            " needs l1_bytes > 0: a prefix has an eviction policy of its own only in an L1 "
+            "partition of its own",
+        {"eviction", "l1_bytes"}});
+  }
+  if (p.l1_bytes != 0 && !p.l1) {
+    return std::unexpected(PolicyProblem{"l1_bytes " + std::to_string(p.l1_bytes) +
+                                             " with l1 = false: the prefix keeps nothing "
+                                             "in L1 (drop l1_bytes or turn l1 on)",
+                                         {"l1_bytes", "l1"}});
   }
   if (p.uses_postgres() && !has_postgres) {
     return std::unexpected(PolicyProblem{

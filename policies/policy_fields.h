@@ -25,6 +25,7 @@ enum class FieldKind {
   kIdentifier,  // SQL identifier, optionally schema.table
   kString,      // any string (may be empty)
   kPath,        // non-empty string
+  kEviction,    // an eviction policy name cache::make_policy() knows
 };
 
 using FieldSlot = std::variant<bool*, uint32_t*, uint64_t*, double*, Strategy*, std::string*>;

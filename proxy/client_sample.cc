@@ -58,7 +58,7 @@ const Shape& cached_shape(const CommandSpec& spec) {
     case Access::kWrite: {
       const size_t vi = shape.pairs ? i + 1 : shape.value_arg;
       if (vi >= args.size()) break;
-      mon.write(key, h, store.charged_bytes(key.size(), args[vi].size()));
+      mon.write(key, h, store.charged_bytes(key, args[vi].size()));
       break;
     }
     case Access::kErase:

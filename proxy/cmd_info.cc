@@ -10,6 +10,7 @@
 #include <string>
 
 #include "proxy/commands.h"
+#include "proxy/l1_partitions.h"
 
 namespace strata::proxy {
 namespace {
@@ -179,6 +180,7 @@ void strata_section(const CommandContext& ctx, const cache::StoreStats& st, std:
   out->append("io:");
   out->append(s.io);
   out->append("\r\n");
+  out->append(partition_info_lines(*ctx.store));
   out->append(s.hitrate_info);
 }
 

@@ -4,6 +4,7 @@
 
 #include "proxy/commands.h"
 #include "proxy/hitrate_monitor.h"
+#include "proxy/l1_partitions.h"
 
 namespace strata::proxy {
 namespace {
@@ -23,7 +24,8 @@ void cmd_strata(CommandContext& ctx, Args args) {
   if (name_is(sub, "help") && args.size() == 2) {
     static constexpr std::string_view kLines[] = {
         "STRATA HITRATE [prefix]",
-        "    Estimated miss ratios per key prefix, eviction policy and L1 size.",
+        "    L1 partitions (live policy, hit ratio), then estimated miss ratios per key",
+        "    prefix, eviction policy and L1 size.",
         "STRATA POLICY LIST | GET <prefix> | SET <prefix> <field> <value>",
         "    The per-prefix policies (tiers, TTL, write strategy, PostgreSQL mapping).",
         "STRATA RELOAD",
@@ -39,11 +41,14 @@ void cmd_strata(CommandContext& ctx, Args args) {
     return;
   }
   if (name_is(sub, "hitrate") && args.size() <= 3) {
-    if (ctx.hitrate == nullptr) {
+    const std::string_view prefix = args.size() == 3 ? args[2] : std::string_view();
+    // The live partitions first (what L1 does now), then the shadows (what it would do).
+    std::string text = partition_report(*ctx.store, prefix);
+    if (ctx.hitrate == nullptr && text.empty()) {
       ctx.out->error("ERR hit-rate sampling is off (start strata with --hitrate-sample-shift N)");
       return;
     }
-    std::string text = ctx.hitrate->report(args.size() == 3 ? args[2] : std::string_view());
+    if (ctx.hitrate != nullptr) text += ctx.hitrate->report(prefix);
     if (text.empty()) {
       if (args.size() == 3) {
         ctx.out->error("ERR no sampled keys with prefix '" + std::string(args[2]) + "' yet");

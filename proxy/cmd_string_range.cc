@@ -18,8 +18,8 @@ bool length_ok_or_reply(protocol::ReplyWriter& out, int64_t size) {
 // Refuses before building a value the store could never hold, so a huge SETRANGE on a small
 // L1 does not allocate first.
 bool fits_or_reply(CommandContext& ctx, std::string_view key, uint64_t value_bytes) {
-  const uint64_t limit = ctx.store->config().maxmemory_bytes;
-  if (limit == 0 || ctx.store->charged_bytes(key.size(), value_bytes) <= limit) return true;
+  const uint64_t limit = ctx.store->capacity_for(key);
+  if (limit == 0 || ctx.store->charged_bytes(key, value_bytes) <= limit) return true;
   ctx.out->error(kErrOutOfMemory);
   return false;
 }

@@ -38,8 +38,23 @@ std::string human_bytes(uint64_t b) {
 
 }  // namespace
 
+// Sizes modelled for an L1 (partition) of `capacity` bytes.
+std::vector<uint64_t> model_sizes(uint64_t capacity) {
+  std::vector<uint64_t> sizes;
+  if (capacity > 0) {
+    for (double f : kSizeFactors)
+      sizes.push_back(static_cast<uint64_t>(static_cast<double>(capacity) * f));
+  } else {
+    sizes.assign(std::begin(kAbsoluteSizes), std::end(kAbsoluteSizes));
+  }
+  return sizes;
+}
+
 struct HitRateMonitor::Group {
   std::string prefix;
+  std::vector<uint64_t> sizes;  // full-scale L1 sizes the shadows model
+  size_t current = 0;           // the column of the L1's real size (or the largest if unbounded)
+  std::string live_policy;
   uint64_t sampled_reads = 0;
   uint64_t sampled_writes = 0;
   uint64_t written_bytes = 0;  // charged bytes of sampled writes: their mean sizes read misses
@@ -55,28 +70,46 @@ void HitRateMonitor::prefetch_sims(const Group& g, uint64_t key_hash) {
 }
 
 HitRateMonitor::HitRateMonitor(HitRateConfig config) : config_(std::move(config)) {
-  if (config_.l1_capacity_bytes > 0) {
-    for (double f : kSizeFactors) {
-      sizes_.push_back(static_cast<uint64_t>(static_cast<double>(config_.l1_capacity_bytes) * f));
-    }
-  } else {
-    sizes_.assign(std::begin(kAbsoluteSizes), std::end(kAbsoluteSizes));
-  }
+  for (const HitRatePartition& p : config_.partitions) routes_.push_back({p.prefix, &p});
+  for (const std::string& p : config_.default_prefixes) routes_.push_back({p, nullptr});
+  std::stable_sort(routes_.begin(), routes_.end(), [](const Route& a, const Route& b) {
+    return a.prefix.size() > b.prefix.size();
+  });
 }
 
 HitRateMonitor::~HitRateMonitor() = default;
 
 HitRateMonitor::Group* HitRateMonitor::group_for(std::string_view key) {
   std::string_view p = prefix_of(key);
+  const HitRatePartition* partition = nullptr;
+  for (const Route& r : routes_) {
+    if (key.starts_with(r.prefix)) {
+      p = r.prefix;
+      partition = r.partition;
+      break;
+    }
+  }
   for (auto& g : groups_) {
     if (g->prefix == p) return g.get();
   }
-  if (groups_.size() >= config_.prefixes_max && p != kOther) return group_for("*");
+  // Partitions always get their own group: they are few (bounded by the policy file).
+  if (partition == nullptr && groups_.size() >= config_.prefixes_max && p != kOther) {
+    return group_for("*");
+  }
+  return make_group(p, partition);
+}
+
+HitRateMonitor::Group* HitRateMonitor::make_group(std::string_view prefix,
+                                                  const HitRatePartition* partition) {
   auto g = std::make_unique<Group>();
-  g->prefix.assign(p);
+  g->prefix.assign(prefix);
+  const uint64_t capacity = partition ? partition->capacity_bytes : config_.l1_capacity_bytes;
+  g->sizes = model_sizes(capacity);
+  g->current = capacity > 0 ? 1 : g->sizes.size() - 1;
+  g->live_policy = partition ? partition->live_policy : config_.live_policy;
   for (std::string_view name : cache::policy_names()) {
     if (name == "adaptive") continue;
-    for (uint64_t size : sizes_) {
+    for (uint64_t size : g->sizes) {
       uint64_t scaled = std::max(size >> config_.sample_shift, kShadowBytesMin);
       g->sims.push_back(std::make_unique<cache::ShadowSim>(name, scaled));
     }
@@ -115,15 +148,15 @@ void HitRateMonitor::describe(const Group& g, std::string* out) const {
            "# prefix %s  (1 key in %u sampled; %" PRIu64 " sampled reads, %" PRIu64
            " sampled writes; live policy %s)\n",
            g.prefix.c_str(), 1u << config_.sample_shift, g.sampled_reads, g.sampled_writes,
-           config_.live_policy.c_str());
+           g.live_policy.c_str());
   out->append(line);
   out->append("policy");
-  for (uint64_t s : sizes_) {
+  for (uint64_t s : g.sizes) {
     snprintf(line, sizeof line, ",%s", human_bytes(s).c_str());
     out->append(line);
   }
   out->append("\n");
-  const size_t n = sizes_.size();
+  const size_t n = g.sizes.size();
   for (size_t p = 0; p * n < g.sims.size(); ++p) {
     out->append(g.sims[p * n]->policy_name());
     for (size_t i = 0; i < n; ++i) {
@@ -146,17 +179,16 @@ std::string HitRateMonitor::report(std::string_view prefix) const {
 std::string HitRateMonitor::info_lines() const {
   std::lock_guard lock(mu_);
   std::string out;
-  const size_t n = sizes_.size();
-  // The column of the current size (factor 1.0), or the largest absolute size.
-  const size_t col = config_.l1_capacity_bytes > 0 ? 1 : n - 1;
   char line[256];
   for (const auto& g : groups_) {
+    const size_t n = g->sizes.size();
+    const size_t col = g->current;
     const cache::ShadowSim* best = nullptr;
     const cache::ShadowSim* live = nullptr;
     for (size_t p = 0; p * n < g->sims.size(); ++p) {
       const cache::ShadowSim* s = g->sims[p * n + col].get();
       if (best == nullptr || s->total().miss_ratio() < best->total().miss_ratio()) best = s;
-      if (s->policy_name() == config_.live_policy) live = s;
+      if (s->policy_name() == g->live_policy) live = s;
     }
     if (best == nullptr) continue;
     snprintf(line, sizeof line,
@@ -164,7 +196,7 @@ std::string HitRateMonitor::info_lines() const {
              ",best_policy=%s,best_miss_ratio=%.4f,live_miss_ratio=%.4f,at=%s\r\n",
              g->prefix.c_str(), g->sampled_reads, best->policy_name().c_str(),
              best->total().miss_ratio(), live ? live->total().miss_ratio() : -1.0,
-             human_bytes(sizes_[col]).c_str());
+             human_bytes(g->sizes[col]).c_str());
     out.append(line);
   }
   return out;

@@ -4,7 +4,8 @@
 // rest), so it stays on. Reported by `STRATA HITRATE [prefix]` and INFO's hitrate section.
 //
 // A prefix is the key up to and including its first ':' ("user:42" -> "user:"); keys without
-// one, and prefixes beyond prefixes_max, are grouped under "*".
+// one, and prefixes beyond prefixes_max, are grouped under "*". Keys under a prefix with an L1
+// partition of its own are grouped under that prefix, shadowed at sizes around that partition.
 #pragma once
 
 #include <cstdint>
@@ -18,11 +19,21 @@
 
 namespace strata::proxy {
 
+// A prefix with an L1 partition of its own: its shadows model sizes around that partition.
+struct HitRatePartition {
+  std::string prefix;
+  uint64_t capacity_bytes = 0;
+  std::string live_policy;
+};
+
 struct HitRateConfig {
   uint32_t sample_shift = 7;       // sample 1 key in 128
   uint32_t prefixes_max = 32;      // distinct prefixes tracked; the rest go to "*"
-  uint64_t l1_capacity_bytes = 0;  // 0: L1 unbounded, sizes below are absolute then
+  uint64_t l1_capacity_bytes = 0;  // default L1 partition; 0: unbounded, absolute sizes then
   std::string live_policy = "s3fifo";
+  std::vector<HitRatePartition> partitions;
+  // Longer prefixes under a partitioned one whose keys stay in the default L1 (as in Store).
+  std::vector<std::string> default_prefixes;
 };
 
 class HitRateMonitor {
@@ -47,12 +58,17 @@ class HitRateMonitor {
 
  private:
   struct Group;
+  struct Route {
+    std::string prefix;
+    const HitRatePartition* partition;  // null: the default L1
+  };
   Group* group_for(std::string_view key);
+  Group* make_group(std::string_view prefix, const HitRatePartition* partition);
   static void prefetch_sims(const Group& g, uint64_t key_hash);
   void describe(const Group& g, std::string* out) const;
 
   HitRateConfig config_;
-  std::vector<uint64_t> sizes_;  // full-scale L1 sizes the shadows model
+  std::vector<Route> routes_;    // partitioned and default prefixes, longest first
   mutable std::mutex mu_;        // taken only for sampled keys and reports
   std::vector<std::unique_ptr<Group>> groups_;
 };

@@ -16,8 +16,8 @@ constexpr int64_t kRetireMarginMs = 60'000;
 int64_t retire_grace_ms(const policies::PolicyConfig& c) {
   uint64_t wait = c.fallback.queue_wait_ms;
   for (const policies::Policy& p : c.policies) wait = std::max<uint64_t>(wait, p.queue_wait_ms);
-  return kRetireMarginMs + static_cast<int64_t>(c.postgres.connect_timeout_ms +
-                                                c.postgres.query_timeout_ms + wait);
+  return kRetireMarginMs +
+         static_cast<int64_t>(c.postgres.connect_timeout_ms + c.postgres.query_timeout_ms + wait);
 }
 
 int64_t mono_ms() {
@@ -44,6 +44,34 @@ MappingSql make_sql(const policies::PgMapping& m) {
                 s.version + (s.default_table ? ", updated_at = EXCLUDED.updated_at" : "") +
                 " WHERE t." + s.version + " < EXCLUDED." + s.version;
   return s;
+}
+
+// The Store's L1 partitions are laid out at start, so a new config keeps each prefix's running
+// l1_bytes/eviction. Returns whether anything had to be kept back.
+bool keep_l1_layout(const policies::PolicyConfig& old, policies::PolicyConfig* next) {
+  bool changed = false;
+  for (policies::Policy& p : next->policies) {
+    uint64_t bytes = 0;
+    std::string eviction;
+    for (const policies::Policy& o : old.policies) {
+      if (o.prefix == p.prefix) {
+        bytes = o.l1_bytes;
+        eviction = o.eviction;
+      }
+    }
+    if (p.l1_bytes != bytes || p.eviction != eviction) {
+      changed = true;
+      p.l1_bytes = bytes;
+      p.eviction = std::move(eviction);
+    }
+  }
+  for (const policies::Policy& o : old.policies) {
+    if (o.l1_bytes == 0) continue;
+    const bool kept = std::any_of(next->policies.begin(), next->policies.end(),
+                                  [&](const policies::Policy& p) { return p.prefix == o.prefix; });
+    changed = changed || !kept;
+  }
+  return changed;
 }
 
 }  // namespace
@@ -127,9 +155,8 @@ std::unique_ptr<PolicySnapshot> PolicyRegistry::build(policies::PolicyConfig c) 
 
 void PolicyRegistry::publish(std::unique_ptr<PolicySnapshot> s) {
   const int64_t now = mono_ms();
-  std::erase_if(retired_, [&](const Retired& r) {
-    return now - r.at_ms > retire_grace_ms(r.snap->config);
-  });
+  std::erase_if(retired_,
+                [&](const Retired& r) { return now - r.at_ms > retire_grace_ms(r.snap->config); });
   current_.store(s.get(), std::memory_order_release);
   if (live_) retired_.push_back({std::move(live_), now});
   live_ = std::move(s);
@@ -146,6 +173,11 @@ std::expected<void, std::string> PolicyRegistry::reload() {
     parsed->postgres = old.postgres;
     parsed->journal = old.journal;
   }
+  if (keep_l1_layout(old, &*parsed)) {
+    STRATA_LOG_WARN(
+        "reload: l1_bytes/eviction (L1 partitions) changes take effect at the next "
+        "restart; the running partitions stay");
+  }
   if (parsed->any_postgres() && old.postgres.conninfo.empty()) {
     return std::unexpected(
         "a policy uses PostgreSQL but strata started without [postgres]; restart");
@@ -157,6 +189,11 @@ std::expected<void, std::string> PolicyRegistry::reload() {
 std::expected<void, std::string> PolicyRegistry::set_field(std::string_view prefix,
                                                            std::string_view field,
                                                            std::string_view value) {
+  if (field == "l1_bytes" || field == "eviction") {
+    return std::unexpected(std::string(field) +
+                           " is fixed while strata runs (L1 partitions are laid out at start): "
+                           "change it in the config file and restart");
+  }
   std::lock_guard lock(mu_);
   policies::PolicyConfig c = live_->config;
   policies::Policy* target = nullptr;

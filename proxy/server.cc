@@ -20,21 +20,23 @@ Server::Server(Options options) : options_(std::move(options)) {}
 Server::~Server() { stop(); }
 
 bool Server::start(std::string* err) {
-  cache::StoreConfig sc;
-  sc.maxmemory_bytes = options_.maxmemory_bytes;
-  sc.eviction = options_.eviction;
-  sc.value_bytes_max = options_.bulk_bytes_max;
-  store_ = std::make_unique<cache::Store>(sc, &clock_);
   shared_.options = &options_;
-  shared_.store = store_.get();
   shared_.stats = &stats_;
   shared_.start_ms = clock_.now_ms();
   if (!start_policies(err)) return false;
+  cache::StoreConfig sc;
+  if (!store_config(&sc, err)) return false;
+  store_ = std::make_unique<cache::Store>(sc, &clock_);
+  shared_.store = store_.get();
   if (options_.hitrate_sample_shift > 0) {
     HitRateConfig hc;
     hc.sample_shift = options_.hitrate_sample_shift;
-    hc.l1_capacity_bytes = options_.maxmemory_bytes;
+    hc.l1_capacity_bytes = sc.maxmemory_bytes;
     hc.live_policy = options_.eviction;
+    for (const cache::PartitionConfig& p : sc.partitions) {
+      hc.partitions.push_back({p.prefix, p.maxmemory_bytes, p.eviction});
+    }
+    hc.default_prefixes = sc.default_prefixes;
     hitrate_ = std::make_unique<HitRateMonitor>(hc);
     shared_.hitrate = hitrate_.get();
   }
@@ -150,13 +152,15 @@ bool Server::start_policies(std::string* err) {
     const JournalFilterResult f =
         drop_applied_writes(cfg.postgres, *registry_->current(), &rec->writes, ledger_.get());
     if (!f.checked) {
-      STRATA_LOG_WARN("journal: PostgreSQL unreachable at start (%s): every recovered write is "
-                      "queued; superseded ones are dropped when flushed",
-                      f.note.c_str());
+      STRATA_LOG_WARN(
+          "journal: PostgreSQL unreachable at start (%s): every recovered write is "
+          "queued; superseded ones are dropped when flushed",
+          f.note.c_str());
     } else if (f.dropped > 0) {
-      STRATA_LOG_INFO("journal: %zu recovered write(s) already in PostgreSQL at their version "
-                      "or newer, dropped",
-                      f.dropped);
+      STRATA_LOG_INFO(
+          "journal: %zu recovered write(s) already in PostgreSQL at their version "
+          "or newer, dropped",
+          f.dropped);
     }
   }
   // Acknowledged writes the last run had not flushed: back in their queues (so reads see them
@@ -174,11 +178,50 @@ bool Server::start_policies(std::string* err) {
   }
   tiers_->write_behind->apply(*snap);
   if (rec->segments > 0) {
-    STRATA_LOG_INFO("journal %s: %llu segment(s), %llu record(s), %zu write(s) to replay into "
-                    "PostgreSQL%s",
-                    cfg.journal.dir.c_str(), static_cast<unsigned long long>(rec->segments),
-                    static_cast<unsigned long long>(rec->records), rec->writes.size(),
-                    rec->torn_bytes > 0 ? " (a torn tail was ignored)" : "");
+    STRATA_LOG_INFO(
+        "journal %s: %llu segment(s), %llu record(s), %zu write(s) to replay into "
+        "PostgreSQL%s",
+        cfg.journal.dir.c_str(), static_cast<unsigned long long>(rec->segments),
+        static_cast<unsigned long long>(rec->records), rec->writes.size(),
+        rec->torn_bytes > 0 ? " (a torn tail was ignored)" : "");
+  }
+  return true;
+}
+
+// The L1 layout: the default partition gets maxmemory minus what prefixes with l1_bytes take.
+bool Server::store_config(cache::StoreConfig* sc, std::string* err) const {
+  sc->maxmemory_bytes = options_.maxmemory_bytes;
+  sc->eviction = options_.eviction;
+  sc->value_bytes_max = options_.bulk_bytes_max;
+  const policies::PolicyConfig& cfg = registry_->current()->config;
+  uint64_t partitioned = 0;
+  for (const policies::Policy& p : cfg.policies) {
+    if (p.l1_bytes == 0) continue;
+    cache::PartitionConfig part;
+    part.prefix = p.prefix;
+    part.maxmemory_bytes = p.l1_bytes;
+    part.eviction = p.eviction.empty() ? options_.eviction : p.eviction;
+    part.shards = kPartitionShards;
+    sc->partitions.push_back(std::move(part));
+    partitioned += p.l1_bytes;
+  }
+  for (const policies::Policy& p : cfg.policies) {
+    if (p.l1_bytes != 0) continue;
+    for (const cache::PartitionConfig& part : sc->partitions) {
+      if (p.prefix.size() > part.prefix.size() && p.prefix.starts_with(part.prefix)) {
+        sc->default_prefixes.push_back(p.prefix);
+        break;
+      }
+    }
+  }
+  if (options_.maxmemory_bytes != 0 && partitioned != 0) {
+    if (partitioned >= options_.maxmemory_bytes) {
+      *err = "the prefixes' l1_bytes add up to " + std::to_string(partitioned) +
+             " bytes, not below maxmemory (" + std::to_string(options_.maxmemory_bytes) +
+             " bytes): maxmemory is the whole L1, and keys without a partition need the rest";
+      return false;
+    }
+    sc->maxmemory_bytes = options_.maxmemory_bytes - partitioned;
   }
   return true;
 }
@@ -211,10 +254,11 @@ void Server::drain_write_behind() {
   if (left == 0) {
     STRATA_LOG_INFO("write-behind: drained %zu pending write(s) into PostgreSQL", before);
   } else {
-    STRATA_LOG_WARN("write-behind: %zu write(s) not flushed after %u ms; they remain in the "
-                    "journal (%s, %llu live records) and are replayed at the next start",
-                    left, deadline_ms, ledger_->dir().c_str(),
-                    static_cast<unsigned long long>(ledger_->live_records()));
+    STRATA_LOG_WARN(
+        "write-behind: %zu write(s) not flushed after %u ms; they remain in the "
+        "journal (%s, %llu live records) and are replayed at the next start",
+        left, deadline_ms, ledger_->dir().c_str(),
+        static_cast<unsigned long long>(ledger_->live_records()));
   }
 }
 

@@ -39,7 +39,12 @@ class Server {
   std::unique_ptr<class JournalLedger> ledger_;
   std::unique_ptr<struct TierShared> tiers_;
 
+  // Shards of each prefix's own L1 partition: few, so an adaptive partition's shadows see
+  // enough of its keys per shard.
+  static constexpr uint32_t kPartitionShards = 4;
+
   bool start_policies(std::string* err);
+  bool store_config(cache::StoreConfig* sc, std::string* err) const;
   void reload_policies();
   void drain_write_behind();
 };

@@ -162,6 +162,8 @@ TEST(DescribePolicy, FieldOrderAndFormatting) {
       {"max_batch", "256"},
       {"max_queue_depth", "100000"},
       {"queue_wait_ms", "2000"},
+      {"l1_bytes", "0"},
+      {"eviction", ""},
       {"table", "public.chat"},
       {"key_column", "key"},
       {"value_column", "value"},
