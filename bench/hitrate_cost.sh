@@ -12,7 +12,9 @@ rounds=${ROUNDS:-3}
 requests=${REQUESTS:-1000000}
 pipeline=${PIPELINE:-16}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+# CPU time of every thread of the process, in ns (/proc/PID/stat's ticks are 10 ms: too coarse
+# for a few-percent difference).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d", s}'; }
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 start() {  # port, extra flags
@@ -23,7 +25,6 @@ start() {  # port, extra flags
 }
 off_port=$(free_port); start "$off_port" --hitrate-sample-shift 0; off_pid=${pids[-1]}
 on_port=$(free_port); start "$on_port"; on_pid=${pids[-1]}
-hz=$(getconf CLK_TCK)
 for port in $off_port $on_port; do  # fill both with the same keys
   redis-benchmark -p "$port" -t set -n 200000 -r 100000 -d 100 -P 16 -c 50 -q >/dev/null 2>&1
 done
@@ -31,30 +32,32 @@ declare -A cpu ops
 for name in off on; do cpu[$name]=0; ops[$name]=0; done
 round_ratios=()
 for r in $(seq "$rounds"); do
-  for name in off on; do
+  order="off on"; [ $((r % 2)) = 0 ] && order="on off"  # ABBA: drift cancels
+  for name in $order; do
     if [ $name = off ]; then port=$off_port; pid=$off_pid; else port=$on_port; pid=$on_pid; fi
-    before=$(cpu_ticks "$pid")
+    before=$(cpu_ns "$pid")
     line=$(redis-benchmark -p "$port" -t get -n "$requests" -r 100000 -d 100 -P "$pipeline" -c 50 --csv 2>/dev/null | tail -1)
-    after=$(cpu_ticks "$pid")
+    after=$(cpu_ns "$pid")
     rps=$(echo "$line" | cut -d, -f2 | tr -d '"')
-    cpu[$name]=$(python3 -c "print(${cpu[$name]} + ($after - $before) / $hz)")
+    cpu[$name]=$(python3 -c "print(${cpu[$name]} + ($after - $before) / 1e9)")
     ops[$name]=$(python3 -c "print(${ops[$name]} + $rps)")
-    if [ $name = off ]; then off_rps=$rps; off_ticks=$((after - before)); fi
+    if [ $name = off ]; then off_rps=$rps; off_ns=$((after - before)); else on_rps=$rps; on_ns=$((after - before)); fi
   done
-  round_ratios+=("$rps/$off_rps:$((after - before))/$off_ticks")
+  round_ratios+=("$on_rps/$off_rps:$on_ns/$off_ns")
 done
-python3 - "$rounds" "$requests" "${cpu[off]}" "${cpu[on]}" "${ops[off]}" "${ops[on]}" "${round_ratios[@]}" <<'PY'
+python3 - "$rounds" "$requests" "${cpu[off]}" "${cpu[on]}" "${ops[off]}" "${ops[on]}" "${round_ratios[@]}" "$pipeline" <<'PY'
 import statistics, sys
 rounds, requests = int(sys.argv[1]), int(sys.argv[2])
 cpu_off, cpu_on, ops_off, ops_on = map(float, sys.argv[3:7])
 def ratio(text):  # "on/off"
     on, off = map(float, text.split("/"))
     return on / off if off else 1.0
-tput = [ratio(r.split(":")[0]) for r in sys.argv[7:]]
-cpu = [ratio(r.split(":")[1]) for r in sys.argv[7:]]
+rows = sys.argv[7:7 + rounds]
+tput = [ratio(r.split(":")[0]) for r in rows]
+cpu = [ratio(r.split(":")[1]) for r in rows]
 n = rounds * requests
 us_off, us_on = cpu_off / n * 1e6, cpu_on / n * 1e6
-print(f"hit-rate monitor cost, GET -P16 -c 50, {rounds} rounds x {requests} requests")
+print(f"hit-rate monitor cost, GET -P{sys.argv[7 + rounds]} -c 50, {rounds} rounds x {requests} requests")
 print(f"sampling off: {ops_off/rounds:10.0f} req/s  {us_off:.3f} us CPU/request")
 print(f"sampling on : {ops_on/rounds:10.0f} req/s  {us_on:.3f} us CPU/request")
 print(f"on/off: throughput x{(ops_on/ops_off):.3f}, CPU per request x{(us_on/us_off):.3f}")

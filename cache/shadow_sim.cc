@@ -81,13 +81,17 @@ void ShadowSim::access(uint64_t hash, uint64_t size) {
   }
   ++total_.misses;
   ++window_.misses;
+  recent_fills_[hash % kRecentFills] = hash;
   insert(hash, size);
 }
 
 void ShadowSim::write(uint64_t hash, uint64_t size) {
+  uint64_t& fill = recent_fills_[hash % kRecentFills];
+  const bool follows_fill = fill == hash;
+  if (follows_fill) fill = 0;
   const SlotId slot = map_.find(hash);
   if (slot == kNoSlot) {
-    insert(hash, size);
+    if (!follows_fill) insert(hash, size);
     return;
   }
   if (size > capacity_) {  // as the Store: a value too big for the cache drops the key

@@ -8,6 +8,7 @@
 // bytes, insert-then-evict.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -72,9 +73,13 @@ class ShadowSim {
   // Starts loading what an access of `hash` reads first: a caller updating many shadows with one
   // key prefetches them all, so their cache misses overlap instead of queueing.
   void prefetch(uint64_t hash) const { map_.prefetch(hash); }
-  // A read of a sampled key: counts a hit or a miss; a miss fills (read-through).
+  // A read of a sampled key: counts a hit or a miss; a miss fills (read-through, or what the
+  // application's SET after a cache-aside miss would install in the cache modelled).
   void access(uint64_t hash, uint64_t size);
-  // A write of a sampled key: replaces (resize) or installs it; not counted.
+  // A write of a sampled key: replaces (resize) or installs it; not counted. A write that
+  // follows this shadow's own read-miss fill of the key is that fill's write (cache-aside: GET
+  // misses, the application SETs): if the fill was evicted since, the write does not install it
+  // again, as the cache modelled would have seen one insert, not two.
   void write(uint64_t hash, uint64_t size);
   void erase(uint64_t hash);
 
@@ -96,6 +101,9 @@ class ShadowSim {
   std::vector<uint64_t> hash_of_;  // per slot
   std::vector<uint64_t> size_of_;  // per slot
   std::vector<SlotId> free_;
+  // Recent read-miss fills, direct-mapped by hash (a collision only forgets one).
+  static constexpr size_t kRecentFills = 64;
+  std::array<uint64_t, kRecentFills> recent_fills_{};
   uint64_t used_ = 0;
   ShadowCounts total_;
   ShadowCounts window_;

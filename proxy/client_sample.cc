@@ -28,6 +28,20 @@ Shape shape_of(std::string_view n) {
   return {Access::kNone, 0, false};
 }
 
+// Reads left until this thread counts one for the monitor's per-prefix read totals. Reset at
+// random in [1, 2 x kReadCountEvery - 1]: a fixed period could lock onto a periodic workload
+// (GET user:x, GET chat:y, ...) and count one prefix only.
+thread_local uint32_t t_count_down = HitRateMonitor::kReadCountEvery;
+thread_local uint64_t t_count_rng = 0x9e3779b97f4a7c15ull;
+
+[[gnu::noinline]] void count_read(HitRateMonitor& mon, std::string_view key) {
+  t_count_rng ^= t_count_rng << 13;
+  t_count_rng ^= t_count_rng >> 7;
+  t_count_rng ^= t_count_rng << 17;
+  t_count_down = 1 + static_cast<uint32_t>(t_count_rng % (2 * HitRateMonitor::kReadCountEvery - 1));
+  mon.count_read(key);
+}
+
 // The shape of the last command this thread saw: a connection (and a pipeline) mostly repeats
 // one command, and CommandSpecs are static, so the pointer identifies it.
 thread_local const CommandSpec* t_shape_spec = nullptr;
@@ -75,6 +89,7 @@ const Shape& cached_shape(const CommandSpec& spec) {
   const uint32_t shift = mon.sample_shift();
   const size_t step = shape.pairs ? 2 : 1;
   for (size_t i = 1; i < args.size(); i += step) {
+    if (shape.access == Access::kRead && --t_count_down == 0) count_read(mon, args[i]);
     const uint64_t h = cache::hash_key(args[i]);
     if (HitRateMonitor::sampled(h, shift)) [[unlikely]] {
       record_sampled(shape, args, i, h, mon, store);
@@ -93,6 +108,8 @@ void ClientConn::sample_access(const CommandSpec& spec, Args args) {
   if (args.size() > 2 && (shape.pairs || shape.access != Access::kWrite)) [[unlikely]] {
     return sample_keys(shape, args, mon, *worker_->shared().store);
   }
+  if (shape.access == Access::kRead && --t_count_down == 0) [[unlikely]]
+    count_read(mon, args[1]);
   const uint64_t h = cache::hash_key(args[1]);
   if (!HitRateMonitor::sampled(h, mon.sample_shift())) [[likely]]
     return;

@@ -56,6 +56,7 @@ struct HitRateMonitor::Group {
   size_t current = 0;           // the column of the L1's real size (or the largest if unbounded)
   std::string live_policy;
   uint64_t sampled_reads = 0;
+  uint64_t counted_reads = 0;  // time-sampled reads: x kReadCountEvery estimates all reads
   uint64_t sampled_writes = 0;
   uint64_t written_bytes = 0;  // charged bytes of sampled writes: their mean sizes read misses
   // sims[policy * sizes + size]
@@ -127,6 +128,21 @@ void HitRateMonitor::read(std::string_view key, uint64_t key_hash, uint64_t size
   for (auto& s : g->sims) s->access(key_hash, size);
 }
 
+void HitRateMonitor::count_read(std::string_view key) {
+  std::lock_guard lock(mu_);
+  ++group_for(key)->counted_reads;
+}
+
+// SHARDS-adj: misses over the reads the sample should have seen (rate x estimated total), once
+// enough reads were counted to estimate the total; the plain sampled ratio before that.
+double HitRateMonitor::estimate(const Group& g, const cache::ShadowSim& s) const {
+  const cache::ShadowCounts c = s.total();
+  if (g.counted_reads < kCountedReadsMin) return c.miss_ratio();
+  const double expected = static_cast<double>(g.counted_reads) * kReadCountEvery /
+                          static_cast<double>(uint64_t{1} << config_.sample_shift);
+  return std::min(1.0, static_cast<double>(c.misses) / expected);
+}
+
 void HitRateMonitor::write(std::string_view key, uint64_t key_hash, uint64_t size) {
   std::lock_guard lock(mu_);
   Group* g = group_for(key);
@@ -143,12 +159,12 @@ void HitRateMonitor::erase(std::string_view key, uint64_t key_hash) {
 }
 
 void HitRateMonitor::describe(const Group& g, std::string* out) const {
-  char line[160];
+  char line[256];
   snprintf(line, sizeof line,
-           "# prefix %s  (1 key in %u sampled; %" PRIu64 " sampled reads, %" PRIu64
+           "# prefix %s  (1 key in %u sampled; %" PRIu64 " sampled reads of ~%" PRIu64 ", %" PRIu64
            " sampled writes; live policy %s)\n",
-           g.prefix.c_str(), 1u << config_.sample_shift, g.sampled_reads, g.sampled_writes,
-           g.live_policy.c_str());
+           g.prefix.c_str(), 1u << config_.sample_shift, g.sampled_reads,
+           g.counted_reads * kReadCountEvery, g.sampled_writes, g.live_policy.c_str());
   out->append(line);
   out->append("policy");
   for (uint64_t s : g.sizes) {
@@ -160,7 +176,7 @@ void HitRateMonitor::describe(const Group& g, std::string* out) const {
   for (size_t p = 0; p * n < g.sims.size(); ++p) {
     out->append(g.sims[p * n]->policy_name());
     for (size_t i = 0; i < n; ++i) {
-      snprintf(line, sizeof line, ",%.4f", g.sims[p * n + i]->total().miss_ratio());
+      snprintf(line, sizeof line, ",%.4f", estimate(g, *g.sims[p * n + i]));
       out->append(line);
     }
     out->append("\n");
@@ -187,16 +203,15 @@ std::string HitRateMonitor::info_lines() const {
     const cache::ShadowSim* live = nullptr;
     for (size_t p = 0; p * n < g->sims.size(); ++p) {
       const cache::ShadowSim* s = g->sims[p * n + col].get();
-      if (best == nullptr || s->total().miss_ratio() < best->total().miss_ratio()) best = s;
+      if (best == nullptr || estimate(*g, *s) < estimate(*g, *best)) best = s;
       if (s->policy_name() == g->live_policy) live = s;
     }
     if (best == nullptr) continue;
     snprintf(line, sizeof line,
              "hitrate_prefix:%s,sampled_reads=%" PRIu64
              ",best_policy=%s,best_miss_ratio=%.4f,live_miss_ratio=%.4f,at=%s\r\n",
-             g->prefix.c_str(), g->sampled_reads, best->policy_name().c_str(),
-             best->total().miss_ratio(), live ? live->total().miss_ratio() : -1.0,
-             human_bytes(g->sizes[col]).c_str());
+             g->prefix.c_str(), g->sampled_reads, best->policy_name().c_str(), estimate(*g, *best),
+             live ? estimate(*g, *live) : -1.0, human_bytes(g->sizes[col]).c_str());
     out.append(line);
   }
   return out;

@@ -48,6 +48,12 @@ class HitRateMonitor {
   uint32_t sample_shift() const { return config_.sample_shift; }
   // size 0: unknown (a read); the prefix's mean written size is used if the shadow must fill.
   void read(std::string_view key, uint64_t key_hash, uint64_t size);
+  // One read, sampled at random in time (about 1 in kReadCountEvery, whatever its key): the
+  // estimate of each prefix's total reads. Spatial sampling alone biases the miss ratio by
+  // whichever hot keys the hash sample happens to hold (SHARDS-adj, Waldspurger et al.): the
+  // estimates divide sampled misses by rate x estimated total reads instead.
+  void count_read(std::string_view key);
+  static constexpr uint32_t kReadCountEvery = 32;
   void write(std::string_view key, uint64_t key_hash, uint64_t size);
   void erase(std::string_view key, uint64_t key_hash);
 
@@ -66,10 +72,13 @@ class HitRateMonitor {
   Group* make_group(std::string_view prefix, const HitRatePartition* partition);
   static void prefetch_sims(const Group& g, uint64_t key_hash);
   void describe(const Group& g, std::string* out) const;
+  double estimate(const Group& g, const cache::ShadowSim& s) const;
+  // Time-sampled reads a prefix needs before its total is trusted for SHARDS-adj.
+  static constexpr uint64_t kCountedReadsMin = 64;
 
   HitRateConfig config_;
-  std::vector<Route> routes_;    // partitioned and default prefixes, longest first
-  mutable std::mutex mu_;        // taken only for sampled keys and reports
+  std::vector<Route> routes_;  // partitioned and default prefixes, longest first
+  mutable std::mutex mu_;      // taken only for sampled keys and reports
   std::vector<std::unique_ptr<Group>> groups_;
 };
 
