@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # What the hit-rate monitor costs: strata with sampling off (--hitrate-sample-shift 0) and on
-# (the default, 1 key in 128), same load, rounds alternating; prints server CPU per request and
+# (the default, 1 key in 256), same load, rounds alternating; prints server CPU per request and
 # throughput for each, and the ratios on/off: of the totals, and the median of the per-round
 # ratios (each round's on and off run back to back, so a shared machine's drift mostly cancels).
+# Then, if perf works, the monitor's share of the "on" server's CPU in one more run: the time
+# spent under ClientConn::sample_access (all of the monitor's work), from call-graph samples.
+# On a 2-core machine shared with the load generator the ratios swing by several percent from
+# run to run; the perf share does not depend on what else the machine does.
 # Servers on free loopback ports, killed at exit.
 # Env: STRATA_BIN (default build/release/proxy/strata), ROUNDS (3), REQUESTS (1000000), PIPELINE (16).
 set -euo pipefail
@@ -64,3 +68,17 @@ print(f"on/off: throughput x{(ops_on/ops_off):.3f}, CPU per request x{(us_on/us_
 print(f"on/off, median of {len(tput)} rounds: throughput x{statistics.median(tput):.3f}, "
       f"CPU per request x{statistics.median(cpu):.3f}")
 PY
+
+if command -v perf >/dev/null && [ "${PERF:-1}" = 1 ]; then
+  data=$(mktemp /tmp/strata-perf-XXXXXX)
+  redis-benchmark -p "$on_port" -t get -n "$((requests * 3))" -r 100000 -d 100 -P "$pipeline" -c 50 -q >/dev/null 2>&1 &
+  load=$!
+  sleep 1
+  if perf record -F 2000 --call-graph dwarf,16384 -p "$on_pid" -o "$data" -- sleep 3 >/dev/null 2>&1; then
+    share=$(perf report -i "$data" --children --sort symbol --stdio 2>/dev/null |
+      awk '/ClientConn::sample_access/ {gsub("%", "", $1); s += $1} END {printf "%.2f", s}')
+    echo "perf: the monitor (ClientConn::sample_access and below) is ${share}% of the on server's CPU"
+  fi
+  wait "$load" || true
+  rm -f "$data"
+fi

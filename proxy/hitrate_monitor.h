@@ -27,7 +27,7 @@ struct HitRatePartition {
 };
 
 struct HitRateConfig {
-  uint32_t sample_shift = 7;       // sample 1 key in 128
+  uint32_t sample_shift = 8;       // sample 1 key in 256
   uint32_t prefixes_max = 32;      // distinct prefixes tracked; the rest go to "*"
   uint64_t l1_capacity_bytes = 0;  // default L1 partition; 0: unbounded, absolute sizes then
   std::string live_policy = "s3fifo";

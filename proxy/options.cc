@@ -68,7 +68,7 @@ const Setting kSettings[] = {
     S(upstream_pending_max, kU32, "max requests in flight per upstream connection (65536)"),
     S(upstream_tracking, kBool, "keep L1 coherent with others' writes via CLIENT TRACKING (true)"),
     S(fill_ttl_max_ms, kU64, "max lifetime in L1 of an upstream-filled entry (default 0: none)"),
-    S(hitrate_sample_shift, kU32, "hit-rate monitor samples 1 key in 2^N (default 7; 0: off)"),
+    S(hitrate_sample_shift, kU32, "hit-rate monitor samples 1 key in 2^N (default 8; 0: off)"),
     S(tick_ms, kU32, "housekeeping tick (default 100)"),
     S(active_expire_budget, kU32, "keys checked for expiry per worker tick (default 200)"),
     S(verbose, kBool, "log more"),

@@ -39,7 +39,7 @@ struct Options {
   bool upstream_tracking = true;          // CLIENT TRACKING: see other clients' writes to Redis
   uint64_t fill_ttl_max_ms = 0;  // cap on how long an upstream-filled entry lives in L1; 0: none
 
-  uint32_t hitrate_sample_shift = 7;  // hit-rate monitor samples 1 key in 2^N; 0: off
+  uint32_t hitrate_sample_shift = 8;  // hit-rate monitor samples 1 key in 2^N; 0: off
   uint32_t tick_ms = 100;
   uint32_t active_expire_budget = 200;  // keys checked per worker tick
   bool verbose = false;
