@@ -30,11 +30,12 @@ constexpr CrcTables kCrcTables = make_crc_tables();
 
 // Offsets inside a record.
 constexpr size_t kCrcOffset = 4;
-constexpr size_t kBodyOffset = 8;  // op: what the CRC covers starts here
-constexpr size_t kOpOffset = 8;
-constexpr size_t kVersionOffset = 9;
-constexpr size_t kKeyLenOffset = 17;
-constexpr size_t kValueLenOffset = 21;
+constexpr size_t kBodyOffset = 8;  // segment id: what the CRC covers starts here
+constexpr size_t kSegmentOffset = 8;
+constexpr size_t kOpOffset = 16;
+constexpr size_t kVersionOffset = 17;
+constexpr size_t kKeyLenOffset = 25;
+constexpr size_t kValueLenOffset = 29;
 static_assert(kValueLenOffset + 4 == kJournalHeaderBytes);
 
 void put_u32(char* p, uint32_t v) {
@@ -52,13 +53,6 @@ uint64_t get_u64(const char* p) {
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
   return v;
-}
-
-bool all_zero(std::string_view s) {
-  for (char c : s) {
-    if (c != 0) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -79,12 +73,13 @@ uint32_t crc32c(const void* data, size_t len, uint32_t crc) {
   return ~c;
 }
 
-void encode_journal_record(const JournalRecord& r, std::string* out) {
+void encode_journal_record(const JournalRecord& r, uint64_t segment, std::string* out) {
   const std::string_view value = r.op == JournalRecord::kDel ? std::string_view() : r.value;
   const size_t start = out->size();
   out->resize(start + kJournalHeaderBytes);
   char* h = out->data() + start;
   put_u32(h, kJournalMagic);
+  put_u64(h + kSegmentOffset, segment);
   h[kOpOffset] = static_cast<char>(r.op);
   put_u64(h + kVersionOffset, r.version);
   put_u32(h + kKeyLenOffset, static_cast<uint32_t>(r.key.size()));
@@ -95,27 +90,33 @@ void encode_journal_record(const JournalRecord& r, std::string* out) {
   put_u32(out->data() + start + kCrcOffset, crc);
 }
 
-// Torn: the input ends inside the record, or the record is the input's last bytes and its
-// CRC fails (a crash mid-append can leave the tail allocated but not written), or the rest of
-// the input is zeros (a filesystem that extended the file before the data landed). Corrupt:
-// a bad magic, op or CRC with more data after it -- the journal cannot skip it safely.
-JournalDecode decode_journal_record(std::string_view in, JournalRecord* out, size_t* consumed) {
+// Only a header carrying this segment's id can start a torn record: anything else (zeros past
+// the last record, a recycled file's older records, a partly overwritten older record) is the
+// end. Whether the end is early -- corruption -- is find_journal_record's question.
+JournalDecode decode_journal_record(std::string_view in, uint64_t segment, JournalRecord* out,
+                                    size_t* consumed) {
   *consumed = 0;
-  if (in.empty()) return JournalDecode::kTorn;
-  char magic[4];
-  put_u32(magic, kJournalMagic);
-  if (std::memcmp(in.data(), magic, std::min<size_t>(4, in.size())) != 0) {
-    return all_zero(in) ? JournalDecode::kTorn : JournalDecode::kCorrupt;
+  char head[kSegmentOffset + 8];
+  put_u32(head, kJournalMagic);
+  put_u32(head + kCrcOffset, 0);
+  put_u64(head + kSegmentOffset, segment);
+  if (in.size() < kJournalHeaderBytes) {
+    const bool ours = std::memcmp(in.data(), head, std::min<size_t>(4, in.size())) == 0;
+    if (!ours || in.empty()) return JournalDecode::kEnd;
+    *consumed = in.size();
+    return JournalDecode::kTorn;
   }
-  if (in.size() < kJournalHeaderBytes) return JournalDecode::kTorn;
+  if (std::memcmp(in.data(), head, 4) != 0 ||
+      std::memcmp(in.data() + kSegmentOffset, head + kSegmentOffset, 8) != 0) {
+    return JournalDecode::kEnd;
+  }
   const uint64_t key_len = get_u32(in.data() + kKeyLenOffset);
   const uint64_t value_len = get_u32(in.data() + kValueLenOffset);
   const uint64_t total = kJournalHeaderBytes + key_len + value_len;
-  if (total > in.size()) return JournalDecode::kTorn;
-  const bool last = total == in.size();
   const uint32_t want = get_u32(in.data() + kCrcOffset);
-  if (crc32c(in.data() + kBodyOffset, total - kBodyOffset) != want) {
-    return last ? JournalDecode::kTorn : JournalDecode::kCorrupt;
+  if (total > in.size() || crc32c(in.data() + kBodyOffset, total - kBodyOffset) != want) {
+    *consumed = static_cast<size_t>(std::min<uint64_t>(total, in.size()));
+    return JournalDecode::kTorn;
   }
   const auto op = static_cast<uint8_t>(in[kOpOffset]);
   if ((op != JournalRecord::kSet && op != JournalRecord::kDel) ||
@@ -128,6 +129,20 @@ JournalDecode decode_journal_record(std::string_view in, JournalRecord* out, siz
   out->value = in.substr(kJournalHeaderBytes + key_len, value_len);
   *consumed = total;
   return JournalDecode::kRecord;
+}
+
+size_t find_journal_record(std::string_view in, size_t from, uint64_t segment) {
+  char magic[4];
+  put_u32(magic, kJournalMagic);
+  for (size_t at = in.find(std::string_view(magic, 4), from); at != std::string_view::npos;
+       at = in.find(std::string_view(magic, 4), at + 1)) {
+    JournalRecord r;
+    size_t used = 0;
+    if (decode_journal_record(in.substr(at), segment, &r, &used) == JournalDecode::kRecord) {
+      return at;
+    }
+  }
+  return std::string_view::npos;
 }
 
 }  // namespace strata::policies

@@ -1,8 +1,11 @@
 // Journal: one worker's append side. Records appended during a loop iteration accumulate in
 // the newest segment's pending buffer; flush() (end of the iteration) hands the oldest pending
-// buffer to IoDriver::write_file with fdatasync, one write in flight at a time, so everything
-// appended meanwhile goes out in the next group. Rotation opens a new segment for later
-// appends; the old one is sealed in the ledger once its last write completed.
+// records (at most kJournalMaxGroupBytes, or one record) to IoDriver::write_file with
+// fdatasync, one write in flight at a time, so everything appended meanwhile goes out in the
+// next group. Rotation moves later appends to the ledger's pre-allocated spare (or, when none is
+// ready, a new growing file); the old segment is sealed in the ledger once its last write
+// completed. The first append asks for a spare, and each spare asks for the next once half
+// full: a proxy that never writes behind never zero-fills a segment.
 #include "proxy/journal.h"
 
 #include <errno.h>
@@ -19,16 +22,6 @@
 
 namespace strata::proxy {
 namespace {
-
-// The directory entry of a new segment must be durable before records in it are acknowledged.
-// Once per segment (every segment_bytes), so a synchronous fsync is acceptable here.
-bool sync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
 
 // What the journal's endpoint reports to the journal.
 class FileSink {
@@ -63,13 +56,19 @@ class JournalFile final : public Endpoint {
 };
 
 struct Journal::Impl final : FileSink {
+  struct Pending {
+    size_t end = 0;  // where the record ends in the pending buffer
+    std::move_only_function<void(bool)> durable;
+  };
   struct Segment {
     uint64_t id = 0;
     int fd = -1;
-    uint64_t written = 0;  // bytes on disk (or in flight): the next write's offset
-    std::string pending;   // encoded records not yet handed to the kernel
-    std::vector<std::move_only_function<void(bool)>> pending_cbs;
+    uint64_t capacity = 0;  // pre-allocated bytes; 0: a growing file
+    uint64_t written = 0;   // bytes on disk (or in flight): the next write's offset
+    std::string pending;    // encoded records not yet handed to the kernel
+    std::vector<Pending> records;
     bool closing = false;  // rotated away from: no more appends; sealed once drained
+    uint64_t used() const { return written + pending.size(); }
   };
 
   Worker* worker;
@@ -79,28 +78,62 @@ struct Journal::Impl final : FileSink {
   std::deque<Segment> segments;  // front: oldest with data to write; back: takes appends
   bool inflight = false;
   std::string inflight_buf;
-  std::vector<std::move_only_function<void(bool)>> inflight_cbs;
+  std::vector<Pending> inflight_records;
   uint64_t inflight_segment = 0;
   uint64_t group_commits = 0;
   uint64_t bytes_written = 0;
+  bool preallocate = false;
+  bool spare_asked = false;  // a spare is being prepared for this worker
   bool warned_rotation = false;
 
   Impl(Worker* w, JournalLedger* l, const policies::JournalConfig& c)
-      : worker(w), ledger(l), config(c) {}
+      : worker(w), ledger(l), config(c), preallocate(c.fdatasync) {}
 
-  bool open_segment(std::string* err) {
+  bool open_growing(std::string* err) {
     Segment s;
     std::string path;
     s.id = ledger->new_segment(worker->index(), &path);
     s.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (s.fd < 0 || !sync_dir(ledger->dir())) {
+    if (s.fd < 0 || !journal_sync_dir(ledger->dir())) {
       *err = "cannot create journal segment " + path + ": " + strerror(errno);
       if (s.fd >= 0) ::close(s.fd);
-      ledger->seal(s.id);  // empty: unlinked (or was never created)
+      ledger->seal(s.id);  // empty: retired (or was never created)
       return false;
     }
     segments.push_back(std::move(s));
     return true;
+  }
+
+  void ask_spare() {
+    if (!preallocate || spare_asked) return;
+    spare_asked = true;
+    ledger->want_spare(worker->index());
+  }
+
+  bool take_spare() {
+    SpareSegment sp;
+    if (!preallocate || !ledger->take_spare(worker->index(), &sp)) return false;
+    spare_asked = false;
+    Segment s;
+    s.id = sp.id;
+    s.fd = sp.fd;
+    s.capacity = sp.capacity;
+    segments.push_back(std::move(s));
+    return true;
+  }
+
+  // Later appends go to a new segment: the spare if ready, else a new growing file, else
+  // (the disk refuses new files) the current one past segment_bytes rather than refuse writes.
+  Segment* rotate() {
+    segments.back().closing = true;
+    if (take_spare()) return &segments.back();
+    ask_spare();
+    std::string err;
+    if (open_growing(&err)) return &segments.back();
+    segments.back().closing = false;
+    if (!warned_rotation) STRATA_LOG_WARN("journal: %s", err.c_str());
+    warned_rotation = true;
+    return &segments.back();
   }
 
   uint64_t append(const policies::JournalRecord& r, std::move_only_function<void(bool)> cb) {
@@ -108,22 +141,12 @@ struct Journal::Impl final : FileSink {
       cb(false);
       return 0;
     }
+    ask_spare();  // the first write behind: from now on, segments are pre-allocated
     Segment* cur = &segments.back();
     const size_t size = policies::kJournalHeaderBytes + r.key.size() + r.value.size();
-    if (cur->written + cur->pending.size() > 0 &&
-        cur->written + cur->pending.size() + size > config.segment_bytes) {
-      std::string err;
-      cur->closing = true;
-      if (open_segment(&err)) {
-        cur = &segments.back();
-      } else {
-        cur->closing = false;  // keep writing past segment_bytes rather than refuse writes
-        if (!warned_rotation) STRATA_LOG_WARN("journal: %s", err.c_str());
-        warned_rotation = true;
-      }
-    }
-    policies::encode_journal_record(r, &cur->pending);
-    cur->pending_cbs.push_back(std::move(cb));
+    if (cur->used() > 0 && cur->used() + size > config.segment_bytes) cur = rotate();
+    policies::encode_journal_record(r, cur->id, &cur->pending);
+    cur->records.push_back(Pending{cur->pending.size(), std::move(cb)});
     ledger->add_live(cur->id, 1);
     return cur->id;
   }
@@ -139,23 +162,49 @@ struct Journal::Impl final : FileSink {
     }
   }
 
+  // Moves the oldest pending records of `s`, up to one group's bytes, to the in-flight buffer.
+  void take_group(Segment& s) {
+    size_t n = 0;
+    while (n < s.records.size() &&
+           (n == 0 || s.records[n].end <= policies::kJournalMaxGroupBytes)) {
+      ++n;
+    }
+    inflight_buf.clear();
+    inflight_records.clear();
+    if (n == s.records.size()) {
+      std::swap(inflight_buf, s.pending);
+      std::swap(inflight_records, s.records);
+      return;
+    }
+    const size_t bytes = s.records[n - 1].end;
+    inflight_buf.assign(s.pending, 0, bytes);
+    s.pending.erase(0, bytes);
+    for (size_t i = 0; i < n; ++i) inflight_records.push_back(std::move(s.records[i]));
+    s.records.erase(s.records.begin(), s.records.begin() + static_cast<ptrdiff_t>(n));
+    for (Pending& p : s.records) p.end -= bytes;
+  }
+
   void flush() {
-    if (inflight || file == nullptr) return;
+    if (inflight || file == nullptr || segments.empty()) return;
+    // A growing file (the first, or a fallback) gives way as soon as a spare is ready.
+    if (spare_asked && !segments.empty() && segments.back().capacity == 0 &&
+        ledger->spare_ready(worker->index())) {
+      rotate();
+    }
     retire_drained();
     for (Segment& s : segments) {
       if (s.pending.empty()) continue;
-      inflight_buf.clear();
-      std::swap(inflight_buf, s.pending);
-      std::swap(inflight_cbs, s.pending_cbs);
-      s.pending_cbs.clear();
+      take_group(s);
       inflight = true;
       inflight_segment = s.id;
       file->set_fd(s.fd);
       worker->driver().write_file(file->token(), s.fd, inflight_buf.data(), inflight_buf.size(),
                                   s.written, config.fdatasync);
       s.written += inflight_buf.size();
-      return;
+      break;
     }
+    const Segment& back = segments.back();
+    if (back.capacity > 0 && back.written > back.capacity / 2) ask_spare();
   }
 
   void file_gone() override { file = nullptr; }
@@ -169,10 +218,10 @@ struct Journal::Impl final : FileSink {
     } else {
       on_write_failed(res);
     }
-    auto cbs = std::move(inflight_cbs);
-    inflight_cbs.clear();
+    auto records = std::move(inflight_records);
+    inflight_records.clear();
     retire_drained();
-    for (auto& cb : cbs) cb(ok);
+    for (auto& p : records) p.durable(ok);
   }
 
   // The segment's tail is now unknown: later appends go to a new segment, and the failed
@@ -181,16 +230,9 @@ struct Journal::Impl final : FileSink {
     STRATA_LOG_ERROR("journal: write of %zu bytes to segment %llu failed: %s", inflight_buf.size(),
                      static_cast<unsigned long long>(inflight_segment),
                      strerror(static_cast<int>(-res)));
-    for (size_t i = 0; i < inflight_cbs.size(); ++i) ledger->release(inflight_segment);
-    Segment& back = segments.back();
-    if (back.id == inflight_segment && !back.closing) {
-      std::string err;
-      back.closing = true;
-      if (!open_segment(&err)) {
-        back.closing = false;
-        STRATA_LOG_ERROR("journal: %s", err.c_str());
-      }
-    }
+    for (size_t i = 0; i < inflight_records.size(); ++i) ledger->release(inflight_segment);
+    const Segment& back = segments.back();
+    if (back.id == inflight_segment && !back.closing) rotate();
   }
 };
 
@@ -214,7 +256,8 @@ bool Journal::open(std::string* err) {
   auto file = std::make_unique<JournalFile>(impl_->worker, impl_.get());
   impl_->file = file.get();
   impl_->worker->adopt(std::move(file));
-  return impl_->open_segment(err);
+  if (impl_->preallocate) impl_->ledger->start_preparing(impl_->config.segment_bytes);
+  return impl_->open_growing(err);
 }
 
 uint64_t Journal::append(const policies::JournalRecord& r,

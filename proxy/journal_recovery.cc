@@ -1,4 +1,5 @@
-// JournalLedger (live records per segment, shared by the workers) and start-up recovery.
+// Start-up recovery of the write-behind journal: every segment read up to its first
+// non-record, the newest record per key kept, drained segments retired, free files adopted.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,17 +16,19 @@
 namespace strata::proxy {
 namespace {
 
-// "seg-0000000000000042-w3.log" -> 42; 0 if the name is not a segment's.
-uint64_t segment_id(std::string_view name) {
-  constexpr std::string_view kPrefix = "seg-";
+// "seg-0000000000000042-w3.log" -> 42, "free-0000000000000042.log" -> 42; 0 for other names.
+uint64_t file_id(std::string_view name, bool* free) {
   constexpr size_t kDigits = 16;
-  if (!name.starts_with(kPrefix) || !name.ends_with(".log")) return 0;
-  if (name.size() < kPrefix.size() + kDigits + 2 || name[kPrefix.size() + kDigits] != '-' ||
-      name[kPrefix.size() + kDigits + 1] != 'w') {
+  *free = name.starts_with("free-");
+  const std::string_view prefix = *free ? "free-" : "seg-";
+  if (!name.starts_with(prefix) || !name.ends_with(".log")) return 0;
+  const std::string_view rest = name.substr(prefix.size() + kDigits);
+  if (name.size() < prefix.size() + kDigits + 4 ||
+      (*free ? rest != ".log" : !rest.starts_with("-w"))) {
     return 0;
   }
   uint64_t id = 0;
-  for (char c : name.substr(kPrefix.size(), kDigits)) {
+  for (char c : name.substr(prefix.size(), kDigits)) {
     if (c < '0' || c > '9') return 0;
     id = id * 10 + static_cast<uint64_t>(c - '0');
   }
@@ -51,6 +54,8 @@ bool read_file(const std::string& path, std::string* out, std::string* err) {
     return false;
   }
   out->clear();
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out->reserve(static_cast<size_t>(st.st_size));
   char buf[1 << 16];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
@@ -67,121 +72,112 @@ bool read_file(const std::string& path, std::string* out, std::string* err) {
   return true;
 }
 
+struct JournalFiles {
+  std::vector<std::pair<uint64_t, std::string>> segments;  // by id
+  std::vector<std::pair<uint64_t, std::string>> free;
+};
+
+std::expected<JournalFiles, std::string> list_files(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    return std::unexpected("cannot list journal directory " + dir + ": " + strerror(errno));
+  }
+  JournalFiles out;
+  while (dirent* e = ::readdir(d)) {
+    bool free = false;
+    if (uint64_t id = file_id(e->d_name, &free); id != 0) {
+      (free ? out.free : out.segments).emplace_back(id, dir + "/" + e->d_name);
+    }
+  }
+  ::closedir(d);
+  std::sort(out.segments.begin(), out.segments.end());
+  std::sort(out.free.begin(), out.free.end());
+  return out;
+}
+
+// Reads one segment's records into `rec` (the newest per key). Its end is the first
+// non-record; a valid record of the segment further on than one group commit can reach proves
+// the non-record corruption (a torn group never leaves a later group behind it).
+std::expected<void, std::string> read_segment(uint64_t id, const std::string& path,
+                                              std::string* data, JournalRecovery* rec,
+                                              std::unordered_map<std::string, size_t>* newest) {
+  std::string err;
+  if (!read_file(path, data, &err)) return std::unexpected(err);
+  const std::string_view all(*data);
+  if (all.size() >= 4 && all.substr(0, 4) == "SJR1") {
+    return std::unexpected(path + ": a journal segment of an older strata (format 1): " +
+                           "replay it with that version first");
+  }
+  size_t off = 0;
+  for (;;) {
+    policies::JournalRecord r;
+    size_t used = 0;
+    const auto res = policies::decode_journal_record(all.substr(off), id, &r, &used);
+    if (res == policies::JournalDecode::kCorrupt) {
+      return std::unexpected(path + ":" + std::to_string(off) + ": corrupt journal record");
+    }
+    if (res != policies::JournalDecode::kRecord) {
+      rec->torn_bytes += res == policies::JournalDecode::kTorn ? used : 0;
+      break;
+    }
+    ++rec->records;
+    rec->max_version = std::max(rec->max_version, r.version);
+    RecoveredWrite w{r.op, r.version, std::string(r.key), std::string(r.value), id};
+    auto [it, fresh] = newest->try_emplace(w.key, rec->writes.size());
+    if (fresh) {
+      rec->writes.push_back(std::move(w));
+    } else if (r.version >= rec->writes[it->second].version) {
+      rec->writes[it->second] = std::move(w);
+    }
+    off += used;
+  }
+  const size_t later =
+      policies::find_journal_record(all, off + policies::kJournalMaxGroupBytes, id);
+  if (later != std::string_view::npos) {
+    return std::unexpected(path + ":" + std::to_string(off) +
+                           ": corrupt journal record (a valid record follows at " +
+                           std::to_string(later) + ")");
+  }
+  return {};
+}
+
 }  // namespace
-
-JournalLedger::JournalLedger(std::string dir) : dir_(std::move(dir)) {}
-
-uint64_t JournalLedger::new_segment(uint32_t worker, std::string* path) {
-  std::lock_guard lock(mu_);
-  const uint64_t id = next_id_++;
-  char name[64];
-  snprintf(name, sizeof name, "/seg-%016llu-w%u.log", static_cast<unsigned long long>(id), worker);
-  *path = dir_ + name;
-  segs_[id].path = *path;
-  return id;
-}
-
-void JournalLedger::add_live(uint64_t segment, uint64_t n) {
-  std::lock_guard lock(mu_);
-  if (auto it = segs_.find(segment); it != segs_.end()) it->second.live += n;
-}
-
-void JournalLedger::release(uint64_t segment) {
-  std::lock_guard lock(mu_);
-  auto it = segs_.find(segment);
-  if (it == segs_.end()) return;
-  if (it->second.live > 0) --it->second.live;
-  maybe_unlink(segment, it->second);
-}
-
-void JournalLedger::seal(uint64_t segment) {
-  std::lock_guard lock(mu_);
-  auto it = segs_.find(segment);
-  if (it == segs_.end()) return;
-  it->second.sealed = true;
-  maybe_unlink(segment, it->second);
-}
-
-uint64_t JournalLedger::live_records() const {
-  std::lock_guard lock(mu_);
-  uint64_t n = 0;
-  for (const auto& [id, s] : segs_) n += s.live;
-  return n;
-}
-
-uint64_t JournalLedger::segments() const {
-  std::lock_guard lock(mu_);
-  return segs_.size();
-}
-
-void JournalLedger::maybe_unlink(uint64_t id, Seg& s) {
-  if (!s.sealed || s.live > 0) return;
-  ::unlink(s.path.c_str());  // a crash before this only means replaying superseded records
-  segs_.erase(id);
-}
 
 std::expected<JournalRecovery, std::string> recover_journal(JournalLedger* ledger) {
   std::string err;
   if (!make_dirs(ledger->dir(), &err)) return std::unexpected(err);
-  DIR* d = ::opendir(ledger->dir().c_str());
-  if (d == nullptr) {
-    return std::unexpected("cannot list journal directory " + ledger->dir() + ": " +
-                           strerror(errno));
-  }
-  std::vector<std::pair<uint64_t, std::string>> files;
-  while (dirent* e = ::readdir(d)) {
-    if (uint64_t id = segment_id(e->d_name); id != 0) {
-      files.emplace_back(id, ledger->dir() + "/" + e->d_name);
-    }
-  }
-  ::closedir(d);
-  std::sort(files.begin(), files.end());
-
+  auto files = list_files(ledger->dir());
+  if (!files) return std::unexpected(files.error());
   JournalRecovery rec;
   std::unordered_map<std::string, size_t> newest;  // key -> index in rec.writes
   std::string data;
-  for (const auto& [id, path] : files) {
-    if (!read_file(path, &data, &err)) return std::unexpected(err);
-    size_t off = 0;
-    while (off < data.size()) {
-      policies::JournalRecord r;
-      size_t used = 0;
-      const auto res =
-          policies::decode_journal_record(std::string_view(data).substr(off), &r, &used);
-      if (res == policies::JournalDecode::kCorrupt) {
-        return std::unexpected(path + ":" + std::to_string(off) + ": corrupt journal record");
-      }
-      if (res == policies::JournalDecode::kTorn) break;
-      ++rec.records;
-      rec.max_version = std::max(rec.max_version, r.version);
-      auto [it, fresh] = newest.try_emplace(std::string(r.key), rec.writes.size());
-      if (fresh) {
-        rec.writes.push_back(
-            RecoveredWrite{r.op, r.version, std::string(r.key), std::string(r.value), id});
-      } else if (RecoveredWrite& w = rec.writes[it->second]; r.version >= w.version) {
-        w = RecoveredWrite{r.op, r.version, std::string(r.key), std::string(r.value), id};
-      }
-      off += used;
-    }
-    if (off < data.size()) {
-      // A crash mid-append: cut the tail so the next recovery reads a clean segment.
-      rec.torn_bytes += data.size() - off;
-      if (::truncate(path.c_str(), static_cast<off_t>(off)) < 0) {
-        return std::unexpected("cannot truncate torn tail of " + path + ": " + strerror(errno));
-      }
+  for (const auto& [id, path] : files->segments) {
+    if (auto ok = read_segment(id, path, &data, &rec, &newest); !ok) {
+      return std::unexpected(ok.error());
     }
   }
-  rec.segments = files.size();
+  rec.segments = files->segments.size();
 
-  std::lock_guard lock(ledger->mu_);
-  for (const auto& [id, path] : files) {
+  std::unique_lock lock(ledger->mu_);
+  for (const auto& [id, path] : files->free) {
+    ledger->next_id_ = std::max(ledger->next_id_, id + 1);
+    if (ledger->free_.size() < kJournalFreeSegmentsMax) {
+      ledger->free_.push_back(path);
+    } else {
+      ::unlink(path.c_str());
+    }
+  }
+  for (const auto& [id, path] : files->segments) {
     auto& s = ledger->segs_[id];
     s.path = path;
     s.sealed = true;
     ledger->next_id_ = std::max(ledger->next_id_, id + 1);
   }
   for (const RecoveredWrite& w : rec.writes) ++ledger->segs_[w.segment].live;
-  for (const auto& [id, path] : files) ledger->maybe_unlink(id, ledger->segs_[id]);
+  for (const auto& [id, path] : files->segments) ledger->maybe_retire(id, ledger->segs_[id]);
+  const bool now = !ledger->thread_.joinable();
+  lock.unlock();
+  if (now) ledger->retire_files();
   return rec;
 }
 
