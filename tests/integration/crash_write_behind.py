@@ -84,6 +84,18 @@ def seq_of(value):
         return None
 
 
+
+def journal_end(data, seg_id):
+    """Where the records of segment seg_id end in its file (the format of
+    policies/journal_format.h; CRCs unchecked: strata wrote them)."""
+    off, header = 0, 33
+    while off + header <= len(data) and data[off:off + 4] == b"SJR2" and \
+            int.from_bytes(data[off + 8:off + 16], "little") == seg_id:
+        klen = int.from_bytes(data[off + 25:off + 29], "little")
+        vlen = int.from_bytes(data[off + 29:off + 33], "little")
+        off += header + klen + vlen
+    return min(off, len(data))
+
 class State:
     """Per-key last sent / last acknowledged seq. Each key belongs to one thread, which alone
     writes its entries."""
@@ -225,18 +237,26 @@ class Crash:
         return self.state.acks - acks0
 
     def tear_tail(self, cycle):
-        """A crash mid-append leaves part of a record at a segment's end: append the first 17
-        bytes of a record header (magic, crc, op, version) to the newest segment. Recovery must
+        """A crash mid-write leaves part of a record after a segment's last one: write the first
+        25 bytes of a record header (magic, crc, segment id, op, version) there, in the newest
+        segment (pre-allocated: zeros or a recycled file's old records follow). Recovery must
         ignore it (kTorn), not refuse to start."""
         try:
-            segs = sorted(f for f in os.listdir(self.journal) if f.endswith(".log"))
+            segs = sorted(f for f in os.listdir(self.journal)
+                          if f.startswith("seg-") and f.endswith(".log"))
         except OSError:
             segs = []
         if not segs:
             return
-        frag = b"SJR1" + bytes(self.rng.getrandbits(8) for _ in range(4)) + b"\x01" + \
-            (1 << 62).to_bytes(8, "little")
-        with open(os.path.join(self.journal, segs[-1]), "ab") as f:
+        path = os.path.join(self.journal, segs[-1])
+        seg_id = int(segs[-1][4:20])
+        with open(path, "rb") as f:
+            data = f.read()
+        end = journal_end(data, seg_id)
+        frag = b"SJR2" + bytes(self.rng.getrandbits(8) for _ in range(4)) + \
+            seg_id.to_bytes(8, "little") + b"\x01" + (1 << 62).to_bytes(8, "little")
+        with open(path, "r+b") as f:
+            f.seek(end)
             f.write(frag)
         self.torn += 1
 
