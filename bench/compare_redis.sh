@@ -3,9 +3,12 @@
 #   redis            redis-server directly (the baseline)
 #   strata           strata standalone (L1 only)
 #   strata+upstream  strata --upstream <the same redis> (L1 in front of Redis, writes through)
+#   pass-through     strata --upstream <the same redis> --l1-enabled false (every command relayed)
 # for SET then GET, pipelines of 1 and 16, 50 clients, 100000 random keys, 100-byte values.
 # Prints throughput, p50, p99, server CPU per request (utime+stime from /proc/PID/stat) and
-# strata/redis ratios. Servers run on free loopback ports in temp dirs and are killed at exit.
+# strata/redis ratios, then the verdicts of issue 2's targets: on L1 hits (strata standalone)
+# CPU per request <= 0.67x redis-server's, throughput >= redis's and p99 no higher; pass-through
+# throughput >= 0.85x redis's. Servers run on free loopback ports in temp dirs, killed at exit.
 #
 # Env: STRATA_BIN (default build/release/proxy/strata), BENCH_SECONDS per measurement (5),
 #      BENCH_ROUNDS (1; >1 keeps each target's best round), STRATA_WORKERS (1: redis is
@@ -78,8 +81,10 @@ read -r -a strata_args <<<"${STRATA_ARGS:-}"
 start strata "$strata_bin" --bind 127.0.0.1 --workers "$workers" "${strata_args[@]}"
 start proxy "$strata_bin" --bind 127.0.0.1 --workers "$workers" "${strata_args[@]}" \
   --upstream "127.0.0.1:$port_redis"
-targets=(redis strata proxy)
-declare -A label=([redis]=redis [strata]=strata [proxy]=strata+upstream)
+start passthru "$strata_bin" --bind 127.0.0.1 --workers "$workers" "${strata_args[@]}" \
+  --upstream "127.0.0.1:$port_redis" --l1-enabled false
+targets=(redis strata proxy passthru)
+declare -A label=([redis]=redis [strata]=strata [proxy]=strata+upstream [passthru]=pass-through)
 ticks_per_s=$(getconf CLK_TCK)
 
 bench() {  # target test pipeline requests -> one CSV line: rps,p50,p99,cpu_us_per_req,upstream_cpu
@@ -101,7 +106,7 @@ import csv, sys
 row = next(csv.reader([sys.argv[1]]))
 ticks, up_ticks, n, hz, target = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
 cpu = ticks / hz * 1e6 / n
-up = up_ticks / hz * 1e6 / n if target == "proxy" else 0.0
+up = up_ticks / hz * 1e6 / n if target in ("proxy", "passthru") else 0.0
 print(f"{float(row[1]):.0f},{row[4]},{row[6]},{cpu:.3f},{up:.3f}")
 EOF
 }
@@ -139,11 +144,36 @@ ratio = lambda a, b: f"{float(a) / float(b):.2f}" if float(b) else "-"
 for r in rows:
     b = base[(r["test"], r["pipeline"])]
     cpu = r["cpu_us_per_req"]
-    extra = f"  (+{float(r['upstream_cpu_us_per_req']):.2f} upstream)" if r["target"] == "strata+upstream" else ""
+    relays = r["target"] in ("strata+upstream", "pass-through")
+    extra = f"  (+{float(r['upstream_cpu_us_per_req']):.2f} upstream)" if relays else ""
     print(f"{r['test']:5} {r['pipeline']:>3} {r['target']:16} {float(r['rps']):>10.0f} {float(r['p50_ms']):>7.3f}"
           f" {float(r['p99_ms']):>7.3f} {float(cpu):>9.2f} {ratio(r['rps'], b['rps']):>8}"
           f" {ratio(r['p50_ms'], b['p50_ms']):>6} {ratio(r['p99_ms'], b['p99_ms']):>6}"
           f" {ratio(cpu, b['cpu_us_per_req']):>6}{extra}")
 print("ratios (x ...) are strata/redis for the same test and pipeline; cpu is server CPU per request")
+
+# Issue 2's targets, one verdict per test and pipeline.
+kCpuMax, kPassThroughMin = 0.67, 0.85
+by = {(r["test"], r["pipeline"], r["target"]): r for r in rows}
+verdicts = []
+print()
+print("verdicts (issue 2):")
+for (test, pipe), b in base.items():
+    s = by.get((test, pipe, "strata"))
+    if s:
+        cpu = float(s["cpu_us_per_req"]) / float(b["cpu_us_per_req"]) if float(b["cpu_us_per_req"]) else 0
+        thr = float(s["rps"]) / float(b["rps"])
+        p99 = float(s["p99_ms"]) / float(b["p99_ms"]) if float(b["p99_ms"]) else 1
+        ok = cpu <= kCpuMax and thr >= 1 and p99 <= 1
+        verdicts.append(ok)
+        print(f"  {'PASS' if ok else 'FAIL'}  L1 hits      {test:3} P{pipe:<3} cpu x{cpu:.2f} (<= {kCpuMax})"
+              f"  ops/s x{thr:.2f} (>= 1)  p99 x{p99:.2f} (<= 1)")
+    t = by.get((test, pipe, "pass-through"))
+    if t:
+        thr = float(t["rps"]) / float(b["rps"])
+        ok = thr >= kPassThroughMin
+        verdicts.append(ok)
+        print(f"  {'PASS' if ok else 'FAIL'}  pass-through {test:3} P{pipe:<3} ops/s x{thr:.2f} (>= {kPassThroughMin})")
+print(f"  {sum(verdicts)}/{len(verdicts)} targets met")
 EOF
 echo "raw CSV: $out (kept only if BENCH_OUT was set)"
