@@ -123,7 +123,7 @@ void ClientConn::protocol_error(std::string_view message) {
   mark_dirty();
 }
 
-bool ClientConn::execute(std::span<const std::string_view> args, std::string_view /*raw*/) {
+bool ClientConn::execute(std::span<const std::string_view> args, std::string_view raw) {
   Shared& sh = worker_->shared();
   worker_->count_command();
   // Pipelines repeat one command: check the last one before the table's binary search.
@@ -179,7 +179,7 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
   if (Tiers* t = worker_->tiers(); t != nullptr && spec != nullptr && t->route(this, *spec, args)) {
     return true;
   }
-  if (worker_->upstream() != nullptr) return execute_proxied(spec, args);
+  if (worker_->upstream() != nullptr) return execute_proxied(spec, args, raw);
   run_local(spec, args);
   return kind_ == ClientStateKind::kReading;
 }
@@ -222,23 +222,31 @@ std::string* ClientConn::reply_target() {
   if (slots_.empty()) return &out_;
   ReplySlot& back = slots_.back();
   if (back.ready) return &back.data;
-  ReplySlot fresh;
+  ReplySlot& fresh = push_slot();
   fresh.ready = true;
-  slots_.push_back(std::move(fresh));
   ++next_seq_;
-  return &slots_.back().data;
+  return &fresh.data;
+}
+
+void ClientConn::count_slot(ReplySlot& s) {
+  queued_bytes_ += s.data.size() - s.counted;
+  s.counted = s.data.size();
+}
+
+ClientConn::ReplySlot& ClientConn::push_slot() {
+  if (!slots_.empty()) count_slot(slots_.back());
+  return slots_.emplace_back();
 }
 
 uint64_t ClientConn::reserve_reply() {
-  slots_.push_back(ReplySlot{});
+  push_slot();
   return next_seq_++;
 }
 
 uint64_t ClientConn::reserve_array_reply(size_t parts) {
-  ReplySlot s;
+  ReplySlot& s = push_slot();
   s.parts.resize(parts);
   s.parts_missing = parts;
-  slots_.push_back(std::move(s));
   return next_seq_++;
 }
 
@@ -250,8 +258,18 @@ ClientConn::ReplySlot* ClientConn::slot(uint64_t seq) {
 void ClientConn::complete_reply(uint64_t seq, std::string_view bytes) {
   ReplySlot* s = slot(seq);
   if (s == nullptr || s->ready) return;
+  if (seq == first_seq_) {
+    // The oldest reply (the usual case: replies come back in order): straight to the output.
+    out_.append(bytes);
+    queued_bytes_ -= s->counted;
+    slots_.pop_front();
+    ++first_seq_;
+    promote_ready(true);
+    return;
+  }
   s->data.assign(bytes);
   s->ready = true;
+  count_slot(*s);
   promote_ready();
 }
 
@@ -264,6 +282,7 @@ void ClientConn::complete_part(uint64_t seq, size_t index, std::string_view elem
   for (const std::string& p : s->parts) s->data.append(p);
   s->parts.clear();
   s->ready = true;
+  count_slot(*s);
   promote_ready();
 }
 
@@ -287,6 +306,7 @@ void ClientConn::fail_reply(uint64_t seq, std::string_view error_line) {
   s->parts.clear();
   s->parts_missing = 0;
   s->ready = true;
+  count_slot(*s);
   promote_ready();
 }
 
@@ -296,10 +316,10 @@ void ClientConn::append_raw(std::string_view bytes) {
   update_flow();
 }
 
-void ClientConn::promote_ready() {
-  bool moved = false;
+void ClientConn::promote_ready(bool moved) {
   while (!slots_.empty() && slots_.front().ready) {
     out_.append(slots_.front().data);
+    queued_bytes_ -= slots_.front().counted;
     slots_.pop_front();
     ++first_seq_;
     moved = true;
@@ -313,8 +333,8 @@ void ClientConn::promote_ready() {
 void ClientConn::update_flow() {
   if (closed_) return;
   const Options& o = worker_->options();
-  size_t pending = pending_output();
-  for (const ReplySlot& s : slots_) pending += s.data.size();
+  size_t pending = pending_output() + queued_bytes_;
+  if (!slots_.empty()) pending += slots_.back().data.size() - slots_.back().counted;
   if (pending > o.output_buffer_bytes_max) {
     STRATA_LOG_WARN("closing client id=%lu: output buffer limit (%lu bytes) exceeded",
                     static_cast<unsigned long>(client_.id),
@@ -379,6 +399,7 @@ void ClientConn::on_closed() {
     pinned_ = nullptr;
   }
   slots_.clear();
+  queued_bytes_ = 0;
   carry_.clear();
 }
 

@@ -62,6 +62,7 @@ class ClientConn final : public Endpoint {
     std::vector<std::string> parts;  // array replies assembled from parts
     size_t parts_missing = 0;
     bool failed = false;
+    size_t counted = 0;  // bytes of data included in queued_bytes_
   };
 
   void set_state(ClientStateKind next);
@@ -69,7 +70,9 @@ class ClientConn final : public Endpoint {
   // Executes one command; false when the connection must stop reading (state changed).
   bool execute(std::span<const std::string_view> args, std::string_view raw);
   void run_local(const CommandSpec* spec, std::span<const std::string_view> args);
-  bool execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args);
+  // raw: the request's bytes as the client sent them (forwarded as they are when multibulk).
+  bool execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args,
+                       std::string_view raw);
   void sample_access(const CommandSpec& spec, Args args);
   // The upstream if it can take a request now; else the client gets its error and nullptr.
   class Upstream* upstream_or_reply();
@@ -78,8 +81,12 @@ class ClientConn final : public Endpoint {
   std::unique_ptr<WriteEffect> prepare_write(const CommandSpec& spec, Args args);
   void protocol_error(std::string_view message);
   void shutdown_server();
-  void promote_ready();
+  void promote_ready(bool moved = false);
   void update_flow();
+  // Brings queued_bytes_ up to date with s.data (after the slot's data changed).
+  void count_slot(ReplySlot& s);
+  // Pushes a new slot behind the others; the old back slot's size is final from now on.
+  ReplySlot& push_slot();
   bool start_pinning();
   void maybe_finish_draining();
   ReplySlot* slot(uint64_t seq);
@@ -90,6 +97,9 @@ class ClientConn final : public Endpoint {
   protocol::ReplyWriter writer_;
   std::string carry_;
   std::deque<ReplySlot> slots_;
+  // Bytes waiting in slots_ (so update_flow need not walk them): exact for every slot but the
+  // back one, which reply_target() may still be appending to (update_flow adds it).
+  size_t queued_bytes_ = 0;
   uint64_t first_seq_ = 0;  // sequence number of slots_.front()
   uint64_t next_seq_ = 0;
   int64_t last_active_ms_ = 0;

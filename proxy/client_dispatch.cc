@@ -95,7 +95,8 @@ bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string_vi
   return known;
 }
 
-bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args) {
+bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args,
+                                 std::string_view raw) {
   Upstream& up = *worker_->upstream();
   if (spec != nullptr && is_connection_local(spec->name, args)) {
     run_local(spec, args);
@@ -134,7 +135,7 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
   }
   std::unique_ptr<WriteEffect> effect;
   if (l1 && spec != nullptr && (spec->flags & kWrite) != 0) effect = prepare_write(*spec, args);
-  up.forward(this, reserve_reply(), args, std::move(effect));
+  up.forward(this, reserve_reply(), args, raw, std::move(effect));
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "cache/store.h"
@@ -20,18 +21,24 @@ namespace {
 
 constexpr uint32_t kBackoffStartMs = 50;
 
+// Appends "<prefix><n>\r\n" (a multibulk count or a bulk length header).
+void append_header(std::string* out, char prefix, size_t n) {
+  char buf[24];
+  buf[0] = prefix;
+  char* end = std::to_chars(buf + 1, buf + sizeof buf - 2, n).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
 }  // namespace
 
 void encode_command(std::string* out, std::span<const std::string_view> args) {
-  out->push_back('*');
-  out->append(std::to_string(args.size()));
-  out->append("\r\n");
+  append_header(out, '*', args.size());
   for (std::string_view a : args) {
-    out->push_back('$');
-    out->append(std::to_string(a.size()));
-    out->append("\r\n");
+    append_header(out, '$', a.size());
     out->append(a);
-    out->append("\r\n");
+    out->append("\r\n", 2);
   }
 }
 
@@ -72,6 +79,12 @@ void UpstreamConn::send_command(std::span<const std::string_view> args) {
   // receive may be long past when a new request goes out.
   if (pending_.empty()) last_recv_ms_ = worker_->now_ms();
   encode_command(&out_, args);
+  mark_dirty();
+}
+
+void UpstreamConn::send_encoded(std::string_view request) {
+  if (pending_.empty()) last_recv_ms_ = worker_->now_ms();
+  out_.append(request);
   mark_dirty();
 }
 
@@ -274,8 +287,8 @@ void PinnedUpstream::on_closed() {
 
 // ---- Upstream ----
 
-Upstream::Upstream(Worker* worker, const sockaddr_in& addr, std::string name)
-    : worker_(worker), addr_(addr), name_(std::move(name)) {
+Upstream::Upstream(Worker* worker, const sockaddr_in& addr, std::string name, bool tracking)
+    : worker_(worker), addr_(addr), name_(std::move(name)), tracking_wanted_(tracking) {
   unavailable_ = error_line("ERR upstream " + name_ + " unavailable (connecting)");
   shared_.resize(worker->options().upstream_connections);
 }
@@ -291,7 +304,7 @@ int Upstream::new_socket() {
 }
 
 void Upstream::start() {
-  if (worker_->options().upstream_tracking) connect_tracking();
+  if (tracking_wanted_) connect_tracking();
   for (uint32_t i = 0; i < shared_.size(); ++i) connect_shared(i);
 }
 
@@ -339,7 +352,7 @@ void Upstream::tracking_lost(TrackingConn* conn) {
 
 void Upstream::conn_connected(uint32_t index) {
   UpstreamConn* c = shared_[index].conn;
-  if (!worker_->options().upstream_tracking) {
+  if (!tracking_wanted_) {
     c->enable(0);
   } else if (tracking_id_ != 0) {
     c->enable(tracking_id_);
@@ -389,7 +402,7 @@ void Upstream::conn_lost(uint32_t index, UpstreamConn* conn, std::string_view wh
 }
 
 void Upstream::on_tick(int64_t now_ms) {
-  if (worker_->options().upstream_tracking && tracking_ == nullptr &&
+  if (tracking_wanted_ && tracking_ == nullptr &&
       now_ms >= tracking_retry_at_ms_) {
     connect_tracking();
   }
@@ -420,7 +433,7 @@ UpstreamConn* Upstream::pick(uint64_t client_id) {
 }
 
 void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_view> args,
-                       std::unique_ptr<WriteEffect> effect) {
+                       std::string_view raw, std::unique_ptr<WriteEffect> effect) {
   UpstreamConn* conn = pick(c->state().id);
   if (conn == nullptr) {
     bump(worker_->shared().stats->upstream_errors);
@@ -429,7 +442,11 @@ void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_
     return;
   }
   worker_->count_forwarded();
-  conn->send_command(args);
+  if (raw.starts_with('*')) {
+    conn->send_encoded(raw);
+  } else {
+    conn->send_command(args);  // an inline command
+  }
   // Keys strata installs from a write were never read on this connection, so Redis does not
   // track them yet: a pipelined EXISTS makes it, so others' later writes invalidate them.
   const bool track = tracking_id_ != 0 && effect && effect->kind == WriteEffect::kInstall;

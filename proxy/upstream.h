@@ -70,6 +70,9 @@ class UpstreamConn final : public Endpoint {
   bool ready() const { return ready_; }
   size_t in_flight() const { return pending_.size(); }
   void send_command(std::span<const std::string_view> args);
+  // A command already in RESP multibulk form (a client's request, as parsed: Redis reads the
+  // same bytes as the same arguments, so they need no re-encoding).
+  void send_encoded(std::string_view request);
   // Turns on invalidation tracking (redirected to the worker's tracking connection); the
   // connection serves requests from now on: Redis handles them after this command.
   void enable(int64_t tracking_id);
@@ -122,7 +125,9 @@ class PinnedUpstream final : public Endpoint {
 
 class Upstream {
  public:
-  Upstream(Worker* worker, const sockaddr_in& addr, std::string name);
+  // tracking: keep L1 coherent with CLIENT TRACKING. Off when nothing of Redis's is cached in
+  // L1 (pass-through): Redis would record every key read for nothing, at about 2us a request.
+  Upstream(Worker* worker, const sockaddr_in& addr, std::string name, bool tracking);
   ~Upstream();
 
   void start();
@@ -132,9 +137,10 @@ class Upstream {
   const std::string& unavailable_error() const { return unavailable_; }
   const std::string& name() const { return name_; }
 
-  // Forwards a command on a shared connection; its reply goes to client slot `seq`.
+  // Forwards a command on a shared connection; its reply goes to client slot `seq`. raw: the
+  // client's bytes for it, sent as they are when they are multibulk (else args are encoded).
   void forward(ClientConn* c, uint64_t seq, std::span<const std::string_view> args,
-               std::unique_ptr<WriteEffect> effect);
+               std::string_view raw, std::unique_ptr<WriteEffect> effect);
   // Reads `key` for the L1 (single flight per worker).
   void fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view key);
   // A write to `key` is on its way: later reads must not join a fill started before it.
@@ -176,6 +182,7 @@ class Upstream {
   std::vector<std::string_view> tracking_args_;       // scratch for the EXISTS after installs
   std::unordered_map<std::string, Flight*> flights_;  // fills a new reader may join
   bool logged_down_ = false;
+  bool tracking_wanted_;
   class TrackingConn* tracking_ = nullptr;
   int64_t tracking_id_ = 0;         // 0: no tracking connection yet
   bool flush_on_tracking_ = false;  // tracking was lost: flush L1 once it is back

@@ -74,7 +74,10 @@ bool Worker::init(std::string* err, std::string* driver_note) {
   if (!o.upstream.empty()) {
     sockaddr_in addr{};
     if (!resolve_upstream(o.upstream, &addr, err)) return false;
-    upstream_ = std::make_unique<Upstream>(this, addr, o.upstream);
+    // The tiered path caches Redis's values in L1 whatever l1_enabled says.
+    const bool tiered = shared_->tiers != nullptr && shared_->tiers->write_behind != nullptr;
+    const bool tracking = o.upstream_tracking && (o.l1_enabled || tiered);
+    upstream_ = std::make_unique<Upstream>(this, addr, o.upstream, tracking);
     upstream_->start();
   }
   if (shared_->tiers != nullptr && shared_->tiers->write_behind != nullptr) {
