@@ -27,10 +27,8 @@ Shard::Shard(uint32_t index, uint32_t index_bits, uint64_t capacity_bytes,
 Shard::~Shard() { clear(); }
 
 SlotId Shard::lookup(std::string_view key, uint64_t hash) const {
-  for (SlotId s = buckets_[bucket_of(hash)]; s != kNoSlot;) {
-    const Entry* e = entry_at(s);
-    if (e->key_equals(key)) return s;
-    s = e->next();
+  for (SlotId s = buckets_[bucket_of(hash)]; s != kNoSlot; s = next_of(s)) {
+    if (entry_at(s)->key_equals(key)) return s;
   }
   return kNoSlot;
 }
@@ -63,7 +61,7 @@ uint64_t Shard::set(std::string_view key, uint64_t hash, std::string_view value,
   Entry* fresh = Entry::create(key, value, expire_at_ms != 0);
   // Too big for the budget (or out of memory): do not keep the old value either, since the
   // caller just wrote a newer one upstream and L1 must not serve the stale one.
-  if (fresh == nullptr || (capacity_ != 0 && charge(fresh) > capacity_) ||
+  if (fresh == nullptr || !addressable(fresh) || (capacity_ != 0 && charge(fresh) > capacity_) ||
       (existing == kNoSlot && (count_ >= kSlotsMax - 1))) {
     if (fresh != nullptr) Entry::destroy(fresh);
     if (existing != kNoSlot) remove(existing, hash, Removal::kErase);
@@ -76,9 +74,9 @@ uint64_t Shard::set(std::string_view key, uint64_t hash, std::string_view value,
     replace(existing, fresh);
   } else {
     const SlotId s = alloc_slot();
-    slots_[s] = reinterpret_cast<uintptr_t>(fresh);
+    set_entry(s, fresh);
     const uint32_t b = bucket_of(hash);
-    fresh->set_next(buckets_[b]);
+    set_next(s, buckets_[b]);
     buckets_[b] = s;
     ++count_;
     if (fresh->has_ttl()) ttl_add(s, fresh);
@@ -95,7 +93,7 @@ uint64_t Shard::set(std::string_view key, uint64_t hash, std::string_view value,
 // malloc/free pair and relinking (the common overwrite of a counter or a session blob).
 bool Shard::overwrite_in_place(SlotId s, std::string_view value, int64_t expire_at_ms) {
   Entry* e = entry_at(s);
-  if (e->has_ttl() != (expire_at_ms != 0)) return false;
+  if (e->has_ttl() != (expire_at_ms != 0) || !e->same_format(value.size())) return false;
   const size_t old_request = e->request_bytes();
   const size_t new_request = Entry::alloc_bytes(e->key_len(), value.size(), e->has_ttl());
   if (new_request != old_request && !same_allocation_class(e, old_request, new_request)) {
@@ -124,7 +122,8 @@ bool Shard::set_expire(std::string_view key, uint64_t hash, int64_t expire_at_ms
     return true;
   }
   Entry* fresh = Entry::create(e->key(), e->value(), expire_at_ms != 0);
-  if (fresh == nullptr) {  // cannot rebuild: dropping the entry is the safe answer
+  if (fresh == nullptr || !addressable(fresh)) {  // cannot rebuild: dropping it is the safe answer
+    if (fresh != nullptr) Entry::destroy(fresh);
     remove(s, hash, Removal::kErase);
     return false;
   }
@@ -184,32 +183,31 @@ void Shard::clear() {
 SlotId Shard::alloc_slot() {
   if (free_head_ != kNoSlot) {
     const SlotId s = free_head_;
-    free_head_ = static_cast<SlotId>(slots_[s] >> 1);
+    free_head_ = next_of(s);
     return s;
   }
-  slots_.push_back(0);
+  slots_.push_back(SlotRec{});
   return static_cast<SlotId>(slots_.size() - 1);
 }
 
 void Shard::free_slot(SlotId s) {
-  slots_[s] = (static_cast<uintptr_t>(free_head_) << 1) | 1;
+  set_entry(s, nullptr);
+  set_next(s, free_head_);
   free_head_ = s;
 }
 
 void Shard::unlink(SlotId s, uint64_t hash) {
   const uint32_t b = bucket_of(hash);
-  const SlotId next = entry_at(s)->next();
+  const SlotId next = next_of(s);
   if (buckets_[b] == s) {
     buckets_[b] = next;
     return;
   }
-  for (SlotId cur = buckets_[b];;) {  // s is in this chain by construction
-    Entry* c = entry_at(cur);
-    if (c->next() == s) {
-      c->set_next(next);
+  for (SlotId cur = buckets_[b];; cur = next_of(cur)) {  // s is in this chain by construction
+    if (next_of(cur) == s) {
+      set_next(cur, next);
       return;
     }
-    cur = c->next();
   }
 }
 
@@ -235,17 +233,17 @@ void Shard::remove(SlotId s, uint64_t hash, Removal why) {
   Entry::destroy(e);
 }
 
-// Swaps a rebuilt entry into slot s, keeping its chain position and TTL-set membership right.
+// Swaps a rebuilt entry into slot s, keeping its TTL-set membership right (the chain link is
+// the slot's, so it stays).
 void Shard::replace(SlotId s, Entry* fresh) {
   Entry* old = entry_at(s);
-  fresh->set_next(old->next());
   if (old->has_ttl() && fresh->has_ttl()) {
     fresh->set_ttl_pos(old->ttl_pos());
   } else if (old->has_ttl()) {
     ttl_remove(old);
   }
   const uint64_t old_charge = charge(old);
-  slots_[s] = reinterpret_cast<uintptr_t>(fresh);
+  set_entry(s, fresh);
   if (fresh->has_ttl() && !old->has_ttl()) ttl_add(s, fresh);
   Entry::destroy(old);
   const uint64_t new_charge = charge(fresh);
@@ -274,10 +272,9 @@ void Shard::maybe_grow() {
   const uint64_t mask = grown.size() - 1;
   for (SlotId head : buckets_) {
     for (SlotId s = head; s != kNoSlot;) {
-      Entry* e = entry_at(s);
-      const SlotId next = e->next();
-      const uint64_t b = hash_key(e->key()) & mask;
-      e->set_next(grown[b]);
+      const SlotId next = next_of(s);
+      const uint64_t b = hash_key(entry_at(s)->key()) & mask;
+      set_next(s, grown[b]);
       grown[b] = s;
       s = next;
     }
@@ -325,13 +322,12 @@ uint32_t Shard::scan(uint32_t cursor, size_t count, int64_t now_ms, std::vector<
                      size_t* added) {
   const uint32_t mask = static_cast<uint32_t>(buckets_.size() - 1);
   do {
-    for (SlotId s = buckets_[cursor & mask]; s != kNoSlot;) {
+    for (SlotId s = buckets_[cursor & mask]; s != kNoSlot; s = next_of(s)) {
       const Entry* e = entry_at(s);
       if (!e->expired(now_ms)) {
         out->emplace_back(e->key());
         ++*added;
       }
-      s = e->next();
     }
     // Redis's reverse-binary increment: walks high bits first, so buckets already visited map
     // to buckets already visited after the table doubles.
@@ -366,7 +362,7 @@ bool Shard::check_invariants() const {
       }
       ++n;
       bytes += charge(e);
-      s = e->next();
+      s = next_of(s);
     }
   }
   uint64_t live_slots = 0;

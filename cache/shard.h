@@ -1,9 +1,10 @@
 // One shard of the L1 store: a chained hash index of 4-byte SlotIds, a slot array SlotId ->
-// Entry*, the TTL set, fill leases and one eviction policy. Not thread-safe by itself: every
+// (Entry*, next SlotId in the bucket chain), the TTL set, fill leases and one eviction policy. Not thread-safe by itself: every
 // method except lock()/unlock() must be called with the shard's lock held (Txn and Store do).
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,7 +21,13 @@ namespace strata::cache {
 class alignas(64) Shard {
  public:
   // Fixed per-entry costs outside the entry allocation, charged to every entry.
-  static constexpr uint64_t kSlotBytes = sizeof(uintptr_t);  // slot array pointer
+  // A slot: the entry's address in 6 bytes (user-space addresses are below 2^48 on the 64-bit
+  // targets we build for; a block above that is refused like a failed allocation) and the next
+  // SlotId of its bucket chain. 10 bytes, where a pointer plus a `next` in the entry were 12.
+  struct SlotRec {
+    uint16_t w[5];
+  };
+  static constexpr uint64_t kSlotBytes = sizeof(SlotRec);
   static constexpr uint64_t kBucketBytes = sizeof(SlotId);   // index head at load factor 1
   static constexpr uint64_t kTtlSetBytes = sizeof(SlotId);   // TTL set element (TTL only)
   // Leases are rarely many; past this the map is cleared (refusing fills is always safe).
@@ -72,8 +79,28 @@ class alignas(64) Shard {
   static constexpr size_t kBucketsMax = size_t{1} << 31;
   static constexpr size_t kSlotsMax = kNoSlot;  // SlotIds are 32-bit; kNoSlot is reserved
 
-  Entry* entry_at(SlotId s) const { return reinterpret_cast<Entry*>(slots_[s]); }
-  bool live(SlotId s) const { return s < slots_.size() && (slots_[s] & 1) == 0; }
+  static constexpr uint64_t kAddressMask = (uint64_t{1} << 48) - 1;
+  static bool addressable(const Entry* e) {
+    return (reinterpret_cast<uintptr_t>(e) & ~kAddressMask) == 0;
+  }
+  // Reads 8 bytes of the 10-byte record (the address and the low half of `next`) in one load.
+  uint64_t address_at(SlotId s) const {
+    uint64_t v;
+    std::memcpy(&v, slots_[s].w, sizeof v);
+    return v & kAddressMask;
+  }
+  Entry* entry_at(SlotId s) const { return reinterpret_cast<Entry*>(address_at(s)); }
+  void set_entry(SlotId s, const Entry* e) {
+    const uint64_t v = reinterpret_cast<uintptr_t>(e);
+    std::memcpy(slots_[s].w, &v, 6);
+  }
+  SlotId next_of(SlotId s) const {
+    SlotId n;
+    std::memcpy(&n, &slots_[s].w[3], sizeof n);
+    return n;
+  }
+  void set_next(SlotId s, SlotId n) { std::memcpy(&slots_[s].w[3], &n, sizeof n); }
+  bool live(SlotId s) const { return s < slots_.size() && address_at(s) != 0; }
   uint64_t charge(const Entry* e) const {
     return e->allocation_bytes() + fixed_bytes(e->has_ttl());
   }
@@ -101,7 +128,7 @@ class alignas(64) Shard {
   std::unique_ptr<EvictionPolicy> policy_;
   const uint64_t fixed_bytes_;
   std::vector<SlotId> buckets_;
-  std::vector<uintptr_t> slots_;  // Entry*, or (next free SlotId << 1 | 1) for a free slot
+  std::vector<SlotRec> slots_;  // a free slot: address 0, `next` is the next free SlotId
   SlotId free_head_ = kNoSlot;
   std::vector<SlotId> ttl_slots_;
   LeaseMap leases_;
