@@ -33,15 +33,21 @@ constexpr size_t kPolicyAhead = 8;
 
 // The simulator's side of the eviction-policy contract: which object lives in which slot and
 // how much of the capacity is used. Flat arrays indexed by the trace's dense ids.
+// It also answers the policy's SlotInfo calls (sizes and hashes it holds anyway).
 template <class Policy, bool kBytes, bool kOps>
-class Replay {
+class Replay final : public cache::SlotInfo {
  public:
   Replay(const Trace& trace, Policy& policy, uint64_t capacity, const SimRunOptions& options)
       : trace_(trace),
         policy_(policy),
         capacity_(capacity),
         options_(options),
-        slot_of_(trace.objects, cache::kNoSlot) {}
+        slot_of_(trace.objects, cache::kNoSlot) {
+    policy_.set_slot_info(this);
+  }
+
+  uint64_t slot_size(cache::SlotId slot) const override { return kBytes ? charge_of_[slot] : 1; }
+  uint64_t slot_hash(cache::SlotId slot) const override { return trace_.hashes[id_of_[slot]]; }
 
   void run(SimResult& r) {
     const size_t n = trace_.requests();

@@ -64,7 +64,8 @@ struct SimRunOptions {
   std::atomic<uint64_t>* progress = nullptr;           // requests replayed, bumped in chunks
 };
 
-// Replays the whole trace through one policy instance with one capacity.
+// Replays the whole trace through one policy instance with one capacity. The policy is fresh and
+// used for this one replay only (it may ask the replay about its slots: SlotInfo).
 SimResult simulate(const Trace& trace, cache::EvictionPolicy& policy, const CacheSize& size,
                    const SimRunOptions& options);
 

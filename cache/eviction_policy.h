@@ -23,6 +23,19 @@ namespace strata::cache {
 using SlotId = uint32_t;
 inline constexpr SlotId kNoSlot = UINT32_MAX;
 
+// What an owner can tell a policy about one of its resident slots, so a policy need not keep its
+// own copy: the size last passed for it (on_insert / on_resize) and the key hash given to
+// on_insert. Called only from inside the policy's own calls, for slots the owner still holds
+// (during on_erase and evict() the entry is still there).
+class SlotInfo {
+ public:
+  virtual uint64_t slot_size(SlotId id) const = 0;
+  virtual uint64_t slot_hash(SlotId id) const = 0;
+
+ protected:
+  ~SlotInfo() = default;
+};
+
 struct PolicyParams {
   uint64_t capacity = 0;  // in the same unit as the sizes passed to on_insert
 };
@@ -37,8 +50,13 @@ class EvictionPolicy {
   virtual void on_erase(SlotId id) = 0;
   // Picks a victim among the resident ids and forgets it; kNoSlot when nothing is resident.
   virtual SlotId evict() = 0;
-  // Bytes of policy metadata per resident entry (for honest memory accounting).
+  // Bytes of policy metadata per resident entry (for honest memory accounting), including its
+  // share of structures that scale with the entries (ghosts), at their steady-state size.
   virtual size_t metadata_bytes_per_entry() const = 0;
+  // An owner that answers SlotInfo calls may register itself before the first on_insert (and
+  // must outlive the policy's use); a policy that uses it drops its own copies of sizes and
+  // hashes, and metadata_bytes_per_entry() shrinks accordingly. Ignored by most policies.
+  virtual void set_slot_info(const SlotInfo* info) { (void)info; }
 
   // Hints for an owner that knows its next requests (the simulator); they never change a
   // decision. A key with this hash may be inserted soon: start loading what on_insert reads.

@@ -22,11 +22,14 @@ class LruPolicy final : public EvictionPolicy {
   size_t metadata_bytes_per_entry() const override { return sizeof(Node); }
 
  private:
+  // 8 bytes: residency is a sentinel in `prev` rather than a flag that would pad the node to 12.
+  // Owners' SlotIds stay below kNoSlot - 1 (a shard holds fewer entries), so none equals it.
+  static constexpr uint32_t kDetached = kNoSlot - 1;
   struct Node {
-    uint32_t prev = kNil;
+    uint32_t prev = kDetached;
     uint32_t next = kNil;
-    bool resident = false;
   };
+  bool resident(SlotId id) const { return id < nodes_.size() && nodes_[id].prev != kDetached; }
 
   std::vector<Node> nodes_;
   SlotList lru_;

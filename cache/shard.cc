@@ -20,7 +20,7 @@ Shard::Shard(uint32_t index, uint32_t index_bits, uint64_t capacity_bytes,
       index_bits_(index_bits),
       capacity_(capacity_bytes),
       policy_(std::move(policy)),
-      fixed_bytes_(kSlotBytes + kBucketBytes + (policy_ ? policy_->metadata_bytes_per_entry() : 0)),
+      fixed_bytes_(kSlotBytes + kBucketBytes + attach_policy(policy_.get(), this)),
       buckets_(kInitialBuckets, kNoSlot),
       rng_(0x9e3779b97f4a7c15ull * (index + 1)) {}
 

@@ -18,7 +18,9 @@
 
 namespace strata::cache {
 
-class alignas(64) Shard {
+// The shard answers its policy's SlotInfo calls (a slot's charge and key hash), so policies
+// that use them need not keep copies.
+class alignas(64) Shard final : private SlotInfo {
  public:
   // Fixed per-entry costs outside the entry allocation, charged to every entry.
   // A slot: the entry's address in 6 bytes (user-space addresses are below 2^48 on the 64-bit
@@ -101,6 +103,14 @@ class alignas(64) Shard {
   }
   void set_next(SlotId s, SlotId n) { std::memcpy(&slots_[s].w[3], &n, sizeof n); }
   bool live(SlotId s) const { return s < slots_.size() && address_at(s) != 0; }
+  uint64_t slot_size(SlotId s) const override { return charge(entry_at(s)); }
+  uint64_t slot_hash(SlotId s) const override { return hash_key(entry_at(s)->key()); }
+  // Registers the shard as the policy's SlotInfo; returns the policy's per-entry metadata.
+  static uint64_t attach_policy(EvictionPolicy* policy, const SlotInfo* info) {
+    if (policy == nullptr) return 0;
+    policy->set_slot_info(info);
+    return policy->metadata_bytes_per_entry();
+  }
   uint64_t charge(const Entry* e) const {
     return e->allocation_bytes() + fixed_bytes(e->has_ttl());
   }
