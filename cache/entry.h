@@ -42,8 +42,8 @@ class Entry {
     return key_len <= kShortKeyMax && value_len <= kShortValueMax;
   }
   static size_t alloc_bytes(size_t key_len, size_t value_len, bool with_ttl) {
-    return header_bytes(short_lengths(key_len, value_len)) + (with_ttl ? kTtlBytes : 0) +
-           key_len + value_len;
+    return header_bytes(short_lengths(key_len, value_len)) + (with_ttl ? kTtlBytes : 0) + key_len +
+           value_len;
   }
 
   // nullptr when the allocation fails. Lengths must be within the limits above.
@@ -53,8 +53,8 @@ class Entry {
     auto* e = static_cast<Entry*>(mem);
     const bool is_short = short_lengths(key.size(), value.size());
     e->store<uint64_t>(kVersionOff, 0);
-    e->store<uint8_t>(kFlagsOff, static_cast<uint8_t>((with_ttl ? kTtlFlag : 0) |
-                                                       (is_short ? 0 : kLongFlag)));
+    e->store<uint8_t>(kFlagsOff,
+                      static_cast<uint8_t>((with_ttl ? kTtlFlag : 0) | (is_short ? 0 : kLongFlag)));
     if (is_short) {
       e->store<uint8_t>(kShortKeyLenOff, static_cast<uint8_t>(key.size()));
       e->store<uint16_t>(kShortValueLenOff, static_cast<uint16_t>(value.size()));

@@ -101,10 +101,39 @@ void EpochGhost::open_epoch() {
   sweep(slots_.size() / kSweepDivisor + 1);
 }
 
+// The table is at its load limit: purge dead slots in place when the live entries still need
+// about this size (no second table, so no transient doubling of memory), else resize. Growth
+// aims at the size the full budget will need (at the mean entry size so far), at most doubling
+// per step by kGrowMax (a guard against a mean size that changes later), so a filling ghost is
+// rebuilt a few times rather than at every 1.28x (each freed table is memory the allocator may
+// keep).
+void EpochGhost::make_room() {
+  const auto want = static_cast<size_t>(std::ceil(static_cast<double>(live_ + 1) * kSlotsPerEntry));
+  const size_t have = slots_.size();
+  if (want <= have && want * 2 > have) {
+    purge();
+    if (static_cast<double>(occupied_ + 1) <= kMaxLoad * static_cast<double>(have)) return;
+  }
+  size_t target = want;
+  if (want > have && bytes_ > 0) {
+    const double full = static_cast<double>(budget_) * static_cast<double>(live_) /
+                        static_cast<double>(bytes_) * kSlotsPerEntry;
+    target =
+        std::max(want, std::min(kGrowMax * std::max(have, kMinSlots), static_cast<size_t>(full)));
+  }
+  rebuild(target);
+}
+
+void EpochGhost::purge() {
+  sweep_cursor_ = 0;
+  while (sweep_cursor_ < slots_.size()) sweep(1);
+  sweep_cursor_ = 0;
+}
+
 void EpochGhost::push_absent(uint64_t hash, uint64_t size) {
   if (size > budget_) return;  // could never be kept; also covers a zero budget
   if (static_cast<double>(occupied_ + 1) > kMaxLoad * static_cast<double>(slots_.size())) {
-    rebuild(static_cast<size_t>(std::ceil(static_cast<double>(live_ + 1) * kSlotsPerEntry)));
+    make_room();
   }
   insert(fingerprint(hash));
   EpochStat& st = stat(epoch_);

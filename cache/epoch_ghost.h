@@ -66,6 +66,7 @@ class EpochGhost {
   };
   static constexpr size_t kNotFound = SIZE_MAX;
   static constexpr size_t kMinSlots = 16;
+  static constexpr size_t kGrowMax = 8;  // a growing table at most multiplies by this per step
   // Live epochs at most (the budget allows kEpochsPerBudget, more when removals thinned them).
   // Tags are 16 bits, so a dead entry must be erased before 65536 - kLiveEpochsMax more epochs
   // open, or its tag would look live again: each new epoch sweeps 1/kSweepDivisor of the table,
@@ -109,6 +110,8 @@ class EpochGhost {
   void erase_slot(size_t i);
   void sweep(size_t steps);
   void rebuild(size_t slots);
+  void make_room();
+  void purge();
   void open_epoch();
   void retire_oldest();
 

@@ -45,8 +45,7 @@ void S3FifoPolicy::on_insert(SlotId id, uint64_t key_hash, uint64_t size) {
 
 void S3FifoPolicy::on_resize(SlotId id, uint64_t old_size, uint64_t new_size) {
   STRATA_POLICY_CHECK(id < state_.size() && queue_of(state_[id]) != kNone);
-  add_bytes(queue_of(state_[id]),
-            static_cast<int64_t>(new_size) - static_cast<int64_t>(old_size));
+  add_bytes(queue_of(state_[id]), static_cast<int64_t>(new_size) - static_cast<int64_t>(old_size));
   if (info_ == nullptr) cold_[id].size = new_size;
 }
 

@@ -1,6 +1,7 @@
 // One shard of the L1 store: a chained hash index of 4-byte SlotIds, a slot array SlotId ->
-// (Entry*, next SlotId in the bucket chain), the TTL set, fill leases and one eviction policy. Not thread-safe by itself: every
-// method except lock()/unlock() must be called with the shard's lock held (Txn and Store do).
+// (Entry*, next SlotId in the bucket chain), the TTL set, fill leases and one eviction policy. Not
+// thread-safe by itself: every method except lock()/unlock() must be called with the shard's lock
+// held (Txn and Store do).
 #pragma once
 
 #include <cstdint>
@@ -30,8 +31,8 @@ class alignas(64) Shard final : private SlotInfo {
     uint16_t w[5];
   };
   static constexpr uint64_t kSlotBytes = sizeof(SlotRec);
-  static constexpr uint64_t kBucketBytes = sizeof(SlotId);   // index head at load factor 1
-  static constexpr uint64_t kTtlSetBytes = sizeof(SlotId);   // TTL set element (TTL only)
+  static constexpr uint64_t kBucketBytes = sizeof(SlotId);  // index head at load factor 1
+  static constexpr uint64_t kTtlSetBytes = sizeof(SlotId);  // TTL set element (TTL only)
   // Leases are rarely many; past this the map is cleared (refusing fills is always safe).
   static constexpr size_t kLeasesMax = 64 * 1024;
   // Redis's active-expiry cycle: sample this many, go on while more than 1/4 were expired.
