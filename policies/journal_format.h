@@ -27,10 +27,13 @@ struct JournalRecord {
 constexpr size_t kJournalHeaderBytes = 4 + 4 + 8 + 1 + 8 + 4 + 4;
 constexpr uint32_t kJournalMagic = 0x32524A53;    // "SJR2"
 constexpr uint32_t kJournalMagicV1 = 0x31524A53;  // "SJR1": no segment id; not read any more
-// One group commit writes at most this many bytes, or a single record: a crash can leave
-// valid records after a torn one only within one group, so a valid record further than this
-// past the end of the readable records proves corruption (see find_journal_record).
+// One group commit writes at most this many bytes, or a single record, and at most
+// kJournalMaxCommitsInFlight commits are in flight at once (acknowledged in order): a crash can
+// leave valid records after a torn one only within kJournalTornWindowBytes, so a valid record
+// further on than that past the end of the readable records proves corruption.
 constexpr size_t kJournalMaxGroupBytes = 1 << 20;
+constexpr size_t kJournalMaxCommitsInFlight = 4;
+constexpr size_t kJournalTornWindowBytes = kJournalMaxCommitsInFlight * kJournalMaxGroupBytes;
 
 void encode_journal_record(const JournalRecord& r, uint64_t segment, std::string* out);
 

@@ -1,11 +1,15 @@
 // Journal: one worker's append side. Records appended during a loop iteration accumulate in
 // the newest segment's pending buffer; flush() (end of the iteration) hands the oldest pending
 // records (at most kJournalMaxGroupBytes, or one record) to IoDriver::write_file with
-// fdatasync, one write in flight at a time, so everything appended meanwhile goes out in the
-// next group. Rotation moves later appends to the ledger's pre-allocated spare (or, when none is
-// ready, a new growing file); the old segment is sealed in the ledger once its last write
-// completed. The first append asks for a spare, and each spare asks for the next once half
-// full: a proxy that never writes behind never zero-fills a segment.
+// fdatasync. Up to kJournalMaxCommitsInFlight commits run at once, each through its own
+// endpoint (the driver allows one file write per token): a group need not wait for the
+// previous group's fdatasync to end before its own starts, and the kernel merges the device
+// flushes of overlapping ones. Commits complete in submission order -- a commit's records are
+// acknowledged only once every earlier commit is on disk, so recovery, which stops at the
+// first gap, never drops an acknowledged record. Rotation moves later appends to the ledger's
+// pre-allocated spare (or, when none is ready, a new growing file); the old segment is sealed
+// in the ledger once its last write completed. The first append asks for a spare, and each
+// spare asks for the next once half full: a proxy that never writes behind never zero-fills.
 #include "proxy/journal.h"
 
 #include <errno.h>
@@ -27,7 +31,7 @@ namespace {
 class FileSink {
  public:
   virtual ~FileSink() = default;
-  virtual void write_done(long res) = 0;
+  virtual void write_done(size_t commit, long res) = 0;
   virtual void file_gone() = 0;
 };
 
@@ -37,13 +41,14 @@ class FileSink {
 // by token. Its fd is the segment being written; files are closed by the journal, not here.
 class JournalFile final : public Endpoint {
  public:
-  JournalFile(Worker* worker, FileSink* journal) : Endpoint(worker, -1), journal_(journal) {}
+  JournalFile(Worker* worker, FileSink* journal, size_t commit)
+      : Endpoint(worker, -1), journal_(journal), commit_(commit) {}
   ~JournalFile() override {
     if (journal_ != nullptr) journal_->file_gone();
   }
   void on_recv(const char*, long) override {}
   void on_file_done(long res) override {
-    if (journal_ != nullptr) journal_->write_done(res);
+    if (journal_ != nullptr) journal_->write_done(commit_, res);
   }
   void set_fd(int fd) { fd_ = fd; }
   void detach() { journal_ = nullptr; }
@@ -53,6 +58,7 @@ class JournalFile final : public Endpoint {
 
  private:
   FileSink* journal_;
+  size_t commit_;  // which of the journal's commit slots this endpoint carries
 };
 
 struct Journal::Impl final : FileSink {
@@ -71,15 +77,24 @@ struct Journal::Impl final : FileSink {
     uint64_t used() const { return written + pending.size(); }
   };
 
+  // One group commit: a write + fdatasync of `buf` into `segment`.
+  struct Commit {
+    JournalFile* file = nullptr;  // owned by the worker's slot table
+    bool busy = false;
+    bool done = false;  // completed, waiting for the earlier commits
+    long res = 0;
+    uint64_t segment = 0;
+    std::string buf;
+    std::vector<Pending> records;
+  };
+
   Worker* worker;
   JournalLedger* ledger;
   policies::JournalConfig config;
-  JournalFile* file = nullptr;   // owned by the worker's slot table
   std::deque<Segment> segments;  // front: oldest with data to write; back: takes appends
-  bool inflight = false;
-  std::string inflight_buf;
-  std::vector<Pending> inflight_records;
-  uint64_t inflight_segment = 0;
+  std::vector<Commit> commits;   // kJournalMaxCommitsInFlight slots
+  std::deque<size_t> order;      // busy slots, oldest first
+  uint64_t failed_segment = 0;   // a write into it failed: later ones there fail too
   uint64_t group_commits = 0;
   uint64_t bytes_written = 0;
   bool preallocate = false;
@@ -87,7 +102,18 @@ struct Journal::Impl final : FileSink {
   bool warned_rotation = false;
 
   Impl(Worker* w, JournalLedger* l, const policies::JournalConfig& c)
-      : worker(w), ledger(l), config(c), preallocate(c.fdatasync) {}
+      : worker(w),
+        ledger(l),
+        config(c),
+        commits(policies::kJournalMaxCommitsInFlight),
+        preallocate(c.fdatasync) {}
+
+  bool writing(uint64_t segment) const {
+    for (size_t i : order) {
+      if (commits[i].segment == segment) return true;
+    }
+    return false;
+  }
 
   bool open_growing(std::string* err) {
     Segment s;
@@ -154,7 +180,7 @@ struct Journal::Impl final : FileSink {
   // Seals segments that were rotated away from and have nothing left to write.
   void retire_drained() {
     while (segments.size() > 1 && segments.front().closing && segments.front().pending.empty() &&
-           !(inflight && inflight_segment == segments.front().id)) {
+           !writing(segments.front().id)) {
       Segment& s = segments.front();
       ::close(s.fd);
       ledger->seal(s.id);
@@ -162,8 +188,10 @@ struct Journal::Impl final : FileSink {
     }
   }
 
-  // Moves the oldest pending records of `s`, up to one group's bytes, to the in-flight buffer.
-  void take_group(Segment& s) {
+  // Moves the oldest pending records of `s`, up to one group's bytes, into commit `c`.
+  void take_group(Segment& s, Commit& c) {
+    std::string& inflight_buf = c.buf;
+    std::vector<Pending>& inflight_records = c.records;
     size_t n = 0;
     while (n < s.records.size() &&
            (n == 0 || s.records[n].end <= policies::kJournalMaxGroupBytes)) {
@@ -185,54 +213,87 @@ struct Journal::Impl final : FileSink {
   }
 
   void flush() {
-    if (inflight || file == nullptr || segments.empty()) return;
+    if (segments.empty()) return;
     // A growing file (the first, or a fallback) gives way as soon as a spare is ready.
-    if (spare_asked && !segments.empty() && segments.back().capacity == 0 &&
-        ledger->spare_ready(worker->index())) {
+    if (spare_asked && segments.back().capacity == 0 && ledger->spare_ready(worker->index())) {
       rotate();
     }
     retire_drained();
     for (Segment& s : segments) {
-      if (s.pending.empty()) continue;
-      take_group(s);
-      inflight = true;
-      inflight_segment = s.id;
-      file->set_fd(s.fd);
-      worker->driver().write_file(file->token(), s.fd, inflight_buf.data(), inflight_buf.size(),
-                                  s.written, config.fdatasync);
-      s.written += inflight_buf.size();
-      break;
+      while (!s.pending.empty() && order.size() < commits.size()) {
+        if (!submit(s)) return;
+      }
     }
     const Segment& back = segments.back();
     if (back.capacity > 0 && back.written > back.capacity / 2) ask_spare();
   }
 
-  void file_gone() override { file = nullptr; }
-
-  void write_done(long res) override {
-    inflight = false;
-    const bool ok = res == static_cast<long>(inflight_buf.size());
-    ++group_commits;
-    if (ok) {
-      bytes_written += inflight_buf.size();
-    } else {
-      on_write_failed(res);
-    }
-    auto records = std::move(inflight_records);
-    inflight_records.clear();
-    retire_drained();
-    for (auto& p : records) p.durable(ok);
+  bool submit(Segment& s) {
+    size_t slot = 0;
+    while (commits[slot].busy) ++slot;
+    Commit& c = commits[slot];
+    if (c.file == nullptr) return false;  // the worker is closing down
+    take_group(s, c);
+    c.busy = true;
+    c.done = false;
+    c.segment = s.id;
+    order.push_back(slot);
+    c.file->set_fd(s.fd);
+    worker->driver().write_file(c.file->token(), s.fd, c.buf.data(), c.buf.size(), s.written,
+                                config.fdatasync);
+    s.written += c.buf.size();
+    return true;
   }
 
-  // The segment's tail is now unknown: later appends go to a new segment, and the failed
-  // records, never acknowledged, stop counting as live.
-  void on_write_failed(long res) {
-    STRATA_LOG_ERROR("journal: write of %zu bytes to segment %llu failed: %s", inflight_buf.size(),
-                     static_cast<unsigned long long>(inflight_segment),
-                     strerror(static_cast<int>(-res)));
-    for (size_t i = 0; i < inflight_records.size(); ++i) ledger->release(inflight_segment);
+  void file_gone() override {
+    for (Commit& c : commits) c.file = nullptr;
+  }
+
+  void write_done(size_t slot, long res) override {
+    commits[slot].done = true;
+    commits[slot].res = res;
+    std::vector<std::pair<std::vector<Pending>, bool>> settled;
+    while (!order.empty() && commits[order.front()].done) {
+      Commit& c = commits[order.front()];
+      order.pop_front();
+      c.busy = false;
+      ++group_commits;
+      const bool ok = c.res == static_cast<long>(c.buf.size()) && c.segment != failed_segment;
+      if (ok) {
+        bytes_written += c.buf.size();
+      } else {
+        on_write_failed(c, &settled);
+      }
+      settled.emplace_back(std::move(c.records), ok);
+      c.records.clear();
+    }
+    retire_drained();
+    for (auto& [records, ok] : settled) {
+      for (auto& p : records) p.durable(ok);
+    }
+  }
+
+  // The segment's tail is now unknown, and recovery stops at its first gap: commits still
+  // in flight there and records waiting for it fail too (never acknowledged, no longer live),
+  // and later appends go to a new segment.
+  void on_write_failed(const Commit& c,
+                       std::vector<std::pair<std::vector<Pending>, bool>>* settled) {
+    if (c.segment != failed_segment) {
+      STRATA_LOG_ERROR("journal: write of %zu bytes to segment %llu failed: %s", c.buf.size(),
+                       static_cast<unsigned long long>(c.segment),
+                       strerror(static_cast<int>(c.res < 0 ? -c.res : EIO)));
+    }
+    failed_segment = c.segment;
+    for (size_t i = 0; i < c.records.size(); ++i) ledger->release(c.segment);
+    for (Segment& s : segments) {
+      if (s.id != c.segment) continue;
+      for (size_t i = 0; i < s.records.size(); ++i) ledger->release(s.id);
+      settled->emplace_back(std::move(s.records), false);
+      s.records.clear();
+      s.pending.clear();
+    }
     const Segment& back = segments.back();
-    if (back.id == inflight_segment && !back.closing) rotate();
+    if (back.id == c.segment && !back.closing) rotate();
   }
 };
 
@@ -240,12 +301,16 @@ Journal::Journal(Worker* worker, JournalLedger* ledger, const policies::JournalC
     : impl_(std::make_unique<Impl>(worker, ledger, config)) {}
 
 Journal::~Journal() {
-  if (impl_->file != nullptr) {
-    impl_->file->detach();
-    impl_->file->close();
+  for (auto& c : impl_->commits) {
+    if (c.file != nullptr) {
+      c.file->detach();
+      c.file->close();
+    }
   }
   // A write still in flight may be read by the kernel after this: its buffer is left behind.
-  if (impl_->inflight) static_cast<void>(new std::string(std::move(impl_->inflight_buf)));
+  for (auto& c : impl_->commits) {
+    if (c.busy) static_cast<void>(new std::string(std::move(c.buf)));
+  }
   for (auto& s : impl_->segments) {
     if (s.fd >= 0) ::close(s.fd);
   }
@@ -253,9 +318,11 @@ Journal::~Journal() {
 
 bool Journal::open(std::string* err) {
   if (!impl_->segments.empty()) return true;
-  auto file = std::make_unique<JournalFile>(impl_->worker, impl_.get());
-  impl_->file = file.get();
-  impl_->worker->adopt(std::move(file));
+  for (size_t i = 0; i < impl_->commits.size(); ++i) {
+    auto file = std::make_unique<JournalFile>(impl_->worker, impl_.get(), i);
+    impl_->commits[i].file = file.get();
+    impl_->worker->adopt(std::move(file));
+  }
   if (impl_->preallocate) impl_->ledger->start_preparing(impl_->config.segment_bytes);
   return impl_->open_growing(err);
 }

@@ -130,7 +130,7 @@ struct JournalRecovery {
 // the ledger as sealed with one live record per returned write (records superseded within the
 // journal are not live), adopts free-*.log files for reuse, and seeds segment ids past the
 // existing ones. A corrupt record in the middle of a segment -- one followed by a valid record
-// of the segment further than kJournalMaxGroupBytes on -- is an error naming file and offset.
+// of the segment further than kJournalTornWindowBytes on -- is an error naming file and offset.
 std::expected<JournalRecovery, std::string> recover_journal(JournalLedger* ledger);
 
 class Journal {
@@ -142,9 +142,9 @@ class Journal {
   // Appends a record and returns its segment id (already counted live in the ledger).
   // `durable` runs on this worker once the record is on disk (ok) or the write failed (!ok).
   uint64_t append(const policies::JournalRecord& r, std::move_only_function<void(bool ok)> durable);
-  // Called at the end of every loop iteration: starts a group write if records wait and no
-  // write is in flight. Appends rotate to a new segment past segment_bytes, and from a growing
-  // (not pre-allocated) segment as soon as a spare is ready.
+  // Called at the end of every loop iteration: starts group writes while records wait and
+  // fewer than kJournalMaxCommitsInFlight are in flight. Appends rotate to a new segment past
+  // segment_bytes, and from a growing (not pre-allocated) segment as soon as a spare is ready.
   void flush();
   uint64_t group_commits() const;
   uint64_t bytes_written() const;

@@ -96,8 +96,9 @@ std::expected<JournalFiles, std::string> list_files(const std::string& dir) {
 }
 
 // Reads one segment's records into `rec` (the newest per key). Its end is the first
-// non-record; a valid record of the segment further on than one group commit can reach proves
-// the non-record corruption (a torn group never leaves a later group behind it).
+// non-record; a valid record of the segment further on than the commits in flight can reach
+// proves the non-record corruption (commits are acknowledged in order: an acknowledged commit
+// means every earlier one is on disk).
 std::expected<void, std::string> read_segment(uint64_t id, const std::string& path,
                                               std::string* data, JournalRecovery* rec,
                                               std::unordered_map<std::string, size_t>* newest) {
@@ -132,7 +133,7 @@ std::expected<void, std::string> read_segment(uint64_t id, const std::string& pa
     off += used;
   }
   const size_t later =
-      policies::find_journal_record(all, off + policies::kJournalMaxGroupBytes, id);
+      policies::find_journal_record(all, off + policies::kJournalTornWindowBytes, id);
   if (later != std::string_view::npos) {
     return std::unexpected(path + ":" + std::to_string(off) +
                            ": corrupt journal record (a valid record follows at " +

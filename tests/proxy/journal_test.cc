@@ -225,6 +225,24 @@ TEST_P(JournalTest, RecordsAppendedWhileAWriteIsInFlightShareTheNextCommit) {
   EXPECT_LE(journal_->group_commits(), 23u);
 }
 
+// Several commits in flight at once; their records are acknowledged in append order all the
+// same (recovery stops at the first gap, so a later commit may not be acknowledged first).
+TEST_P(JournalTest, CommitsOverlapButCompleteInOrder) {
+  open();
+  std::vector<int> acked;
+  constexpr int kRecords = 60;
+  for (int i = 0; i < kRecords; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const std::string value(100, 'v');
+    JournalRecord r{JournalRecord::kSet, static_cast<uint64_t>(i + 1), key, value};
+    journal_->append(r, [&acked, i](bool ok) { acked.push_back(ok ? i : -1 - i); });
+    journal_->flush();  // no completions are read in between: up to the limit in flight
+  }
+  ASSERT_TRUE(run_until([&] { return acked.size() == kRecords; }));
+  for (int i = 0; i < kRecords; ++i) EXPECT_EQ(acked[static_cast<size_t>(i)], i);
+  EXPECT_LT(journal_->group_commits(), static_cast<uint64_t>(kRecords));  // later ones grouped
+}
+
 TEST_P(JournalTest, AGroupCommitWritesAtMostMaxGroupBytes) {
   open(16 << 20, /*fdatasync=*/false);
   int durable = 0;
@@ -369,13 +387,15 @@ TEST_P(JournalTest, RecoveryIgnoresATornTail) {
 }
 
 // A bad record followed by valid ones of the same segment is corruption only when they lie
-// beyond what one (torn) group commit can have written; closer ones are the torn group's.
+// beyond what the commits in flight at a crash can have written; closer ones are theirs.
 TEST_P(JournalTest, RecoveryRefusesCorruptionInTheMiddle) {
   open(8 << 20);
   const uint64_t spare = warm_up();
   int durable = 0;
   const std::string value(100 << 10, 'v');
-  for (int i = 0; i < 15; ++i) {  // 1.5 MB in 15 commits; keys k10..k24
+  constexpr int kRecords = 55;  // 5.5 MB in 55 commits, more than kJournalTornWindowBytes
+  static_assert(kRecords * (100 << 10) > policies::kJournalTornWindowBytes + (1 << 20));
+  for (int i = 0; i < kRecords; ++i) {  // keys k10..k64
     append("k" + std::to_string(10 + i), value, 10 + i, &durable);
     journal_->flush();
     ASSERT_TRUE(run_until([&] { return durable == i + 1; }));
@@ -387,13 +407,14 @@ TEST_P(JournalTest, RecoveryRefusesCorruptionInTheMiddle) {
   const size_t first = policies::kJournalHeaderBytes + 5 + 2;  // warm2's record comes first
   // The last record damaged: within one group of the end, read as torn.
   int fd = ::open(f.c_str(), O_WRONLY);
-  const off_t last_key = static_cast<off_t>(first + 14 * rec_bytes + policies::kJournalHeaderBytes);
+  const off_t last_key =
+      static_cast<off_t>(first + (kRecords - 1) * rec_bytes + policies::kJournalHeaderBytes);
   ASSERT_EQ(::pwrite(fd, "Z", 1, last_key), 1);
   {
     JournalRecovery rec;
     auto by_key = recover_by_key(&rec);
-    EXPECT_FALSE(by_key.contains("k24"));
-    EXPECT_TRUE(by_key.contains("k23"));
+    EXPECT_FALSE(by_key.contains("k64"));
+    EXPECT_TRUE(by_key.contains("k63"));
     EXPECT_EQ(rec.torn_bytes, rec_bytes);
   }
   ASSERT_EQ(::pwrite(fd, "k", 1, last_key), 1);
