@@ -3,12 +3,13 @@
 // in one write + fdatasync, and their `durable` callbacks run when it is done. Segments are
 // pre-allocated: the ledger's preparer thread zero-fills one spare per worker ahead of need (or
 // recycles a released segment by renaming it), so records overwrite blocks that are already
-// allocated and written and fdatasync flushes data only, no file-size or extent change (no
-// filesystem-journal commit, which on a shared disk queues behind every other fsync). The
+// allocated and written and fdatasync flushes data only: no file-size or extent change to
+// write (no filesystem-journal commit, which on a shared disk queues behind every fsync). The
 // JournalLedger, shared by all workers, counts live records per segment and retires a segment
 // once every record in it has been flushed to PostgreSQL (or superseded).
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -42,9 +43,11 @@ struct SpareSegment {
 
 // Released segments kept for reuse (renamed free-<id>.log) rather than unlinked.
 constexpr size_t kJournalFreeSegmentsMax = 4;
-// The preparer zero-fills in chunks of this size, syncing after each, so a new segment's
-// write-back never floods the disk queue the group commits wait in.
-constexpr size_t kJournalZeroChunkBytes = 4 << 20;
+// The preparer zero-fills in chunks of this size, starting each one's write-back as it goes
+// (no device flush until the end), at most kJournalZeroFillBytesPerSec: a new segment's
+// write-back must not flood the disk queue the group commits wait in.
+constexpr size_t kJournalZeroChunkBytes = 1 << 20;
+constexpr uint64_t kJournalZeroFillBytesPerSec = 64ull << 20;
 
 // fsync of a directory: a new or renamed segment's name must be durable before records in it
 // are acknowledged.
@@ -106,6 +109,7 @@ class JournalLedger {
   uint64_t segment_bytes_ = 0;
   bool busy_ = false;  // the preparer is working outside the lock
   bool stop_ = false;
+  std::atomic<bool> stopping_{false};  // stop_, read by a zero-fill without the lock
   std::thread thread_;
 };
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 
@@ -39,25 +40,33 @@ int reuse_file(const std::string& from, const std::string& to, uint64_t bytes) {
   return -1;
 }
 
-// A new file of `bytes` zeros, on disk (data and size) when this returns.
-int zero_fill(const std::string& path, uint64_t bytes, std::string* err) {
+// A new file of `bytes` zeros, on disk (data and size) when this returns; abandoned (and
+// removed) when *stop is set meanwhile.
+int zero_fill(const std::string& path, uint64_t bytes, const std::atomic<bool>* stop,
+              std::string* err) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) {
     *err = "cannot create " + path + ": " + strerror(errno);
     return -1;
   }
+  const auto t0 = std::chrono::steady_clock::now();
   uint64_t done = 0;
-  while (done < bytes) {
+  while (done < bytes && !stop->load(std::memory_order_relaxed)) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(bytes - done, sizeof kZeros));
     const ssize_t w = ::pwrite(fd, kZeros, n, static_cast<off_t>(done));
     if (w < 0 && errno == EINTR) continue;
-    if (w <= 0 || ::fdatasync(fd) < 0) {
-      *err = "cannot zero-fill " + path + ": " + strerror(w == 0 ? ENOSPC : errno);
-      ::close(fd);
-      ::unlink(path.c_str());
-      return -1;
-    }
+    if (w <= 0) break;
+    ::sync_file_range(fd, static_cast<off_t>(done), w, SYNC_FILE_RANGE_WRITE);
     done += static_cast<uint64_t>(w);
+    const auto due = t0 + std::chrono::microseconds(done * 1000000 / kJournalZeroFillBytesPerSec);
+    std::this_thread::sleep_until(due);
+  }
+  if (done < bytes || ::fdatasync(fd) < 0) {
+    *err = done < bytes && stop->load() ? "shutting down"
+                                        : "cannot zero-fill " + path + ": " + strerror(errno);
+    ::close(fd);
+    ::unlink(path.c_str());
+    return -1;
   }
   return fd;
 }
@@ -78,6 +87,7 @@ JournalLedger::~JournalLedger() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
+    stopping_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -254,14 +264,16 @@ bool JournalLedger::prepare(uint32_t worker, std::unique_lock<std::mutex>& lock)
   std::string err;
   int fd = reuse.empty() ? -1 : reuse_file(reuse, path, bytes);
   const bool recycled = fd >= 0;
-  if (fd < 0) fd = zero_fill(path, bytes, &err);
+  if (fd < 0) fd = zero_fill(path, bytes, &stopping_, &err);
   if (fd >= 0 && !journal_sync_dir(dir_)) {
     err = "cannot sync journal directory " + dir_ + ": " + strerror(errno);
     ::close(fd);
     ::unlink(path.c_str());
     fd = -1;
   }
-  if (fd < 0) STRATA_LOG_WARN("journal: no pre-allocated segment: %s", err.c_str());
+  if (fd < 0 && !stopping_.load()) {
+    STRATA_LOG_WARN("journal: no pre-allocated segment: %s", err.c_str());
+  }
   lock.lock();
   if (fd < 0) return false;
   recycled_ += recycled ? 1 : 0;
