@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,6 +12,7 @@
 #include "protocol/resp_parser.h"
 #include "proxy/command.h"
 #include "proxy/endpoint.h"
+#include "proxy/ring_queue.h"
 
 namespace strata::proxy {
 
@@ -96,7 +96,7 @@ class ClientConn final : public Endpoint {
   protocol::RespParser parser_;
   protocol::ReplyWriter writer_;
   std::string carry_;
-  std::deque<ReplySlot> slots_;
+  RingQueue<ReplySlot> slots_;
   // Bytes waiting in slots_ (so update_flow need not walk them): exact for every slot but the
   // back one, which reply_target() may still be appending to (update_flow adds it).
   size_t queued_bytes_ = 0;

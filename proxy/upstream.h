@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -18,6 +17,7 @@
 #include "proxy/command.h"
 #include "proxy/endpoint.h"
 #include "proxy/reply_stream.h"
+#include "proxy/ring_queue.h"
 
 namespace strata::proxy {
 
@@ -87,7 +87,7 @@ class UpstreamConn final : public Endpoint {
     std::unique_ptr<WriteEffect> effect;
     RedisCallback callback;  // kCallback
   };
-  std::deque<Pending> pending_;
+  RingQueue<Pending> pending_;
 
  private:
   void handle_reply(std::string_view raw, const protocol::ReplyScanner& scanner);
