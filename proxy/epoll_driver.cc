@@ -183,6 +183,7 @@ class EpollDriver final : public IoDriver {
                       !polls_failed_.empty() || !connect_results_.empty();
     const int timeout = more ? 0 : -1;
     int n = epoll_wait(ep_, events, 256, timeout);
+    handler_->on_wakeup();
     for (auto [t, res] : std::exchange(completed_, {})) handler_->on_sent(t, res);
     for (int i = 0; i < n; ++i) dispatch(events[i]);
   }

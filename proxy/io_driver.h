@@ -31,6 +31,8 @@ class IoHandler {
   virtual void on_sent(Token t, long res) = 0;
   virtual void on_connected(Token t, int res) = 0;
   virtual void on_tick() = 0;  // every tick_ms
+  // The loop woke from its wait: once per run_once, before the events it brought.
+  virtual void on_wakeup() {}
   virtual void on_wake() = 0;  // another thread called wake()
   // A one-shot poll() armed for t fired: res is the revents mask (POLLIN...), or -errno.
   virtual void on_poll(Token /*t*/, int /*res*/) {}

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cache/clock.h"
+#include "proxy/loop_clock.h"
 #include "cache/store.h"
 #include "proxy/options.h"
 #include "proxy/server_stats.h"
@@ -27,7 +28,7 @@ class Server {
 
  private:
   Options options_;
-  cache::SystemClock clock_;
+  LoopClock clock_;  // workers read their loop's time
   std::unique_ptr<cache::Store> store_;
   std::unique_ptr<class HitRateMonitor> hitrate_;
   ServerStats stats_;

@@ -215,6 +215,7 @@ class UringDriver final : public IoDriver {
 
   void run_once() override {
     io_uring_submit_and_wait(&ring_, 1);
+    handler_->on_wakeup();
     unsigned head;
     unsigned count = 0;
     io_uring_cqe* cqe;

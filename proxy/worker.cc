@@ -14,6 +14,7 @@
 #include "proxy/client_conn.h"
 #include "proxy/hitrate_monitor.h"
 #include "proxy/log.h"
+#include "proxy/loop_clock.h"
 #include "proxy/policy_admin.h"
 #include "proxy/tiers.h"
 #include "proxy/upstream.h"
@@ -87,7 +88,12 @@ bool Worker::init(std::string* err, std::string* driver_note) {
   return true;
 }
 
-void Worker::refresh_clock() { now_ms_ = wall_ms(); }
+// Commands see the time the loop woke up at: a wait may have lasted up to a tick, so the time
+// of the previous iteration would put TTLs given now (SET PX) that much early.
+void Worker::refresh_clock() {
+  now_ms_ = wall_ms();
+  LoopClock::set_thread_now(now_ms_);
+}
 
 void Worker::run() noexcept {
   while (!stop_.load(std::memory_order_relaxed)) {

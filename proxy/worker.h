@@ -78,6 +78,7 @@ class Worker final : public IoHandler {
   void on_connected(Token t, int res) override;
   void on_tick() override;
   void on_wake() override;
+  void on_wakeup() override { refresh_clock(); }
   void on_poll(Token t, int res) override;
   void on_file_done(Token t, long res) override;
 
