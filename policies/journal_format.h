@@ -32,7 +32,7 @@ constexpr uint32_t kJournalMagicV1 = 0x31524A53;  // "SJR1": no segment id; not 
 // leave valid records after a torn one only within kJournalTornWindowBytes, so a valid record
 // further on than that past the end of the readable records proves corruption.
 constexpr size_t kJournalMaxGroupBytes = 1 << 20;
-constexpr size_t kJournalMaxCommitsInFlight = 4;
+constexpr size_t kJournalMaxCommitsInFlight = 2;
 constexpr size_t kJournalTornWindowBytes = kJournalMaxCommitsInFlight * kJournalMaxGroupBytes;
 
 void encode_journal_record(const JournalRecord& r, uint64_t segment, std::string* out);
