@@ -30,6 +30,8 @@ kRecencyRequests = 60000
 kChunk = 50
 kFixed = ("lru", "s3fifo", "lirs", "arc")
 kNearBest = 0.03              # adaptive vs best fixed, live (4 shards each deciding alone)
+kNearBestOverhead = 0.05      # ... where the policies differ less than its shadows' memory costs
+kChoiceSlack = 0.01           # a fixed policy this close to the best is a right choice
 kExitWaitS = 10
 
 
@@ -153,10 +155,20 @@ def adaptive(chk, c):
            "loop: the adaptive partition switched, not to LRU", parts["ad:"])
     rec = {p: recency_hit_ratio(c, p) for p in kFixed + ("ad2",)}
     print("recency, steady hit ratios:", {p: round(r, 4) for p, r in rec.items()})
-    chk.ok(rec["ad2"] >= max(rec[p] for p in kFixed) - kNearBest,
-           "recency: adaptive within 0.03 of the best fixed", rec)
+    best = max(rec[p] for p in kFixed)
+    # The adaptive partition pays for its shadows in its own byte budget (fewer entries fit), so
+    # on a workload where the policies are close its hit ratio trails by that much; the choice
+    # itself is checked on what its shards run.
+    chk.ok(rec["ad2"] >= best - kNearBestOverhead, "recency: adaptive near the best fixed", rec)
     parts = partitions(c)
-    print("live policies: ad:", parts["ad:"]["live"], " ad2:", parts["ad2:"]["live"])
+    print("live policies: ad:", parts["ad:"]["live"], " ad2:", parts["ad2:"]["live"],
+          " keys held:", {p: parts[p]["keys"] for p in parts})
+    good = {p for p in kFixed if rec[p] >= best - kChoiceSlack}
+    shards = dict(kv.split("*") for kv in parts["ad2:"]["live"].split("+"))
+    on_good = sum(int(n) for name, n in shards.items() if name in good)
+    chk.ok(on_good * 2 > sum(int(n) for n in shards.values()),
+           "recency: most adaptive shards run a policy within 0.01 of the best fixed",
+           f"live {parts['ad2:']['live']}, good {sorted(good)}")
 
 
 def rules(chk, c, srv, tmp):
