@@ -47,7 +47,11 @@ class Replay final : public cache::SlotInfo {
   }
 
   uint64_t slot_size(cache::SlotId slot) const override { return kBytes ? charge_of_[slot] : 1; }
-  uint64_t slot_hash(cache::SlotId slot) const override { return trace_.hashes[id_of_[slot]]; }
+  uint64_t slot_hash(cache::SlotId slot) const override { return hash_of_[slot]; }
+  void prefetch_slot(cache::SlotId slot) const override {
+    cache::prefetch(&hash_of_[slot]);
+    if (kBytes) cache::prefetch(&charge_of_[slot]);
+  }
 
   void run(SimResult& r) {
     const size_t n = trace_.requests();
@@ -129,9 +133,11 @@ class Replay final : public cache::SlotInfo {
     } else {
       slot = static_cast<cache::SlotId>(id_of_.size());
       id_of_.push_back(0);
+      hash_of_.push_back(0);
       if (kBytes) charge_of_.push_back(0);
     }
     id_of_[slot] = id;
+    hash_of_[slot] = trace_.hashes[id];
     if (kBytes) charge_of_[slot] = static_cast<uint32_t>(charge);
     slot_of_[id] = slot;
     used_ += charge;
@@ -185,6 +191,9 @@ class Replay final : public cache::SlotInfo {
   const SimRunOptions& options_;
   std::vector<cache::SlotId> slot_of_;  // per object id
   std::vector<uint32_t> id_of_;         // per slot
+  // Per slot: the key hash, for the policy's SlotInfo calls (a copy: hashes[id_of_[slot]] would
+  // be two dependent random loads on the eviction path).
+  std::vector<uint64_t> hash_of_;
   std::vector<uint32_t> charge_of_;     // per slot, bytes mode only
   std::vector<cache::SlotId> free_;
   uint64_t used_ = 0;

@@ -154,7 +154,9 @@ bool EpochGhost::remove(uint64_t hash, uint64_t size) {
   bytes_ -= give_back;
   --st.count;
   --live_;
-  erase_slot(i);
+  // A tombstone instead of a backward shift (which walks the rest of the cluster): the tag of
+  // an epoch already retired makes the slot dead, to be reused by an insert or swept.
+  slots_[i].w[2] = static_cast<uint16_t>(oldest_ - 1);
   return true;
 }
 

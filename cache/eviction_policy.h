@@ -31,6 +31,8 @@ class SlotInfo {
  public:
   virtual uint64_t slot_size(SlotId id) const = 0;
   virtual uint64_t slot_hash(SlotId id) const = 0;
+  // A hint: the policy will soon ask about this slot (start loading what answering reads).
+  virtual void prefetch_slot(SlotId id) const { (void)id; }
 
  protected:
   ~SlotInfo() = default;

@@ -79,7 +79,11 @@ void S3FifoPolicy::prefetch_tail(const SlotList& queue) const {
   if (t == kNil) return;
   prefetch(&state_[t]);
   prefetch(&links_[t]);
-  if (info_ == nullptr) prefetch(&cold_[t]);
+  if (info_ == nullptr) {
+    prefetch(&cold_[t]);
+  } else {
+    info_->prefetch_slot(t);
+  }
 }
 
 // Promotes hit objects to main until one unhit object is found; it goes to the ghost.

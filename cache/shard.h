@@ -14,6 +14,7 @@
 
 #include "cache/entry.h"
 #include "cache/eviction_policy.h"
+#include "cache/prefetch.h"
 #include "cache/spin_lock.h"
 #include "cache/store.h"
 
@@ -106,6 +107,7 @@ class alignas(64) Shard final : private SlotInfo {
   bool live(SlotId s) const { return s < slots_.size() && address_at(s) != 0; }
   uint64_t slot_size(SlotId s) const override { return charge(entry_at(s)); }
   uint64_t slot_hash(SlotId s) const override { return hash_key(entry_at(s)->key()); }
+  void prefetch_slot(SlotId s) const override { prefetch(&slots_[s]); }
   // Registers the shard as the policy's SlotInfo; returns the policy's per-entry metadata.
   static uint64_t attach_policy(EvictionPolicy* policy, const SlotInfo* info) {
     if (policy == nullptr) return 0;
