@@ -194,7 +194,7 @@ class Replay final : public cache::SlotInfo {
   // Per slot: the key hash, for the policy's SlotInfo calls (a copy: hashes[id_of_[slot]] would
   // be two dependent random loads on the eviction path).
   std::vector<uint64_t> hash_of_;
-  std::vector<uint32_t> charge_of_;     // per slot, bytes mode only
+  std::vector<uint32_t> charge_of_;  // per slot, bytes mode only
   std::vector<cache::SlotId> free_;
   uint64_t used_ = 0;
 };

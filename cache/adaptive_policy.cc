@@ -62,9 +62,18 @@ void AdaptivePolicy::start_shadows() {
   epoch_length_ = std::max<uint64_t>(config_.epoch_accesses_min, scaled / mean_size);
 }
 
+void AdaptivePolicy::set_slot_info(const SlotInfo* info) {
+  if (resident_ != 0) adaptive_fatal("set_slot_info with resident entries");
+  info_ = info;
+  live_->set_slot_info(info);
+  if (info_ != nullptr) std::vector<Meta>().swap(meta_);
+}
+
 void AdaptivePolicy::on_insert(SlotId id, uint64_t key_hash, uint64_t size) {
-  if (id >= meta_.size()) meta_.resize(std::max<size_t>(size_t{id} + 1, meta_.size() * 2));
-  meta_[id] = Meta{key_hash, size};
+  if (info_ == nullptr) {
+    if (id >= meta_.size()) meta_.resize(std::max<size_t>(size_t{id} + 1, meta_.size() * 2));
+    meta_[id] = Meta{key_hash, size};
+  }
   ++resident_;
   live_->on_insert(id, key_hash, size);
   ++inserts_;
@@ -81,28 +90,31 @@ void AdaptivePolicy::on_insert(SlotId id, uint64_t key_hash, uint64_t size) {
 
 void AdaptivePolicy::on_hit(SlotId id) {
   live_->on_hit(id);
-  const Meta& m = meta_[id];
   if (shift_ < 0) return;
   count_access();
-  if (!sampled_key(m.hash, shift_)) return;
-  for (auto& s : shadows_) s->access(m.hash, m.size);
+  const uint64_t hash = hash_of(id);
+  if (!sampled_key(hash, shift_)) return;
+  const uint64_t size = size_of(id);
+  for (auto& s : shadows_) s->access(hash, size);
   if (++epoch_accesses_ >= epoch_length_) end_of_epoch();
 }
 
 void AdaptivePolicy::on_resize(SlotId id, uint64_t old_size, uint64_t new_size) {
   live_->on_resize(id, old_size, new_size);
-  Meta& m = meta_[id];
-  m.size = new_size;
-  if (shift_ < 0 || !sampled_key(m.hash, shift_)) return;
-  for (auto& s : shadows_) s->write(m.hash, new_size);
+  if (info_ == nullptr) meta_[id].size = new_size;
+  if (shift_ < 0) return;
+  const uint64_t hash = hash_of(id);
+  if (!sampled_key(hash, shift_)) return;
+  for (auto& s : shadows_) s->write(hash, new_size);
 }
 
 void AdaptivePolicy::on_erase(SlotId id) {
   live_->on_erase(id);
   --resident_;
-  const Meta& m = meta_[id];
-  if (shift_ < 0 || !sampled_key(m.hash, shift_)) return;
-  for (auto& s : shadows_) s->erase(m.hash);
+  if (shift_ < 0) return;
+  const uint64_t hash = hash_of(id);
+  if (!sampled_key(hash, shift_)) return;
+  for (auto& s : shadows_) s->erase(hash);
 }
 
 SlotId AdaptivePolicy::evict() {
@@ -116,9 +128,11 @@ size_t AdaptivePolicy::metadata_bytes_per_entry() const {
   size_t most = live_->metadata_bytes_per_entry();
   for (const auto& name : config_.candidates) {
     auto p = make_policy(name, params_);
-    if (p) most = std::max(most, p->metadata_bytes_per_entry());
+    if (!p) continue;
+    p->set_slot_info(info_);  // as it would run here
+    most = std::max(most, p->metadata_bytes_per_entry());
   }
-  return sizeof(Meta) + most;
+  return (info_ == nullptr ? sizeof(Meta) : 0) + most;
 }
 
 void AdaptivePolicy::end_of_epoch() {
@@ -147,7 +161,8 @@ void AdaptivePolicy::switch_to(size_t candidate) {
   for (SlotId v; order.size() < resident_ && (v = live_->evict()) != kNoSlot;) order.push_back(v);
   if (order.size() != resident_) adaptive_fatal("live policy lost track of resident entries");
   live_ = make_policy(config_.candidates[candidate], params_);
-  for (SlotId v : order) live_->on_insert(v, meta_[v].hash, meta_[v].size);
+  live_->set_slot_info(info_);
+  for (SlotId v : order) live_->on_insert(v, hash_of(v), size_of(v));
   live_index_ = candidate;
   cooldown_ = kCooldownEpochs;
   ++switches_;

@@ -65,6 +65,9 @@ class AdaptivePolicy final : public EvictionPolicy {
   void on_erase(SlotId id) override;
   SlotId evict() override;
   size_t metadata_bytes_per_entry() const override;
+  // With an owner's SlotInfo the per-slot hash and size are asked for instead of kept (16
+  // bytes less per entry), and the live policy gets the same SlotInfo.
+  void set_slot_info(const SlotInfo* info) override;
 
   // Per candidate, the shadows' estimates (for STRATA HITRATE and the simulator's report).
   std::vector<ShadowEstimate> shadow_estimates() const;
@@ -79,6 +82,8 @@ class AdaptivePolicy final : public EvictionPolicy {
     uint64_t size = 0;
   };
 
+  uint64_t hash_of(SlotId id) const { return info_ ? info_->slot_hash(id) : meta_[id].hash; }
+  uint64_t size_of(SlotId id) const { return info_ ? info_->slot_size(id) : meta_[id].size; }
   void start_shadows();
   void end_of_epoch();
   void switch_to(size_t candidate);
@@ -91,7 +96,8 @@ class AdaptivePolicy final : public EvictionPolicy {
   AdaptiveConfig config_;
   std::unique_ptr<EvictionPolicy> live_;
   size_t live_index_ = SIZE_MAX;  // index into candidates of the live policy
-  std::vector<Meta> meta_;        // per slot
+  const SlotInfo* info_ = nullptr;
+  std::vector<Meta> meta_;  // per slot, only without info_
   uint64_t resident_ = 0;
   uint64_t inserts_ = 0;
   uint64_t inserted_bytes_ = 0;
