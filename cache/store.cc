@@ -123,15 +123,12 @@ Store::Store(const StoreConfig& config, const Clock* clock) : config_(config), c
   for (uint32_t i = 0; i < config_.partitions.size(); ++i) {
     const PartitionConfig& p = config_.partitions[i];
     add_partition(p.maxmemory_bytes, p.eviction, p.shards, index_bits);
-    routes_.push_back({p.prefix, i + 1});
+    routes_.set(p.prefix, i + 1);
   }
-  for (const std::string& prefix : config_.default_prefixes) routes_.push_back({prefix, 0});
-  std::stable_sort(routes_.begin(), routes_.end(), [](const Route& a, const Route& b) {
-    return a.prefix.size() > b.prefix.size();
-  });
   // Default-partition routes matter only under a partitioned prefix; without partitions the
-  // lookup is skipped altogether.
-  if (config_.partitions.empty()) routes_.clear();
+  // table stays empty and routing costs nothing.
+  if (config_.partitions.empty()) return;
+  for (const std::string& prefix : config_.default_prefixes) routes_.set(prefix, 0);
 }
 
 void Store::add_partition(uint64_t capacity_bytes, const std::string& eviction, uint32_t shards,
@@ -288,19 +285,22 @@ std::vector<PartitionStats> Store::partition_stats() const {
   return out;
 }
 
+uint64_t Store::charge_in(uint32_t partition, size_t key_len, size_t value_len,
+                          bool with_ttl) const {
+  return allocation_bytes_for(Entry::alloc_bytes(key_len, value_len, with_ttl)) +
+         shards_[parts_[partition].base]->fixed_bytes(with_ttl);
+}
+
 uint64_t Store::charged_bytes(std::string_view key, size_t value_len) const {
-  const Partition& p = parts_[partition_of(key)];
-  return allocation_bytes_for(Entry::alloc_bytes(key.size(), value_len, false)) +
-         shards_[p.base]->fixed_bytes(false);
+  return charge_in(partition_of(key), key.size(), value_len, false);
 }
 
 uint64_t Store::charged_bytes(size_t key_len, size_t value_len) const {
-  return charged_bytes(key_len, value_len, false);
+  return charge_in(0, key_len, value_len, false);
 }
 
 uint64_t Store::charged_bytes(size_t key_len, size_t value_len, bool with_ttl) const {
-  return allocation_bytes_for(Entry::alloc_bytes(key_len, value_len, with_ttl)) +
-         shards_[0]->fixed_bytes(with_ttl);
+  return charge_in(0, key_len, value_len, with_ttl);
 }
 
 bool Store::check_invariants() const {

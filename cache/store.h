@@ -21,6 +21,7 @@
 #include "cache/clock.h"
 #include "cache/eviction_policy.h"
 #include "cache/hash.h"
+#include "cache/prefix_table.h"
 
 namespace strata::cache {
 
@@ -145,12 +146,7 @@ class Store {
   std::vector<PartitionStats> partition_stats() const;
   const StoreConfig& config() const { return config_; }
   // 0 for the default partition, i + 1 for config().partitions[i].
-  uint32_t partition_of(std::string_view key) const {
-    for (const Route& r : routes_) {
-      if (key.starts_with(r.prefix)) return r.partition;
-    }
-    return 0;
-  }
+  uint32_t partition_of(std::string_view key) const { return routes_.match(key); }
   // The memory budget of the partition that holds `key` (0: unbounded).
   uint64_t capacity_for(std::string_view key) const {
     return parts_[partition_of(key)].capacity_bytes;
@@ -178,16 +174,13 @@ class Store {
     uint64_t capacity_bytes = 0;
     uint64_t entry_bytes_max = 0;
   };
-  struct Route {
-    std::string prefix;
-    uint32_t partition;
-  };
   // Global shard index: partitions' shards are laid out one after another, so ascending global
   // indexes are the one lock order for every Txn.
   uint32_t shard_index(std::string_view key, uint64_t hash) const {
-    const Partition& p = routes_.empty() ? parts_[0] : parts_[partition_of(key)];
+    const Partition& p = parts_[partition_of(key)];
     return p.base + (static_cast<uint32_t>(hash >> 32) & p.mask);
   }
+  uint64_t charge_in(uint32_t partition, size_t key_len, size_t value_len, bool with_ttl) const;
   void add_partition(uint64_t capacity_bytes, const std::string& eviction, uint32_t shards,
                      uint32_t index_bits);
 
@@ -200,8 +193,8 @@ class Store {
 
   StoreConfig config_;
   const Clock* clock_;
-  std::vector<Partition> parts_;  // [0]: the default partition
-  std::vector<Route> routes_;     // longest prefix first; empty without partitions
+  std::vector<Partition> parts_;     // [0]: the default partition
+  PrefixTable<uint32_t> routes_{0};  // prefix -> partition; empty without partitions
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<uint32_t> expire_cursor_{0};  // round-robin start of active expiry
 };

@@ -71,25 +71,17 @@ void HitRateMonitor::prefetch_sims(const Group& g, uint64_t key_hash) {
 }
 
 HitRateMonitor::HitRateMonitor(HitRateConfig config) : config_(std::move(config)) {
-  for (const HitRatePartition& p : config_.partitions) routes_.push_back({p.prefix, &p});
-  for (const std::string& p : config_.default_prefixes) routes_.push_back({p, nullptr});
-  std::stable_sort(routes_.begin(), routes_.end(), [](const Route& a, const Route& b) {
-    return a.prefix.size() > b.prefix.size();
-  });
+  for (const HitRatePartition& p : config_.partitions) routes_.set(p.prefix, &p);
+  for (const std::string& p : config_.default_prefixes) routes_.set(p, nullptr);
 }
 
 HitRateMonitor::~HitRateMonitor() = default;
 
 HitRateMonitor::Group* HitRateMonitor::group_for(std::string_view key) {
-  std::string_view p = prefix_of(key);
-  const HitRatePartition* partition = nullptr;
-  for (const Route& r : routes_) {
-    if (key.starts_with(r.prefix)) {
-      p = r.prefix;
-      partition = r.partition;
-      break;
-    }
-  }
+  // A routed prefix names its group; other keys are grouped up to their first ':'.
+  const std::string_view routed = routes_.match_prefix(key);
+  const std::string_view p = routed.empty() ? prefix_of(key) : routed;
+  const HitRatePartition* partition = routes_.match(key);
   for (auto& g : groups_) {
     if (g->prefix == p) return g.get();
   }

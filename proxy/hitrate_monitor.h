@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/prefix_table.h"
 #include "cache/shadow_sim.h"
 
 namespace strata::proxy {
@@ -64,10 +65,6 @@ class HitRateMonitor {
 
  private:
   struct Group;
-  struct Route {
-    std::string prefix;
-    const HitRatePartition* partition;  // null: the default L1
-  };
   Group* group_for(std::string_view key);
   Group* make_group(std::string_view prefix, const HitRatePartition* partition);
   static void prefetch_sims(const Group& g, uint64_t key_hash);
@@ -77,8 +74,10 @@ class HitRateMonitor {
   static constexpr uint64_t kCountedReadsMin = 64;
 
   HitRateConfig config_;
-  std::vector<Route> routes_;  // partitioned and default prefixes, longest first
-  mutable std::mutex mu_;      // taken only for sampled keys and reports
+  // Partitioned and default-routed prefixes -> partition (null: the default L1), as the Store
+  // routes them.
+  cache::PrefixTable<const HitRatePartition*> routes_{nullptr};
+  mutable std::mutex mu_;  // taken only for sampled keys and reports
   std::vector<std::unique_ptr<Group>> groups_;
 };
 
