@@ -90,9 +90,7 @@ class Entry {
     if (!value.empty()) std::memcpy(bytes() + data_off() + key_len(), value.data(), value.size());
   }
   // The request this block was allocated with (the header format is part of it).
-  size_t request_bytes() const {
-    return header_bytes(!is_long()) + (has_ttl() ? kTtlBytes : 0) + key_len() + value_len();
-  }
+  size_t request_bytes() const { return data_off() + key_len() + value_len(); }
 
   uint64_t version() const { return load<uint64_t>(kVersionOff); }
   void set_version(uint64_t v) { store<uint64_t>(kVersionOff, v); }

@@ -63,7 +63,9 @@ void HashSlotMap::grow() {
 }
 
 ShadowSim::ShadowSim(std::string_view policy, uint64_t capacity)
-    : name_(policy), capacity_(capacity), policy_(make_policy(policy, PolicyParams{capacity})) {}
+    : name_(policy), capacity_(capacity), policy_(make_policy(policy, PolicyParams{capacity})) {
+  if (policy_) policy_->set_slot_info(this);
+}
 
 void ShadowSim::access(uint64_t hash, uint64_t size) {
   ++total_.accesses;

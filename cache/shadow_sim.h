@@ -62,10 +62,17 @@ struct ShadowCounts {
   double miss_ratio() const { return accesses ? double(misses) / double(accesses) : 0; }
 };
 
-class ShadowSim {
+// It answers SlotInfo for its policy from its own per-slot arrays, so the policy keeps no copy.
+class ShadowSim final : public SlotInfo {
  public:
   // `capacity` is already scaled to the sample (same unit as the sizes passed in).
   ShadowSim(std::string_view policy, uint64_t capacity);
+  // The policy holds a pointer to this object (SlotInfo): it stays where it was built.
+  ShadowSim(const ShadowSim&) = delete;
+  ShadowSim& operator=(const ShadowSim&) = delete;
+
+  uint64_t slot_size(SlotId id) const override { return size_of_[id]; }
+  uint64_t slot_hash(SlotId id) const override { return hash_of_[id]; }
   bool valid() const { return policy_ != nullptr; }
   const std::string& policy_name() const { return name_; }
   uint64_t capacity() const { return capacity_; }

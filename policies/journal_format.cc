@@ -98,7 +98,6 @@ JournalDecode decode_journal_record(std::string_view in, uint64_t segment, Journ
   *consumed = 0;
   char head[kSegmentOffset + 8];
   put_u32(head, kJournalMagic);
-  put_u32(head + kCrcOffset, 0);
   put_u64(head + kSegmentOffset, segment);
   if (in.size() < kJournalHeaderBytes) {
     const bool ours = std::memcmp(in.data(), head, std::min<size_t>(4, in.size())) == 0;

@@ -32,7 +32,7 @@ class FileSink {
  public:
   virtual ~FileSink() = default;
   virtual void write_done(size_t commit, long res) = 0;
-  virtual void file_gone() = 0;
+  virtual void file_gone(size_t commit) = 0;
 };
 
 }  // namespace
@@ -44,7 +44,7 @@ class JournalFile final : public Endpoint {
   JournalFile(Worker* worker, FileSink* journal, size_t commit)
       : Endpoint(worker, -1), journal_(journal), commit_(commit) {}
   ~JournalFile() override {
-    if (journal_ != nullptr) journal_->file_gone();
+    if (journal_ != nullptr) journal_->file_gone(commit_);
   }
   void on_recv(const char*, long) override {}
   void on_file_done(long res) override {
@@ -97,16 +97,14 @@ struct Journal::Impl final : FileSink {
   uint64_t failed_segment = 0;   // a write into it failed: later ones there fail too
   uint64_t group_commits = 0;
   uint64_t bytes_written = 0;
-  bool preallocate = false;
   bool spare_asked = false;  // a spare is being prepared for this worker
   bool warned_rotation = false;
 
   Impl(Worker* w, JournalLedger* l, const policies::JournalConfig& c)
-      : worker(w),
-        ledger(l),
-        config(c),
-        commits(policies::kJournalMaxCommitsInFlight),
-        preallocate(c.fdatasync) {}
+      : worker(w), ledger(l), config(c), commits(policies::kJournalMaxCommitsInFlight) {}
+
+  // Segments are pre-allocated only when commits are fdatasync'ed: that is what it saves.
+  bool preallocate() const { return config.fdatasync; }
 
   bool writing(uint64_t segment) const {
     for (size_t i : order) {
@@ -131,14 +129,14 @@ struct Journal::Impl final : FileSink {
   }
 
   void ask_spare() {
-    if (!preallocate || spare_asked) return;
+    if (!preallocate() || spare_asked) return;
     spare_asked = true;
     ledger->want_spare(worker->index());
   }
 
   bool take_spare() {
     SpareSegment sp;
-    if (!preallocate || !ledger->take_spare(worker->index(), &sp)) return false;
+    if (!preallocate() || !ledger->take_spare(worker->index(), &sp)) return false;
     spare_asked = false;
     Segment s;
     s.id = sp.id;
@@ -190,24 +188,22 @@ struct Journal::Impl final : FileSink {
 
   // Moves the oldest pending records of `s`, up to one group's bytes, into commit `c`.
   void take_group(Segment& s, Commit& c) {
-    std::string& inflight_buf = c.buf;
-    std::vector<Pending>& inflight_records = c.records;
     size_t n = 0;
     while (n < s.records.size() &&
            (n == 0 || s.records[n].end <= policies::kJournalMaxGroupBytes)) {
       ++n;
     }
-    inflight_buf.clear();
-    inflight_records.clear();
+    c.buf.clear();
+    c.records.clear();
     if (n == s.records.size()) {
-      std::swap(inflight_buf, s.pending);
-      std::swap(inflight_records, s.records);
+      std::swap(c.buf, s.pending);
+      std::swap(c.records, s.records);
       return;
     }
     const size_t bytes = s.records[n - 1].end;
-    inflight_buf.assign(s.pending, 0, bytes);
+    c.buf.assign(s.pending, 0, bytes);
     s.pending.erase(0, bytes);
-    for (size_t i = 0; i < n; ++i) inflight_records.push_back(std::move(s.records[i]));
+    for (size_t i = 0; i < n; ++i) c.records.push_back(std::move(s.records[i]));
     s.records.erase(s.records.begin(), s.records.begin() + static_cast<ptrdiff_t>(n));
     for (Pending& p : s.records) p.end -= bytes;
   }
@@ -215,8 +211,9 @@ struct Journal::Impl final : FileSink {
   void flush() {
     if (segments.empty()) return;
     // A growing file (the first, or a fallback) gives way as soon as a spare is ready.
-    if (spare_asked && segments.back().capacity == 0 && ledger->spare_ready(worker->index())) {
-      rotate();
+    if (spare_asked && segments.back().capacity == 0) {
+      const size_t growing = segments.size() - 1;
+      if (take_spare()) segments[growing].closing = true;
     }
     retire_drained();
     for (Segment& s : segments) {
@@ -245,9 +242,8 @@ struct Journal::Impl final : FileSink {
     return true;
   }
 
-  void file_gone() override {
-    for (Commit& c : commits) c.file = nullptr;
-  }
+  // Only this slot's endpoint is gone: the others must still be detached by ~Journal.
+  void file_gone(size_t slot) override { commits[slot].file = nullptr; }
 
   void write_done(size_t slot, long res) override {
     commits[slot].done = true;
@@ -323,7 +319,7 @@ bool Journal::open(std::string* err) {
     impl_->commits[i].file = file.get();
     impl_->worker->adopt(std::move(file));
   }
-  if (impl_->preallocate) impl_->ledger->start_preparing(impl_->config.segment_bytes);
+  if (impl_->preallocate()) impl_->ledger->start_preparing(impl_->config.segment_bytes);
   return impl_->open_growing(err);
 }
 

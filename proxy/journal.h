@@ -66,7 +66,6 @@ class JournalLedger {
   void start_preparing(uint64_t segment_bytes);
   // Asks the preparer for a spare segment for `worker` (one at most is kept per worker).
   void want_spare(uint32_t worker);
-  bool spare_ready(uint32_t worker) const;
   // Hands over `worker`'s spare, registered as a segment; false if none is ready yet.
   bool take_spare(uint32_t worker, SpareSegment* out);
   void add_live(uint64_t segment, uint64_t n);
@@ -92,7 +91,7 @@ class JournalLedger {
   void maybe_retire(uint64_t id, Seg& s);  // mutex held
   void retire_files();                     // mutex not held
   void run();
-  bool prepare(uint32_t worker, std::unique_lock<std::mutex>& lock);
+  void prepare(uint32_t worker, std::unique_lock<std::mutex>& lock);
   std::string path_of(uint64_t id, uint32_t worker) const;
 
   std::string dir_;
@@ -102,14 +101,13 @@ class JournalLedger {
   std::unordered_map<uint64_t, Seg> segs_;
   std::deque<std::pair<uint64_t, std::string>> retiring_;  // sealed, drained: id, path
   std::deque<std::string> free_;                           // free-<id>.log paths
-  size_t free_pending_ = 0;
-  uint64_t recycled_ = 0;  // being renamed to free-<id>.log
+  size_t free_pending_ = 0;                                // being renamed to free-<id>.log
+  uint64_t recycled_ = 0;  // spares made from a free file (recycled_segments())
   std::unordered_map<uint32_t, SpareSegment> spares_;
   std::vector<uint32_t> wanted_;
   uint64_t segment_bytes_ = 0;
-  bool busy_ = false;  // the preparer is working outside the lock
-  bool stop_ = false;
-  std::atomic<bool> stopping_{false};  // stop_, read by a zero-fill without the lock
+  bool busy_ = false;              // the preparer is working outside the lock
+  std::atomic<bool> stop_{false};  // set under mu_; a zero-fill reads it without the lock
   std::thread thread_;
 };
 

@@ -6,6 +6,8 @@
 #include <memory>
 #include <unordered_map>
 
+#include "proxy/pg_conn.h"
+
 namespace strata::proxy {
 namespace {
 
@@ -33,10 +35,7 @@ JournalFilterResult drop_applied_writes(const policies::PostgresConfig& pg,
   // expand_dbname: the conninfo string fills in everything; connect_timeout bounds the wait.
   std::unique_ptr<PGconn, PgConnCloser> conn(PQconnectdbParams(keys, vals, 1));
   if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-    res.note = conn ? PQerrorMessage(conn.get()) : "out of memory";
-    while (!res.note.empty() && (res.note.back() == '\n' || res.note.back() == ' ')) {
-      res.note.pop_back();
-    }
+    res.note = conn ? pg_one_line(PQerrorMessage(conn.get())) : "out of memory";
     return res;
   }
   std::vector<RecoveredWrite> kept;

@@ -87,7 +87,6 @@ JournalLedger::~JournalLedger() {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
-    stopping_ = true;
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
@@ -126,11 +125,6 @@ void JournalLedger::want_spare(uint32_t worker) {
     wanted_.push_back(worker);
   }
   cv_.notify_all();
-}
-
-bool JournalLedger::spare_ready(uint32_t worker) const {
-  std::lock_guard lock(mu_);
-  return spares_.contains(worker);
 }
 
 bool JournalLedger::take_spare(uint32_t worker, SpareSegment* out) {
@@ -251,7 +245,7 @@ void JournalLedger::run() {
 
 // Recycles a free file if there is one (a rename), else zero-fills a new one; then makes the
 // name durable. Called with the lock held; drops it for the file work.
-bool JournalLedger::prepare(uint32_t worker, std::unique_lock<std::mutex>& lock) {
+void JournalLedger::prepare(uint32_t worker, std::unique_lock<std::mutex>& lock) {
   const uint64_t id = next_id_++;
   const std::string path = path_of(id, worker);
   const uint64_t bytes = segment_bytes_;
@@ -264,21 +258,20 @@ bool JournalLedger::prepare(uint32_t worker, std::unique_lock<std::mutex>& lock)
   std::string err;
   int fd = reuse.empty() ? -1 : reuse_file(reuse, path, bytes);
   const bool recycled = fd >= 0;
-  if (fd < 0) fd = zero_fill(path, bytes, &stopping_, &err);
+  if (fd < 0) fd = zero_fill(path, bytes, &stop_, &err);
   if (fd >= 0 && !journal_sync_dir(dir_)) {
     err = "cannot sync journal directory " + dir_ + ": " + strerror(errno);
     ::close(fd);
     ::unlink(path.c_str());
     fd = -1;
   }
-  if (fd < 0 && !stopping_.load()) {
+  if (fd < 0 && !stop_.load()) {
     STRATA_LOG_WARN("journal: no pre-allocated segment: %s", err.c_str());
   }
   lock.lock();
-  if (fd < 0) return false;
+  if (fd < 0) return;
   recycled_ += recycled ? 1 : 0;
   spares_[worker] = SpareSegment{id, fd, path, bytes};
-  return true;
 }
 
 }  // namespace strata::proxy

@@ -105,7 +105,9 @@ std::expected<void, std::string> read_segment(uint64_t id, const std::string& pa
   std::string err;
   if (!read_file(path, data, &err)) return std::unexpected(err);
   const std::string_view all(*data);
-  if (all.size() >= 4 && all.substr(0, 4) == "SJR1") {
+  uint32_t magic = 0;
+  if (all.size() >= sizeof magic) std::memcpy(&magic, all.data(), sizeof magic);
+  if (magic == policies::kJournalMagicV1) {
     return std::unexpected(path + ": a journal segment of an older strata (format 1): " +
                            "replay it with that version first");
   }

@@ -72,16 +72,16 @@ bool Worker::init(std::string* err, std::string* driver_note) {
     return false;
   }
   driver_->listen(listen_fd_);
+  const bool tiered = shared_->tiers != nullptr && shared_->tiers->write_behind != nullptr;
   if (!o.upstream.empty()) {
     sockaddr_in addr{};
     if (!resolve_upstream(o.upstream, &addr, err)) return false;
     // The tiered path caches Redis's values in L1 whatever l1_enabled says.
-    const bool tiered = shared_->tiers != nullptr && shared_->tiers->write_behind != nullptr;
     const bool tracking = o.upstream_tracking && (o.l1_enabled || tiered);
     upstream_ = std::make_unique<Upstream>(this, addr, o.upstream, tracking);
     upstream_->start();
   }
-  if (shared_->tiers != nullptr && shared_->tiers->write_behind != nullptr) {
+  if (tiered) {
     tiers_ = std::make_unique<Tiers>(this, shared_->tiers);
     if (!tiers_->init(err)) return false;
   }
@@ -243,8 +243,8 @@ const ServerView& Worker::server_view(bool refresh, bool full) {
   if (full && shared_->tiers != nullptr) {
     view_.policies_info = policies_info(*shared_->tiers);
     if (tiers_) {
-      view_.policies_info += "pg_available:" + std::string(tiers_->pool().available() ? "1" : "0") +
-                             "\r\n";
+      view_.policies_info +=
+          "pg_available:" + std::string(tiers_->pool().available() ? "1" : "0") + "\r\n";
     }
   }
   return view_;
