@@ -4,13 +4,17 @@
 #   strata           strata standalone (L1 only)
 #   strata+upstream  strata --upstream <the same redis> (L1 in front of Redis, writes through)
 #   pass-through     strata --upstream <the same redis> --l1-enabled false (every command relayed)
+#   floor            `strata-bench floor`: answers from constants with strata's kernel path (io_uring,
+#                    one recv and one send per request and socket), no data: the CPU-per-request
+#                    floor of loopback TCP on this machine, printed beside the CPU verdicts
 # for SET then GET, pipelines of 1 and 16, 50 clients, 100000 random keys, 100-byte values.
 # Prints throughput, p50, p99, server CPU per request (utime+stime from /proc/PID/stat) and
 # strata/redis ratios, then the verdicts of issue 2's targets: on L1 hits (strata standalone)
 # CPU per request <= 0.67x redis-server's, throughput >= redis's and p99 no higher; pass-through
 # throughput >= 0.85x redis's. Servers run on free loopback ports in temp dirs, killed at exit.
 #
-# Env: STRATA_BIN (default build/release/proxy/strata), BENCH_SECONDS per measurement (5),
+# Env: STRATA_BIN (default build/release/proxy/strata), STRATA_BENCH_BIN (default: strata-bench
+#      next to it in the build tree; the floor target is left out if it is missing), BENCH_SECONDS per measurement (5),
 #      BENCH_ROUNDS (1; >1 keeps each target's best round), STRATA_WORKERS (1: redis is
 #      single-threaded), STRATA_ARGS (extra strata flags, e.g. "--io epoll"),
 #      BENCH_OUT (directory for raw CSV; default a temp dir).
@@ -32,6 +36,7 @@ for tool in redis-server redis-benchmark redis-cli python3; do
 done
 [ -x "$strata_bin" ] || { echo "no strata binary at $strata_bin (set STRATA_BIN)"; exit 2; }
 strata_bin=$(realpath "$strata_bin")  # servers start inside their own temp dirs
+bench_bin=${STRATA_BENCH_BIN:-$(dirname "$strata_bin")/../bench/strata-bench}
 
 work=$(mktemp -d /tmp/strata-bench-XXXXXX)
 out=${BENCH_OUT:-$work}
@@ -84,7 +89,14 @@ start proxy "$strata_bin" --bind 127.0.0.1 --workers "$workers" "${strata_args[@
 start passthru "$strata_bin" --bind 127.0.0.1 --workers "$workers" "${strata_args[@]}" \
   --upstream "127.0.0.1:$port_redis" --l1-enabled false
 targets=(redis strata proxy passthru)
-declare -A label=([redis]=redis [strata]=strata [proxy]=strata+upstream [passthru]=pass-through)
+if [ -x "$bench_bin" ]; then
+  start floor "$(realpath "$bench_bin")" floor --value-bytes "$value_bytes"
+  targets+=(floor)
+else
+  echo "# no strata-bench at $bench_bin: the floor target is left out"
+fi
+declare -A label=([redis]=redis [strata]=strata [proxy]=strata+upstream [passthru]=pass-through
+                  [floor]=floor)
 ticks_per_s=$(getconf CLK_TCK)
 
 bench() {  # target test pipeline requests -> one CSV line: rps,p50,p99,cpu_us_per_req,upstream_cpu
@@ -166,8 +178,11 @@ for (test, pipe), b in base.items():
         p99 = float(s["p99_ms"]) / float(b["p99_ms"]) if float(b["p99_ms"]) else 1
         ok = cpu <= kCpuMax and thr >= 1 and p99 <= 1
         verdicts.append(ok)
+        f = by.get((test, pipe, "floor"))
+        floor = (f"  [floor cpu x{float(f['cpu_us_per_req']) / float(b['cpu_us_per_req']):.2f}]"
+                 if f and float(b["cpu_us_per_req"]) else "")
         print(f"  {'PASS' if ok else 'FAIL'}  L1 hits      {test:3} P{pipe:<3} cpu x{cpu:.2f} (<= {kCpuMax})"
-              f"  ops/s x{thr:.2f} (>= 1)  p99 x{p99:.2f} (<= 1)")
+              f"  ops/s x{thr:.2f} (>= 1)  p99 x{p99:.2f} (<= 1){floor}")
     t = by.get((test, pipe, "pass-through"))
     if t:
         thr = float(t["rps"]) / float(b["rps"])
@@ -175,5 +190,8 @@ for (test, pipe), b in base.items():
         verdicts.append(ok)
         print(f"  {'PASS' if ok else 'FAIL'}  pass-through {test:3} P{pipe:<3} ops/s x{thr:.2f} (>= {kPassThroughMin})")
 print(f"  {sum(verdicts)}/{len(verdicts)} targets met")
+if any(r["target"] == "floor" for r in rows):
+    print("  floor: a constant-answer server on the same kernel path; no server answering each")
+    print("  request with its own send gets below its CPU per request on this machine")
 EOF
 echo "raw CSV: $out (kept only if BENCH_OUT was set)"

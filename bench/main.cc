@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "bench/floor_server.h"
 #include "bench/sim_cli.h"
 #if __has_include("bench/load.h")
 #include "bench/load.h"
@@ -17,7 +18,7 @@ void usage(FILE* out) {
 #ifdef STRATA_BENCH_HAS_LOAD
       "  load   drive a RESP server with a workload, report throughput and latency (load --help)\n"
 #endif
-      ,
+      "  floor  constant-answer RESP server: the kernel's CPU-per-request floor (floor --help)\n",
       out);
 }
 
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   }
   const char* cmd = argv[1];
   if (std::strcmp(cmd, "sim") == 0) return strata::bench::run_sim(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "floor") == 0) return strata::bench::run_floor_server(argc - 1, argv + 1);
 #ifdef STRATA_BENCH_HAS_LOAD
   if (std::strcmp(cmd, "load") == 0) return run_load(argc - 1, argv + 1);
 #endif
