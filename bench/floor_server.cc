@@ -153,7 +153,7 @@ class FloorServer {
         if (!(cqe->flags & IORING_CQE_F_MORE)) arm_accept();
         break;
       case kRecv:
-        on_recv(conn_for(data), cqe);
+        on_recv(data, cqe);
         break;
       case kSend:
         on_sent(conn_for(data), cqe->res);
@@ -184,7 +184,8 @@ class FloorServer {
     }
   }
 
-  void on_recv(Conn* c, io_uring_cqe* cqe) {
+  void on_recv(uint64_t data, io_uring_cqe* cqe) {
+    Conn* c = conn_for(data);
     const bool more = cqe->flags & IORING_CQE_F_MORE;
     if (cqe->res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
       const unsigned id = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
@@ -192,6 +193,7 @@ class FloorServer {
         consume(c, std::string_view(memory_.data() + size_t{id} * kBufferBytes, cqe->res));
       }
       recycle(id);
+      c = conn_for(data);  // consume() may have closed and freed it
     }
     if (c == nullptr || c->closing) return;
     if (cqe->res == 0 || (cqe->res < 0 && cqe->res != -ENOBUFS)) {
