@@ -225,7 +225,10 @@ class FloorServer {
     } else {
       c->carry.assign(rest.substr(used));
     }
-    if (c->carry.size() > kCarryMax) close_conn(c);
+    if (c->carry.size() > kCarryMax) {
+      close_conn(c);  // may free c
+      return;
+    }
     if (!c->dirty && !c->out.empty()) {
       c->dirty = true;
       dirty_.push_back(c->fd);
