@@ -157,21 +157,7 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
     if (!strata_policy_admin(this, worker_, args)) run_local(spec, args);
     return kind_ == ClientStateKind::kReading;
   }
-  if (pinned_ != nullptr) {
-    // A connection pinned to Redis (MULTI, WATCH, blocking, RESP3) bypasses strata's tiers:
-    // a key under a PostgreSQL policy must not be read or written behind the strategy's back.
-    if (Tiers* t = worker_->tiers(); t != nullptr && spec != nullptr) {
-      if (auto k = t->postgres_key(*spec, args)) {
-        protocol::ReplyWriter(reply_target(), client_.resp_version)
-            .error("ERR strata: key '" + std::string(*k) +
-                   "' is under a PostgreSQL policy; it cannot be used on a connection pinned to "
-                   "Redis (MULTI/WATCH, blocking commands, RESP3, SELECT)");
-        return true;
-      }
-    }
-    pinned_->send_command(args, spec);
-    return true;
-  }
+  if (pinned_ != nullptr) return execute_pinned(spec, args);
   if (spec != nullptr && spec->name == "shutdown") {
     shutdown_server();
     return false;

@@ -73,6 +73,8 @@ class ClientConn final : public Endpoint {
   // raw: the request's bytes as the client sent them (forwarded as they are when multibulk).
   bool execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args,
                        std::string_view raw);
+  // A command on a client with its own upstream connection; true (it keeps reading).
+  bool execute_pinned(const CommandSpec* spec, Args args);
   void sample_access(const CommandSpec& spec, Args args);
   // The upstream if it can take a request now; else the client gets its error and nullptr.
   class Upstream* upstream_or_reply();

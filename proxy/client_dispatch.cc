@@ -8,15 +8,12 @@
 #include "cache/store.h"
 #include "proxy/client_conn.h"
 #include "proxy/tier_shared.h"
+#include "proxy/tiers.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
 namespace strata::proxy {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 bool parse_i64(std::string_view s, int64_t* out) {
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
@@ -95,6 +92,25 @@ bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string_vi
   return known;
 }
 
+bool ClientConn::execute_pinned(const CommandSpec* spec, Args args) {
+  const bool pins = spec != nullptr && needs_pinning(*spec, args);
+  if (Tiers* t = worker_->tiers(); t != nullptr && spec != nullptr) {
+    if (auto k = t->postgres_key(*spec, args)) {
+      // Pinned by HELLO 3 alone: Redis holds no transaction or other state for this client,
+      // so strata serves the key by its policy (in the client's protocol); the reply keeps its
+      // place among the relayed ones. Inside MULTI/WATCH, blocking or subscribed it cannot.
+      if (pinned_->resp_only() && !pins && t->route(this, *spec, args)) return true;
+      protocol::ReplyWriter(reply_target(), client_.resp_version)
+          .error("ERR strata: key '" + std::string(*k) +
+                 "' is under a PostgreSQL policy; it cannot be used on a connection pinned to "
+                 "Redis (MULTI/WATCH, blocking commands, pub/sub, SELECT)");
+      return true;
+    }
+  }
+  pinned_->send_command(this, args, spec, pins);
+  return true;
+}
+
 bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args,
                                  std::string_view raw) {
   Upstream& up = *worker_->upstream();
@@ -103,13 +119,13 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
     return kind_ == ClientStateKind::kReading;
   }
   if (spec != nullptr && needs_pinning(*spec, args)) {
-    pinned_ = up.pin(this);
+    pinned_ = up.pin(this, spec->name == "hello");
     if (pinned_ == nullptr) {
       protocol::ReplyWriter(reply_target(), client_.resp_version)
           .error("ERR cannot open a connection to upstream " + up.name());
       return true;
     }
-    pinned_->send_command(args, spec);
+    pinned_->send_command(this, args, spec, true);
     return true;
   }
   bool l1 = worker_->options().l1_enabled;

@@ -3,6 +3,8 @@
 // goes upstream and what is refused.
 #pragma once
 
+#include <strings.h>
+
 #include <cstdint>
 #include <span>
 #include <string>
@@ -15,6 +17,11 @@
 namespace strata::proxy {
 
 using Args = std::span<const std::string_view>;
+
+// ASCII case-insensitive equality, as Redis compares command and option names.
+inline bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
 
 // Per-connection state a command can read or change.
 struct ClientState {

@@ -196,8 +196,9 @@ void UpstreamConn::on_tick(int64_t now_ms) {
 
 // ---- PinnedUpstream ----
 
-PinnedUpstream::PinnedUpstream(Worker* worker, int fd, Upstream* owner, Token client)
-    : Endpoint(worker, fd), owner_(owner), client_(client) {
+PinnedUpstream::PinnedUpstream(Worker* worker, int fd, Upstream* owner, Token client,
+                               bool resp_only)
+    : Endpoint(worker, fd), owner_(owner), client_(client), resp_only_(resp_only) {
   can_send_ = false;
 }
 
@@ -205,8 +206,10 @@ void PinnedUpstream::on_connected(int res) {
   ClientConn* c = client_of(worker_, client_);
   if (res < 0) {
     if (c != nullptr) {
-      c->upstream_lost(
-          error_line("ERR upstream " + owner_->name() + " unavailable (" + strerror(-res) + ")"));
+      std::string error =
+          error_line("ERR upstream " + owner_->name() + " unavailable (" + strerror(-res) + ")");
+      fail_waiting(c, error);
+      c->upstream_lost(framed_ ? std::string() : error);
     }
     close();
     return;
@@ -217,10 +220,31 @@ void PinnedUpstream::on_connected(int res) {
   mark_dirty();
 }
 
-void PinnedUpstream::send_command(std::span<const std::string_view> args, const CommandSpec* spec) {
+namespace {
+
+// Commands after which a connection's replies are no longer one per command: subscriptions
+// (messages, and in RESP3 no reply at all but pushes), MONITOR's feed, CLIENT REPLY OFF/SKIP.
+bool ends_framing(const CommandSpec& spec, std::span<const std::string_view> args) {
+  if ((spec.flags & kPubSub) != 0 && (spec.flags & kPinning) != 0) return true;
+  if (spec.name == "monitor") return true;
+  return spec.name == "client" && args.size() >= 2 && iequals(args[1], "reply");
+}
+
+}  // namespace
+
+void PinnedUpstream::send_command(ClientConn* c, std::span<const std::string_view> args,
+                                  const CommandSpec* spec, bool pins) {
   encode_command(&out_, args);
   mark_dirty();
   bump(worker_->shared().stats->upstream_forwarded);
+  if (pins && (spec == nullptr || spec->name != "hello")) resp_only_ = false;
+  if (framed_ && (spec == nullptr || !ends_framing(*spec, args))) {
+    waiting_.push_back(Waiting{c->reserve_reply(), spec != nullptr && spec->name == "hello"});
+  } else {
+    // Bytes from here on are relayed as they come, once the replies still framed are in.
+    framed_ = false;
+    resp_only_ = false;
+  }
   if (spec == nullptr) return;
   // Keys written here are invalidated now and again when a reply arrives, since a fill on a
   // shared connection may have read the old value in between (MULTI applies at EXEC).
@@ -239,33 +263,56 @@ void PinnedUpstream::send_command(std::span<const std::string_view> args, const 
   }
 }
 
+void PinnedUpstream::fail_waiting(ClientConn* c, std::string_view error_line) {
+  while (!waiting_.empty()) {
+    c->fail_reply(waiting_.front().seq, error_line);
+    waiting_.pop_front();
+  }
+}
+
+bool PinnedUpstream::deliver(ClientConn* c) {
+  size_t used = 0;
+  while (used < carry_.size() && (skip_replies_ > 0 || framed_ || !waiting_.empty())) {
+    // The scanner resumes where it stopped in a reply that was not complete yet.
+    const std::string_view rest = std::string_view(carry_).substr(used);
+    const protocol::ScanStatus st = scanner_.feed(rest);
+    if (st == protocol::ScanStatus::kError) return false;
+    if (st == protocol::ScanStatus::kNeedMore) break;
+    const std::string_view reply = rest.substr(0, scanner_.consumed());
+    used += reply.size();
+    if (skip_replies_ > 0) {  // the reply to strata's own CLIENT SETNAME: not the client's
+      --skip_replies_;
+    } else if (scanner_.is_push() || waiting_.empty()) {
+      c->append_raw(reply);  // out of band (RESP3 push): goes out after what is queued
+    } else {
+      const Waiting w = waiting_.front();
+      waiting_.pop_front();
+      if (w.hello && !reply.empty() && (reply[0] == '%' || reply[0] == '*')) {
+        c->state().resp_version = reply[0] == '%' ? 3 : 2;
+      }
+      c->complete_reply(w.seq, reply);
+    }
+  }
+  if (!framed_ && waiting_.empty() && skip_replies_ == 0 && used < carry_.size()) {
+    c->append_raw(std::string_view(carry_).substr(used));
+    used = carry_.size();
+  }
+  carry_.erase(0, used);
+  return true;
+}
+
 void PinnedUpstream::on_recv(const char* data, long n) {
   ClientConn* c = client_of(worker_, client_);
   if (n <= 0) {
-    if (c != nullptr) c->upstream_lost({});
+    if (c != nullptr) {
+      fail_waiting(c, error_line("ERR upstream " + owner_->name() + " closed the connection"));
+      c->upstream_lost({});
+    }
     close();
     return;
   }
   for (const std::string& k : written_keys_) worker_->shared().store->invalidate(k);
   written_keys_.clear();
-  std::string_view input(data, static_cast<size_t>(n));
-  if (skip_replies_ > 0) {
-    // Replies to what strata itself sent at pinning time (CLIENT SETNAME): not the client's.
-    skip_carry_.append(input);
-    size_t used = 0;
-    while (skip_replies_ > 0 && used < skip_carry_.size()) {
-      skip_scanner_.reset();
-      if (skip_scanner_.feed(std::string_view(skip_carry_).substr(used)) !=
-          protocol::ScanStatus::kDone) {
-        break;
-      }
-      used += skip_scanner_.consumed();
-      --skip_replies_;
-    }
-    skip_carry_.erase(0, used);
-    if (skip_replies_ > 0) return;
-    input = skip_carry_;
-  }
   if (flush_on_reply_) {
     worker_->shared().store->flush_all();
     flush_on_reply_ = false;
@@ -274,13 +321,28 @@ void PinnedUpstream::on_recv(const char* data, long n) {
     close();
     return;
   }
-  c->append_raw(input);
-  skip_carry_.clear();
+  const std::string_view input(data, static_cast<size_t>(n));
+  if (!framed_ && waiting_.empty() && skip_replies_ == 0 && carry_.empty()) {
+    c->append_raw(input);  // relaying: straight through
+    return;
+  }
+  carry_.append(input);
+  if (carry_.size() > worker_->options().output_buffer_bytes_max || !deliver(c)) {
+    STRATA_LOG_WARN("pinned upstream connection for client %llu: %s; closing it",
+                    static_cast<unsigned long long>(c->state().id),
+                    carry_.size() > worker_->options().output_buffer_bytes_max
+                        ? "reply over the size limit"
+                        : "malformed reply");
+    fail_waiting(c, error_line("ERR upstream " + owner_->name() + " sent a bad reply"));
+    c->upstream_lost({});
+    close();
+  }
 }
 
 void PinnedUpstream::on_closed() {
   if (ClientConn* c = client_of(worker_, client_)) {
     c->detach_pinned();
+    fail_waiting(c, error_line("ERR upstream " + owner_->name() + " connection lost"));
     c->upstream_lost({});
   }
 }
@@ -402,8 +464,7 @@ void Upstream::conn_lost(uint32_t index, UpstreamConn* conn, std::string_view wh
 }
 
 void Upstream::on_tick(int64_t now_ms) {
-  if (tracking_wanted_ && tracking_ == nullptr &&
-      now_ms >= tracking_retry_at_ms_) {
+  if (tracking_wanted_ && tracking_ == nullptr && now_ms >= tracking_retry_at_ms_) {
     connect_tracking();
   }
   for (uint32_t i = 0; i < shared_.size(); ++i) {
@@ -454,8 +515,8 @@ void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_
     tracking_args_.assign(1, "EXISTS");
     for (const std::string& k : effect->keys) tracking_args_.emplace_back(k);
   }
-  conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kRelay, c->token(), seq,
-                                                 nullptr, std::move(effect), {}});
+  conn->pending_.push_back(UpstreamConn::Pending{
+      UpstreamConn::Pending::kRelay, c->token(), seq, nullptr, std::move(effect), {}});
   if (track) {
     conn->send_command(tracking_args_);
     conn->pending_.push_back(
@@ -483,8 +544,8 @@ void Upstream::fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view 
   std::string_view pttl[] = {"PTTL", key};
   conn->send_command(get);
   conn->send_command(pttl);
-  conn->pending_.push_back(
-      UpstreamConn::Pending{UpstreamConn::Pending::kFillValue, Token{}, 0, std::move(f), nullptr, {}});
+  conn->pending_.push_back(UpstreamConn::Pending{
+      UpstreamConn::Pending::kFillValue, Token{}, 0, std::move(f), nullptr, {}});
   conn->pending_.push_back(
       UpstreamConn::Pending{UpstreamConn::Pending::kFillTtl, Token{}, 0, nullptr, nullptr, {}});
 }
@@ -566,10 +627,10 @@ void Upstream::apply_effect(const WriteEffect& e, bool ok) {
   }
 }
 
-PinnedUpstream* Upstream::pin(ClientConn* c) {
+PinnedUpstream* Upstream::pin(ClientConn* c, bool resp_only) {
   int fd = new_socket();
   if (fd < 0) return nullptr;
-  auto p = std::make_unique<PinnedUpstream>(worker_, fd, this, c->token());
+  auto p = std::make_unique<PinnedUpstream>(worker_, fd, this, c->token(), resp_only);
   PinnedUpstream* raw = p.get();
   if (!c->state().name.empty()) {
     // The connection name set on strata follows the client to its own upstream connection.

@@ -102,25 +102,49 @@ class UpstreamConn final : public Endpoint {
   ReplyStream stream_;
 };
 
+// A client's own upstream connection (MULTI/WATCH, blocking commands, pub/sub, HELLO 3...).
+// Its replies are framed: each goes to the client's reply slot for its command, so replies
+// strata composes itself on that client (STRATA admin, QUIT, keys under a PostgreSQL policy)
+// keep their place. Once the connection carries a command whose replies are not one per
+// command (SUBSCRIBE and friends, MONITOR, CLIENT REPLY), its bytes are relayed as they come.
 class PinnedUpstream final : public Endpoint {
  public:
-  PinnedUpstream(Worker* worker, int fd, Upstream* owner, Token client);
+  // resp_only: pinned by HELLO alone (RESP3), so Redis holds no transaction, watch, blocking
+  // or subscription state for the client yet.
+  PinnedUpstream(Worker* worker, int fd, Upstream* owner, Token client, bool resp_only);
   void on_recv(const char* data, long n) override;
   void on_connected(int res) override;
   void on_closed() override;
-  void send_command(std::span<const std::string_view> args, const CommandSpec* spec);
+  // pins: the command is one that needs a pinned connection (MULTI, WATCH, SUBSCRIBE...).
+  void send_command(ClientConn* c, std::span<const std::string_view> args, const CommandSpec* spec,
+                    bool pins);
   void detach_client() { client_ = Token{~0u, ~0u}; }
+  // True while strata may still serve the client's keys under PostgreSQL policies itself:
+  // nothing but HELLO went to this connection that would make Redis hold state for the client.
+  bool resp_only() const { return resp_only_; }
 
  private:
   friend class Upstream;
+  struct Waiting {
+    uint64_t seq;  // the client's reply slot
+    bool hello;    // a HELLO: its reply sets the client's protocol version
+  };
+  // Ends the client's waiting replies with `error_line` (the connection is gone).
+  void fail_waiting(ClientConn* c, std::string_view error_line);
+  // Hands complete replies in carry_ to the client; false on a malformed reply.
+  bool deliver(ClientConn* c);
+
   Upstream* owner_;
   Token client_;
   bool connected_ = false;
+  bool resp_only_;
+  bool framed_ = true;
   std::vector<std::string> written_keys_;  // invalidated again when the reply arrives
   bool flush_on_reply_ = false;
   uint32_t skip_replies_ = 0;  // replies to strata's own set-up commands, not relayed
-  std::string skip_carry_;
-  protocol::ReplyScanner skip_scanner_;
+  std::string carry_;          // bytes of a reply not yet complete
+  protocol::ReplyScanner scanner_;
+  RingQueue<Waiting> waiting_;
 };
 
 class Upstream {
@@ -145,7 +169,7 @@ class Upstream {
   void fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view key);
   // A write to `key` is on its way: later reads must not join a fill started before it.
   void forget_flight(std::string_view key);
-  PinnedUpstream* pin(ClientConn* c);
+  PinnedUpstream* pin(ClientConn* c, bool resp_only);
   // Sends a command of strata's own; `cb` gets its reply. Commands with the same `route_key`
   // travel on one connection, so Redis applies them in the order strata sent them. False
   // (and no callback) when no connection is ready.

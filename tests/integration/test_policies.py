@@ -375,6 +375,63 @@ def pipelined(chk, s, r, pg):
     chk.eq(pg_value(pg, "wa:pipe1"), b"wa:19", "pipelined write-around: the last write in PG")
 
 
+def pinned_clients(chk, s, r, pg):
+    """A RESP3 client (HELLO 3 gets it its own Redis connection) still has its keys under
+    PostgreSQL policies served by their strategy, in RESP3, with replies in order among the
+    relayed ones; once the connection holds Redis state (MULTI) such keys are refused. Pub/sub
+    on a RESP3 connection is relayed as it comes. Replies strata composes itself on a pinned
+    connection (STRATA admin) keep their place behind the relayed ones."""
+    c = harness.Client(s.port)
+    hello = c.call("HELLO", "3")
+    chk.ok(hello.startswith(b"%"), "HELLO 3 through strata: a RESP3 map from Redis", hello[:40])
+    cmds = [("RPUSH", "plain:r3", "a"), ("SET", "wt:r3", "v3"), ("LRANGE", "plain:r3", "0", "-1"),
+            ("GET", "wt:r3"), ("SET", "wb:r3", "b3"), ("GET", "wt:r3none"),
+            ("HSET", "plain:r3h", "f", "1"), ("HGETALL", "plain:r3h"), ("GET", "wb:r3"),
+            ("DEL", "plain:r3", "plain:r3h")]
+    want = [b":1\r\n", kOk, b"*1\r\n$1\r\na\r\n", bulk("v3"), kOk, b"_\r\n", b":1\r\n",
+            b"%1\r\n$1\r\nf\r\n$1\r\n1\r\n", bulk("b3"), b":2\r\n"]
+    c.send(b"".join(harness.encode(*a) for a in cmds))
+    got = [c.read_reply() for _ in cmds]
+    bad = [(cmds[i], got[i], want[i]) for i in range(len(cmds)) if got[i] != want[i]]
+    chk.ok(not bad, "RESP3 client: PostgreSQL-policy keys served, replies in order", bad[:4])
+    chk.eq(pg_value(pg, "wt:r3"), b"v3", "RESP3 client: the write-through SET is in PostgreSQL")
+    chk.eq(flush_behind(s), kOk, "FLUSH-BEHIND after the RESP3 writes")
+    chk.eq(pg_value(pg, "wb:r3"), b"b3", "RESP3 client: the write-behind SET reached PostgreSQL")
+    chk.eq(c.call("MULTI"), kOk, "RESP3 client: MULTI")
+    reply = c.call("SET", "wt:r3", "in-multi")
+    chk.ok(reply.startswith(b"-ERR strata: key 'wt:r3' is under a PostgreSQL policy"),
+           "inside MULTI a PostgreSQL-policy key is refused", reply)
+    chk.eq(c.call("EXEC"), b"*0\r\n", "EXEC of the empty transaction")
+    chk.ok(c.call("GET", "wt:r3").startswith(b"-ERR strata"),
+           "after MULTI the connection stays refused for such keys (Redis may hold state)")
+    c.close()
+    # RESP2 transaction with strata's own command pipelined behind it.
+    c = harness.Client(s.port)
+    cmds = [("MULTI",), ("SET", "plain:m", "1"), ("EXEC",), ("STRATA", "POLICY", "GET", "wt:"),
+            ("GET", "plain:m")]
+    c.send(b"".join(harness.encode(*a) for a in cmds))
+    got = [c.read_reply() for _ in cmds]
+    chk.eq(got[:3], [kOk, b"+QUEUED\r\n", b"*1\r\n+OK\r\n"], "MULTI/SET/EXEC through strata")
+    chk.ok(got[3].startswith(b"*") and b"write-through" in got[3],
+           "STRATA POLICY GET after EXEC: its reply comes after EXEC's", got[3][:60])
+    chk.eq(got[4], bulk("1"), "GET after the admin command")
+    c.close()
+    # Pub/sub on a RESP3 connection: pushes relayed as they come.
+    sub = harness.Client(s.port)
+    sub.call("HELLO", "3")
+    sub.send(harness.encode("SUBSCRIBE", "r3chan"))
+    chk.eq(sub.read_reply(), b">3\r\n$9\r\nsubscribe\r\n$6\r\nr3chan\r\n:1\r\n",
+           "RESP3 SUBSCRIBE: the push confirming it")
+    pub = harness.Client(s.port)
+    chk.eq(pub.call("PUBLISH", "r3chan", "hi"), b":1\r\n", "PUBLISH reaches the subscriber")
+    chk.eq(sub.read_reply(), b">3\r\n$7\r\nmessage\r\n$6\r\nr3chan\r\n$2\r\nhi\r\n",
+           "RESP3 subscriber gets the message push")
+    sub.send(harness.encode("PING"))
+    chk.eq(sub.read_reply(), b"+PONG\r\n", "PING while subscribed (RESP3)")
+    pub.close()
+    sub.close()
+
+
 def binary_and_big(chk, s, r, pg):
     """Values are bytes (every byte value, 4 MB) through PostgreSQL's bytea and the journal;
     keys are Redis strings, so one with a NUL byte must not become another key's row."""
@@ -469,7 +526,8 @@ def main():
     s, r = Conn(srv.port), Conn(redis.port)
     phases = [(p, (chk, s, r, pg)) for p in (
         write_through, unsupported, write_behind, coalescing, write_around, refresh_ahead_writes,
-        read_through, negative_cache, mixed_prefixes, pipelined, binary_and_big)]
+        read_through, negative_cache, mixed_prefixes, pipelined, pinned_clients,
+        binary_and_big)]
     phases.append((stalled_redis, (chk, s, r, pg, redis)))
     phases.append((postgres_down, (chk, s, r, pg, srv)))
     phases.append((redis_down, (chk, s, r, pg, redis)))
