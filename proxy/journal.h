@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -72,6 +73,8 @@ class JournalLedger {
   // One record of `segment` is no longer needed; the file is retired (kept for reuse, or
   // unlinked) once the segment is sealed and has no live record.
   void release(uint64_t segment);
+  // The same for many records (a flushed batch: mostly one segment), under one lock.
+  void release(std::span<const uint64_t> segments);
   void seal(uint64_t segment);
   uint64_t live_records() const;
   uint64_t segments() const;

@@ -153,6 +153,23 @@ void JournalLedger::release(uint64_t segment) {
   if (now) retire_files();
 }
 
+void JournalLedger::release(std::span<const uint64_t> segments) {
+  std::unique_lock lock(mu_);
+  for (size_t i = 0; i < segments.size();) {
+    const uint64_t id = segments[i];
+    size_t n = 1;
+    while (i + n < segments.size() && segments[i + n] == id) ++n;
+    i += n;
+    auto it = segs_.find(id);
+    if (it == segs_.end()) continue;
+    it->second.live -= std::min<uint64_t>(it->second.live, n);
+    maybe_retire(id, it->second);
+  }
+  const bool now = !thread_.joinable() && !retiring_.empty();
+  lock.unlock();
+  if (now) retire_files();
+}
+
 void JournalLedger::seal(uint64_t segment) {
   std::unique_lock lock(mu_);
   auto it = segs_.find(segment);

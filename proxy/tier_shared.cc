@@ -44,10 +44,7 @@ WriteBehindShared::Queue& WriteBehindShared::queue_for(const PolicyEntry& e) {
 }
 
 void WriteBehindShared::release(const std::vector<uint64_t>& segs) {
-  if (ledger_ == nullptr) return;
-  for (uint64_t s : segs) {
-    if (s != 0) ledger_->release(s);
-  }
+  if (ledger_ != nullptr && !segs.empty()) ledger_->release(segs);
 }
 
 void WriteBehindShared::apply(const PolicySnapshot& snap) {
@@ -70,10 +67,10 @@ bool WriteBehindShared::has_room(const PolicyEntry& e) {
   return bytes < kBytesMax;
 }
 
-void WriteBehindShared::push(const PolicyEntry& e, policies::PendingWrite w) {
+void WriteBehindShared::push(const PolicyEntry& e, const policies::WriteView& w) {
   std::lock_guard lock(mu_);
   released_.clear();
-  queue_for(e).q.push(std::move(w), &released_);
+  queue_for(e).q.push(w, &released_);
   release(released_);
 }
 
@@ -82,9 +79,14 @@ bool WriteBehindShared::find(std::string_view prefix, std::string_view key,
   std::lock_guard lock(mu_);
   auto it = queues_.find(prefix);
   if (it == queues_.end()) return false;
-  const policies::PendingWrite* w = it->second->q.find(key);
-  if (w == nullptr) return false;
-  *out = *w;
+  const std::optional<policies::WriteView> w = it->second->q.find(key);
+  if (!w) return false;
+  out->key.assign(w->key);
+  out->value.assign(w->value);
+  out->version = w->version;
+  out->is_delete = w->is_delete;
+  out->segment = w->segment;
+  out->enqueued_ms = w->enqueued_ms;
   return true;
 }
 
@@ -96,7 +98,7 @@ void WriteBehindShared::take(int64_t now_ms, bool force, size_t max_batches,
       FlushBatch b;
       b.prefix = prefix;
       b.sql = q->sql;
-      if (q->q.take_batch(now_ms, force, &b.writes) == 0) break;
+      if (q->q.take_batch(now_ms, force, &b) == 0) break;
       out->push_back(std::move(b));
     }
   }
@@ -118,6 +120,26 @@ void WriteBehindShared::failed(const std::string& prefix, std::string_view key, 
   if (it == queues_.end()) return;
   released_.clear();
   it->second->q.failed(key, version, &released_);
+  release(released_);
+}
+
+void WriteBehindShared::committed(const std::string& prefix,
+                                  std::span<const policies::WriteView> rows) {
+  std::lock_guard lock(mu_);
+  auto it = queues_.find(prefix);
+  if (it == queues_.end()) return;
+  released_.clear();
+  for (const policies::WriteView& w : rows) it->second->q.committed(w.key, w.version, &released_);
+  release(released_);
+}
+
+void WriteBehindShared::failed(const std::string& prefix,
+                               std::span<const policies::WriteView> rows) {
+  std::lock_guard lock(mu_);
+  auto it = queues_.find(prefix);
+  if (it == queues_.end()) return;
+  released_.clear();
+  for (const policies::WriteView& w : rows) it->second->q.failed(w.key, w.version, &released_);
   release(released_);
 }
 

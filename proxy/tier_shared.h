@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -33,11 +34,11 @@ class VersionClock {
   std::atomic<uint64_t> last_{0};
 };
 
-// A batch of write-behind writes of one prefix, handed to one worker to flush.
-struct FlushBatch {
+// A batch of write-behind writes of one prefix, handed to one worker to flush (`writes` view
+// the batch's own bytes).
+struct FlushBatch : policies::WriteBatch {
   std::string prefix;
   MappingSql sql;
-  std::vector<policies::PendingWrite> writes;
 };
 
 class WriteBehindShared {
@@ -51,13 +52,19 @@ class WriteBehindShared {
   // Queue limits follow the policies (after a reload too).
   void apply(const PolicySnapshot& snap);
   bool has_room(const PolicyEntry& e);
-  void push(const PolicyEntry& e, policies::PendingWrite w);
+  void push(const PolicyEntry& e, const policies::WriteView& w);
+  void push(const PolicyEntry& e, const policies::PendingWrite& w) {
+    push(e, policies::view_of(w));
+  }
   // Copies the newest pending write of key (prefix's queue) into *out.
   bool find(std::string_view prefix, std::string_view key, policies::PendingWrite* out);
   // Batches due now (all waiting writes when force), at most `max_batches`.
   void take(int64_t now_ms, bool force, size_t max_batches, std::vector<FlushBatch>* out);
   void committed(const std::string& prefix, std::string_view key, uint64_t version);
   void failed(const std::string& prefix, std::string_view key, uint64_t version);
+  // The same for rows of one statement, under one lock.
+  void committed(const std::string& prefix, std::span<const policies::WriteView> rows);
+  void failed(const std::string& prefix, std::span<const policies::WriteView> rows);
   void rejected(const std::string& prefix, std::string_view key, uint64_t version,
                 std::string error, int64_t now_ms);
 

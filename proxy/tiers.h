@@ -97,11 +97,16 @@ class Tiers {
                   uint64_t version, int64_t ttl_ms);
   void retry_parked(int64_t now_ms);
 
-  // Write-behind flushing.
+  // Write-behind flushing (tiers_flush.cc).
+  struct ArrayForm;
   void flush_due(int64_t now_ms);
   void flush_batch(FlushBatch b);
   void flush_rows(uint64_t batch, size_t first, size_t n);
   void flush_settled(uint64_t batch, size_t first, size_t n, const PgResult& r);
+  // The array statement for `sql`'s mapping, or null while unknown or unusable (the catalog
+  // is asked once per worker and mapping).
+  const ArrayForm* array_form(const MappingSql& sql);
+  void array_form_known(const std::string& id, const MappingSql& sql, PgResult&& r);
 
   // Per-key order: while a write of a key waits on PostgreSQL, later commands on that key (from
   // any connection of this worker) wait behind it, so a connection's commands take effect in
@@ -142,6 +147,15 @@ class Tiers {
     uint32_t execs_left = 0;
   };
   std::unordered_map<uint64_t, BatchState> batches_;
+  // Per PostgreSQL mapping: whether its column types let a batch go as one prepared statement
+  // over three arrays (in binary), and that statement; else batches are multi-row VALUES.
+  struct ArrayForm {
+    enum class State : uint8_t { kAsking, kYes, kNo, kRetry } state = State::kAsking;
+    int64_t retry_at_ms = 0;
+    std::string sql;
+  };
+  std::unordered_map<std::string, ArrayForm> array_forms_;
+  std::string flush_params_;  // scratch: the encoded arrays of one statement
   uint64_t next_batch_ = 1;
   uint32_t flush_execs_in_flight_ = 0;
   int64_t flush_backoff_until_ms_ = 0;

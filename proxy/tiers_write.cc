@@ -1,7 +1,7 @@
 // The tiered write path: the four strategies (see ../shared/DESIGN.md § Write strategies), L2
-// writes guarded by version, write-behind backpressure, and write-behind flushing in batches.
+// writes guarded by version, write-behind backpressure, FLUSH-BEHIND. Flushing batches to
+// PostgreSQL is in tiers_flush.cc.
 #include <algorithm>
-#include <bit>
 
 #include "cache/store.h"
 #include "protocol/reply_writer.h"
@@ -48,8 +48,6 @@ if v < cur then return 0 end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', tonumber(ARGV[2]))
 return redis.call('DEL', KEYS[1]))lua";
 
-constexpr uint32_t kFlushExecsMax = 8;  // write-behind statements in flight per worker
-constexpr uint32_t kFlushBackoffStartMs = 50;
 constexpr size_t kL2RepairMax = 100'000;  // keys whose L2 copy awaits invalidation
 
 std::string pg_error(const PgResult& r) {
@@ -238,14 +236,14 @@ void Tiers::write_behind(WriteReq req) {
   const uint64_t segment = journal_->append(rec, [settle](bool ok) mutable {
     settle(0, ok ? std::string_view() : std::string_view("-ERR strata: journal write failed\r\n"));
   });
-  policies::PendingWrite pw;
+  policies::WriteView pw;
   pw.key = req.key;
-  pw.value = req.is_delete ? std::string() : req.value;
+  if (!req.is_delete) pw.value = req.value;
   pw.version = version;
   pw.is_delete = req.is_delete;
   pw.segment = segment;
   pw.enqueued_ms = now;
-  shared_->write_behind->push(*req.entry, std::move(pw));
+  shared_->write_behind->push(*req.entry, pw);
   if (with_l2) {
     if (up->available()) {
       std::string key = req.key;
@@ -273,116 +271,6 @@ void Tiers::retry_parked(int64_t now_ms) {
     }
     write_behind(std::move(req));
   }
-}
-
-// ---- write-behind flushing ----
-
-void Tiers::flush_due(int64_t now_ms) {
-  // No check that PostgreSQL is up: a flush while it is down fails at once (transient), which
-  // counts a retry and backs the worker off, and the writes wait in the queue.
-  if (flush_execs_in_flight_ >= kFlushExecsMax || now_ms < flush_backoff_until_ms_) return;
-  const bool force = shared_->draining.load(std::memory_order_relaxed) ||
-                     shared_->flush_waiters.load(std::memory_order_relaxed) > 0;
-  std::vector<FlushBatch> batches;
-  shared_->write_behind->take(now_ms, force, kFlushExecsMax - flush_execs_in_flight_, &batches);
-  for (FlushBatch& b : batches) flush_batch(std::move(b));
-}
-
-void Tiers::flush_batch(FlushBatch b) {
-  // Sets first as multi-row upserts in power-of-two chunks (a handful of prepared statements
-  // per mapping), deletes one statement each. Each statement is idempotent on its own.
-  std::stable_partition(b.writes.begin(), b.writes.end(),
-                        [](const policies::PendingWrite& w) { return !w.is_delete; });
-  const uint64_t id = next_batch_++;
-  BatchState& st = batches_[id];
-  st.batch = std::move(b);
-  const auto& ws = st.batch.writes;
-  size_t sets = 0;
-  while (sets < ws.size() && !ws[sets].is_delete) ++sets;
-  std::vector<std::pair<size_t, size_t>> chunks;
-  for (size_t i = 0; i < sets;) {
-    const size_t n = std::bit_floor(sets - i);
-    chunks.push_back({i, n});
-    i += n;
-  }
-  for (size_t i = sets; i < ws.size(); ++i) chunks.push_back({i, 1});
-  st.execs_left = static_cast<uint32_t>(chunks.size());
-  for (auto [first, n] : chunks) flush_rows(id, first, n);
-}
-
-void Tiers::flush_rows(uint64_t batch, size_t first, size_t n) {
-  BatchState& st = batches_.at(batch);
-  const FlushBatch& b = st.batch;
-  std::vector<std::string> versions(n);
-  std::vector<PgParam> params;
-  std::string sql;
-  if (b.writes[first].is_delete) {
-    versions[0] = std::to_string(b.writes[first].version);
-    params.push_back({b.writes[first].key, false, false});
-    params.push_back({versions[0], false, false});
-    sql = b.sql.tombstone;
-  } else {
-    for (size_t i = 0; i < n; ++i) {
-      const policies::PendingWrite& w = b.writes[first + i];
-      versions[i] = std::to_string(w.version);
-      params.push_back({w.key, false, false});
-      params.push_back({w.value, false, true});
-      params.push_back({versions[i], false, false});
-    }
-    sql = n == 1 ? b.sql.upsert : b.sql.upsert_rows(n);
-  }
-  ++flush_execs_in_flight_;
-  pool_->exec(sql, params, false, [this, batch, first, n](PgResult&& r) {
-    --flush_execs_in_flight_;
-    flush_settled(batch, first, n, r);
-  });
-}
-
-void Tiers::flush_settled(uint64_t batch, size_t first, size_t n, const PgResult& r) {
-  auto it = batches_.find(batch);
-  if (it == batches_.end()) return;
-  BatchState& st = it->second;
-  const FlushBatch& b = st.batch;
-  const PolicySnapshot* snap = shared_->registry->current();
-  PrefixStats* stats = snap->match(b.prefix).stats;
-  const int64_t now = worker_->now_ms();
-  if (r.status == PgResult::kPermanent && n > 1) {
-    // One bad row fails the whole statement: retry the rows one by one to find it, so the
-    // others are not held back.
-    st.execs_left += static_cast<uint32_t>(n) - 1;
-    for (size_t i = 0; i < n; ++i) flush_rows(batch, first + i, 1);
-    return;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    const policies::PendingWrite& w = b.writes[first + i];
-    if (r.status == PgResult::kOk) {
-      shared_->write_behind->committed(b.prefix, w.key, w.version);
-    } else if (r.status == PgResult::kTransient) {
-      shared_->write_behind->failed(b.prefix, w.key, w.version);
-    } else {
-      STRATA_LOG_WARN("write-behind: PostgreSQL refused '%s' (version %llu): %s; dead-lettered",
-                      w.key.c_str(), static_cast<unsigned long long>(w.version), r.error.c_str());
-      shared_->write_behind->rejected(b.prefix, w.key, w.version,
-                                      r.sqlstate.empty() ? r.error : r.sqlstate + " " + r.error,
-                                      now);
-      bump(stats->dead_letters);
-    }
-  }
-  if (r.status == PgResult::kOk) {
-    bump(stats->wb_batches);
-    bump(stats->wb_rows, n);
-    flush_backoff_ms_ = 0;
-  } else if (r.status == PgResult::kTransient) {
-    bump(stats->wb_retries);
-    flush_backoff_ms_ =
-        flush_backoff_ms_ == 0
-            ? kFlushBackoffStartMs
-            : std::min<uint32_t>(flush_backoff_ms_ * 2, snap->config.postgres.backoff_max_ms);
-    flush_backoff_until_ms_ = now + flush_backoff_ms_;
-  }
-  if (--st.execs_left == 0) batches_.erase(it);
-  retry_parked(now);
-  check_flush_waiters(now);
 }
 
 // ---- FLUSH-BEHIND ----

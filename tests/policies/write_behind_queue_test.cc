@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace strata::policies {
@@ -24,9 +26,9 @@ PendingWrite w(std::string key, uint64_t version, uint64_t segment, int64_t at_m
   return p;
 }
 
-std::vector<std::string> keys_of(const std::vector<PendingWrite>& b) {
+std::vector<std::string> keys_of(const WriteBatch& b) {
   std::vector<std::string> k;
-  for (const auto& p : b) k.push_back(p.key);
+  for (const auto& p : b.writes) k.push_back(std::string(p.key));
   return k;
 }
 
@@ -43,11 +45,11 @@ TEST(WriteBehindQueue, CoalescesWaitingWrites) {
   EXPECT_EQ(rel, Released{11});  // a@1's segment
   EXPECT_EQ(q.depth(), 2u);
   EXPECT_EQ(q.waiting(), 2u);
-  ASSERT_NE(q.find("a"), nullptr);
+  ASSERT_TRUE(q.find("a"));
   EXPECT_EQ(q.find("a")->version, 3u);
   EXPECT_EQ(q.find("a")->value, "three");
   EXPECT_EQ(q.find("a")->enqueued_ms, 1000);  // dirty since the first write
-  EXPECT_EQ(q.find("zz"), nullptr);
+  EXPECT_FALSE(q.find("zz"));
   EXPECT_EQ(q.bytes(), 1u + 5 + 1 + 1);
   EXPECT_EQ(q.oldest_enqueued_ms(), 1000);
 
@@ -59,11 +61,11 @@ TEST(WriteBehindQueue, CoalescesWaitingWrites) {
   EXPECT_EQ(q.find("a")->version, 3u);
 
   // "a" keeps its place ahead of "b".
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   ASSERT_EQ(q.take_batch(2000, false, &batch), 2u);
   EXPECT_EQ(keys_of(batch), (std::vector<std::string>{"a", "b"}));
-  EXPECT_EQ(batch[0].version, 3u);
-  EXPECT_EQ(batch[0].segment, 12u);
+  EXPECT_EQ(batch.writes[0].version, 3u);
+  EXPECT_EQ(batch.writes[0].segment, 12u);
 }
 
 TEST(WriteBehindQueue, SegmentZeroAndNullReleasedAreFine) {
@@ -78,16 +80,16 @@ TEST(WriteBehindQueue, SegmentZeroAndNullReleasedAreFine) {
 
 TEST(WriteBehindQueue, DueByAgeCountOrForce) {
   WriteBehindQueue q(limits(100, 3, 100));
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   EXPECT_FALSE(q.due(0, true));  // nothing waits
   EXPECT_EQ(q.take_batch(0, true, &batch), 0u);
   q.push(w("a", 1, 1, 1000), nullptr);
   EXPECT_FALSE(q.due(1099, false));
   EXPECT_TRUE(q.due(1100, false));
   EXPECT_TRUE(q.due(1000, true));
-  batch.push_back(w("junk", 1, 1, 1));
+  batch.writes.push_back(view_of(w("junk", 1, 1, 1)));
   EXPECT_EQ(q.take_batch(1050, false, &batch), 0u);
-  EXPECT_TRUE(batch.empty());  // cleared even when nothing is due
+  EXPECT_TRUE(batch.writes.empty());  // cleared even when nothing is due
   q.push(w("b", 1, 1, 1001), nullptr);
   EXPECT_FALSE(q.due(1050, false));
   q.push(w("c", 1, 1, 1002), nullptr);
@@ -97,7 +99,7 @@ TEST(WriteBehindQueue, DueByAgeCountOrForce) {
 TEST(WriteBehindQueue, BatchesAreOldestFirstAndBounded) {
   WriteBehindQueue q(limits(0, 4, 100));
   for (int i = 0; i < 10; ++i) q.push(w("k" + std::to_string(i), 1, 1, 100 + i), nullptr);
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   ASSERT_EQ(q.take_batch(200, false, &batch), 4u);
   EXPECT_EQ(keys_of(batch), (std::vector<std::string>{"k0", "k1", "k2", "k3"}));
   EXPECT_EQ(q.waiting(), 6u);
@@ -115,7 +117,7 @@ TEST(WriteBehindQueue, InFlightKeyKeepsOneSuccessorAndOrder) {
   WriteBehindQueue q(limits(0, 10, 100));
   Released rel;
   q.push(w("a", 1, 1, 10), &rel);
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   ASSERT_EQ(q.take_batch(10, true, &batch), 1u);
   // While a@1 is in flight: a@2 then a@3 coalesce into one successor; a@1 stays in flight.
   q.push(w("a", 2, 2, 20), &rel);
@@ -134,13 +136,13 @@ TEST(WriteBehindQueue, InFlightKeyKeepsOneSuccessorAndOrder) {
   EXPECT_EQ(q.take_batch(1000, true, &batch), 0u);
   q.push(w("b", 1, 4, 40), &rel);
   ASSERT_EQ(q.take_batch(1000, true, &batch), 1u);
-  EXPECT_EQ(batch[0].key, "b");
+  EXPECT_EQ(batch.writes[0].key, "b");
   // a@1 commits: its segment is released and a@3 becomes eligible.
   rel.clear();
   q.committed("a", 1, &rel);
   EXPECT_EQ(rel, Released{1});
   ASSERT_EQ(q.take_batch(1000, true, &batch), 1u);
-  EXPECT_EQ(batch[0].version, 3u);
+  EXPECT_EQ(batch.writes[0].version, 3u);
   EXPECT_EQ(q.in_flight(), 2u);
 }
 
@@ -148,7 +150,7 @@ TEST(WriteBehindQueue, InFlightOnlyNewerWriteBecomesSuccessorWithoutCoalescingTh
   WriteBehindQueue q(limits(0, 10, 100));
   Released rel;
   q.push(w("a", 5, 1, 10), &rel);
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   q.take_batch(10, true, &batch);
   q.push(w("a", 6, 2, 11), &rel);
   EXPECT_TRUE(rel.empty());  // the write in flight is not released by a successor
@@ -158,7 +160,7 @@ TEST(WriteBehindQueue, InFlightOnlyNewerWriteBecomesSuccessorWithoutCoalescingTh
 TEST(WriteBehindQueue, FailedWaitsAgainAtTheFront) {
   WriteBehindQueue q(limits(0, 2, 100));
   for (int i = 0; i < 4; ++i) q.push(w("k" + std::to_string(i), 1, 1, 100 + i), nullptr);
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   ASSERT_EQ(q.take_batch(200, false, &batch), 2u);
   Released rel;
   q.failed("k1", 1, &rel);
@@ -175,7 +177,7 @@ TEST(WriteBehindQueue, FailedSupersededIsDroppedAndSuccessorTakesItsPlace) {
   WriteBehindQueue q(limits(0, 1, 100));
   q.push(w("a", 1, 1, 100), nullptr);
   q.push(w("b", 1, 2, 200), nullptr);
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   ASSERT_EQ(q.take_batch(300, false, &batch), 1u);  // a@1
   q.push(w("a", 2, 3, 300), nullptr);
   Released rel;
@@ -186,28 +188,28 @@ TEST(WriteBehindQueue, FailedSupersededIsDroppedAndSuccessorTakesItsPlace) {
   EXPECT_EQ(q.in_flight(), 0u);
   EXPECT_EQ(q.oldest_enqueued_ms(), 100);
   ASSERT_EQ(q.take_batch(300, false, &batch), 1u);
-  EXPECT_EQ(batch[0].key, "a");  // ahead of b, as the failed write was
-  EXPECT_EQ(batch[0].version, 2u);
+  EXPECT_EQ(batch.writes[0].key, "a");  // ahead of b, as the failed write was
+  EXPECT_EQ(batch.writes[0].version, 2u);
 }
 
 TEST(WriteBehindQueue, RejectedLeavesQueueAndKeepsSegment) {
   WriteBehindQueue q(limits(0, 10, 100));
   q.push(w("a", 1, 7, 100), nullptr);
   q.push(w("b", 1, 8, 100), nullptr);
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   q.take_batch(100, true, &batch);
   q.push(w("b", 2, 9, 101), nullptr);
   auto r = q.rejected("a", 1);
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->segment, 7u);
-  EXPECT_EQ(q.find("a"), nullptr);
+  EXPECT_FALSE(q.find("a"));
   EXPECT_FALSE(q.rejected("a", 1).has_value());  // no longer in flight
   EXPECT_FALSE(q.rejected("b", 2).has_value());  // waiting, not in flight
   auto rb = q.rejected("b", 1);
   ASSERT_TRUE(rb.has_value());
   EXPECT_EQ(q.find("b")->version, 2u);  // the successor is still pending
   ASSERT_EQ(q.take_batch(100, true, &batch), 1u);
-  EXPECT_EQ(batch[0].version, 2u);
+  EXPECT_EQ(batch.writes[0].version, 2u);
 }
 
 TEST(WriteBehindQueue, StaleSettlementsAreIgnored) {
@@ -217,7 +219,7 @@ TEST(WriteBehindQueue, StaleSettlementsAreIgnored) {
   q.committed("a", 1, &rel);  // waiting, not in flight
   q.failed("a", 1, &rel);
   q.committed("nope", 1, &rel);
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   q.take_batch(100, true, &batch);
   q.committed("a", 2, &rel);  // wrong version
   EXPECT_TRUE(rel.empty());
@@ -236,7 +238,7 @@ TEST(WriteBehindQueue, RoomAndLimits) {
   q.set_limits(limits(100, 10, 3));
   EXPECT_EQ(q.limits().max_queue_depth, 3u);
   EXPECT_TRUE(q.has_room());
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   q.take_batch(0, true, &batch);
   EXPECT_TRUE(q.has_room());
   q.push(w("c", 1, 1, 0), nullptr);
@@ -248,7 +250,7 @@ TEST(WriteBehindQueue, RoomAndLimits) {
 TEST(WriteBehindQueue, EmptiesCompletely) {
   WriteBehindQueue q(limits(0, 10, 100));
   q.push(w("a", 1, 1, 100, "xyz"), nullptr);
-  std::vector<PendingWrite> batch;
+  WriteBatch batch;
   q.take_batch(100, true, &batch);
   q.push(w("a", 2, 2, 150, "xy"), nullptr);
   Released rel;
@@ -261,7 +263,7 @@ TEST(WriteBehindQueue, EmptiesCompletely) {
   EXPECT_EQ(q.in_flight(), 0u);
   EXPECT_EQ(q.bytes(), 0u);
   EXPECT_EQ(q.oldest_enqueued_ms(), 0);
-  EXPECT_EQ(q.find("a"), nullptr);
+  EXPECT_FALSE(q.find("a"));
 }
 
 TEST(WriteBehindQueue, MoveTransfersTheQueue) {
@@ -299,10 +301,11 @@ TEST(WriteBehindQueue, RandomizedAgainstModel) {
       q.push(w(key, v, seg, now, std::string(rng() % 5, 'x')), &rel);
       newest[key] = std::max(newest[key], v);
     } else if (op < 7) {
-      std::vector<PendingWrite> batch;
+      WriteBatch batch;
       q.take_batch(now, rng() % 4 == 0, &batch);
-      EXPECT_LE(batch.size(), 7u);
-      for (auto& p : batch) {
+      EXPECT_LE(batch.writes.size(), 7u);
+      for (auto& v : batch.writes) {
+        PendingWrite p = v.to_owned();
         for (const auto& f : flying) ASSERT_NE(f.key, p.key) << "key in flight twice";
         ASSERT_GT(p.version, last_flushed[p.key]) << "per-key order broken";
         last_flushed[p.key] = p.version;
@@ -333,14 +336,186 @@ TEST(WriteBehindQueue, RandomizedAgainstModel) {
   }
   // Drain everything: all segments come back, the queue ends empty.
   while (q.depth() > 0) {
-    std::vector<PendingWrite> batch;
+    WriteBatch batch;
     q.take_batch(now, true, &batch);
     for (auto& f : flying) q.committed(f.key, f.version, &rel);
-    flying = batch;
+    flying.clear();
+    for (auto& v : batch.writes) flying.push_back(v.to_owned());
   }
   for (uint64_t s : rel) live.erase(s);
   EXPECT_TRUE(live.empty());
   EXPECT_EQ(q.bytes(), 0u);
+}
+
+// The queue as it was first written (ordered maps by sequence number), kept as the reference
+// the lean queue must agree with, operation by operation.
+class ReferenceQueue {
+ public:
+  explicit ReferenceQueue(WriteBehindQueue::Limits l) : limits_(l) {}
+  void push(PendingWrite w, Released* rel) {
+    auto it = keys_.find(w.key);
+    if (it == keys_.end()) {
+      const uint64_t seq = next_seq_++;
+      Node& n = keys_[w.key];
+      held_[seq] = w.enqueued_ms;
+      n.wait = std::move(w);
+      n.wait_seq = seq;
+      ready_[seq] = &n;
+      return;
+    }
+    Node& n = it->second;
+    if (n.wait) {
+      if (w.version <= n.wait->version) return rel_push(w.segment, rel);
+      rel_push(n.wait->segment, rel);
+      w.enqueued_ms = n.wait->enqueued_ms;
+      n.wait = std::move(w);
+      return;
+    }
+    if (w.version <= n.flight->version) return rel_push(w.segment, rel);
+    const uint64_t seq = next_seq_++;
+    held_[seq] = w.enqueued_ms;
+    n.wait = std::move(w);
+    n.wait_seq = seq;
+  }
+  const PendingWrite* find(const std::string& key) const {
+    auto it = keys_.find(key);
+    if (it == keys_.end()) return nullptr;
+    return it->second.wait ? &*it->second.wait : &*it->second.flight;
+  }
+  std::vector<PendingWrite> take(int64_t now, bool force) {
+    std::vector<PendingWrite> out;
+    if (ready_.empty()) return out;
+    const bool due = force || ready_.size() >= limits_.max_batch ||
+                     now - ready_.begin()->second->wait->enqueued_ms >=
+                         static_cast<int64_t>(limits_.flush_interval_ms);
+    if (!due) return out;
+    while (!ready_.empty() && out.size() < std::max<uint32_t>(1, limits_.max_batch)) {
+      auto first = ready_.begin();
+      Node& n = *first->second;
+      n.flight_seq = first->first;
+      ready_.erase(first);
+      n.flight = std::move(n.wait);
+      n.wait.reset();
+      out.push_back(*n.flight);
+    }
+    return out;
+  }
+  void settle(const std::string& key, uint64_t version, int how, Released* rel) {
+    auto it = keys_.find(key);
+    if (it == keys_.end() || !it->second.flight || it->second.flight->version != version) return;
+    Node& n = it->second;
+    if (how == 1 && n.wait) {  // failed, superseded
+      rel_push(n.flight->segment, rel);
+      held_.erase(n.wait_seq);
+      held_.erase(n.flight_seq);
+      n.wait_seq = n.flight_seq;
+      n.wait->enqueued_ms = n.flight->enqueued_ms;
+      held_[n.wait_seq] = n.wait->enqueued_ms;
+      n.flight.reset();
+      ready_[n.wait_seq] = &n;
+      return;
+    }
+    if (how == 1) {  // failed
+      n.wait = std::move(n.flight);
+      n.flight.reset();
+      n.wait_seq = n.flight_seq;
+      ready_[n.wait_seq] = &n;
+      return;
+    }
+    if (how == 0) rel_push(n.flight->segment, rel);  // committed (2: rejected)
+    held_.erase(n.flight_seq);
+    n.flight.reset();
+    if (n.wait) {
+      ready_[n.wait_seq] = &n;
+    } else {
+      keys_.erase(it);
+    }
+  }
+  size_t depth() const { return keys_.size(); }
+  int64_t oldest() const { return held_.empty() ? 0 : held_.begin()->second; }
+
+ private:
+  struct Node {
+    std::optional<PendingWrite> flight, wait;
+    uint64_t flight_seq = 0, wait_seq = 0;
+  };
+  static void rel_push(uint64_t seg, Released* rel) {
+    if (seg != 0) rel->push_back(seg);
+  }
+  WriteBehindQueue::Limits limits_;
+  std::unordered_map<std::string, Node> keys_;
+  std::map<uint64_t, Node*> ready_;
+  std::map<uint64_t, int64_t> held_;
+  uint64_t next_seq_ = 1;
+};
+
+// Many keys (the table grows, shrinks and shifts slots on deletion), values whose size changes
+// (rewritten in place or moved), failures putting writes back in the middle: every batch, every
+// released segment and every lookup equal the reference queue's.
+TEST(WriteBehindQueue, AgreesWithReferenceQueue) {
+  for (uint32_t keys : {7u, 300u, 5000u}) {
+    std::mt19937 rng(keys);
+    const auto l = limits(3, 1 + keys / 20, 100000);
+    WriteBehindQueue q(l);
+    ReferenceQueue ref(l);
+    std::vector<PendingWrite> flying;
+    uint64_t version = 0, seg = 0;
+    int64_t now = 0;
+    for (int step = 0; step < 40000; ++step) {
+      now += rng() % 2;
+      const unsigned op = rng() % 16;
+      Released rel, ref_rel;
+      if (op < 9) {
+        const std::string key = "key:" + std::to_string(rng() % keys);
+        const uint64_t v = (rng() % 10 == 0 && version > 5) ? version - 5 : ++version;
+        PendingWrite p = w(key, v, ++seg, now, std::string(rng() % 70, 'a' + rng() % 26));
+        p.is_delete = rng() % 13 == 0;
+        if (p.is_delete) p.value.clear();
+        q.push(p, &rel);
+        ref.push(p, &ref_rel);
+      } else if (op < 12) {
+        const bool force = rng() % 5 == 0;
+        WriteBatch batch;
+        q.take_batch(now, force, &batch);
+        std::vector<PendingWrite> want = ref.take(now, force);
+        ASSERT_EQ(batch.writes.size(), want.size()) << "step " << step;
+        for (size_t i = 0; i < want.size(); ++i) {
+          const WriteView& got = batch.writes[i];
+          ASSERT_EQ(got.key, want[i].key) << "step " << step << " row " << i;
+          ASSERT_EQ(got.value, want[i].value);
+          ASSERT_EQ(got.version, want[i].version);
+          ASSERT_EQ(got.segment, want[i].segment);
+          ASSERT_EQ(got.is_delete, want[i].is_delete);
+          ASSERT_EQ(got.enqueued_ms, want[i].enqueued_ms);
+          flying.push_back(got.to_owned());
+        }
+      } else if (!flying.empty()) {
+        const size_t i = rng() % flying.size();
+        const PendingWrite p = flying[i];
+        flying.erase(flying.begin() + static_cast<long>(i));
+        const int how = op < 14 ? 0 : op == 14 ? 1 : 2;
+        if (how == 0) q.committed(p.key, p.version, &rel);
+        if (how == 1) q.failed(p.key, p.version, &rel);
+        if (how == 2) {
+          ASSERT_TRUE(q.rejected(p.key, p.version).has_value());
+        }
+        ref.settle(p.key, p.version, how, &ref_rel);
+      }
+      ASSERT_EQ(rel, ref_rel) << "step " << step;
+      ASSERT_EQ(q.depth(), ref.depth()) << "step " << step;
+      ASSERT_EQ(q.oldest_enqueued_ms(), ref.oldest()) << "step " << step;
+      if (step % 7 == 0) {
+        const std::string key = "key:" + std::to_string(rng() % keys);
+        const PendingWrite* want = ref.find(key);
+        const auto got = q.find(key);
+        ASSERT_EQ(got.has_value(), want != nullptr) << key;
+        if (want != nullptr) {
+          EXPECT_EQ(got->value, want->value);
+          EXPECT_EQ(got->version, want->version);
+        }
+      }
+    }
+  }
 }
 
 TEST(DeadLetterList, BoundedOldestEvicted) {
