@@ -26,7 +26,8 @@ the denominator of the per-SET figures).
 Env: BENCH_SECONDS (4), BENCH_CLIENTS (50), BENCH_KEYS (100000), BENCH_PIPELINES ("1 16"),
      BENCH_CAL_REQUESTS (1000), BENCH_L2 (0), BENCH_ROUNDS (1; more alternate the strategies and
      keep each one's fastest round), BENCH_STRATEGIES ("l1 wt wa wb": a subset, e.g. "l1 wb"
-     for the p99 ratio alone), BENCH_OUT (CSV file to write), plus those of
+     for the p99 ratio alone), BENCH_OUT (CSV file to write), BENCH_PG_STATEMENTS (0; 1 prints
+     the statements PostgreSQL spent most time in, from pg_stat_statements), plus those of
      tier_bench_env.py (STRATA_BIN, STRATA_WORKERS, STRATA_ARGS, BENCH_PG_FSYNC).
 """
 
@@ -164,13 +165,19 @@ def main():
                 if best is None or r["rps"] > best["rps"]:
                     results[(pipeline, name)] = r
     report(results)
+    if os.environ.get("BENCH_PG_STATEMENTS", "0") == "1":
+        print("PostgreSQL statements by total time (calls, rows, ms, us/row, query):")
+        print(pg.sql("SELECT calls || ' ' || rows || ' ' || round(total_exec_time) || ' ' ||"
+                     " round((1000 * total_exec_time / greatest(rows, 1))::numeric, 2) || ' ' ||"
+                     " left(regexp_replace(query, '\\s+', ' ', 'g'), 110) FROM"
+                     " pg_stat_statements ORDER BY total_exec_time DESC LIMIT 6"))
     env.harness.cleanup()
 
 
 def report(results):
     labels = {name: label for name, label, _ in kTargets}
     hdr = (f"{'P':>3} {'strategy':16} {'SET/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}"
-           f" {'us/SET':>7} {'PG rows':>8} {'rows/s':>8} {'rows/SET':>8} {'PG us/SET':>9}"
+           f" {'us/SET':>7} {'PG rows':>8} {'rows/s':>8} {'rows/SET':>8} {'PG us/SET':>9} {'PG us/row':>9}"
            f" {'flush s':>7}")
     print(hdr)
     print("-" * len(hdr))
@@ -178,16 +185,16 @@ def report(results):
                  "pg_rows,pg_rows_per_s,rows_per_set,pg_cpu_us_per_set,flush_s,wb_batches"]
     for (pipeline, name), r in results.items():
         pgcol = (f"{r['rows']:>8} {r['rows_per_s']:>8.0f} {r['rows'] / r['n']:>8.3f}"
-                 f" {r['pg_cpu_us']:>9.2f}" if name != "l1" else
-                 f"{'-':>8} {'-':>8} {'-':>8} {'-':>9}")
+                 f" {r['pg_cpu_us']:>9.2f} {r['pg_cpu_us'] * r['n'] / max(r['rows'], 1):>9.2f}"
+                 if name != "l1" else f"{'-':>8} {'-':>8} {'-':>8} {'-':>9} {'-':>9}")
         print(f"{pipeline:>3} {labels[name]:16} {r['rps']:>9.0f} {r['p50']:>7.3f} {r['p99']:>7.3f}"
               f" {r['max']:>7.3f} {r['cpu_us']:>7.2f} {pgcol} {r['flush_s']:>7.2f}")
         csv_lines.append(f"{pipeline},{name},{r['n']},{r['rps']:.0f},{r['p50']},{r['p99']},"
                          f"{r['max']},{r['cpu_us']:.3f},{r['rows']},{r['rows_per_s']:.0f},"
                          f"{r['rows'] / r['n']:.4f},{r['pg_cpu_us']:.3f},{r['flush_s']:.3f},"
                          f"{r['batches']}")
-    print("us/SET: strata CPU per SET; PG us/SET: PostgreSQL backends' CPU per SET; rows/s over"
-          " the run plus the FLUSH-BEHIND that followed it")
+    print("us/SET: strata CPU per SET; PG us/SET: PostgreSQL backends' CPU per SET (us/row: per"
+          " row written); rows/s over the run plus the FLUSH-BEHIND that followed it")
     for pipeline in kPipelines:
         wb, wt, l1 = (results.get((pipeline, n)) for n in ("wb", "wt", "l1"))
         parts = []
