@@ -4,6 +4,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "proxy/commands.h"
 #include "proxy/log.h"
 #include "proxy/policy_admin.h"
 #include "proxy/tiers.h"
@@ -187,9 +188,7 @@ void ClientConn::run_local(const CommandSpec* spec, std::span<const std::string_
     return;
   }
   if (spec->native == nullptr) {
-    w.error("ERR '" + std::string(spec->name) +
-            "' needs an upstream Redis; strata runs standalone (start it with --upstream "
-            "host:port)");
+    reply_needs_upstream(w, spec->name);
     return;
   }
   // Server facts are gathered only for the commands that report them.

@@ -274,4 +274,37 @@ void cmd_time(CommandContext& ctx, Args) {
   ctx.out->bulk(std::string_view(usec, static_cast<size_t>(nu)));
 }
 
+// FUNCTION FLUSH [ASYNC|SYNC]: standalone strata runs no scripts, so it holds no function
+// library and flushing succeeds; Redis's own test suite sends it before every test (external
+// mode). The other subcommands need Redis (in front of one, FUNCTION is forwarded).
+void cmd_function(CommandContext& ctx, Args args) {
+  const int arity = subcommand_arity(*find_command("function"), args[1]);
+  if (arity == 0) {
+    reply_unknown_subcommand(*ctx.out, args[0], args[1]);
+    return;
+  }
+  const auto argc = static_cast<int>(args.size());
+  std::string name = "function|";
+  for (char c : args[1])
+    name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  if ((arity > 0 && argc != arity) || (arity < 0 && argc < -arity)) {
+    reply_arity(*ctx.out, name);
+    return;
+  }
+  if (name != "function|flush") {
+    reply_needs_upstream(*ctx.out, "function");
+    return;
+  }
+  if (argc > 3) {
+    ctx.out->error("ERR unknown subcommand or wrong number of arguments for '" +
+                   std::string(args[1].substr(0, 128)) + "'. Try FUNCTION HELP.");
+    return;
+  }
+  if (argc == 3 && !option_is(args[2], "sync") && !option_is(args[2], "async")) {
+    ctx.out->error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+    return;
+  }
+  ctx.out->simple("OK");
+}
+
 }  // namespace strata::proxy

@@ -68,7 +68,7 @@ constexpr auto kCommands = std::to_array<CommandSpec>({
     {"fcall_ro", -3, kReadOnly | kMovableKeys, 0, 0, 0, nullptr},
     {"flushall", -1, kWrite, 0, 0, 0, cmd_flushall},
     {"flushdb", -1, kWrite, 0, 0, 0, cmd_flushall},
-    {"function", -2, 0, 0, 0, 0, nullptr},
+    {"function", -2, 0, 0, 0, 0, cmd_function},
     {"geoadd", -5, kWrite, 1, 1, 1, nullptr},
     {"geodist", -4, kReadOnly, 1, 1, 1, nullptr},
     {"geohash", -2, kReadOnly, 1, 1, 1, nullptr},
@@ -357,6 +357,12 @@ void reply_arity(protocol::ReplyWriter& out, std::string_view name) {
   for (char c : name) msg.push_back(lower(c));
   msg += "' command";
   out.error(msg);
+}
+
+void reply_needs_upstream(protocol::ReplyWriter& out, std::string_view name) {
+  out.error("ERR '" + std::string(name) +
+            "' needs an upstream Redis; strata runs standalone (start it with --upstream "
+            "host:port)");
 }
 
 void reply_invalid_expire(protocol::ReplyWriter& out, std::string_view name) {

@@ -58,6 +58,9 @@ inline bool parse_int_or_reply(protocol::ReplyWriter& out, std::string_view arg,
 // Redis's addReplyErrorExpireTime: "-ERR invalid expire time in '<name>' command".
 void reply_invalid_expire(protocol::ReplyWriter& out, std::string_view name);
 
+// Standalone strata's reply to a command only the upstream Redis can serve.
+void reply_needs_upstream(protocol::ReplyWriter& out, std::string_view name);
+
 // "-ERR unknown subcommand '<sub>'. Try <CMD> HELP."
 void reply_unknown_subcommand(protocol::ReplyWriter& out, std::string_view command,
                               std::string_view sub);
@@ -122,5 +125,6 @@ void cmd_reset(CommandContext& ctx, Args args);
 void cmd_info(CommandContext& ctx, Args args);
 void cmd_command(CommandContext& ctx, Args args);
 void cmd_time(CommandContext& ctx, Args args);
+void cmd_function(CommandContext& ctx, Args args);
 
 }  // namespace strata::proxy

@@ -287,6 +287,10 @@ def flushes(s, p):
     s.c("SET", p + "fl", "1")
     s.c("FLUSHALL")
     s.c("DBSIZE")
+    # Redis's test suite (external mode) sends FUNCTION FLUSH before every test.
+    for args in (("FLUSH",), ("flush", "ASYNC"), ("FLUSH", "sync"), ("FLUSH", "lazy"),
+                 ("FLUSH", "ASYNC", "x"), ("NOSUCHSUB",)):
+        s.c("FUNCTION", *args)
 
 
 def auth(s, p, password):
