@@ -6,7 +6,6 @@
 #include <array>
 #include <cctype>
 #include <cstdio>
-#include <initializer_list>
 #include <string>
 
 #include "proxy/command.h"
@@ -431,17 +430,43 @@ void numkeys_keys(Args args, size_t at, std::vector<std::string_view>* keys) {
   for (size_t i = 0; i < static_cast<size_t>(n); ++i) keys->push_back(args[at + 1 + i]);
 }
 
-// The argument after the first of `options` (SORT ... STORE dest, GEORADIUS ... STORE dest).
-void option_key(Args args, std::initializer_list<std::string_view> options,
-                std::vector<std::string_view>* keys) {
-  for (size_t i = 2; i + 1 < args.size(); ++i) {
-    for (std::string_view opt : options) {
-      if (option_is(args[i], opt)) {
-        keys->push_back(args[i + 1]);
-        return;
-      }
+// SORT's STORE key as Redis's sortGetKeys finds it: LIMIT, GET and BY skip their arguments and
+// the last STORE wins (sortCommand stores there too), so "STORE a STORE b" writes b.
+void sort_store_key(Args args, std::vector<std::string_view>* keys) {
+  std::string_view store;
+  bool found = false;
+  for (size_t i = 2; i < args.size(); ++i) {
+    if (option_is(args[i], "limit")) {
+      i += 2;
+    } else if (option_is(args[i], "store") && i + 1 < args.size()) {
+      store = args[i + 1];  // no skip, as Redis: the next argument is looked at again
+      found = true;
+    } else if (option_is(args[i], "get") || option_is(args[i], "by")) {
+      i += 1;
     }
   }
+  if (found) keys->push_back(store);
+}
+
+// GEORADIUS[BYMEMBER]: the first STORE and the first STOREDIST key, as Redis's key specs (and
+// so COMMAND GETKEYS) name them, then the key georadiusCommand really writes when it is another
+// one (the last STORE/STOREDIST wins there): a forwarded write must invalidate that key.
+void georadius_store_keys(std::string_view name, Args args, std::vector<std::string_view>* keys) {
+  const size_t first_option =
+      name == "georadius" ? 6 : 5;  // after key lon lat | member radius unit
+  size_t store = 0;
+  size_t storedist = 0;
+  size_t written = 0;
+  for (size_t i = first_option; i + 1 < args.size(); ++i) {
+    const bool is_store = option_is(args[i], "store");
+    const bool is_dist = option_is(args[i], "storedist");
+    if (is_store && store == 0) store = i + 1;
+    if (is_dist && storedist == 0) storedist = i + 1;
+    if (is_store || is_dist) written = i++ + 1;
+  }
+  if (store != 0) keys->push_back(args[store]);
+  if (storedist != 0) keys->push_back(args[storedist]);
+  if (written != 0 && written != store && written != storedist) keys->push_back(args[written]);
 }
 
 // XREAD/XREADGROUP: after STREAMS, the first half of the remaining arguments are keys.
@@ -473,10 +498,10 @@ void command_keys(const CommandSpec& spec, Args args, std::vector<std::string_vi
     numkeys_keys(args, 1, keys);
   } else if (n == "sort" || n == "sort_ro") {
     range_keys(spec, args, keys);
-    if (n == "sort") option_key(args, {"store"}, keys);
+    if (n == "sort") sort_store_key(args, keys);
   } else if (n == "georadius" || n == "georadiusbymember") {
     range_keys(spec, args, keys);
-    option_key(args, {"store", "storedist"}, keys);
+    georadius_store_keys(n, args, keys);
   } else if (n == "xread" || n == "xreadgroup") {
     streams_keys(args, keys);
   } else if (n == "migrate") {

@@ -287,6 +287,14 @@ def flushes(s, p):
     s.c("SET", p + "fl", "1")
     s.c("FLUSHALL")
     s.c("DBSIZE")
+    # Redis's test suite (unit/sort.tcl): the last STORE is SORT's key.
+    for line in (("SORT", "abc", "STORE", "invalid", "STORE", "stillbad", "STORE", "def"),
+                 ("SORT", "k", "GET", "store", "BY", "store", "LIMIT", "0", "store"),
+                 ("GEORADIUS", "g", "0", "0", "1", "km", "STORE", "a", "STOREDIST", "b"),
+                 ("GEORADIUS", "g", "0", "0", "1", "km", "STOREDIST", "a", "STORE", "b"),
+                 ("GEORADIUS", "g", "0", "0", "1", "store", "STORE", "b"),
+                 ("GEORADIUSBYMEMBER", "g", "store", "1", "km", "STORE", "d")):
+        s.c("COMMAND", "GETKEYS", *line)
     # Redis's test suite (external mode) sends FUNCTION FLUSH before every test.
     for args in (("FLUSH",), ("flush", "ASYNC"), ("FLUSH", "sync"), ("FLUSH", "lazy"),
                  ("FLUSH", "ASYNC", "x"), ("NOSUCHSUB",)):

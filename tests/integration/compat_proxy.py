@@ -108,8 +108,14 @@ def forwarded_writes(s, p):
     s.c("GET", k)
     s.c("SORT", p + "nolist", "STORE", k)
     s.c("GET", k)
+    s.c("SET", k, "a")
+    s.c("GET", k)
+    s.c("RPUSH", p + "list", "2", "1")
+    s.c("SORT", p + "list", "STORE", k + "2", "STORE", k)  # the last STORE is written
+    s.c("GET", k)
+    s.c("GET", k + "2")
     s.c("TYPE", k)
-    s.c("DEL", k, k + "2")
+    s.c("DEL", k, k + "2", p + "list")
 
 
 def transactions(s, p):

@@ -68,6 +68,20 @@ TEST(CommandTable, KeyPositions) {
   EXPECT_EQ(keys_of({"SORT", "k", "BY", "w_*", "STORE", "dst"}), (Keys{"k", "dst"}));
   EXPECT_EQ(keys_of({"SORT_RO", "k", "STORE", "dst"}), (Keys{"k"}));
   EXPECT_EQ(keys_of({"GEORADIUS", "g", "0", "0", "1", "km", "STOREDIST", "d"}), (Keys{"g", "d"}));
+  // Redis's test suite (unit/sort.tcl): the last STORE is the key written; GET/BY/LIMIT
+  // arguments are not options (sortGetKeys), so strata must invalidate that key.
+  EXPECT_EQ(keys_of({"SORT", "abc", "STORE", "invalid", "STORE", "stillbad", "STORE", "def"}),
+            (Keys{"abc", "def"}));
+  EXPECT_EQ(keys_of({"SORT", "k", "GET", "store", "BY", "store", "LIMIT", "0", "store"}),
+            (Keys{"k"}));
+  EXPECT_EQ(keys_of({"GEORADIUS", "g", "0", "0", "1", "km", "STORE", "a", "STOREDIST", "b"}),
+            (Keys{"g", "a", "b"}));
+  EXPECT_EQ(keys_of({"GEORADIUS", "g", "0", "0", "1", "km", "STOREDIST", "a", "STORE", "b"}),
+            (Keys{"g", "b", "a"}));
+  EXPECT_EQ(keys_of({"GEORADIUS", "g", "0", "0", "1", "km", "STORE", "a", "STORE", "b"}),
+            (Keys{"g", "a", "b"}));  // Redis writes b; its key specs name a
+  EXPECT_EQ(keys_of({"GEORADIUSBYMEMBER", "g", "store", "1", "km", "STORE", "d"}),
+            (Keys{"g", "d"}));
   EXPECT_EQ(keys_of({"XREAD", "COUNT", "1", "STREAMS", "s1", "s2", "0", "0"}), (Keys{"s1", "s2"}));
   EXPECT_EQ(keys_of({"XREADGROUP", "GROUP", "g", "c", "STREAMS", "s", ">"}), (Keys{"s"}));
   EXPECT_EQ(keys_of({"MIGRATE", "h", "1", "k", "0", "10"}), (Keys{"k"}));
