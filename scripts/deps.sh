@@ -15,7 +15,7 @@ if [ "$profile" = test ] || [ "$profile" = demo ]; then
   packages+=(postgresql postgresql-client python3)
 fi
 if [ "$profile" = test ]; then
-  packages+=(libnats-dev nats-server clang-14 libclang-rt-14-dev python3-redis)
+  packages+=(libnats-dev nats-server clang-14 libclang-rt-14-dev python3-redis tcl curl)
 fi
 missing=()
 for p in "${packages[@]}"; do
