@@ -226,7 +226,9 @@ namespace {
 // (messages, and in RESP3 no reply at all but pushes), MONITOR's feed, CLIENT REPLY OFF/SKIP.
 bool ends_framing(const CommandSpec& spec, std::span<const std::string_view> args) {
   if ((spec.flags & kPubSub) != 0 && (spec.flags & kPinning) != 0) return true;
-  if (spec.name == "monitor") return true;
+  // SYNC/PSYNC turn the connection into a replication link: newlines while Redis prepares the
+  // RDB, an RDB bulk without a trailing CRLF, then the command stream. None of it is framed.
+  if (spec.name == "monitor" || spec.name == "sync" || spec.name == "psync") return true;
   return spec.name == "client" && args.size() >= 2 && iequals(args[1], "reply");
 }
 

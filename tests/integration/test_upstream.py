@@ -209,13 +209,51 @@ def upstream_back(chk, c, redis, strata):
     harness.alive_check(strata.port)
 
 
+def replication_link(chk, c, d):
+    """SYNC through strata (Redis's test suite attaches to the replication stream this way):
+    the keepalive newlines, the RDB bulk without a trailing CRLF and the command stream are
+    relayed as they come. Found by unit/type/string 'GETDEL propagate as DEL command to replica'
+    (a slow RDB made strata close the link on the newlines: a hang)."""
+    import socket
+    d.call("SET", "u:sync-a", "1")
+    d.call("CONFIG", "SET", "rdb-key-save-delay", "1500000")  # newlines before the RDB
+    s = socket.create_connection(("127.0.0.1", c.port), timeout=10)
+    try:
+        s.sendall(b"SYNC\r\n")
+        buf = b""
+        deadline = time.monotonic() + 15
+        while b"REDIS" not in buf and time.monotonic() < deadline:
+            data = s.recv(65536)
+            if not data:
+                break
+            buf += data
+        d.call("CONFIG", "SET", "rdb-key-save-delay", "0")
+        chk.ok(buf.startswith(b"\n") and b"\r\nREDIS" in buf, "SYNC: newlines, then the RDB",
+               buf[:60])
+        # The RDB's end and the stream arrive without framing; a write shows up in the stream.
+        c.call("SET", "u:sync-b", "streamed")
+        while b"streamed" not in buf and time.monotonic() < deadline:
+            data = s.recv(65536)
+            if not data:
+                break
+            buf += data
+        chk.ok(b"streamed" in buf, "SYNC: the command stream follows", buf[-80:])
+    except OSError as e:
+        chk.ok(False, "SYNC through strata", f"{type(e).__name__}: {e}")
+    finally:
+        s.close()
+        d.call("CONFIG", "SET", "rdb-key-save-delay", "0")
+    chk.eq(c.call("GET", "u:sync-b"), bulk(b"streamed"), "strata serves others after a SYNC")
+
+
 def main():
     redis = harness.start_redis("redis-upstream")
     strata = harness.start_strata(upstream=redis, tag="strata-upstream")
     chk = harness.Checks()
     c = Conn(strata.port)
     d = Conn(redis.port)
-    phases = [(p, (chk, c, d)) for p in (fill_and_hit, write_through, forwarded_invalidation)]
+    phases = [(p, (chk, c, d))
+              for p in (fill_and_hit, write_through, forwarded_invalidation, replication_link)]
     phases += [(consistency_under_races, (chk, c, d, strata)),
                (upstream_down, (chk, c, redis, strata)), (upstream_back, (chk, c, redis, strata))]
     for phase, args in phases:
