@@ -224,17 +224,20 @@ void Tiers::write_behind(WriteReq req) {
   Upstream* up = worker_->upstream();
   const bool with_l2 = p.l2 && up != nullptr;
   // The reply waits for the journal and (when on) Redis: two parts of a Multi that settles the
-  // command's own Multi (DEL counts the key if a tier or the queue had it).
-  const uint64_t join = next_multi_++;
-  {
+  // command's own Multi (DEL counts the key if a tier or the queue had it). Without Redis the
+  // journal settles the command's own Multi directly.
+  const uint64_t join = with_l2 ? next_multi_++ : req.multi;
+  if (with_l2) {
     Multi& m = multis_[join];
-    m.remaining = with_l2 ? 2 : 1;
+    m.remaining = 2;
     m.count = existed;
     m.part_of = req.multi;
   }
   auto settle = [this, join](int64_t n, std::string_view err) { multi_done(join, n, err); };
-  const uint64_t segment = journal_->append(rec, [settle](bool ok) mutable {
-    settle(0, ok ? std::string_view() : std::string_view("-ERR strata: journal write failed\r\n"));
+  const int64_t journal_count = with_l2 ? 0 : existed;
+  const uint64_t segment = journal_->append(rec, [settle, journal_count](bool ok) mutable {
+    if (ok) return settle(journal_count, {});
+    settle(0, "-ERR strata: journal write failed\r\n");
   });
   policies::WriteView pw;
   pw.key = req.key;
