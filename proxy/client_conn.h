@@ -80,6 +80,10 @@ class ClientConn final : public Endpoint {
   class Upstream* upstream_or_reply();
   void serve_get(std::string_view key);
   void serve_mget(Args keys);
+  // INFO in front of Redis: Redis's INFO (on this client's shared connection, after its earlier
+  // commands) with strata's own sections appended. False: strata answers alone (INFO strata,
+  // or Redis unavailable).
+  bool serve_info(Args args);
   std::unique_ptr<WriteEffect> prepare_write(const CommandSpec& spec, Args args);
   void protocol_error(std::string_view message);
   void shutdown_server();

@@ -7,6 +7,7 @@
 
 #include "cache/store.h"
 #include "proxy/client_conn.h"
+#include "proxy/commands.h"
 #include "proxy/tier_shared.h"
 #include "proxy/tiers.h"
 #include "proxy/upstream.h"
@@ -114,6 +115,7 @@ bool ClientConn::execute_pinned(const CommandSpec* spec, Args args) {
 bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args,
                                  std::string_view raw) {
   Upstream& up = *worker_->upstream();
+  if (spec != nullptr && spec->name == "info" && serve_info(args)) return true;
   if (spec != nullptr && is_connection_local(spec->name, args)) {
     run_local(spec, args);
     return kind_ == ClientStateKind::kReading;
@@ -175,6 +177,45 @@ void ClientConn::serve_get(std::string_view key) {
   }
   Upstream* up = upstream_or_reply();
   if (up != nullptr) up->fill(this, reserve_reply(), -1, key);
+}
+
+bool ClientConn::serve_info(Args args) {
+  std::vector<std::string_view> redis_args;
+  Upstream* up = worker_->upstream();
+  if (!info_redis_args(args, &redis_args) || !up->available()) return false;
+  std::string own;
+  {
+    protocol::ReplyWriter w(&own, client_.resp_version);
+    CommandContext ctx{worker_->shared().store, &w, &client_, &worker_->server_view(true, true),
+                       worker_->shared().hitrate};
+    own = info_own_sections(ctx, args);
+  }
+  const uint64_t seq = reserve_reply();
+  Worker* worker = worker_;
+  const Token me = token();
+  const int resp = client_.resp_version;
+  auto done = [worker, me, seq, resp, own = std::move(own)](const RedisReply& r) {
+    ClientConn* c = client_of(worker, me);
+    if (c == nullptr) return;
+    if (!r.ok) {
+      c->fail_reply(seq, r.error);
+      return;
+    }
+    if (r.kind != protocol::ReplyKind::kBulk) {
+      c->complete_reply(seq, r.raw);
+      return;
+    }
+    std::string text(r.payload);
+    if (!own.empty()) text.append(text.empty() ? "" : "\r\n").append(own);
+    std::string reply;
+    protocol::ReplyWriter(&reply, resp).verbatim("txt", text);
+    c->complete_reply(seq, reply);
+  };
+  if (!up->call_for(client_.id, redis_args, std::move(done))) {
+    bump(worker_->shared().stats->upstream_errors);
+    fail_reply(seq, up->unavailable_error());
+  }
+  return true;
 }
 
 void ClientConn::serve_mget(Args keys) {

@@ -1,6 +1,8 @@
 // INFO: Redis 7.0's sections and field names (server, clients, memory, stats, replication, cpu,
 // keyspace) filled from strata's own counters, plus a "# Strata" section for the L1 tier and
 // the upstream. Clients and dashboards parse these by name, so names follow Redis exactly.
+// In front of Redis, INFO is Redis's and only strata's own sections come from here
+// (ClientConn::serve_info).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -36,8 +38,7 @@ struct SectionName {
 constexpr SectionName kSectionNames[] = {
     {"server", kServer},     {"clients", kClients},         {"memory", kMemory},
     {"stats", kStats},       {"replication", kReplication}, {"cpu", kCpu},
-    {"keyspace", kKeyspace}, {"strata", kStrata},
-    {"policies", kPolicies},
+    {"keyspace", kKeyspace}, {"strata", kStrata},           {"policies", kPolicies},
 };
 
 // INFO's argument list: "default", "all" and "everything" select every section strata has;
@@ -186,8 +187,9 @@ void strata_section(const CommandContext& ctx, const cache::StoreStats& st, std:
 
 }  // namespace
 
-void cmd_info(CommandContext& ctx, Args args) {
-  const uint32_t sections = selected_sections(args);
+namespace {
+
+std::string info_text(CommandContext& ctx, uint32_t sections) {
   const cache::StoreStats st = ctx.store->stats();
   std::string text;
   auto begin = [&](uint32_t bit) {
@@ -207,7 +209,27 @@ void cmd_info(CommandContext& ctx, Args args) {
     text.append("# Policies\r\n");
     text.append(ctx.server->policies_info);
   }
-  ctx.out->verbatim("txt", text);
+  return text;
+}
+
+}  // namespace
+
+void cmd_info(CommandContext& ctx, Args args) {
+  ctx.out->verbatim("txt", info_text(ctx, selected_sections(args)));
+}
+
+bool info_redis_args(Args args, std::vector<std::string_view>* redis_args) {
+  redis_args->assign(1, args[0]);
+  for (size_t i = 1; i < args.size(); ++i) {
+    if (!option_is(args[i], "strata") && !option_is(args[i], "policies")) {
+      redis_args->push_back(args[i]);
+    }
+  }
+  return args.size() == 1 || redis_args->size() > 1;
+}
+
+std::string info_own_sections(CommandContext& ctx, Args args) {
+  return info_text(ctx, selected_sections(args) & (kStrata | kPolicies));
 }
 
 }  // namespace strata::proxy

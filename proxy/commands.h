@@ -3,7 +3,9 @@
 // for the same input; arity has already been checked by run_native().
 #pragma once
 
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "proxy/command.h"
 #include "proxy/number_parse.h"
@@ -123,6 +125,11 @@ void cmd_reset(CommandContext& ctx, Args args);
 
 // cmd_server.cc
 void cmd_info(CommandContext& ctx, Args args);
+// In front of Redis, INFO is Redis's, followed by the sections only strata has (Strata,
+// Policies). info_redis_args: the request minus strata's section names; false when nothing is
+// left for Redis (INFO strata). info_own_sections: the text of strata's sections args select.
+bool info_redis_args(Args args, std::vector<std::string_view>* redis_args);
+std::string info_own_sections(CommandContext& ctx, Args args);
 void cmd_command(CommandContext& ctx, Args args);
 void cmd_time(CommandContext& ctx, Args args);
 void cmd_function(CommandContext& ctx, Args args);

@@ -647,7 +647,12 @@ PinnedUpstream* Upstream::pin(ClientConn* c, bool resp_only) {
 
 bool Upstream::call(std::span<const std::string_view> args, std::string_view route_key,
                     RedisCallback cb) {
-  UpstreamConn* conn = pick(cache::hash_key(route_key));
+  return call_for(cache::hash_key(route_key), args, std::move(cb));
+}
+
+bool Upstream::call_for(uint64_t client_id, std::span<const std::string_view> args,
+                        RedisCallback cb) {
+  UpstreamConn* conn = pick(client_id);
   if (conn == nullptr) return false;
   conn->send_command(args);
   conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kCallback, Token{}, 0,

@@ -174,6 +174,9 @@ class Upstream {
   // travel on one connection, so Redis applies them in the order strata sent them. False
   // (and no callback) when no connection is ready.
   bool call(std::span<const std::string_view> args, std::string_view route_key, RedisCallback cb);
+  // As call(), on the shared connection that carries client_id's commands, so Redis runs it
+  // after the ones the client sent before (INFO after the client's writes).
+  bool call_for(uint64_t client_id, std::span<const std::string_view> args, RedisCallback cb);
 
   // Callbacks from connections.
   void conn_connected(uint32_t index);

@@ -209,6 +209,33 @@ def upstream_back(chk, c, redis, strata):
     harness.alive_check(strata.port)
 
 
+def info_is_redis(chk, c, d):
+    """In front of Redis, INFO describes Redis (its keyspace, memory, commandstats) with
+    strata's own sections after it; found by Redis's unit/info-command.tcl and others reading
+    INFO fields (used_memory, blocked_clients, errorstats) through strata. (A connection
+    pinned to Redis -- MULTI, blocking, RESP3 -- gets Redis's INFO alone.)"""
+    c = Conn(c.port)  # a fresh connection: the earlier phases pinned theirs
+    c.call("FLUSHALL")
+    for i in range(5):
+        c.call("RPUSH", f"u:info{i}", "x")  # forwarded: L1 holds none of them
+    text = bytes(harness.parse(c.call("INFO")))
+    chk.ok(b"db0:keys=5," in text, "INFO keyspace is Redis's (after this client's writes)",
+           text[-300:])
+    chk.ok(b"# Strata\r\n" in text and b"l1_hits:" in text, "INFO ends with strata's section",
+           text[-300:])
+    chk.ok(b"rejected_calls" in bytes(harness.parse(c.call("INFO", "all"))),
+           "INFO all has Redis's commandstats", "")
+    own = bytes(harness.parse(c.call("INFO", "strata")))
+    chk.ok(own.startswith(b"# Strata") and b"# Server" not in own, "INFO strata: strata's only",
+           own[:80])
+    cpu = bytes(harness.parse(c.call("INFO", "cpu")))
+    chk.ok(b"used_cpu_user" in cpu and b"# Strata" not in cpu, "INFO cpu: Redis's section only",
+           cpu[:80])
+    for i in range(5):
+        d.call("DEL", f"u:info{i}")
+    c.close()
+
+
 def replication_link(chk, c, d):
     """SYNC through strata (Redis's test suite attaches to the replication stream this way):
     the keepalive newlines, the RDB bulk without a trailing CRLF and the command stream are
@@ -253,7 +280,8 @@ def main():
     c = Conn(strata.port)
     d = Conn(redis.port)
     phases = [(p, (chk, c, d))
-              for p in (fill_and_hit, write_through, forwarded_invalidation, replication_link)]
+              for p in (fill_and_hit, write_through, forwarded_invalidation, info_is_redis,
+                        replication_link)]
     phases += [(consistency_under_races, (chk, c, d, strata)),
                (upstream_down, (chk, c, redis, strata)), (upstream_back, (chk, c, redis, strata))]
     for phase, args in phases:
