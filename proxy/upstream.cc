@@ -342,6 +342,7 @@ void PinnedUpstream::on_recv(const char* data, long n) {
 }
 
 void PinnedUpstream::on_closed() {
+  owner_->note_pinned_closed(this);
   if (ClientConn* c = client_of(worker_, client_)) {
     c->detach_pinned();
     fail_waiting(c, error_line("ERR upstream " + owner_->name() + " connection lost"));
@@ -630,16 +631,33 @@ void Upstream::apply_effect(const WriteEffect& e, bool ok) {
 }
 
 PinnedUpstream* Upstream::pin(ClientConn* c, bool resp_only) {
-  int fd = new_socket();
-  if (fd < 0) return nullptr;
-  auto p = std::make_unique<PinnedUpstream>(worker_, fd, this, c->token(), resp_only);
-  PinnedUpstream* raw = p.get();
+  PinnedUpstream* raw = spare_ != nullptr && !spare_->closed() ? spare_ : nullptr;
+  spare_ = nullptr;
+  if (raw != nullptr) {
+    raw->client_ = c->token();
+    raw->resp_only_ = resp_only;
+  } else {
+    raw = connect_pinned(c->token(), resp_only);
+    if (raw == nullptr) return nullptr;
+  }
   if (!c->state().name.empty()) {
     // The connection name set on strata follows the client to its own upstream connection.
     std::string_view cmd[] = {"CLIENT", "SETNAME", c->state().name};
     encode_command(&raw->out_, cmd);
     raw->skip_replies_ = 1;
+    raw->mark_dirty();
   }
+  // The next client to pin finds a connection ready: its blocking command then reaches Redis
+  // in about the order it was sent relative to other clients' commands (no connect first).
+  spare_ = connect_pinned(Token{~0u, ~0u}, false);
+  return raw;
+}
+
+PinnedUpstream* Upstream::connect_pinned(Token client, bool resp_only) {
+  int fd = new_socket();
+  if (fd < 0) return nullptr;
+  auto p = std::make_unique<PinnedUpstream>(worker_, fd, this, client, resp_only);
+  PinnedUpstream* raw = p.get();
   Token t = worker_->adopt(std::move(p));
   worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
   return raw;
@@ -660,6 +678,8 @@ bool Upstream::call_for(uint64_t client_id, std::span<const std::string_view> ar
   return true;
 }
 
-void Upstream::note_pinned_closed(PinnedUpstream*) {}
+void Upstream::note_pinned_closed(PinnedUpstream* p) {
+  if (spare_ == p) spare_ = nullptr;
+}
 
 }  // namespace strata::proxy

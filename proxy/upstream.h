@@ -186,6 +186,7 @@ class Upstream {
   void conn_lost(uint32_t index, UpstreamConn* conn, std::string_view why);
   void finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok, std::string_view error_line);
   void apply_effect(const WriteEffect& e, bool ok);
+  // A pinned connection is closing: it is no longer the spare.
   void note_pinned_closed(PinnedUpstream* p);
   int new_socket();
   const sockaddr_in& addr() const { return addr_; }
@@ -195,6 +196,8 @@ class Upstream {
   UpstreamConn* pick(uint64_t client_id);
   void connect_shared(uint32_t index);
   void connect_tracking();
+  // A new pinned connection, connecting; client may be none (~0u) for the spare.
+  PinnedUpstream* connect_pinned(Token client, bool resp_only);
 
   Worker* worker_;
   sockaddr_in addr_;
@@ -215,6 +218,8 @@ class Upstream {
   bool flush_on_tracking_ = false;  // tracking was lost: flush L1 once it is back
   int64_t tracking_retry_at_ms_ = 0;
   uint32_t tracking_backoff_ms_ = 0;
+  // A pinned connection made ahead of need, for the next client that pins (null: none).
+  PinnedUpstream* spare_ = nullptr;
 };
 
 // Writes the RESP multibulk form of args.

@@ -236,6 +236,35 @@ def info_is_redis(chk, c, d):
     c.close()
 
 
+def blocking_order(chk, c, d):
+    """A blocking command goes out at once, on a pinned connection made ahead of need, so a
+    write another client sends right after it reaches Redis after it, as on a direct
+    connection. Found by Redis's unit/type/stream-cgroups 'Blocking XREADGROUP: key deleted'
+    (strata connected first, and the DEL won)."""
+    warm = [Conn(c.port) for _ in range(4)]  # a first pin on each worker leaves a spare there
+    for w in warm:
+        w.call("BLPOP", "u:nothing", "0.01")
+    kRounds = 5
+    ok = 0
+    for i in range(kRounds):
+        time.sleep(0.05)  # the spare taken last round is connected again
+        d.call("DEL", "u:bstream")
+        d.call("XADD", "u:bstream", "1-1", "f", "v")
+        d.call("XGROUP", "CREATE", "u:bstream", "g", "$")
+        a = Conn(c.port)
+        a.send("XREADGROUP", "GROUP", "g", "alice", "BLOCK", "0", "STREAMS", "u:bstream", ">")
+        c.call("DEL", "u:bstream")
+        try:
+            got = a.read(timeout=5)
+        except Exception as e:  # noqa: BLE001 -- a timeout is the failure being tested
+            got = f"<{type(e).__name__}>".encode()
+        ok += b"no longer exists" in got
+        a.close()
+    chk.eq(ok, kRounds, "XREADGROUP BLOCK then another client's DEL: the reader sees the DEL")
+    for w in warm:
+        w.close()
+
+
 def replication_link(chk, c, d):
     """SYNC through strata (Redis's test suite attaches to the replication stream this way):
     the keepalive newlines, the RDB bulk without a trailing CRLF and the command stream are
@@ -281,7 +310,7 @@ def main():
     d = Conn(redis.port)
     phases = [(p, (chk, c, d))
               for p in (fill_and_hit, write_through, forwarded_invalidation, info_is_redis,
-                        replication_link)]
+                        blocking_order, replication_link)]
     phases += [(consistency_under_races, (chk, c, d, strata)),
                (upstream_down, (chk, c, redis, strata)), (upstream_back, (chk, c, redis, strata))]
     for phase, args in phases:
