@@ -14,7 +14,10 @@ namespace strata::protocol {
 struct ReplyLimits {
   size_t bulk_bytes_max = 512ull * 1024 * 1024;
   size_t aggregate_count_max = 1ull << 32;
-  size_t depth_max = 64;
+  // Redis nests a Lua script's reply as deep as the script's tables go, up to its Lua stack
+  // limit (about 8000 levels, then "-ERR reached lua stack limit"): a reply any shallower
+  // limit refuses would cost the whole upstream connection.
+  size_t depth_max = 16384;
   // Longest simple string / error / number line accepted (Redis's are short; MONITOR lines
   // are the longest it sends).
   size_t line_bytes_max = 512ull * 1024 * 1024;

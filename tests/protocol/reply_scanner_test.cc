@@ -162,6 +162,15 @@ TEST(ReplyScanner, Limits) {
   expect_scan("+123456789", {failed("Protocol error: reply line too long")}, limits);
 }
 
+// Redis's reply to a script returning a self-referencing table (unit/scripting.tcl "Script
+// return recursive object"): ~8000 nested arrays ending in an error.
+TEST(ReplyScanner, DefaultDepthTakesRedisDeepestLuaReply) {
+  std::string reply;
+  for (int i = 0; i < 7995; ++i) reply += "*1\r\n";
+  reply += "-ERR reached lua stack limit\r\n";
+  expect_scan(reply, {done(reply, ReplyKind::kArray)});
+}
+
 TEST(ReplyScanner, ErrorIsStickyUntilReset) {
   ReplyScanner s;
   EXPECT_EQ(s.feed("?\r\n"), ScanStatus::kError);
