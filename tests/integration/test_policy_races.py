@@ -58,7 +58,7 @@ def pinning(chk, pg, redis):
     chk.ok(all(a == kOk for a in acks), "pinning: write-behind SETs acked", acks[:3])
     chk.eq(pg_value(pg, keys[0]), b"pg-old-0", "pinning: PG still holds the old row")
     r.call("DEL", *keys)  # L2 gone behind strata's back
-    ev0 = _info_int(s, "evicted_keys")
+    ev0 = _info_int(s, "l1_evictions")
     filler = b"f" * kFillerBytes
     c = harness.Client(srv.port)
     for start in range(0, kFillerKeys, 100):
@@ -67,9 +67,9 @@ def pinning(chk, pg, redis):
         for i in range(start, start + 100):
             c.read_reply()
     c.close()
-    ev1 = _info_int(s, "evicted_keys")
+    ev1 = _info_int(s, "l1_evictions")
     chk.ok(ev0 is not None and ev1 is not None and ev1 > ev0 + 100,
-           "pinning: the filler evicted L1 entries", f"evicted_keys {ev0} -> {ev1}")
+           "pinning: the filler evicted L1 entries", f"l1_evictions {ev0} -> {ev1}")
     got = [s.call("GET", k) for k in keys]
     wrong = [(k, g) for i, (k, g) in enumerate(zip(keys, got)) if g != bulk(f"pending-{i}")]
     chk.ok(not wrong, "pinning: GET returns the pending value, not PG's older row",
