@@ -236,12 +236,15 @@ def info_is_redis(chk, c, d):
     c.close()
 
 
-def blocking_order(chk, c, d):
+def blocking_order(chk, c, d, redis):
     """A blocking command goes out at once, on a pinned connection made ahead of need, so a
     write another client sends right after it reaches Redis after it, as on a direct
     connection. Found by Redis's unit/type/stream-cgroups 'Blocking XREADGROUP: key deleted'
-    (strata connected first, and the DEL won)."""
-    warm = [Conn(c.port) for _ in range(4)]  # a first pin on each worker leaves a spare there
+    (strata connected first, and the DEL won). One worker: two workers forward two clients'
+    commands in either order under load (a proxy keeps each client's order, not real time)."""
+    one = harness.start_strata(upstream=redis, extra=("--workers", "1"), tag="strata-1w")
+    c = Conn(one.port)
+    warm = [Conn(c.port) for _ in range(2)]  # a first pin leaves a spare
     for w in warm:
         w.call("BLPOP", "u:nothing", "0.01")
     kRounds = 5
@@ -263,6 +266,8 @@ def blocking_order(chk, c, d):
     chk.eq(ok, kRounds, "XREADGROUP BLOCK then another client's DEL: the reader sees the DEL")
     for w in warm:
         w.close()
+    c.close()
+    one.stop()
 
 
 def replication_link(chk, c, d):
@@ -310,8 +315,9 @@ def main():
     d = Conn(redis.port)
     phases = [(p, (chk, c, d))
               for p in (fill_and_hit, write_through, forwarded_invalidation, info_is_redis,
-                        blocking_order, replication_link)]
-    phases += [(consistency_under_races, (chk, c, d, strata)),
+                        replication_link)]
+    phases += [(blocking_order, (chk, c, d, redis)),
+               (consistency_under_races, (chk, c, d, strata)),
                (upstream_down, (chk, c, redis, strata)), (upstream_back, (chk, c, redis, strata))]
     for phase, args in phases:
         print(f"--- {phase.__name__}", flush=True)
