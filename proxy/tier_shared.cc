@@ -104,42 +104,19 @@ void WriteBehindShared::take(int64_t now_ms, bool force, size_t max_batches,
   }
 }
 
-void WriteBehindShared::committed(const std::string& prefix, std::string_view key,
-                                  uint64_t version) {
+void WriteBehindShared::settle(const std::string& prefix, std::span<const policies::WriteView> rows,
+                               bool ok) {
   std::lock_guard lock(mu_);
   auto it = queues_.find(prefix);
   if (it == queues_.end()) return;
   released_.clear();
-  it->second->q.committed(key, version, &released_);
-  release(released_);
-}
-
-void WriteBehindShared::failed(const std::string& prefix, std::string_view key, uint64_t version) {
-  std::lock_guard lock(mu_);
-  auto it = queues_.find(prefix);
-  if (it == queues_.end()) return;
-  released_.clear();
-  it->second->q.failed(key, version, &released_);
-  release(released_);
-}
-
-void WriteBehindShared::committed(const std::string& prefix,
-                                  std::span<const policies::WriteView> rows) {
-  std::lock_guard lock(mu_);
-  auto it = queues_.find(prefix);
-  if (it == queues_.end()) return;
-  released_.clear();
-  for (const policies::WriteView& w : rows) it->second->q.committed(w.key, w.version, &released_);
-  release(released_);
-}
-
-void WriteBehindShared::failed(const std::string& prefix,
-                               std::span<const policies::WriteView> rows) {
-  std::lock_guard lock(mu_);
-  auto it = queues_.find(prefix);
-  if (it == queues_.end()) return;
-  released_.clear();
-  for (const policies::WriteView& w : rows) it->second->q.failed(w.key, w.version, &released_);
+  for (const policies::WriteView& w : rows) {
+    if (ok) {
+      it->second->q.committed(w.key, w.version, &released_);
+    } else {
+      it->second->q.failed(w.key, w.version, &released_);
+    }
+  }
   release(released_);
 }
 

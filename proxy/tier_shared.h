@@ -60,11 +60,9 @@ class WriteBehindShared {
   bool find(std::string_view prefix, std::string_view key, policies::PendingWrite* out);
   // Batches due now (all waiting writes when force), at most `max_batches`.
   void take(int64_t now_ms, bool force, size_t max_batches, std::vector<FlushBatch>* out);
-  void committed(const std::string& prefix, std::string_view key, uint64_t version);
-  void failed(const std::string& prefix, std::string_view key, uint64_t version);
-  // The same for rows of one statement, under one lock.
-  void committed(const std::string& prefix, std::span<const policies::WriteView> rows);
-  void failed(const std::string& prefix, std::span<const policies::WriteView> rows);
+  // Settles the rows of one statement (prefix's queue) under one lock: committed (ok) or to
+  // be retried.
+  void settle(const std::string& prefix, std::span<const policies::WriteView> rows, bool ok);
   void rejected(const std::string& prefix, std::string_view key, uint64_t version,
                 std::string error, int64_t now_ms);
 

@@ -204,12 +204,12 @@ void Tiers::flush_settled(uint64_t batch, size_t first, size_t n, const PgResult
   }
   const auto rows = std::span(b.writes).subspan(first, n);
   if (r.status == PgResult::kOk) {
-    shared_->write_behind->committed(b.prefix, rows);
+    shared_->write_behind->settle(b.prefix, rows, true);
     bump(stats->wb_batches);
     bump(stats->wb_rows, n);
     flush_backoff_ms_ = 0;
   } else if (r.status == PgResult::kTransient) {
-    shared_->write_behind->failed(b.prefix, rows);
+    shared_->write_behind->settle(b.prefix, rows, false);
     bump(stats->wb_retries);
     flush_backoff_ms_ =
         flush_backoff_ms_ == 0

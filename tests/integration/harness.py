@@ -115,6 +115,12 @@ def strata_bin():
     return path
 
 
+def strata_bench_bin():
+    """strata-bench: STRATA_BENCH_BIN (ctest sets it), else next to strata in the build tree."""
+    return os.environ.get("STRATA_BENCH_BIN") or os.path.join(
+        os.path.dirname(strata_bin()), "..", "bench", "strata-bench")
+
+
 class Server:
     """A child process listening on 127.0.0.1:port, with its output in a log file."""
 

@@ -36,8 +36,7 @@ def main():
         print("STRATA_TEST_FAKE: the floor server cannot be faked; nothing to run")
         print("0 passed, 0 failed")
         return 0
-    bench = os.environ.get("STRATA_BENCH_BIN") or os.path.join(
-        os.path.dirname(harness.strata_bin()), "..", "bench", "strata-bench")
+    bench = harness.strata_bench_bin()
     tmp = harness.make_tmpdir("floor")
     port = harness.free_port()
     srv = harness.Server("floor", [bench, "floor", "--port", str(port), "--value-bytes",

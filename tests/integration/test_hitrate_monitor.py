@@ -84,8 +84,7 @@ def simulate(tmp, keys, size_bytes, sizes):
     path = os.path.join(tmp, "trace.csv")
     with open(path, "w") as f:
         f.writelines(f"{k},{size_bytes}\n" for k in keys)
-    bench = os.environ.get("STRATA_BENCH_BIN") or os.path.join(
-        os.path.dirname(harness.strata_bin()), "..", "bench", "strata-bench")
+    bench = harness.strata_bench_bin()
     out = subprocess.run([bench, "sim", "--trace", f"csv:{path}", "--policies", ",".join(kPolicies),
                           "--sizes", ",".join(f"{s}B" for s in sizes), "--format", "csv",
                           "--no-progress"], capture_output=True, text=True, timeout=300)

@@ -181,7 +181,10 @@ TEST(WriteBehindShared, PendingIsFoundUntilCommitted) {
   ASSERT_EQ(batches[0].writes.size(), 1u);
   EXPECT_EQ(batches[0].writes[0].version, 11u);
   EXPECT_EQ(wb.depth(), 1u);
-  wb.committed("chat:", "chat:1", 11);
+  policies::WriteView done;
+  done.key = "chat:1";
+  done.version = 11;
+  wb.settle("chat:", std::span(&done, 1), true);
   EXPECT_EQ(wb.depth(), 0u);
   EXPECT_FALSE(wb.find("chat:", "chat:1", &got));
 }
