@@ -66,6 +66,7 @@ def timed_gets(client, keys):
 
 
 def main():
+    env.place_processes()
     rng = random.Random(kSeed)
     pg = env.Postgres().start()
     pg.create_table(kTable)

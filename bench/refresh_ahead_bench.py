@@ -37,6 +37,7 @@ kStatFields = ("pg_waits", "refreshes", "pg_hits", "misses", "l1_hits", "l2_hits
 
 
 def main():
+    env.place_processes()
     pg = env.Postgres().start()
     policies = []
     for prefix, _, p in kPrefixes:

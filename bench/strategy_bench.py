@@ -51,8 +51,9 @@ kAllTargets = [  # name, label, policy (table None: no PostgreSQL)
     ("wt", "write-through", {"strategy": "write-through", "table": "bench_wt"}),
     ("wa", "write-around", {"strategy": "write-around", "table": "bench_wa"}),
     ("wb", "write-behind", {"strategy": "write-behind", "table": "bench_wb",
-                            "flush_interval_ms": 100, "max_batch": 256,
-                            "max_queue_depth": 100000}),
+                            "flush_interval_ms": int(os.environ.get("BENCH_WB_FLUSH_MS", "100")),
+                            "max_batch": int(os.environ.get("BENCH_WB_BATCH", "256")),
+                            "max_queue_depth": int(os.environ.get("BENCH_WB_QUEUE", "100000"))}),
 ]
 kChosen = os.environ.get("BENCH_STRATEGIES", "l1 wt wa wb").split()
 kTargets = [t for t in kAllTargets if t[0] in kChosen]
@@ -140,6 +141,7 @@ def measure(strata, pg, client, name, table, pipeline):
 
 
 def main():
+    env.place_processes()
     pg = env.Postgres().start()
     for _, _, p in kTargets:
         if "table" in p:
@@ -153,7 +155,7 @@ def main():
           f" ~{kSeconds:g}s per run, {kRounds} round(s),"
           f" strata --workers {os.environ.get('STRATA_WORKERS', '1')},"
           f" PostgreSQL fsync={'on' if env.pg_durable() else 'off'}, journal fdatasync="
-          f"{'on' if env.journal_fsync() else 'off'}, PG strategies"
+          f"{'on' if env.journal_fsync() else 'off'}, placement {env.placement()}, PG strategies"
           f" {'L1+L2' if kWithL2 else 'L1'}, {os.cpu_count()} cores shared by all processes",
           flush=True)
     results = {}

@@ -15,6 +15,13 @@ Environment:
   BENCH_JOURNAL_DIR  parent dir of the write-behind journal (default: strata's temp dir, on the
                   same disk as PostgreSQL); /dev/shm takes the journal's fdatasync out of the
                   measurement (a bound, not a durable set-up)
+  BENCH_PLACEMENT shared (default): PostgreSQL, strata and the load generator share every core;
+                  split: PostgreSQL gets the last core to itself and everything else (strata,
+                  redis-server, the load generator, this script) the others, for every run of
+                  the benchmark alike -- the model of PostgreSQL on its own host, as deployed.
+                  On a 2-core machine a runnable strata worker waits up to a scheduler tick
+                  (4 ms here) behind a PostgreSQL backend running a flush on its core, whatever
+                  the backend's priority; see bench/README.md
   STRATA_KEEP_LOGS=1 keeps the temp dirs (logs, config) after the run
 """
 
@@ -56,6 +63,38 @@ def pg_durable():
     return os.environ.get("BENCH_PG_FSYNC", "on") != "off"
 
 
+def placement():
+    mode = os.environ.get("BENCH_PLACEMENT", "shared")
+    if mode not in ("shared", "split"):
+        sys.exit(f"BENCH_PLACEMENT={mode}: expected shared or split")
+    if mode == "split" and len(_kCpus) < 2:
+        sys.exit("BENCH_PLACEMENT=split needs at least 2 cores")
+    return mode
+
+
+_kCpus = sorted(os.sched_getaffinity(0))  # before place_processes() narrows them
+
+
+def _split_cpus():
+    """(PostgreSQL's core, everyone else's) under BENCH_PLACEMENT=split."""
+    return {_kCpus[-1]}, set(_kCpus[:-1])
+
+
+def place_processes():
+    """Under split placement, confines this script -- and so every process it starts later but
+    PostgreSQL -- to all cores but the last. Called before anything is started."""
+    if placement() == "split":
+        _, rest = _split_cpus()
+        os.sched_setaffinity(0, rest)
+
+
+def _pg_child():
+    pg_cpu = _split_cpus()[0] if placement() == "split" else None
+    harness_pg._as_pg_user()
+    if pg_cpu is not None:
+        os.sched_setaffinity(0, pg_cpu)
+
+
 def journal_fsync():
     return os.environ.get("BENCH_JOURNAL_FSYNC", "on") != "off"
 
@@ -80,7 +119,7 @@ class Postgres(harness_pg.PostgresServer):
                  "-c", "max_connections=100", "-c", "log_min_messages=warning",
                  "-c", "shared_preload_libraries=pg_stat_statements"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=self.tmpdir, preexec_fn=harness_pg._as_pg_user)
+                cwd=self.tmpdir, preexec_fn=_pg_child)
             log.close()
             if self not in harness._procs:
                 harness._procs.append(self)  # harness.cleanup() stops it at exit
