@@ -155,7 +155,7 @@ def main():
           f" ~{kSeconds:g}s per run, {kRounds} round(s),"
           f" strata --workers {os.environ.get('STRATA_WORKERS', '1')},"
           f" PostgreSQL fsync={'on' if env.pg_durable() else 'off'}, journal fdatasync="
-          f"{'on' if env.journal_fsync() else 'off'}, placement {env.placement()}, PG strategies"
+          f"{env.journal_fsync()}, placement {env.placement()}, PG strategies"
           f" {'L1+L2' if kWithL2 else 'L1'}, {os.cpu_count()} cores shared by all processes",
           flush=True)
     results = {}

@@ -11,7 +11,9 @@ Environment:
                   system of record runs; off: fsync=off, synchronous_commit=off (test settings)
   BENCH_JOURNAL_FSYNC on (default): the write-behind journal fdatasyncs each group commit before
                   the OKs; off: [journal] fdatasync = false (acknowledged writes survive kill -9,
-                  not a power cut: the pairing for BENCH_PG_FSYNC=off)
+                  not a power cut: the pairing for BENCH_PG_FSYNC=off); a number N:
+                  fdatasync_interval_ms = N (OKs from the page cache, an fdatasync every N ms:
+                  survives kill -9, a power cut may lose the last N ms)
   BENCH_JOURNAL_DIR  parent dir of the write-behind journal (default: strata's temp dir, on the
                   same disk as PostgreSQL); /dev/shm takes the journal's fdatasync out of the
                   measurement (a bound, not a durable set-up)
@@ -96,7 +98,11 @@ def _pg_child():
 
 
 def journal_fsync():
-    return os.environ.get("BENCH_JOURNAL_FSYNC", "on") != "off"
+    """'on', 'off', or the fdatasync_interval_ms as a string of digits."""
+    mode = os.environ.get("BENCH_JOURNAL_FSYNC", "on")
+    if mode not in ("on", "off") and not mode.isdigit():
+        sys.exit(f"BENCH_JOURNAL_FSYNC={mode}: expected on, off or a number of milliseconds")
+    return mode
 
 
 class Postgres(harness_pg.PostgresServer):
@@ -184,8 +190,10 @@ def config_text(pg, policies):
                                        dir=os.environ["BENCH_JOURNAL_DIR"])
         harness._tmpdirs.append(journal_dir)  # removed at exit
         journal.append(f"dir = {toml_value(journal_dir)}")
-    if not journal_fsync():
+    if journal_fsync() == "off":
         journal.append("fdatasync = false")
+    elif journal_fsync().isdigit():
+        journal.append(f"fdatasync_interval_ms = {journal_fsync()}")
     if journal:
         lines += ["[journal]", *journal, ""]
     lines += ["[default]", 'strategy = "cache"', ""]

@@ -40,6 +40,7 @@ constexpr uint64_t kDeadLetterMax = 10'000'000;
 constexpr uint64_t kSegmentBytesMin = 4096;
 constexpr uint64_t kSegmentBytesMax = 16ull << 30;
 constexpr uint64_t kShutdownDrainMsMax = 600'000;
+constexpr uint64_t kFdatasyncIntervalMsMax = 60'000;
 constexpr uint64_t kL1BytesMax = 1ull << 40;  // one prefix's own L1 partition
 constexpr size_t kL1PartitionsMax = 64;       // prefixes with an L1 partition of their own
 
@@ -60,6 +61,11 @@ struct JournalConfig {
   // fdatasync each group commit before acknowledging: an acknowledged write survives a machine
   // crash. false: it survives kill -9 of strata (the page cache keeps it), not a power loss.
   bool fdatasync = true;
+  // With fdatasync: 0 syncs each group commit before its OKs; N > 0 acknowledges once the
+  // write is in the page cache (kill -9 loses nothing) and fdatasyncs in the background at most
+  // every N ms (a power loss may lose the last ~N ms of acknowledged writes), as Redis's
+  // appendfsync everysec does.
+  uint32_t fdatasync_interval_ms = 0;
   bool operator==(const JournalConfig&) const = default;
 };
 

@@ -57,7 +57,7 @@ const std::array<FieldSpec<PostgresConfig>, 6> kPostgresFields = {{
      [](PostgresConfig& c) -> FieldSlot { return &c.dead_letter_max; }},
 }};
 
-const std::array<FieldSpec<JournalConfig>, 4> kJournalFields = {{
+const std::array<FieldSpec<JournalConfig>, 5> kJournalFields = {{
     {"dir", FieldKind::kPath, 0, 0, [](JournalConfig& c) -> FieldSlot { return &c.dir; }},
     {"segment_bytes", FieldKind::kUint, kSegmentBytesMin, kSegmentBytesMax,
      [](JournalConfig& c) -> FieldSlot { return &c.segment_bytes; }},
@@ -65,6 +65,8 @@ const std::array<FieldSpec<JournalConfig>, 4> kJournalFields = {{
      [](JournalConfig& c) -> FieldSlot { return &c.shutdown_drain_ms; }},
     {"fdatasync", FieldKind::kBool, 0, 0,
      [](JournalConfig& c) -> FieldSlot { return &c.fdatasync; }},
+    {"fdatasync_interval_ms", FieldKind::kUint, 0, kFdatasyncIntervalMsMax,
+     [](JournalConfig& c) -> FieldSlot { return &c.fdatasync_interval_ms; }},
 }};
 
 bool is_identifier_part(std::string_view s) {

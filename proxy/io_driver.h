@@ -69,8 +69,9 @@ class IoDriver {
   // Stops watching fd without closing it (libpq closes its own socket); no on_poll after this.
   virtual void forget(Token t, int fd) = 0;
   // Writes len bytes at offset, then fdatasync()s when `datasync` (io_uring: linked SQEs; the
-  // epoll driver does both synchronously and reports on the next run_once). One per token at a
-  // time; the buffer must stay valid until on_file_done.
+  // epoll driver does both synchronously and reports on the next run_once). len 0 with
+  // `datasync` is an fdatasync alone. One per token at a time; the buffer must stay valid until
+  // on_file_done.
   virtual void write_file(Token t, int fd, const char* data, size_t len, uint64_t offset,
                           bool datasync) = 0;
   // Submits what is queued, waits for at least one event (or the next tick), dispatches.

@@ -10,12 +10,16 @@
 // pre-allocated spare (or, when none is ready, a new growing file); the old segment is sealed
 // in the ledger once its last write completed. The first append asks for a spare, and each
 // spare asks for the next once half full: a proxy that never writes behind never zero-fills.
+// With fdatasync_interval_ms, commits are plain writes, acknowledged once in the page cache, and
+// one background fdatasync (its own endpoint) runs at most every interval over the oldest
+// segment with unsynced bytes; a segment is closed only once synced.
 #include "proxy/journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <utility>
@@ -71,6 +75,8 @@ struct Journal::Impl final : FileSink {
     int fd = -1;
     uint64_t capacity = 0;  // pre-allocated bytes; 0: a growing file
     uint64_t written = 0;   // bytes on disk (or in flight): the next write's offset
+    uint64_t acked = 0;     // bytes whose write completed
+    uint64_t synced = 0;    // interval mode: bytes known fdatasync'ed
     std::string pending;    // encoded records not yet handed to the kernel
     std::vector<Pending> records;
     bool closing = false;  // rotated away from: no more appends; sealed once drained
@@ -84,6 +90,7 @@ struct Journal::Impl final : FileSink {
     bool done = false;  // completed, waiting for the earlier commits
     long res = 0;
     uint64_t segment = 0;
+    uint64_t end = 0;  // the segment's offset after this write
     std::string buf;
     std::vector<Pending> records;
   };
@@ -97,6 +104,14 @@ struct Journal::Impl final : FileSink {
   uint64_t failed_segment = 0;   // a write into it failed: later ones there fail too
   uint64_t group_commits = 0;
   uint64_t bytes_written = 0;
+  // Interval mode's background fdatasync: its endpoint, the segment and bytes it covers.
+  JournalFile* sync_file = nullptr;
+  bool sync_busy = false;
+  uint64_t sync_segment = 0;
+  uint64_t sync_end = 0;
+  int64_t last_sync_ms = 0;
+  uint64_t syncs = 0;
+  bool warned_sync = false;
   bool spare_asked = false;  // a spare is being prepared for this worker
   bool warned_rotation = false;
 
@@ -105,6 +120,15 @@ struct Journal::Impl final : FileSink {
 
   // Segments are pre-allocated only when commits are fdatasync'ed: that is what it saves.
   bool preallocate() const { return config.fdatasync; }
+  bool interval() const { return config.fdatasync && config.fdatasync_interval_ms > 0; }
+  size_t sync_slot() const { return commits.size(); }  // the sync endpoint's FileSink index
+
+  Segment* find_segment(uint64_t id) {
+    for (Segment& s : segments) {
+      if (s.id == id) return &s;
+    }
+    return nullptr;
+  }
 
   bool writing(uint64_t segment) const {
     for (size_t i : order) {
@@ -175,10 +199,10 @@ struct Journal::Impl final : FileSink {
     return cur->id;
   }
 
-  // Seals segments that were rotated away from and have nothing left to write.
+  // Seals segments that were rotated away from and have nothing left to write (or to sync).
   void retire_drained() {
     while (segments.size() > 1 && segments.front().closing && segments.front().pending.empty() &&
-           !writing(segments.front().id)) {
+           !writing(segments.front().id) && !unsynced(segments.front())) {
       Segment& s = segments.front();
       ::close(s.fd);
       ledger->seal(s.id);
@@ -208,8 +232,49 @@ struct Journal::Impl final : FileSink {
     for (Pending& p : s.records) p.end -= bytes;
   }
 
+  bool unsynced(const Segment& s) const {
+    return interval() && (s.acked > s.synced || (sync_busy && sync_segment == s.id));
+  }
+
+  // Interval mode: an fdatasync of the oldest segment with unsynced bytes, once per interval.
+  void maybe_sync() {
+    if (!interval() || sync_busy || sync_file == nullptr) return;
+    const int64_t now = worker->now_ms();
+    if (now - last_sync_ms < static_cast<int64_t>(config.fdatasync_interval_ms)) return;
+    for (Segment& s : segments) {
+      if (s.acked <= s.synced) continue;
+      sync_busy = true;
+      sync_segment = s.id;
+      sync_end = s.acked;
+      last_sync_ms = now;
+      sync_file->set_fd(s.fd);
+      worker->driver().write_file(sync_file->token(), s.fd, s.pending.data(), 0, 0, true);
+      return;
+    }
+  }
+
+  void sync_done(long res) {
+    sync_busy = false;
+    Segment* s = find_segment(sync_segment);
+    if (res < 0) {
+      // The OKs went out already: nothing to fail but the log; the next interval tries again.
+      if (!warned_sync) {
+        STRATA_LOG_ERROR("journal: fdatasync of segment %llu failed: %s",
+                         static_cast<unsigned long long>(sync_segment),
+                         strerror(static_cast<int>(-res)));
+      }
+      warned_sync = true;
+      return;
+    }
+    warned_sync = false;
+    ++syncs;
+    if (s != nullptr) s->synced = std::max(s->synced, sync_end);
+    retire_drained();
+  }
+
   void flush() {
     if (segments.empty()) return;
+    maybe_sync();
     // A growing file (the first, or a fallback) gives way as soon as a spare is ready.
     if (spare_asked && segments.back().capacity == 0) {
       const size_t growing = segments.size() - 1;
@@ -234,18 +299,26 @@ struct Journal::Impl final : FileSink {
     c.busy = true;
     c.done = false;
     c.segment = s.id;
+    c.end = s.written + c.buf.size();
     order.push_back(slot);
     c.file->set_fd(s.fd);
     worker->driver().write_file(c.file->token(), s.fd, c.buf.data(), c.buf.size(), s.written,
-                                config.fdatasync);
+                                config.fdatasync && !interval());
     s.written += c.buf.size();
     return true;
   }
 
   // Only this slot's endpoint is gone: the others must still be detached by ~Journal.
-  void file_gone(size_t slot) override { commits[slot].file = nullptr; }
+  void file_gone(size_t slot) override {
+    if (slot == sync_slot()) {
+      sync_file = nullptr;
+    } else {
+      commits[slot].file = nullptr;
+    }
+  }
 
   void write_done(size_t slot, long res) override {
+    if (slot == sync_slot()) return sync_done(res);
     commits[slot].done = true;
     commits[slot].res = res;
     std::vector<std::pair<std::vector<Pending>, bool>> settled;
@@ -257,6 +330,7 @@ struct Journal::Impl final : FileSink {
       const bool ok = c.res == static_cast<long>(c.buf.size()) && c.segment != failed_segment;
       if (ok) {
         bytes_written += c.buf.size();
+        if (Segment* s = find_segment(c.segment); s != nullptr) s->acked = c.end;
       } else {
         on_write_failed(c, &settled);
       }
@@ -303,11 +377,17 @@ Journal::~Journal() {
       c.file->close();
     }
   }
+  if (impl_->sync_file != nullptr) {
+    impl_->sync_file->detach();
+    impl_->sync_file->close();
+  }
   // A write still in flight may be read by the kernel after this: its buffer is left behind.
   for (auto& c : impl_->commits) {
     if (c.busy) static_cast<void>(new std::string(std::move(c.buf)));
   }
   for (auto& s : impl_->segments) {
+    // Interval mode at shutdown: what was acknowledged reaches the disk before the files close.
+    if (impl_->interval() && s.acked > s.synced) ::fdatasync(s.fd);
     if (s.fd >= 0) ::close(s.fd);
   }
 }
@@ -318,6 +398,12 @@ bool Journal::open(std::string* err) {
     auto file = std::make_unique<JournalFile>(impl_->worker, impl_.get(), i);
     impl_->commits[i].file = file.get();
     impl_->worker->adopt(std::move(file));
+  }
+  if (impl_->interval()) {
+    auto file = std::make_unique<JournalFile>(impl_->worker, impl_.get(), impl_->sync_slot());
+    impl_->sync_file = file.get();
+    impl_->worker->adopt(std::move(file));
+    impl_->last_sync_ms = impl_->worker->now_ms();
   }
   if (impl_->preallocate()) impl_->ledger->start_preparing(impl_->config.segment_bytes);
   return impl_->open_growing(err);
@@ -333,5 +419,7 @@ void Journal::flush() { impl_->flush(); }
 uint64_t Journal::group_commits() const { return impl_->group_commits; }
 
 uint64_t Journal::bytes_written() const { return impl_->bytes_written; }
+
+uint64_t Journal::background_syncs() const { return impl_->syncs; }
 
 }  // namespace strata::proxy

@@ -153,6 +153,7 @@ class Journal {
   void flush();
   uint64_t group_commits() const;
   uint64_t bytes_written() const;
+  uint64_t background_syncs() const;  // fdatasync_interval_ms mode's fdatasyncs done
 
  private:
   struct Impl;

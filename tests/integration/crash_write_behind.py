@@ -65,6 +65,9 @@ def parse_args(argv):
     p.add_argument("--pg-outage-every", type=int, default=4,
                    help="every Nth cycle PostgreSQL stops during the traffic (0: never)")
     p.add_argument("--flush-interval-ms", type=int, default=50)
+    p.add_argument("--fdatasync-interval-ms", type=int, default=0,
+                   help="[journal] fdatasync_interval_ms: 0 syncs each group commit before its "
+                        "OKs; N acknowledges from the page cache and syncs every N ms")
     p.add_argument("--torn-every", type=int, default=3,
                    help="every Nth cycle a torn record is appended to the journal after the kill")
     p.add_argument("--del-ratio", type=float, default=0.1, help="fraction of writes that are DEL")
@@ -197,7 +200,9 @@ class Crash:
         policy = policy_block(kPrefix, "write-behind", flush_interval_ms=args.flush_interval_ms,
                               max_batch=256)
         self.srv = harness.start_strata_config(
-            base_config(self.pg, [policy], shutdown_drain_ms=2000), tag="strata-crash")
+            base_config(self.pg, [policy], shutdown_drain_ms=2000,
+                        journal_extra=f"fdatasync_interval_ms = {args.fdatasync_interval_ms}\n"),
+            tag="strata-crash")
         self.journal = os.path.join(self.srv.tmpdir, "journal")
         self.prev_copy = None
         self.cycles_with_acks = 0

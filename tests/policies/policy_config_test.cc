@@ -82,7 +82,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "t.toml:3: [postgres]: unknown field 'pool' (allowed: conninfo, pool_size"},
         Mistake{"UnknownJournalKey", "[journal]\npath = \"x\"\n",
                 "t.toml:2: [journal]: unknown field 'path' (allowed: dir, segment_bytes, "
-                "shutdown_drain_ms, fdatasync)"},
+                "shutdown_drain_ms, fdatasync, fdatasync_interval_ms)"},
         Mistake{"UnknownDefaultKey", "[default]\nfoo = true\n",
                 "t.toml:2: [default]: unknown field 'foo'"},
         Mistake{"PrefixInDefault", "[default]\nprefix = \"a\"\n",

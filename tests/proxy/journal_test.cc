@@ -73,7 +73,7 @@ class JournalTest : public ::testing::TestWithParam<bool> {
   }
 
   // fdatasync off: growing segments only (no spares), so rotation points are exact.
-  void open(uint64_t segment_bytes = 1 << 20, bool fdatasync = true) {
+  void open(uint64_t segment_bytes = 1 << 20, bool fdatasync = true, uint32_t interval_ms = 0) {
     ledger_ = std::make_unique<JournalLedger>(dir_);
     auto rec = recover_journal(ledger_.get());
     ASSERT_TRUE(rec.has_value()) << rec.error();
@@ -81,6 +81,7 @@ class JournalTest : public ::testing::TestWithParam<bool> {
     c.dir = dir_;
     c.segment_bytes = segment_bytes;
     c.fdatasync = fdatasync;
+    c.fdatasync_interval_ms = interval_ms;
     journal_ = std::make_unique<Journal>(tw_->worker(), ledger_.get(), c);
     std::string err;
     ASSERT_TRUE(journal_->open(&err)) << err;
@@ -170,6 +171,33 @@ TEST_P(JournalTest, AppendIsDurableAfterOneGroupCommit) {
             policies::JournalDecode::kRecord);
   EXPECT_EQ(r.key, "k1");
   EXPECT_EQ(r.value, "v1");
+}
+
+// fdatasync_interval_ms: the OK goes out once the write is in the page cache; one fdatasync
+// follows in the background, not before the interval, and none while nothing new was written.
+TEST_P(JournalTest, IntervalModeAcknowledgesFirstAndSyncsInTheBackground) {
+  open(1 << 20, /*fdatasync=*/true, /*interval_ms=*/100);
+  const auto t0 = std::chrono::steady_clock::now();
+  int durable = 0;
+  append("k1", "v1", 1, &durable);
+  journal_->flush();
+  ASSERT_TRUE(run_until([&] { return durable == 1; }));
+  EXPECT_EQ(journal_->background_syncs(), 0u);
+  ASSERT_TRUE(run_until([&] { return journal_->background_syncs() == 1; }));
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_GE(ms, 90.0);
+  const auto idle_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  run_until([&] { return std::chrono::steady_clock::now() > idle_end; });
+  EXPECT_EQ(journal_->background_syncs(), 1u);
+
+  append("k2", "v2", 2, &durable);
+  journal_->flush();
+  ASSERT_TRUE(run_until([&] { return durable == 2; }));
+  ASSERT_TRUE(run_until([&] { return journal_->background_syncs() == 2; }));
+  EXPECT_EQ(durable, 2);  // no failure reported
+  auto by_key = recover_by_key();
+  EXPECT_EQ(by_key.size(), 2u);  // k1 and k2, read back from the page cache
 }
 
 TEST_P(JournalTest, LaterAppendsOverwriteAPreallocatedSegment) {
