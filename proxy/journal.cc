@@ -11,8 +11,12 @@
 // in the ledger once its last write completed. The first append asks for a spare, and each
 // spare asks for the next once half full: a proxy that never writes behind never zero-fills.
 // With fdatasync_interval_ms, commits are plain writes, acknowledged once in the page cache, and
-// one background fdatasync (its own endpoint) runs at most every interval over the oldest
-// segment with unsynced bytes; a segment is closed only once synced.
+// a background fdatasync (its own endpoint) follows: for the newest segment once per interval
+// (checked every loop turn; an idle worker turns every tick_ms), at once for a rotated segment
+// (closed only once synced) or one holding kJournalMaxGroupBytes unsynced. No segment ever
+// holds more than kJournalTornWindowBytes unsynced -- a commit waits for the sync instead --
+// since recovery takes a gap followed by records further on than that for corruption, and
+// write-back after a power loss may leave such gaps anywhere in the unsynced span.
 #include "proxy/journal.h"
 
 #include <errno.h>
@@ -20,6 +24,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <utility>
@@ -109,9 +114,8 @@ struct Journal::Impl final : FileSink {
   bool sync_busy = false;
   uint64_t sync_segment = 0;
   uint64_t sync_end = 0;
-  int64_t last_sync_ms = 0;
+  int64_t last_sync_ms = 0;  // steady clock: a wall-clock step must not stall the syncs
   uint64_t syncs = 0;
-  bool warned_sync = false;
   bool spare_asked = false;  // a spare is being prepared for this worker
   bool warned_rotation = false;
 
@@ -236,17 +240,33 @@ struct Journal::Impl final : FileSink {
     return interval() && (s.acked > s.synced || (sync_busy && sync_segment == s.id));
   }
 
-  // Interval mode: an fdatasync of the oldest segment with unsynced bytes, once per interval.
+  static int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // Interval mode: a commit into `s` must leave at most kJournalTornWindowBytes unsynced.
+  bool window_allows(const Segment& s) const {
+    if (!interval()) return true;
+    const size_t group = std::min(s.pending.size(), policies::kJournalMaxGroupBytes);
+    return s.written - s.synced + group <= policies::kJournalTornWindowBytes;
+  }
+
+  // Interval mode: starts the fdatasync of the first segment that needs one now.
   void maybe_sync() {
     if (!interval() || sync_busy || sync_file == nullptr) return;
-    const int64_t now = worker->now_ms();
-    if (now - last_sync_ms < static_cast<int64_t>(config.fdatasync_interval_ms)) return;
+    const int64_t now = steady_ms();
+    const bool due = now - last_sync_ms >= static_cast<int64_t>(config.fdatasync_interval_ms);
     for (Segment& s : segments) {
       if (s.acked <= s.synced) continue;
+      const bool urgent = s.closing || s.acked - s.synced >= policies::kJournalMaxGroupBytes ||
+                          !window_allows(s);
+      if (!urgent && !due) continue;
       sync_busy = true;
       sync_segment = s.id;
       sync_end = s.acked;
-      last_sync_ms = now;
+      if (due) last_sync_ms = now;
       sync_file->set_fd(s.fd);
       worker->driver().write_file(sync_file->token(), s.fd, s.pending.data(), 0, 0, true);
       return;
@@ -257,17 +277,18 @@ struct Journal::Impl final : FileSink {
     sync_busy = false;
     Segment* s = find_segment(sync_segment);
     if (res < 0) {
-      // The OKs went out already: nothing to fail but the log; the next interval tries again.
-      if (!warned_sync) {
-        STRATA_LOG_ERROR("journal: fdatasync of segment %llu failed: %s",
-                         static_cast<unsigned long long>(sync_segment),
-                         strerror(static_cast<int>(-res)));
-      }
-      warned_sync = true;
-      return;
+      // The OKs went out already. Linux reports a write-back error once and may drop the dirty
+      // pages, so a retry would "succeed" over bytes that never reached the disk: the segment is
+      // given up instead (no more appends; closed as if synced), and each failure is logged.
+      // Its records are still in the write-behind queue, on their way to PostgreSQL.
+      STRATA_LOG_ERROR(
+          "journal: fdatasync of segment %llu failed: %s; writes acknowledged into it may not "
+          "survive a power loss until PostgreSQL has them",
+          static_cast<unsigned long long>(sync_segment), strerror(static_cast<int>(-res)));
+      if (s != nullptr && !s->closing && &segments.back() == s) rotate();
+    } else {
+      ++syncs;
     }
-    warned_sync = false;
-    ++syncs;
     if (s != nullptr) s->synced = std::max(s->synced, sync_end);
     retire_drained();
   }
@@ -282,10 +303,11 @@ struct Journal::Impl final : FileSink {
     }
     retire_drained();
     for (Segment& s : segments) {
-      while (!s.pending.empty() && order.size() < commits.size()) {
+      while (!s.pending.empty() && order.size() < commits.size() && window_allows(s)) {
         if (!submit(s)) return;
       }
     }
+    maybe_sync();  // a commit held back by the window needs its sync now
     const Segment& back = segments.back();
     if (back.capacity > 0 && back.written > back.capacity / 2) ask_spare();
   }
@@ -403,9 +425,12 @@ bool Journal::open(std::string* err) {
     auto file = std::make_unique<JournalFile>(impl_->worker, impl_.get(), impl_->sync_slot());
     impl_->sync_file = file.get();
     impl_->worker->adopt(std::move(file));
-    impl_->last_sync_ms = impl_->worker->now_ms();
+    impl_->last_sync_ms = Impl::steady_ms();
   }
   if (impl_->preallocate()) impl_->ledger->start_preparing(impl_->config.segment_bytes);
+  if (!impl_->config.fdatasync && impl_->config.fdatasync_interval_ms > 0) {
+    STRATA_LOG_WARN("journal: fdatasync_interval_ms is ignored with fdatasync = false");
+  }
   return impl_->open_growing(err);
 }
 
