@@ -103,6 +103,8 @@ struct Journal::Impl final : FileSink {
   Worker* worker;
   JournalLedger* ledger;
   policies::JournalConfig config;
+  JournalCounters own_counters;  // when the owner shares none
+  JournalCounters* counters;
   std::deque<Segment> segments;  // front: oldest with data to write; back: takes appends
   std::vector<Commit> commits;   // kJournalMaxCommitsInFlight slots
   std::deque<size_t> order;      // busy slots, oldest first
@@ -119,8 +121,12 @@ struct Journal::Impl final : FileSink {
   bool spare_asked = false;  // a spare is being prepared for this worker
   bool warned_rotation = false;
 
-  Impl(Worker* w, JournalLedger* l, const policies::JournalConfig& c)
-      : worker(w), ledger(l), config(c), commits(policies::kJournalMaxCommitsInFlight) {}
+  Impl(Worker* w, JournalLedger* l, const policies::JournalConfig& c, JournalCounters* k)
+      : worker(w),
+        ledger(l),
+        config(c),
+        counters(k != nullptr ? k : &own_counters),
+        commits(policies::kJournalMaxCommitsInFlight) {}
 
   // Segments are pre-allocated only when commits are fdatasync'ed: that is what it saves.
   bool preallocate() const { return config.fdatasync; }
@@ -286,8 +292,10 @@ struct Journal::Impl final : FileSink {
           "survive a power loss until PostgreSQL has them",
           static_cast<unsigned long long>(sync_segment), strerror(static_cast<int>(-res)));
       if (s != nullptr && !s->closing && &segments.back() == s) rotate();
+      bump(counters->failures);
     } else {
       ++syncs;
+      bump(counters->background_syncs);
     }
     if (s != nullptr) s->synced = std::max(s->synced, sync_end);
     retire_drained();
@@ -349,11 +357,14 @@ struct Journal::Impl final : FileSink {
       order.pop_front();
       c.busy = false;
       ++group_commits;
+      bump(counters->group_commits);
       const bool ok = c.res == static_cast<long>(c.buf.size()) && c.segment != failed_segment;
       if (ok) {
         bytes_written += c.buf.size();
+        bump(counters->bytes_written, c.buf.size());
         if (Segment* s = find_segment(c.segment); s != nullptr) s->acked = c.end;
       } else {
+        bump(counters->failures);
         on_write_failed(c, &settled);
       }
       settled.emplace_back(std::move(c.records), ok);
@@ -389,8 +400,9 @@ struct Journal::Impl final : FileSink {
   }
 };
 
-Journal::Journal(Worker* worker, JournalLedger* ledger, const policies::JournalConfig& config)
-    : impl_(std::make_unique<Impl>(worker, ledger, config)) {}
+Journal::Journal(Worker* worker, JournalLedger* ledger, const policies::JournalConfig& config,
+                 JournalCounters* counters)
+    : impl_(std::make_unique<Impl>(worker, ledger, config, counters)) {}
 
 Journal::~Journal() {
   for (auto& c : impl_->commits) {

@@ -138,9 +138,19 @@ struct JournalRecovery {
 // of the segment further than kJournalTornWindowBytes on -- is an error naming file and offset.
 std::expected<JournalRecovery, std::string> recover_journal(JournalLedger* ledger);
 
+// Every worker's journal adds to these (INFO's journal_* lines).
+struct JournalCounters {
+  std::atomic<uint64_t> group_commits{0};
+  std::atomic<uint64_t> bytes_written{0};
+  std::atomic<uint64_t> background_syncs{0};  // fdatasync_interval_ms mode
+  std::atomic<uint64_t> failures{0};          // failed group commits or background fdatasyncs
+};
+
 class Journal {
  public:
-  Journal(Worker* worker, JournalLedger* ledger, const policies::JournalConfig& config);
+  // `counters` (may be null) are bumped alongside this journal's own.
+  Journal(Worker* worker, JournalLedger* ledger, const policies::JournalConfig& config,
+          JournalCounters* counters = nullptr);
   ~Journal();
   // Opens this worker's first segment. False with *err on failure.
   bool open(std::string* err);

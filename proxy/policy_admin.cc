@@ -192,6 +192,11 @@ std::string policies_info(TierShared& ts) {
   if (ts.ledger != nullptr) {
     out += "journal_live_records:" + std::to_string(ts.ledger->live_records()) + "\r\n";
     out += "journal_segments:" + std::to_string(ts.ledger->segments()) + "\r\n";
+    const JournalCounters& j = ts.journal;
+    out += "journal_group_commits:" + std::to_string(rd(j.group_commits)) + "\r\n";
+    out += "journal_bytes_written:" + std::to_string(rd(j.bytes_written)) + "\r\n";
+    out += "journal_background_syncs:" + std::to_string(rd(j.background_syncs)) + "\r\n";
+    out += "journal_failures:" + std::to_string(rd(j.failures)) + "\r\n";
   }
   return out;
 }

@@ -133,7 +133,7 @@ struct TierShared {
   // write is flushed now, whatever the interval; likewise while draining at shutdown.
   std::atomic<int64_t> flush_waiters{0};
   std::atomic<bool> draining{false};
-  std::atomic<uint64_t> journal_groups{0};
+  JournalCounters journal;
 };
 
 }  // namespace strata::proxy

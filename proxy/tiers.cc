@@ -61,7 +61,7 @@ bool Tiers::init(std::string* err) {
   const PolicySnapshot* snap = shared_->registry->current();
   const policies::PolicyConfig& cfg = snap->config;
   pool_ = std::make_unique<PgPool>(worker_, cfg.postgres, PolicyRegistry::setup_sql(cfg));
-  journal_ = std::make_unique<Journal>(worker_, shared_->ledger, cfg.journal);
+  journal_ = std::make_unique<Journal>(worker_, shared_->ledger, cfg.journal, &shared_->journal);
   if (!journal_->open(err)) return false;
   pool_->start();
   return true;

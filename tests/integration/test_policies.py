@@ -151,6 +151,13 @@ def coalescing(chk, s, r, pg):
            live)
     chk.ok((global_int(s, "journal_segments") or 0) >= 1, "INFO journal_segments >= 1",
            global_int(s, "journal_segments"))
+    chk.ok((global_int(s, "journal_group_commits") or 0) >= 1,
+           "INFO journal_group_commits counts the commits", global_int(s, "journal_group_commits"))
+    chk.ok((global_int(s, "journal_bytes_written") or 0) >= 20 * 40,
+           "INFO journal_bytes_written covers 20 records", global_int(s, "journal_bytes_written"))
+    chk.eq(global_int(s, "journal_failures"), 0, "INFO journal_failures 0")
+    chk.eq(global_int(s, "journal_background_syncs"), 0,
+           "INFO journal_background_syncs 0 (per-commit fdatasync)")
     chk.eq(s.call("STRATA", "FLUSH-BEHIND"), kOk, "FLUSH-BEHIND without a timeout")
     chk.eq(global_int(s, "journal_live_records"), 0, "INFO journal_live_records 0 after the flush")
     chk.eq(pg_value(pg, "co:k"), b"v19", "coalesced: PG holds the last write")
