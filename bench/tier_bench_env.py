@@ -74,27 +74,22 @@ def placement():
     return mode
 
 
+# Under split placement PostgreSQL runs on the last of these, everything else on the others.
 _kCpus = sorted(os.sched_getaffinity(0))  # before place_processes() narrows them
-
-
-def _split_cpus():
-    """(PostgreSQL's core, everyone else's) under BENCH_PLACEMENT=split."""
-    return {_kCpus[-1]}, set(_kCpus[:-1])
 
 
 def place_processes():
     """Under split placement, confines this script -- and so every process it starts later but
     PostgreSQL -- to all cores but the last. Called before anything is started."""
     if placement() == "split":
-        _, rest = _split_cpus()
-        os.sched_setaffinity(0, rest)
+        os.sched_setaffinity(0, _kCpus[:-1])
 
 
 def _pg_child():
-    pg_cpu = _split_cpus()[0] if placement() == "split" else None
+    split = placement() == "split"
     harness_pg._as_pg_user()
-    if pg_cpu is not None:
-        os.sched_setaffinity(0, pg_cpu)
+    if split:
+        os.sched_setaffinity(0, _kCpus[-1:])
 
 
 def journal_fsync():

@@ -185,10 +185,6 @@ void strata_section(const CommandContext& ctx, const cache::StoreStats& st, std:
   out->append(s.hitrate_info);
 }
 
-}  // namespace
-
-namespace {
-
 std::string info_text(CommandContext& ctx, uint32_t sections) {
   const cache::StoreStats st = ctx.store->stats();
   std::string text;

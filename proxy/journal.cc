@@ -109,15 +109,12 @@ struct Journal::Impl final : FileSink {
   std::vector<Commit> commits;   // kJournalMaxCommitsInFlight slots
   std::deque<size_t> order;      // busy slots, oldest first
   uint64_t failed_segment = 0;   // a write into it failed: later ones there fail too
-  uint64_t group_commits = 0;
-  uint64_t bytes_written = 0;
   // Interval mode's background fdatasync: its endpoint, the segment and bytes it covers.
   JournalFile* sync_file = nullptr;
   bool sync_busy = false;
   uint64_t sync_segment = 0;
   uint64_t sync_end = 0;
   int64_t last_sync_ms = 0;  // steady clock: a wall-clock step must not stall the syncs
-  uint64_t syncs = 0;
   bool spare_asked = false;  // a spare is being prepared for this worker
   bool warned_rotation = false;
 
@@ -294,7 +291,6 @@ struct Journal::Impl final : FileSink {
       if (s != nullptr && !s->closing && &segments.back() == s) rotate();
       bump(counters->failures);
     } else {
-      ++syncs;
       bump(counters->background_syncs);
     }
     if (s != nullptr) s->synced = std::max(s->synced, sync_end);
@@ -356,11 +352,9 @@ struct Journal::Impl final : FileSink {
       Commit& c = commits[order.front()];
       order.pop_front();
       c.busy = false;
-      ++group_commits;
       bump(counters->group_commits);
       const bool ok = c.res == static_cast<long>(c.buf.size()) && c.segment != failed_segment;
       if (ok) {
-        bytes_written += c.buf.size();
         bump(counters->bytes_written, c.buf.size());
         if (Segment* s = find_segment(c.segment); s != nullptr) s->acked = c.end;
       } else {
@@ -453,10 +447,10 @@ uint64_t Journal::append(const policies::JournalRecord& r,
 
 void Journal::flush() { impl_->flush(); }
 
-uint64_t Journal::group_commits() const { return impl_->group_commits; }
+uint64_t Journal::group_commits() const { return impl_->counters->group_commits.load(); }
 
-uint64_t Journal::bytes_written() const { return impl_->bytes_written; }
+uint64_t Journal::bytes_written() const { return impl_->counters->bytes_written.load(); }
 
-uint64_t Journal::background_syncs() const { return impl_->syncs; }
+uint64_t Journal::background_syncs() const { return impl_->counters->background_syncs.load(); }
 
 }  // namespace strata::proxy

@@ -148,7 +148,8 @@ struct JournalCounters {
 
 class Journal {
  public:
-  // `counters` (may be null) are bumped alongside this journal's own.
+  // `counters` (may be null: the journal keeps its own) are where it counts; the accessors
+  // below read them, every worker's journal together when shared.
   Journal(Worker* worker, JournalLedger* ledger, const policies::JournalConfig& config,
           JournalCounters* counters = nullptr);
   ~Journal();

@@ -160,6 +160,17 @@ skipfile_for() {
       for (i = 1; i <= n; i++) if (ms[i] == m || ms[i] == "all") { print $2; break } }'
 }
 
+# The suite (runtest) from its copy for mode m, against port, skipping skip.txt's tests for m.
+# The suite's own ports (its test server listens at baseport-32.., and probes port+10000) come
+# from 10100-18099: below the integration tests' 20000-32000 and Linux's ephemeral range, so
+# tests running beside it do not take a port between the suite's probe and its bind.
+runtest() {  # mode tree port [runtest args...]
+  local m="$1" tree="$2" port="$3"; shift 3
+  (cd "$tree" && exec tclsh tests/test_helper.tcl --host 127.0.0.1 --port "$port" --singledb \
+    --durable --timeout "$kTestTimeoutS" --baseport $((10100 + RANDOM % 8000)) \
+    --skipfile "$work/$m/skip.names" "$@")
+}
+
 # A test that failed ([err], not an exception or a timeout) is run once more, alone, with
 # runtest --only: a few tests race two clients through two strata workers (see skip.txt's
 # ordering group) and a new one of those must not fail the run by chance. A real regression
@@ -179,9 +190,7 @@ retry_failed() {  # mode tree port log [runtest args...]
   while IFS= read -r name; do args+=(--only "$name"); done <<< "$names"
   echo "=== $m: $n failed test(s), run once more alone:"
   printf '    %s\n' "$names"
-  (cd "$tree" && exec tclsh tests/test_helper.tcl --host 127.0.0.1 --port "$port" --singledb \
-    --durable --timeout "$kTestTimeoutS" --baseport $((10100 + RANDOM % 8000)) \
-    --skipfile "$work/$m/skip.names" "${args[@]}" "$@") > "$log.retry" 2>&1 || return 1
+  runtest "$m" "$tree" "$port" "${args[@]}" "$@" > "$log.retry" 2>&1 || return 1
   sed -i 's/\x1b\[[0-9;]*m//g' "$log.retry"
   [ "$(grep -c '^\[ok\]' "$log.retry")" = "$n" ] || return 1
   grep -qE '^\[(err|exception)\]|^\[TIMEOUT\]' "$log.retry" && return 1
@@ -198,14 +207,9 @@ run_suite() {  # mode port unit-list [runtest args...]
   skipfile_for "$m" > "$work/$m/skip.names"
   for u in $list; do args+=(--single "$u"); done
   local start=$SECONDS
-  # The suite's own ports (its test server listens at baseport-32.., and probes port+10000) come
-  # from 10100-18099: below the integration tests' 20000-32000 and Linux's ephemeral range, so
-  # tests running beside it do not take a port between the suite's probe and its bind.
   local rc attempt
   for attempt in 1 2; do
-    (cd "$tree" && exec tclsh tests/test_helper.tcl --host 127.0.0.1 --port "$port" --singledb \
-      --durable --timeout "$kTestTimeoutS" --baseport $((10100 + RANDOM % 8000)) \
-      --skipfile "$work/$m/skip.names" "${args[@]}" "$@") > "$log" 2>&1
+    runtest "$m" "$tree" "$port" "${args[@]}" "$@" > "$log" 2>&1
     rc=$?
     # A port lost to another process in that window stops the suite before any test ran:
     # that is set-up, not a result, so it is tried once more on other ports.
