@@ -1,0 +1,204 @@
+#include "proxy/admin/policy_admin.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+
+#include "protocol/reply_writer.h"
+#include "proxy/resp/client_conn.h"
+#include "proxy/commands/commands.h"
+#include "proxy/loop/log.h"
+#include "proxy/tiers/tier_shared.h"
+#include "proxy/tiers/tiers.h"
+#include "proxy/server/worker.h"
+
+namespace strata::proxy {
+namespace {
+
+constexpr int64_t kFlushBehindTimeoutMs = 30'000;
+
+void write_policy(protocol::ReplyWriter& w, const policies::Policy& p) {
+  auto fields = policies::describe_policy(p);
+  w.array_header(fields.size() * 2);
+  for (auto& [k, v] : fields) {
+    w.bulk(k);
+    w.bulk(v);
+  }
+}
+
+void policy_cmd(ClientConn* c, Worker* wk, Args args, protocol::ReplyWriter& w) {
+  TierShared& ts = *wk->shared().tiers;
+  const PolicySnapshot* snap = ts.registry->current();
+  if (args.size() == 3 && name_is(args[2], "list")) {
+    std::vector<const policies::Policy*> ps;
+    for (const policies::Policy& p : snap->config.policies) ps.push_back(&p);
+    std::stable_sort(ps.begin(), ps.end(),
+                     [](auto* a, auto* b) { return a->prefix.size() > b->prefix.size(); });
+    w.array_header(ps.size() + 1);
+    for (const policies::Policy* p : ps) write_policy(w, *p);
+    write_policy(w, snap->config.fallback);
+    return;
+  }
+  if (args.size() == 4 && name_is(args[2], "get")) {
+    if (args[3].empty()) return write_policy(w, snap->config.fallback);
+    for (const policies::Policy& p : snap->config.policies) {
+      if (p.prefix == args[3]) return write_policy(w, p);
+    }
+    w.error("ERR no policy for prefix '" + std::string(args[3]) + "'");
+    return;
+  }
+  if (args.size() == 6 && name_is(args[2], "set")) {
+    auto r = ts.registry->set_field(args[3], args[4], args[5]);
+    if (!r) {
+      w.error("ERR " + r.error());
+      return;
+    }
+    if (ts.write_behind) ts.write_behind->apply(*ts.registry->current());
+    STRATA_LOG_INFO("policy '%.*s': %.*s set to %.*s by client %llu",
+                    static_cast<int>(args[3].size()), args[3].data(),
+                    static_cast<int>(args[4].size()), args[4].data(),
+                    static_cast<int>(args[5].size()), args[5].data(),
+                    static_cast<unsigned long long>(c->state().id));
+    w.ok();
+    return;
+  }
+  w.error("ERR syntax: STRATA POLICY LIST | GET <prefix> | SET <prefix> <field> <value>");
+}
+
+void deadletter_cmd(Worker* wk, Args args, protocol::ReplyWriter& w) {
+  TierShared& ts = *wk->shared().tiers;
+  if (!ts.write_behind) {
+    w.error("ERR no PostgreSQL tier configured ([postgres] conninfo)");
+    return;
+  }
+  if (args.size() == 3 && name_is(args[2], "list")) {
+    auto items = ts.write_behind->dead_letters();
+    const int64_t now = wk->now_ms();
+    w.array_header(items.size());
+    for (const auto& it : items) {
+      w.array_header(5);
+      w.bulk(it.write.key);
+      w.bulk(std::to_string(it.write.version));
+      w.bulk(it.error);
+      w.bulk(std::to_string(now - it.at_ms));
+      if (it.write.is_delete) {
+        w.null_bulk();
+      } else {
+        w.bulk(it.write.value);
+      }
+    }
+    return;
+  }
+  if ((args.size() == 3 || args.size() == 4) &&
+      (name_is(args[2], "retry") || name_is(args[2], "drop"))) {
+    std::string_view key = args.size() == 4 ? args[3] : std::string_view();
+    const size_t n = name_is(args[2], "retry")
+                         ? ts.write_behind->retry(key, *ts.registry->current())
+                         : ts.write_behind->drop(key);
+    w.integer(static_cast<int64_t>(n));
+    return;
+  }
+  w.error("ERR syntax: STRATA DEADLETTER LIST | RETRY [key] | DROP [key]");
+}
+
+}  // namespace
+
+bool strata_policy_admin(ClientConn* c, Worker* wk, Args args) {
+  if (args.size() < 2 || wk->shared().tiers == nullptr) return false;
+  const std::string_view sub = args[1];
+  protocol::ReplyWriter w(c->reply_target(), c->resp_version());
+  TierShared& ts = *wk->shared().tiers;
+  if (name_is(sub, "policy")) {
+    policy_cmd(c, wk, args, w);
+    return true;
+  }
+  if (name_is(sub, "reload") && args.size() == 2) {
+    auto r = ts.registry->reload();
+    if (!r) {
+      STRATA_LOG_WARN("STRATA RELOAD refused: %s", r.error().c_str());
+      w.error("ERR reload refused: " + r.error());
+      return true;
+    }
+    if (ts.write_behind) ts.write_behind->apply(*ts.registry->current());
+    STRATA_LOG_INFO("policies reloaded from %s", ts.registry->path().c_str());
+    w.ok();
+    return true;
+  }
+  if (name_is(sub, "flush-behind") && args.size() <= 3) {
+    int64_t timeout = kFlushBehindTimeoutMs;
+    if (args.size() == 3) {
+      auto [p, ec] = std::from_chars(args[2].data(), args[2].data() + args[2].size(), timeout);
+      if (ec != std::errc() || p != args[2].data() + args[2].size() || timeout <= 0) {
+        w.error("ERR timeout must be a positive number of milliseconds");
+        return true;
+      }
+    }
+    if (wk->tiers() == nullptr) {
+      w.ok();  // no PostgreSQL tier: nothing can be pending
+      return true;
+    }
+    wk->tiers()->flush_behind_wait(c, timeout);
+    return true;
+  }
+  if (name_is(sub, "deadletter")) {
+    deadletter_cmd(wk, args, w);
+    return true;
+  }
+  return false;
+}
+
+std::string policies_info(TierShared& ts) {
+  const PolicySnapshot* snap = ts.registry->current();
+  std::string out;
+  auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  std::vector<const policies::Policy*> ps;
+  for (const policies::Policy& p : snap->config.policies) ps.push_back(&p);
+  ps.push_back(&snap->config.fallback);
+  const int64_t now = [] {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+  }();
+  size_t i = 0;
+  for (const policies::Policy* p : ps) {
+    const PolicyEntry& e = p->prefix.empty() ? snap->table.fallback() : snap->match(p->prefix);
+    const PrefixStats& s = *e.stats;
+    WriteBehindShared::QueueInfo q;
+    if (ts.write_behind) q = ts.write_behind->info(p->prefix);
+    out += "policy_" + std::to_string(i++) + ":prefix=" + p->prefix +
+           ",strategy=" + std::string(policies::strategy_name(p->strategy)) +
+           ",l1=" + (p->l1 ? "on" : "off") + ",l2=" + (p->l2 ? "on" : "off") +
+           ",l1_hits=" + std::to_string(rd(s.l1_hits)) +
+           ",pending_hits=" + std::to_string(rd(s.pending_hits)) +
+           ",l2_hits=" + std::to_string(rd(s.l2_hits)) +
+           ",pg_hits=" + std::to_string(rd(s.pg_hits)) + ",misses=" + std::to_string(rd(s.misses)) +
+           ",negative_hits=" + std::to_string(rd(s.negative_hits)) +
+           ",fills=" + std::to_string(rd(s.fills)) + ",writes=" + std::to_string(rd(s.writes)) +
+           ",write_errors=" + std::to_string(rd(s.write_errors)) +
+           ",wb_queue_depth=" + std::to_string(q.depth) +
+           ",wb_oldest_ms=" + std::to_string(q.oldest_ms == 0 ? 0 : now - q.oldest_ms) +
+           ",wb_batches=" + std::to_string(rd(s.wb_batches)) +
+           ",wb_rows=" + std::to_string(rd(s.wb_rows)) +
+           ",wb_retries=" + std::to_string(rd(s.wb_retries)) +
+           ",refreshes=" + std::to_string(rd(s.refreshes)) +
+           ",pg_waits=" + std::to_string(rd(s.pg_waits)) +
+           ",dead_letters=" + std::to_string(rd(s.dead_letters)) + "\r\n";
+  }
+  if (ts.write_behind) {
+    out += "wb_queue_depth:" + std::to_string(ts.write_behind->depth()) + "\r\n";
+    out += "dead_letters:" + std::to_string(ts.write_behind->dead_letter_count()) + "\r\n";
+  }
+  if (ts.ledger != nullptr) {
+    out += "journal_live_records:" + std::to_string(ts.ledger->live_records()) + "\r\n";
+    out += "journal_segments:" + std::to_string(ts.ledger->segments()) + "\r\n";
+    const JournalCounters& j = ts.journal;
+    out += "journal_group_commits:" + std::to_string(rd(j.group_commits)) + "\r\n";
+    out += "journal_bytes_written:" + std::to_string(rd(j.bytes_written)) + "\r\n";
+    out += "journal_background_syncs:" + std::to_string(rd(j.background_syncs)) + "\r\n";
+    out += "journal_failures:" + std::to_string(rd(j.failures)) + "\r\n";
+  }
+  return out;
+}
+
+}  // namespace strata::proxy

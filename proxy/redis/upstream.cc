@@ -1,0 +1,685 @@
+#include "proxy/redis/upstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstring>
+
+#include "cache/store.h"
+#include "protocol/reply_writer.h"
+#include "proxy/resp/client_conn.h"
+#include "proxy/loop/log.h"
+#include "proxy/redis/tracking.h"
+#include "proxy/server/worker.h"
+
+namespace strata::proxy {
+namespace {
+
+constexpr uint32_t kBackoffStartMs = 50;
+
+// Appends "<prefix><n>\r\n" (a multibulk count or a bulk length header).
+void append_header(std::string* out, char prefix, size_t n) {
+  char buf[24];
+  buf[0] = prefix;
+  char* end = std::to_chars(buf + 1, buf + sizeof buf - 2, n).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  out->append(buf, static_cast<size_t>(end - buf));
+}
+
+}  // namespace
+
+void encode_command(std::string* out, std::span<const std::string_view> args) {
+  append_header(out, '*', args.size());
+  for (std::string_view a : args) {
+    append_header(out, '$', a.size());
+    out->append(a);
+    out->append("\r\n", 2);
+  }
+}
+
+// ---- UpstreamConn ----
+
+UpstreamConn::UpstreamConn(Worker* worker, int fd, Upstream* owner, uint32_t index)
+    : Endpoint(worker, fd), owner_(owner), index_(index) {
+  can_send_ = false;
+}
+
+void UpstreamConn::on_connected(int res) {
+  if (res < 0) {
+    close_reason_ = strerror(-res);
+    close();
+    return;
+  }
+  connected_ = true;
+  can_send_ = true;
+  last_recv_ms_ = worker_->now_ms();
+  worker_->driver().start_recv(token_, fd_);
+  mark_dirty();
+  owner_->conn_connected(index_);
+}
+
+void UpstreamConn::enable(int64_t tracking_id) {
+  if (tracking_id != 0) {
+    const std::string id = std::to_string(tracking_id);
+    std::string_view cmd[] = {"CLIENT", "TRACKING", "ON", "REDIRECT", id, "NOLOOP"};
+    send_command(cmd);
+    pending_.push_back(Pending{Pending::kTracking, Token{}, 0, nullptr, nullptr, {}});
+  }
+  ready_ = true;
+  owner_->conn_ready(index_);
+}
+
+void UpstreamConn::send_command(std::span<const std::string_view> args) {
+  // The reply timeout runs from the oldest request still waiting: an idle connection's last
+  // receive may be long past when a new request goes out.
+  if (pending_.empty()) last_recv_ms_ = worker_->now_ms();
+  encode_command(&out_, args);
+  mark_dirty();
+}
+
+void UpstreamConn::send_encoded(std::string_view request) {
+  if (pending_.empty()) last_recv_ms_ = worker_->now_ms();
+  out_.append(request);
+  mark_dirty();
+}
+
+void UpstreamConn::on_recv(const char* data, long n) {
+  if (n <= 0) {
+    close_reason_ = n == 0 ? "connection closed" : strerror(static_cast<int>(-n));
+    close();
+    return;
+  }
+  last_recv_ms_ = worker_->now_ms();
+  const bool ok = stream_.feed(std::string_view(data, static_cast<size_t>(n)),
+                               [this](std::string_view raw, const protocol::ReplyScanner& sc) {
+                                 handle_reply(raw, sc);
+                                 return !closed_;
+                               });
+  if (!ok) {
+    close_reason_ = "protocol error from upstream";
+    close();
+  }
+}
+
+void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScanner& scanner) {
+  if (pending_.empty()) return;  // push data or a reply nobody waits for
+  Pending p = std::move(pending_.front());
+  pending_.pop_front();
+  const bool is_error = scanner.kind() == protocol::ReplyKind::kError;
+  switch (p.kind) {
+    case Pending::kRelay: {
+      if (p.effect) owner_->apply_effect(*p.effect, !is_error && raw != "$-1\r\n");
+      if (ClientConn* c = client_of(worker_, p.client)) c->complete_reply(p.seq, raw);
+      break;
+    }
+    case Pending::kFillValue: {
+      Flight& f = *p.flight;
+      f.value_reply.assign(raw);
+      f.value_kind = scanner.kind();
+      if (f.value_kind == protocol::ReplyKind::kBulk) f.value.assign(scanner.payload());
+      // The PTTL reply comes next; the flight moves to its request.
+      if (!pending_.empty() && pending_.front().kind == Pending::kFillTtl) {
+        pending_.front().flight = std::move(p.flight);
+      }
+      break;
+    }
+    case Pending::kIgnore:
+      break;
+    case Pending::kCallback: {
+      RedisReply r;
+      r.ok = true;
+      r.kind = scanner.kind();
+      r.raw = raw;
+      if (r.kind == protocol::ReplyKind::kInteger) {
+        r.integer = scanner.integer();
+      } else if (r.kind == protocol::ReplyKind::kBulk || r.kind == protocol::ReplyKind::kSimple ||
+                 r.kind == protocol::ReplyKind::kError) {
+        r.payload = scanner.payload();
+      }
+      if (p.callback) p.callback(r);
+      break;
+    }
+    case Pending::kTracking:
+      if (is_error) {
+        STRATA_LOG_WARN(
+            "upstream %s refused CLIENT TRACKING (%.*s): L1 will not see writes "
+            "other clients make to it",
+            owner_->name().c_str(), static_cast<int>(raw.size() > 2 ? raw.size() - 2 : 0),
+            raw.data());
+      }
+      break;
+    case Pending::kFillTtl: {
+      int64_t pttl = scanner.kind() == protocol::ReplyKind::kInteger ? scanner.integer() : -3;
+      owner_->finish_flight(std::move(p.flight), pttl, true, {});
+      break;
+    }
+  }
+}
+
+void UpstreamConn::fail_all(std::string_view err) {
+  while (!pending_.empty()) {
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    if (p.effect) owner_->apply_effect(*p.effect, false);
+    if (p.kind == Pending::kCallback) {
+      RedisReply r;
+      r.error = err;
+      if (p.callback) p.callback(r);
+    } else if (p.flight) {
+      owner_->finish_flight(std::move(p.flight), -3, false, err);
+    } else if (p.kind == Pending::kRelay) {
+      if (ClientConn* c = client_of(worker_, p.client)) c->fail_reply(p.seq, err);
+    }
+  }
+}
+
+void UpstreamConn::on_closed() {
+  owner_->conn_lost(index_, this, close_reason_);
+  ready_ = false;
+  std::string err = error_line("ERR upstream " + owner_->name() + " connection lost");
+  fail_all(err);
+}
+
+void UpstreamConn::on_tick(int64_t now_ms) {
+  const auto& o = worker_->options();
+  if (!ready_ || pending_.empty()) return;
+  if (now_ms - last_recv_ms_ > static_cast<int64_t>(o.upstream_reply_timeout_ms)) {
+    close_reason_ = "reply timeout";
+    close();
+  }
+}
+
+// ---- PinnedUpstream ----
+
+PinnedUpstream::PinnedUpstream(Worker* worker, int fd, Upstream* owner, Token client,
+                               bool resp_only)
+    : Endpoint(worker, fd), owner_(owner), client_(client), resp_only_(resp_only) {
+  can_send_ = false;
+}
+
+void PinnedUpstream::on_connected(int res) {
+  ClientConn* c = client_of(worker_, client_);
+  if (res < 0) {
+    if (c != nullptr) {
+      std::string error =
+          error_line("ERR upstream " + owner_->name() + " unavailable (" + strerror(-res) + ")");
+      fail_waiting(c, error);
+      c->upstream_lost(framed_ ? std::string() : error);
+    }
+    close();
+    return;
+  }
+  connected_ = true;
+  can_send_ = true;
+  worker_->driver().start_recv(token_, fd_);
+  mark_dirty();
+}
+
+namespace {
+
+// Commands after which a connection's replies are no longer one per command: subscriptions
+// (messages, and in RESP3 no reply at all but pushes), MONITOR's feed, CLIENT REPLY OFF/SKIP.
+bool ends_framing(const CommandSpec& spec, std::span<const std::string_view> args) {
+  if ((spec.flags & kPubSub) != 0 && (spec.flags & kPinning) != 0) return true;
+  // SYNC/PSYNC turn the connection into a replication link: newlines while Redis prepares the
+  // RDB, an RDB bulk without a trailing CRLF, then the command stream. None of it is framed.
+  if (spec.name == "monitor" || spec.name == "sync" || spec.name == "psync") return true;
+  return spec.name == "client" && args.size() >= 2 && iequals(args[1], "reply");
+}
+
+}  // namespace
+
+void PinnedUpstream::send_command(ClientConn* c, std::span<const std::string_view> args,
+                                  const CommandSpec* spec, bool pins) {
+  encode_command(&out_, args);
+  mark_dirty();
+  bump(worker_->shared().stats->upstream_forwarded);
+  if (pins && (spec == nullptr || spec->name != "hello")) resp_only_ = false;
+  if (framed_ && (spec == nullptr || !ends_framing(*spec, args))) {
+    waiting_.push_back(Waiting{c->reserve_reply(), spec != nullptr && spec->name == "hello"});
+  } else {
+    // Bytes from here on are relayed as they come, once the replies still framed are in.
+    framed_ = false;
+    resp_only_ = false;
+  }
+  if (spec == nullptr) return;
+  // Keys written here are invalidated now and again when a reply arrives, since a fill on a
+  // shared connection may have read the old value in between (MULTI applies at EXEC).
+  if (spec->name == "flushall" || spec->name == "flushdb") {
+    worker_->shared().store->flush_all();
+    flush_on_reply_ = true;
+    return;
+  }
+  if ((spec->flags & kWrite) == 0 || spec->first_key <= 0) return;
+  int last = spec->last_key < 0 ? static_cast<int>(args.size()) + spec->last_key : spec->last_key;
+  for (int i = spec->first_key; i <= last && i < static_cast<int>(args.size());
+       i += std::max(1, spec->key_step)) {
+    worker_->shared().store->invalidate(args[i]);
+    owner_->forget_flight(args[i]);
+    written_keys_.emplace_back(args[i]);
+  }
+}
+
+void PinnedUpstream::fail_waiting(ClientConn* c, std::string_view error_line) {
+  while (!waiting_.empty()) {
+    c->fail_reply(waiting_.front().seq, error_line);
+    waiting_.pop_front();
+  }
+}
+
+bool PinnedUpstream::deliver(ClientConn* c) {
+  size_t used = 0;
+  while (used < carry_.size() && (skip_replies_ > 0 || framed_ || !waiting_.empty())) {
+    // The scanner resumes where it stopped in a reply that was not complete yet.
+    const std::string_view rest = std::string_view(carry_).substr(used);
+    const protocol::ScanStatus st = scanner_.feed(rest);
+    if (st == protocol::ScanStatus::kError) return false;
+    if (st == protocol::ScanStatus::kNeedMore) break;
+    const std::string_view reply = rest.substr(0, scanner_.consumed());
+    used += reply.size();
+    if (skip_replies_ > 0) {  // the reply to strata's own CLIENT SETNAME: not the client's
+      --skip_replies_;
+    } else if (scanner_.is_push() || waiting_.empty()) {
+      c->append_raw(reply);  // out of band (RESP3 push): goes out after what is queued
+    } else {
+      const Waiting w = waiting_.front();
+      waiting_.pop_front();
+      if (w.hello && !reply.empty() && (reply[0] == '%' || reply[0] == '*')) {
+        c->state().resp_version = reply[0] == '%' ? 3 : 2;
+      }
+      c->complete_reply(w.seq, reply);
+    }
+  }
+  if (!framed_ && waiting_.empty() && skip_replies_ == 0 && used < carry_.size()) {
+    c->append_raw(std::string_view(carry_).substr(used));
+    used = carry_.size();
+  }
+  carry_.erase(0, used);
+  return true;
+}
+
+void PinnedUpstream::on_recv(const char* data, long n) {
+  ClientConn* c = client_of(worker_, client_);
+  if (n <= 0) {
+    if (c != nullptr) {
+      fail_waiting(c, error_line("ERR upstream " + owner_->name() + " closed the connection"));
+      c->upstream_lost({});
+    }
+    close();
+    return;
+  }
+  for (const std::string& k : written_keys_) worker_->shared().store->invalidate(k);
+  written_keys_.clear();
+  if (flush_on_reply_) {
+    worker_->shared().store->flush_all();
+    flush_on_reply_ = false;
+  }
+  if (c == nullptr) {
+    close();
+    return;
+  }
+  const std::string_view input(data, static_cast<size_t>(n));
+  if (!framed_ && waiting_.empty() && skip_replies_ == 0 && carry_.empty()) {
+    c->append_raw(input);  // relaying: straight through
+    return;
+  }
+  carry_.append(input);
+  if (carry_.size() > worker_->options().output_buffer_bytes_max || !deliver(c)) {
+    STRATA_LOG_WARN("pinned upstream connection for client %llu: %s; closing it",
+                    static_cast<unsigned long long>(c->state().id),
+                    carry_.size() > worker_->options().output_buffer_bytes_max
+                        ? "reply over the size limit"
+                        : "malformed reply");
+    fail_waiting(c, error_line("ERR upstream " + owner_->name() + " sent a bad reply"));
+    c->upstream_lost({});
+    close();
+  }
+}
+
+void PinnedUpstream::on_closed() {
+  owner_->note_pinned_closed(this);
+  if (ClientConn* c = client_of(worker_, client_)) {
+    c->detach_pinned();
+    fail_waiting(c, error_line("ERR upstream " + owner_->name() + " connection lost"));
+    c->upstream_lost({});
+  }
+}
+
+// ---- Upstream ----
+
+Upstream::Upstream(Worker* worker, const sockaddr_in& addr, std::string name, bool tracking)
+    : worker_(worker), addr_(addr), name_(std::move(name)), tracking_wanted_(tracking) {
+  unavailable_ = error_line("ERR upstream " + name_ + " unavailable (connecting)");
+  shared_.resize(worker->options().upstream_connections);
+}
+
+Upstream::~Upstream() = default;
+
+int Upstream::new_socket() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+void Upstream::start() {
+  if (tracking_wanted_) connect_tracking();
+  for (uint32_t i = 0; i < shared_.size(); ++i) connect_shared(i);
+}
+
+void Upstream::connect_tracking() {
+  int fd = new_socket();
+  if (fd < 0) return;
+  auto conn = std::make_unique<TrackingConn>(worker_, fd, this);
+  tracking_ = conn.get();
+  Token t = worker_->adopt(std::move(conn));
+  worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
+}
+
+void Upstream::tracking_ready(int64_t id) {
+  tracking_id_ = id;
+  tracking_backoff_ms_ = 0;
+  if (flush_on_tracking_) {
+    // Invalidations sent while no one listened are lost: what L1 holds may be stale.
+    worker_->shared().store->flush_all();
+    flush_on_tracking_ = false;
+  }
+  for (Shared& s : shared_) {
+    if (s.conn != nullptr && s.conn->connected() && !s.conn->ready()) s.conn->enable(id);
+  }
+}
+
+void Upstream::tracking_lost(TrackingConn* conn) {
+  if (conn != tracking_) return;
+  tracking_ = nullptr;
+  const bool was_tracking = tracking_id_ != 0;
+  tracking_id_ = 0;
+  tracking_backoff_ms_ =
+      tracking_backoff_ms_ == 0
+          ? kBackoffStartMs
+          : std::min(tracking_backoff_ms_ * 2, worker_->options().upstream_backoff_max_ms);
+  tracking_retry_at_ms_ = worker_->now_ms() + tracking_backoff_ms_;
+  if (!was_tracking) return;
+  // L1 keeps serving hits (Redis may simply be down: then nobody can change it), and is
+  // flushed when tracking is back, since invalidations sent in between were lost. The shared
+  // connections must re-register with the next tracking connection.
+  flush_on_tracking_ = true;
+  for (Shared& s : shared_) {
+    if (s.conn != nullptr) s.conn->close();
+  }
+}
+
+void Upstream::conn_connected(uint32_t index) {
+  UpstreamConn* c = shared_[index].conn;
+  if (!tracking_wanted_) {
+    c->enable(0);
+  } else if (tracking_id_ != 0) {
+    c->enable(tracking_id_);
+  }
+  // else: ready once the tracking connection has its id (tracking_ready).
+}
+
+void Upstream::connect_shared(uint32_t index) {
+  int fd = new_socket();
+  if (fd < 0) {
+    conn_lost(index, nullptr, strerror(errno));
+    return;
+  }
+  auto conn = std::make_unique<UpstreamConn>(worker_, fd, this, index);
+  UpstreamConn* raw = conn.get();
+  Token t = worker_->adopt(std::move(conn));
+  shared_[index].conn = raw;
+  worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
+}
+
+void Upstream::conn_ready(uint32_t index) {
+  shared_[index].backoff_ms = 0;
+  bump(worker_->shared().stats->upstream_ready_conns);
+  if (logged_down_) {
+    STRATA_LOG_INFO("worker %u: upstream %s reachable again", worker_->index(), name_.c_str());
+    logged_down_ = false;
+  }
+}
+
+void Upstream::conn_lost(uint32_t index, UpstreamConn* conn, std::string_view why) {
+  Shared& s = shared_[index];
+  if (conn != nullptr && s.conn != conn) return;  // an older connection of this index
+  if (s.conn != nullptr && s.conn->ready()) {
+    worker_->shared().stats->upstream_ready_conns.fetch_sub(1, std::memory_order_relaxed);
+  }
+  s.conn = nullptr;
+  s.backoff_ms = s.backoff_ms == 0
+                     ? kBackoffStartMs
+                     : std::min(s.backoff_ms * 2, worker_->options().upstream_backoff_max_ms);
+  s.retry_at_ms = worker_->now_ms() + s.backoff_ms;
+  unavailable_ = error_line("ERR upstream " + name_ + " unavailable (" + std::string(why) + ")");
+  if (!logged_down_) {
+    STRATA_LOG_WARN("worker %u: upstream %s unavailable (%.*s); retrying with backoff",
+                    worker_->index(), name_.c_str(), static_cast<int>(why.size()), why.data());
+    logged_down_ = true;
+  }
+}
+
+void Upstream::on_tick(int64_t now_ms) {
+  if (tracking_wanted_ && tracking_ == nullptr && now_ms >= tracking_retry_at_ms_) {
+    connect_tracking();
+  }
+  for (uint32_t i = 0; i < shared_.size(); ++i) {
+    if (shared_[i].conn == nullptr && now_ms >= shared_[i].retry_at_ms) connect_shared(i);
+  }
+}
+
+bool Upstream::available() const {
+  for (const Shared& s : shared_) {
+    if (s.conn != nullptr && s.conn->ready()) return true;
+  }
+  return false;
+}
+
+UpstreamConn* Upstream::pick(uint64_t client_id) {
+  const uint32_t n = static_cast<uint32_t>(shared_.size());
+  // A client's commands all travel on one connection, so Redis executes them in the order the
+  // client sent them, as it would on a direct connection (LPUSH then PUBLISH, SET then GET).
+  const uint32_t start = static_cast<uint32_t>(client_id % n);
+  for (uint32_t i = 0; i < n; ++i) {
+    UpstreamConn* c = shared_[(start + i) % n].conn;
+    if (c != nullptr && c->ready() && c->in_flight() < worker_->options().upstream_pending_max) {
+      return c;
+    }
+  }
+  return nullptr;
+}
+
+void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_view> args,
+                       std::string_view raw, std::unique_ptr<WriteEffect> effect) {
+  UpstreamConn* conn = pick(c->state().id);
+  if (conn == nullptr) {
+    bump(worker_->shared().stats->upstream_errors);
+    if (effect) apply_effect(*effect, false);
+    c->fail_reply(seq, unavailable_);
+    return;
+  }
+  worker_->count_forwarded();
+  if (raw.starts_with('*')) {
+    conn->send_encoded(raw);
+  } else {
+    conn->send_command(args);  // an inline command
+  }
+  // Keys strata installs from a write were never read on this connection, so Redis does not
+  // track them yet: a pipelined EXISTS makes it, so others' later writes invalidate them.
+  const bool track = tracking_id_ != 0 && effect && effect->kind == WriteEffect::kInstall;
+  if (track) {
+    tracking_args_.assign(1, "EXISTS");
+    for (const std::string& k : effect->keys) tracking_args_.emplace_back(k);
+  }
+  conn->pending_.push_back(UpstreamConn::Pending{
+      UpstreamConn::Pending::kRelay, c->token(), seq, nullptr, std::move(effect), {}});
+  if (track) {
+    conn->send_command(tracking_args_);
+    conn->pending_.push_back(
+        UpstreamConn::Pending{UpstreamConn::Pending::kIgnore, Token{}, 0, nullptr, nullptr, {}});
+  }
+}
+
+void Upstream::fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view key) {
+  if (auto it = flights_.find(std::string(key)); it != flights_.end()) {
+    it->second->waiters.push_back({c->token(), seq, part});
+    return;
+  }
+  UpstreamConn* conn = pick(c->state().id);
+  if (conn == nullptr) {
+    bump(worker_->shared().stats->upstream_errors);
+    c->fail_reply(seq, unavailable_);
+    return;
+  }
+  auto f = std::make_unique<Flight>();
+  f->key.assign(key);
+  f->lease = worker_->shared().store->begin_fill(key);
+  f->waiters.push_back({c->token(), seq, part});
+  flights_[f->key] = f.get();
+  std::string_view get[] = {"GET", key};
+  std::string_view pttl[] = {"PTTL", key};
+  conn->send_command(get);
+  conn->send_command(pttl);
+  conn->pending_.push_back(UpstreamConn::Pending{
+      UpstreamConn::Pending::kFillValue, Token{}, 0, std::move(f), nullptr, {}});
+  conn->pending_.push_back(
+      UpstreamConn::Pending{UpstreamConn::Pending::kFillTtl, Token{}, 0, nullptr, nullptr, {}});
+}
+
+void Upstream::forget_flight(std::string_view key) {
+  if (flights_.empty()) return;
+  if (auto it = flights_.find(std::string(key)); it != flights_.end()) flights_.erase(it);
+}
+
+void Upstream::finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok,
+                             std::string_view error) {
+  if (f == nullptr) return;
+  if (auto it = flights_.find(f->key); it != flights_.end() && it->second == f.get()) {
+    flights_.erase(it);
+  }
+  ServerStats& stats = *worker_->shared().stats;
+  const bool is_value = ok && f->value_kind == protocol::ReplyKind::kBulk;
+  if (!ok) {
+    bump(stats.upstream_errors);
+  } else if (is_value) {
+    bump(stats.upstream_hits);
+    // PTTL -1: no TTL; -2: the key vanished between GET and PTTL (do not install).
+    if (pttl >= -1) {
+      const Options& o = worker_->options();
+      int64_t now = worker_->now_ms();
+      int64_t expire = pttl >= 0 ? now + std::max<int64_t>(pttl, 1) : 0;
+      if (o.fill_ttl_max_ms > 0) {
+        int64_t cap = now + static_cast<int64_t>(o.fill_ttl_max_ms);
+        expire = expire == 0 ? cap : std::min(expire, cap);
+      }
+      worker_->shared().store->complete_fill(f->key, f->lease, f->value, expire);
+    }
+  } else {
+    bump(stats.upstream_misses);
+  }
+  for (const Flight::Waiter& w : f->waiters) {
+    ClientConn* c = client_of(worker_, w.client);
+    if (c == nullptr) continue;
+    if (!ok) {
+      c->fail_reply(w.seq, error);
+    } else if (w.part < 0) {
+      c->complete_reply(w.seq, f->value_reply);
+    } else if (is_value) {
+      std::string elem;
+      protocol::ReplyWriter(&elem, c->resp_version()).bulk(f->value);
+      c->complete_part(w.seq, static_cast<size_t>(w.part), elem);
+    } else if (f->value_kind == protocol::ReplyKind::kError &&
+               !f->value_reply.starts_with("-WRONGTYPE")) {
+      c->fail_reply(w.seq, f->value_reply);
+    } else {
+      // MGET answers nil for missing keys and for keys holding another type.
+      std::string elem;
+      protocol::ReplyWriter(&elem, c->resp_version()).null_bulk();
+      c->complete_part(w.seq, static_cast<size_t>(w.part), elem);
+    }
+  }
+}
+
+void Upstream::apply_effect(const WriteEffect& e, bool ok) {
+  cache::Store& store = *worker_->shared().store;
+  switch (e.kind) {
+    case WriteEffect::kNone:
+      break;
+    case WriteEffect::kFlushAll:
+      store.flush_all();
+      break;
+    case WriteEffect::kInvalidate:
+      for (const std::string& k : e.keys) store.invalidate(k);
+      break;
+    case WriteEffect::kInstall:
+      for (size_t i = 0; i < e.keys.size(); ++i) {
+        // A lease killed by a concurrent write means Redis's order is unknown here: drop the
+        // key instead, and let the next read fetch whichever value Redis kept.
+        if (!ok || !store.complete_fill(e.keys[i], e.leases[i], e.values[i], e.expire_at_ms)) {
+          store.invalidate(e.keys[i]);
+        }
+      }
+      break;
+  }
+}
+
+PinnedUpstream* Upstream::pin(ClientConn* c, bool resp_only) {
+  PinnedUpstream* raw = spare_ != nullptr && !spare_->closed() ? spare_ : nullptr;
+  spare_ = nullptr;
+  if (raw != nullptr) {
+    raw->client_ = c->token();
+    raw->resp_only_ = resp_only;
+  } else {
+    raw = connect_pinned(c->token(), resp_only);
+    if (raw == nullptr) return nullptr;
+  }
+  if (!c->state().name.empty()) {
+    // The connection name set on strata follows the client to its own upstream connection.
+    std::string_view cmd[] = {"CLIENT", "SETNAME", c->state().name};
+    encode_command(&raw->out_, cmd);
+    raw->skip_replies_ = 1;
+    raw->mark_dirty();
+  }
+  // The next client to pin finds a connection ready: its blocking command then reaches Redis
+  // in about the order it was sent relative to other clients' commands (no connect first).
+  spare_ = connect_pinned(Token{~0u, ~0u}, false);
+  return raw;
+}
+
+PinnedUpstream* Upstream::connect_pinned(Token client, bool resp_only) {
+  int fd = new_socket();
+  if (fd < 0) return nullptr;
+  auto p = std::make_unique<PinnedUpstream>(worker_, fd, this, client, resp_only);
+  PinnedUpstream* raw = p.get();
+  Token t = worker_->adopt(std::move(p));
+  worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
+  return raw;
+}
+
+bool Upstream::call(std::span<const std::string_view> args, std::string_view route_key,
+                    RedisCallback cb) {
+  return call_for(cache::hash_key(route_key), args, std::move(cb));
+}
+
+bool Upstream::call_for(uint64_t client_id, std::span<const std::string_view> args,
+                        RedisCallback cb) {
+  UpstreamConn* conn = pick(client_id);
+  if (conn == nullptr) return false;
+  conn->send_command(args);
+  conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kCallback, Token{}, 0,
+                                                 nullptr, nullptr, std::move(cb)});
+  return true;
+}
+
+void Upstream::note_pinned_closed(PinnedUpstream* p) {
+  if (spare_ == p) spare_ = nullptr;
+}
+
+}  // namespace strata::proxy

@@ -1,0 +1,228 @@
+// The upstream Redis, seen from one worker: a few shared pipelined connections (replies matched
+// to requests in order), the single-flight table of L1 fills in progress, and connections
+// pinned to clients that need connection state (MULTI, WATCH, blocking pops, SUBSCRIBE, RESP3).
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "protocol/reply_scanner.h"
+#include "proxy/commands/command.h"
+#include "proxy/loop/endpoint.h"
+#include "proxy/redis/reply_stream.h"
+#include "proxy/loop/ring_queue.h"
+
+namespace strata::proxy {
+
+class ClientConn;
+class Upstream;
+
+// What happens to L1 when a forwarded command's reply arrives.
+struct WriteEffect {
+  enum Kind : uint8_t { kNone, kInvalidate, kInstall, kFlushAll } kind = kNone;
+  std::vector<std::string> keys;
+  std::vector<std::string> values;  // kInstall: one per key
+  std::vector<uint64_t> leases;     // kInstall: one per key
+  int64_t expire_at_ms = 0;         // kInstall
+};
+
+// A fill in progress: one upstream GET+PTTL for any number of waiting clients.
+struct Flight {
+  std::string key;
+  uint64_t lease = 0;
+  struct Waiter {
+    Token client;
+    uint64_t seq;
+    int32_t part;  // -1: a GET reply; >= 0: element of an MGET reply
+  };
+  std::vector<Waiter> waiters;
+  std::string value_reply;  // raw reply to GET
+  protocol::ReplyKind value_kind = protocol::ReplyKind::kNull;
+  std::string value;
+};
+
+// A reply to a command strata itself sent (an L2 read or write of the tiered path).
+struct RedisReply {
+  bool ok = false;  // false: the connection failed before a reply came
+  protocol::ReplyKind kind = protocol::ReplyKind::kNull;
+  std::string_view raw;
+  std::string_view payload;  // bulk/simple/error text
+  int64_t integer = 0;
+  std::string_view error;  // when !ok: "-ERR upstream ... connection lost\r\n"
+};
+using RedisCallback = std::move_only_function<void(const RedisReply&)>;
+
+class UpstreamConn final : public Endpoint {
+ public:
+  UpstreamConn(Worker* worker, int fd, Upstream* owner, uint32_t index);
+  void on_recv(const char* data, long n) override;
+  void on_connected(int res) override;
+  void on_closed() override;
+  void on_tick(int64_t now_ms) override;
+
+  bool ready() const { return ready_; }
+  size_t in_flight() const { return pending_.size(); }
+  void send_command(std::span<const std::string_view> args);
+  // A command already in RESP multibulk form (a client's request, as parsed: Redis reads the
+  // same bytes as the same arguments, so they need no re-encoding).
+  void send_encoded(std::string_view request);
+  // Turns on invalidation tracking (redirected to the worker's tracking connection); the
+  // connection serves requests from now on: Redis handles them after this command.
+  void enable(int64_t tracking_id);
+  bool connected() const { return connected_; }
+
+  struct Pending {
+    enum Kind : uint8_t { kRelay, kFillValue, kFillTtl, kTracking, kIgnore, kCallback } kind;
+    Token client;
+    uint64_t seq = 0;
+    // kFill*: owned by the request whose reply is expected next (GET, then PTTL).
+    std::unique_ptr<Flight> flight;
+    std::unique_ptr<WriteEffect> effect;
+    RedisCallback callback;  // kCallback
+  };
+  RingQueue<Pending> pending_;
+
+ private:
+  void handle_reply(std::string_view raw, const protocol::ReplyScanner& scanner);
+  void fail_all(std::string_view error_line);
+
+  Upstream* owner_;
+  uint32_t index_;
+  bool ready_ = false;
+  bool connected_ = false;
+  std::string close_reason_ = "connection closed";
+  int64_t last_recv_ms_ = 0;
+  ReplyStream stream_;
+};
+
+// A client's own upstream connection (MULTI/WATCH, blocking commands, pub/sub, HELLO 3...).
+// Its replies are framed: each goes to the client's reply slot for its command, so replies
+// strata composes itself on that client (STRATA admin, QUIT, keys under a PostgreSQL policy)
+// keep their place. Once the connection carries a command whose replies are not one per
+// command (SUBSCRIBE and friends, MONITOR, CLIENT REPLY), its bytes are relayed as they come.
+class PinnedUpstream final : public Endpoint {
+ public:
+  // resp_only: pinned by HELLO alone (RESP3), so Redis holds no transaction, watch, blocking
+  // or subscription state for the client yet.
+  PinnedUpstream(Worker* worker, int fd, Upstream* owner, Token client, bool resp_only);
+  void on_recv(const char* data, long n) override;
+  void on_connected(int res) override;
+  void on_closed() override;
+  // pins: the command is one that needs a pinned connection (MULTI, WATCH, SUBSCRIBE...).
+  void send_command(ClientConn* c, std::span<const std::string_view> args, const CommandSpec* spec,
+                    bool pins);
+  void detach_client() { client_ = Token{~0u, ~0u}; }
+  // True while strata may still serve the client's keys under PostgreSQL policies itself:
+  // nothing but HELLO went to this connection that would make Redis hold state for the client.
+  bool resp_only() const { return resp_only_; }
+
+ private:
+  friend class Upstream;
+  struct Waiting {
+    uint64_t seq;  // the client's reply slot
+    bool hello;    // a HELLO: its reply sets the client's protocol version
+  };
+  // Ends the client's waiting replies with `error_line` (the connection is gone).
+  void fail_waiting(ClientConn* c, std::string_view error_line);
+  // Hands complete replies in carry_ to the client; false on a malformed reply.
+  bool deliver(ClientConn* c);
+
+  Upstream* owner_;
+  Token client_;
+  bool connected_ = false;
+  bool resp_only_;
+  bool framed_ = true;
+  std::vector<std::string> written_keys_;  // invalidated again when the reply arrives
+  bool flush_on_reply_ = false;
+  uint32_t skip_replies_ = 0;  // replies to strata's own set-up commands, not relayed
+  std::string carry_;          // bytes of a reply not yet complete
+  protocol::ReplyScanner scanner_;
+  RingQueue<Waiting> waiting_;
+};
+
+class Upstream {
+ public:
+  // tracking: keep L1 coherent with CLIENT TRACKING. Off when nothing of Redis's is cached in
+  // L1 (pass-through): Redis would record every key read for nothing, at about 2us a request.
+  Upstream(Worker* worker, const sockaddr_in& addr, std::string name, bool tracking);
+  ~Upstream();
+
+  void start();
+  void on_tick(int64_t now_ms);
+  bool available() const;
+  // "-ERR upstream 127.0.0.1:6379 unavailable (Connection refused)\r\n"
+  const std::string& unavailable_error() const { return unavailable_; }
+  const std::string& name() const { return name_; }
+
+  // Forwards a command on a shared connection; its reply goes to client slot `seq`. raw: the
+  // client's bytes for it, sent as they are when they are multibulk (else args are encoded).
+  void forward(ClientConn* c, uint64_t seq, std::span<const std::string_view> args,
+               std::string_view raw, std::unique_ptr<WriteEffect> effect);
+  // Reads `key` for the L1 (single flight per worker).
+  void fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view key);
+  // A write to `key` is on its way: later reads must not join a fill started before it.
+  void forget_flight(std::string_view key);
+  PinnedUpstream* pin(ClientConn* c, bool resp_only);
+  // Sends a command of strata's own; `cb` gets its reply. Commands with the same `route_key`
+  // travel on one connection, so Redis applies them in the order strata sent them. False
+  // (and no callback) when no connection is ready.
+  bool call(std::span<const std::string_view> args, std::string_view route_key, RedisCallback cb);
+  // As call(), on the shared connection that carries client_id's commands, so Redis runs it
+  // after the ones the client sent before (INFO after the client's writes).
+  bool call_for(uint64_t client_id, std::span<const std::string_view> args, RedisCallback cb);
+
+  // Callbacks from connections.
+  void conn_connected(uint32_t index);
+  void conn_ready(uint32_t index);
+  void tracking_ready(int64_t id);
+  void tracking_lost(class TrackingConn* conn);
+  void conn_lost(uint32_t index, UpstreamConn* conn, std::string_view why);
+  void finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok, std::string_view error_line);
+  void apply_effect(const WriteEffect& e, bool ok);
+  // A pinned connection is closing: it is no longer the spare.
+  void note_pinned_closed(PinnedUpstream* p);
+  int new_socket();
+  const sockaddr_in& addr() const { return addr_; }
+  Worker* worker() { return worker_; }
+
+ private:
+  UpstreamConn* pick(uint64_t client_id);
+  void connect_shared(uint32_t index);
+  void connect_tracking();
+  // A new pinned connection, connecting; client may be none (~0u) for the spare.
+  PinnedUpstream* connect_pinned(Token client, bool resp_only);
+
+  Worker* worker_;
+  sockaddr_in addr_;
+  std::string name_;
+  std::string unavailable_;
+  struct Shared {
+    UpstreamConn* conn = nullptr;
+    int64_t retry_at_ms = 0;
+    uint32_t backoff_ms = 0;
+  };
+  std::vector<Shared> shared_;
+  std::vector<std::string_view> tracking_args_;       // scratch for the EXISTS after installs
+  std::unordered_map<std::string, Flight*> flights_;  // fills a new reader may join
+  bool logged_down_ = false;
+  bool tracking_wanted_;
+  class TrackingConn* tracking_ = nullptr;
+  int64_t tracking_id_ = 0;         // 0: no tracking connection yet
+  bool flush_on_tracking_ = false;  // tracking was lost: flush L1 once it is back
+  int64_t tracking_retry_at_ms_ = 0;
+  uint32_t tracking_backoff_ms_ = 0;
+  // A pinned connection made ahead of need, for the next client that pins (null: none).
+  PinnedUpstream* spare_ = nullptr;
+};
+
+// Writes the RESP multibulk form of args.
+void encode_command(std::string* out, std::span<const std::string_view> args);
+
+}  // namespace strata::proxy

@@ -1,0 +1,303 @@
+// Command routing in front of an upstream Redis: which commands strata answers itself, which
+// read or fill L1, which go upstream on a shared connection (invalidating the keys they write)
+// and which need a connection of their own.
+#include <strings.h>
+
+#include <charconv>
+
+#include "cache/store.h"
+#include "proxy/resp/client_conn.h"
+#include "proxy/commands/commands.h"
+#include "proxy/tiers/tier_shared.h"
+#include "proxy/tiers/tiers.h"
+#include "proxy/redis/upstream.h"
+#include "proxy/server/worker.h"
+
+namespace strata::proxy {
+namespace {
+
+bool parse_i64(std::string_view s, int64_t* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// Commands about the client connection itself: strata answers them even in front of Redis.
+bool is_connection_local(std::string_view name, Args args) {
+  if (name == "ping" || name == "echo" || name == "command" || name == "info" || name == "auth") {
+    return true;
+  }
+  // L1 caches database 0; a client that selects another one talks to Redis directly.
+  if (name == "select") return args.size() == 2 && args[1] == "0";
+  if (name == "hello") return args.size() < 2 || args[1] != "3";
+  if (name == "client" && args.size() >= 2) {
+    // SETINFO is answered as Redis 7.0 does (unknown subcommand), so it stays local too.
+    return iequals(args[1], "setname") || iequals(args[1], "getname") || iequals(args[1], "id") ||
+           iequals(args[1], "setinfo") || iequals(args[1], "help") || iequals(args[1], "info") ||
+           iequals(args[1], "list");
+  }
+  return false;
+}
+
+// CLIENT subcommands that change how Redis treats this connection need one of their own;
+// the others (LIST, KILL, INFO, PAUSE...) are plain admin commands.
+bool is_stateful_client_subcommand(Args args) {
+  if (args.size() < 2) return false;
+  for (std::string_view s :
+       {"tracking", "reply", "caching", "no-evict", "no-touch", "trackinginfo", "getredir"}) {
+    if (iequals(args[1], s)) return true;
+  }
+  return false;
+}
+
+bool needs_pinning(const CommandSpec& spec, Args args) {
+  if ((spec.flags & (kPinning | kBlocking | kPubSub)) != 0) return true;
+  if (spec.name == "hello") return true;   // HELLO 3: RESP3 replies need their own connection
+  if (spec.name == "select") return true;  // SELECT n > 0: another keyspace than L1's
+  if (spec.name == "client") return is_stateful_client_subcommand(args);
+  return false;
+}
+
+}  // namespace
+
+bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string_view* state_option) {
+  *expire_at_ms = 0;
+  *state_option = {};
+  bool known = true;
+  for (size_t i = 3; i < args.size(); ++i) {
+    std::string_view a = args[i];
+    const bool keeps = iequals(a, "GET") || iequals(a, "KEEPTTL");
+    if (keeps || iequals(a, "NX") || iequals(a, "XX")) {
+      if (state_option->empty()) *state_option = a;
+      known = known && !keeps;
+      continue;
+    }
+    if (i + 1 >= args.size()) return false;
+    int64_t v;
+    if (!parse_i64(args[i + 1], &v) || v <= 0) return false;
+    if (iequals(a, "EX")) {
+      if (v > INT64_MAX / 1000 - now_ms) return false;
+      *expire_at_ms = now_ms + v * 1000;
+    } else if (iequals(a, "PX")) {
+      if (v > INT64_MAX - now_ms) return false;
+      *expire_at_ms = now_ms + v;
+    } else if (iequals(a, "EXAT")) {
+      if (v > INT64_MAX / 1000) return false;
+      *expire_at_ms = v * 1000;
+    } else if (iequals(a, "PXAT")) {
+      *expire_at_ms = v;
+    } else {
+      return false;
+    }
+    ++i;
+  }
+  return known;
+}
+
+bool ClientConn::execute_pinned(const CommandSpec* spec, Args args) {
+  const bool pins = spec != nullptr && needs_pinning(*spec, args);
+  if (Tiers* t = worker_->tiers(); t != nullptr && spec != nullptr) {
+    if (auto k = t->postgres_key(*spec, args)) {
+      // Pinned by HELLO 3 alone: Redis holds no transaction or other state for this client,
+      // so strata serves the key by its policy (in the client's protocol); the reply keeps its
+      // place among the relayed ones. Inside MULTI/WATCH, blocking or subscribed it cannot.
+      if (pinned_->resp_only() && !pins && t->route(this, *spec, args)) return true;
+      protocol::ReplyWriter(reply_target(), client_.resp_version)
+          .error("ERR strata: key '" + std::string(*k) +
+                 "' is under a PostgreSQL policy; it cannot be used on a connection pinned to "
+                 "Redis (MULTI/WATCH, blocking commands, pub/sub, SELECT)");
+      return true;
+    }
+  }
+  pinned_->send_command(this, args, spec, pins);
+  return true;
+}
+
+bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args,
+                                 std::string_view raw) {
+  Upstream& up = *worker_->upstream();
+  if (spec != nullptr && spec->name == "info" && serve_info(args)) return true;
+  if (spec != nullptr && is_connection_local(spec->name, args)) {
+    run_local(spec, args);
+    return kind_ == ClientStateKind::kReading;
+  }
+  if (spec != nullptr && needs_pinning(*spec, args)) {
+    pinned_ = up.pin(this, spec->name == "hello");
+    if (pinned_ == nullptr) {
+      protocol::ReplyWriter(reply_target(), client_.resp_version)
+          .error("ERR cannot open a connection to upstream " + up.name());
+      return true;
+    }
+    pinned_->send_command(this, args, spec, true);
+    return true;
+  }
+  bool l1 = worker_->options().l1_enabled;
+  if (spec != nullptr && spec->first_key > 0 && args.size() > 1 && worker_->shared().tiers) {
+    // Cache-only policies may keep a prefix out of a tier: decided by the command's first key.
+    const PolicySnapshot* snap = worker_->shared().tiers->registry->current();
+    if (snap->any_tier_off) {
+      const policies::Policy& p = snap->match(args[static_cast<size_t>(spec->first_key)]).policy;
+      if (!p.l2) {  // L1 only: strata answers as it does standalone
+        run_local(spec, args);
+        return kind_ == ClientStateKind::kReading;
+      }
+      if (!p.l1) l1 = false;  // Redis only: forwarded, nothing cached
+    }
+  }
+  if (l1 && spec != nullptr && spec->name == "get" && args.size() == 2) {
+    serve_get(args[1]);
+    return true;
+  }
+  if (l1 && spec != nullptr && spec->name == "mget" && args.size() >= 2) {
+    serve_mget(args.subspan(1));
+    return true;
+  }
+  std::unique_ptr<WriteEffect> effect;
+  if (l1 && spec != nullptr && (spec->flags & kWrite) != 0) effect = prepare_write(*spec, args);
+  up.forward(this, reserve_reply(), args, raw, std::move(effect));
+  return true;
+}
+
+Upstream* ClientConn::upstream_or_reply() {
+  Upstream* up = worker_->upstream();
+  if (up->available()) return up;
+  bump(worker_->shared().stats->upstream_errors);
+  reply_target()->append(up->unavailable_error());
+  return nullptr;
+}
+
+void ClientConn::serve_get(std::string_view key) {
+  cache::Store& store = *worker_->shared().store;
+  {
+    auto txn = store.lock(key);
+    cache::EntryView v;
+    if (txn->read(key, &v)) {
+      protocol::ReplyWriter(reply_target(), client_.resp_version).bulk(v.value);
+      return;
+    }
+  }
+  Upstream* up = upstream_or_reply();
+  if (up != nullptr) up->fill(this, reserve_reply(), -1, key);
+}
+
+bool ClientConn::serve_info(Args args) {
+  std::vector<std::string_view> redis_args;
+  Upstream* up = worker_->upstream();
+  if (!info_redis_args(args, &redis_args) || !up->available()) return false;
+  std::string own;
+  {
+    protocol::ReplyWriter w(&own, client_.resp_version);
+    CommandContext ctx{worker_->shared().store, &w, &client_, &worker_->server_view(true, true),
+                       worker_->shared().hitrate};
+    own = info_own_sections(ctx, args);
+  }
+  const uint64_t seq = reserve_reply();
+  Worker* worker = worker_;
+  const Token me = token();
+  const int resp = client_.resp_version;
+  auto done = [worker, me, seq, resp, own = std::move(own)](const RedisReply& r) {
+    ClientConn* c = client_of(worker, me);
+    if (c == nullptr) return;
+    if (!r.ok) {
+      c->fail_reply(seq, r.error);
+      return;
+    }
+    if (r.kind != protocol::ReplyKind::kBulk) {
+      c->complete_reply(seq, r.raw);
+      return;
+    }
+    std::string text(r.payload);
+    if (!own.empty()) text.append(text.empty() ? "" : "\r\n").append(own);
+    std::string reply;
+    protocol::ReplyWriter(&reply, resp).verbatim("txt", text);
+    c->complete_reply(seq, reply);
+  };
+  if (!up->call_for(client_.id, redis_args, std::move(done))) {
+    bump(worker_->shared().stats->upstream_errors);
+    fail_reply(seq, up->unavailable_error());
+  }
+  return true;
+}
+
+void ClientConn::serve_mget(Args keys) {
+  cache::Store& store = *worker_->shared().store;
+  std::vector<int32_t> missing;
+  std::vector<std::string> parts(keys.size());
+  {
+    auto txn = store.lock(keys);
+    cache::EntryView v;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (txn->read(keys[i], &v)) {
+        protocol::ReplyWriter(&parts[i], client_.resp_version).bulk(v.value);
+      } else {
+        missing.push_back(static_cast<int32_t>(i));
+      }
+    }
+  }
+  if (missing.empty()) {
+    std::string* out = reply_target();
+    protocol::ReplyWriter(out, client_.resp_version).array_header(keys.size());
+    for (const std::string& p : parts) out->append(p);
+    return;
+  }
+  Upstream* up = upstream_or_reply();
+  if (up == nullptr) return;
+  const uint64_t seq = reserve_array_reply(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (!parts[i].empty()) complete_part(seq, i, parts[i]);
+  }
+  for (int32_t i : missing) up->fill(this, seq, i, keys[static_cast<size_t>(i)]);
+}
+
+std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, Args args) {
+  cache::Store& store = *worker_->shared().store;
+  Upstream& up = *worker_->upstream();
+  auto effect = std::make_unique<WriteEffect>();
+  if (spec.name == "flushall" || spec.name == "flushdb") {
+    store.flush_all();
+    effect->kind = WriteEffect::kFlushAll;
+    return effect;
+  }
+  std::vector<std::string_view> keys;
+  command_keys(spec, args, &keys);
+  // Invalidate first: no reader may see the old value once the write is on its way, and no
+  // fill started before it may install that old value later.
+  for (std::string_view k : keys) {
+    store.invalidate(k);
+    up.forget_flight(k);
+  }
+  const int64_t now = worker_->now_ms();
+  std::string_view n = spec.name;
+  std::vector<std::string_view> values;
+  int64_t expire = 0;
+  bool install = false;
+  std::string_view state_option;
+  if (n == "set" && args.size() >= 3 && set_expiry(args, now, &expire, &state_option)) {
+    install = true;
+    values.push_back(args[2]);
+  } else if ((n == "setex" || n == "psetex") && args.size() == 4) {
+    int64_t v;
+    if (parse_i64(args[2], &v) && v > 0 && v < INT64_MAX / 1000 - now) {
+      install = true;
+      expire = now + (n == "setex" ? v * 1000 : v);
+      values.push_back(args[3]);
+    }
+  } else if (n == "mset" && args.size() >= 3 && args.size() % 2 == 1) {
+    install = true;
+    for (size_t i = 2; i < args.size(); i += 2) values.push_back(args[i]);
+  }
+  if (install && values.size() == keys.size()) {
+    effect->kind = WriteEffect::kInstall;
+    effect->expire_at_ms = expire;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      effect->keys.emplace_back(keys[i]);
+      effect->values.emplace_back(values[i]);
+      effect->leases.push_back(store.begin_fill(keys[i]));
+    }
+    return effect;
+  }
+  effect->kind = WriteEffect::kInvalidate;
+  for (std::string_view k : keys) effect->keys.emplace_back(k);
+  return effect;
+}
+
+}  // namespace strata::proxy

@@ -1,0 +1,275 @@
+#include "proxy/server/server.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <future>
+
+#include "proxy/commands/hitrate_monitor.h"
+#include "proxy/journal/journal.h"
+#include "proxy/tiers/journal_filter.h"
+#include "proxy/loop/log.h"
+#include "proxy/tiers/policy_registry.h"
+#include "proxy/tiers/tier_shared.h"
+
+namespace strata::proxy {
+
+Server::Server(Options options) : options_(std::move(options)) {}
+
+Server::~Server() { stop(); }
+
+bool Server::start(std::string* err) {
+  shared_.options = &options_;
+  shared_.stats = &stats_;
+  shared_.start_ms = clock_.now_ms();
+  if (!start_policies(err)) return false;
+  cache::StoreConfig sc;
+  if (!store_config(&sc, err)) return false;
+  store_ = std::make_unique<cache::Store>(sc, &clock_);
+  shared_.store = store_.get();
+  if (options_.hitrate_sample_shift > 0) {
+    HitRateConfig hc;
+    hc.sample_shift = options_.hitrate_sample_shift;
+    hc.l1_capacity_bytes = sc.maxmemory_bytes;
+    hc.live_policy = options_.eviction;
+    for (const cache::PartitionConfig& p : sc.partitions) {
+      hc.partitions.push_back({p.prefix, p.maxmemory_bytes, p.eviction});
+    }
+    hc.default_prefixes = sc.default_prefixes;
+    hitrate_ = std::make_unique<HitRateMonitor>(hc);
+    shared_.hitrate = hitrate_.get();
+  }
+
+  // Workers inherit a signal mask with the shutdown signals blocked; only wait_for_signal()
+  // receives them. SIGPIPE is ignored: a peer that went away is an error on send, not a kill.
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  // Each worker builds its event loop on its own thread: an io_uring ring set up with
+  // SINGLE_ISSUER/DEFER_TASKRUN only accepts submissions from the thread that created it.
+  struct InitResult {
+    bool ok = false;
+    std::string err;
+    std::string note;
+  };
+  std::vector<std::promise<InitResult>> ready(options_.workers);
+  for (uint32_t i = 0; i < options_.workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, &shared_));
+    shared_.workers.push_back(workers_.back().get());
+  }
+  for (uint32_t i = 0; i < options_.workers; ++i) {
+    Worker* raw = workers_[i].get();
+    std::promise<InitResult>* p = &ready[i];
+    threads_.emplace_back([raw, p] {
+      InitResult r;
+      r.ok = raw->init(&r.err, &r.note);
+      const bool ok = r.ok;
+      p->set_value(std::move(r));
+      if (ok) raw->run();
+    });
+  }
+  bool all_ok = true;
+  for (uint32_t i = 0; i < options_.workers; ++i) {
+    InitResult r = ready[i].get_future().get();
+    if (!r.ok && all_ok) {
+      *err = r.err;
+      all_ok = false;
+    }
+    if (r.ok && i == 0) {
+      if (!workers_[0]->features().io_uring) {
+        STRATA_LOG_WARN("io_uring unavailable (%s); falling back to epoll", r.note.c_str());
+      }
+      shared_.io_description = workers_[0]->features().describe();
+    }
+  }
+  if (!all_ok) {
+    stop();
+    return false;
+  }
+  running_ = true;
+  STRATA_LOG_INFO("strata ready on %s:%u: %u worker(s), %s, L1 %s, eviction %s, %s",
+                  options_.bind.c_str(), options_.port, options_.workers,
+                  shared_.io_description.c_str(), options_.l1_enabled ? "on" : "off",
+                  options_.eviction.c_str(),
+                  options_.upstream.empty() ? "standalone (no upstream)"
+                                            : ("upstream " + options_.upstream).c_str());
+  return true;
+}
+
+void Server::wait_for_signal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      reload_policies();
+      continue;
+    }
+    STRATA_LOG_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    break;
+  }
+}
+
+bool Server::start_policies(std::string* err) {
+  policies::ConfigContext ctx;
+  ctx.has_upstream = !options_.upstream.empty();
+  policies::PolicyConfig cfg;
+  if (!options_.config_file.empty()) {
+    auto parsed = policies::load_policy_file(options_.config_file, ctx);
+    if (!parsed) {
+      *err = parsed.error();
+      return false;
+    }
+    cfg = std::move(*parsed);
+  }
+  registry_ = std::make_unique<PolicyRegistry>(options_.config_file, ctx, cfg);
+  tiers_ = std::make_unique<TierShared>();
+  tiers_->registry = registry_.get();
+  shared_.tiers = tiers_.get();
+  if (cfg.postgres.conninfo.empty()) return true;
+
+  ledger_ = std::make_unique<JournalLedger>(cfg.journal.dir);
+  tiers_->ledger = ledger_.get();
+  tiers_->write_behind =
+      std::make_unique<WriteBehindShared>(ledger_.get(), cfg.postgres.dead_letter_max);
+  auto rec = recover_journal(ledger_.get());
+  if (!rec) {
+    *err = "journal: " + rec.error();
+    return false;
+  }
+  tiers_->versions.seed(rec->max_version);
+  if (!rec->writes.empty()) {
+    const JournalFilterResult f =
+        drop_applied_writes(cfg.postgres, *registry_->current(), &rec->writes, ledger_.get());
+    if (!f.checked) {
+      STRATA_LOG_WARN(
+          "journal: PostgreSQL unreachable at start (%s): every recovered write is "
+          "queued; superseded ones are dropped when flushed",
+          f.note.c_str());
+    } else if (f.dropped > 0) {
+      STRATA_LOG_INFO(
+          "journal: %zu recovered write(s) already in PostgreSQL at their version "
+          "or newer, dropped",
+          f.dropped);
+    }
+  }
+  // Acknowledged writes the last run had not flushed: back in their queues (so reads see them
+  // at once), flushed to PostgreSQL as usual; their segments are deleted once all are flushed.
+  const PolicySnapshot* snap = registry_->current();
+  for (RecoveredWrite& w : rec->writes) {
+    policies::PendingWrite pw;
+    pw.key = std::move(w.key);
+    pw.value = std::move(w.value);
+    pw.version = w.version;
+    pw.is_delete = w.op == policies::JournalRecord::kDel;
+    pw.segment = w.segment;
+    pw.enqueued_ms = 0;  // due at once
+    tiers_->write_behind->push(snap->match(pw.key), std::move(pw));
+  }
+  tiers_->write_behind->apply(*snap);
+  if (rec->segments > 0) {
+    STRATA_LOG_INFO(
+        "journal %s: %llu segment(s), %llu record(s), %zu write(s) to replay into "
+        "PostgreSQL%s",
+        cfg.journal.dir.c_str(), static_cast<unsigned long long>(rec->segments),
+        static_cast<unsigned long long>(rec->records), rec->writes.size(),
+        rec->torn_bytes > 0 ? " (a torn tail was ignored)" : "");
+  }
+  return true;
+}
+
+// The L1 layout: the default partition gets maxmemory minus what prefixes with l1_bytes take.
+bool Server::store_config(cache::StoreConfig* sc, std::string* err) const {
+  sc->maxmemory_bytes = options_.maxmemory_bytes;
+  sc->eviction = options_.eviction;
+  sc->value_bytes_max = options_.bulk_bytes_max;
+  const policies::PolicyConfig& cfg = registry_->current()->config;
+  uint64_t partitioned = 0;
+  for (const policies::Policy& p : cfg.policies) {
+    if (p.l1_bytes == 0) continue;
+    cache::PartitionConfig part;
+    part.prefix = p.prefix;
+    part.maxmemory_bytes = p.l1_bytes;
+    part.eviction = p.eviction.empty() ? options_.eviction : p.eviction;
+    part.shards = kPartitionShards;
+    sc->partitions.push_back(std::move(part));
+    partitioned += p.l1_bytes;
+  }
+  for (const policies::Policy& p : cfg.policies) {
+    if (p.l1_bytes != 0) continue;
+    for (const cache::PartitionConfig& part : sc->partitions) {
+      if (p.prefix.size() > part.prefix.size() && p.prefix.starts_with(part.prefix)) {
+        sc->default_prefixes.push_back(p.prefix);
+        break;
+      }
+    }
+  }
+  if (options_.maxmemory_bytes != 0 && partitioned != 0) {
+    if (partitioned >= options_.maxmemory_bytes) {
+      *err = "the prefixes' l1_bytes add up to " + std::to_string(partitioned) +
+             " bytes, not below maxmemory (" + std::to_string(options_.maxmemory_bytes) +
+             " bytes): maxmemory is the whole L1, and keys without a partition need the rest";
+      return false;
+    }
+    sc->maxmemory_bytes = options_.maxmemory_bytes - partitioned;
+  }
+  return true;
+}
+
+void Server::reload_policies() {
+  auto r = registry_->reload();
+  if (!r) {
+    STRATA_LOG_WARN("SIGHUP: reload refused, running policies stay: %s", r.error().c_str());
+    return;
+  }
+  if (tiers_->write_behind) tiers_->write_behind->apply(*registry_->current());
+  STRATA_LOG_INFO("SIGHUP: policies reloaded from %s", options_.config_file.c_str());
+}
+
+// Shutdown: the workers keep running (serving and flushing) until the write-behind queues are
+// empty or the deadline passes; what is left stays in the journal for the next start.
+void Server::drain_write_behind() {
+  if (!running_ || !tiers_ || !tiers_->write_behind) return;
+  const uint32_t deadline_ms = registry_->current()->config.journal.shutdown_drain_ms;
+  const size_t before = tiers_->write_behind->depth();
+  if (before == 0) return;
+  tiers_->draining.store(true);
+  for (auto& w : workers_) w->driver().wake();
+  const auto start = std::chrono::steady_clock::now();
+  while (tiers_->write_behind->depth() > 0 &&
+         std::chrono::steady_clock::now() - start < std::chrono::milliseconds(deadline_ms)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const size_t left = tiers_->write_behind->depth();
+  if (left == 0) {
+    STRATA_LOG_INFO("write-behind: drained %zu pending write(s) into PostgreSQL", before);
+  } else {
+    STRATA_LOG_WARN(
+        "write-behind: %zu write(s) not flushed after %u ms; they remain in the "
+        "journal (%s, %llu live records) and are replayed at the next start",
+        left, deadline_ms, ledger_->dir().c_str(),
+        static_cast<unsigned long long>(ledger_->live_records()));
+  }
+}
+
+void Server::stop() {
+  drain_write_behind();
+  for (auto& w : workers_) w->request_stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  workers_.clear();
+}
+
+}  // namespace strata::proxy

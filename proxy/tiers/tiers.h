@@ -1,0 +1,178 @@
+// The tiered path of one worker: keys whose policy uses PostgreSQL are read L1 -> pending
+// write-behind -> L2 (upstream Redis) -> PostgreSQL, filling the tiers on the way back (single
+// flight per key, lease and version guards), and written by the policy's strategy. The policy
+// layer decides (policy, queue); this class acts (sockets via Upstream and PgPool, journal).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/commands/command.h"
+#include "proxy/loop/io_driver.h"
+#include "proxy/postgres/pg_pool.h"
+#include "proxy/tiers/tier_shared.h"
+#include "proxy/redis/upstream.h"
+
+namespace strata::proxy {
+
+class ClientConn;
+class Journal;
+class Worker;
+
+class Tiers {
+ public:
+  Tiers(Worker* worker, TierShared* shared);
+  ~Tiers();
+  bool init(std::string* err);
+
+  // Serves the command if one of its keys is under a PostgreSQL policy; false: not ours.
+  bool route(ClientConn* c, const CommandSpec& spec, Args args);
+  // The key of `args` under a PostgreSQL policy, if any (for refusing it where the strategies
+  // cannot apply: on a connection pinned to Redis, inside MULTI).
+  std::optional<std::string_view> postgres_key(const CommandSpec& spec, Args args) const;
+  // STRATA FLUSH-BEHIND [timeout_ms]: replies when every write-behind queue is empty.
+  void flush_behind_wait(ClientConn* c, int64_t timeout_ms);
+
+  void on_tick(int64_t now_ms);
+  // End of every loop iteration: group-commit the journal, start write-behind flushes due.
+  void end_of_iteration(int64_t now_ms);
+  PgPool& pool() { return *pool_; }
+  TierShared& shared() { return *shared_; }
+
+ private:
+  enum class ReadKind : uint8_t { kGet, kExists };
+  struct Waiter {
+    Token client;
+    uint64_t seq = 0;
+    int32_t part = -1;   // GET: -1; MGET: element index
+    uint64_t multi = 0;  // EXISTS: the counting op
+    ReadKind kind = ReadKind::kGet;
+  };
+  struct Flight;
+  struct WriteReq {
+    std::string key;
+    std::string value;
+    bool is_delete = false;
+    int64_t expire_at_ms = 0;  // cache tiers; 0: none
+    uint64_t multi = 0;
+    const PolicyEntry* entry = nullptr;  // lives past the request (see PolicyRegistry)
+    int64_t deadline_ms = 0;             // write-behind backpressure: error after this
+  };
+  // A command answered once several key operations finish (MSET, DEL a b, EXISTS a b).
+  struct Multi {
+    Token client;
+    uint64_t seq = 0;
+    uint32_t remaining = 0;
+    int64_t count = 0;
+    bool reply_count = false;  // integer reply (DEL, EXISTS); else +OK
+    std::string error;         // the first error, as a RESP error line
+    // A part of another Multi (one key's write of an MSET/DEL): when done, it settles that one
+    // with a count of 0 or 1 (the key existed) instead of replying.
+    uint64_t part_of = 0;
+  };
+
+  // Reads.
+  void read(const PolicyEntry& e, std::string_view key, Waiter w);
+  void read_l2(Flight* f);
+  void read_pg(Flight* f);
+  void finish_read(const std::string& key, bool found, std::string_view value,
+                   std::string_view error_line);
+  void maybe_refresh(const PolicyEntry& e, std::string_view key, int64_t remaining_ms);
+  void refresh(const PolicyEntry* e, std::string key);
+
+  // Writes.
+  void write(WriteReq req);
+  void write_through(WriteReq req);
+  void write_behind(WriteReq req);
+  void after_commit(WriteReq req, uint64_t version, uint64_t lease, uint64_t affected);
+  void l2_write(const WriteReq& req, uint64_t version, RedisCallback cb);
+  void l2_install(const PolicyEntry& e, std::string_view key, std::string_view value,
+                  uint64_t version, int64_t ttl_ms);
+  void retry_parked(int64_t now_ms);
+
+  // Write-behind flushing (tiers_flush.cc).
+  struct ArrayForm;
+  void flush_due(int64_t now_ms);
+  void flush_batch(FlushBatch b);
+  void flush_rows(uint64_t batch, size_t first, size_t n);
+  void flush_settled(uint64_t batch, size_t first, size_t n, const PgResult& r);
+  // The array statement for `sql`'s mapping, or null while unknown or unusable (the catalog
+  // is asked once per worker and mapping).
+  const ArrayForm* array_form(const MappingSql& sql);
+  void array_form_known(const std::string& id, const MappingSql& sql, PgResult&& r);
+
+  // Per-key order: while a write of a key waits on PostgreSQL, later commands on that key (from
+  // any connection of this worker) wait behind it, so a connection's commands take effect in
+  // the order it sent them, as on Redis.
+  // Whether an operation arriving now must queue behind what is in flight for the key.
+  bool must_wait(const std::string& key, bool is_read, bool waits_on_reads) const;
+  void enqueue(const std::string& key, std::move_only_function<void()> op);
+  void settle_write(const std::string& key);
+  void settle_read(const std::string& key);
+  void release_key(const std::string& key);
+
+  // Replies.
+  uint64_t new_multi(ClientConn* c, uint32_t parts, bool reply_count);
+  void multi_done(uint64_t id, int64_t count, std::string_view error_line);
+  void reply_value(const Waiter& w, bool found, std::string_view value, std::string_view err);
+  void check_flush_waiters(int64_t now_ms);
+
+  bool route_mixed_key(const CommandSpec& spec, uint64_t multi, std::string_view key,
+                       std::string_view value);
+
+  Worker* worker_;
+  TierShared* shared_;
+  std::unique_ptr<PgPool> pool_;
+  std::unique_ptr<Journal> journal_;
+  std::unordered_map<std::string, std::unique_ptr<Flight>> flights_;
+  std::unordered_map<uint64_t, Multi> multis_;
+  uint64_t next_multi_ = 1;
+  std::deque<WriteReq> parked_;  // write-behind writers waiting for queue room
+  struct FlushWaiter {
+    Token client;
+    uint64_t seq;
+    int64_t deadline_ms;
+    int64_t timeout_ms;
+  };
+  std::vector<FlushWaiter> flush_waiters_;
+  struct BatchState {
+    FlushBatch batch;
+    uint32_t execs_left = 0;
+  };
+  std::unordered_map<uint64_t, BatchState> batches_;
+  // Per PostgreSQL mapping: whether its column types let a batch go as one prepared statement
+  // over three arrays (in binary), and that statement; else batches are multi-row VALUES.
+  struct ArrayForm {
+    enum class State : uint8_t { kAsking, kYes, kNo, kRetry } state = State::kAsking;
+    int64_t retry_at_ms = 0;
+    std::string sql;
+  };
+  std::unordered_map<std::string, ArrayForm> array_forms_;
+  std::string flush_params_;  // scratch: the encoded arrays of one statement
+  uint64_t next_batch_ = 1;
+  uint32_t flush_execs_in_flight_ = 0;
+  int64_t flush_backoff_until_ms_ = 0;
+  uint32_t flush_backoff_ms_ = 0;
+  int64_t last_due_check_ms_ = 0;
+  std::vector<std::string> l2_repair_;  // keys whose L2 copy may be stale (Redis was down)
+  // Per key with something in flight: writes waiting on PostgreSQL, whether a fill is out, and
+  // the operations queued behind them, in arrival order. Reads and write-behind writes wait
+  // only for writes (a fill's answer is the state before them, and a write-behind write is
+  // applied at once, the fill guard keeping its stale answer out of the cache); writes that go
+  // to PostgreSQL first also wait for fills, so an earlier read never sees a later write.
+  struct KeyState {
+    uint32_t writes = 0;
+    bool reading = false;
+    std::deque<std::move_only_function<void()>> waiting;
+  };
+  std::unordered_map<std::string, KeyState> busy_;
+};
+
+}  // namespace strata::proxy

@@ -1,0 +1,618 @@
+// The tiered read path, command routing and replies. Writes and write-behind flushing are in
+// tiers_write.cc.
+#include "proxy/tiers/tiers.h"
+
+#include <strings.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+
+#include "cache/store.h"
+#include "protocol/reply_writer.h"
+#include "proxy/resp/client_conn.h"
+#include "proxy/journal/journal.h"
+#include "proxy/loop/log.h"
+#include "proxy/tiers/tiers_internal.h"
+#include "proxy/redis/upstream.h"
+#include "proxy/server/worker.h"
+
+namespace strata::proxy {
+
+using policies::Strategy;
+
+struct Tiers::Flight {
+  std::string key;
+  const PolicyEntry* entry = nullptr;
+  uint64_t lease = 0;
+  std::vector<Waiter> waiters;
+  bool l2_value = false;  // GET answered with a value
+  bool l2_failed = false;
+  bool pg_stage = false;  // waiting on PostgreSQL: readers who join now wait on it too
+  std::string value;
+};
+
+namespace tiers_detail {
+
+uint64_t decode_version(const std::optional<std::string>& field) {
+  if (!field) return 0;
+  const std::string& s = *field;
+  uint64_t v = 0;
+  if (s.size() == 8 || s.size() == 4) {  // binary int8 / int4, network order
+    for (unsigned char c : s) v = (v << 8) | c;
+  }
+  return v;
+}
+
+}  // namespace tiers_detail
+
+using namespace tiers_detail;
+
+Tiers::Tiers(Worker* worker, TierShared* shared) : worker_(worker), shared_(shared) {}
+
+Tiers::~Tiers() {
+  // Pending PostgreSQL callbacks run from the pool's destructor and may touch this object's
+  // maps: the pool goes first, while they are alive.
+  pool_.reset();
+}
+
+bool Tiers::init(std::string* err) {
+  const PolicySnapshot* snap = shared_->registry->current();
+  const policies::PolicyConfig& cfg = snap->config;
+  pool_ = std::make_unique<PgPool>(worker_, cfg.postgres, PolicyRegistry::setup_sql(cfg));
+  journal_ = std::make_unique<Journal>(worker_, shared_->ledger, cfg.journal, &shared_->journal);
+  if (!journal_->open(err)) return false;
+  pool_->start();
+  return true;
+}
+
+// ---- routing ----
+
+namespace {
+
+// PostgreSQL text keys hold valid UTF-8 without NUL; anything else would be refused (or, for a
+// NUL, silently cut by libpq's C strings) when it reaches the table. Null when fine.
+const char* unstorable_key(std::string_view k) {
+  size_t i = 0;
+  while (i < k.size()) {
+    const auto c = static_cast<unsigned char>(k[i]);
+    if (c == 0) return "contains a NUL byte";
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > k.size() || (n == 2 && c < 0xc2) || (n == 4 && c > 0xf4)) {
+      return "is not valid UTF-8";
+    }
+    for (size_t j = 1; j < n; ++j) {
+      if ((static_cast<unsigned char>(k[i + j]) & 0xc0) != 0x80) return "is not valid UTF-8";
+    }
+    // Overlong forms and UTF-16 surrogates, as PostgreSQL refuses them.
+    const auto c1 = n > 1 ? static_cast<unsigned char>(k[i + 1]) : 0;
+    if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 >= 0xa0) || (c == 0xf0 && c1 < 0x90) ||
+        (c == 0xf4 && c1 >= 0x90)) {
+      return "is not valid UTF-8";
+    }
+    i += n;
+  }
+  return nullptr;
+}
+
+std::string printable(std::string_view k) {
+  std::string out;
+  for (unsigned char c : k.substr(0, 64)) {
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
+  const PolicySnapshot* snap = shared_->registry->current();
+  const bool movable = (spec.flags & kMovableKeys) != 0;  // EVAL, FCALL, SORT ... STORE
+  if (!snap->any_postgres || (spec.first_key == 0 && !movable)) return false;
+  // The common single-key command on a key of a cache-only prefix: one prefix match, no vector.
+  if (!movable && spec.first_key == 1 && spec.last_key == 1 && args.size() > 1 &&
+      !snap->match(args[1]).policy.uses_postgres()) {
+    return false;
+  }
+  std::vector<std::string_view> keys;
+  command_keys(spec, args, &keys);
+  const PolicyEntry* pg_entry = nullptr;  // of pg_key, the first key under a PostgreSQL policy
+  std::string_view pg_key;
+  for (std::string_view k : keys) {
+    const PolicyEntry& e = snap->match(k);
+    if (e.policy.uses_postgres()) {
+      pg_entry = &e;
+      pg_key = k;
+      break;
+    }
+  }
+  if (pg_entry == nullptr) return false;
+  const std::string_view n = spec.name;
+  const int64_t now = worker_->now_ms();
+  auto unsupported = [&](std::string_view what) {
+    const policies::Policy& p = pg_entry->policy;
+    std::string cmd(what);
+    for (char& ch : cmd) ch = static_cast<char>(toupper(static_cast<unsigned char>(ch)));
+    protocol::ReplyWriter(c->reply_target(), c->resp_version())
+        .error("ERR strata: " + cmd + " is not supported on key '" + std::string(pg_key) +
+               "' (prefix '" + p.prefix + "' is " +
+               std::string(policies::strategy_name(p.strategy)) + "); use SET or DEL");
+    return true;
+  };
+  if (!arity_ok(spec, args.size())) return false;  // the normal path answers arity errors
+  for (std::string_view k : keys) {
+    if (!snap->match(k).policy.uses_postgres()) continue;
+    if (const char* why = unstorable_key(k)) {
+      protocol::ReplyWriter(c->reply_target(), c->resp_version())
+          .error("ERR strata: key '" + printable(k) + "' cannot be stored in PostgreSQL: it " +
+                 why + " (prefix '" + snap->match(k).policy.prefix + "' uses PostgreSQL)");
+      return true;
+    }
+  }
+  if (n == "get") {
+    read(*pg_entry, args[1], Waiter{c->token(), c->reserve_reply(), -1, 0, ReadKind::kGet});
+    return true;
+  }
+  if (n == "mget") {
+    const uint64_t seq = c->reserve_array_reply(keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const PolicyEntry& e = snap->match(keys[i]);
+      Waiter w{c->token(), seq, static_cast<int32_t>(i), 0, ReadKind::kGet};
+      if (e.policy.uses_postgres()) {
+        read(e, keys[i], w);
+      } else {
+        // A key of a cache-only prefix in the same MGET: L1, then Redis, as usual.
+        cache::EntryView v;
+        auto txn = worker_->shared().store->lock(keys[i]);
+        if (txn->read(keys[i], &v)) {
+          std::string elem;
+          protocol::ReplyWriter(&elem, c->resp_version()).bulk(v.value);
+          c->complete_part(seq, i, elem);
+        } else if (Upstream* up = worker_->upstream(); up != nullptr && up->available()) {
+          txn.reset();
+          up->fill(c, seq, static_cast<int32_t>(i), keys[i]);
+        } else {
+          std::string elem;
+          protocol::ReplyWriter(&elem, c->resp_version()).null_bulk();
+          c->complete_part(seq, i, elem);
+        }
+      }
+    }
+    return true;
+  }
+  if (n == "exists") {
+    const uint64_t m = new_multi(c, static_cast<uint32_t>(keys.size()), true);
+    for (std::string_view k : keys) {
+      const PolicyEntry& e = snap->match(k);
+      if (e.policy.uses_postgres()) {
+        read(e, k, Waiter{c->token(), 0, -1, m, ReadKind::kExists});
+      } else {
+        route_mixed_key(spec, m, k, {});
+      }
+    }
+    return true;
+  }
+  if (n == "set" || n == "setex" || n == "psetex") {
+    WriteReq req;
+    req.key = std::string(args[1]);
+    req.entry = pg_entry;
+    if (n == "set") {
+      std::string_view state_option;
+      const bool known = set_expiry(args, now, &req.expire_at_ms, &state_option);
+      if (!state_option.empty()) return unsupported("SET " + std::string(state_option));
+      if (!known) return false;  // Redis's own error text, from the normal path
+      req.value = std::string(args[2]);
+    } else {
+      int64_t v = 0;
+      auto [p, ec] = std::from_chars(args[2].data(), args[2].data() + args[2].size(), v);
+      if (ec != std::errc() || p != args[2].data() + args[2].size() || v <= 0 ||
+          v > INT64_MAX / 1000 - now) {
+        return false;
+      }
+      req.expire_at_ms = now + (n == "setex" ? v * 1000 : v);
+      req.value = std::string(args[3]);
+    }
+    if (req.expire_at_ms == 0 && pg_entry->policy.ttl_ms > 0) {
+      req.expire_at_ms = now + static_cast<int64_t>(pg_entry->policy.ttl_ms);
+    }
+    req.multi = new_multi(c, 1, false);
+    write(std::move(req));
+    return true;
+  }
+  if (n == "mset") {
+    if (args.size() < 3 || args.size() % 2 == 0) return false;
+    const uint64_t m = new_multi(c, static_cast<uint32_t>((args.size() - 1) / 2), false);
+    for (size_t i = 1; i + 1 < args.size(); i += 2) {
+      const PolicyEntry& e = snap->match(args[i]);
+      if (!e.policy.uses_postgres()) {
+        route_mixed_key(spec, m, args[i], args[i + 1]);
+        continue;
+      }
+      WriteReq req;
+      req.key = std::string(args[i]);
+      req.value = std::string(args[i + 1]);
+      req.entry = &e;
+      if (e.policy.ttl_ms > 0) req.expire_at_ms = now + static_cast<int64_t>(e.policy.ttl_ms);
+      req.multi = m;
+      write(std::move(req));
+    }
+    return true;
+  }
+  if (n == "del" || n == "unlink") {
+    const uint64_t m = new_multi(c, static_cast<uint32_t>(keys.size()), true);
+    for (std::string_view k : keys) {
+      const PolicyEntry& e = snap->match(k);
+      if (!e.policy.uses_postgres()) {
+        route_mixed_key(spec, m, k, {});
+        continue;
+      }
+      WriteReq req;
+      req.key = std::string(k);
+      req.is_delete = true;
+      req.entry = &e;
+      req.multi = m;
+      write(std::move(req));
+    }
+    return true;
+  }
+  if ((spec.flags & kWrite) != 0) return unsupported(n);
+  return false;  // other reads (TTL, STRLEN...) see the cache tiers as they are
+}
+
+std::optional<std::string_view> Tiers::postgres_key(const CommandSpec& spec, Args args) const {
+  const PolicySnapshot* snap = shared_->registry->current();
+  if (!snap->any_postgres || (spec.first_key == 0 && (spec.flags & kMovableKeys) == 0)) {
+    return std::nullopt;
+  }
+  std::vector<std::string_view> keys;
+  command_keys(spec, args, &keys);
+  for (std::string_view k : keys) {
+    if (snap->match(k).policy.uses_postgres()) return k;
+  }
+  return std::nullopt;
+}
+
+// One key of a cache-only prefix inside a multi-key command that also touches PostgreSQL keys:
+// handled as strata handles it without policies, its result counted into the same reply.
+bool Tiers::route_mixed_key(const CommandSpec& spec, uint64_t multi, std::string_view key,
+                            std::string_view value) {
+  cache::Store& store = *worker_->shared().store;
+  Upstream* up = worker_->upstream();
+  const std::string_view n = spec.name;
+  if (up == nullptr) {
+    auto txn = store.lock(key);
+    cache::EntryView v;
+    if (n == "exists") {
+      multi_done(multi, txn->read(key, &v) ? 1 : 0, {});
+    } else if (n == "mset") {
+      txn->set(key, value, 0);
+      multi_done(multi, 0, {});
+    } else {
+      multi_done(multi, txn->erase(key) ? 1 : 0, {});
+    }
+    return true;
+  }
+  std::vector<std::string_view> cmd{n == "mset" ? std::string_view("SET") : spec.name, key};
+  if (n == "mset") cmd.push_back(value);
+  if (n != "exists") store.invalidate(key);
+  std::string k(key);
+  const bool ok = up->call(cmd, key, [this, multi, k, n](const RedisReply& r) {
+    if (n != "exists") worker_->shared().store->invalidate(k);
+    if (!r.ok) return multi_done(multi, 0, r.error);
+    if (r.kind == protocol::ReplyKind::kError) return multi_done(multi, 0, r.raw);
+    multi_done(multi, r.kind == protocol::ReplyKind::kInteger ? r.integer : 0, {});
+  });
+  if (!ok) multi_done(multi, 0, up->unavailable_error());
+  return true;
+}
+
+// ---- reads ----
+
+void Tiers::read(const PolicyEntry& e, std::string_view key, Waiter w) {
+  if (!busy_.empty()) {
+    std::string k(key);
+    if (must_wait(k, true, false)) {
+      enqueue(k, [this, pe = &e, k, w] { read(*pe, k, w); });
+      return;
+    }
+  }
+  const policies::Policy& p = e.policy;
+  const int64_t now = worker_->now_ms();
+  cache::Store& store = *worker_->shared().store;
+  if (p.l1) {
+    auto txn = store.lock(key);
+    cache::EntryView v;
+    if (txn->read(key, &v)) {
+      bump(e.stats->l1_hits);
+      const int64_t remaining = v.expire_at_ms == 0 ? -1 : v.expire_at_ms - now;
+      reply_value(w, true, v.value, {});
+      txn.reset();
+      maybe_refresh(e, key, remaining);
+      return;
+    }
+  }
+  if (p.strategy == Strategy::kWriteBehind) {
+    // A pending write is the newest value, whatever L2 or PostgreSQL still hold (pinning).
+    policies::PendingWrite pw;
+    if (shared_->write_behind->find(p.prefix, key, &pw)) {
+      bump(e.stats->pending_hits);
+      if (!pw.is_delete && p.l1) {
+        const int64_t exp = p.ttl_ms > 0 ? now + static_cast<int64_t>(p.ttl_ms) : 0;
+        store.lock(key)->set(key, pw.value, exp);
+      }
+      reply_value(w, !pw.is_delete, pw.value, {});
+      return;
+    }
+  }
+  if (p.negative_ttl_ms > 0 && shared_->negative.hit(key, now)) {
+    bump(e.stats->negative_hits);
+    reply_value(w, false, {}, {});
+    return;
+  }
+  if (auto it = flights_.find(std::string(key)); it != flights_.end()) {
+    it->second->waiters.push_back(w);
+    if (it->second->pg_stage) bump(e.stats->pg_waits);
+    return;
+  }
+  auto f = std::make_unique<Flight>();
+  f->key = std::string(key);
+  f->entry = &e;
+  f->lease = store.begin_fill(key);
+  f->waiters.push_back(w);
+  Flight* raw = f.get();
+  busy_[f->key].reading = true;  // writes to PostgreSQL after this read wait for its result
+  flights_.emplace(f->key, std::move(f));
+  Upstream* up = worker_->upstream();
+  if (p.l2 && up != nullptr && up->available()) {
+    read_l2(raw);
+  } else {
+    read_pg(raw);
+  }
+}
+
+void Tiers::read_l2(Flight* f) {
+  Upstream* up = worker_->upstream();
+  const std::string key = f->key;
+  std::string_view get[] = {"GET", key};
+  std::string_view pttl[] = {"PTTL", key};
+  // Both replies come back in order on one connection; the flight lives until PTTL's.
+  bool ok = up->call(get, key, [this, key](const RedisReply& r) {
+    auto it = flights_.find(key);
+    if (it == flights_.end()) return;
+    Flight& fl = *it->second;
+    if (!r.ok || r.kind == protocol::ReplyKind::kError) {
+      fl.l2_failed = true;
+    } else if (r.kind == protocol::ReplyKind::kBulk) {
+      fl.l2_value = true;
+      fl.value.assign(r.payload);
+    }
+  });
+  ok = ok && up->call(pttl, key, [this, key](const RedisReply& r) {
+    auto it = flights_.find(key);
+    if (it == flights_.end()) return;
+    Flight& fl = *it->second;
+    if (!fl.l2_value) {
+      read_pg(&fl);  // not in Redis (or Redis failed): PostgreSQL is the source
+      return;
+    }
+    const policies::Policy& p = fl.entry->policy;
+    const int64_t now = worker_->now_ms();
+    const int64_t pttl_ms = r.ok && r.kind == protocol::ReplyKind::kInteger ? r.integer : -3;
+    bump(fl.entry->stats->l2_hits);
+    if (p.l1 && pttl_ms >= -1) {
+      const int64_t exp = pttl_ms >= 0 ? now + std::max<int64_t>(pttl_ms, 1) : 0;
+      if (worker_->shared().store->complete_fill(fl.key, fl.lease, fl.value, exp)) {
+        bump(fl.entry->stats->fills);
+      }
+    }
+    const PolicyEntry& e = *fl.entry;
+    std::string value = std::move(fl.value);
+    finish_read(key, true, value, {});
+    maybe_refresh(e, key, pttl_ms >= 0 ? pttl_ms : -1);
+  });
+  if (!ok) read_pg(f);
+}
+
+void Tiers::read_pg(Flight* f) {
+  bump(f->entry->stats->pg_waits, f->waiters.size());
+  f->pg_stage = true;
+  const std::string key = f->key;
+  PgParam params[] = {{key, false, false}};
+  pool_->exec(f->entry->sql.select, params, true, [this, key](PgResult&& r) {
+    auto it = flights_.find(key);
+    if (it == flights_.end()) return;
+    Flight& fl = *it->second;
+    const policies::Policy& p = fl.entry->policy;
+    if (r.status != PgResult::kOk) {
+      finish_read(key, false, {},
+                  error_line("ERR strata: PostgreSQL read of '" + key + "' failed: " + r.error));
+      return;
+    }
+    const int64_t now = worker_->now_ms();
+    const bool found = !r.rows.empty() && !r.rows[0].empty() && r.rows[0][0].has_value();
+    if (!found) {
+      bump(fl.entry->stats->misses);
+      if (p.negative_ttl_ms > 0) {
+        shared_->negative.put(key, now + static_cast<int64_t>(p.negative_ttl_ms));
+      }
+      finish_read(key, false, {}, {});
+      return;
+    }
+    bump(fl.entry->stats->pg_hits);
+    // No second look at the write-behind queue: a write queued while this read was out came
+    // after it, and the read answers with the state before (the fill guard keeps that answer
+    // out of the cache).
+    std::string value = std::move(*r.rows[0][0]);
+    const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
+    const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
+    if (p.l2) l2_install(*fl.entry, key, value, version, ttl);
+    if (p.l1 &&
+        worker_->shared().store->complete_fill(key, fl.lease, value, ttl > 0 ? now + ttl : 0)) {
+      bump(fl.entry->stats->fills);
+    }
+    finish_read(key, true, value, {});
+  });
+}
+
+void Tiers::finish_read(const std::string& key, bool found, std::string_view value,
+                        std::string_view error) {
+  auto it = flights_.find(key);
+  if (it == flights_.end()) return;
+  std::unique_ptr<Flight> f = std::move(it->second);
+  flights_.erase(it);
+  for (const Waiter& w : f->waiters) reply_value(w, found, value, error);
+  settle_read(key);
+}
+
+void Tiers::reply_value(const Waiter& w, bool found, std::string_view value,
+                        std::string_view error) {
+  if (w.kind == ReadKind::kExists) {
+    multi_done(w.multi, found ? 1 : 0, error);
+    return;
+  }
+  ClientConn* c = client_of(worker_, w.client);
+  if (c == nullptr) return;
+  if (!error.empty()) {
+    c->fail_reply(w.seq, error);
+    return;
+  }
+  std::string bytes;
+  protocol::ReplyWriter out(&bytes, c->resp_version());
+  if (found) {
+    out.bulk(value);
+  } else {
+    out.null_bulk();
+  }
+  if (w.part < 0) {
+    c->complete_reply(w.seq, bytes);
+  } else {
+    c->complete_part(w.seq, static_cast<size_t>(w.part), bytes);
+  }
+}
+
+// ---- refresh-ahead ----
+
+void Tiers::maybe_refresh(const PolicyEntry& e, std::string_view key, int64_t remaining_ms) {
+  const policies::Policy& p = e.policy;
+  if (p.strategy != Strategy::kRefreshAhead || p.ttl_ms == 0 || remaining_ms < 0) return;
+  const double left = static_cast<double>(p.ttl_ms) * (1.0 - p.refresh_point);
+  if (static_cast<double>(remaining_ms) > left) return;
+  if (!pool_->available() || !shared_->refreshing.try_begin(key)) return;
+  refresh(&e, std::string(key));
+}
+
+void Tiers::refresh(const PolicyEntry* e, std::string key) {
+  // The lease is taken before the read: a write that lands meanwhile wins over the reload.
+  const uint64_t lease = worker_->shared().store->begin_fill(key);
+  PgParam params[] = {{key, false, false}};
+  pool_->exec(e->sql.select, params, true, [this, e, key, lease](PgResult&& r) {
+    shared_->refreshing.end(key);
+    if (r.status != PgResult::kOk || r.rows.empty() || !r.rows[0][0].has_value()) return;
+    bump(e->stats->refreshes);
+    const policies::Policy& p = e->policy;
+    const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
+    const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
+    if (p.l2) l2_install(*e, key, *r.rows[0][0], version, ttl);
+    if (p.l1) {
+      worker_->shared().store->complete_fill(key, lease, *r.rows[0][0], worker_->now_ms() + ttl);
+    }
+  });
+}
+
+// ---- per-key order ----
+
+bool Tiers::must_wait(const std::string& key, bool is_read, bool waits_on_reads) const {
+  auto it = busy_.find(key);
+  if (it == busy_.end()) return false;
+  const KeyState& k = it->second;
+  if (k.writes > 0 || !k.waiting.empty()) return true;
+  return !is_read && waits_on_reads && k.reading;
+}
+
+void Tiers::enqueue(const std::string& key, std::move_only_function<void()> op) {
+  busy_[key].waiting.push_back(std::move(op));
+}
+
+void Tiers::settle_write(const std::string& key) {
+  if (auto it = busy_.find(key); it != busy_.end() && it->second.writes > 0) --it->second.writes;
+  release_key(key);
+}
+
+void Tiers::settle_read(const std::string& key) {
+  if (auto it = busy_.find(key); it != busy_.end()) it->second.reading = false;
+  release_key(key);
+}
+
+// Runs what waited for the key, in order, until one of them has to wait again.
+void Tiers::release_key(const std::string& key) {
+  auto it = busy_.find(key);
+  if (it == busy_.end()) return;
+  if (it->second.writes > 0) return;
+  std::deque<std::move_only_function<void()>> waiting = std::move(it->second.waiting);
+  it->second.waiting.clear();
+  while (!waiting.empty()) {
+    std::move_only_function<void()> op = std::move(waiting.front());
+    waiting.pop_front();
+    op();  // may settle synchronously and re-enter release_key with an empty queue
+    auto again = busy_.find(key);
+    if (again != busy_.end() && (again->second.writes > 0 || !again->second.waiting.empty())) {
+      for (auto& rest : waiting) again->second.waiting.push_back(std::move(rest));
+      return;
+    }
+  }
+  it = busy_.find(key);
+  if (it != busy_.end() && it->second.writes == 0 && !it->second.reading &&
+      it->second.waiting.empty()) {
+    busy_.erase(it);
+  }
+}
+
+// ---- multi-part replies ----
+
+uint64_t Tiers::new_multi(ClientConn* c, uint32_t parts, bool reply_count) {
+  const uint64_t id = next_multi_++;
+  Multi& m = multis_[id];
+  m.client = c->token();
+  m.seq = c->reserve_reply();
+  m.remaining = parts;
+  m.reply_count = reply_count;
+  return id;
+}
+
+void Tiers::multi_done(uint64_t id, int64_t count, std::string_view error) {
+  auto it = multis_.find(id);
+  if (it == multis_.end()) return;
+  Multi& m = it->second;
+  m.count += count;
+  if (!error.empty() && m.error.empty()) m.error = std::string(error);
+  if (--m.remaining > 0) return;
+  Multi done = std::move(m);
+  multis_.erase(it);
+  if (done.part_of != 0) {
+    multi_done(done.part_of, std::min<int64_t>(1, done.count), done.error);
+    return;
+  }
+  ClientConn* c = client_of(worker_, done.client);
+  if (c == nullptr) return;
+  if (!done.error.empty()) {
+    c->fail_reply(done.seq, done.error);
+    return;
+  }
+  std::string bytes;
+  protocol::ReplyWriter out(&bytes, c->resp_version());
+  if (done.reply_count) {
+    out.integer(done.count);
+  } else {
+    out.ok();
+  }
+  c->complete_reply(done.seq, bytes);
+}
+
+}  // namespace strata::proxy
