@@ -7,12 +7,10 @@
 #include <chrono>
 
 #include "protocol/reply_writer.h"
-#include "proxy/resp/client_conn.h"
 #include "proxy/commands/commands.h"
 #include "proxy/loop/log.h"
 #include "proxy/tiers/tier_shared.h"
 #include "proxy/tiers/tiers.h"
-#include "proxy/server/worker.h"
 
 namespace strata::proxy {
 namespace {
@@ -28,8 +26,7 @@ void write_policy(protocol::ReplyWriter& w, const policies::Policy& p) {
   }
 }
 
-void policy_cmd(ClientConn* c, Worker* wk, Args args, protocol::ReplyWriter& w) {
-  TierShared& ts = *wk->shared().tiers;
+void policy_cmd(ReplySink* c, TierShared& ts, Args args, protocol::ReplyWriter& w) {
   const PolicySnapshot* snap = ts.registry->current();
   if (args.size() == 3 && name_is(args[2], "list")) {
     std::vector<const policies::Policy*> ps;
@@ -60,22 +57,21 @@ void policy_cmd(ClientConn* c, Worker* wk, Args args, protocol::ReplyWriter& w) 
                     static_cast<int>(args[3].size()), args[3].data(),
                     static_cast<int>(args[4].size()), args[4].data(),
                     static_cast<int>(args[5].size()), args[5].data(),
-                    static_cast<unsigned long long>(c->state().id));
+                    static_cast<unsigned long long>(c->client_id()));
     w.ok();
     return;
   }
   w.error("ERR syntax: STRATA POLICY LIST | GET <prefix> | SET <prefix> <field> <value>");
 }
 
-void deadletter_cmd(Worker* wk, Args args, protocol::ReplyWriter& w) {
-  TierShared& ts = *wk->shared().tiers;
+void deadletter_cmd(TierShared& ts, int64_t now_ms, Args args, protocol::ReplyWriter& w) {
   if (!ts.write_behind) {
     w.error("ERR no PostgreSQL tier configured ([postgres] conninfo)");
     return;
   }
   if (args.size() == 3 && name_is(args[2], "list")) {
     auto items = ts.write_behind->dead_letters();
-    const int64_t now = wk->now_ms();
+    const int64_t now = now_ms;
     w.array_header(items.size());
     for (const auto& it : items) {
       w.array_header(5);
@@ -105,13 +101,14 @@ void deadletter_cmd(Worker* wk, Args args, protocol::ReplyWriter& w) {
 
 }  // namespace
 
-bool strata_policy_admin(ClientConn* c, Worker* wk, Args args) {
-  if (args.size() < 2 || wk->shared().tiers == nullptr) return false;
+bool strata_policy_admin(ReplySink* c, TierShared* shared, Tiers* tiers, int64_t now_ms,
+                         Args args) {
+  if (args.size() < 2 || shared == nullptr) return false;
   const std::string_view sub = args[1];
   protocol::ReplyWriter w(c->reply_target(), c->resp_version());
-  TierShared& ts = *wk->shared().tiers;
+  TierShared& ts = *shared;
   if (name_is(sub, "policy")) {
-    policy_cmd(c, wk, args, w);
+    policy_cmd(c, ts, args, w);
     return true;
   }
   if (name_is(sub, "reload") && args.size() == 2) {
@@ -135,15 +132,15 @@ bool strata_policy_admin(ClientConn* c, Worker* wk, Args args) {
         return true;
       }
     }
-    if (wk->tiers() == nullptr) {
+    if (tiers == nullptr) {
       w.ok();  // no PostgreSQL tier: nothing can be pending
       return true;
     }
-    wk->tiers()->flush_behind_wait(c, timeout);
+    tiers->flush_behind_wait(c, timeout);
     return true;
   }
   if (name_is(sub, "deadletter")) {
-    deadletter_cmd(wk, args, w);
+    deadletter_cmd(ts, now_ms, args, w);
     return true;
   }
   return false;
@@ -183,7 +180,8 @@ std::string policies_info(TierShared& ts) {
            ",wb_retries=" + std::to_string(rd(s.wb_retries)) +
            ",refreshes=" + std::to_string(rd(s.refreshes)) +
            ",pg_waits=" + std::to_string(rd(s.pg_waits)) +
-           ",dead_letters=" + std::to_string(rd(s.dead_letters)) + "\r\n";
+           ",dead_letters=" + std::to_string(rd(s.dead_letters)) +
+           ",changes=" + std::to_string(rd(s.changes)) + "\r\n";
   }
   if (ts.write_behind) {
     out += "wb_queue_depth:" + std::to_string(ts.write_behind->depth()) + "\r\n";

@@ -4,16 +4,20 @@
 
 #include <string>
 
+#include <cstdint>
+
 #include "proxy/commands/command.h"
 
 namespace strata::proxy {
 
-class ClientConn;
-class Worker;
+class ReplySink;
+class Tiers;
 struct TierShared;
 
 // True when `args` (STRATA ...) was one of these commands and has been answered.
-bool strata_policy_admin(ClientConn* c, Worker* w, Args args);
+// shared: null when no policies are configured; tiers: null without [postgres].
+bool strata_policy_admin(ReplySink* c, TierShared* shared, Tiers* tiers, int64_t now_ms,
+                         Args args);
 std::string policies_info(TierShared& ts);
 
 }  // namespace strata::proxy

@@ -31,7 +31,8 @@
 
 #include "proxy/loop/endpoint.h"
 #include "proxy/loop/log.h"
-#include "proxy/server/worker.h"
+#include "proxy/loop/event_loop.h"
+#include "proxy/loop/server_stats.h"
 
 namespace strata::proxy {
 namespace {
@@ -50,8 +51,8 @@ class FileSink {
 // by token. Its fd is the segment being written; files are closed by the journal, not here.
 class JournalFile final : public Endpoint {
  public:
-  JournalFile(Worker* worker, FileSink* journal, size_t commit)
-      : Endpoint(worker, -1), journal_(journal), commit_(commit) {}
+  JournalFile(Loop* loop, FileSink* journal, size_t commit)
+      : Endpoint(loop, -1), journal_(journal), commit_(commit) {}
   ~JournalFile() override {
     if (journal_ != nullptr) journal_->file_gone(commit_);
   }
@@ -100,7 +101,7 @@ struct Journal::Impl final : FileSink {
     std::vector<Pending> records;
   };
 
-  Worker* worker;
+  Loop* loop;
   JournalLedger* ledger;
   policies::JournalConfig config;
   JournalCounters own_counters;  // when the owner shares none
@@ -118,8 +119,8 @@ struct Journal::Impl final : FileSink {
   bool spare_asked = false;  // a spare is being prepared for this worker
   bool warned_rotation = false;
 
-  Impl(Worker* w, JournalLedger* l, const policies::JournalConfig& c, JournalCounters* k)
-      : worker(w),
+  Impl(Loop* w, JournalLedger* l, const policies::JournalConfig& c, JournalCounters* k)
+      : loop(w),
         ledger(l),
         config(c),
         counters(k != nullptr ? k : &own_counters),
@@ -147,7 +148,7 @@ struct Journal::Impl final : FileSink {
   bool open_growing(std::string* err) {
     Segment s;
     std::string path;
-    s.id = ledger->new_segment(worker->index(), &path);
+    s.id = ledger->new_segment(loop->index(), &path);
     s.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (s.fd < 0 || !journal_sync_dir(ledger->dir())) {
       *err = "cannot create journal segment " + path + ": " + strerror(errno);
@@ -162,12 +163,12 @@ struct Journal::Impl final : FileSink {
   void ask_spare() {
     if (!preallocate() || spare_asked) return;
     spare_asked = true;
-    ledger->want_spare(worker->index());
+    ledger->want_spare(loop->index());
   }
 
   bool take_spare() {
     SpareSegment sp;
-    if (!preallocate() || !ledger->take_spare(worker->index(), &sp)) return false;
+    if (!preallocate() || !ledger->take_spare(loop->index(), &sp)) return false;
     spare_asked = false;
     Segment s;
     s.id = sp.id;
@@ -271,7 +272,7 @@ struct Journal::Impl final : FileSink {
       sync_end = s.acked;
       if (due) last_sync_ms = now;
       sync_file->set_fd(s.fd);
-      worker->driver().write_file(sync_file->token(), s.fd, s.pending.data(), 0, 0, true);
+      loop->driver().write_file(sync_file->token(), s.fd, s.pending.data(), 0, 0, true);
       return;
     }
   }
@@ -328,7 +329,7 @@ struct Journal::Impl final : FileSink {
     c.end = s.written + c.buf.size();
     order.push_back(slot);
     c.file->set_fd(s.fd);
-    worker->driver().write_file(c.file->token(), s.fd, c.buf.data(), c.buf.size(), s.written,
+    loop->driver().write_file(c.file->token(), s.fd, c.buf.data(), c.buf.size(), s.written,
                                 config.fdatasync && !interval());
     s.written += c.buf.size();
     return true;
@@ -394,9 +395,9 @@ struct Journal::Impl final : FileSink {
   }
 };
 
-Journal::Journal(Worker* worker, JournalLedger* ledger, const policies::JournalConfig& config,
+Journal::Journal(Loop* loop, JournalLedger* ledger, const policies::JournalConfig& config,
                  JournalCounters* counters)
-    : impl_(std::make_unique<Impl>(worker, ledger, config, counters)) {}
+    : impl_(std::make_unique<Impl>(loop, ledger, config, counters)) {}
 
 Journal::~Journal() {
   for (auto& c : impl_->commits) {
@@ -423,14 +424,14 @@ Journal::~Journal() {
 bool Journal::open(std::string* err) {
   if (!impl_->segments.empty()) return true;
   for (size_t i = 0; i < impl_->commits.size(); ++i) {
-    auto file = std::make_unique<JournalFile>(impl_->worker, impl_.get(), i);
+    auto file = std::make_unique<JournalFile>(impl_->loop, impl_.get(), i);
     impl_->commits[i].file = file.get();
-    impl_->worker->adopt(std::move(file));
+    impl_->loop->adopt(std::move(file));
   }
   if (impl_->interval()) {
-    auto file = std::make_unique<JournalFile>(impl_->worker, impl_.get(), impl_->sync_slot());
+    auto file = std::make_unique<JournalFile>(impl_->loop, impl_.get(), impl_->sync_slot());
     impl_->sync_file = file.get();
-    impl_->worker->adopt(std::move(file));
+    impl_->loop->adopt(std::move(file));
     impl_->last_sync_ms = Impl::steady_ms();
   }
   if (impl_->preallocate()) impl_->ledger->start_preparing(impl_->config.segment_bytes);

@@ -28,7 +28,7 @@
 
 namespace strata::proxy {
 
-class Worker;
+class Loop;
 class JournalLedger;
 struct JournalRecovery;
 std::expected<JournalRecovery, std::string> recover_journal(JournalLedger* ledger);
@@ -150,7 +150,7 @@ class Journal {
  public:
   // `counters` (may be null: the journal keeps its own) are where it counts; the accessors
   // below read them, every worker's journal together when shared.
-  Journal(Worker* worker, JournalLedger* ledger, const policies::JournalConfig& config,
+  Journal(Loop* loop, JournalLedger* ledger, const policies::JournalConfig& config,
           JournalCounters* counters = nullptr);
   ~Journal();
   // Opens this worker's first segment. False with *err on failure.

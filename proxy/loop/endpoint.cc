@@ -2,7 +2,7 @@
 
 #include <utility>
 
-#include "proxy/server/worker.h"
+#include "proxy/loop/event_loop.h"
 
 namespace strata::proxy {
 namespace {
@@ -13,36 +13,36 @@ constexpr size_t kKeepBufferBytes = 256 * 1024;
 void Endpoint::mark_dirty() {
   if (!dirty_ && !closed_) {
     dirty_ = true;
-    worker_->mark_dirty(this);
+    loop_->mark_dirty(this);
   }
 }
 
 void Endpoint::flush() {
   dirty_ = false;
   if (closed_ || send_inflight_ || !can_send_ || out_.empty()) return;
-  last_drain_ms_ = worker_->now_ms();  // the stall clock starts when bytes are handed over
+  last_drain_ms_ = loop_->now_ms();  // the stall clock starts when bytes are handed over
   std::swap(out_, inflight_);
   out_.clear();
   inflight_off_ = 0;
   send_inflight_ = true;
-  worker_->driver().send(token_, fd_, inflight_.data(), inflight_.size());
+  loop_->driver().send(token_, fd_, inflight_.data(), inflight_.size());
 }
 
 void Endpoint::on_sent(long res) {
   send_inflight_ = false;
   if (closed_) {
-    worker_->release_later(this);
+    loop_->release_later(this);
     return;
   }
   if (res < 0) {
     close();
     return;
   }
-  last_drain_ms_ = worker_->now_ms();
+  last_drain_ms_ = loop_->now_ms();
   inflight_off_ += static_cast<size_t>(res);
   if (inflight_off_ < inflight_.size()) {
     send_inflight_ = true;
-    worker_->driver().send(token_, fd_, inflight_.data() + inflight_off_,
+    loop_->driver().send(token_, fd_, inflight_.data() + inflight_off_,
                            inflight_.size() - inflight_off_);
     return;
   }
@@ -58,9 +58,9 @@ void Endpoint::close() {
   closed_ = true;
   release_socket();
   on_closed();
-  if (!send_inflight_) worker_->release_later(this);
+  if (!send_inflight_) loop_->release_later(this);
 }
 
-void Endpoint::release_socket() { worker_->driver().close(token_, fd_); }
+void Endpoint::release_socket() { loop_->driver().close(token_, fd_); }
 
 }  // namespace strata::proxy

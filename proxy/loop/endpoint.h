@@ -10,11 +10,12 @@
 
 namespace strata::proxy {
 
-class Worker;
+class Loop;
+class ReplySink;
 
 class Endpoint {
  public:
-  Endpoint(Worker* worker, int fd) : worker_(worker), fd_(fd) {}
+  Endpoint(Loop* loop, int fd) : loop_(loop), fd_(fd) {}
   virtual ~Endpoint() = default;
   Endpoint(const Endpoint&) = delete;
   Endpoint& operator=(const Endpoint&) = delete;
@@ -31,8 +32,10 @@ class Endpoint {
   // An IoDriver::write_file() for this endpoint finished: bytes written or -errno. Delivered
   // even after close(), like on_sent: the owner may free the buffer now.
   virtual void on_file_done(long /*res*/) {}
+  // The client end of replies, when this endpoint is one (a client connection); else null.
+  virtual ReplySink* reply_sink() { return nullptr; }
 
-  // Hands out_ to the kernel if no send is in flight. Called by the worker's flush.
+  // Hands out_ to the kernel if no send is in flight. Called by the loop's flush.
   void flush();
   void on_sent(long res);
   // Marks the endpoint for flushing at the end of this loop iteration.
@@ -49,11 +52,11 @@ class Endpoint {
   int64_t last_drain_ms() const { return last_drain_ms_; }
 
  protected:
-  friend class Worker;
+  friend class Loop;
   // How close() lets go of the socket. Endpoints on a socket someone else owns (libpq's) stop
   // the driver watching it (IoDriver::forget) and let that owner close it.
   virtual void release_socket();
-  Worker* worker_;
+  Loop* loop_;
   int fd_;
   Token token_{};
   std::string out_;

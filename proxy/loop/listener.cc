@@ -8,7 +8,7 @@
 #include <cstring>
 #include <string>
 
-#include "proxy/server/worker.h"
+#include "proxy/loop/event_loop.h"
 
 namespace strata::proxy {
 

@@ -23,6 +23,11 @@ struct ServerStats {
   std::atomic<uint64_t> next_client_id{1};
 };
 
+// A counter only one thread writes (a worker's own): a relaxed load and store, no locked add.
+inline void bump_local(std::atomic<uint64_t>& c) {
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 inline void bump(std::atomic<uint64_t>& c, uint64_t n = 1) {
   c.fetch_add(n, std::memory_order_relaxed);
 }

@@ -7,7 +7,7 @@
 #include <memory>
 #include <utility>
 
-#include "proxy/server/worker.h"
+#include "proxy/loop/event_loop.h"
 
 namespace strata::proxy {
 namespace {
@@ -65,13 +65,13 @@ PgResult::Status pg_classify(const std::string& sqlstate) {
   return PgResult::kPermanent;
 }
 
-PgConn::PgConn(Worker* worker, PgConnOwner* owner, PGconn* conn, std::string setup_sql)
-    : Endpoint(worker, PQsocket(conn)),
+PgConn::PgConn(Loop* loop, PgConnOwner* owner, PGconn* conn, std::string setup_sql)
+    : Endpoint(loop, PQsocket(conn)),
       owner_(owner),
       conn_(conn),
       setup_sql_(std::move(setup_sql)) {}
 
-PgConn* PgConn::start(Worker* worker, PgConnOwner* owner, const std::string& conninfo,
+PgConn* PgConn::start(Loop* loop, PgConnOwner* owner, const std::string& conninfo,
                       const std::string& setup_sql, std::string* err) {
   PGconn* c = PQconnectStart(conninfo.c_str());
   if (c == nullptr) {
@@ -87,10 +87,10 @@ PgConn* PgConn::start(Worker* worker, PgConnOwner* owner, const std::string& con
   // Notices (e.g. "relation already exists, skipping") would go to stderr by default.
   PQsetNoticeProcessor(
       c, [](void*, const char*) {}, nullptr);
-  auto owned = std::unique_ptr<PgConn>(new PgConn(worker, owner, c, setup_sql));
+  auto owned = std::unique_ptr<PgConn>(new PgConn(loop, owner, c, setup_sql));
   PgConn* p = owned.get();
-  p->started_ms_ = worker->now_ms();
-  worker->adopt(std::move(owned));
+  p->started_ms_ = loop->now_ms();
+  loop->adopt(std::move(owned));
   p->arm(POLLOUT);  // libpq: after PQconnectStart, act as if PQconnectPoll said WRITING
   return p;
 }
@@ -110,13 +110,13 @@ void PgConn::arm(uint32_t events) {
   const int fd = PQsocket(conn_);
   if (fd < 0) return fail("connection has no socket");
   if (fd != fd_) {  // libpq moved on to another address: the old socket is gone
-    if (armed_) worker_->driver().forget(token_, fd_);
+    if (armed_) loop_->driver().forget(token_, fd_);
     armed_ = false;
     fd_ = fd;
   }
   if (armed_ && armed_events_ == events) return;
-  if (armed_) worker_->driver().forget(token_, fd_);
-  worker_->driver().poll(token_, fd_, events);
+  if (armed_) loop_->driver().forget(token_, fd_);
+  loop_->driver().poll(token_, fd_, events);
   armed_ = true;
   armed_events_ = events;
 }
@@ -331,7 +331,7 @@ void PgConn::fail(const std::string& why) {
 }
 
 void PgConn::release_socket() {
-  if (armed_) worker_->driver().forget(token_, fd_);
+  if (armed_) loop_->driver().forget(token_, fd_);
   armed_ = false;
   if (conn_ != nullptr) PQfinish(conn_);  // libpq closes its own socket
   conn_ = nullptr;

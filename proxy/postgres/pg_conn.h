@@ -46,7 +46,7 @@ class PgConn final : public Endpoint {
 
   // Starts connecting; the new connection is adopted by the worker. Null with *err when libpq
   // refuses at once (bad conninfo, out of memory).
-  static PgConn* start(Worker* worker, PgConnOwner* owner, const std::string& conninfo,
+  static PgConn* start(Loop* loop, PgConnOwner* owner, const std::string& conninfo,
                        const std::string& setup_sql, std::string* err);
   ~PgConn() override;
 
@@ -73,7 +73,7 @@ class PgConn final : public Endpoint {
   void release_socket() override;
 
  private:
-  PgConn(Worker* worker, PgConnOwner* owner, PGconn* conn, std::string setup_sql);
+  PgConn(Loop* loop, PgConnOwner* owner, PGconn* conn, std::string setup_sql);
 
   // One exec in the pipeline: results come back as [prepare result, NULL,] exec result, NULL,
   // then PIPELINE_SYNC; the callback runs at the Sync, once the implicit transaction committed.

@@ -9,7 +9,7 @@
 
 #include "proxy/loop/log.h"
 #include "proxy/postgres/pg_conn.h"
-#include "proxy/server/worker.h"
+#include "proxy/loop/event_loop.h"
 
 namespace strata::proxy {
 namespace {
@@ -82,7 +82,7 @@ struct PgPool::Impl final : PgConnOwner {
     int64_t deadline_ms = 0;
   };
 
-  Worker* worker;
+  Loop* loop;
   policies::PostgresConfig config;
   std::string setup_sql;
   std::string target;
@@ -93,8 +93,8 @@ struct PgPool::Impl final : PgConnOwner {
   std::deque<Queued> queue;
   bool logged_down = false;
 
-  Impl(Worker* w, const policies::PostgresConfig& c, std::string setup)
-      : worker(w), config(c), setup_sql(std::move(setup)), target(describe_target(c.conninfo)) {
+  Impl(Loop* w, const policies::PostgresConfig& c, std::string setup)
+      : loop(w), config(c), setup_sql(std::move(setup)), target(describe_target(c.conninfo)) {
     unavailable = "PostgreSQL " + target + " unavailable (not connected yet)";
     slots.resize(std::max<uint32_t>(1, c.pool_size));
   }
@@ -135,7 +135,7 @@ struct PgPool::Impl final : PgConnOwner {
 
   void connect(Slot& s) {
     std::string err;
-    s.conn = PgConn::start(worker, this, config.conninfo, setup_sql, &err);
+    s.conn = PgConn::start(loop, this, config.conninfo, setup_sql, &err);
     if (s.conn == nullptr) note_failure(s, false, err);
   }
 
@@ -144,12 +144,12 @@ struct PgPool::Impl final : PgConnOwner {
         was_ready || s.backoff_ms == 0
             ? kBackoffFirstMs
             : std::min(s.backoff_ms * 2, std::max(config.backoff_max_ms, kBackoffFirstMs));
-    s.retry_at_ms = worker->now_ms() + s.backoff_ms;
+    s.retry_at_ms = loop->now_ms() + s.backoff_ms;
     if (pick() != nullptr) return;
     unavailable = "PostgreSQL " + target + " unavailable (" + short_reason(why) + ")";
     if (!logged_down) {
       logged_down = true;
-      STRATA_LOG_WARN("worker %u: %s; retrying with backoff", worker->index(), unavailable.c_str());
+      STRATA_LOG_WARN("worker %u: %s; retrying with backoff", loop->index(), unavailable.c_str());
     }
     if (!connecting()) fail_queue(unavailable);
   }
@@ -163,7 +163,7 @@ struct PgPool::Impl final : PgConnOwner {
   }
 
   void drain_queue() {
-    const int64_t deadline = worker->now_ms() + config.query_timeout_ms;
+    const int64_t deadline = loop->now_ms() + config.query_timeout_ms;
     while (!queue.empty()) {
       PgConn* c = pick();
       if (c == nullptr) return;
@@ -184,7 +184,7 @@ struct PgPool::Impl final : PgConnOwner {
     if (Slot* s = slot_of(c)) s->backoff_ms = 0;
     if (logged_down) {
       logged_down = false;
-      STRATA_LOG_INFO("worker %u: PostgreSQL %s available again", worker->index(), target.c_str());
+      STRATA_LOG_INFO("worker %u: PostgreSQL %s available again", loop->index(), target.c_str());
     }
     drain_queue();
   }
@@ -209,7 +209,7 @@ struct PgPool::Impl final : PgConnOwner {
                             " requests in flight on every connection"));
       }
       c->exec(stmt, params, binary_result, std::move(cb),
-              worker->now_ms() + config.query_timeout_ms);
+              loop->now_ms() + config.query_timeout_ms);
       return;
     }
     if (!connecting()) return cb(transient(unavailable));
@@ -221,7 +221,7 @@ struct PgPool::Impl final : PgConnOwner {
     q.stmt = stmt.id;
     q.binary_result = binary_result;
     q.cb = std::move(cb);
-    q.deadline_ms = worker->now_ms() + config.connect_timeout_ms;
+    q.deadline_ms = loop->now_ms() + config.connect_timeout_ms;
     q.values.reserve(params.size());
     for (const PgParam& p : params) q.values.emplace_back(p.value);
     for (size_t i = 0; i < params.size(); ++i) {
@@ -247,8 +247,8 @@ struct PgPool::Impl final : PgConnOwner {
   }
 };
 
-PgPool::PgPool(Worker* worker, const policies::PostgresConfig& config, std::string setup_sql)
-    : impl_(std::make_unique<Impl>(worker, config, std::move(setup_sql))) {}
+PgPool::PgPool(Loop* loop, const policies::PostgresConfig& config, std::string setup_sql)
+    : impl_(std::make_unique<Impl>(loop, config, std::move(setup_sql))) {}
 
 PgPool::~PgPool() = default;
 

@@ -16,7 +16,7 @@
 
 namespace strata::proxy {
 
-class Worker;
+class Loop;
 
 struct PgParam {
   std::string_view value;  // copied by exec()
@@ -43,7 +43,7 @@ class PgPool {
  public:
   // `setup_sql` runs once on every new connection before it serves anything (e.g. CREATE
   // TABLE IF NOT EXISTS ...), as one simple query.
-  PgPool(Worker* worker, const policies::PostgresConfig& config, std::string setup_sql);
+  PgPool(Loop* loop, const policies::PostgresConfig& config, std::string setup_sql);
   ~PgPool();  // pending callbacks get kTransient "shutting down"
 
   void start();

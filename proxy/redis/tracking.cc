@@ -4,7 +4,6 @@
 
 #include "cache/store.h"
 #include "proxy/redis/upstream.h"
-#include "proxy/server/worker.h"
 
 namespace strata::proxy {
 namespace {
@@ -52,8 +51,8 @@ bool parse_invalidation(std::string_view raw, std::vector<std::string_view>* key
   return true;
 }
 
-TrackingConn::TrackingConn(Worker* worker, int fd, Upstream* owner)
-    : Endpoint(worker, fd), owner_(owner) {
+TrackingConn::TrackingConn(Loop* loop, int fd, Upstream* owner)
+    : Endpoint(loop, fd), owner_(owner) {
   can_send_ = false;
 }
 
@@ -63,7 +62,7 @@ void TrackingConn::on_connected(int res) {
     return;
   }
   can_send_ = true;
-  worker_->driver().start_recv(token_, fd_);
+  loop_->driver().start_recv(token_, fd_);
   static constexpr char kSetup[] =
       "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n"
       "*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n";
@@ -96,14 +95,16 @@ void TrackingConn::handle(std::string_view raw, const protocol::ReplyScanner& sc
   }
   bool flush = false;
   if (!parse_invalidation(raw, &keys_, &flush)) return;  // the SUBSCRIBE confirmation
-  cache::Store& store = *worker_->shared().store;
+  const UpstreamContext& ctx = owner_->context();
   if (flush) {
-    store.flush_all();
+    ctx.store->flush_all();
+    ctx.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kTracking);
     return;
   }
   for (std::string_view k : keys_) {
-    store.invalidate(k);
+    ctx.store->invalidate(k);
     owner_->forget_flight(k);
+    ctx.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kTracking);
   }
 }
 

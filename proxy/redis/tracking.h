@@ -23,7 +23,7 @@ bool parse_invalidation(std::string_view raw, std::vector<std::string_view>* key
 
 class TrackingConn final : public Endpoint {
  public:
-  TrackingConn(Worker* worker, int fd, Upstream* owner);
+  TrackingConn(Loop* loop, int fd, Upstream* owner);
   void on_recv(const char* data, long n) override;
   void on_connected(int res) override;
   void on_closed() override;

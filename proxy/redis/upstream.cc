@@ -11,10 +11,8 @@
 
 #include "cache/store.h"
 #include "protocol/reply_writer.h"
-#include "proxy/resp/client_conn.h"
 #include "proxy/loop/log.h"
 #include "proxy/redis/tracking.h"
-#include "proxy/server/worker.h"
 
 namespace strata::proxy {
 namespace {
@@ -44,8 +42,8 @@ void encode_command(std::string* out, std::span<const std::string_view> args) {
 
 // ---- UpstreamConn ----
 
-UpstreamConn::UpstreamConn(Worker* worker, int fd, Upstream* owner, uint32_t index)
-    : Endpoint(worker, fd), owner_(owner), index_(index) {
+UpstreamConn::UpstreamConn(Loop* loop, int fd, Upstream* owner, uint32_t index)
+    : Endpoint(loop, fd), owner_(owner), index_(index) {
   can_send_ = false;
 }
 
@@ -57,8 +55,8 @@ void UpstreamConn::on_connected(int res) {
   }
   connected_ = true;
   can_send_ = true;
-  last_recv_ms_ = worker_->now_ms();
-  worker_->driver().start_recv(token_, fd_);
+  last_recv_ms_ = loop_->now_ms();
+  loop_->driver().start_recv(token_, fd_);
   mark_dirty();
   owner_->conn_connected(index_);
 }
@@ -77,13 +75,13 @@ void UpstreamConn::enable(int64_t tracking_id) {
 void UpstreamConn::send_command(std::span<const std::string_view> args) {
   // The reply timeout runs from the oldest request still waiting: an idle connection's last
   // receive may be long past when a new request goes out.
-  if (pending_.empty()) last_recv_ms_ = worker_->now_ms();
+  if (pending_.empty()) last_recv_ms_ = loop_->now_ms();
   encode_command(&out_, args);
   mark_dirty();
 }
 
 void UpstreamConn::send_encoded(std::string_view request) {
-  if (pending_.empty()) last_recv_ms_ = worker_->now_ms();
+  if (pending_.empty()) last_recv_ms_ = loop_->now_ms();
   out_.append(request);
   mark_dirty();
 }
@@ -94,7 +92,7 @@ void UpstreamConn::on_recv(const char* data, long n) {
     close();
     return;
   }
-  last_recv_ms_ = worker_->now_ms();
+  last_recv_ms_ = loop_->now_ms();
   const bool ok = stream_.feed(std::string_view(data, static_cast<size_t>(n)),
                                [this](std::string_view raw, const protocol::ReplyScanner& sc) {
                                  handle_reply(raw, sc);
@@ -113,8 +111,8 @@ void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScann
   const bool is_error = scanner.kind() == protocol::ReplyKind::kError;
   switch (p.kind) {
     case Pending::kRelay: {
-      if (p.effect) owner_->apply_effect(*p.effect, !is_error && raw != "$-1\r\n");
-      if (ClientConn* c = client_of(worker_, p.client)) c->complete_reply(p.seq, raw);
+      if (p.effect) owner_->apply_effect(*p.effect, !is_error && raw != "$-1\r\n", false);
+      if (ReplySink* c = sink_of(*loop_, p.client)) c->complete_reply(p.seq, raw);
       break;
     }
     case Pending::kFillValue: {
@@ -165,7 +163,7 @@ void UpstreamConn::fail_all(std::string_view err) {
   while (!pending_.empty()) {
     Pending p = std::move(pending_.front());
     pending_.pop_front();
-    if (p.effect) owner_->apply_effect(*p.effect, false);
+    if (p.effect) owner_->apply_effect(*p.effect, false, /*maybe_applied=*/true);
     if (p.kind == Pending::kCallback) {
       RedisReply r;
       r.error = err;
@@ -173,7 +171,7 @@ void UpstreamConn::fail_all(std::string_view err) {
     } else if (p.flight) {
       owner_->finish_flight(std::move(p.flight), -3, false, err);
     } else if (p.kind == Pending::kRelay) {
-      if (ClientConn* c = client_of(worker_, p.client)) c->fail_reply(p.seq, err);
+      if (ReplySink* c = sink_of(*loop_, p.client)) c->fail_reply(p.seq, err);
     }
   }
 }
@@ -186,9 +184,9 @@ void UpstreamConn::on_closed() {
 }
 
 void UpstreamConn::on_tick(int64_t now_ms) {
-  const auto& o = worker_->options();
+  const UpstreamConfig& o = owner_->context().config;
   if (!ready_ || pending_.empty()) return;
-  if (now_ms - last_recv_ms_ > static_cast<int64_t>(o.upstream_reply_timeout_ms)) {
+  if (now_ms - last_recv_ms_ > static_cast<int64_t>(o.reply_timeout_ms)) {
     close_reason_ = "reply timeout";
     close();
   }
@@ -196,14 +194,14 @@ void UpstreamConn::on_tick(int64_t now_ms) {
 
 // ---- PinnedUpstream ----
 
-PinnedUpstream::PinnedUpstream(Worker* worker, int fd, Upstream* owner, Token client,
+PinnedUpstream::PinnedUpstream(Loop* loop, int fd, Upstream* owner, Token client,
                                bool resp_only)
-    : Endpoint(worker, fd), owner_(owner), client_(client), resp_only_(resp_only) {
+    : Endpoint(loop, fd), owner_(owner), client_(client), resp_only_(resp_only) {
   can_send_ = false;
 }
 
 void PinnedUpstream::on_connected(int res) {
-  ClientConn* c = client_of(worker_, client_);
+  ReplySink* c = sink_of(*loop_, client_);
   if (res < 0) {
     if (c != nullptr) {
       std::string error =
@@ -216,7 +214,7 @@ void PinnedUpstream::on_connected(int res) {
   }
   connected_ = true;
   can_send_ = true;
-  worker_->driver().start_recv(token_, fd_);
+  loop_->driver().start_recv(token_, fd_);
   mark_dirty();
 }
 
@@ -234,11 +232,11 @@ bool ends_framing(const CommandSpec& spec, std::span<const std::string_view> arg
 
 }  // namespace
 
-void PinnedUpstream::send_command(ClientConn* c, std::span<const std::string_view> args,
+void PinnedUpstream::send_command(ReplySink* c, std::span<const std::string_view> args,
                                   const CommandSpec* spec, bool pins) {
   encode_command(&out_, args);
   mark_dirty();
-  bump(worker_->shared().stats->upstream_forwarded);
+  bump(owner_->context().stats->upstream_forwarded);
   if (pins && (spec == nullptr || spec->name != "hello")) resp_only_ = false;
   if (framed_ && (spec == nullptr || !ends_framing(*spec, args))) {
     waiting_.push_back(Waiting{c->reserve_reply(), spec != nullptr && spec->name == "hello"});
@@ -251,7 +249,7 @@ void PinnedUpstream::send_command(ClientConn* c, std::span<const std::string_vie
   // Keys written here are invalidated now and again when a reply arrives, since a fill on a
   // shared connection may have read the old value in between (MULTI applies at EXEC).
   if (spec->name == "flushall" || spec->name == "flushdb") {
-    worker_->shared().store->flush_all();
+    owner_->context().store->flush_all();
     flush_on_reply_ = true;
     return;
   }
@@ -259,20 +257,20 @@ void PinnedUpstream::send_command(ClientConn* c, std::span<const std::string_vie
   int last = spec->last_key < 0 ? static_cast<int>(args.size()) + spec->last_key : spec->last_key;
   for (int i = spec->first_key; i <= last && i < static_cast<int>(args.size());
        i += std::max(1, spec->key_step)) {
-    worker_->shared().store->invalidate(args[i]);
+    owner_->context().store->invalidate(args[i]);
     owner_->forget_flight(args[i]);
     written_keys_.emplace_back(args[i]);
   }
 }
 
-void PinnedUpstream::fail_waiting(ClientConn* c, std::string_view error_line) {
+void PinnedUpstream::fail_waiting(ReplySink* c, std::string_view error_line) {
   while (!waiting_.empty()) {
     c->fail_reply(waiting_.front().seq, error_line);
     waiting_.pop_front();
   }
 }
 
-bool PinnedUpstream::deliver(ClientConn* c) {
+bool PinnedUpstream::deliver(ReplySink* c) {
   size_t used = 0;
   while (used < carry_.size() && (skip_replies_ > 0 || framed_ || !waiting_.empty())) {
     // The scanner resumes where it stopped in a reply that was not complete yet.
@@ -290,7 +288,7 @@ bool PinnedUpstream::deliver(ClientConn* c) {
       const Waiting w = waiting_.front();
       waiting_.pop_front();
       if (w.hello && !reply.empty() && (reply[0] == '%' || reply[0] == '*')) {
-        c->state().resp_version = reply[0] == '%' ? 3 : 2;
+        c->set_resp_version(reply[0] == '%' ? 3 : 2);
       }
       c->complete_reply(w.seq, reply);
     }
@@ -304,7 +302,7 @@ bool PinnedUpstream::deliver(ClientConn* c) {
 }
 
 void PinnedUpstream::on_recv(const char* data, long n) {
-  ClientConn* c = client_of(worker_, client_);
+  ReplySink* c = sink_of(*loop_, client_);
   if (n <= 0) {
     if (c != nullptr) {
       fail_waiting(c, error_line("ERR upstream " + owner_->name() + " closed the connection"));
@@ -313,10 +311,17 @@ void PinnedUpstream::on_recv(const char* data, long n) {
     close();
     return;
   }
-  for (const std::string& k : written_keys_) worker_->shared().store->invalidate(k);
+  // A reply means Redis ran the command (or queued it in MULTI: EXEC's reply comes later and
+  // invalidates again); either way the keys leave through the seam as changed.
+  const UpstreamContext& ctx = owner_->context();
+  for (const std::string& k : written_keys_) {
+    ctx.store->invalidate(k);
+    ctx.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kForwarded);
+  }
   written_keys_.clear();
   if (flush_on_reply_) {
-    worker_->shared().store->flush_all();
+    ctx.store->flush_all();
+    ctx.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kForwarded);
     flush_on_reply_ = false;
   }
   if (c == nullptr) {
@@ -329,10 +334,10 @@ void PinnedUpstream::on_recv(const char* data, long n) {
     return;
   }
   carry_.append(input);
-  if (carry_.size() > worker_->options().output_buffer_bytes_max || !deliver(c)) {
+  if (carry_.size() > owner_->context().config.output_buffer_bytes_max || !deliver(c)) {
     STRATA_LOG_WARN("pinned upstream connection for client %llu: %s; closing it",
-                    static_cast<unsigned long long>(c->state().id),
-                    carry_.size() > worker_->options().output_buffer_bytes_max
+                    static_cast<unsigned long long>(c->client_id()),
+                    carry_.size() > owner_->context().config.output_buffer_bytes_max
                         ? "reply over the size limit"
                         : "malformed reply");
     fail_waiting(c, error_line("ERR upstream " + owner_->name() + " sent a bad reply"));
@@ -343,7 +348,7 @@ void PinnedUpstream::on_recv(const char* data, long n) {
 
 void PinnedUpstream::on_closed() {
   owner_->note_pinned_closed(this);
-  if (ClientConn* c = client_of(worker_, client_)) {
+  if (ReplySink* c = sink_of(*loop_, client_)) {
     c->detach_pinned();
     fail_waiting(c, error_line("ERR upstream " + owner_->name() + " connection lost"));
     c->upstream_lost({});
@@ -352,10 +357,10 @@ void PinnedUpstream::on_closed() {
 
 // ---- Upstream ----
 
-Upstream::Upstream(Worker* worker, const sockaddr_in& addr, std::string name, bool tracking)
-    : worker_(worker), addr_(addr), name_(std::move(name)), tracking_wanted_(tracking) {
+Upstream::Upstream(const UpstreamContext& ctx, const sockaddr_in& addr, std::string name, bool tracking)
+    : ctx_(ctx), addr_(addr), name_(std::move(name)), tracking_wanted_(tracking) {
   unavailable_ = error_line("ERR upstream " + name_ + " unavailable (connecting)");
-  shared_.resize(worker->options().upstream_connections);
+  shared_.resize(ctx_.config.connections);
 }
 
 Upstream::~Upstream() = default;
@@ -376,10 +381,10 @@ void Upstream::start() {
 void Upstream::connect_tracking() {
   int fd = new_socket();
   if (fd < 0) return;
-  auto conn = std::make_unique<TrackingConn>(worker_, fd, this);
+  auto conn = std::make_unique<TrackingConn>(ctx_.loop, fd, this);
   tracking_ = conn.get();
-  Token t = worker_->adopt(std::move(conn));
-  worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
+  Token t = ctx_.loop->adopt(std::move(conn));
+  ctx_.loop->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
 }
 
 void Upstream::tracking_ready(int64_t id) {
@@ -387,7 +392,8 @@ void Upstream::tracking_ready(int64_t id) {
   tracking_backoff_ms_ = 0;
   if (flush_on_tracking_) {
     // Invalidations sent while no one listened are lost: what L1 holds may be stale.
-    worker_->shared().store->flush_all();
+    ctx_.store->flush_all();
+    ctx_.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kTracking);
     flush_on_tracking_ = false;
   }
   for (Shared& s : shared_) {
@@ -403,8 +409,8 @@ void Upstream::tracking_lost(TrackingConn* conn) {
   tracking_backoff_ms_ =
       tracking_backoff_ms_ == 0
           ? kBackoffStartMs
-          : std::min(tracking_backoff_ms_ * 2, worker_->options().upstream_backoff_max_ms);
-  tracking_retry_at_ms_ = worker_->now_ms() + tracking_backoff_ms_;
+          : std::min(tracking_backoff_ms_ * 2, ctx_.config.backoff_max_ms);
+  tracking_retry_at_ms_ = ctx_.loop->now_ms() + tracking_backoff_ms_;
   if (!was_tracking) return;
   // L1 keeps serving hits (Redis may simply be down: then nobody can change it), and is
   // flushed when tracking is back, since invalidations sent in between were lost. The shared
@@ -431,18 +437,18 @@ void Upstream::connect_shared(uint32_t index) {
     conn_lost(index, nullptr, strerror(errno));
     return;
   }
-  auto conn = std::make_unique<UpstreamConn>(worker_, fd, this, index);
+  auto conn = std::make_unique<UpstreamConn>(ctx_.loop, fd, this, index);
   UpstreamConn* raw = conn.get();
-  Token t = worker_->adopt(std::move(conn));
+  Token t = ctx_.loop->adopt(std::move(conn));
   shared_[index].conn = raw;
-  worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
+  ctx_.loop->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
 }
 
 void Upstream::conn_ready(uint32_t index) {
   shared_[index].backoff_ms = 0;
-  bump(worker_->shared().stats->upstream_ready_conns);
+  bump(ctx_.stats->upstream_ready_conns);
   if (logged_down_) {
-    STRATA_LOG_INFO("worker %u: upstream %s reachable again", worker_->index(), name_.c_str());
+    STRATA_LOG_INFO("worker %u: upstream %s reachable again", ctx_.loop->index(), name_.c_str());
     logged_down_ = false;
   }
 }
@@ -451,17 +457,17 @@ void Upstream::conn_lost(uint32_t index, UpstreamConn* conn, std::string_view wh
   Shared& s = shared_[index];
   if (conn != nullptr && s.conn != conn) return;  // an older connection of this index
   if (s.conn != nullptr && s.conn->ready()) {
-    worker_->shared().stats->upstream_ready_conns.fetch_sub(1, std::memory_order_relaxed);
+    ctx_.stats->upstream_ready_conns.fetch_sub(1, std::memory_order_relaxed);
   }
   s.conn = nullptr;
   s.backoff_ms = s.backoff_ms == 0
                      ? kBackoffStartMs
-                     : std::min(s.backoff_ms * 2, worker_->options().upstream_backoff_max_ms);
-  s.retry_at_ms = worker_->now_ms() + s.backoff_ms;
+                     : std::min(s.backoff_ms * 2, ctx_.config.backoff_max_ms);
+  s.retry_at_ms = ctx_.loop->now_ms() + s.backoff_ms;
   unavailable_ = error_line("ERR upstream " + name_ + " unavailable (" + std::string(why) + ")");
   if (!logged_down_) {
     STRATA_LOG_WARN("worker %u: upstream %s unavailable (%.*s); retrying with backoff",
-                    worker_->index(), name_.c_str(), static_cast<int>(why.size()), why.data());
+                    ctx_.loop->index(), name_.c_str(), static_cast<int>(why.size()), why.data());
     logged_down_ = true;
   }
 }
@@ -489,23 +495,23 @@ UpstreamConn* Upstream::pick(uint64_t client_id) {
   const uint32_t start = static_cast<uint32_t>(client_id % n);
   for (uint32_t i = 0; i < n; ++i) {
     UpstreamConn* c = shared_[(start + i) % n].conn;
-    if (c != nullptr && c->ready() && c->in_flight() < worker_->options().upstream_pending_max) {
+    if (c != nullptr && c->ready() && c->in_flight() < ctx_.config.pending_max) {
       return c;
     }
   }
   return nullptr;
 }
 
-void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_view> args,
+void Upstream::forward(ReplySink* c, uint64_t seq, std::span<const std::string_view> args,
                        std::string_view raw, std::unique_ptr<WriteEffect> effect) {
-  UpstreamConn* conn = pick(c->state().id);
+  UpstreamConn* conn = pick(c->client_id());
   if (conn == nullptr) {
-    bump(worker_->shared().stats->upstream_errors);
-    if (effect) apply_effect(*effect, false);
+    bump(ctx_.stats->upstream_errors);
+    if (effect) apply_effect(*effect, false, false);
     c->fail_reply(seq, unavailable_);
     return;
   }
-  worker_->count_forwarded();
+  bump_local(*ctx_.forwarded);
   if (raw.starts_with('*')) {
     conn->send_encoded(raw);
   } else {
@@ -519,7 +525,7 @@ void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_
     for (const std::string& k : effect->keys) tracking_args_.emplace_back(k);
   }
   conn->pending_.push_back(UpstreamConn::Pending{
-      UpstreamConn::Pending::kRelay, c->token(), seq, nullptr, std::move(effect), {}});
+      UpstreamConn::Pending::kRelay, c->sink_token(), seq, nullptr, std::move(effect), {}});
   if (track) {
     conn->send_command(tracking_args_);
     conn->pending_.push_back(
@@ -527,21 +533,21 @@ void Upstream::forward(ClientConn* c, uint64_t seq, std::span<const std::string_
   }
 }
 
-void Upstream::fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view key) {
+void Upstream::fill(ReplySink* c, uint64_t seq, int32_t part, std::string_view key) {
   if (auto it = flights_.find(std::string(key)); it != flights_.end()) {
-    it->second->waiters.push_back({c->token(), seq, part});
+    it->second->waiters.push_back({c->sink_token(), seq, part});
     return;
   }
-  UpstreamConn* conn = pick(c->state().id);
+  UpstreamConn* conn = pick(c->client_id());
   if (conn == nullptr) {
-    bump(worker_->shared().stats->upstream_errors);
+    bump(ctx_.stats->upstream_errors);
     c->fail_reply(seq, unavailable_);
     return;
   }
   auto f = std::make_unique<Flight>();
   f->key.assign(key);
-  f->lease = worker_->shared().store->begin_fill(key);
-  f->waiters.push_back({c->token(), seq, part});
+  f->lease = ctx_.store->begin_fill(key);
+  f->waiters.push_back({c->sink_token(), seq, part});
   flights_[f->key] = f.get();
   std::string_view get[] = {"GET", key};
   std::string_view pttl[] = {"PTTL", key};
@@ -564,7 +570,7 @@ void Upstream::finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok,
   if (auto it = flights_.find(f->key); it != flights_.end() && it->second == f.get()) {
     flights_.erase(it);
   }
-  ServerStats& stats = *worker_->shared().stats;
+  ServerStats& stats = *ctx_.stats;
   const bool is_value = ok && f->value_kind == protocol::ReplyKind::kBulk;
   if (!ok) {
     bump(stats.upstream_errors);
@@ -572,20 +578,20 @@ void Upstream::finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok,
     bump(stats.upstream_hits);
     // PTTL -1: no TTL; -2: the key vanished between GET and PTTL (do not install).
     if (pttl >= -1) {
-      const Options& o = worker_->options();
-      int64_t now = worker_->now_ms();
+      const UpstreamConfig& o = ctx_.config;
+      int64_t now = ctx_.loop->now_ms();
       int64_t expire = pttl >= 0 ? now + std::max<int64_t>(pttl, 1) : 0;
       if (o.fill_ttl_max_ms > 0) {
         int64_t cap = now + static_cast<int64_t>(o.fill_ttl_max_ms);
         expire = expire == 0 ? cap : std::min(expire, cap);
       }
-      worker_->shared().store->complete_fill(f->key, f->lease, f->value, expire);
+      ctx_.store->complete_fill(f->key, f->lease, f->value, expire);
     }
   } else {
     bump(stats.upstream_misses);
   }
   for (const Flight::Waiter& w : f->waiters) {
-    ClientConn* c = client_of(worker_, w.client);
+    ReplySink* c = sink_of(*ctx_.loop, w.client);
     if (c == nullptr) continue;
     if (!ok) {
       c->fail_reply(w.seq, error);
@@ -607,42 +613,59 @@ void Upstream::finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok,
   }
 }
 
-void Upstream::apply_effect(const WriteEffect& e, bool ok) {
-  cache::Store& store = *worker_->shared().store;
+void Upstream::apply_effect(const WriteEffect& e, bool ok, bool maybe_applied) {
+  cache::Store& store = *ctx_.store;
+  // The change leaves through the seam once Redis has it (or may have it: a connection lost
+  // with the command sent); a refused or conditional write that changed nothing stays quiet.
+  const bool changed = ok || maybe_applied;
   switch (e.kind) {
     case WriteEffect::kNone:
       break;
     case WriteEffect::kFlushAll:
       store.flush_all();
+      if (changed) ctx_.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kForwarded);
       break;
     case WriteEffect::kInvalidate:
-      for (const std::string& k : e.keys) store.invalidate(k);
+      for (const std::string& k : e.keys) {
+        store.invalidate(k);
+        if (changed) ctx_.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kForwarded);
+      }
       break;
     case WriteEffect::kInstall:
       for (size_t i = 0; i < e.keys.size(); ++i) {
         // A lease killed by a concurrent write means Redis's order is unknown here: drop the
         // key instead, and let the next read fetch whichever value Redis kept.
-        if (!ok || !store.complete_fill(e.keys[i], e.leases[i], e.values[i], e.expire_at_ms)) {
-          store.invalidate(e.keys[i]);
+        const bool installed =
+            ok && store.complete_fill(e.keys[i], e.leases[i], e.values[i], e.expire_at_ms);
+        if (!installed) store.invalidate(e.keys[i]);
+        if (!changed) continue;
+        ChangeEvent ev;
+        ev.key = e.keys[i];
+        ev.source = ChangeSource::kForwarded;
+        if (installed) {
+          ev.op = ChangeOp::kSet;
+          ev.value = e.values[i];
+          ev.expire_at_ms = e.expire_at_ms;
         }
+        ctx_.seam->publish(ev);
       }
       break;
   }
 }
 
-PinnedUpstream* Upstream::pin(ClientConn* c, bool resp_only) {
+PinnedUpstream* Upstream::pin(ReplySink* c, bool resp_only) {
   PinnedUpstream* raw = spare_ != nullptr && !spare_->closed() ? spare_ : nullptr;
   spare_ = nullptr;
   if (raw != nullptr) {
-    raw->client_ = c->token();
+    raw->client_ = c->sink_token();
     raw->resp_only_ = resp_only;
   } else {
-    raw = connect_pinned(c->token(), resp_only);
+    raw = connect_pinned(c->sink_token(), resp_only);
     if (raw == nullptr) return nullptr;
   }
-  if (!c->state().name.empty()) {
+  if (!c->client_name().empty()) {
     // The connection name set on strata follows the client to its own upstream connection.
-    std::string_view cmd[] = {"CLIENT", "SETNAME", c->state().name};
+    std::string_view cmd[] = {"CLIENT", "SETNAME", c->client_name()};
     encode_command(&raw->out_, cmd);
     raw->skip_replies_ = 1;
     raw->mark_dirty();
@@ -656,10 +679,10 @@ PinnedUpstream* Upstream::pin(ClientConn* c, bool resp_only) {
 PinnedUpstream* Upstream::connect_pinned(Token client, bool resp_only) {
   int fd = new_socket();
   if (fd < 0) return nullptr;
-  auto p = std::make_unique<PinnedUpstream>(worker_, fd, this, client, resp_only);
+  auto p = std::make_unique<PinnedUpstream>(ctx_.loop, fd, this, client, resp_only);
   PinnedUpstream* raw = p.get();
-  Token t = worker_->adopt(std::move(p));
-  worker_->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
+  Token t = ctx_.loop->adopt(std::move(p));
+  ctx_.loop->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
   return raw;
 }
 

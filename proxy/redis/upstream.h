@@ -13,16 +13,40 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache/store.h"
 #include "protocol/reply_scanner.h"
 #include "proxy/commands/command.h"
 #include "proxy/loop/endpoint.h"
-#include "proxy/redis/reply_stream.h"
+#include "proxy/loop/event_loop.h"
+#include "proxy/loop/reply_sink.h"
 #include "proxy/loop/ring_queue.h"
+#include "proxy/loop/server_stats.h"
+#include "proxy/redis/reply_stream.h"
+#include "proxy/sync/change_seam.h"
 
 namespace strata::proxy {
 
-class ClientConn;
 class Upstream;
+
+// The upstream's own limits (the worker fills them from the server's options).
+struct UpstreamConfig {
+  uint32_t connections = 2;          // shared pipelined connections per worker
+  uint32_t pending_max = 1024;       // requests in flight per shared connection
+  uint32_t reply_timeout_ms = 5000;  // a connection silent this long with requests out is closed
+  uint32_t backoff_max_ms = 2000;    // longest wait between reconnect attempts
+  uint64_t output_buffer_bytes_max = 0;  // a pinned client's unframed backlog past this: closed
+  uint64_t fill_ttl_max_ms = 0;          // cap on the L1 lifetime of filled entries (0: none)
+};
+
+// What the Redis upstream needs of the worker it lives on, and nothing more.
+struct UpstreamContext {
+  Loop* loop = nullptr;
+  cache::Store* store = nullptr;
+  ServerStats* stats = nullptr;
+  ChangeSeam* seam = nullptr;                     // L1 changes this upstream makes or hears of
+  std::atomic<uint64_t>* forwarded = nullptr;     // the worker's count of forwarded commands
+  UpstreamConfig config;
+};
 
 // What happens to L1 when a forwarded command's reply arrives.
 struct WriteEffect {
@@ -61,7 +85,7 @@ using RedisCallback = std::move_only_function<void(const RedisReply&)>;
 
 class UpstreamConn final : public Endpoint {
  public:
-  UpstreamConn(Worker* worker, int fd, Upstream* owner, uint32_t index);
+  UpstreamConn(Loop* loop, int fd, Upstream* owner, uint32_t index);
   void on_recv(const char* data, long n) override;
   void on_connected(int res) override;
   void on_closed() override;
@@ -111,12 +135,12 @@ class PinnedUpstream final : public Endpoint {
  public:
   // resp_only: pinned by HELLO alone (RESP3), so Redis holds no transaction, watch, blocking
   // or subscription state for the client yet.
-  PinnedUpstream(Worker* worker, int fd, Upstream* owner, Token client, bool resp_only);
+  PinnedUpstream(Loop* loop, int fd, Upstream* owner, Token client, bool resp_only);
   void on_recv(const char* data, long n) override;
   void on_connected(int res) override;
   void on_closed() override;
   // pins: the command is one that needs a pinned connection (MULTI, WATCH, SUBSCRIBE...).
-  void send_command(ClientConn* c, std::span<const std::string_view> args, const CommandSpec* spec,
+  void send_command(ReplySink* c, std::span<const std::string_view> args, const CommandSpec* spec,
                     bool pins);
   void detach_client() { client_ = Token{~0u, ~0u}; }
   // True while strata may still serve the client's keys under PostgreSQL policies itself:
@@ -130,9 +154,9 @@ class PinnedUpstream final : public Endpoint {
     bool hello;    // a HELLO: its reply sets the client's protocol version
   };
   // Ends the client's waiting replies with `error_line` (the connection is gone).
-  void fail_waiting(ClientConn* c, std::string_view error_line);
+  void fail_waiting(ReplySink* c, std::string_view error_line);
   // Hands complete replies in carry_ to the client; false on a malformed reply.
-  bool deliver(ClientConn* c);
+  bool deliver(ReplySink* c);
 
   Upstream* owner_;
   Token client_;
@@ -151,7 +175,7 @@ class Upstream {
  public:
   // tracking: keep L1 coherent with CLIENT TRACKING. Off when nothing of Redis's is cached in
   // L1 (pass-through): Redis would record every key read for nothing, at about 2us a request.
-  Upstream(Worker* worker, const sockaddr_in& addr, std::string name, bool tracking);
+  Upstream(const UpstreamContext& ctx, const sockaddr_in& addr, std::string name, bool tracking);
   ~Upstream();
 
   void start();
@@ -163,13 +187,13 @@ class Upstream {
 
   // Forwards a command on a shared connection; its reply goes to client slot `seq`. raw: the
   // client's bytes for it, sent as they are when they are multibulk (else args are encoded).
-  void forward(ClientConn* c, uint64_t seq, std::span<const std::string_view> args,
+  void forward(ReplySink* c, uint64_t seq, std::span<const std::string_view> args,
                std::string_view raw, std::unique_ptr<WriteEffect> effect);
   // Reads `key` for the L1 (single flight per worker).
-  void fill(ClientConn* c, uint64_t seq, int32_t part, std::string_view key);
+  void fill(ReplySink* c, uint64_t seq, int32_t part, std::string_view key);
   // A write to `key` is on its way: later reads must not join a fill started before it.
   void forget_flight(std::string_view key);
-  PinnedUpstream* pin(ClientConn* c, bool resp_only);
+  PinnedUpstream* pin(ReplySink* c, bool resp_only);
   // Sends a command of strata's own; `cb` gets its reply. Commands with the same `route_key`
   // travel on one connection, so Redis applies them in the order strata sent them. False
   // (and no callback) when no connection is ready.
@@ -185,12 +209,15 @@ class Upstream {
   void tracking_lost(class TrackingConn* conn);
   void conn_lost(uint32_t index, UpstreamConn* conn, std::string_view why);
   void finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok, std::string_view error_line);
-  void apply_effect(const WriteEffect& e, bool ok);
+  // ok: Redis acknowledged a change; maybe_applied: the connection was lost after the command
+  // went out, so Redis may have run it.
+  void apply_effect(const WriteEffect& e, bool ok, bool maybe_applied);
   // A pinned connection is closing: it is no longer the spare.
   void note_pinned_closed(PinnedUpstream* p);
   int new_socket();
   const sockaddr_in& addr() const { return addr_; }
-  Worker* worker() { return worker_; }
+  const UpstreamContext& context() const { return ctx_; }
+  Loop* loop() { return ctx_.loop; }
 
  private:
   UpstreamConn* pick(uint64_t client_id);
@@ -199,7 +226,7 @@ class Upstream {
   // A new pinned connection, connecting; client may be none (~0u) for the spare.
   PinnedUpstream* connect_pinned(Token client, bool resp_only);
 
-  Worker* worker_;
+  UpstreamContext ctx_;
   sockaddr_in addr_;
   std::string name_;
   std::string unavailable_;

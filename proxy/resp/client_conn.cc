@@ -9,12 +9,11 @@
 #include "proxy/admin/policy_admin.h"
 #include "proxy/tiers/tiers.h"
 #include "proxy/redis/upstream.h"
-#include "proxy/server/worker.h"
 
 namespace strata::proxy {
 namespace {
 
-protocol::ParserLimits parser_limits(const Options& o) {
+protocol::ParserLimits parser_limits(const ClientLimits& o) {
   protocol::ParserLimits l;
   l.bulk_bytes_max = o.bulk_bytes_max;
   l.multibulk_count_max = o.multibulk_count_max;
@@ -23,12 +22,12 @@ protocol::ParserLimits parser_limits(const Options& o) {
 
 }  // namespace
 
-ClientConn::ClientConn(Worker* worker, int fd, uint64_t id)
-    : Endpoint(worker, fd), parser_(parser_limits(worker->options())), writer_(&out_) {
+ClientConn::ClientConn(FrontContext* ctx, int fd, uint64_t id)
+    : Endpoint(ctx->loop, fd), ctx_(ctx), parser_(parser_limits(ctx->limits)), writer_(&out_) {
   client_.id = id;
-  client_.created_ms = worker->now_ms();
-  client_.authenticated = worker->options().requirepass.empty();
-  last_active_ms_ = worker->now_ms();
+  client_.created_ms = ctx->loop->now_ms();
+  client_.authenticated = !ctx->limits.auth_required;
+  last_active_ms_ = ctx->loop->now_ms();
 }
 
 ClientConn::~ClientConn() = default;
@@ -37,7 +36,7 @@ void ClientConn::set_state(ClientStateKind next) {
   if (next == kind_) return;
   const ClientStateKind prev = kind_;
   kind_ = next;
-  IoDriver& d = worker_->driver();
+  IoDriver& d = loop_->driver();
   if (next == ClientStateKind::kReading && prev == ClientStateKind::kPaused) {
     if (recv_paused_) d.start_recv(token_, fd_);
     recv_paused_ = false;
@@ -52,9 +51,9 @@ void ClientConn::on_recv(const char* data, long n) {
     close();
     return;
   }
-  last_active_ms_ = worker_->now_ms();
+  last_active_ms_ = loop_->now_ms();
   if (kind_ == ClientStateKind::kDraining) return;
-  const Options& o = worker_->options();
+  const ClientLimits& o = ctx_->limits;
   std::string_view input(data, static_cast<size_t>(n));
   if (carry_.empty() && kind_ == ClientStateKind::kReading) {
     consume(input, false);
@@ -64,7 +63,7 @@ void ClientConn::on_recv(const char* data, long n) {
       STRATA_LOG_WARN("closing client id=%lu: query buffer limit (%lu bytes) exceeded",
                       static_cast<unsigned long>(client_.id),
                       static_cast<unsigned long>(o.query_buffer_bytes_max));
-      bump(worker_->shared().stats->query_limit_disconnects);
+      bump(ctx_->stats->query_limit_disconnects);
       close();
       return;
     }
@@ -95,7 +94,7 @@ void ClientConn::consume(std::string_view input, bool from_carry) {
     parser_.reset();
     // A pipeline of big replies must not pile up past the pause mark before input stops.
     if (kind_ == ClientStateKind::kReading && !closed_ &&
-        out_.size() > worker_->options().output_pause_bytes) {
+        out_.size() > ctx_->limits.output_pause_bytes) {
       set_state(ClientStateKind::kPaused);
     }
   }
@@ -104,7 +103,7 @@ void ClientConn::consume(std::string_view input, bool from_carry) {
   if (from_carry) {
     carry_.erase(0, used);
   } else if (used < input.size()) {
-    if (input.size() - used > worker_->options().query_buffer_bytes_max) {
+    if (input.size() - used > ctx_->limits.query_buffer_bytes_max) {
       close();
       return;
     }
@@ -114,7 +113,7 @@ void ClientConn::consume(std::string_view input, bool from_carry) {
 }
 
 void ClientConn::protocol_error(std::string_view message) {
-  bump(worker_->shared().stats->protocol_errors);
+  bump(ctx_->stats->protocol_errors);
   std::string* target = reply_target();
   target->append("-ERR ");
   target->append(message);
@@ -125,8 +124,7 @@ void ClientConn::protocol_error(std::string_view message) {
 }
 
 bool ClientConn::execute(std::span<const std::string_view> args, std::string_view raw) {
-  Shared& sh = worker_->shared();
-  worker_->count_command();
+  bump_local(*ctx_->commands);
   // Pipelines repeat one command: check the last one before the table's binary search.
   const CommandSpec* spec = last_spec_;
   if (spec == nullptr || spec->name.size() != args[0].size() ||
@@ -152,10 +150,10 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
     maybe_finish_draining();
     return false;
   }
-  if (spec != nullptr && sh.hitrate != nullptr) sample_access(*spec, args);
+  if (spec != nullptr && ctx_->hitrate != nullptr) sample_access(*spec, args);
   if (spec != nullptr && spec->name == "strata") {
     // strata's own admin commands are answered by strata, pinned connection or not.
-    if (!strata_policy_admin(this, worker_, args)) run_local(spec, args);
+    if (!strata_policy_admin(this, ctx_->tier_shared, ctx_->tiers, loop_->now_ms(), args)) run_local(spec, args);
     return kind_ == ClientStateKind::kReading;
   }
   if (pinned_ != nullptr) return execute_pinned(spec, args);
@@ -163,10 +161,10 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
     shutdown_server();
     return false;
   }
-  if (Tiers* t = worker_->tiers(); t != nullptr && spec != nullptr && t->route(this, *spec, args)) {
+  if (Tiers* t = ctx_->tiers; t != nullptr && spec != nullptr && t->route(this, *spec, args)) {
     return true;
   }
-  if (worker_->upstream() != nullptr) return execute_proxied(spec, args, raw);
+  if (ctx_->upstream != nullptr) return execute_proxied(spec, args, raw);
   run_local(spec, args);
   return kind_ == ClientStateKind::kReading;
 }
@@ -194,8 +192,8 @@ void ClientConn::run_local(const CommandSpec* spec, std::span<const std::string_
   // Server facts are gathered only for the commands that report them.
   const std::string_view n = spec->name;
   const bool reports = n == "info" || n == "hello" || n == "client" || n == "strata";
-  CommandContext ctx{worker_->shared().store, &w, &client_,
-                     &worker_->server_view(reports, n == "info"), worker_->shared().hitrate};
+  CommandContext ctx{ctx_->store, &w, &client_, &ctx_->host->server_view(reports, n == "info"),
+                     ctx_->hitrate};
   run_native(*spec, ctx, args);
   if (client_.close_after_reply) {
     set_state(ClientStateKind::kDraining);
@@ -271,19 +269,6 @@ void ClientConn::complete_part(uint64_t seq, size_t index, std::string_view elem
   promote_ready();
 }
 
-ClientConn* client_of(Worker* w, Token t) {
-  Endpoint* e = w->lookup(t);
-  if (e == nullptr || e->closed()) return nullptr;
-  return static_cast<ClientConn*>(e);
-}
-
-std::string error_line(std::string_view text) {
-  std::string s = "-";
-  s.append(text);
-  s += "\r\n";
-  return s;
-}
-
 void ClientConn::fail_reply(uint64_t seq, std::string_view error_line) {
   ReplySlot* s = slot(seq);
   if (s == nullptr || s->ready) return;
@@ -317,14 +302,14 @@ void ClientConn::promote_ready(bool moved) {
 
 void ClientConn::update_flow() {
   if (closed_) return;
-  const Options& o = worker_->options();
+  const ClientLimits& o = ctx_->limits;
   size_t pending = pending_output() + queued_bytes_;
   if (!slots_.empty()) pending += slots_.back().data.size() - slots_.back().counted;
   if (pending > o.output_buffer_bytes_max) {
     STRATA_LOG_WARN("closing client id=%lu: output buffer limit (%lu bytes) exceeded",
                     static_cast<unsigned long>(client_.id),
                     static_cast<unsigned long>(o.output_buffer_bytes_max));
-    bump(worker_->shared().stats->output_limit_disconnects);
+    bump(ctx_->stats->output_limit_disconnects);
     close();
     return;
   }
@@ -361,23 +346,23 @@ void ClientConn::upstream_lost(std::string_view error_line) {
 }
 
 void ClientConn::on_tick(int64_t now_ms) {
-  const Options& o = worker_->options();
+  const ClientLimits& o = ctx_->limits;
   if (pending_output() > 0 && now_ms - last_drain_ms_ > static_cast<int64_t>(o.output_stall_ms)) {
     STRATA_LOG_WARN("closing client id=%lu: output not drained for %u ms",
                     static_cast<unsigned long>(client_.id), o.output_stall_ms);
-    bump(worker_->shared().stats->output_limit_disconnects);
+    bump(ctx_->stats->output_limit_disconnects);
     close();
     return;
   }
   if (o.idle_timeout_s > 0 && pinned_ == nullptr && slots_.empty() &&
       now_ms - last_active_ms_ > static_cast<int64_t>(o.idle_timeout_s) * 1000) {
-    bump(worker_->shared().stats->idle_disconnects);
+    bump(ctx_->stats->idle_disconnects);
     close();
   }
 }
 
 void ClientConn::on_closed() {
-  worker_->shared().stats->connected_clients.fetch_sub(1, std::memory_order_relaxed);
+  ctx_->stats->connected_clients.fetch_sub(1, std::memory_order_relaxed);
   if (pinned_ != nullptr) {
     pinned_->detach_client();
     pinned_->close();

@@ -12,7 +12,9 @@
 #include "protocol/resp_parser.h"
 #include "proxy/commands/command.h"
 #include "proxy/loop/endpoint.h"
+#include "proxy/loop/reply_sink.h"
 #include "proxy/loop/ring_queue.h"
+#include "proxy/resp/front_context.h"
 
 namespace strata::proxy {
 
@@ -26,9 +28,9 @@ enum class ClientStateKind : uint8_t {
   kDraining,  // QUIT or protocol error: no more input; closes once the output is flushed
 };
 
-class ClientConn final : public Endpoint {
+class ClientConn final : public Endpoint, public ReplySink {
  public:
-  ClientConn(Worker* worker, int fd, uint64_t id);
+  ClientConn(FrontContext* ctx, int fd, uint64_t id);
   ~ClientConn() override;
 
   void on_recv(const char* data, long n) override;
@@ -37,23 +39,27 @@ class ClientConn final : public Endpoint {
   void on_closed() override;
 
   // Reply slots: a command waiting on the upstream takes a slot; later replies queue behind it.
-  uint64_t reserve_reply();  // returns the slot's sequence number
-  void complete_reply(uint64_t seq, std::string_view bytes);
-  // For MGET assembled from several fills: part i of the slot's array.
-  uint64_t reserve_array_reply(size_t parts);
-  void complete_part(uint64_t seq, size_t index, std::string_view element_bytes);
-  void fail_reply(uint64_t seq, std::string_view error_line);  // "-ERR ...\r\n"
-  // Raw bytes from a pinned upstream: appended in order after everything before them.
-  void append_raw(std::string_view bytes);
+  ReplySink* reply_sink() override { return this; }
+
+  // ReplySink.
+  uint64_t reserve_reply() override;
+  void complete_reply(uint64_t seq, std::string_view bytes) override;
+  uint64_t reserve_array_reply(size_t parts) override;
+  void complete_part(uint64_t seq, size_t index, std::string_view element_bytes) override;
+  void fail_reply(uint64_t seq, std::string_view error_line) override;
+  void append_raw(std::string_view bytes) override;
+  std::string* reply_target() override;
+  int resp_version() const override { return client_.resp_version; }
+  void set_resp_version(int version) override { client_.resp_version = version; }
+  uint64_t client_id() const override { return client_.id; }
+  std::string_view client_name() const override { return client_.name; }
+  Token sink_token() const override { return token(); }
+  void detach_pinned() override { pinned_ = nullptr; }
+  void upstream_lost(std::string_view error_line) override;
 
   ClientState& state() { return client_; }
   ClientStateKind kind() const { return kind_; }
   size_t pending_replies() const { return slots_.size(); }
-  // Where a reply composed now must go so that it keeps its place in the order.
-  std::string* reply_target();
-  int resp_version() const { return client_.resp_version; }
-  void detach_pinned() { pinned_ = nullptr; }
-  void upstream_lost(std::string_view error_line);
 
  private:
   struct ReplySlot {
@@ -97,6 +103,7 @@ class ClientConn final : public Endpoint {
   void maybe_finish_draining();
   ReplySlot* slot(uint64_t seq);
 
+  FrontContext* ctx_;
   ClientState client_;
   ClientStateKind kind_ = ClientStateKind::kReading;
   protocol::RespParser parser_;
@@ -115,10 +122,5 @@ class ClientConn final : public Endpoint {
   const CommandSpec* last_spec_ = nullptr;  // the previous command's table entry
 };
 
-// The live client connection behind a token, or null when it has closed (its slot may have
-// been reused: the generation tells).
-ClientConn* client_of(Worker* w, Token t);
-// "-<text>\r\n": an error reply line, as fail_reply() takes it.
-std::string error_line(std::string_view text);
 
 }  // namespace strata::proxy

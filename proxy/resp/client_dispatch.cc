@@ -11,7 +11,6 @@
 #include "proxy/tiers/tier_shared.h"
 #include "proxy/tiers/tiers.h"
 #include "proxy/redis/upstream.h"
-#include "proxy/server/worker.h"
 
 namespace strata::proxy {
 namespace {
@@ -95,7 +94,7 @@ bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string_vi
 
 bool ClientConn::execute_pinned(const CommandSpec* spec, Args args) {
   const bool pins = spec != nullptr && needs_pinning(*spec, args);
-  if (Tiers* t = worker_->tiers(); t != nullptr && spec != nullptr) {
+  if (Tiers* t = ctx_->tiers; t != nullptr && spec != nullptr) {
     if (auto k = t->postgres_key(*spec, args)) {
       // Pinned by HELLO 3 alone: Redis holds no transaction or other state for this client,
       // so strata serves the key by its policy (in the client's protocol); the reply keeps its
@@ -114,7 +113,7 @@ bool ClientConn::execute_pinned(const CommandSpec* spec, Args args) {
 
 bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args,
                                  std::string_view raw) {
-  Upstream& up = *worker_->upstream();
+  Upstream& up = *ctx_->upstream;
   if (spec != nullptr && spec->name == "info" && serve_info(args)) return true;
   if (spec != nullptr && is_connection_local(spec->name, args)) {
     run_local(spec, args);
@@ -130,10 +129,10 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
     pinned_->send_command(this, args, spec, true);
     return true;
   }
-  bool l1 = worker_->options().l1_enabled;
-  if (spec != nullptr && spec->first_key > 0 && args.size() > 1 && worker_->shared().tiers) {
+  bool l1 = ctx_->limits.l1_enabled;
+  if (spec != nullptr && spec->first_key > 0 && args.size() > 1 && ctx_->tier_shared != nullptr) {
     // Cache-only policies may keep a prefix out of a tier: decided by the command's first key.
-    const PolicySnapshot* snap = worker_->shared().tiers->registry->current();
+    const PolicySnapshot* snap = ctx_->tier_shared->registry->current();
     if (snap->any_tier_off) {
       const policies::Policy& p = snap->match(args[static_cast<size_t>(spec->first_key)]).policy;
       if (!p.l2) {  // L1 only: strata answers as it does standalone
@@ -158,15 +157,15 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
 }
 
 Upstream* ClientConn::upstream_or_reply() {
-  Upstream* up = worker_->upstream();
+  Upstream* up = ctx_->upstream;
   if (up->available()) return up;
-  bump(worker_->shared().stats->upstream_errors);
+  bump(ctx_->stats->upstream_errors);
   reply_target()->append(up->unavailable_error());
   return nullptr;
 }
 
 void ClientConn::serve_get(std::string_view key) {
-  cache::Store& store = *worker_->shared().store;
+  cache::Store& store = *ctx_->store;
   {
     auto txn = store.lock(key);
     cache::EntryView v;
@@ -181,21 +180,21 @@ void ClientConn::serve_get(std::string_view key) {
 
 bool ClientConn::serve_info(Args args) {
   std::vector<std::string_view> redis_args;
-  Upstream* up = worker_->upstream();
+  Upstream* up = ctx_->upstream;
   if (!info_redis_args(args, &redis_args) || !up->available()) return false;
   std::string own;
   {
     protocol::ReplyWriter w(&own, client_.resp_version);
-    CommandContext ctx{worker_->shared().store, &w, &client_, &worker_->server_view(true, true),
-                       worker_->shared().hitrate};
+    CommandContext ctx{ctx_->store, &w, &client_, &ctx_->host->server_view(true, true),
+                       ctx_->hitrate};
     own = info_own_sections(ctx, args);
   }
   const uint64_t seq = reserve_reply();
-  Worker* worker = worker_;
+  Loop* loop = loop_;
   const Token me = token();
   const int resp = client_.resp_version;
-  auto done = [worker, me, seq, resp, own = std::move(own)](const RedisReply& r) {
-    ClientConn* c = client_of(worker, me);
+  auto done = [loop, me, seq, resp, own = std::move(own)](const RedisReply& r) {
+    ReplySink* c = sink_of(*loop, me);
     if (c == nullptr) return;
     if (!r.ok) {
       c->fail_reply(seq, r.error);
@@ -212,14 +211,14 @@ bool ClientConn::serve_info(Args args) {
     c->complete_reply(seq, reply);
   };
   if (!up->call_for(client_.id, redis_args, std::move(done))) {
-    bump(worker_->shared().stats->upstream_errors);
+    bump(ctx_->stats->upstream_errors);
     fail_reply(seq, up->unavailable_error());
   }
   return true;
 }
 
 void ClientConn::serve_mget(Args keys) {
-  cache::Store& store = *worker_->shared().store;
+  cache::Store& store = *ctx_->store;
   std::vector<int32_t> missing;
   std::vector<std::string> parts(keys.size());
   {
@@ -249,8 +248,8 @@ void ClientConn::serve_mget(Args keys) {
 }
 
 std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, Args args) {
-  cache::Store& store = *worker_->shared().store;
-  Upstream& up = *worker_->upstream();
+  cache::Store& store = *ctx_->store;
+  Upstream& up = *ctx_->upstream;
   auto effect = std::make_unique<WriteEffect>();
   if (spec.name == "flushall" || spec.name == "flushdb") {
     store.flush_all();
@@ -265,7 +264,7 @@ std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, 
     store.invalidate(k);
     up.forget_flight(k);
   }
-  const int64_t now = worker_->now_ms();
+  const int64_t now = loop_->now_ms();
   std::string_view n = spec.name;
   std::vector<std::string_view> values;
   int64_t expire = 0;

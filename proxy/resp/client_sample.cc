@@ -5,7 +5,6 @@
 #include "cache/store.h"
 #include "proxy/resp/client_conn.h"
 #include "proxy/commands/hitrate_monitor.h"
-#include "proxy/server/worker.h"
 
 namespace strata::proxy {
 namespace {
@@ -103,17 +102,17 @@ const Shape& cached_shape(const CommandSpec& spec) {
 void ClientConn::sample_access(const CommandSpec& spec, Args args) {
   const Shape& shape = cached_shape(spec);
   if (shape.access == Access::kNone || args.size() < 2) return;
-  HitRateMonitor& mon = *worker_->shared().hitrate;
+  HitRateMonitor& mon = *ctx_->hitrate;
   // The SET family writes one key; reads and erases take several only when given several.
   if (args.size() > 2 && (shape.pairs || shape.access != Access::kWrite)) [[unlikely]] {
-    return sample_keys(shape, args, mon, *worker_->shared().store);
+    return sample_keys(shape, args, mon, *ctx_->store);
   }
   if (shape.access == Access::kRead && --t_count_down == 0) [[unlikely]]
     count_read(mon, args[1]);
   const uint64_t h = cache::hash_key(args[1]);
   if (!HitRateMonitor::sampled(h, mon.sample_shift())) [[likely]]
     return;
-  return record_sampled(shape, args, 1, h, mon, *worker_->shared().store);
+  return record_sampled(shape, args, 1, h, mon, *ctx_->store);
 }
 
 }  // namespace strata::proxy

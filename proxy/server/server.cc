@@ -58,7 +58,12 @@ bool Server::start(std::string* err) {
     std::string err;
     std::string note;
   };
+  // Two steps: every worker initialises, then -- once the main thread has filled in what the
+  // workers share (the I/O description INFO reports) -- all are released together. No worker
+  // serves (or even listens) before then, so nothing shared is written while one reads it.
   std::vector<std::promise<InitResult>> ready(options_.workers);
+  std::promise<bool> go;
+  std::shared_future<bool> go_signal = go.get_future().share();
   for (uint32_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, &shared_));
     shared_.workers.push_back(workers_.back().get());
@@ -66,12 +71,12 @@ bool Server::start(std::string* err) {
   for (uint32_t i = 0; i < options_.workers; ++i) {
     Worker* raw = workers_[i].get();
     std::promise<InitResult>* p = &ready[i];
-    threads_.emplace_back([raw, p] {
+    threads_.emplace_back([raw, p, go_signal] {
       InitResult r;
       r.ok = raw->init(&r.err, &r.note);
       const bool ok = r.ok;
       p->set_value(std::move(r));
-      if (ok) raw->run();
+      if (ok && go_signal.get()) raw->run();
     });
   }
   bool all_ok = true;
@@ -88,6 +93,7 @@ bool Server::start(std::string* err) {
       shared_.io_description = workers_[0]->features().describe();
     }
   }
+  go.set_value(all_ok);
   if (!all_ok) {
     stop();
     return false;
@@ -244,7 +250,7 @@ void Server::drain_write_behind() {
   const size_t before = tiers_->write_behind->depth();
   if (before == 0) return;
   tiers_->draining.store(true);
-  for (auto& w : workers_) w->driver().wake();
+  for (auto& w : workers_) w->loop().wake();
   const auto start = std::chrono::steady_clock::now();
   while (tiers_->write_behind->depth() > 0 &&
          std::chrono::steady_clock::now() - start < std::chrono::milliseconds(deadline_ms)) {

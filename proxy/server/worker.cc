@@ -8,26 +8,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstring>
 
 #include "proxy/resp/client_conn.h"
 #include "proxy/commands/hitrate_monitor.h"
 #include "proxy/loop/log.h"
-#include "proxy/loop/loop_clock.h"
 #include "proxy/admin/policy_admin.h"
-#include "proxy/tiers/tiers.h"
 #include "proxy/redis/upstream.h"
+#include "proxy/tiers/tier_shared.h"
+#include "proxy/tiers/tiers.h"
 
 namespace strata::proxy {
 namespace {
 
 constexpr int kHousekeepingEveryMs = 100;
-
-int64_t wall_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 bool resolve_upstream(const std::string& host_port, sockaddr_in* out, std::string* err) {
   auto colon = host_port.rfind(':');
@@ -49,107 +43,96 @@ bool resolve_upstream(const std::string& host_port, sockaddr_in* out, std::strin
 
 }  // namespace
 
-Worker::Worker(uint32_t index, Shared* shared) : index_(index), shared_(shared) {}
+Worker::Worker(uint32_t index, Shared* shared)
+    : index_(index), shared_(shared), loop_(index, this) {}
 
 Worker::~Worker() {
-  // The tiers' PostgreSQL connections are endpoints in slots_: they close first.
+  // The tiers' PostgreSQL connections are endpoints in the loop's slots: they close first.
   tiers_.reset();
-  slots_.clear();
+  loop_.close_all();
   if (listen_fd_ >= 0) ::close(listen_fd_);
 }
 
 bool Worker::init(std::string* err, std::string* driver_note) {
   const Options& o = options();
-  refresh_clock();
-  listen_fd_ = make_listener(o.bind, o.port, err);
-  if (listen_fd_ < 0) return false;
   DriverOptions d;
   d.tick_ms = o.tick_ms;
   d.force_epoll = o.io == "epoll";
-  driver_ = make_driver(d, this, driver_note);
-  if (o.io == "uring" && !driver_->features().io_uring) {
-    *err = "io_uring was required (--io uring) but refused: " + *driver_note;
-    return false;
-  }
-  driver_->listen(listen_fd_);
-  const bool tiered = shared_->tiers != nullptr && shared_->tiers->write_behind != nullptr;
+  if (!loop_.init(d, o.io == "uring", err, driver_note)) return false;
+  listen_fd_ = make_listener(o.bind, o.port, err);
+  if (listen_fd_ < 0) return false;
+  TierShared* ts = shared_->tiers;
+  if (ts != nullptr) seam_.set_prefix_counters(ts->registry);
+  const bool tiered = ts != nullptr && ts->write_behind != nullptr;
   if (!o.upstream.empty()) {
     sockaddr_in addr{};
     if (!resolve_upstream(o.upstream, &addr, err)) return false;
+    UpstreamContext uc;
+    uc.loop = &loop_;
+    uc.store = shared_->store;
+    uc.stats = shared_->stats;
+    uc.seam = &seam_;
+    uc.forwarded = &forwarded_;
+    uc.config.connections = o.upstream_connections;
+    uc.config.pending_max = o.upstream_pending_max;
+    uc.config.reply_timeout_ms = o.upstream_reply_timeout_ms;
+    uc.config.backoff_max_ms = o.upstream_backoff_max_ms;
+    uc.config.output_buffer_bytes_max = o.output_buffer_bytes_max;
+    uc.config.fill_ttl_max_ms = o.fill_ttl_max_ms;
     // The tiered path caches Redis's values in L1 whatever l1_enabled says.
     const bool tracking = o.upstream_tracking && (o.l1_enabled || tiered);
-    upstream_ = std::make_unique<Upstream>(this, addr, o.upstream, tracking);
+    upstream_ = std::make_unique<Upstream>(uc, addr, o.upstream, tracking);
     upstream_->start();
   }
   if (tiered) {
-    tiers_ = std::make_unique<Tiers>(this, shared_->tiers);
+    TierContext tc;
+    tc.loop = &loop_;
+    tc.store = shared_->store;
+    tc.upstream = upstream_.get();
+    tc.shared = ts;
+    tc.seam = &seam_;
+    tiers_ = std::make_unique<Tiers>(tc);
     if (!tiers_->init(err)) return false;
   }
+  front_.loop = &loop_;
+  front_.store = shared_->store;
+  front_.stats = shared_->stats;
+  front_.hitrate = shared_->hitrate;
+  front_.upstream = upstream_.get();
+  front_.tiers = tiers_.get();
+  front_.tier_shared = ts;
+  front_.seam = &seam_;
+  front_.host = this;
+  front_.commands = &commands_;
+  ClientLimits& l = front_.limits;
+  l.bulk_bytes_max = o.bulk_bytes_max;
+  l.multibulk_count_max = o.multibulk_count_max;
+  l.query_buffer_bytes_max = o.query_buffer_bytes_max;
+  l.output_buffer_bytes_max = o.output_buffer_bytes_max;
+  l.output_pause_bytes = o.output_pause_bytes;
+  l.output_stall_ms = o.output_stall_ms;
+  l.pending_replies_max = o.pending_replies_max;
+  l.idle_timeout_s = o.idle_timeout_s;
+  l.auth_required = !o.requirepass.empty();
+  l.l1_enabled = o.l1_enabled;
   return true;
 }
 
-// Commands see the time the loop woke up at: a wait may have lasted up to a tick, so the time
-// of the previous iteration would put TTLs given now (SET PX) that much early.
-void Worker::refresh_clock() {
-  now_ms_ = wall_ms();
-  LoopClock::set_thread_now(now_ms_);
-}
-
 void Worker::run() noexcept {
-  while (!stop_.load(std::memory_order_relaxed)) {
-    driver_->run_once();
-    refresh_clock();
-    if (tiers_) tiers_->end_of_iteration(now_ms_);
-    flush_dirty();
-    release_closed();
-  }
-  // Shutdown: close every socket; a send still in flight is abandoned with the process.
-  for (auto& e : slots_) {
-    if (e != nullptr && !e->closed()) e->close();
-  }
+  set_thread_seam(&seam_);
+  // Clients are accepted only now: everything shared was prepared before any worker runs.
+  loop_.driver().listen(listen_fd_);
+  loop_.run(stop_);
+  set_thread_seam(nullptr);
 }
 
 void Worker::request_stop() {
   stop_.store(true);
-  if (driver_) driver_->wake();  // set before the thread starts running, never reset
+  loop_.wake();  // set before the thread starts running, never reset
 }
 
-Token Worker::adopt(std::unique_ptr<Endpoint> e) {
-  uint32_t slot;
-  if (!free_slots_.empty()) {
-    slot = free_slots_.back();
-    free_slots_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(slots_.size());
-    slots_.emplace_back();
-    gens_.push_back(0);
-  }
-  gens_[slot] = (gens_[slot] + 1) & 0xffffff;
-  e->token_ = Token{slot, gens_[slot]};
-  e->last_drain_ms_ = now_ms_;
-  slots_[slot] = std::move(e);
-  return slots_[slot]->token_;
-}
-
-Endpoint* Worker::lookup(Token t) const {
-  if (t.slot >= slots_.size() || gens_[t.slot] != t.gen) return nullptr;
-  return slots_[t.slot].get();
-}
-
-void Worker::flush_dirty() {
-  // flush() may not add to dirty_, but on_sent callbacks in a later iteration will.
-  for (size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush();
-  dirty_.clear();
-}
-
-void Worker::release_closed() {
-  for (Endpoint* e : to_release_) {
-    const Token t = e->token_;
-    if (lookup(t) != e) continue;  // released twice
-    slots_[t.slot].reset();
-    free_slots_.push_back(t.slot);
-  }
-  to_release_.clear();
+void Worker::end_of_iteration(int64_t now_ms) {
+  if (tiers_) tiers_->end_of_iteration(now_ms);
 }
 
 void Worker::on_accept(int fd) {
@@ -166,7 +149,7 @@ void Worker::on_accept(int fd) {
   bump(st.connected_clients);
   bump(st.total_connections);
   const uint64_t id = st.next_client_id.fetch_add(1, std::memory_order_relaxed);
-  auto conn = std::make_unique<ClientConn>(this, fd, id);
+  auto conn = std::make_unique<ClientConn>(&front_, fd, id);
   sockaddr_in peer{};
   socklen_t len = sizeof peer;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
@@ -175,43 +158,18 @@ void Worker::on_accept(int fd) {
     conn->state().addr = std::string(ip) + ":" + std::to_string(ntohs(peer.sin_port));
   }
   conn->state().laddr = options().bind + ":" + std::to_string(options().port);
-  Token t = adopt(std::move(conn));
-  driver_->start_recv(t, fd);
+  Token t = loop_.adopt(std::move(conn));
+  loop_.driver().start_recv(t, fd);
 }
 
-void Worker::on_recv(Token t, const char* data, long n) {
-  if (Endpoint* e = lookup(t); e != nullptr && !e->closed()) e->on_recv(data, n);
-}
-
-void Worker::on_sent(Token t, long res) {
-  if (Endpoint* e = lookup(t); e != nullptr) e->on_sent(res);
-}
-
-void Worker::on_connected(Token t, int res) {
-  if (Endpoint* e = lookup(t); e != nullptr && !e->closed()) e->on_connected(res);
-}
-
-void Worker::on_poll(Token t, int res) {
-  if (Endpoint* e = lookup(t); e != nullptr && !e->closed()) e->on_poll(res);
-}
-
-void Worker::on_file_done(Token t, long res) {
-  if (Endpoint* e = lookup(t); e != nullptr) e->on_file_done(res);
-}
-
-void Worker::on_tick() {
-  refresh_clock();
-  if (now_ms_ - last_housekeeping_ms_ < kHousekeepingEveryMs) return;
-  last_housekeeping_ms_ = now_ms_;
+void Worker::on_tick(int64_t now_ms) {
+  if (now_ms - last_housekeeping_ms_ < kHousekeepingEveryMs) return;
+  last_housekeeping_ms_ = now_ms;
   shared_->store->active_expire(options().active_expire_budget);
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i] != nullptr && !slots_[i]->closed()) slots_[i]->on_tick(now_ms_);
-  }
-  if (upstream_) upstream_->on_tick(now_ms_);
-  if (tiers_) tiers_->on_tick(now_ms_);
+  loop_.tick_endpoints(now_ms);
+  if (upstream_) upstream_->on_tick(now_ms);
+  if (tiers_) tiers_->on_tick(now_ms);
 }
-
-void Worker::on_wake() {}
 
 const ServerView& Worker::server_view(bool refresh, bool full) {
   if (!refresh && view_.start_ms != 0) return view_;

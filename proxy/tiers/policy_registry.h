@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "proxy/sync/change_seam.h"
 #include "policies/policy_config.h"
 #include "policies/policy_table.h"
 
@@ -35,6 +36,7 @@ struct PrefixStats {
   std::atomic<uint64_t> refreshes{0};
   std::atomic<uint64_t> pg_waits{0};  // reads whose reply waited on PostgreSQL
   std::atomic<uint64_t> dead_letters{0};
+  std::atomic<uint64_t> changes{0};  // change events of the prefix's keys (the change seam)
 };
 
 // SQL for one PostgreSQL mapping, built once per snapshot.
@@ -66,7 +68,7 @@ struct PolicySnapshot {
   const PolicyEntry& match(std::string_view key) const { return table.match(key); }
 };
 
-class PolicyRegistry {
+class PolicyRegistry final : public PrefixCounters {
  public:
   PolicyRegistry(std::string path, policies::ConfigContext ctx, policies::PolicyConfig initial);
   ~PolicyRegistry();
@@ -78,6 +80,10 @@ class PolicyRegistry {
   std::expected<void, std::string> set_field(std::string_view prefix, std::string_view field,
                                              std::string_view value);
   PrefixStats* stats_for(std::string_view prefix);
+  // PrefixCounters: the change counter of the policy `key` falls under (the default's too).
+  std::atomic<uint64_t>* changes_for(std::string_view key) override {
+    return &current()->match(key).stats->changes;
+  }
   // The CREATE TABLE strata runs on each new PostgreSQL connection (empty if none is needed).
   static std::string setup_sql(const policies::PolicyConfig& c);
 

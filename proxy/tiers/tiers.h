@@ -18,27 +18,36 @@
 #include "proxy/loop/io_driver.h"
 #include "proxy/postgres/pg_pool.h"
 #include "proxy/tiers/tier_shared.h"
+#include "proxy/loop/reply_sink.h"
 #include "proxy/redis/upstream.h"
+#include "proxy/sync/change_seam.h"
 
 namespace strata::proxy {
 
-class ClientConn;
 class Journal;
-class Worker;
+
+// What the tiered path needs of the worker it lives on.
+struct TierContext {
+  Loop* loop = nullptr;
+  cache::Store* store = nullptr;
+  Upstream* upstream = nullptr;  // L2; null without an upstream Redis
+  TierShared* shared = nullptr;
+  ChangeSeam* seam = nullptr;
+};
 
 class Tiers {
  public:
-  Tiers(Worker* worker, TierShared* shared);
+  explicit Tiers(const TierContext& ctx);
   ~Tiers();
   bool init(std::string* err);
 
   // Serves the command if one of its keys is under a PostgreSQL policy; false: not ours.
-  bool route(ClientConn* c, const CommandSpec& spec, Args args);
+  bool route(ReplySink* c, const CommandSpec& spec, Args args);
   // The key of `args` under a PostgreSQL policy, if any (for refusing it where the strategies
   // cannot apply: on a connection pinned to Redis, inside MULTI).
   std::optional<std::string_view> postgres_key(const CommandSpec& spec, Args args) const;
   // STRATA FLUSH-BEHIND [timeout_ms]: replies when every write-behind queue is empty.
-  void flush_behind_wait(ClientConn* c, int64_t timeout_ms);
+  void flush_behind_wait(ReplySink* c, int64_t timeout_ms);
 
   void on_tick(int64_t now_ms);
   // End of every loop iteration: group-commit the journal, start write-behind flushes due.
@@ -96,6 +105,9 @@ class Tiers {
   void l2_install(const PolicyEntry& e, std::string_view key, std::string_view value,
                   uint64_t version, int64_t ttl_ms);
   void retry_parked(int64_t now_ms);
+  // The write leaves through the change seam (installed: the new value is the key's now).
+  void publish_write(std::string_view key, bool is_delete, bool installed, std::string_view value,
+                     uint64_t version, int64_t expire_at_ms, PrefixStats* stats);
 
   // Write-behind flushing (tiers_flush.cc).
   struct ArrayForm;
@@ -119,7 +131,7 @@ class Tiers {
   void release_key(const std::string& key);
 
   // Replies.
-  uint64_t new_multi(ClientConn* c, uint32_t parts, bool reply_count);
+  uint64_t new_multi(ReplySink* c, uint32_t parts, bool reply_count);
   void multi_done(uint64_t id, int64_t count, std::string_view error_line);
   void reply_value(const Waiter& w, bool found, std::string_view value, std::string_view err);
   void check_flush_waiters(int64_t now_ms);
@@ -127,7 +139,7 @@ class Tiers {
   bool route_mixed_key(const CommandSpec& spec, uint64_t multi, std::string_view key,
                        std::string_view value);
 
-  Worker* worker_;
+  TierContext ctx_;
   TierShared* shared_;
   std::unique_ptr<PgPool> pool_;
   std::unique_ptr<Journal> journal_;

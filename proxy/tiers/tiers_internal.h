@@ -8,8 +8,6 @@
 #include "proxy/loop/io_driver.h"
 
 namespace strata::proxy {
-class ClientConn;
-class Worker;
 namespace tiers_detail {
 uint64_t decode_version(const std::optional<std::string>& field);
 }  // namespace tiers_detail

@@ -11,12 +11,10 @@
 
 #include "cache/store.h"
 #include "protocol/reply_writer.h"
-#include "proxy/resp/client_conn.h"
 #include "proxy/journal/journal.h"
 #include "proxy/loop/log.h"
 #include "proxy/tiers/tiers_internal.h"
 #include "proxy/redis/upstream.h"
-#include "proxy/server/worker.h"
 
 namespace strata::proxy {
 
@@ -49,7 +47,7 @@ uint64_t decode_version(const std::optional<std::string>& field) {
 
 using namespace tiers_detail;
 
-Tiers::Tiers(Worker* worker, TierShared* shared) : worker_(worker), shared_(shared) {}
+Tiers::Tiers(const TierContext& ctx) : ctx_(ctx), shared_(ctx.shared) {}
 
 Tiers::~Tiers() {
   // Pending PostgreSQL callbacks run from the pool's destructor and may touch this object's
@@ -60,8 +58,8 @@ Tiers::~Tiers() {
 bool Tiers::init(std::string* err) {
   const PolicySnapshot* snap = shared_->registry->current();
   const policies::PolicyConfig& cfg = snap->config;
-  pool_ = std::make_unique<PgPool>(worker_, cfg.postgres, PolicyRegistry::setup_sql(cfg));
-  journal_ = std::make_unique<Journal>(worker_, shared_->ledger, cfg.journal, &shared_->journal);
+  pool_ = std::make_unique<PgPool>(ctx_.loop, cfg.postgres, PolicyRegistry::setup_sql(cfg));
+  journal_ = std::make_unique<Journal>(ctx_.loop, shared_->ledger, cfg.journal, &shared_->journal);
   if (!journal_->open(err)) return false;
   pool_->start();
   return true;
@@ -112,7 +110,7 @@ std::string printable(std::string_view k) {
 
 }  // namespace
 
-bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
+bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
   const PolicySnapshot* snap = shared_->registry->current();
   const bool movable = (spec.flags & kMovableKeys) != 0;  // EVAL, FCALL, SORT ... STORE
   if (!snap->any_postgres || (spec.first_key == 0 && !movable)) return false;
@@ -135,7 +133,7 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
   }
   if (pg_entry == nullptr) return false;
   const std::string_view n = spec.name;
-  const int64_t now = worker_->now_ms();
+  const int64_t now = ctx_.loop->now_ms();
   auto unsupported = [&](std::string_view what) {
     const policies::Policy& p = pg_entry->policy;
     std::string cmd(what);
@@ -157,25 +155,25 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
     }
   }
   if (n == "get") {
-    read(*pg_entry, args[1], Waiter{c->token(), c->reserve_reply(), -1, 0, ReadKind::kGet});
+    read(*pg_entry, args[1], Waiter{c->sink_token(), c->reserve_reply(), -1, 0, ReadKind::kGet});
     return true;
   }
   if (n == "mget") {
     const uint64_t seq = c->reserve_array_reply(keys.size());
     for (size_t i = 0; i < keys.size(); ++i) {
       const PolicyEntry& e = snap->match(keys[i]);
-      Waiter w{c->token(), seq, static_cast<int32_t>(i), 0, ReadKind::kGet};
+      Waiter w{c->sink_token(), seq, static_cast<int32_t>(i), 0, ReadKind::kGet};
       if (e.policy.uses_postgres()) {
         read(e, keys[i], w);
       } else {
         // A key of a cache-only prefix in the same MGET: L1, then Redis, as usual.
         cache::EntryView v;
-        auto txn = worker_->shared().store->lock(keys[i]);
+        auto txn = ctx_.store->lock(keys[i]);
         if (txn->read(keys[i], &v)) {
           std::string elem;
           protocol::ReplyWriter(&elem, c->resp_version()).bulk(v.value);
           c->complete_part(seq, i, elem);
-        } else if (Upstream* up = worker_->upstream(); up != nullptr && up->available()) {
+        } else if (Upstream* up = ctx_.upstream; up != nullptr && up->available()) {
           txn.reset();
           up->fill(c, seq, static_cast<int32_t>(i), keys[i]);
         } else {
@@ -192,7 +190,7 @@ bool Tiers::route(ClientConn* c, const CommandSpec& spec, Args args) {
     for (std::string_view k : keys) {
       const PolicyEntry& e = snap->match(k);
       if (e.policy.uses_postgres()) {
-        read(e, k, Waiter{c->token(), 0, -1, m, ReadKind::kExists});
+        read(e, k, Waiter{c->sink_token(), 0, -1, m, ReadKind::kExists});
       } else {
         route_mixed_key(spec, m, k, {});
       }
@@ -283,8 +281,8 @@ std::optional<std::string_view> Tiers::postgres_key(const CommandSpec& spec, Arg
 // handled as strata handles it without policies, its result counted into the same reply.
 bool Tiers::route_mixed_key(const CommandSpec& spec, uint64_t multi, std::string_view key,
                             std::string_view value) {
-  cache::Store& store = *worker_->shared().store;
-  Upstream* up = worker_->upstream();
+  cache::Store& store = *ctx_.store;
+  Upstream* up = ctx_.upstream;
   const std::string_view n = spec.name;
   if (up == nullptr) {
     auto txn = store.lock(key);
@@ -304,7 +302,7 @@ bool Tiers::route_mixed_key(const CommandSpec& spec, uint64_t multi, std::string
   if (n != "exists") store.invalidate(key);
   std::string k(key);
   const bool ok = up->call(cmd, key, [this, multi, k, n](const RedisReply& r) {
-    if (n != "exists") worker_->shared().store->invalidate(k);
+    if (n != "exists") ctx_.store->invalidate(k);
     if (!r.ok) return multi_done(multi, 0, r.error);
     if (r.kind == protocol::ReplyKind::kError) return multi_done(multi, 0, r.raw);
     multi_done(multi, r.kind == protocol::ReplyKind::kInteger ? r.integer : 0, {});
@@ -324,8 +322,8 @@ void Tiers::read(const PolicyEntry& e, std::string_view key, Waiter w) {
     }
   }
   const policies::Policy& p = e.policy;
-  const int64_t now = worker_->now_ms();
-  cache::Store& store = *worker_->shared().store;
+  const int64_t now = ctx_.loop->now_ms();
+  cache::Store& store = *ctx_.store;
   if (p.l1) {
     auto txn = store.lock(key);
     cache::EntryView v;
@@ -369,7 +367,7 @@ void Tiers::read(const PolicyEntry& e, std::string_view key, Waiter w) {
   Flight* raw = f.get();
   busy_[f->key].reading = true;  // writes to PostgreSQL after this read wait for its result
   flights_.emplace(f->key, std::move(f));
-  Upstream* up = worker_->upstream();
+  Upstream* up = ctx_.upstream;
   if (p.l2 && up != nullptr && up->available()) {
     read_l2(raw);
   } else {
@@ -378,7 +376,7 @@ void Tiers::read(const PolicyEntry& e, std::string_view key, Waiter w) {
 }
 
 void Tiers::read_l2(Flight* f) {
-  Upstream* up = worker_->upstream();
+  Upstream* up = ctx_.upstream;
   const std::string key = f->key;
   std::string_view get[] = {"GET", key};
   std::string_view pttl[] = {"PTTL", key};
@@ -403,12 +401,12 @@ void Tiers::read_l2(Flight* f) {
       return;
     }
     const policies::Policy& p = fl.entry->policy;
-    const int64_t now = worker_->now_ms();
+    const int64_t now = ctx_.loop->now_ms();
     const int64_t pttl_ms = r.ok && r.kind == protocol::ReplyKind::kInteger ? r.integer : -3;
     bump(fl.entry->stats->l2_hits);
     if (p.l1 && pttl_ms >= -1) {
       const int64_t exp = pttl_ms >= 0 ? now + std::max<int64_t>(pttl_ms, 1) : 0;
-      if (worker_->shared().store->complete_fill(fl.key, fl.lease, fl.value, exp)) {
+      if (ctx_.store->complete_fill(fl.key, fl.lease, fl.value, exp)) {
         bump(fl.entry->stats->fills);
       }
     }
@@ -435,7 +433,7 @@ void Tiers::read_pg(Flight* f) {
                   error_line("ERR strata: PostgreSQL read of '" + key + "' failed: " + r.error));
       return;
     }
-    const int64_t now = worker_->now_ms();
+    const int64_t now = ctx_.loop->now_ms();
     const bool found = !r.rows.empty() && !r.rows[0].empty() && r.rows[0][0].has_value();
     if (!found) {
       bump(fl.entry->stats->misses);
@@ -454,7 +452,7 @@ void Tiers::read_pg(Flight* f) {
     const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
     if (p.l2) l2_install(*fl.entry, key, value, version, ttl);
     if (p.l1 &&
-        worker_->shared().store->complete_fill(key, fl.lease, value, ttl > 0 ? now + ttl : 0)) {
+        ctx_.store->complete_fill(key, fl.lease, value, ttl > 0 ? now + ttl : 0)) {
       bump(fl.entry->stats->fills);
     }
     finish_read(key, true, value, {});
@@ -477,7 +475,7 @@ void Tiers::reply_value(const Waiter& w, bool found, std::string_view value,
     multi_done(w.multi, found ? 1 : 0, error);
     return;
   }
-  ClientConn* c = client_of(worker_, w.client);
+  ReplySink* c = sink_of(*ctx_.loop, w.client);
   if (c == nullptr) return;
   if (!error.empty()) {
     c->fail_reply(w.seq, error);
@@ -510,7 +508,7 @@ void Tiers::maybe_refresh(const PolicyEntry& e, std::string_view key, int64_t re
 
 void Tiers::refresh(const PolicyEntry* e, std::string key) {
   // The lease is taken before the read: a write that lands meanwhile wins over the reload.
-  const uint64_t lease = worker_->shared().store->begin_fill(key);
+  const uint64_t lease = ctx_.store->begin_fill(key);
   PgParam params[] = {{key, false, false}};
   pool_->exec(e->sql.select, params, true, [this, e, key, lease](PgResult&& r) {
     shared_->refreshing.end(key);
@@ -521,7 +519,7 @@ void Tiers::refresh(const PolicyEntry* e, std::string key) {
     const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
     if (p.l2) l2_install(*e, key, *r.rows[0][0], version, ttl);
     if (p.l1) {
-      worker_->shared().store->complete_fill(key, lease, *r.rows[0][0], worker_->now_ms() + ttl);
+      ctx_.store->complete_fill(key, lease, *r.rows[0][0], ctx_.loop->now_ms() + ttl);
     }
   });
 }
@@ -576,10 +574,10 @@ void Tiers::release_key(const std::string& key) {
 
 // ---- multi-part replies ----
 
-uint64_t Tiers::new_multi(ClientConn* c, uint32_t parts, bool reply_count) {
+uint64_t Tiers::new_multi(ReplySink* c, uint32_t parts, bool reply_count) {
   const uint64_t id = next_multi_++;
   Multi& m = multis_[id];
-  m.client = c->token();
+  m.client = c->sink_token();
   m.seq = c->reserve_reply();
   m.remaining = parts;
   m.reply_count = reply_count;
@@ -599,7 +597,7 @@ void Tiers::multi_done(uint64_t id, int64_t count, std::string_view error) {
     multi_done(done.part_of, std::min<int64_t>(1, done.count), done.error);
     return;
   }
-  ClientConn* c = client_of(worker_, done.client);
+  ReplySink* c = sink_of(*ctx_.loop, done.client);
   if (c == nullptr) return;
   if (!done.error.empty()) {
     c->fail_reply(done.seq, done.error);

@@ -5,13 +5,11 @@
 
 #include "cache/store.h"
 #include "protocol/reply_writer.h"
-#include "proxy/resp/client_conn.h"
 #include "proxy/journal/journal.h"
 #include "proxy/loop/log.h"
 #include "proxy/tiers/tiers.h"
 #include "proxy/tiers/tiers_internal.h"
 #include "proxy/redis/upstream.h"
-#include "proxy/server/worker.h"
 
 namespace strata::proxy {
 
@@ -59,7 +57,7 @@ std::string pg_error(const PgResult& r) {
 // ---- L2 ----
 
 void Tiers::l2_write(const WriteReq& req, uint64_t version, RedisCallback cb) {
-  Upstream* up = worker_->upstream();
+  Upstream* up = ctx_.upstream;
   const std::string vkey = std::string(kL2VersionPrefix) + req.key;
   const std::string ver = std::to_string(version);
   bool sent = false;
@@ -69,7 +67,7 @@ void Tiers::l2_write(const WriteReq& req, uint64_t version, RedisCallback cb) {
     sent = up->call(args, req.key, std::move(cb));
   } else {
     int64_t ttl = 0;
-    if (req.expire_at_ms > 0) ttl = std::max<int64_t>(1, req.expire_at_ms - worker_->now_ms());
+    if (req.expire_at_ms > 0) ttl = std::max<int64_t>(1, req.expire_at_ms - ctx_.loop->now_ms());
     const std::string ttl_s = std::to_string(ttl), guard = std::to_string(kL2GuardMs);
     std::string_view args[] = {"EVAL",    kL2SetScript, "2",   req.key, vkey,
                                req.value, ver,          ttl_s, guard};
@@ -80,16 +78,32 @@ void Tiers::l2_write(const WriteReq& req, uint64_t version, RedisCallback cb) {
 
 void Tiers::l2_install(const PolicyEntry& e, std::string_view key, std::string_view value,
                        uint64_t version, int64_t ttl_ms) {
-  Upstream* up = worker_->upstream();
+  Upstream* up = ctx_.upstream;
   if (!e.policy.l2 || up == nullptr || !up->available()) return;
   WriteReq req;
   req.key = std::string(key);
   req.value = std::string(value);
-  req.expire_at_ms = ttl_ms > 0 ? worker_->now_ms() + ttl_ms : 0;
+  req.expire_at_ms = ttl_ms > 0 ? ctx_.loop->now_ms() + ttl_ms : 0;
   l2_write(req, version, [](const RedisReply&) {});
 }
 
 // ---- writes ----
+
+void Tiers::publish_write(std::string_view key, bool is_delete, bool installed,
+                          std::string_view value, uint64_t version, int64_t expire_at_ms,
+                          PrefixStats* stats) {
+  ChangeEvent e;
+  e.key = key;
+  e.op = is_delete ? ChangeOp::kDelete : installed ? ChangeOp::kSet : ChangeOp::kInvalidate;
+  if (e.op == ChangeOp::kSet) {
+    e.value = value;
+    e.expire_at_ms = expire_at_ms;
+  }
+  e.version = version;
+  e.source = ChangeSource::kStrategy;
+  e.prefix_changes = &stats->changes;
+  ctx_.seam->publish(e);
+}
 
 void Tiers::write(WriteReq req) {
   if (!busy_.empty()) {
@@ -104,7 +118,7 @@ void Tiers::write(WriteReq req) {
   shared_->negative.erase(req.key);
   switch (req.entry->policy.strategy) {
     case Strategy::kWriteBehind:
-      req.deadline_ms = worker_->now_ms() + req.entry->policy.queue_wait_ms;
+      req.deadline_ms = ctx_.loop->now_ms() + req.entry->policy.queue_wait_ms;
       write_behind(std::move(req));
       return;
     case Strategy::kWriteThrough:
@@ -127,7 +141,7 @@ void Tiers::write_through(WriteReq req) {
   // A lease, not an invalidation: if PostgreSQL refuses the write, the tiers stay as they were.
   const uint64_t lease =
       req.entry->policy.l1 && req.entry->policy.strategy != Strategy::kWriteAround
-          ? worker_->shared().store->begin_fill(req.key)
+          ? ctx_.store->begin_fill(req.key)
           : 0;
   // The request moves into the callback; on the heap, the views in params stay valid.
   ++busy_[req.key].writes;  // later commands on this key wait until it has settled
@@ -154,15 +168,17 @@ void Tiers::after_commit(WriteReq req, uint64_t version, uint64_t lease, uint64_
   const policies::Policy& p = req.entry->policy;
   const bool install = !req.is_delete && p.strategy != Strategy::kWriteAround;
   auto finish = [this, key = req.key, value = req.value, install, lease, l1 = p.l1,
-                 exp = req.expire_at_ms, multi = req.multi, affected] {
-    cache::Store& store = *worker_->shared().store;
+                 exp = req.expire_at_ms, multi = req.multi, affected, version,
+                 is_delete = req.is_delete, stats = req.entry->stats] {
+    cache::Store& store = *ctx_.store;
     // A lease broken by a concurrent write means the order between the two is unknown here:
     // drop the key and let the next read fetch the newest value from the tiers below.
     if (!install || !l1 || !store.complete_fill(key, lease, value, exp)) store.invalidate(key);
+    publish_write(key, is_delete, install, value, version, exp, stats);
     multi_done(multi, static_cast<int64_t>(affected), {});
     settle_write(key);
   };
-  Upstream* up = worker_->upstream();
+  Upstream* up = ctx_.upstream;
   if (!p.l2 || up == nullptr) {
     finish();
     return;
@@ -190,7 +206,7 @@ void Tiers::after_commit(WriteReq req, uint64_t version, uint64_t lease, uint64_
 void Tiers::write_behind(WriteReq req) {
   const policies::Policy& p = req.entry->policy;
   if (!shared_->write_behind->has_room(*req.entry)) {
-    if (worker_->now_ms() >= req.deadline_ms) {
+    if (ctx_.loop->now_ms() >= req.deadline_ms) {
       bump(req.entry->stats->write_errors);
       multi_done(
           req.multi, 0,
@@ -202,8 +218,8 @@ void Tiers::write_behind(WriteReq req) {
     return;
   }
   const uint64_t version = shared_->versions.next();
-  const int64_t now = worker_->now_ms();
-  cache::Store& store = *worker_->shared().store;
+  const int64_t now = ctx_.loop->now_ms();
+  cache::Store& store = *ctx_.store;
   int64_t existed = 0;
   if (req.is_delete) {
     policies::PendingWrite pw;
@@ -221,7 +237,7 @@ void Tiers::write_behind(WriteReq req) {
   rec.version = version;
   rec.key = req.key;
   rec.value = req.is_delete ? std::string_view() : std::string_view(req.value);
-  Upstream* up = worker_->upstream();
+  Upstream* up = ctx_.upstream;
   const bool with_l2 = p.l2 && up != nullptr;
   // The reply waits for the journal and (when on) Redis: two parts of a Multi that settles the
   // command's own Multi (DEL counts the key if a tier or the queue had it). Without Redis the
@@ -247,6 +263,8 @@ void Tiers::write_behind(WriteReq req) {
   pw.segment = segment;
   pw.enqueued_ms = now;
   shared_->write_behind->push(*req.entry, pw);
+  publish_write(req.key, req.is_delete, !req.is_delete, req.value, version, req.expire_at_ms,
+                req.entry->stats);
   if (with_l2) {
     if (up->available()) {
       std::string key = req.key;
@@ -278,10 +296,10 @@ void Tiers::retry_parked(int64_t now_ms) {
 
 // ---- FLUSH-BEHIND ----
 
-void Tiers::flush_behind_wait(ClientConn* c, int64_t timeout_ms) {
-  const int64_t now = worker_->now_ms();
+void Tiers::flush_behind_wait(ReplySink* c, int64_t timeout_ms) {
+  const int64_t now = ctx_.loop->now_ms();
   shared_->flush_waiters.fetch_add(1, std::memory_order_relaxed);
-  flush_waiters_.push_back({c->token(), c->reserve_reply(), now + timeout_ms, timeout_ms});
+  flush_waiters_.push_back({c->sink_token(), c->reserve_reply(), now + timeout_ms, timeout_ms});
   check_flush_waiters(now);
   flush_due(now);
 }
@@ -291,7 +309,7 @@ void Tiers::check_flush_waiters(int64_t now_ms) {
   const size_t depth = shared_->write_behind->depth();
   const size_t before = flush_waiters_.size();
   std::erase_if(flush_waiters_, [&](const FlushWaiter& w) {
-    ClientConn* c = client_of(worker_, w.client);
+    ReplySink* c = sink_of(*ctx_.loop, w.client);
     if (c == nullptr) return true;
     if (depth == 0) {
       c->complete_reply(w.seq, "+OK\r\n");
@@ -315,7 +333,7 @@ void Tiers::on_tick(int64_t now_ms) {
   pool_->on_tick(now_ms);
   retry_parked(now_ms);
   check_flush_waiters(now_ms);
-  Upstream* up = worker_->upstream();
+  Upstream* up = ctx_.upstream;
   if (!l2_repair_.empty() && up != nullptr && up->available()) {
     // Invalidate what may be stale in L2, with a version newer than any write made so far.
     std::vector<std::string> keys;

@@ -13,7 +13,6 @@
 
 #include "proxy/loop/log.h"
 #include "proxy/tiers/tiers.h"
-#include "proxy/server/worker.h"
 
 namespace strata::proxy {
 namespace {
@@ -194,7 +193,7 @@ void Tiers::flush_settled(uint64_t batch, size_t first, size_t n, const PgResult
   const FlushBatch& b = st.batch;
   const PolicySnapshot* snap = shared_->registry->current();
   PrefixStats* stats = snap->match(b.prefix).stats;
-  const int64_t now = worker_->now_ms();
+  const int64_t now = ctx_.loop->now_ms();
   if (r.status == PgResult::kPermanent && n > 1) {
     // One bad row fails the whole statement: retry the rows one by one to find it, so the
     // others are not held back.
@@ -239,7 +238,7 @@ const Tiers::ArrayForm* Tiers::array_form(const MappingSql& sql) {
   auto [it, fresh] = array_forms_.try_emplace(id);
   ArrayForm& f = it->second;
   if (f.state == ArrayForm::State::kYes) return &f;
-  if (fresh || (f.state == ArrayForm::State::kRetry && worker_->now_ms() >= f.retry_at_ms)) {
+  if (fresh || (f.state == ArrayForm::State::kRetry && ctx_.loop->now_ms() >= f.retry_at_ms)) {
     f.state = ArrayForm::State::kAsking;
     PgParam table[] = {{sql.table, false, false}};
     pool_->exec(kColumnTypesSql, table, false, [this, id = std::move(id), sql](PgResult&& r) {
@@ -255,7 +254,7 @@ void Tiers::array_form_known(const std::string& id, const MappingSql& sql, PgRes
   ArrayForm& f = it->second;
   if (r.status != PgResult::kOk) {  // PostgreSQL away, or no such table yet
     f.state = ArrayForm::State::kRetry;
-    f.retry_at_ms = worker_->now_ms() + kArrayFormRetryMs;
+    f.retry_at_ms = ctx_.loop->now_ms() + kArrayFormRetryMs;
     return;
   }
   const std::string key = unquote_ident(sql.key), value = unquote_ident(sql.value),
@@ -278,7 +277,7 @@ void Tiers::array_form_known(const std::string& id, const MappingSql& sql, PgRes
     return;
   }
   f.state = ArrayForm::State::kNo;
-  if (worker_->index() == 0) {
+  if (ctx_.loop->index() == 0) {
     STRATA_LOG_INFO(
         "write-behind into %s: multi-row VALUES statements (the array form needs "
         "text, bytea and bigint columns)",

@@ -5,7 +5,7 @@
 #include "cache/clock.h"
 #include "commands_harness.h"
 #include "gtest/gtest.h"
-#include "proxy/command.h"
+#include "proxy/commands/command.h"
 
 namespace strata::proxy {
 namespace {

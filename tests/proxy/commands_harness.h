@@ -10,7 +10,7 @@
 #include "cache/clock.h"
 #include "cache/store.h"
 #include "protocol/reply_writer.h"
-#include "proxy/command.h"
+#include "proxy/commands/command.h"
 
 namespace strata::proxy::testing {
 

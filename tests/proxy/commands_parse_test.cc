@@ -4,8 +4,8 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "proxy/glob_match.h"
-#include "proxy/number_parse.h"
+#include "proxy/commands/glob_match.h"
+#include "proxy/commands/number_parse.h"
 
 namespace strata::proxy {
 namespace {

@@ -3,8 +3,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "proxy/command.h"
-#include "proxy/commands.h"
+#include "proxy/commands/command.h"
+#include "proxy/commands/commands.h"
 
 namespace strata::proxy {
 namespace {

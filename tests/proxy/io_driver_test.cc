@@ -1,6 +1,6 @@
 // Both drivers (io_uring and epoll) run the same echo exchange through the IoDriver interface:
 // accept, multishot/readiness receive, sends, connect, tick, wake, close.
-#include "proxy/io_driver.h"
+#include "proxy/loop/io_driver.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "proxy/worker.h"
+#include "proxy/server/worker.h"
 
 namespace strata::proxy {
 namespace {

@@ -1,7 +1,7 @@
 // The write-behind journal on both drivers: durable callbacks, group commit, rotation into
 // pre-allocated (zero-filled or recycled) segments, the ledger retiring sealed segments,
 // recovery (newest version per key, zero and stale tails, torn tail, corruption).
-#include "proxy/journal.h"
+#include "proxy/journal/journal.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,13 +17,13 @@
 #include <string>
 #include <vector>
 
-#include "tests/proxy/test_worker.h"
+#include "tests/proxy/test_loop.h"
 
 namespace strata::proxy {
 namespace {
 
 using policies::JournalRecord;
-using testing::TestWorker;
+using testing::TestLoop;
 
 std::vector<std::string> files_named(const std::string& dir, std::string_view prefix) {
   std::vector<std::string> out;
@@ -62,7 +62,7 @@ class JournalTest : public ::testing::TestWithParam<bool> {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     root_ = tmpl;
     dir_ = root_ + "/j";  // recovery creates it
-    tw_ = std::make_unique<TestWorker>(GetParam());
+    tw_ = std::make_unique<TestLoop>(GetParam());
     ASSERT_TRUE(tw_->ok()) << tw_->error();
   }
   void TearDown() override {
@@ -82,7 +82,7 @@ class JournalTest : public ::testing::TestWithParam<bool> {
     c.segment_bytes = segment_bytes;
     c.fdatasync = fdatasync;
     c.fdatasync_interval_ms = interval_ms;
-    journal_ = std::make_unique<Journal>(tw_->worker(), ledger_.get(), c);
+    journal_ = std::make_unique<Journal>(tw_->loop(), ledger_.get(), c);
     std::string err;
     ASSERT_TRUE(journal_->open(&err)) << err;
   }
@@ -105,7 +105,7 @@ class JournalTest : public ::testing::TestWithParam<bool> {
 
   // One loop iteration as the worker runs it: events, then the journal's flush.
   void turn() {
-    tw_->worker()->driver().run_once();
+    tw_->loop()->driver().run_once();
     journal_->flush();
   }
   bool run_until(const std::function<bool()>& done) {
@@ -146,7 +146,7 @@ class JournalTest : public ::testing::TestWithParam<bool> {
   }
 
   std::string root_, dir_;
-  std::unique_ptr<TestWorker> tw_;
+  std::unique_ptr<TestLoop> tw_;
   std::unique_ptr<JournalLedger> ledger_;
   std::unique_ptr<Journal> journal_;
 };
@@ -506,7 +506,7 @@ TEST_P(JournalTest, GroupCommitUnderLoad) {
       append("key:" + std::to_string(i), value, static_cast<uint64_t>(i) + 1, &durable);
     }
     journal_->flush();
-    tw_->worker()->driver().run_once();
+    tw_->loop()->driver().run_once();
   }
   journal_->flush();
   ASSERT_TRUE(run_until([&] { return durable == kRecords; }));

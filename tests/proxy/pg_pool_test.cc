@@ -1,7 +1,7 @@
 // PgPool against a real PostgreSQL 15 (started here, in a temp dir, on a free loopback port),
 // on both drivers: connect + setup, prepared statements with binary bytea, a pipelined burst,
 // error classification, PostgreSQL stopped and restarted, query timeout, unavailable reason.
-#include "proxy/pg_pool.h"
+#include "proxy/postgres/pg_pool.h"
 
 #include <gtest/gtest.h>
 
@@ -12,13 +12,13 @@
 #include <vector>
 
 #include "tests/proxy/pg_test_server.h"
-#include "tests/proxy/test_worker.h"
+#include "tests/proxy/test_loop.h"
 
 namespace strata::proxy {
 namespace {
 
 using testing::PgTestServer;
-using testing::TestWorker;
+using testing::TestLoop;
 
 constexpr const char* kSetup =
     "CREATE TABLE IF NOT EXISTS t_kv(key text primary key, value bytea, version bigint)";
@@ -48,7 +48,7 @@ class PgPoolTest : public ::testing::TestWithParam<bool> {
   void SetUp() override {
     if (!PgTestServer::installed()) GTEST_SKIP() << "PostgreSQL 15 is not installed";
     ASSERT_NE(server_, nullptr) << (init_error_ ? *init_error_ : "");
-    tw_ = std::make_unique<TestWorker>(GetParam());
+    tw_ = std::make_unique<TestLoop>(GetParam());
     ASSERT_TRUE(tw_->ok()) << tw_->error();
   }
   void TearDown() override {
@@ -67,12 +67,12 @@ class PgPoolTest : public ::testing::TestWithParam<bool> {
   }
 
   void make_pool(const policies::PostgresConfig& c, std::string setup = kSetup) {
-    pool_ = std::make_unique<PgPool>(tw_->worker(), c, std::move(setup));
+    pool_ = std::make_unique<PgPool>(tw_->loop(), c, std::move(setup));
     pool_->start();
   }
 
   bool run_until(const std::function<bool()>& done, int64_t timeout_ms = 5000) {
-    return tw_->run_until(done, timeout_ms, [&] { pool_->on_tick(tw_->worker()->now_ms()); });
+    return tw_->run_until(done, timeout_ms, [&] { pool_->on_tick(tw_->loop()->now_ms()); });
   }
 
   // Runs one statement and waits for its result.
@@ -85,7 +85,7 @@ class PgPoolTest : public ::testing::TestWithParam<bool> {
 
   static PgTestServer* server_;
   static std::string* init_error_;
-  std::unique_ptr<TestWorker> tw_;
+  std::unique_ptr<TestLoop> tw_;
   std::unique_ptr<PgPool> pool_;
 };
 
@@ -192,7 +192,7 @@ TEST_P(PgPoolTest, StoppedServerGivesTransientThenReconnects) {
   // A query in flight when the server dies.
   std::optional<PgResult> slow;
   pool_->exec("SELECT pg_sleep(3)", {}, false, [&](PgResult&& r) { slow = std::move(r); });
-  tw_->worker()->driver().run_once();
+  tw_->loop()->driver().run_once();
   ASSERT_TRUE(server_->stop("immediate"));
   ASSERT_TRUE(run_until([&] { return slow.has_value(); }));
   EXPECT_EQ(slow->status, PgResult::kTransient) << slow->error;

@@ -1,4 +1,4 @@
-#include "proxy/policy_registry.h"
+#include "proxy/tiers/policy_registry.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <thread>
 
-#include "proxy/tier_shared.h"
+#include "proxy/tiers/tier_shared.h"
 
 namespace strata::proxy {
 namespace {

@@ -1,4 +1,4 @@
-#include "proxy/ring_queue.h"
+#include "proxy/loop/ring_queue.h"
 
 #include <gtest/gtest.h>
 
