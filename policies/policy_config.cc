@@ -166,6 +166,27 @@ std::expected<void, std::string> check_parsed(const ParsedPolicy& p, bool has_po
       located(source, line, detail::policy_where(p.policy) + ": " + ok.error().message));
 }
 
+// A [[policy]] that writes a field its strategy never reads (flush_interval_ms under
+// write-through, ...) would be ignored in silence; the first such line in the table is refused.
+std::expected<void, std::string> check_written_fields(const ParsedPolicy& p,
+                                                      std::string_view source) {
+  std::string_view field;
+  std::string_view users;
+  uint32_t line = 0;
+  for (const auto& [name, at] : p.lines) {
+    const std::string_view why = detail::field_unused_by(name, p.policy.strategy);
+    if (why.empty() || (line != 0 && at >= line)) continue;
+    field = name;
+    users = why;
+    line = at;
+  }
+  if (line == 0) return {};
+  const std::string what = std::string(field) + " has no effect with strategy '" +
+                           std::string(strategy_name(p.policy.strategy)) +
+                           "': " + std::string(users) + " (remove it, or choose such a strategy)";
+  return std::unexpected(located(source, line, detail::policy_where(p.policy) + ": " + what));
+}
+
 std::expected<std::vector<ParsedPolicy>, std::string> parse_policy_array(const toml::array& array,
                                                                          const Policy& fallback,
                                                                          std::string_view source) {
@@ -252,6 +273,7 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
   size_t partitions = 0;
   for (const auto& p : parsed) {
     if (auto ok = check_parsed(p, has_postgres, source); !ok) return std::unexpected(ok.error());
+    if (auto ok = check_written_fields(p, source); !ok) return std::unexpected(ok.error());
     if (p.policy.l1_bytes != 0 && ++partitions > kL1PartitionsMax) {
       return std::unexpected(std::string(source) + ":" + std::to_string(p.table_line) +
                              ": [[policy]] prefix '" + p.policy.prefix + "': more than " +

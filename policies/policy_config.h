@@ -94,6 +94,8 @@ struct ConfigContext {
 // what is allowed, e.g.
 //   "strata.toml:12: [[policy]] prefix 'chat:': strategy 'write-behnd' is not one of
 //    write-through, write-behind, write-around, refresh-ahead, cache"
+// A field a [[policy]] writes but its strategy never reads (flush_interval_ms under
+// write-through) is an error too; [default]'s, copied into the [[policy]] tables, never is.
 std::expected<PolicyConfig, std::string> load_policy_file(const std::string& path,
                                                           const ConfigContext& ctx);
 // The same from text (tests); `source_name` stands in for the path in messages.

@@ -69,6 +69,33 @@ const std::array<FieldSpec<JournalConfig>, 5> kJournalFields = {{
      [](JournalConfig& c) -> FieldSlot { return &c.fdatasync_interval_ms; }},
 }};
 
+// Fields that act under some strategies only; the others act under all of them.
+struct FieldScope {
+  std::string_view field;
+  bool (*acts)(Strategy);
+  std::string_view users;
+};
+
+constexpr bool with_postgres(Strategy s) { return s != Strategy::kCache; }
+constexpr bool write_behind(Strategy s) { return s == Strategy::kWriteBehind; }
+constexpr bool refresh_ahead(Strategy s) { return s == Strategy::kRefreshAhead; }
+constexpr std::string_view kPgUsers = "only the PostgreSQL strategies use it";
+constexpr std::string_view kBehindUsers = "only write-behind uses it";
+
+constexpr FieldScope kScopedFields[] = {
+    {"negative_ttl_ms", with_postgres,
+     "only the PostgreSQL strategies use it (it caches PostgreSQL's misses)"},
+    {"refresh_point", refresh_ahead, "only refresh-ahead uses it"},
+    {"flush_interval_ms", write_behind, kBehindUsers},
+    {"max_batch", write_behind, kBehindUsers},
+    {"max_queue_depth", write_behind, kBehindUsers},
+    {"queue_wait_ms", write_behind, kBehindUsers},
+    {"table", with_postgres, kPgUsers},
+    {"key_column", with_postgres, kPgUsers},
+    {"value_column", with_postgres, kPgUsers},
+    {"version_column", with_postgres, kPgUsers},
+};
+
 bool is_identifier_part(std::string_view s) {
   if (s.empty() || s.size() > kSqlIdentifierBytesMax) return false;
   auto c0 = static_cast<unsigned char>(s[0]);
@@ -337,6 +364,13 @@ std::expected<void, PolicyProblem> check_policy(const Policy& p, bool has_postgr
             " uses PostgreSQL, but [postgres] conninfo is not set (set it, or use strategy "
             "'cache')",
         {"strategy"}});
+  }
+  return {};
+}
+
+std::string_view field_unused_by(std::string_view field, Strategy s) {
+  for (const FieldScope& f : kScopedFields) {
+    if (f.field == field) return f.acts(s) ? std::string_view() : f.users;
   }
   return {};
 }

@@ -92,4 +92,9 @@ struct PolicyProblem {
 };
 std::expected<void, PolicyProblem> check_policy(const Policy& p, bool has_postgres);
 
+// Why `field` cannot act under strategy `s` ("only write-behind uses it"), or "" when it can.
+// The file parser refuses such a field where a [[policy]] writes it; [default]'s fields are
+// defaults for the [[policy]] tables too, and SET accepts what GET prints, so both stay lenient.
+std::string_view field_unused_by(std::string_view field, Strategy s);
+
 }  // namespace strata::policies::detail

@@ -185,6 +185,26 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"InheritedStrategyNoPostgres",
                 "[default]\nstrategy = \"write-around\"\n[[policy]]\nprefix = \"a:\"\n",
                 "t.toml:2: [default]: strategy 'write-around' uses PostgreSQL"},
+        Mistake{"FlushIntervalUnderWriteThrough",
+                kPolicy + "strategy = \"write-through\"\nflush_interval_ms = 50\n",
+                "t.toml:6: [[policy]] prefix 'p:': flush_interval_ms has no effect with "
+                "strategy 'write-through': only write-behind uses it (remove it, or choose such "
+                "a strategy)"},
+        Mistake{"UnusedFieldBeforeStrategy",
+                kPolicy + "refresh_point = 0.5\nstrategy = \"write-behind\"\n",
+                "t.toml:5: [[policy]] prefix 'p:': refresh_point has no effect with strategy "
+                "'write-behind': only refresh-ahead uses it"},
+        Mistake{"FirstUnusedFieldInFileOrder",
+                kPolicy + "strategy = \"write-around\"\nqueue_wait_ms = 5\nmax_batch = 5\n",
+                "t.toml:6: [[policy]] prefix 'p:': queue_wait_ms has no effect"},
+        Mistake{"NegativeTtlUnderCache", kPolicy + "negative_ttl_ms = 100\n",
+                "t.toml:5: [[policy]] prefix 'p:': negative_ttl_ms has no effect with strategy "
+                "'cache': only the PostgreSQL strategies use it"},
+        Mistake{"TableUnderInheritedCache",
+                "[default]\nstrategy = \"cache\"\n[[policy]]\nprefix = \"c:\"\n"
+                "version_column = \"v\"\n",
+                "t.toml:5: [[policy]] prefix 'c:': version_column has no effect with strategy "
+                "'cache': only the PostgreSQL strategies use it"},
         Mistake{"DateValue", kPolicy + "ttl_ms = 1979-05-27\n", "(got a date/time)"},
         Mistake{"SubTable", "[postgres.extra]\nx = 1\n",
                 "t.toml:1: [postgres]: unknown field 'extra'"}),
@@ -206,6 +226,22 @@ TEST(PolicyConfig, L2WithoutUpstreamIsNotAnError) {
                              ConfigContext{.has_upstream = false});
   ASSERT_TRUE(r.has_value()) << r.error();
   EXPECT_TRUE(r->fallback.l2);
+}
+
+// The fields a strategy does not read are refused only where a [[policy]] writes them: values
+// copied from [default] (where they are defaults for other tables too) are not.
+TEST(PolicyConfig, CopiedDefaultsAreNeverRefusedAsUnused) {
+  PolicyConfig c = parse_ok(std::string(kPg) +
+                            "[default]\nstrategy = \"write-behind\"\nflush_interval_ms = 50\n"
+                            "refresh_point = 0.5\nnegative_ttl_ms = 7\ntable = \"t\"\n"
+                            "[[policy]]\nprefix = \"c:\"\nstrategy = \"cache\"\n"
+                            "[[policy]]\nprefix = \"b:\"\nmax_batch = 9\n");
+  ASSERT_EQ(c.policies.size(), 2u);
+  EXPECT_EQ(c.policies[0].strategy, Strategy::kCache);
+  EXPECT_EQ(c.policies[0].flush_interval_ms, 50u);
+  EXPECT_EQ(c.policies[0].pg.table, "t");
+  EXPECT_EQ(c.policies[1].strategy, Strategy::kWriteBehind);  // inherited: max_batch acts
+  EXPECT_EQ(c.policies[1].max_batch, 9u);
 }
 
 const char* kFull = R"(
