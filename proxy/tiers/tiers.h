@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "policies/write_plan.h"
 #include "proxy/commands/command.h"
 #include "proxy/loop/io_driver.h"
 #include "proxy/postgres/pg_pool.h"
@@ -69,10 +70,9 @@ class Tiers {
     std::string key;
     std::string value;
     bool is_delete = false;
-    int64_t expire_at_ms = 0;  // cache tiers; 0: none
+    int64_t expire_at_ms = 0;  // the command's own expiry (0: none); the plan adds the TTL
     uint64_t multi = 0;
     const PolicyEntry* entry = nullptr;  // lives past the request (see PolicyRegistry)
-    int64_t deadline_ms = 0;             // write-behind backpressure: error after this
   };
   // A command answered once several key operations finish (MSET, DEL a b, EXISTS a b).
   struct Multi {
@@ -97,10 +97,38 @@ class Tiers {
   void refresh(const PolicyEntry* e, std::string key);
 
   // Writes.
+  // One key's write in progress: its plan (policies::plan_write) and what its steps produced.
+  struct WriteRun {
+    WriteReq req;
+    policies::WritePlan plan;
+    size_t next = 0;           // the first step not issued yet
+    uint32_t outstanding = 0;  // reports the current stage still waits for
+    uint64_t version = 0;      // given on first use
+    uint64_t lease = 0;        // kL1Lease
+    uint64_t segment = 0;      // kJournal's segment, for kEnqueueFlush
+    int64_t count = 0;         // the reply's count (DEL: the key existed; rows affected)
+    bool installed = false;    // kL1Set put the value in
+    bool holds_key = false;    // later commands on the key wait for this write (busy_)
+    bool stopped = false;      // a failure ended the plan
+    std::string error;         // the reply's error line, if any
+  };
+  struct Parked {
+    uint64_t run;
+    policies::PlannedStep step;
+  };
   void write(WriteReq req);
-  void write_through(WriteReq req);
-  void write_behind(WriteReq req);
-  void after_commit(WriteReq req, uint64_t version, uint64_t lease, uint64_t affected);
+  void next_stage(uint64_t id);
+  void start_step(uint64_t id, const policies::PlannedStep& s);
+  void pg_write_step(uint64_t id, const policies::PlannedStep& s);
+  void journal_step(uint64_t id, const policies::PlannedStep& s);
+  void l2_step(uint64_t id, const policies::PlannedStep& s);
+  void report_step(uint64_t id, const policies::PlannedStep& s, bool ok, std::string_view error);
+  bool stage_reported(uint64_t id);
+  void step_done(uint64_t id, const policies::PlannedStep& s, bool ok, std::string_view error);
+  void finish_run(uint64_t id);
+  uint64_t run_version(WriteRun& run);
+  void repair_l2(const std::string& key);
+  static std::string queue_full_error(const policies::Policy& p);
   void l2_write(const WriteReq& req, uint64_t version, RedisCallback cb);
   void l2_install(const PolicyEntry& e, std::string_view key, std::string_view value,
                   uint64_t version, int64_t ttl_ms);
@@ -146,7 +174,9 @@ class Tiers {
   std::unordered_map<std::string, std::unique_ptr<Flight>> flights_;
   std::unordered_map<uint64_t, Multi> multis_;
   uint64_t next_multi_ = 1;
-  std::deque<WriteReq> parked_;  // write-behind writers waiting for queue room
+  std::unordered_map<uint64_t, WriteRun> runs_;
+  uint64_t next_run_ = 1;
+  std::deque<Parked> parked_;  // write-behind writes waiting for queue room, in arrival order
   struct FlushWaiter {
     Token client;
     uint64_t seq;

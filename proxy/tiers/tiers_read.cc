@@ -217,9 +217,6 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
       req.expire_at_ms = now + (n == "setex" ? v * 1000 : v);
       req.value = std::string(args[3]);
     }
-    if (req.expire_at_ms == 0 && pg_entry->policy.ttl_ms > 0) {
-      req.expire_at_ms = now + static_cast<int64_t>(pg_entry->policy.ttl_ms);
-    }
     req.multi = new_multi(c, 1, false);
     write(std::move(req));
     return true;
@@ -237,7 +234,6 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
       req.key = std::string(args[i]);
       req.value = std::string(args[i + 1]);
       req.entry = &e;
-      if (e.policy.ttl_ms > 0) req.expire_at_ms = now + static_cast<int64_t>(e.policy.ttl_ms);
       req.multi = m;
       write(std::move(req));
     }

@@ -1,0 +1,287 @@
+// Runs a write plan: policies::plan_write() decides the steps of one key's write under its
+// prefix's strategy, in stages, and what a failure of each step means; this file executes them
+// (PostgreSQL, journal, queue, Redis, L1, the change seam, the reply) and reports each step's
+// outcome back to policies::on_step_result(). No strategy is named here: the plan is the
+// strategy.
+#include <algorithm>
+
+#include "cache/store.h"
+#include "proxy/loop/log.h"
+#include "proxy/tiers/tiers.h"
+
+namespace strata::proxy {
+
+using policies::Next;
+using policies::PlannedStep;
+using policies::Step;
+
+namespace {
+
+std::string pg_error(const PgResult& r) {
+  return error_line("ERR strata: PostgreSQL write failed: " + r.error);
+}
+
+}  // namespace
+
+void Tiers::write(WriteReq req) {
+  const policies::Policy& p = req.entry->policy;
+  if (!busy_.empty()) {
+    const bool to_postgres_first = p.strategy != policies::Strategy::kWriteBehind;
+    if (must_wait(req.key, false, to_postgres_first)) {
+      const std::string key = req.key;
+      enqueue(key, [this, r = std::move(req)]() mutable { write(std::move(r)); });
+      return;
+    }
+  }
+  bump(req.entry->stats->writes);
+  policies::WriteRequest wr;
+  wr.op = req.is_delete ? policies::WriteOp::kDelete : policies::WriteOp::kSet;
+  wr.expire_at_ms = req.expire_at_ms;
+  wr.now_ms = ctx_.loop->now_ms();
+  wr.has_l2 = ctx_.upstream != nullptr;
+  const uint64_t id = next_run_++;
+  WriteRun& run = runs_[id];
+  run.plan = policies::plan_write(p, wr);
+  run.req = std::move(req);
+  // Later commands on the key wait until a write that goes to PostgreSQL first has settled.
+  run.holds_key = run.plan.ack_waits_for_postgres();
+  if (run.holds_key) ++busy_[run.req.key].writes;
+  next_stage(id);
+}
+
+// Issues every step of the next stage; the stage ends when each has reported (report_step).
+void Tiers::next_stage(uint64_t id) {
+  for (;;) {
+    auto it = runs_.find(id);
+    if (it == runs_.end()) return;
+    WriteRun& run = it->second;
+    const auto steps = run.plan.view();
+    if (run.next >= steps.size() || run.stopped) return finish_run(id);
+    const uint8_t stage = steps[run.next].stage;
+    size_t end = run.next;
+    while (end < steps.size() && steps[end].stage == stage) ++end;
+    // Counted before issuing: a step may report at once, and the stage must not end early.
+    run.outstanding = static_cast<uint32_t>(end - run.next) + 1;
+    const size_t first = run.next;
+    run.next = end;
+    for (size_t i = first; i < end; ++i) {
+      start_step(id, steps[i]);
+      if (!runs_.contains(id)) return;
+    }
+    // The +1 above: the stage ends here only if every step already reported.
+    if (!stage_reported(id)) return;
+  }
+}
+
+// One report of the current stage; true when the stage is complete (the caller goes on).
+bool Tiers::stage_reported(uint64_t id) {
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return false;
+  return --it->second.outstanding == 0;
+}
+
+void Tiers::report_step(uint64_t id, const PlannedStep& s, bool ok, std::string_view error) {
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return;
+  WriteRun& run = it->second;
+  switch (policies::on_step_result(s, ok)) {
+    case Next::kContinue:
+      break;
+    case Next::kRepairThenContinue:
+      repair_l2(run.req.key);
+      break;
+    case Next::kContinueThenReplyError:
+      if (run.error.empty()) run.error = std::string(error);
+      break;
+    case Next::kStopDropL1AndReplyError:
+      ctx_.store->invalidate(run.req.key);
+      [[fallthrough]];
+    case Next::kStopAndReplyError:
+      if (run.error.empty()) run.error = std::string(error);
+      run.stopped = true;
+      break;
+  }
+}
+
+// Called by an asynchronous step's callback: its report, then the stage goes on if complete.
+void Tiers::step_done(uint64_t id, const PlannedStep& s, bool ok, std::string_view error) {
+  report_step(id, s, ok, error);
+  if (stage_reported(id)) next_stage(id);
+}
+
+uint64_t Tiers::run_version(WriteRun& run) {
+  if (run.version == 0) run.version = shared_->versions.next();
+  return run.version;
+}
+
+void Tiers::start_step(uint64_t id, const PlannedStep& s) {
+  WriteRun& run = runs_.at(id);
+  const WriteReq& req = run.req;
+  cache::Store& store = *ctx_.store;
+  bool ok = true;
+  std::string err;
+  switch (s.step) {
+    case Step::kDropNegative:
+      shared_->negative.erase(req.key);
+      break;
+    case Step::kQueueRoom:
+      if (!shared_->write_behind->has_room(*req.entry)) {
+        if (ctx_.loop->now_ms() < run.plan.room_deadline_ms) {
+          parked_.push_back(Parked{id, s});  // backpressure: reported as the queue drains
+          return;
+        }
+        ok = false;
+        err = queue_full_error(req.entry->policy);
+      }
+      break;
+    case Step::kL1Lease:
+      run.lease = store.begin_fill(req.key);
+      break;
+    case Step::kPgWrite:
+      return pg_write_step(id, s);
+    case Step::kJournal:
+      return journal_step(id, s);
+    case Step::kEnqueueFlush: {
+      policies::WriteView pw;
+      pw.key = req.key;
+      if (!req.is_delete) pw.value = req.value;
+      pw.version = run_version(run);
+      pw.is_delete = req.is_delete;
+      pw.segment = run.segment;
+      pw.enqueued_ms = ctx_.loop->now_ms();
+      shared_->write_behind->push(*req.entry, pw);
+      break;
+    }
+    case Step::kL2Set:
+    case Step::kL2Invalidate:
+      return l2_step(id, s);
+    case Step::kL1Set:
+      // Under the lease when the plan took one: a concurrent write or invalidation since means
+      // the order between the two is unknown here, so the key is dropped for the next read.
+      if (run.lease != 0) {
+        run.installed = store.complete_fill(req.key, run.lease, req.value,
+                                            run.plan.cache_expire_at_ms);
+      } else {
+        run.installed = store.lock(req.key)->set(req.key, req.value,
+                                                 run.plan.cache_expire_at_ms) != 0;
+      }
+      if (!run.installed) store.invalidate(req.key);
+      break;
+    case Step::kL1Invalidate:
+      if (req.is_delete && !run.plan.ack_waits_for_postgres()) {
+        // A write-behind DEL counts the key if a tier or the queue has it.
+        policies::PendingWrite pw;
+        cache::EntryView v;
+        if (shared_->write_behind->find(req.entry->policy.prefix, req.key, &pw) &&
+            !pw.is_delete) {
+          run.count = 1;
+        }
+        if (store.lock(req.key)->find(req.key, &v)) run.count = 1;
+      }
+      store.invalidate(req.key);
+      break;
+    case Step::kPublish:
+      // A SET's value is the key's now wherever the plan puts it (write-around puts it nowhere
+      // but PostgreSQL: the others hear an invalidation).
+      publish_write(req.key, req.is_delete,
+                    !req.is_delete && (run.plan.contains(Step::kL1Set) ||
+                                       run.plan.contains(Step::kL2Set) ||
+                                       run.plan.contains(Step::kEnqueueFlush)),
+                    req.value, run_version(run), run.plan.cache_expire_at_ms, req.entry->stats);
+      break;
+    case Step::kAck:
+      break;  // finish_run replies, after the stage
+  }
+  report_step(id, s, ok, err);
+  stage_reported(id);
+}
+
+void Tiers::pg_write_step(uint64_t id, const PlannedStep& s) {
+  WriteRun& run = runs_.at(id);
+  const WriteReq& req = run.req;
+  const std::string ver = std::to_string(run_version(run));
+  std::vector<PgParam> params;
+  params.push_back({req.key, false, false});
+  if (!req.is_delete) params.push_back({req.value, false, true});
+  params.push_back({ver, false, false});
+  const std::string& sql = req.is_delete ? req.entry->sql.remove : req.entry->sql.upsert;
+  // No availability check: while connecting the pool holds the request (bounded, with the
+  // connect timeout); when PostgreSQL is down it fails it with the reason. The views in params
+  // point into the run, which lives in runs_ until it finishes.
+  pool_->exec(sql, params, false, [this, id, s](PgResult&& r) {
+    const bool ok = r.status == PgResult::kOk;
+    if (ok) {
+      if (auto it = runs_.find(id); it != runs_.end()) {
+        it->second.count = static_cast<int64_t>(r.affected);
+      }
+    }
+    step_done(id, s, ok, ok ? std::string() : pg_error(r));
+  });
+}
+
+void Tiers::journal_step(uint64_t id, const PlannedStep& s) {
+  WriteRun& run = runs_.at(id);
+  const WriteReq& req = run.req;
+  policies::JournalRecord rec;
+  rec.op = req.is_delete ? policies::JournalRecord::kDel : policies::JournalRecord::kSet;
+  rec.version = run_version(run);
+  rec.key = req.key;
+  rec.value = req.is_delete ? std::string_view() : std::string_view(req.value);
+  run.segment = journal_->append(rec, [this, id, s](bool ok) {
+    step_done(id, s, ok, ok ? std::string_view() : "-ERR strata: journal write failed\r\n");
+  });
+}
+
+void Tiers::l2_step(uint64_t id, const PlannedStep& s) {
+  WriteRun& run = runs_.at(id);
+  Upstream* up = ctx_.upstream;
+  if (up == nullptr || !up->available()) {
+    // Redis is away: reads fall through to PostgreSQL (or the pending queue) meanwhile; the
+    // step's failure rule says what that means (repair once Redis is back).
+    report_step(id, s, false, {});
+    stage_reported(id);
+    return;
+  }
+  WriteReq l2 = run.req;
+  l2.is_delete = s.step == Step::kL2Invalidate;
+  l2.expire_at_ms = run.plan.cache_expire_at_ms;
+  const bool count_deleted = run.req.is_delete && !run.plan.ack_waits_for_postgres();
+  l2_write(l2, run_version(run), [this, id, s, count_deleted](const RedisReply& r) {
+    const bool failed = !r.ok || r.kind == protocol::ReplyKind::kError;
+    if (!failed && count_deleted && r.kind == protocol::ReplyKind::kInteger && r.integer > 0) {
+      if (auto it = runs_.find(id); it != runs_.end()) it->second.count = 1;
+    }
+    step_done(id, s, !failed, {});
+  });
+}
+
+void Tiers::finish_run(uint64_t id) {
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return;
+  WriteRun run = std::move(it->second);
+  runs_.erase(it);
+  if (!run.error.empty()) bump(run.req.entry->stats->write_errors);
+  multi_done(run.req.multi, run.error.empty() ? run.count : 0, run.error);
+  if (run.holds_key) settle_write(run.req.key);
+}
+
+// Write-behind writers waiting for queue room, in arrival order: each reports its room step
+// once the queue has room or its wait is over.
+void Tiers::retry_parked(int64_t now_ms) {
+  size_t n = parked_.size();
+  while (n-- > 0 && !parked_.empty()) {
+    const Parked p = parked_.front();
+    auto it = runs_.find(p.run);
+    if (it == runs_.end()) {
+      parked_.pop_front();
+      continue;
+    }
+    const WriteRun& run = it->second;
+    const bool room = shared_->write_behind->has_room(*run.req.entry);
+    if (!room && now_ms < run.plan.room_deadline_ms) return;  // nobody behind it may overtake
+    parked_.pop_front();
+    step_done(p.run, p.step, room, room ? std::string() : queue_full_error(run.req.entry->policy));
+  }
+}
+
+}  // namespace strata::proxy
