@@ -1,5 +1,7 @@
 #include "cache/shard.h"
 
+#include "cache/store.h"
+
 #include <algorithm>
 
 namespace strata::cache {
@@ -15,14 +17,15 @@ uint32_t reverse_bits(uint32_t v) {
 }  // namespace
 
 Shard::Shard(uint32_t index, uint32_t index_bits, uint64_t capacity_bytes,
-             std::unique_ptr<EvictionPolicy> policy)
+             std::unique_ptr<EvictionPolicy> policy, RemovalObserver* observer)
     : index_(index),
       index_bits_(index_bits),
       capacity_(capacity_bytes),
       policy_(std::move(policy)),
       fixed_bytes_(kSlotBytes + kBucketBytes + attach_policy(policy_.get(), this)),
       buckets_(kInitialBuckets, kNoSlot),
-      rng_(0x9e3779b97f4a7c15ull * (index + 1)) {}
+      rng_(0x9e3779b97f4a7c15ull * (index + 1)),
+      observer_(observer) {}
 
 Shard::~Shard() { clear(); }
 
@@ -224,9 +227,11 @@ void Shard::remove(SlotId s, uint64_t hash, Removal why) {
     case Removal::kExpire:
       if (policy_) policy_->on_erase(s);
       ++expired_;
+      if (observer_ != nullptr) observer_->on_removed(e->key(), false);
       break;
     case Removal::kEvict:  // evict() already made the policy forget s
       ++evictions_;
+      if (observer_ != nullptr) observer_->on_removed(e->key(), true);
       break;
   }
   free_slot(s);

@@ -41,7 +41,7 @@ class alignas(64) Shard final : private SlotInfo {
 
   // `capacity_bytes` 0 means unbounded (then `policy` may be null and nothing is evicted).
   Shard(uint32_t index, uint32_t index_bits, uint64_t capacity_bytes,
-        std::unique_ptr<EvictionPolicy> policy);
+        std::unique_ptr<EvictionPolicy> policy, class RemovalObserver* observer = nullptr);
   ~Shard();
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
@@ -152,6 +152,7 @@ class alignas(64) Shard final : private SlotInfo {
   uint64_t used_ = 0;
   uint64_t hits_ = 0;
   uint64_t misses_ = 0;
+  class RemovalObserver* observer_ = nullptr;
   uint64_t evictions_ = 0;
   uint64_t expired_ = 0;
 };

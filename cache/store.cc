@@ -151,7 +151,8 @@ void Store::add_partition(uint64_t capacity_bytes, const std::string& eviction, 
       if (!policy) throw std::invalid_argument("store: unknown eviction policy " + eviction);
     }
     shards_.push_back(std::make_unique<Shard>(static_cast<uint32_t>(shards_.size()), index_bits,
-                                              per_shard, std::move(policy)));
+                                              per_shard, std::move(policy),
+                                              config_.removal_observer));
   }
   parts_.push_back(part);
 }

@@ -32,6 +32,17 @@ struct PartitionConfig {
   uint32_t shards = 8;              // power of two
 };
 
+// Told of every entry the store drops by itself (TTL expiry, eviction), under the shard's lock:
+// it must be quick and must not call back into the Store. Where L1 is the only tier such a drop
+// is a change others must hear of (the proxy publishes it).
+class RemovalObserver {
+ public:
+  virtual void on_removed(std::string_view key, bool evicted) noexcept = 0;
+
+ protected:
+  ~RemovalObserver() = default;
+};
+
 struct StoreConfig {
   uint64_t maxmemory_bytes = 0;     // the default partition's budget; 0: unbounded
   std::string eviction = "s3fifo";  // a name make_policy() knows
@@ -43,6 +54,7 @@ struct StoreConfig {
   // prefix matches them (a policy table's longest-prefix rule: "user:admin:" may have no
   // partition of its own while "user:" has one).
   std::vector<std::string> default_prefixes;
+  RemovalObserver* removal_observer = nullptr;  // null: nobody listens
 };
 
 // What a reader sees of an entry; valid only while the Txn that produced it is alive.

@@ -181,6 +181,7 @@ void strata_section(const CommandContext& ctx, const cache::StoreStats& st, std:
   out->append("io:");
   out->append(s.io);
   out->append("\r\n");
+  out->append(s.changes_info);
   out->append(partition_info_lines(*ctx.store));
   out->append(s.hitrate_info);
 }

@@ -60,6 +60,7 @@ struct ServerView {
   uint64_t used_memory_rss = 0;  // filled from /proc when INFO asks
   std::string_view io;           // the event loop strata runs on (io_uring features, or epoll)
   std::string hitrate_info;      // INFO lines of the hit-rate monitor (may be empty)
+  std::string changes_info;      // INFO lines of the change seam (events per op and source)
   std::string policies_info;     // INFO "# Policies" lines (empty without policies)
 };
 

@@ -195,6 +195,7 @@ void ClientConn::run_local(const CommandSpec* spec, std::span<const std::string_
   CommandContext ctx{ctx_->store, &w, &client_, &ctx_->host->server_view(reports, n == "info"),
                      ctx_->hitrate};
   run_native(*spec, ctx, args);
+  if ((spec->flags & kWrite) != 0) after_local_write(*spec, args);
   if (client_.close_after_reply) {
     set_state(ClientStateKind::kDraining);
     maybe_finish_draining();

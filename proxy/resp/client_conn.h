@@ -92,6 +92,15 @@ class ClientConn final : public Endpoint, public ReplySink {
   bool serve_info(Args args);
   std::unique_ptr<WriteEffect> prepare_write(const CommandSpec& spec, Args args);
   void protocol_error(std::string_view message);
+  // client_writes.cc: a write served here leaves through the change seam and gets its
+  // cache-strategy policy's TTL; forwarded, the TTL follows it to Redis (PEXPIRE ... NX).
+  void after_local_write(const CommandSpec& spec, Args args);
+  void policy_ttl_upstream(const CommandSpec& spec, Args args);
+  // The absolute expiry a cache-strategy policy gives `key` written now without one (0: none).
+  int64_t cache_expiry(std::string_view key) const;
+  // The running policies when some cache-strategy policy has a ttl_ms; else null (the usual
+  // case, one load and a branch).
+  const struct PolicySnapshot* ttl_policies() const;
   void shutdown_server();
   void promote_ready(bool moved = false);
   void update_flow();
@@ -120,6 +129,7 @@ class ClientConn final : public Endpoint, public ReplySink {
   bool recv_paused_ = false;
   bool in_consume_ = false;
   const CommandSpec* last_spec_ = nullptr;  // the previous command's table entry
+  std::vector<std::string_view> keys_;      // scratch: a command's keys (no allocation once grown)
 };
 
 

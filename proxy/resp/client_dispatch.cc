@@ -153,6 +153,7 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
   std::unique_ptr<WriteEffect> effect;
   if (l1 && spec != nullptr && (spec->flags & kWrite) != 0) effect = prepare_write(*spec, args);
   up.forward(this, reserve_reply(), args, raw, std::move(effect));
+  if (spec != nullptr && (spec->flags & kWrite) != 0) policy_ttl_upstream(*spec, args);
   return true;
 }
 
@@ -286,7 +287,8 @@ std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, 
   }
   if (install && values.size() == keys.size()) {
     effect->kind = WriteEffect::kInstall;
-    effect->expire_at_ms = expire;
+    // Without a TTL of its own the value gets its policy's (Redis gets it by PEXPIRE ... NX).
+    effect->expire_at_ms = expire != 0 || keys.empty() ? expire : cache_expiry(keys[0]);
     for (size_t i = 0; i < keys.size(); ++i) {
       effect->keys.emplace_back(keys[i]);
       effect->values.emplace_back(values[i]);

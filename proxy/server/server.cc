@@ -11,6 +11,7 @@
 #include "proxy/tiers/journal_filter.h"
 #include "proxy/loop/log.h"
 #include "proxy/tiers/policy_registry.h"
+#include "proxy/sync/store_removals.h"
 #include "proxy/tiers/tier_shared.h"
 
 namespace strata::proxy {
@@ -26,6 +27,11 @@ bool Server::start(std::string* err) {
   if (!start_policies(err)) return false;
   cache::StoreConfig sc;
   if (!store_config(&sc, err)) return false;
+  // Standalone, every key lives in L1 alone; in front of Redis, only keys whose policy keeps
+  // them out of it. Their expiries and evictions leave through the change seam.
+  removals_ = std::make_unique<StoreRemovals>(options_.upstream.empty() ? nullptr
+                                                                        : registry_.get());
+  sc.removal_observer = removals_.get();
   store_ = std::make_unique<cache::Store>(sc, &clock_);
   shared_.store = store_.get();
   if (options_.hitrate_sample_shift > 0) {

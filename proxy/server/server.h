@@ -29,6 +29,8 @@ class Server {
  private:
   Options options_;
   LoopClock clock_;  // workers read their loop's time
+  // Before the store: it tells this of expiries and evictions until the store is gone.
+  std::unique_ptr<class StoreRemovals> removals_;
   std::unique_ptr<cache::Store> store_;
   std::unique_ptr<class HitRateMonitor> hitrate_;
   ServerStats stats_;

@@ -171,6 +171,31 @@ void Worker::on_tick(int64_t now_ms) {
   if (tiers_) tiers_->on_tick(now_ms);
 }
 
+// "changes_by_op:set=1,delete=0,..." and "changes_by_source:...": every worker's change seam.
+std::string Worker::changes_info() const {
+  std::array<uint64_t, kChangeOps> ops{};
+  std::array<uint64_t, kChangeSources> sources{};
+  for (const Worker* w : shared_->workers) {
+    const ChangeCounts& c = w->seam_.counts();
+    for (size_t i = 0; i < kChangeOps; ++i) ops[i] += c.by_op[i].load(std::memory_order_relaxed);
+    for (size_t i = 0; i < kChangeSources; ++i) {
+      sources[i] += c.by_source[i].load(std::memory_order_relaxed);
+    }
+  }
+  std::string out = "changes_by_op:";
+  for (size_t i = 0; i < kChangeOps; ++i) {
+    out += std::string(i ? "," : "") + std::string(change_op_name(static_cast<ChangeOp>(i))) +
+           "=" + std::to_string(ops[i]);
+  }
+  out += "\r\nchanges_by_source:";
+  for (size_t i = 0; i < kChangeSources; ++i) {
+    out += std::string(i ? "," : "") +
+           std::string(change_source_name(static_cast<ChangeSource>(i))) + "=" +
+           std::to_string(sources[i]);
+  }
+  return out + "\r\n";
+}
+
 const ServerView& Worker::server_view(bool refresh, bool full) {
   if (!refresh && view_.start_ms != 0) return view_;
   const Options& o = options();
@@ -198,6 +223,7 @@ const ServerView& Worker::server_view(bool refresh, bool full) {
   view_.idle_disconnects = rd(st.idle_disconnects);
   view_.io = shared_->io_description;
   if (full) view_.hitrate_info = shared_->hitrate != nullptr ? shared_->hitrate->info_lines() : "";
+  view_.changes_info = changes_info();
   if (full && shared_->tiers != nullptr) {
     view_.policies_info = policies_info(*shared_->tiers);
     if (tiers_) {

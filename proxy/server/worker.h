@@ -5,6 +5,7 @@
 // part's narrow context (loop, front, upstream, tiers) and is the only one that knows them all.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -64,6 +65,7 @@ class Worker final : public LoopOwner, public FrontHost {
 
  private:
   const Options& options() const { return *shared_->options; }
+  std::string changes_info() const;
 
   uint32_t index_;
   Shared* shared_;

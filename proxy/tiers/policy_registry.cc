@@ -145,6 +145,7 @@ std::unique_ptr<PolicySnapshot> PolicyRegistry::build(policies::PolicyConfig c) 
     e.sql = make_sql(p.pg);
     if (p.uses_postgres()) s->any_postgres = true;
     if (!p.uses_postgres() && (!p.l1 || !p.l2)) s->any_tier_off = true;
+    if (!p.uses_postgres() && p.ttl_ms > 0) s->any_cache_ttl = true;
     return e;
   };
   s->table = policies::PrefixTable<PolicyEntry>(entry(c.fallback));

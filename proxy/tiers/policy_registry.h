@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proxy/sync/change_seam.h"
+#include "proxy/sync/store_removals.h"
 #include "policies/policy_config.h"
 #include "policies/policy_table.h"
 
@@ -65,10 +66,11 @@ struct PolicySnapshot {
   policies::PrefixTable<PolicyEntry> table{PolicyEntry{}};
   bool any_postgres = false;
   bool any_tier_off = false;  // some cache-only policy keeps a prefix out of L1 or out of L2
+  bool any_cache_ttl = false;  // some cache-only policy has a ttl_ms
   const PolicyEntry& match(std::string_view key) const { return table.match(key); }
 };
 
-class PolicyRegistry final : public PrefixCounters {
+class PolicyRegistry final : public PrefixCounters, public L1OnlyKeys {
  public:
   PolicyRegistry(std::string path, policies::ConfigContext ctx, policies::PolicyConfig initial);
   ~PolicyRegistry();
@@ -83,6 +85,13 @@ class PolicyRegistry final : public PrefixCounters {
   // PrefixCounters: the change counter of the policy `key` falls under (the default's too).
   std::atomic<uint64_t>* changes_for(std::string_view key) override {
     return &current()->match(key).stats->changes;
+  }
+  // L1OnlyKeys: a cache-strategy policy keeps the key out of Redis.
+  bool l1_only(std::string_view key) const override {
+    const PolicySnapshot* s = current();
+    if (!s->any_tier_off) return false;
+    const policies::Policy& p = s->match(key).policy;
+    return !p.uses_postgres() && !p.l2;
   }
   // The CREATE TABLE strata runs on each new PostgreSQL connection (empty if none is needed).
   static std::string setup_sql(const policies::PolicyConfig& c);

@@ -280,25 +280,39 @@ bool Tiers::route_mixed_key(const CommandSpec& spec, uint64_t multi, std::string
   cache::Store& store = *ctx_.store;
   Upstream* up = ctx_.upstream;
   const std::string_view n = spec.name;
+  // The key's own policy decides its TTL (a cache-strategy ttl_ms), as for any write of it.
+  const policies::WritePlan plan = policies::plan_write(
+      shared_->registry->current()->match(key).policy,
+      policies::WriteRequest{n == "mset" ? policies::WriteOp::kSet : policies::WriteOp::kDelete,
+                             0, ctx_.loop->now_ms(), up != nullptr});
   if (up == nullptr) {
     auto txn = store.lock(key);
     cache::EntryView v;
     if (n == "exists") {
       multi_done(multi, txn->read(key, &v) ? 1 : 0, {});
-    } else if (n == "mset") {
-      txn->set(key, value, 0);
+      return true;
+    }
+    if (n == "mset") {
+      txn->set(key, value, plan.cache_expire_at_ms);
       multi_done(multi, 0, {});
     } else {
       multi_done(multi, txn->erase(key) ? 1 : 0, {});
     }
+    txn.reset();
+    ctx_.seam->publish(key, ChangeOp::kInvalidate, ChangeSource::kNative);
     return true;
   }
   std::vector<std::string_view> cmd{n == "mset" ? std::string_view("SET") : spec.name, key};
+  const std::string px = std::to_string(plan.cache_expire_at_ms);
   if (n == "mset") cmd.push_back(value);
+  if (n == "mset" && plan.cache_expire_at_ms > 0) cmd.insert(cmd.end(), {"PXAT", px});
   if (n != "exists") store.invalidate(key);
   std::string k(key);
   const bool ok = up->call(cmd, key, [this, multi, k, n](const RedisReply& r) {
-    if (n != "exists") ctx_.store->invalidate(k);
+    if (n != "exists") {
+      ctx_.store->invalidate(k);
+      if (r.ok) ctx_.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kForwarded);
+    }
     if (!r.ok) return multi_done(multi, 0, r.error);
     if (r.kind == protocol::ReplyKind::kError) return multi_done(multi, 0, r.raw);
     multi_done(multi, r.kind == protocol::ReplyKind::kInteger ? r.integer : 0, {});
