@@ -184,7 +184,10 @@ class EpollDriver final : public IoDriver {
     const int timeout = more ? 0 : -1;
     int n = epoll_wait(ep_, events, 256, timeout);
     handler_->on_wakeup();
-    for (auto [t, res] : std::exchange(completed_, {})) handler_->on_sent(t, res);
+    // Swapped with a scratch vector, so both keep their capacity: no allocation per turn.
+    completed_scratch_.clear();
+    std::swap(completed_, completed_scratch_);
+    for (auto [t, res] : completed_scratch_) handler_->on_sent(t, res);
     for (int i = 0; i < n; ++i) dispatch(events[i]);
   }
 
@@ -230,7 +233,9 @@ class EpollDriver final : public IoDriver {
 
   // Writes what it can now; a send that cannot finish waits for EPOLLOUT.
   void flush_sends() {
-    for (Token t : std::exchange(ready_sends_, {})) try_send(t);
+    ready_scratch_.clear();
+    std::swap(ready_sends_, ready_scratch_);
+    for (Token t : ready_scratch_) try_send(t);
   }
 
   void try_send(Token t) {
@@ -338,8 +343,10 @@ class EpollDriver final : public IoDriver {
   std::vector<int> listeners_;
   std::vector<EpollSlot> slots_;
   std::vector<Token> ready_sends_;
+  std::vector<Token> ready_scratch_;
   std::vector<Token> sent_after_close_;
   std::vector<std::pair<Token, long>> completed_;
+  std::vector<std::pair<Token, long>> completed_scratch_;
   std::vector<std::pair<Token, int>> connect_results_;
   std::vector<FileDone> files_done_;
   std::vector<std::pair<Token, int>> polls_failed_;

@@ -27,14 +27,15 @@ class TestLoop final : public LoopOwner {
   const std::string& error() const { return error_; }
   Loop* loop() { return &loop_; }
 
-  // Turns the loop until `done` or `timeout_ms`; `each` runs after every turn (e.g. a flush or
-  // a component's on_tick). True if `done`.
+  // Turns the loop until `done` or `timeout_ms`, one whole iteration at a time (events, then
+  // output flushed), as a worker does; `each` runs after every turn (e.g. a component's flush or
+  // on_tick). True if `done`.
   bool run_until(const std::function<bool()>& done, int64_t timeout_ms,
                  const std::function<void()>& each = {}) {
     const auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (!done()) {
       if (std::chrono::steady_clock::now() > end) return false;
-      loop_.driver().run_once();
+      loop_.run_once();
       if (each) each();
     }
     return true;
