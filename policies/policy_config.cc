@@ -256,7 +256,7 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
       }
       ok = parse_fields<Policy>(*table, detail::policy_fields(), {}, {source, line, "[default]"},
                                 &fallback.policy, &fallback.lines);
-    }  // [server] belongs to proxy/options.cc
+    }  // [server] belongs to proxy/server/options.cc
     if (!ok) return std::unexpected(ok.error());
   }
   fallback.policy.prefix.clear();

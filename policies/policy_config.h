@@ -1,5 +1,5 @@
 // The policy file: TOML, validated with messages that name the file, line, field and what is
-// allowed. Besides [server] (proxy/options.cc reads that table) it holds:
+// allowed. Besides [server] (proxy/server/options.cc reads that table) it holds:
 //
 //   [postgres]            conninfo, pool_size, connect_timeout_ms, query_timeout_ms,
 //                         backoff_max_ms, dead_letter_max

@@ -1,0 +1,174 @@
+// A client's own upstream connection (MULTI/WATCH, blocking commands, pub/sub, HELLO 3):
+// replies framed into the client's reply slots, or relayed raw once they stop being one per
+// command.
+#include <algorithm>
+
+#include "cache/store.h"
+#include "protocol/reply_writer.h"
+#include "proxy/loop/log.h"
+#include "proxy/redis/upstream.h"
+
+namespace strata::proxy {
+
+PinnedUpstream::PinnedUpstream(Loop* loop, int fd, Upstream* owner, Token client,
+                               bool resp_only)
+    : Endpoint(loop, fd), owner_(owner), client_(client), resp_only_(resp_only) {
+  can_send_ = false;
+}
+
+void PinnedUpstream::on_connected(int res) {
+  ReplySink* c = sink_of(*loop_, client_);
+  if (res < 0) {
+    if (c != nullptr) {
+      std::string error =
+          error_line("ERR upstream " + owner_->name() + " unavailable (" + strerror(-res) + ")");
+      fail_waiting(c, error);
+      c->upstream_lost(framed_ ? std::string() : error);
+    }
+    close();
+    return;
+  }
+  connected_ = true;
+  can_send_ = true;
+  loop_->driver().start_recv(token_, fd_);
+  mark_dirty();
+}
+
+namespace {
+
+// Commands after which a connection's replies are no longer one per command: subscriptions
+// (messages, and in RESP3 no reply at all but pushes), MONITOR's feed, CLIENT REPLY OFF/SKIP.
+bool ends_framing(const CommandSpec& spec, std::span<const std::string_view> args) {
+  if ((spec.flags & kPubSub) != 0 && (spec.flags & kPinning) != 0) return true;
+  // SYNC/PSYNC turn the connection into a replication link: newlines while Redis prepares the
+  // RDB, an RDB bulk without a trailing CRLF, then the command stream. None of it is framed.
+  if (spec.name == "monitor" || spec.name == "sync" || spec.name == "psync") return true;
+  return spec.name == "client" && args.size() >= 2 && iequals(args[1], "reply");
+}
+
+}  // namespace
+
+void PinnedUpstream::send_command(ReplySink* c, std::span<const std::string_view> args,
+                                  const CommandSpec* spec, bool pins) {
+  encode_command(&out_, args);
+  mark_dirty();
+  bump(owner_->context().stats->upstream_forwarded);
+  if (pins && (spec == nullptr || spec->name != "hello")) resp_only_ = false;
+  if (framed_ && (spec == nullptr || !ends_framing(*spec, args))) {
+    waiting_.push_back(Waiting{c->reserve_reply(), spec != nullptr && spec->name == "hello"});
+  } else {
+    // Bytes from here on are relayed as they come, once the replies still framed are in.
+    framed_ = false;
+    resp_only_ = false;
+  }
+  if (spec == nullptr) return;
+  // Keys written here are invalidated now and again when a reply arrives, since a fill on a
+  // shared connection may have read the old value in between (MULTI applies at EXEC).
+  if (spec->name == "flushall" || spec->name == "flushdb") {
+    owner_->context().store->flush_all();
+    flush_on_reply_ = true;
+    return;
+  }
+  if ((spec->flags & kWrite) == 0 || spec->first_key <= 0) return;
+  int last = spec->last_key < 0 ? static_cast<int>(args.size()) + spec->last_key : spec->last_key;
+  for (int i = spec->first_key; i <= last && i < static_cast<int>(args.size());
+       i += std::max(1, spec->key_step)) {
+    owner_->context().store->invalidate(args[i]);
+    owner_->forget_flight(args[i]);
+    written_keys_.emplace_back(args[i]);
+  }
+}
+
+void PinnedUpstream::fail_waiting(ReplySink* c, std::string_view error_line) {
+  while (!waiting_.empty()) {
+    c->fail_reply(waiting_.front().seq, error_line);
+    waiting_.pop_front();
+  }
+}
+
+bool PinnedUpstream::deliver(ReplySink* c) {
+  size_t used = 0;
+  while (used < carry_.size() && (skip_replies_ > 0 || framed_ || !waiting_.empty())) {
+    // The scanner resumes where it stopped in a reply that was not complete yet.
+    const std::string_view rest = std::string_view(carry_).substr(used);
+    const protocol::ScanStatus st = scanner_.feed(rest);
+    if (st == protocol::ScanStatus::kError) return false;
+    if (st == protocol::ScanStatus::kNeedMore) break;
+    const std::string_view reply = rest.substr(0, scanner_.consumed());
+    used += reply.size();
+    if (skip_replies_ > 0) {  // the reply to strata's own CLIENT SETNAME: not the client's
+      --skip_replies_;
+    } else if (scanner_.is_push() || waiting_.empty()) {
+      c->append_raw(reply);  // out of band (RESP3 push): goes out after what is queued
+    } else {
+      const Waiting w = waiting_.front();
+      waiting_.pop_front();
+      if (w.hello && !reply.empty() && (reply[0] == '%' || reply[0] == '*')) {
+        c->set_resp_version(reply[0] == '%' ? 3 : 2);
+      }
+      c->complete_reply(w.seq, reply);
+    }
+  }
+  if (!framed_ && waiting_.empty() && skip_replies_ == 0 && used < carry_.size()) {
+    c->append_raw(std::string_view(carry_).substr(used));
+    used = carry_.size();
+  }
+  carry_.erase(0, used);
+  return true;
+}
+
+void PinnedUpstream::on_recv(const char* data, long n) {
+  ReplySink* c = sink_of(*loop_, client_);
+  if (n <= 0) {
+    if (c != nullptr) {
+      fail_waiting(c, error_line("ERR upstream " + owner_->name() + " closed the connection"));
+      c->upstream_lost({});
+    }
+    close();
+    return;
+  }
+  // A reply means Redis ran the command (or queued it in MULTI: EXEC's reply comes later and
+  // invalidates again); either way the keys leave through the seam as changed.
+  const UpstreamContext& ctx = owner_->context();
+  for (const std::string& k : written_keys_) {
+    ctx.store->invalidate(k);
+    ctx.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kForwarded);
+  }
+  written_keys_.clear();
+  if (flush_on_reply_) {
+    ctx.store->flush_all();
+    ctx.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kForwarded);
+    flush_on_reply_ = false;
+  }
+  if (c == nullptr) {
+    close();
+    return;
+  }
+  const std::string_view input(data, static_cast<size_t>(n));
+  if (!framed_ && waiting_.empty() && skip_replies_ == 0 && carry_.empty()) {
+    c->append_raw(input);  // relaying: straight through
+    return;
+  }
+  carry_.append(input);
+  if (carry_.size() > owner_->context().config.output_buffer_bytes_max || !deliver(c)) {
+    STRATA_LOG_WARN("pinned upstream connection for client %llu: %s; closing it",
+                    static_cast<unsigned long long>(c->client_id()),
+                    carry_.size() > owner_->context().config.output_buffer_bytes_max
+                        ? "reply over the size limit"
+                        : "malformed reply");
+    fail_waiting(c, error_line("ERR upstream " + owner_->name() + " sent a bad reply"));
+    c->upstream_lost({});
+    close();
+  }
+}
+
+void PinnedUpstream::on_closed() {
+  owner_->note_pinned_closed(this);
+  if (ReplySink* c = sink_of(*loop_, client_)) {
+    c->detach_pinned();
+    fail_waiting(c, error_line("ERR upstream " + owner_->name() + " connection lost"));
+    c->upstream_lost({});
+  }
+}
+
+}  // namespace strata::proxy

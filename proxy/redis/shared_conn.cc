@@ -1,0 +1,162 @@
+// A shared upstream connection: pipelined requests of many clients and of strata itself,
+// replies matched to them in order (the ReplyScanner frames them).
+#include <algorithm>
+
+#include "cache/store.h"
+#include "protocol/reply_writer.h"
+#include "proxy/loop/log.h"
+#include "proxy/redis/upstream.h"
+
+namespace strata::proxy {
+
+UpstreamConn::UpstreamConn(Loop* loop, int fd, Upstream* owner, uint32_t index)
+    : Endpoint(loop, fd), owner_(owner), index_(index) {
+  can_send_ = false;
+}
+
+void UpstreamConn::on_connected(int res) {
+  if (res < 0) {
+    close_reason_ = strerror(-res);
+    close();
+    return;
+  }
+  connected_ = true;
+  can_send_ = true;
+  last_recv_ms_ = loop_->now_ms();
+  loop_->driver().start_recv(token_, fd_);
+  mark_dirty();
+  owner_->conn_connected(index_);
+}
+
+void UpstreamConn::enable(int64_t tracking_id) {
+  if (tracking_id != 0) {
+    const std::string id = std::to_string(tracking_id);
+    std::string_view cmd[] = {"CLIENT", "TRACKING", "ON", "REDIRECT", id, "NOLOOP"};
+    send_command(cmd);
+    pending_.push_back(Pending{Pending::kTracking, Token{}, 0, nullptr, nullptr, {}});
+  }
+  ready_ = true;
+  owner_->conn_ready(index_);
+}
+
+void UpstreamConn::send_command(std::span<const std::string_view> args) {
+  // The reply timeout runs from the oldest request still waiting: an idle connection's last
+  // receive may be long past when a new request goes out.
+  if (pending_.empty()) last_recv_ms_ = loop_->now_ms();
+  encode_command(&out_, args);
+  mark_dirty();
+}
+
+void UpstreamConn::send_encoded(std::string_view request) {
+  if (pending_.empty()) last_recv_ms_ = loop_->now_ms();
+  out_.append(request);
+  mark_dirty();
+}
+
+void UpstreamConn::on_recv(const char* data, long n) {
+  if (n <= 0) {
+    close_reason_ = n == 0 ? "connection closed" : strerror(static_cast<int>(-n));
+    close();
+    return;
+  }
+  last_recv_ms_ = loop_->now_ms();
+  const bool ok = stream_.feed(std::string_view(data, static_cast<size_t>(n)),
+                               [this](std::string_view raw, const protocol::ReplyScanner& sc) {
+                                 handle_reply(raw, sc);
+                                 return !closed_;
+                               });
+  if (!ok) {
+    close_reason_ = "protocol error from upstream";
+    close();
+  }
+}
+
+void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScanner& scanner) {
+  if (pending_.empty()) return;  // push data or a reply nobody waits for
+  Pending p = std::move(pending_.front());
+  pending_.pop_front();
+  const bool is_error = scanner.kind() == protocol::ReplyKind::kError;
+  switch (p.kind) {
+    case Pending::kRelay: {
+      if (p.effect) owner_->apply_effect(*p.effect, !is_error && raw != "$-1\r\n", false);
+      if (ReplySink* c = sink_of(*loop_, p.client)) c->complete_reply(p.seq, raw);
+      break;
+    }
+    case Pending::kFillValue: {
+      Flight& f = *p.flight;
+      f.value_reply.assign(raw);
+      f.value_kind = scanner.kind();
+      if (f.value_kind == protocol::ReplyKind::kBulk) f.value.assign(scanner.payload());
+      // The PTTL reply comes next; the flight moves to its request.
+      if (!pending_.empty() && pending_.front().kind == Pending::kFillTtl) {
+        pending_.front().flight = std::move(p.flight);
+      }
+      break;
+    }
+    case Pending::kIgnore:
+      break;
+    case Pending::kCallback: {
+      RedisReply r;
+      r.ok = true;
+      r.kind = scanner.kind();
+      r.raw = raw;
+      if (r.kind == protocol::ReplyKind::kInteger) {
+        r.integer = scanner.integer();
+      } else if (r.kind == protocol::ReplyKind::kBulk || r.kind == protocol::ReplyKind::kSimple ||
+                 r.kind == protocol::ReplyKind::kError) {
+        r.payload = scanner.payload();
+      }
+      if (p.callback) p.callback(r);
+      break;
+    }
+    case Pending::kTracking:
+      if (is_error) {
+        STRATA_LOG_WARN(
+            "upstream %s refused CLIENT TRACKING (%.*s): L1 will not see writes "
+            "other clients make to it",
+            owner_->name().c_str(), static_cast<int>(raw.size() > 2 ? raw.size() - 2 : 0),
+            raw.data());
+      }
+      break;
+    case Pending::kFillTtl: {
+      int64_t pttl = scanner.kind() == protocol::ReplyKind::kInteger ? scanner.integer() : -3;
+      owner_->finish_flight(std::move(p.flight), pttl, true, {});
+      break;
+    }
+  }
+}
+
+void UpstreamConn::fail_all(std::string_view err) {
+  while (!pending_.empty()) {
+    Pending p = std::move(pending_.front());
+    pending_.pop_front();
+    if (p.effect) owner_->apply_effect(*p.effect, false, /*maybe_applied=*/true);
+    if (p.kind == Pending::kCallback) {
+      RedisReply r;
+      r.error = err;
+      if (p.callback) p.callback(r);
+    } else if (p.flight) {
+      owner_->finish_flight(std::move(p.flight), -3, false, err);
+    } else if (p.kind == Pending::kRelay) {
+      if (ReplySink* c = sink_of(*loop_, p.client)) c->fail_reply(p.seq, err);
+    }
+  }
+}
+
+void UpstreamConn::on_closed() {
+  owner_->conn_lost(index_, this, close_reason_);
+  ready_ = false;
+  std::string err = error_line("ERR upstream " + owner_->name() + " connection lost");
+  fail_all(err);
+}
+
+void UpstreamConn::on_tick(int64_t now_ms) {
+  const UpstreamConfig& o = owner_->context().config;
+  if (!ready_ || pending_.empty()) return;
+  if (now_ms - last_recv_ms_ > static_cast<int64_t>(o.reply_timeout_ms)) {
+    close_reason_ = "reply timeout";
+    close();
+  }
+}
+
+}  // namespace strata::proxy
