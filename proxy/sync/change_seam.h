@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/loop/server_stats.h"
+
 namespace strata::proxy {
 
 enum class ChangeOp : uint8_t {
@@ -84,8 +86,8 @@ class ChangeSeam {
   static constexpr size_t kSubscribersMax = 16;
 
   void publish(const ChangeEvent& e) noexcept {
-    bump(counts_.by_op[static_cast<size_t>(e.op)]);
-    bump(counts_.by_source[static_cast<size_t>(e.source)]);
+    bump_local(counts_.by_op[static_cast<size_t>(e.op)]);
+    bump_local(counts_.by_source[static_cast<size_t>(e.source)]);
     std::atomic<uint64_t>* per_prefix = e.prefix_changes;
     if (per_prefix == nullptr && prefixes_ != nullptr && !e.key.empty()) {
       per_prefix = prefixes_->changes_for(e.key);
@@ -109,11 +111,6 @@ class ChangeSeam {
   const ChangeCounts& counts() const { return counts_; }
 
  private:
-  // Only this worker writes its counters: a relaxed load and store, no locked add.
-  static void bump(std::atomic<uint64_t>& c) {
-    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
-
   ChangeCounts counts_;
   PrefixCounters* prefixes_ = nullptr;
   std::vector<ChangeSubscriber*> subscribers_;
