@@ -17,6 +17,32 @@ constexpr std::array<std::pair<Strategy, std::string_view>, 5> kStrategyNames = 
 
 }  // namespace
 
+namespace {
+constexpr std::pair<SyncMode, std::string_view> kSyncNames[] = {
+    {SyncMode::kAuto, "auto"},
+    {SyncMode::kOff, "off"},
+    {SyncMode::kInvalidate, "invalidate"},
+    {SyncMode::kUpdate, "update"},
+};
+}  // namespace
+
+std::string_view sync_mode_name(SyncMode m) {
+  for (const auto& [mode, name] : kSyncNames) {
+    if (mode == m) return name;
+  }
+  return "unknown";
+}
+
+bool parse_sync_mode(std::string_view s, SyncMode* out) {
+  for (const auto& [mode, name] : kSyncNames) {
+    if (name == s && mode != SyncMode::kAuto) {
+      *out = mode;
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string_view strategy_name(Strategy s) {
   for (const auto& [strategy, name] : kStrategyNames) {
     if (strategy == s) return name;

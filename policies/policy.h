@@ -17,6 +17,20 @@ enum class Strategy : uint8_t {
   kRefreshAhead,  // writes as write-through; reads past refresh_point of TTL reload in background
 };
 
+// How other strata instances hear of this prefix's changes over NATS.
+enum class SyncMode : uint8_t {
+  kAuto,        // not written: invalidate when [nats] is configured, else off
+  kOff,         // peers are not told
+  kInvalidate,  // peers drop the key from their L1
+  kUpdate,      // peers install the new value and version when newer than theirs
+};
+std::string_view sync_mode_name(SyncMode m);  // "auto", "off", "invalidate", "update"
+bool parse_sync_mode(std::string_view s, SyncMode* out);  // "auto" is not accepted: unwritten
+// The mode in force: kAuto resolved by whether [nats] is configured.
+inline SyncMode effective_sync(SyncMode m, bool nats) {
+  return m != SyncMode::kAuto ? m : nats ? SyncMode::kInvalidate : SyncMode::kOff;
+}
+
 std::string_view strategy_name(Strategy s);  // "write-through", ..., "cache"
 bool parse_strategy(std::string_view s, Strategy* out);
 // "write-through, write-behind, write-around, refresh-ahead, cache" (for error messages).
@@ -49,6 +63,10 @@ struct Policy {
   // default L1 (maxmemory, [server] eviction). Fixed while strata runs.
   uint64_t l1_bytes = 0;
   std::string eviction;  // only with l1_bytes; "": the [server] eviction
+  SyncMode sync = SyncMode::kAuto;
+  // Which of two concurrent writes wins. "lww": the higher version (a hybrid logical clock),
+  // in every tier and on every instance. The only rule today; the file refuses the others.
+  std::string conflict = "lww";
   PgMapping pg;
 
   bool uses_postgres() const { return strategy != Strategy::kCache; }

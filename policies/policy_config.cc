@@ -20,7 +20,7 @@ using detail::FieldSpec;
 using detail::FieldValue;
 
 constexpr std::string_view kTopLevelAllowed =
-    "[server], [postgres], [journal], [default], [[policy]]";
+    "[server], [postgres], [journal], [nats], [default], [[policy]]";
 
 using Lines = std::map<std::string, uint32_t, std::less<>>;  // field -> line where it was set
 
@@ -210,8 +210,20 @@ std::expected<std::vector<ParsedPolicy>, std::string> parse_policy_array(const t
 
 // The root: each top-level name in file order, [default] before the [[policy]] entries that
 // copy it.
+// A sync mode a [[policy]] or [default] writes needs a bus to act on.
+std::expected<void, std::string> check_sync(const ParsedPolicy& p, bool nats,
+                                            std::string_view source) {
+  const auto at = p.lines.find("sync");
+  if (nats || at == p.lines.end() || p.policy.sync == SyncMode::kOff) return {};
+  return std::unexpected(located(
+      source, at->second,
+      detail::policy_where(p.policy) + ": sync '" +
+          std::string(sync_mode_name(p.policy.sync)) +
+          "' needs the NATS bus: set [nats] url (or --nats), or write sync = \"off\""));
+}
+
 std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
-                                                    std::string_view source) {
+                                                    std::string_view source, bool cli_nats) {
   PolicyConfig config;
   ParsedPolicy fallback;
   const toml::array* policy_array = nullptr;
@@ -219,7 +231,7 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
     const uint32_t line = node->source().begin.line;
     const toml::table* table = node->as_table();
     const bool known = name == "server" || name == "postgres" || name == "journal" ||
-                       name == "default" || name == "policy";
+                       name == "nats" || name == "default" || name == "policy";
     if (!known) {
       const std::string what = table != nullptr ? "table [" + std::string(name) + "]"
                                : node->is_array_of_tables()
@@ -247,6 +259,9 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
     } else if (name == "journal") {
       ok = parse_fields<JournalConfig>(*table, detail::journal_fields(), {},
                                        {source, line, "[journal]"}, &config.journal, nullptr);
+    } else if (name == "nats") {
+      ok = parse_fields<NatsConfig>(*table, detail::nats_fields(), {}, {source, line, "[nats]"},
+                                    &config.nats, nullptr);
     } else if (name == "default") {
       fallback.table_line = line;
       if (const toml::node* p = table->get("prefix"); p != nullptr) {
@@ -267,13 +282,16 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
     parsed = std::move(*policies);
   }
   const bool has_postgres = !config.postgres.conninfo.empty();
+  const bool nats = cli_nats || !config.nats.url.empty();
   if (auto ok = check_parsed(fallback, has_postgres, source); !ok) {
     return std::unexpected(ok.error());
   }
+  if (auto ok = check_sync(fallback, nats, source); !ok) return std::unexpected(ok.error());
   size_t partitions = 0;
   for (const auto& p : parsed) {
     if (auto ok = check_parsed(p, has_postgres, source); !ok) return std::unexpected(ok.error());
     if (auto ok = check_written_fields(p, source); !ok) return std::unexpected(ok.error());
+    if (auto ok = check_sync(p, nats, source); !ok) return std::unexpected(ok.error());
     if (p.policy.l1_bytes != 0 && ++partitions > kL1PartitionsMax) {
       return std::unexpected(std::string(source) + ":" + std::to_string(p.table_line) +
                              ": [[policy]] prefix '" + p.policy.prefix + "': more than " +
@@ -307,7 +325,7 @@ PrefixTable<Policy> PolicyConfig::table() const {
 
 std::expected<PolicyConfig, std::string> parse_policy_text(std::string_view text,
                                                            std::string_view source_name,
-                                                           const ConfigContext& /*ctx*/) {
+                                                           const ConfigContext& ctx) {
   // ctx.has_upstream changes nothing here: l2 = true without an upstream is valid (L2 off).
   toml::table root;
   try {
@@ -317,7 +335,7 @@ std::expected<PolicyConfig, std::string> parse_policy_text(std::string_view text
                                    "not valid TOML: " + std::string(e.description())));
   }
   try {
-    return parse_root(root, source_name);
+    return parse_root(root, source_name, ctx.has_nats);
   } catch (const std::exception& e) {  // std::bad_alloc and the like: still a value
     return std::unexpected(std::string(source_name) + ": " + e.what());
   }

@@ -4,11 +4,13 @@
 //   [postgres]            conninfo, pool_size, connect_timeout_ms, query_timeout_ms,
 //                         backoff_max_ms, dead_letter_max
 //   [journal]             dir, segment_bytes, shutdown_drain_ms
+//   [nats]                url, subject_prefix, instance, user, password, token, timeouts,
+//                         heartbeat_ms, partitions, max_staleness_ms, queue limits
 //   [default]             the policy for keys no prefix matches (same fields as [[policy]])
 //   [[policy]]            prefix = "user:", l1, l2, ttl_ms, negative_ttl_ms, strategy,
 //                         refresh_point, flush_interval_ms, max_batch, max_queue_depth,
-//                         queue_wait_ms, l1_bytes, eviction, table, key_column,
-//                         value_column, version_column
+//                         queue_wait_ms, l1_bytes, eviction, sync, conflict, table,
+//                         key_column, value_column, version_column
 //
 // Parsing may throw internally (toml++), never out of these functions: errors are values.
 #pragma once
@@ -43,6 +45,12 @@ constexpr uint64_t kShutdownDrainMsMax = 600'000;
 constexpr uint64_t kFdatasyncIntervalMsMax = 60'000;
 constexpr uint64_t kL1BytesMax = 1ull << 40;  // one prefix's own L1 partition
 constexpr size_t kL1PartitionsMax = 64;       // prefixes with an L1 partition of their own
+constexpr uint64_t kNatsTimeoutMsMax = 600'000;
+constexpr uint64_t kHeartbeatMsMin = 5;
+constexpr uint64_t kHeartbeatMsMax = 10'000;
+constexpr uint64_t kSyncPartitionsMax = 4096;  // the event format's limit
+constexpr uint64_t kSyncQueueMax = 1ull << 24;
+constexpr uint64_t kSyncMessageBytesMax = 1ull << 20;  // NATS's default max_payload
 
 struct PostgresConfig {
   std::string conninfo;  // libpq conninfo; empty: no PostgreSQL tier
@@ -69,11 +77,36 @@ struct JournalConfig {
   bool operator==(const JournalConfig&) const = default;
 };
 
+// The NATS bus between strata instances. No servers: no bus (unless --nats gives one).
+struct NatsConfig {
+  std::string url;                   // "nats://127.0.0.1:4222", comma-separated for a cluster
+  std::string subject_prefix = "strata";
+  std::string instance;              // this instance's stable name; "": host name and port
+  std::string user;
+  std::string password;
+  std::string token;
+  uint32_t connect_timeout_ms = 2000;
+  uint32_t reconnect_wait_ms = 250;
+  uint32_t ping_interval_ms = 1000;  // nats.c's default is 2 minutes: far past any bound
+  uint32_t max_pings_out = 2;
+  uint32_t heartbeat_ms = 100;       // each sender's heartbeat: its last sequence per partition
+  uint32_t silence_ms = 0;           // a sender silent this long is lost; 0: 2 heartbeats + 50 ms
+  uint32_t partitions = 64;          // key-hash partitions: a gap drops one partition's keys
+  // While the bus is down, synced prefixes keep serving L1 this long, then read through.
+  uint32_t max_staleness_ms = 1000;
+  uint32_t batch_bytes_max = 64 * 1024;  // one NATS message of changes, at most
+  uint32_t queue_max = 65536;            // received events waiting for one worker
+  uint32_t pending_msgs_max = 65536;     // nats.c's subscription limits (drops are counted)
+  uint64_t pending_bytes_max = 64ull << 20;
+  bool operator==(const NatsConfig&) const = default;
+};
+
 struct PolicyConfig {
   Policy fallback;               // [default]; its prefix is ""
   std::vector<Policy> policies;  // [[policy]] in file order
   PostgresConfig postgres;
   JournalConfig journal;
+  NatsConfig nats;
 
   bool any_postgres() const;  // some policy (or the default) uses PostgreSQL
   bool any_write_behind() const;
@@ -87,6 +120,8 @@ struct ConfigContext {
   // set_policy_field only: [postgres] conninfo is set. False refuses a PostgreSQL strategy; the
   // file parser ignores it and looks at the file's own [postgres] table.
   bool has_postgres = true;
+  // --nats gave the bus on the command line (the file may then have no [nats] url).
+  bool has_nats = false;
 };
 
 // Reads and validates `path`. A [[policy]] starts as a copy of [default] (wherever [default]

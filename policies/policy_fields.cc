@@ -13,7 +13,7 @@ namespace {
 
 constexpr uint64_t kU32Max = UINT32_MAX;
 
-const std::array<FieldSpec<Policy>, 16> kPolicyFields = {{
+const std::array<FieldSpec<Policy>, 18> kPolicyFields = {{
     {"strategy", FieldKind::kStrategy, 0, 0, [](Policy& p) -> FieldSlot { return &p.strategy; }},
     {"l1", FieldKind::kBool, 0, 0, [](Policy& p) -> FieldSlot { return &p.l1; }},
     {"l2", FieldKind::kBool, 0, 0, [](Policy& p) -> FieldSlot { return &p.l2; }},
@@ -33,6 +33,8 @@ const std::array<FieldSpec<Policy>, 16> kPolicyFields = {{
     {"l1_bytes", FieldKind::kUint, 0, kL1BytesMax,
      [](Policy& p) -> FieldSlot { return &p.l1_bytes; }},
     {"eviction", FieldKind::kEviction, 0, 0, [](Policy& p) -> FieldSlot { return &p.eviction; }},
+    {"sync", FieldKind::kSyncMode, 0, 0, [](Policy& p) -> FieldSlot { return &p.sync; }},
+    {"conflict", FieldKind::kConflict, 0, 0, [](Policy& p) -> FieldSlot { return &p.conflict; }},
     {"table", FieldKind::kIdentifier, 0, 0, [](Policy& p) -> FieldSlot { return &p.pg.table; }},
     {"key_column", FieldKind::kIdentifier, 0, 0,
      [](Policy& p) -> FieldSlot { return &p.pg.key_column; }},
@@ -68,6 +70,64 @@ const std::array<FieldSpec<JournalConfig>, 5> kJournalFields = {{
     {"fdatasync_interval_ms", FieldKind::kUint, 0, kFdatasyncIntervalMsMax,
      [](JournalConfig& c) -> FieldSlot { return &c.fdatasync_interval_ms; }},
 }};
+
+const std::array<FieldSpec<NatsConfig>, 18> kNatsFields = {{
+    {"url", FieldKind::kServers, 0, 0, [](NatsConfig& c) -> FieldSlot { return &c.url; }},
+    {"subject_prefix", FieldKind::kIdentifier, 0, 0,
+     [](NatsConfig& c) -> FieldSlot { return &c.subject_prefix; }},
+    {"instance", FieldKind::kString, 0, 0, [](NatsConfig& c) -> FieldSlot { return &c.instance; }},
+    {"user", FieldKind::kString, 0, 0, [](NatsConfig& c) -> FieldSlot { return &c.user; }},
+    {"password", FieldKind::kString, 0, 0, [](NatsConfig& c) -> FieldSlot { return &c.password; }},
+    {"token", FieldKind::kString, 0, 0, [](NatsConfig& c) -> FieldSlot { return &c.token; }},
+    {"connect_timeout_ms", FieldKind::kUint, 1, kNatsTimeoutMsMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.connect_timeout_ms; }},
+    {"reconnect_wait_ms", FieldKind::kUint, 1, kNatsTimeoutMsMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.reconnect_wait_ms; }},
+    {"ping_interval_ms", FieldKind::kUint, 10, kNatsTimeoutMsMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.ping_interval_ms; }},
+    {"max_pings_out", FieldKind::kUint, 1, 100,
+     [](NatsConfig& c) -> FieldSlot { return &c.max_pings_out; }},
+    {"heartbeat_ms", FieldKind::kUint, kHeartbeatMsMin, kHeartbeatMsMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.heartbeat_ms; }},
+    {"silence_ms", FieldKind::kUint, 0, kNatsTimeoutMsMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.silence_ms; }},
+    {"partitions", FieldKind::kUint, 1, kSyncPartitionsMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.partitions; }},
+    {"max_staleness_ms", FieldKind::kUint, 0, kNatsTimeoutMsMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.max_staleness_ms; }},
+    {"batch_bytes_max", FieldKind::kUint, 1024, kSyncMessageBytesMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.batch_bytes_max; }},
+    {"queue_max", FieldKind::kUint, 16, kSyncQueueMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.queue_max; }},
+    {"pending_msgs_max", FieldKind::kUint, 16, kSyncQueueMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.pending_msgs_max; }},
+    {"pending_bytes_max", FieldKind::kUint, 1 << 16, 1ull << 34,
+     [](NatsConfig& c) -> FieldSlot { return &c.pending_bytes_max; }},
+}};
+
+// "nats://host:port" or "tls://host:port" (or host:port), each non-empty, comma-separated.
+bool is_server_list(std::string_view s) {
+  if (s.empty()) return true;  // no bus
+  size_t start = 0;
+  while (start <= s.size()) {
+    const size_t comma = std::min(s.find(',', start), s.size());
+    std::string_view one = s.substr(start, comma - start);
+    while (!one.empty() && one.front() == ' ') one.remove_prefix(1);
+    while (!one.empty() && one.back() == ' ') one.remove_suffix(1);
+    if (const size_t scheme = one.find("://"); scheme != std::string_view::npos) {
+      const std::string_view name = one.substr(0, scheme);
+      if (name != "nats" && name != "tls") return false;
+      one.remove_prefix(scheme + 3);
+    }
+    const size_t colon = one.rfind(':');
+    if (one.empty() || colon == 0 || colon == std::string_view::npos ||
+        colon + 1 == one.size() || one.find_first_of(" /") != std::string_view::npos) {
+      return false;
+    }
+    start = comma + 1;
+  }
+  return true;
+}
 
 // Fields that act under some strategies only; the others act under all of them.
 struct FieldScope {
@@ -185,6 +245,12 @@ std::string allowed_text(FieldKind kind, uint64_t min, uint64_t max) {
       return "a non-empty string";
     case FieldKind::kEviction:
       return "one of " + eviction_names_list();
+    case FieldKind::kSyncMode:
+      return "one of off, invalidate, update";
+    case FieldKind::kConflict:
+      return "lww (the version and append rules are not available yet)";
+    case FieldKind::kServers:
+      return "NATS server URLs, comma-separated: nats://host:port[,nats://host:port...]";
   }
   return "?";
 }
@@ -252,6 +318,25 @@ std::expected<void, std::string> assign_value(std::string_view name, FieldKind k
       }
       *std::get<std::string*>(slot) = *s;
       return {};
+    case FieldKind::kSyncMode: {
+      if (s == nullptr) return std::unexpected(wrong_type(name, kind, 0, 0, v));
+      SyncMode m;
+      if (!parse_sync_mode(*s, &m)) {
+        return std::unexpected(std::string(name) + " " + quote(*s) + " is not " +
+                               allowed_text(kind, 0, 0));
+      }
+      *std::get<SyncMode*>(slot) = m;
+      return {};
+    }
+    case FieldKind::kConflict:
+    case FieldKind::kServers:
+      if (s == nullptr) return std::unexpected(wrong_type(name, kind, 0, 0, v));
+      if (kind == FieldKind::kConflict ? *s != "lww" : !is_server_list(*s)) {
+        return std::unexpected(std::string(name) + " " + quote(*s) + " is not accepted: must be " +
+                               allowed_text(kind, 0, 0));
+      }
+      *std::get<std::string*>(slot) = *s;
+      return {};
     case FieldKind::kString:
     case FieldKind::kPath:
       if (s == nullptr) return std::unexpected(wrong_type(name, kind, 0, 0, v));
@@ -304,6 +389,9 @@ std::expected<FieldValue, std::string> parse_value_text(std::string_view name, F
     case FieldKind::kString:
     case FieldKind::kPath:
     case FieldKind::kEviction:
+    case FieldKind::kSyncMode:
+    case FieldKind::kConflict:
+    case FieldKind::kServers:
       return std::string(text);
   }
   return std::unexpected(std::string(name) + ": unknown field kind");
@@ -315,12 +403,14 @@ std::string format_slot(const FieldSlot& slot) {
   if (const auto* u = std::get_if<uint64_t*>(&slot)) return std::to_string(**u);
   if (const auto* d = std::get_if<double*>(&slot)) return format_double(**d);
   if (const auto* st = std::get_if<Strategy*>(&slot)) return std::string(strategy_name(**st));
+  if (const auto* m = std::get_if<SyncMode*>(&slot)) return std::string(sync_mode_name(**m));
   return *std::get<std::string*>(slot);
 }
 
 std::span<const FieldSpec<Policy>> policy_fields() { return kPolicyFields; }
 std::span<const FieldSpec<PostgresConfig>> postgres_fields() { return kPostgresFields; }
 std::span<const FieldSpec<JournalConfig>> journal_fields() { return kJournalFields; }
+std::span<const FieldSpec<NatsConfig>> nats_fields() { return kNatsFields; }
 
 std::string policy_where(const Policy& p) {
   if (p.prefix.empty()) return "[default]";

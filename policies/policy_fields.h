@@ -26,9 +26,13 @@ enum class FieldKind {
   kString,      // any string (may be empty)
   kPath,        // non-empty string
   kEviction,    // an eviction policy name cache::make_policy() knows
+  kSyncMode,    // off, invalidate or update
+  kConflict,    // lww (the only rule today)
+  kServers,     // NATS server URLs: "nats://host:port", comma-separated
 };
 
-using FieldSlot = std::variant<bool*, uint32_t*, uint64_t*, double*, Strategy*, std::string*>;
+using FieldSlot =
+    std::variant<bool*, uint32_t*, uint64_t*, double*, Strategy*, std::string*, SyncMode*>;
 
 template <class T>
 struct FieldSpec {
@@ -66,6 +70,7 @@ std::string format_slot(const FieldSlot& slot);  // "yes", "250", "0.8", "write-
 std::span<const FieldSpec<Policy>> policy_fields();
 std::span<const FieldSpec<PostgresConfig>> postgres_fields();
 std::span<const FieldSpec<JournalConfig>> journal_fields();
+std::span<const FieldSpec<NatsConfig>> nats_fields();
 
 template <class T>
 const FieldSpec<T>* find_field(std::span<const FieldSpec<T>> fields, std::string_view name) {

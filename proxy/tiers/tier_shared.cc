@@ -4,23 +4,6 @@
 
 namespace strata::proxy {
 
-uint64_t VersionClock::next() {
-  using namespace std::chrono;
-  const uint64_t now = static_cast<uint64_t>(
-      duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
-  uint64_t prev = last_.load(std::memory_order_relaxed);
-  for (;;) {
-    const uint64_t v = now > prev ? now : prev + 1;
-    if (last_.compare_exchange_weak(prev, v, std::memory_order_relaxed)) return v;
-  }
-}
-
-void VersionClock::seed(uint64_t at_least) {
-  uint64_t prev = last_.load(std::memory_order_relaxed);
-  while (prev < at_least && !last_.compare_exchange_weak(prev, at_least)) {
-  }
-}
-
 // ---- WriteBehindShared ----
 
 WriteBehindShared::WriteBehindShared(JournalLedger* ledger, size_t dead_letter_max)

@@ -18,21 +18,10 @@
 
 #include "policies/write_behind_queue.h"
 #include "proxy/journal/journal.h"
+#include "proxy/sync/hlc.h"
 #include "proxy/tiers/policy_registry.h"
 
 namespace strata::proxy {
-
-// Versions are microseconds of wall-clock time, made strictly increasing within the process and
-// seeded past the journal's newest at start, so every write's version is newer than any write
-// made before it, across restarts too (as long as the clock does not go back past them).
-class VersionClock {
- public:
-  uint64_t next();
-  void seed(uint64_t at_least);  // next() returns more than this
-
- private:
-  std::atomic<uint64_t> last_{0};
-};
 
 // A batch of write-behind writes of one prefix, handed to one worker to flush (`writes` view
 // the batch's own bytes).
@@ -126,7 +115,9 @@ struct TierShared {
   PolicyRegistry* registry = nullptr;
   JournalLedger* ledger = nullptr;
   std::unique_ptr<WriteBehindShared> write_behind;
-  VersionClock versions;
+  // Write versions (sync/hlc.h), seeded past the journal's newest at start, so every write's
+  // version is newer than any made before it, across restarts too.
+  HybridClock versions;
   RefreshSet refreshing;
   NegativeCache negative;
   // Clients waiting in STRATA FLUSH-BEHIND (any worker): while there are any, every waiting

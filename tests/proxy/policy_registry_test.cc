@@ -118,28 +118,6 @@ TEST(PolicyRegistry, NoPostgresRefusesPostgresStrategy) {
   EXPECT_TRUE(r.current()->any_tier_off);
 }
 
-TEST(VersionClock, StrictlyIncreasingAcrossThreadsAndSeeded) {
-  VersionClock c;
-  c.seed(UINT64_C(1) << 52);
-  EXPECT_GT(c.next(), UINT64_C(1) << 52);
-  std::vector<uint64_t> seen[2];
-  std::thread a([&] {
-    for (int i = 0; i < 100000; ++i) seen[0].push_back(c.next());
-  });
-  std::thread b([&] {
-    for (int i = 0; i < 100000; ++i) seen[1].push_back(c.next());
-  });
-  a.join();
-  b.join();
-  for (auto& v : seen) {
-    for (size_t i = 1; i < v.size(); ++i) ASSERT_LT(v[i - 1], v[i]);
-  }
-  std::vector<uint64_t> all = seen[0];
-  all.insert(all.end(), seen[1].begin(), seen[1].end());
-  std::sort(all.begin(), all.end());
-  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end());  // never twice
-}
-
 TEST(NegativeCache, ExpiresAndErases) {
   NegativeCache n;
   n.put("a", 100);
