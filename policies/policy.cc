@@ -35,7 +35,7 @@ std::string_view sync_mode_name(SyncMode m) {
 
 bool parse_sync_mode(std::string_view s, SyncMode* out) {
   for (const auto& [mode, name] : kSyncNames) {
-    if (name == s && mode != SyncMode::kAuto) {
+    if (name == s) {
       *out = mode;
       return true;
     }

@@ -25,7 +25,7 @@ enum class SyncMode : uint8_t {
   kUpdate,      // peers install the new value and version when newer than theirs
 };
 std::string_view sync_mode_name(SyncMode m);  // "auto", "off", "invalidate", "update"
-bool parse_sync_mode(std::string_view s, SyncMode* out);  // "auto" is not accepted: unwritten
+bool parse_sync_mode(std::string_view s, SyncMode* out);
 // The mode in force: kAuto resolved by whether [nats] is configured.
 inline SyncMode effective_sync(SyncMode m, bool nats) {
   return m != SyncMode::kAuto ? m : nats ? SyncMode::kInvalidate : SyncMode::kOff;

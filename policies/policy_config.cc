@@ -214,7 +214,10 @@ std::expected<std::vector<ParsedPolicy>, std::string> parse_policy_array(const t
 std::expected<void, std::string> check_sync(const ParsedPolicy& p, bool nats,
                                             std::string_view source) {
   const auto at = p.lines.find("sync");
-  if (nats || at == p.lines.end() || p.policy.sync == SyncMode::kOff) return {};
+  if (nats || at == p.lines.end() || p.policy.sync == SyncMode::kOff ||
+      p.policy.sync == SyncMode::kAuto) {
+    return {};
+  }
   return std::unexpected(located(
       source, at->second,
       detail::policy_where(p.policy) + ": sync '" +

@@ -246,7 +246,7 @@ std::string allowed_text(FieldKind kind, uint64_t min, uint64_t max) {
     case FieldKind::kEviction:
       return "one of " + eviction_names_list();
     case FieldKind::kSyncMode:
-      return "one of off, invalidate, update";
+      return "one of off, invalidate, update, auto (invalidate when a NATS bus is configured)";
     case FieldKind::kConflict:
       return "lww (the version and append rules are not available yet)";
     case FieldKind::kServers:

@@ -68,7 +68,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Mistake{"UnknownTable", "[server]\nport = 1\n[cache]\nx = 1\n",
                 "t.toml:3: unknown table [cache] (allowed: [server], [postgres], [journal], "
-                "[default], [[policy]])"},
+                "[nats], [default], [[policy]])"},
         Mistake{"UnknownArrayTable", "[[policies]]\nprefix = \"a\"\n",
                 "t.toml:1: unknown table [[policies]]"},
         Mistake{"TopLevelKey", "port = 6380\n", "t.toml:1: unknown top-level key 'port'"},

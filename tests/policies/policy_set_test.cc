@@ -164,6 +164,8 @@ TEST(DescribePolicy, FieldOrderAndFormatting) {
       {"queue_wait_ms", "2000"},
       {"l1_bytes", "0"},
       {"eviction", ""},
+      {"sync", "auto"},
+      {"conflict", "lww"},
       {"table", "public.chat"},
       {"key_column", "key"},
       {"value_column", "value"},
