@@ -210,23 +210,35 @@ std::expected<std::vector<ParsedPolicy>, std::string> parse_policy_array(const t
 
 // The root: each top-level name in file order, [default] before the [[policy]] entries that
 // copy it.
-// A sync mode a [[policy]] or [default] writes needs a bus to act on.
-std::expected<void, std::string> check_sync(const ParsedPolicy& p, bool nats,
+// A sync mode a [[policy]] or [default] writes needs a bus to act on, and a tier behind L1:
+// where L1 is a key's only copy, a peer told to drop it would lose it.
+std::expected<void, std::string> check_sync(const ParsedPolicy& p, bool nats, bool upstream,
                                             std::string_view source) {
   const auto at = p.lines.find("sync");
-  if (nats || at == p.lines.end() || p.policy.sync == SyncMode::kOff ||
+  if (at == p.lines.end() || p.policy.sync == SyncMode::kOff ||
       p.policy.sync == SyncMode::kAuto) {
     return {};
   }
-  return std::unexpected(located(
-      source, at->second,
-      detail::policy_where(p.policy) + ": sync '" +
-          std::string(sync_mode_name(p.policy.sync)) +
-          "' needs the NATS bus: set [nats] url (or --nats), or write sync = \"off\""));
+  const std::string where =
+      detail::policy_where(p.policy) + ": sync '" + std::string(sync_mode_name(p.policy.sync));
+  if (!nats) {
+    return std::unexpected(located(source, at->second,
+                                   where + "' needs the NATS bus: set [nats] url (or --nats), "
+                                           "or write sync = \"off\""));
+  }
+  if (!p.policy.uses_postgres() && (!p.policy.l2 || !upstream)) {
+    return std::unexpected(located(
+        source, at->second,
+        where + "' needs a tier behind L1: with strategy 'cache' and no Redis (l2 = false, or "
+                "no upstream) L1 holds the only copy, and peers cannot drop or replace it "
+                "without losing it (use a PostgreSQL strategy, or l2 = true with an upstream)"));
+  }
+  return {};
 }
 
 std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
-                                                    std::string_view source, bool cli_nats) {
+                                                    std::string_view source, bool cli_nats,
+                                                    bool upstream) {
   PolicyConfig config;
   ParsedPolicy fallback;
   const toml::array* policy_array = nullptr;
@@ -289,12 +301,14 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
   if (auto ok = check_parsed(fallback, has_postgres, source); !ok) {
     return std::unexpected(ok.error());
   }
-  if (auto ok = check_sync(fallback, nats, source); !ok) return std::unexpected(ok.error());
+  if (auto ok = check_sync(fallback, nats, upstream, source); !ok) {
+    return std::unexpected(ok.error());
+  }
   size_t partitions = 0;
   for (const auto& p : parsed) {
     if (auto ok = check_parsed(p, has_postgres, source); !ok) return std::unexpected(ok.error());
     if (auto ok = check_written_fields(p, source); !ok) return std::unexpected(ok.error());
-    if (auto ok = check_sync(p, nats, source); !ok) return std::unexpected(ok.error());
+    if (auto ok = check_sync(p, nats, upstream, source); !ok) return std::unexpected(ok.error());
     if (p.policy.l1_bytes != 0 && ++partitions > kL1PartitionsMax) {
       return std::unexpected(std::string(source) + ":" + std::to_string(p.table_line) +
                              ": [[policy]] prefix '" + p.policy.prefix + "': more than " +
@@ -338,7 +352,7 @@ std::expected<PolicyConfig, std::string> parse_policy_text(std::string_view text
                                    "not valid TOML: " + std::string(e.description())));
   }
   try {
-    return parse_root(root, source_name, ctx.has_nats);
+    return parse_root(root, source_name, ctx.has_nats, ctx.has_upstream);
   } catch (const std::exception& e) {  // std::bad_alloc and the like: still a value
     return std::unexpected(std::string(source_name) + ": " + e.what());
   }

@@ -7,7 +7,7 @@ set -euo pipefail
 profile=${1:-run}
 packages=(
   build-essential cmake ninja-build pkg-config
-  liburing-dev libmimalloc-dev libjemalloc-dev libtomlplusplus-dev libpq-dev
+  liburing-dev libmimalloc-dev libjemalloc-dev libtomlplusplus-dev libpq-dev libnats-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
   redis-server redis-tools
 )
@@ -15,7 +15,7 @@ if [ "$profile" = test ] || [ "$profile" = demo ]; then
   packages+=(postgresql postgresql-client python3)
 fi
 if [ "$profile" = test ]; then
-  packages+=(libnats-dev nats-server clang-14 libclang-rt-14-dev python3-redis tcl curl)
+  packages+=(nats-server clang-14 libclang-rt-14-dev python3-redis tcl curl)
 fi
 missing=()
 for p in "${packages[@]}"; do

@@ -27,8 +27,9 @@ enum Section : uint32_t {
   kKeyspace = 1u << 6,
   kStrata = 1u << 7,
   kPolicies = 1u << 8,
+  kSync = 1u << 9,
 };
-constexpr uint32_t kAllSections = 0x1ff;
+constexpr uint32_t kAllSections = 0x3ff;
 
 struct SectionName {
   std::string_view name;
@@ -39,6 +40,7 @@ constexpr SectionName kSectionNames[] = {
     {"server", kServer},     {"clients", kClients},         {"memory", kMemory},
     {"stats", kStats},       {"replication", kReplication}, {"cpu", kCpu},
     {"keyspace", kKeyspace}, {"strata", kStrata},           {"policies", kPolicies},
+    {"sync", kSync},
 };
 
 // INFO's argument list: "default", "all" and "everything" select every section strata has;
@@ -206,6 +208,10 @@ std::string info_text(CommandContext& ctx, uint32_t sections) {
     text.append("# Policies\r\n");
     text.append(ctx.server->policies_info);
   }
+  if (!ctx.server->sync_info.empty() && begin(kSync)) {
+    text.append("# Sync\r\n");
+    text.append(ctx.server->sync_info);
+  }
   return text;
 }
 
@@ -218,7 +224,8 @@ void cmd_info(CommandContext& ctx, Args args) {
 bool info_redis_args(Args args, std::vector<std::string_view>* redis_args) {
   redis_args->assign(1, args[0]);
   for (size_t i = 1; i < args.size(); ++i) {
-    if (!option_is(args[i], "strata") && !option_is(args[i], "policies")) {
+    if (!option_is(args[i], "strata") && !option_is(args[i], "policies") &&
+        !option_is(args[i], "sync")) {
       redis_args->push_back(args[i]);
     }
   }
@@ -226,7 +233,7 @@ bool info_redis_args(Args args, std::vector<std::string_view>* redis_args) {
 }
 
 std::string info_own_sections(CommandContext& ctx, Args args) {
-  return info_text(ctx, selected_sections(args) & (kStrata | kPolicies));
+  return info_text(ctx, selected_sections(args) & (kStrata | kPolicies | kSync));
 }
 
 }  // namespace strata::proxy

@@ -34,6 +34,8 @@ void cmd_strata(CommandContext& ctx, Args args) {
         "    Wait until every write-behind queue is empty.",
         "STRATA DEADLETTER LIST | RETRY [key] | DROP [key]",
         "    Writes PostgreSQL refused for good.",
+        "STRATA SYNC",
+        "    The sync bus: connection, events, gaps, partition drops, lag, peers.",
         "STRATA HELP",
     };
     ctx.out->array_header(std::size(kLines));
@@ -58,6 +60,14 @@ void cmd_strata(CommandContext& ctx, Args args) {
       return;
     }
     reply_text(ctx, text);
+    return;
+  }
+  if (name_is(sub, "sync") && args.size() == 2) {
+    if (ctx.server->sync_info.empty()) {
+      ctx.out->error("ERR the sync bus is off (configure [nats] url, or start with --nats URL)");
+      return;
+    }
+    reply_text(ctx, ctx.server->sync_info);
     return;
   }
   ctx.out->error("ERR unknown subcommand or wrong number of arguments for '" + std::string(sub) +

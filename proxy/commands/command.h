@@ -62,6 +62,7 @@ struct ServerView {
   std::string hitrate_info;      // INFO lines of the hit-rate monitor (may be empty)
   std::string changes_info;      // INFO lines of the change seam (events per op and source)
   std::string policies_info;     // INFO "# Policies" lines (empty without policies)
+  std::string sync_info;         // INFO "# Sync" lines (empty without a sync bus)
 };
 
 struct CommandContext {

@@ -24,6 +24,8 @@ class LoopOwner {
   virtual void on_tick(int64_t now_ms) = 0;
   // After the completions of one iteration were dispatched, before output is flushed.
   virtual void end_of_iteration(int64_t now_ms) = 0;
+  // Another thread called wake() (work waits in a queue of the owner's).
+  virtual void on_wake() {}
 };
 
 class Loop final : public IoHandler {
@@ -63,7 +65,7 @@ class Loop final : public IoHandler {
   void on_sent(Token t, long res) override;
   void on_connected(Token t, int res) override;
   void on_tick() override;
-  void on_wake() override {}
+  void on_wake() override { owner_->on_wake(); }
   void on_wakeup() override { refresh_clock(); }
   void on_poll(Token t, int res) override;
   void on_file_done(Token t, long res) override;

@@ -192,8 +192,8 @@ void ClientConn::run_local(const CommandSpec* spec, std::span<const std::string_
   // Server facts are gathered only for the commands that report them.
   const std::string_view n = spec->name;
   const bool reports = n == "info" || n == "hello" || n == "client" || n == "strata";
-  CommandContext ctx{ctx_->store, &w, &client_, &ctx_->host->server_view(reports, n == "info"),
-                     ctx_->hitrate};
+  const ServerView& view = ctx_->host->server_view(reports, n == "info" || n == "strata");
+  CommandContext ctx{ctx_->store, &w, &client_, &view, ctx_->hitrate};
   run_native(*spec, ctx, args);
   if ((spec->flags & kWrite) != 0) after_local_write(*spec, args);
   if (client_.close_after_reply) {

@@ -142,6 +142,11 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
       if (!p.l1) l1 = false;  // Redis only: forwarded, nothing cached
     }
   }
+  if (l1 && ctx_->sync != nullptr && spec != nullptr && spec->first_key > 0 &&
+      args.size() > static_cast<size_t>(spec->first_key) &&
+      ctx_->sync->l1_bypass(args[static_cast<size_t>(spec->first_key)])) {
+    l1 = false;  // the sync bus is down past max_staleness_ms: Redis answers, L1 stays out
+  }
   if (l1 && spec != nullptr && spec->name == "get" && args.size() == 2) {
     serve_get(args[1]);
     return true;

@@ -11,6 +11,7 @@
 #include "proxy/loop/event_loop.h"
 #include "proxy/loop/server_stats.h"
 #include "proxy/sync/change_seam.h"
+#include "proxy/sync/sync_state.h"
 
 namespace strata::proxy {
 
@@ -52,6 +53,7 @@ struct FrontContext {
   TierShared* tier_shared = nullptr;  // policies; null when none are configured
   ChangeSeam* seam = nullptr;
   FrontHost* host = nullptr;
+  const SyncState* sync = nullptr;  // null without a sync bus
   std::atomic<uint64_t>* commands = nullptr;  // the worker's command counter
   ClientLimits limits;
 };

@@ -49,6 +49,7 @@ const Setting kSettings[] = {
     S(maxmemory_bytes, kBytes, "L1 memory limit, e.g. 256mb (default 0: unlimited)"),
     S(eviction, kString, "L1 eviction policy: s3fifo (default), lru, ..."),
     S(upstream, kString, "upstream Redis host:port (default: none, standalone)"),
+    S(nats, kString, "NATS URL(s) for the sync bus, e.g. nats://127.0.0.1:4222 (overrides [nats] url)"),
     S(requirepass, kString, "password clients must AUTH with (default: none)"),
     S(io, kString, "I/O backend: auto (default), uring, epoll"),
     S(l1_enabled, kBool, "serve from L1 (default true); false: pure pass-through"),

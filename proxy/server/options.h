@@ -14,6 +14,7 @@ struct Options {
   uint64_t maxmemory_bytes = 0;  // 0: no limit (like Redis)
   std::string eviction = "s3fifo";
   std::string upstream;  // host:port, empty: standalone
+  std::string nats;      // NATS server URL(s) for the sync bus; overrides [nats] url
   std::string config_file;
   std::string requirepass;
   std::string io = "auto";  // auto | uring | epoll

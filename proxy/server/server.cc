@@ -3,7 +3,10 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <future>
 
 #include "proxy/commands/hitrate_monitor.h"
@@ -11,6 +14,7 @@
 #include "proxy/tiers/journal_filter.h"
 #include "proxy/loop/log.h"
 #include "proxy/tiers/policy_registry.h"
+#include "proxy/sync/nats_bus.h"
 #include "proxy/sync/store_removals.h"
 #include "proxy/tiers/tier_shared.h"
 
@@ -70,9 +74,18 @@ bool Server::start(std::string* err) {
   std::vector<std::promise<InitResult>> ready(options_.workers);
   std::promise<bool> go;
   std::shared_future<bool> go_signal = go.get_future().share();
+  if (!nats_.url.empty()) {
+    sync_status_.policies = registry_.get();
+    NatsBus::Setup setup{nats_, instance_, options_.workers};
+    bus_ = std::make_unique<NatsBus>(std::move(setup), store_.get(), registry_.get(),
+                                     &tiers_->versions, &sync_status_);
+    shared_.bus = bus_.get();
+    shared_.sync = &sync_status_;
+  }
   for (uint32_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, &shared_));
     shared_.workers.push_back(workers_.back().get());
+    if (bus_) bus_->attach_worker(i, &workers_.back()->loop());
   }
   for (uint32_t i = 0; i < options_.workers; ++i) {
     Worker* raw = workers_[i].get();
@@ -99,6 +112,8 @@ bool Server::start(std::string* err) {
       shared_.io_description = workers_[0]->features().describe();
     }
   }
+  // The bus connects (or keeps trying in the background) before any worker serves.
+  if (all_ok && bus_ && !bus_->start(err)) all_ok = false;
   go.set_value(all_ok);
   if (!all_ok) {
     stop();
@@ -132,9 +147,17 @@ void Server::wait_for_signal() {
   }
 }
 
+// Host name and port: stable across restarts, distinct between instances on one host.
+std::string Server::default_instance_name() const {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0 || host[0] == 0) std::snprintf(host, sizeof host, "strata");
+  return std::string(host) + ":" + std::to_string(options_.port);
+}
+
 bool Server::start_policies(std::string* err) {
   policies::ConfigContext ctx;
   ctx.has_upstream = !options_.upstream.empty();
+  ctx.has_nats = !options_.nats.empty();
   policies::PolicyConfig cfg;
   if (!options_.config_file.empty()) {
     auto parsed = policies::load_policy_file(options_.config_file, ctx);
@@ -144,9 +167,14 @@ bool Server::start_policies(std::string* err) {
     }
     cfg = std::move(*parsed);
   }
+  nats_ = cfg.nats;
+  if (!options_.nats.empty()) nats_.url = options_.nats;
+  instance_ = !nats_.instance.empty() ? nats_.instance : default_instance_name();
   registry_ = std::make_unique<PolicyRegistry>(options_.config_file, ctx, cfg);
+  registry_->set_nats(!nats_.url.empty());
   tiers_ = std::make_unique<TierShared>();
   tiers_->registry = registry_.get();
+  tiers_->versions.set_tiebreak(HybridClock::tiebreak_of(instance_));
   shared_.tiers = tiers_.get();
   if (cfg.postgres.conninfo.empty()) return true;
 
@@ -276,6 +304,8 @@ void Server::drain_write_behind() {
 
 void Server::stop() {
   drain_write_behind();
+  // The bus wakes workers' loops as peers' events arrive: it stops before they do.
+  if (bus_) bus_->stop();
   for (auto& w : workers_) w->request_stop();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();

@@ -12,6 +12,8 @@
 #include "proxy/server/options.h"
 #include "proxy/loop/server_stats.h"
 #include "proxy/server/worker.h"
+#include "proxy/sync/sync_state.h"
+#include "policies/policy_config.h"
 
 namespace strata::proxy {
 
@@ -41,12 +43,17 @@ class Server {
   std::unique_ptr<class PolicyRegistry> registry_;
   std::unique_ptr<class JournalLedger> ledger_;
   std::unique_ptr<struct TierShared> tiers_;
+  policies::NatsConfig nats_;   // url empty: no sync bus
+  std::string instance_;        // this instance's stable name
+  SyncState sync_status_;
+  std::unique_ptr<class NatsBus> bus_;
 
   // Shards of each prefix's own L1 partition: few, so an adaptive partition's shadows see
   // enough of its keys per shard.
   static constexpr uint32_t kPartitionShards = 4;
 
   bool start_policies(std::string* err);
+  std::string default_instance_name() const;
   bool store_config(cache::StoreConfig* sc, std::string* err) const;
   void reload_policies();
   void drain_write_behind();

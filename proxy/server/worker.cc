@@ -16,6 +16,8 @@
 #include "proxy/admin/policy_admin.h"
 #include "proxy/redis/upstream.h"
 #include "proxy/tiers/tier_shared.h"
+#include "proxy/sync/nats_bus.h"
+#include "proxy/sync/sync_publisher.h"
 #include "proxy/tiers/tiers.h"
 
 namespace strata::proxy {
@@ -57,6 +59,8 @@ bool Worker::init(std::string* err, std::string* driver_note) {
   const Options& o = options();
   DriverOptions d;
   d.tick_ms = o.tick_ms;
+  // Heartbeats go out from the tick: it must come at least twice per heartbeat interval.
+  if (shared_->bus != nullptr) d.tick_ms = std::min(d.tick_ms, std::max(1u, shared_->bus->heartbeat_ms() / 2));
   d.force_epoll = o.io == "epoll";
   if (!loop_.init(d, o.io == "uring", err, driver_note)) return false;
   listen_fd_ = make_listener(o.bind, o.port, err);
@@ -91,8 +95,19 @@ bool Worker::init(std::string* err, std::string* driver_note) {
     tc.upstream = upstream_.get();
     tc.shared = ts;
     tc.seam = &seam_;
+    tc.sync = shared_->sync;
     tiers_ = std::make_unique<Tiers>(tc);
     if (!tiers_->init(err)) return false;
+  }
+  if (shared_->bus != nullptr) {
+    publisher_ = std::make_unique<SyncPublisher>(shared_->bus, static_cast<uint16_t>(index_),
+                                                 &seam_, ts->registry);
+    if (upstream_) {
+      publisher_->set_forget(
+          [](void* up, std::string_view key) { static_cast<Upstream*>(up)->forget_flight(key); },
+          upstream_.get());
+    }
+    seam_.subscribe(publisher_.get());
   }
   front_.loop = &loop_;
   front_.store = shared_->store;
@@ -102,6 +117,7 @@ bool Worker::init(std::string* err, std::string* driver_note) {
   front_.tiers = tiers_.get();
   front_.tier_shared = ts;
   front_.seam = &seam_;
+  front_.sync = upstream_ != nullptr ? shared_->sync : nullptr;  // standalone: L1 is all there is
   front_.host = this;
   front_.commands = &commands_;
   ClientLimits& l = front_.limits;
@@ -133,6 +149,11 @@ void Worker::request_stop() {
 
 void Worker::end_of_iteration(int64_t now_ms) {
   if (tiers_) tiers_->end_of_iteration(now_ms);
+  if (publisher_) publisher_->flush();  // this iteration's changes, one message per partition
+}
+
+void Worker::on_wake() {
+  if (publisher_) publisher_->deliver_peer_events();
 }
 
 void Worker::on_accept(int fd) {
@@ -163,6 +184,7 @@ void Worker::on_accept(int fd) {
 }
 
 void Worker::on_tick(int64_t now_ms) {
+  if (publisher_) publisher_->on_tick(now_ms);
   if (now_ms - last_housekeeping_ms_ < kHousekeepingEveryMs) return;
   last_housekeeping_ms_ = now_ms;
   shared_->store->active_expire(options().active_expire_budget);
@@ -224,6 +246,7 @@ const ServerView& Worker::server_view(bool refresh, bool full) {
   view_.io = shared_->io_description;
   if (full) view_.hitrate_info = shared_->hitrate != nullptr ? shared_->hitrate->info_lines() : "";
   view_.changes_info = changes_info();
+  if (full && shared_->bus != nullptr) view_.sync_info = shared_->bus->info_lines();
   if (full && shared_->tiers != nullptr) {
     view_.policies_info = policies_info(*shared_->tiers);
     if (tiers_) {

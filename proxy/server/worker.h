@@ -19,6 +19,7 @@
 #include "proxy/resp/front_context.h"
 #include "proxy/server/options.h"
 #include "proxy/sync/change_seam.h"
+#include "proxy/sync/sync_state.h"
 
 namespace strata::proxy {
 
@@ -35,6 +36,8 @@ struct Shared {
   class HitRateMonitor* hitrate = nullptr;  // null when sampling is off
   std::vector<class Worker*> workers;       // for INFO's sums of per-worker counters
   struct TierShared* tiers = nullptr;       // policies; with [postgres], the tiered path
+  class NatsBus* bus = nullptr;             // the sync bus; null without [nats]
+  SyncState* sync = nullptr;               // with the bus: whether synced keys may use L1
 };
 
 class Worker final : public LoopOwner, public FrontHost {
@@ -60,6 +63,7 @@ class Worker final : public LoopOwner, public FrontHost {
   void on_accept(int fd) override;
   void on_tick(int64_t now_ms) override;
   void end_of_iteration(int64_t now_ms) override;
+  void on_wake() override;
   // FrontHost.
   const ServerView& server_view(bool refresh, bool full) override;
 
@@ -77,6 +81,7 @@ class Worker final : public LoopOwner, public FrontHost {
   FrontContext front_;
   std::unique_ptr<Upstream> upstream_;
   std::unique_ptr<Tiers> tiers_;
+  std::unique_ptr<class SyncPublisher> publisher_;  // with the sync bus
   ServerView view_;
   alignas(64) std::atomic<uint64_t> commands_{0};  // written by this worker only
   std::atomic<uint64_t> forwarded_{0};

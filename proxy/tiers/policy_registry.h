@@ -15,6 +15,7 @@
 
 #include "proxy/sync/change_seam.h"
 #include "proxy/sync/store_removals.h"
+#include "proxy/sync/sync_state.h"
 #include "policies/policy_config.h"
 #include "policies/policy_table.h"
 
@@ -70,7 +71,7 @@ struct PolicySnapshot {
   const PolicyEntry& match(std::string_view key) const { return table.match(key); }
 };
 
-class PolicyRegistry final : public PrefixCounters, public L1OnlyKeys {
+class PolicyRegistry final : public PrefixCounters, public L1OnlyKeys, public SyncPolicies {
  public:
   PolicyRegistry(std::string path, policies::ConfigContext ctx, policies::PolicyConfig initial);
   ~PolicyRegistry();
@@ -86,6 +87,16 @@ class PolicyRegistry final : public PrefixCounters, public L1OnlyKeys {
   std::atomic<uint64_t>* changes_for(std::string_view key) override {
     return &current()->match(key).stats->changes;
   }
+  // SyncPolicies: the key's policy's sync mode, `auto` resolved by whether a bus is configured.
+  // A key L1 alone holds (cache strategy without Redis behind it) is never synced: a peer
+  // dropping it would lose it.
+  policies::SyncMode sync_of(std::string_view key) const override {
+    const policies::Policy& p = current()->match(key).policy;
+    if (!p.uses_postgres() && (!p.l2 || !ctx_.has_upstream)) return policies::SyncMode::kOff;
+    return policies::effective_sync(p.sync, nats_);
+  }
+  void set_nats(bool configured) { nats_ = configured; }  // before any worker runs
+  bool nats() const { return nats_; }
   // L1OnlyKeys: a cache-strategy policy keeps the key out of Redis.
   bool l1_only(std::string_view key) const override {
     const PolicySnapshot* s = current();
@@ -102,6 +113,7 @@ class PolicyRegistry final : public PrefixCounters, public L1OnlyKeys {
 
   std::string path_;
   policies::ConfigContext ctx_;
+  bool nats_ = false;
   std::mutex mu_;
   std::atomic<const PolicySnapshot*> current_{nullptr};
   // Replaced snapshots are freed after a grace period longer than any request holding a

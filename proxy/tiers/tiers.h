@@ -22,6 +22,7 @@
 #include "proxy/loop/reply_sink.h"
 #include "proxy/redis/upstream.h"
 #include "proxy/sync/change_seam.h"
+#include "proxy/sync/sync_state.h"
 
 namespace strata::proxy {
 
@@ -34,6 +35,7 @@ struct TierContext {
   Upstream* upstream = nullptr;  // L2; null without an upstream Redis
   TierShared* shared = nullptr;
   ChangeSeam* seam = nullptr;
+  const SyncState* sync = nullptr;  // null without a sync bus
 };
 
 class Tiers {
@@ -87,7 +89,11 @@ class Tiers {
     uint64_t part_of = 0;
   };
 
-  // Reads.
+  // Reads. L1 serves and takes the key unless its policy keeps it out, or the sync bus has
+  // been down too long for L1 to be trusted with a synced key.
+  bool use_l1(const PolicyEntry& e, std::string_view key) const {
+    return e.policy.l1 && (ctx_.sync == nullptr || !ctx_.sync->l1_bypass(key));
+  }
   void read(const PolicyEntry& e, std::string_view key, Waiter w);
   void read_l2(Flight* f);
   void read_pg(Flight* f);

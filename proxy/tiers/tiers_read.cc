@@ -334,7 +334,8 @@ void Tiers::read(const PolicyEntry& e, std::string_view key, Waiter w) {
   const policies::Policy& p = e.policy;
   const int64_t now = ctx_.loop->now_ms();
   cache::Store& store = *ctx_.store;
-  if (p.l1) {
+  const bool l1 = use_l1(e, key);
+  if (l1) {
     auto txn = store.lock(key);
     cache::EntryView v;
     if (txn->read(key, &v)) {
@@ -351,7 +352,7 @@ void Tiers::read(const PolicyEntry& e, std::string_view key, Waiter w) {
     policies::PendingWrite pw;
     if (shared_->write_behind->find(p.prefix, key, &pw)) {
       bump(e.stats->pending_hits);
-      if (!pw.is_delete && p.l1) {
+      if (!pw.is_delete && l1) {
         const int64_t exp = p.ttl_ms > 0 ? now + static_cast<int64_t>(p.ttl_ms) : 0;
         store.lock(key)->set(key, pw.value, exp);
       }
@@ -410,11 +411,10 @@ void Tiers::read_l2(Flight* f) {
       read_pg(&fl);  // not in Redis (or Redis failed): PostgreSQL is the source
       return;
     }
-    const policies::Policy& p = fl.entry->policy;
     const int64_t now = ctx_.loop->now_ms();
     const int64_t pttl_ms = r.ok && r.kind == protocol::ReplyKind::kInteger ? r.integer : -3;
     bump(fl.entry->stats->l2_hits);
-    if (p.l1 && pttl_ms >= -1) {
+    if (use_l1(*fl.entry, fl.key) && pttl_ms >= -1) {
       const int64_t exp = pttl_ms >= 0 ? now + std::max<int64_t>(pttl_ms, 1) : 0;
       if (ctx_.store->complete_fill(fl.key, fl.lease, fl.value, exp)) {
         bump(fl.entry->stats->fills);
@@ -461,7 +461,7 @@ void Tiers::read_pg(Flight* f) {
     const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
     const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
     if (p.l2) l2_install(*fl.entry, key, value, version, ttl);
-    if (p.l1 &&
+    if (use_l1(*fl.entry, key) &&
         ctx_.store->complete_fill(key, fl.lease, value, ttl > 0 ? now + ttl : 0)) {
       bump(fl.entry->stats->fills);
     }
@@ -528,7 +528,7 @@ void Tiers::refresh(const PolicyEntry* e, std::string key) {
     const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
     const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
     if (p.l2) l2_install(*e, key, *r.rows[0][0], version, ttl);
-    if (p.l1) {
+    if (use_l1(*e, key)) {
       ctx_.store->complete_fill(key, lease, *r.rows[0][0], ctx_.loop->now_ms() + ttl);
     }
   });

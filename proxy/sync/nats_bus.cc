@@ -1,0 +1,480 @@
+#include "proxy/sync/nats_bus.h"
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "cache/hash.h"
+#include "proxy/loop/log.h"
+
+namespace strata::proxy {
+namespace {
+
+constexpr int64_t kTickMs = 10;  // silence and staleness checks
+constexpr size_t kDropScanKeys = 1024;
+constexpr int kLagBuckets = 24;  // 1 ms .. 2^23 ms
+
+int64_t wall_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+uint64_t random_epoch() {
+  std::random_device rd;
+  const uint64_t v = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+                     static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return v == 0 ? 1 : v;
+}
+
+std::vector<std::string> split_servers(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t comma = std::min(list.find(',', start), list.size());
+    std::string one = list.substr(start, comma - start);
+    one.erase(0, one.find_first_not_of(' '));
+    one.erase(one.find_last_not_of(' ') + 1);
+    if (!one.empty()) out.push_back(one.find("://") == std::string::npos ? "nats://" + one : one);
+    start = comma + 1;
+  }
+  return out;
+}
+
+ChangeOp op_of(protocol::SyncOp op) {
+  switch (op) {
+    case protocol::SyncOp::kSet: return ChangeOp::kSet;
+    case protocol::SyncOp::kDelete: return ChangeOp::kDelete;
+    case protocol::SyncOp::kFlushAll: return ChangeOp::kFlushAll;
+    case protocol::SyncOp::kInvalidate: break;
+  }
+  return ChangeOp::kInvalidate;
+}
+
+}  // namespace
+
+NatsBus::NatsBus(Setup setup, cache::Store* store, const SyncPolicies* policies,
+                 HybridClock* clock, SyncState* status)
+    : setup_(std::move(setup)),
+      store_(store),
+      policies_(policies),
+      clock_(clock),
+      status_(status),
+      origin_(cache::hash_key(setup_.instance) | 1),
+      epoch_(random_epoch()),
+      rx_(setup_.nats.partitions,
+          setup_.nats.silence_ms != 0 ? setup_.nats.silence_ms
+                                      : 2 * static_cast<int64_t>(setup_.nats.heartbeat_ms) + 50),
+      lag_buckets_(kLagBuckets, 0) {
+  // Receiving takes whatever NATS carries; sending stays within batch_bytes_max.
+  send_limits_.message_bytes_max = setup_.nats.batch_bytes_max;
+  const std::string& prefix = setup_.nats.subject_prefix;
+  for (uint32_t p = 0; p < setup_.nats.partitions; ++p) {
+    subjects_.push_back(prefix + ".ev." + std::to_string(p));
+  }
+  heartbeat_subject_ = prefix + ".hb";
+  wildcard_ = prefix + ".>";
+  for (uint32_t i = 0; i < setup_.workers; ++i) inboxes_.push_back(std::make_unique<Inbox>());
+  // Until the first connection, synced keys read through: nothing vouches for L1 yet.
+  status_->degraded.store(true, std::memory_order_relaxed);
+  down_since_ms_.store(wall_ms() - setup_.nats.max_staleness_ms - 1, std::memory_order_relaxed);
+}
+
+NatsBus::~NatsBus() { stop(); }
+
+void NatsBus::attach_worker(uint32_t index, Loop* loop) { inboxes_.at(index)->loop = loop; }
+
+uint32_t NatsBus::partition_of(std::string_view key) const {
+  return static_cast<uint32_t>(cache::hash_key(key) % setup_.nats.partitions);
+}
+
+bool NatsBus::start(std::string* err) {
+  const policies::NatsConfig& c = setup_.nats;
+  natsStatus s = natsOptions_Create(&opts_);
+  std::vector<std::string> servers = split_servers(c.url);
+  std::vector<const char*> urls;
+  for (const std::string& u : servers) urls.push_back(u.c_str());
+  if (s == NATS_OK) s = natsOptions_SetServers(opts_, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetName(opts_, ("strata " + setup_.instance).c_str());
+  if (s == NATS_OK && !c.user.empty()) {
+    s = natsOptions_SetUserInfo(opts_, c.user.c_str(), c.password.c_str());
+  }
+  if (s == NATS_OK && !c.token.empty()) s = natsOptions_SetToken(opts_, c.token.c_str());
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts_, c.connect_timeout_ms);
+  // nats.c pings every 2 minutes by default: a half-open link would go unnoticed that long.
+  if (s == NATS_OK) s = natsOptions_SetPingInterval(opts_, c.ping_interval_ms);
+  if (s == NATS_OK) s = natsOptions_SetMaxPingsOut(opts_, static_cast<int>(c.max_pings_out));
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts_, c.reconnect_wait_ms);
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts_, -1);  // forever
+  if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts_, true, nullptr, nullptr);
+  if (s == NATS_OK) s = natsOptions_SetNoEcho(opts_, true);  // our own messages stay home
+  if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts_, &NatsBus::on_disconnected, this);
+  if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts_, &NatsBus::on_reconnected, this);
+  if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts_, &NatsBus::on_error, this);
+  if (s != NATS_OK) {
+    *err = std::string("nats: ") + natsStatus_GetText(s);
+    return false;
+  }
+  // With RetryOnFailedConnect a server that is not up yet is NATS_NOT_YET_CONNECTED: the
+  // library keeps trying in the background and calls on_reconnected once it is.
+  s = natsConnection_Connect(&conn_, opts_);
+  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+    *err = std::string("nats: cannot connect to ") + c.url + ": " + natsStatus_GetText(s);
+    return false;
+  }
+  s = natsConnection_Subscribe(&sub_, conn_, wildcard_.c_str(), &NatsBus::on_message, this);
+  if (s == NATS_OK) {
+    // nats.c's defaults drop silently past 65536 messages / 64 MiB: ours are set and counted.
+    s = natsSubscription_SetPendingLimits(sub_, static_cast<int>(c.pending_msgs_max),
+                                          static_cast<int>(std::min<uint64_t>(
+                                              c.pending_bytes_max, INT32_MAX)));
+  }
+  if (s != NATS_OK) {
+    *err = std::string("nats: cannot subscribe to ") + wildcard_ + ": " + natsStatus_GetText(s);
+    return false;
+  }
+  if (natsConnection_Status(conn_) == NATS_CONN_STATUS_CONNECTED) set_connected(true, wall_ms());
+  ticker_ = std::thread([this] { ticker(); });
+  STRATA_LOG_INFO("sync: instance '%s' epoch %016llx on NATS %s (%u partitions, heartbeat %u ms)",
+                  setup_.instance.c_str(), static_cast<unsigned long long>(epoch_),
+                  c.url.c_str(), c.partitions, c.heartbeat_ms);
+  return true;
+}
+
+void NatsBus::stop() {
+  {
+    std::lock_guard<std::mutex> g(tick_mu_);
+    stopping_ = true;
+  }
+  tick_cv_.notify_all();
+  if (ticker_.joinable()) ticker_.join();
+  if (sub_ != nullptr) {
+    natsSubscription_Unsubscribe(sub_);
+    natsSubscription_Destroy(sub_);
+    sub_ = nullptr;
+  }
+  if (conn_ != nullptr) {
+    natsConnection_Close(conn_);
+    natsConnection_Destroy(conn_);
+    conn_ = nullptr;
+  }
+  if (opts_ != nullptr) {
+    natsOptions_Destroy(opts_);
+    opts_ = nullptr;
+  }
+}
+
+void NatsBus::publish(std::string_view subject, std::string_view data) {
+  // natsConnection_Publish wants a C string subject: ours are kept NUL-terminated.
+  const natsStatus s = natsConnection_Publish(conn_, subject.data(), data.data(),
+                                              static_cast<int>(data.size()));
+  if (s == NATS_OK) {
+    bump(counters_.published_messages);
+  } else {
+    bump(counters_.publish_failures);
+  }
+}
+
+void NatsBus::take_peer_events(uint32_t worker, std::vector<PeerEvent>* out) {
+  Inbox& in = *inboxes_.at(worker);
+  std::lock_guard<std::mutex> g(in.mu);
+  out->swap(in.events);
+}
+
+// ---- receiving (nats.c's delivery thread) ----
+
+void NatsBus::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* self) {
+  auto* bus = static_cast<NatsBus*>(self);
+  const std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  {
+    std::lock_guard<std::mutex> g(bus->rx_mu_);
+    bus->handle(data, wall_ms());
+  }
+  natsMsg_Destroy(msg);
+}
+
+// One decoded message, all or nothing (decode_message calls back only for a whole, valid one).
+class NatsBus::Decoded final : public protocol::SyncHandler {
+ public:
+  Decoded(NatsBus* bus, int64_t now_ms) : bus_(bus), now_ms_(now_ms) {}
+  void on_header(const protocol::SyncHeader& h) override {
+    h_ = h;
+    if (h.origin == bus_->origin_ && h.epoch == bus_->epoch_) {
+      self_ = true;  // our own (NoEcho aside)
+      return;
+    }
+    if (h.kind != protocol::SyncKind::kChanges) return;
+    apply_ = bus_->rx_.on_changes({h.origin, h.epoch, h.sender}, h.partition, h.seq, now_ms_,
+                                  &bus_->drops_);
+    if (!apply_) bump(bus_->counters_.stale_refused);
+    bus_->drop(bus_->drops_);  // before this message's own changes
+    bus_->drops_.clear();
+  }
+  void on_record(const protocol::SyncRecord& r) override {
+    if (apply_ && !self_) bus_->apply(r, h_.origin, now_ms_);
+  }
+  void on_heartbeat(protocol::SyncSeqView seqs) override {
+    if (self_) return;
+    last_.resize(seqs.size());
+    for (size_t p = 0; p < seqs.size(); ++p) last_[p] = seqs[p];
+    bus_->rx_.on_heartbeat({h_.origin, h_.epoch, h_.sender}, last_, now_ms_, &bus_->drops_);
+    bus_->drop(bus_->drops_);
+    bus_->drops_.clear();
+  }
+
+ private:
+  NatsBus* bus_;
+  int64_t now_ms_;
+  protocol::SyncHeader h_;
+  bool self_ = false;
+  bool apply_ = false;
+  std::vector<uint64_t> last_;
+};
+
+void NatsBus::handle(std::string_view data, int64_t now_ms) {
+  bump(counters_.received_messages);
+  drops_.clear();
+  Decoded d(this, now_ms);
+  const protocol::SyncError e = protocol::decode_message(data, limits_, d);
+  if (!e.ok()) {
+    // Refused whole: its numbers were never counted, so the receiver sees the gap it leaves.
+    bump(counters_.malformed);
+    STRATA_LOG_WARN("sync: malformed message (%zu bytes) refused: %.*s", data.size(),
+                    static_cast<int>(e.message.size()), e.message.data());
+  }
+}
+
+void NatsBus::apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_ms) {
+  if (r.op == protocol::SyncOp::kFlushAll) {
+    Drops all;
+    all.all = true;
+    drop(all);
+    fan_out(PeerEvent{{}, {}, r.version, 0, origin, ChangeOp::kFlushAll});
+    return;
+  }
+  const policies::SyncMode mode = policies_->sync_of(r.key);
+  if (mode == policies::SyncMode::kOff) return;  // this instance does not sync the prefix
+  if (r.version != 0) {
+    clock_->observe(r.version);  // our next writes order after what we heard
+    note_lag(now_ms - HybridClock::wall_ms_of(r.version));
+  }
+  std::string key(r.key);
+  // Version-monotone: an event older than one already seen for the key changes nothing (a
+  // late event must never put an older value back).
+  uint64_t& seen = seen_[key];
+  if (r.version != 0 && (r.version <= seen || r.version <= forgotten_below_)) {
+    bump(counters_.stale_refused);
+    return;
+  }
+  seen = std::max(seen, r.version);
+  if (seen_.size() > kSeenMax) {  // forget the table; older events are refused from now on
+    for (const auto& [k, v] : seen_) forgotten_below_ = std::max(forgotten_below_, v);
+    seen_.clear();
+  }
+  bool installed = false;
+  // Only a versioned value is installed (a PostgreSQL-backed prefix's, whose version orders it
+  // everywhere); a forwarded write's has no version to order it against a late one.
+  if (mode == policies::SyncMode::kUpdate && r.op == protocol::SyncOp::kSet && r.value &&
+      r.version != 0) {
+    // Installed only where L1 has nothing: a local value may be newer, and L1 keeps no
+    // version to compare with, so it is dropped instead and the next read finds the newest.
+    auto txn = store_->lock(key);
+    cache::EntryView v;
+    if (!txn->find(key, &v)) {
+      installed = txn->set(key, *r.value, r.expire_at_ms.value_or(0)) != 0;
+    }
+  }
+  if (installed) {
+    bump(counters_.installed_values);
+  } else {
+    store_->invalidate(key);
+  }
+  bump(counters_.applied_events);
+  PeerEvent e;
+  e.key = std::move(key);
+  if (installed) e.value.assign(*r.value);
+  e.version = r.version;
+  e.expire_at_ms = r.expire_at_ms.value_or(0);
+  e.origin = origin;
+  e.op = installed ? ChangeOp::kSet : op_of(r.op) == ChangeOp::kSet ? ChangeOp::kInvalidate
+                                                                     : op_of(r.op);
+  fan_out(std::move(e));
+}
+
+void NatsBus::fan_out(PeerEvent e) {
+  for (size_t i = 0; i < inboxes_.size(); ++i) {
+    Inbox& in = *inboxes_[i];
+    bool wake = false;
+    {
+      std::lock_guard<std::mutex> g(in.mu);
+      if (in.events.size() >= setup_.nats.queue_max) {
+        bump(counters_.inbox_dropped);
+        continue;
+      }
+      wake = in.events.empty();
+      if (i + 1 == inboxes_.size()) {
+        in.events.push_back(std::move(e));
+      } else {
+        in.events.push_back(e);
+      }
+    }
+    if (wake && in.loop != nullptr) in.loop->wake();
+  }
+}
+
+void NatsBus::drop(const Drops& d) {
+  if (d.empty()) return;
+  // Only synced keys are dropped: the others never depended on the bus.
+  std::vector<std::string> keys;
+  uint64_t cursor = 0;
+  uint64_t dropped = 0;
+  do {
+    keys.clear();
+    cursor = store_->scan_keys(cursor, kDropScanKeys, &keys);
+    for (const std::string& k : keys) {
+      if (!d.all && std::find(d.partitions.begin(), d.partitions.end(), partition_of(k)) ==
+                        d.partitions.end()) {
+        continue;
+      }
+      if (policies_->sync_of(k) == policies::SyncMode::kOff) continue;
+      store_->invalidate(k);
+      ++dropped;
+    }
+  } while (cursor != 0);
+  bump(counters_.keys_dropped, dropped);
+  // Update mode's version table is no help across a loss: start it over.
+  seen_.clear();
+}
+
+void NatsBus::note_lag(int64_t lag_ms) {
+  int b = 0;
+  while (b + 1 < kLagBuckets && (int64_t{1} << b) <= lag_ms) ++b;
+  ++lag_buckets_[static_cast<size_t>(b)];
+}
+
+// ---- connection state (nats.c's threads) and the ticker ----
+
+void NatsBus::on_disconnected(natsConnection*, void* self) {
+  static_cast<NatsBus*>(self)->set_connected(false, wall_ms());
+}
+
+void NatsBus::on_reconnected(natsConnection*, void* self) {
+  auto* bus = static_cast<NatsBus*>(self);
+  {
+    // Whatever was published while we were away is lost to us.
+    std::lock_guard<std::mutex> g(bus->rx_mu_);
+    bus->drops_.clear();
+    bus->rx_.on_reconnect(&bus->drops_);
+    bus->drop(bus->drops_);
+  }
+  bus->set_connected(true, wall_ms());
+}
+
+void NatsBus::on_error(natsConnection*, natsSubscription*, natsStatus err, void* /*self*/) {
+  if (err != NATS_SLOW_CONSUMER) return;
+  // Messages were dropped before we saw them: the ticker counts them and drops what they
+  // might have changed.
+  STRATA_LOG_WARN("sync: slow consumer: NATS dropped messages");
+}
+
+void NatsBus::set_connected(bool up, int64_t now_ms) {
+  connected_.store(up, std::memory_order_relaxed);
+  if (up) {
+    down_since_ms_.store(0, std::memory_order_relaxed);
+    if (status_->degraded.exchange(false, std::memory_order_relaxed)) {
+      STRATA_LOG_INFO("sync: NATS connected; synced prefixes use L1");
+    }
+  } else if (down_since_ms_.load(std::memory_order_relaxed) == 0) {
+    down_since_ms_.store(now_ms, std::memory_order_relaxed);
+    STRATA_LOG_WARN("sync: NATS connection lost; synced prefixes keep L1 for %u ms",
+                    setup_.nats.max_staleness_ms);
+  }
+}
+
+void NatsBus::ticker() {
+  std::unique_lock<std::mutex> lk(tick_mu_);
+  while (!stopping_) {
+    tick_cv_.wait_for(lk, std::chrono::milliseconds(kTickMs));
+    if (stopping_) break;
+    const int64_t now = wall_ms();
+    const int64_t down = down_since_ms_.load(std::memory_order_relaxed);
+    if (down != 0 && now - down > setup_.nats.max_staleness_ms &&
+        !status_->degraded.exchange(true, std::memory_order_relaxed)) {
+      bump(counters_.degraded_episodes);
+      STRATA_LOG_WARN("sync: NATS away for %lld ms: synced prefixes read through until it is back",
+                      static_cast<long long>(now - down));
+      std::lock_guard<std::mutex> g(rx_mu_);
+      Drops all;
+      all.all = true;
+      drop(all);
+    }
+    std::lock_guard<std::mutex> g(rx_mu_);
+    drops_.clear();
+    rx_.on_tick(now, &drops_);
+    if (sub_ != nullptr) {
+      int64_t dropped = 0;
+      if (natsSubscription_GetDropped(sub_, &dropped) == NATS_OK &&
+          static_cast<uint64_t>(dropped) > last_nats_dropped_) {
+        bump(counters_.nats_dropped, static_cast<uint64_t>(dropped) - last_nats_dropped_);
+        last_nats_dropped_ = static_cast<uint64_t>(dropped);
+        drops_.all = true;  // which partitions they were for is unknown
+      }
+    }
+    if (!drops_.empty()) drop(drops_);
+  }
+}
+
+std::string NatsBus::info_lines() const {
+  auto rd = [](const std::atomic<uint64_t>& a) { return std::to_string(a.load(std::memory_order_relaxed)); };
+  std::string out;
+  out += "sync_instance:" + setup_.instance + "\r\n";
+  char buf[64];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(epoch_));
+  out += "sync_epoch:" + std::string(buf) + "\r\n";
+  out += "sync_connected:" + std::string(connected() ? "1" : "0") + "\r\n";
+  out += "sync_degraded:" + std::string(status_->degraded.load() ? "1" : "0") + "\r\n";
+  out += "sync_published_messages:" + rd(counters_.published_messages) + "\r\n";
+  out += "sync_published_events:" + rd(counters_.published_events) + "\r\n";
+  out += "sync_publish_failures:" + rd(counters_.publish_failures) + "\r\n";
+  out += "sync_received_messages:" + rd(counters_.received_messages) + "\r\n";
+  out += "sync_applied_events:" + rd(counters_.applied_events) + "\r\n";
+  out += "sync_installed_values:" + rd(counters_.installed_values) + "\r\n";
+  out += "sync_stale_refused:" + rd(counters_.stale_refused) + "\r\n";
+  out += "sync_malformed:" + rd(counters_.malformed) + "\r\n";
+  out += "sync_nats_dropped:" + rd(counters_.nats_dropped) + "\r\n";
+  out += "sync_inbox_dropped:" + rd(counters_.inbox_dropped) + "\r\n";
+  out += "sync_keys_dropped:" + rd(counters_.keys_dropped) + "\r\n";
+  out += "sync_degraded_episodes:" + rd(counters_.degraded_episodes) + "\r\n";
+  std::lock_guard<std::mutex> g(rx_mu_);
+  const SyncReceiverStats& s = rx_.stats();
+  out += "sync_gaps:" + std::to_string(s.gaps) + "\r\nsync_duplicates:" +
+         std::to_string(s.duplicates) + "\r\nsync_new_epochs:" + std::to_string(s.new_epochs) +
+         "\r\nsync_silences:" + std::to_string(s.silences) + "\r\nsync_reconnects:" +
+         std::to_string(s.reconnects) + "\r\nsync_partition_drops:" +
+         std::to_string(s.partition_drops) + "\r\n";
+  // Apply lag (write's version time to applied here), as upper bounds of log2 buckets.
+  uint64_t total = 0;
+  for (uint64_t n : lag_buckets_) total += n;
+  auto pct = [&](double q) -> int64_t {
+    if (total == 0) return 0;
+    uint64_t want = static_cast<uint64_t>(q * static_cast<double>(total));
+    uint64_t acc = 0;
+    for (size_t b = 0; b < lag_buckets_.size(); ++b) {
+      acc += lag_buckets_[b];
+      if (acc > want) return int64_t{1} << b;
+    }
+    return int64_t{1} << (lag_buckets_.size() - 1);
+  };
+  out += "sync_lag_ms_p50_le:" + std::to_string(pct(0.5)) + "\r\nsync_lag_ms_p99_le:" +
+         std::to_string(pct(0.99)) + "\r\n";
+  size_t i = 0;
+  for (const SyncReceiver::Peer& p : rx_.peers()) {
+    snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(p.id.epoch));
+    out += "sync_peer_" + std::to_string(i++) + ":origin=" + std::to_string(p.id.origin) +
+           ",epoch=" + buf + ",sender=" + std::to_string(p.id.sender) +
+           ",last_seen_ms=" + std::to_string(p.last_seen_ms) + ",silent=" + (p.silent ? "1" : "0") +
+           "\r\n";
+  }
+  return out;
+}
+
+}  // namespace strata::proxy

@@ -1,0 +1,162 @@
+// The bus between strata instances: core NATS (nats.c), strata's own envelope
+// (protocol/sync_event.h) and loss detection (sync_receiver.h). One per process.
+//
+// Threads: nats.c runs its own (connection, one delivery thread for our one subscription);
+// the bus adds a ticker (silence, the staleness bound, dropped-message checks). A received
+// message is checked and applied to L1 on the delivery thread (L1 is thread-safe), then handed
+// to every worker through a bounded inbox and the worker's wake-up, so each worker fences its
+// own fills and publishes the change on its seam (source peer). Publishing is thread-safe and
+// never waits on the network: nats.c copies into its buffer (and holds up to its reconnect
+// buffer while reconnecting); a refused publish is counted, and receivers see the gap.
+#pragma once
+
+#include <nats/nats.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/store.h"
+#include "policies/policy_config.h"
+#include "protocol/sync_event.h"
+#include "proxy/loop/event_loop.h"
+#include "proxy/sync/change_seam.h"
+#include "proxy/sync/hlc.h"
+#include "proxy/sync/sync_receiver.h"
+#include "proxy/sync/sync_state.h"
+
+namespace strata::proxy {
+
+// A change another instance made, as a worker's seam gets it.
+struct PeerEvent {
+  std::string key;
+  std::string value;
+  uint64_t version = 0;
+  int64_t expire_at_ms = 0;
+  uint64_t origin = 0;
+  ChangeOp op = ChangeOp::kInvalidate;
+};
+
+struct SyncCounters {
+  std::atomic<uint64_t> published_messages{0};
+  std::atomic<uint64_t> published_events{0};
+  std::atomic<uint64_t> publish_failures{0};
+  std::atomic<uint64_t> received_messages{0};
+  std::atomic<uint64_t> applied_events{0};
+  std::atomic<uint64_t> installed_values{0};  // update mode: values installed without a read
+  std::atomic<uint64_t> stale_refused{0};     // events older than what was seen for the key
+  std::atomic<uint64_t> malformed{0};
+  std::atomic<uint64_t> nats_dropped{0};      // nats.c dropped for a slow subscription
+  std::atomic<uint64_t> inbox_dropped{0};     // a worker's inbox was full
+  std::atomic<uint64_t> keys_dropped{0};      // L1 entries dropped for a loss
+  std::atomic<uint64_t> degraded_episodes{0};
+};
+
+class NatsBus {
+ public:
+  struct Setup {
+    policies::NatsConfig nats;
+    std::string instance;  // stable name of this instance
+    uint32_t workers = 1;
+  };
+  NatsBus(Setup setup, cache::Store* store, const SyncPolicies* policies, HybridClock* clock,
+          SyncState* status);
+  ~NatsBus();
+  NatsBus(const NatsBus&) = delete;
+  NatsBus& operator=(const NatsBus&) = delete;
+
+  // Before start: where worker i's peer events go (its loop is woken when some arrive).
+  void attach_worker(uint32_t index, Loop* loop);
+  // Connects (in the background when the servers are not up yet), subscribes, starts the
+  // ticker. False with *err only for a configuration nats.c refuses.
+  bool start(std::string* err);
+  void stop();
+
+  // Worker side.
+  void take_peer_events(uint32_t worker, std::vector<PeerEvent>* out);
+  void publish(std::string_view subject, std::string_view data);  // thread-safe, non-blocking
+  const std::string& changes_subject(uint32_t partition) const { return subjects_[partition]; }
+  const std::string& heartbeat_subject() const { return heartbeat_subject_; }
+  uint32_t partition_of(std::string_view key) const;
+  uint32_t partitions() const { return setup_.nats.partitions; }
+  uint32_t heartbeat_ms() const { return setup_.nats.heartbeat_ms; }
+  uint32_t batch_bytes_max() const { return setup_.nats.batch_bytes_max; }
+  uint64_t origin() const { return origin_; }
+  uint64_t epoch() const { return epoch_; }
+  const protocol::SyncLimits& send_limits() const { return send_limits_; }
+  SyncCounters& counters() { return counters_; }
+  bool connected() const { return connected_.load(std::memory_order_relaxed); }
+
+  // INFO's "# Sync" lines.
+  std::string info_lines() const;
+
+ private:
+  static void on_message(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* self);
+  static void on_disconnected(natsConnection* nc, void* self);
+  static void on_reconnected(natsConnection* nc, void* self);
+  static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* self);
+
+  class Decoded;
+  void handle(std::string_view data, int64_t now_ms);  // rx_mu_ held
+  void apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_ms);  // rx_mu_ held
+  void drop(const Drops& d);  // rx_mu_ held: drops synced keys of the partitions from L1
+  void fan_out(PeerEvent e);
+  void ticker();
+  void set_connected(bool up, int64_t now_ms);
+  void note_lag(int64_t lag_ms);
+
+  Setup setup_;
+  cache::Store* store_;
+  const SyncPolicies* policies_;
+  HybridClock* clock_;
+  SyncState* status_;
+  protocol::SyncLimits limits_;       // receiving
+  protocol::SyncLimits send_limits_;  // sending
+  uint64_t origin_;
+  uint64_t epoch_;
+  std::vector<std::string> subjects_;
+  std::string heartbeat_subject_;
+  std::string wildcard_;
+
+  natsOptions* opts_ = nullptr;
+  natsConnection* conn_ = nullptr;
+  natsSubscription* sub_ = nullptr;
+
+  // Receiving: the delivery thread and the ticker.
+  mutable std::mutex rx_mu_;
+  SyncReceiver rx_;
+  Drops drops_;  // scratch
+  // Update mode: the newest version an event carried per key, so a late older event never
+  // installs over a newer one (a bounded table: past its size, events older than the oldest
+  // version it forgot are refused as stale).
+  std::unordered_map<std::string, uint64_t> seen_;
+  uint64_t forgotten_below_ = 0;
+  static constexpr size_t kSeenMax = 1 << 20;
+  std::vector<uint64_t> lag_buckets_;  // log2 buckets of apply lag in ms
+
+  struct Inbox {
+    std::mutex mu;
+    std::vector<PeerEvent> events;
+    Loop* loop = nullptr;
+  };
+  std::vector<std::unique_ptr<Inbox>> inboxes_;
+
+  std::atomic<bool> connected_{false};
+  std::atomic<int64_t> down_since_ms_{0};  // 0: up
+  uint64_t last_nats_dropped_ = 0;
+  SyncCounters counters_;
+
+  std::mutex tick_mu_;
+  std::condition_variable tick_cv_;
+  bool stopping_ = false;
+  std::thread ticker_;
+};
+
+}  // namespace strata::proxy
