@@ -94,6 +94,9 @@ struct NatsConfig {
   uint32_t partitions = 64;          // key-hash partitions: a gap drops one partition's keys
   // While the bus is down, synced prefixes keep serving L1 this long, then read through.
   uint32_t max_staleness_ms = 1000;
+  // A peer's version more than this ahead of our clock is not trusted: its change still drops
+  // the key here, but installs no value and does not advance our clock (counted).
+  uint32_t clock_skew_max_ms = 1000;
   uint32_t batch_bytes_max = 64 * 1024;  // one NATS message of changes, at most
   uint32_t queue_max = 65536;            // received events waiting for one worker
   uint32_t pending_msgs_max = 65536;     // nats.c's subscription limits (drops are counted)

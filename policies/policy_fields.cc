@@ -71,7 +71,7 @@ const std::array<FieldSpec<JournalConfig>, 5> kJournalFields = {{
      [](JournalConfig& c) -> FieldSlot { return &c.fdatasync_interval_ms; }},
 }};
 
-const std::array<FieldSpec<NatsConfig>, 18> kNatsFields = {{
+const std::array<FieldSpec<NatsConfig>, 19> kNatsFields = {{
     {"url", FieldKind::kServers, 0, 0, [](NatsConfig& c) -> FieldSlot { return &c.url; }},
     {"subject_prefix", FieldKind::kIdentifier, 0, 0,
      [](NatsConfig& c) -> FieldSlot { return &c.subject_prefix; }},
@@ -95,6 +95,8 @@ const std::array<FieldSpec<NatsConfig>, 18> kNatsFields = {{
      [](NatsConfig& c) -> FieldSlot { return &c.partitions; }},
     {"max_staleness_ms", FieldKind::kUint, 0, kNatsTimeoutMsMax,
      [](NatsConfig& c) -> FieldSlot { return &c.max_staleness_ms; }},
+    {"clock_skew_max_ms", FieldKind::kUint, 0, kNatsTimeoutMsMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.clock_skew_max_ms; }},
     {"batch_bytes_max", FieldKind::kUint, 1024, kSyncMessageBytesMax,
      [](NatsConfig& c) -> FieldSlot { return &c.batch_bytes_max; }},
     {"queue_max", FieldKind::kUint, 16, kSyncQueueMax,

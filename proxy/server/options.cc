@@ -32,11 +32,11 @@ bool parse_uint(const std::string& s, T* out) {
 
 // One table drives flags and config keys, so both spell every setting the same way.
 using Field = std::variant<std::string Options::*, uint16_t Options::*, uint32_t Options::*,
-                           uint64_t Options::*, bool Options::*>;
+                           uint64_t Options::*, bool Options::*, int64_t Options::*>;
 struct Setting {
   const char* name;
   const char* help;
-  enum Kind { kString, kU16, kU32, kU64, kBytes, kBool } kind;
+  enum Kind { kString, kU16, kU32, kU64, kBytes, kBool, kI64 } kind;
   Field field;
 };
 
@@ -50,6 +50,7 @@ const Setting kSettings[] = {
     S(eviction, kString, "L1 eviction policy: s3fifo (default), lru, ..."),
     S(upstream, kString, "upstream Redis host:port (default: none, standalone)"),
     S(nats, kString, "NATS URL(s) for the sync bus, e.g. nats://127.0.0.1:4222 (overrides [nats] url)"),
+    S(clock_offset_ms, kI64, "added to the clock of write versions (tests of skewed instances; 0)"),
     S(requirepass, kString, "password clients must AUTH with (default: none)"),
     S(io, kString, "I/O backend: auto (default), uring, epoll"),
     S(l1_enabled, kBool, "serve from L1 (default true); false: pure pass-through"),
@@ -115,6 +116,12 @@ bool assign(Options* o, const Setting& s, const std::string& v) {
       return parse_bytes(v, &(o->*std::get<uint64_t Options::*>(s.field)));
     case Setting::kBool:
       return parse_bool(v, &(o->*std::get<bool Options::*>(s.field)));
+    case Setting::kI64: {
+      int64_t& out = o->*std::get<int64_t Options::*>(s.field);
+      const char* end = v.data() + v.size();
+      auto [p, ec] = std::from_chars(v.data(), end, out);
+      return ec == std::errc() && p == end;
+    }
   }
   return false;
 }

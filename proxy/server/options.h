@@ -15,6 +15,7 @@ struct Options {
   std::string eviction = "s3fifo";
   std::string upstream;  // host:port, empty: standalone
   std::string nats;      // NATS server URL(s) for the sync bus; overrides [nats] url
+  int64_t clock_offset_ms = 0;  // added to the wall clock of versions (tests of skewed clocks)
   std::string config_file;
   std::string requirepass;
   std::string io = "auto";  // auto | uring | epoll

@@ -175,6 +175,7 @@ bool Server::start_policies(std::string* err) {
   tiers_ = std::make_unique<TierShared>();
   tiers_->registry = registry_.get();
   tiers_->versions.set_tiebreak(HybridClock::tiebreak_of(instance_));
+  tiers_->versions.set_offset_ms(options_.clock_offset_ms);
   shared_.tiers = tiers_.get();
   if (cfg.postgres.conninfo.empty()) return true;
 

@@ -10,10 +10,12 @@ uint32_t HybridClock::tiebreak_of(std::string_view instance) {
   return static_cast<uint32_t>(cache::hash_key(instance) & kTiebreakMax);
 }
 
-uint64_t HybridClock::next() {
+int64_t HybridClock::wall_now_ms() const {
   using namespace std::chrono;
-  return next_at(duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count() + offset_ms_;
 }
+
+uint64_t HybridClock::next() { return next_at(wall_now_ms()); }
 
 uint64_t HybridClock::next_at(int64_t wall_ms) {
   const uint64_t now = wall_ms > 0 ? static_cast<uint64_t>(wall_ms) : 0;

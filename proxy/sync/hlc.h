@@ -22,6 +22,9 @@ class HybridClock {
 
   explicit HybridClock(uint32_t tiebreak = 0) : tiebreak_(tiebreak & kTiebreakMax) {}
   void set_tiebreak(uint32_t t) { tiebreak_ = t & kTiebreakMax; }
+  // Added to the wall clock (tests of skewed instances: --clock-offset-ms).
+  void set_offset_ms(int64_t offset) { offset_ms_ = offset; }
+  int64_t wall_now_ms() const;
   // A tiebreak from an instance name (its hash's low bits).
   static uint32_t tiebreak_of(std::string_view instance);
 
@@ -38,6 +41,7 @@ class HybridClock {
 
  private:
   uint32_t tiebreak_;
+  int64_t offset_ms_ = 0;
   std::atomic<uint64_t> last_{0};
 };
 

@@ -253,9 +253,18 @@ void NatsBus::apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_
   }
   const policies::SyncMode mode = policies_->sync_of(r.key);
   if (mode == policies::SyncMode::kOff) return;  // this instance does not sync the prefix
+  bool trusted = true;
   if (r.version != 0) {
-    clock_->observe(r.version);  // our next writes order after what we heard
-    note_lag(now_ms - HybridClock::wall_ms_of(r.version));
+    const int64_t ahead = HybridClock::wall_ms_of(r.version) - clock_->wall_now_ms();
+    if (ahead > static_cast<int64_t>(setup_.nats.clock_skew_max_ms)) {
+      // A peer's clock runs ahead past the bound: its change still drops the key (safe), but
+      // it must not drag our clock, nor install a value whose version would outrank ours.
+      trusted = false;
+      bump(counters_.skewed);
+    } else {
+      clock_->observe(r.version);  // our next writes order after what we heard
+      note_lag(now_ms - HybridClock::wall_ms_of(r.version));
+    }
   }
   std::string key(r.key);
   // Version-monotone: an event older than one already seen for the key changes nothing (a
@@ -274,7 +283,7 @@ void NatsBus::apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_
   // Only a versioned value is installed (a PostgreSQL-backed prefix's, whose version orders it
   // everywhere); a forwarded write's has no version to order it against a late one.
   if (mode == policies::SyncMode::kUpdate && r.op == protocol::SyncOp::kSet && r.value &&
-      r.version != 0) {
+      r.version != 0 && trusted) {
     // Installed only where L1 has nothing: a local value may be newer, and L1 keeps no
     // version to compare with, so it is dropped instead and the next read finds the newest.
     auto txn = store_->lock(key);
@@ -439,6 +448,7 @@ std::string NatsBus::info_lines() const {
   out += "sync_applied_events:" + rd(counters_.applied_events) + "\r\n";
   out += "sync_installed_values:" + rd(counters_.installed_values) + "\r\n";
   out += "sync_stale_refused:" + rd(counters_.stale_refused) + "\r\n";
+  out += "sync_skewed:" + rd(counters_.skewed) + "\r\n";
   out += "sync_malformed:" + rd(counters_.malformed) + "\r\n";
   out += "sync_nats_dropped:" + rd(counters_.nats_dropped) + "\r\n";
   out += "sync_inbox_dropped:" + rd(counters_.inbox_dropped) + "\r\n";

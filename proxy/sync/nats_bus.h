@@ -52,6 +52,7 @@ struct SyncCounters {
   std::atomic<uint64_t> applied_events{0};
   std::atomic<uint64_t> installed_values{0};  // update mode: values installed without a read
   std::atomic<uint64_t> stale_refused{0};     // events older than what was seen for the key
+  std::atomic<uint64_t> skewed{0};            // versions too far ahead of our clock
   std::atomic<uint64_t> malformed{0};
   std::atomic<uint64_t> nats_dropped{0};      // nats.c dropped for a slow subscription
   std::atomic<uint64_t> inbox_dropped{0};     // a worker's inbox was full
