@@ -1,0 +1,254 @@
+// The sync event codec: what strata instances tell each other about key changes over core NATS.
+// One NATS message is one envelope: a fixed header, then change records or heartbeat seqs.
+// Pure: no I/O, clocks, threads or globals; the decoder never allocates (views into the input).
+//
+// Wire format v1: little-endian, fixed-width integers, no padding.
+//
+//   header, 36 bytes
+//     u8  'S', u8 'Y'   magic
+//     u8  format        1
+//     u8  kind          1 = changes, 2 = heartbeat
+//     u64 origin        hash of the sending instance's name (stable across restarts)
+//     u64 epoch         random per start of the sending instance
+//     u16 sender        worker index inside the instance: each is its own gapless seq space
+//     u16 partition     changes: the key-hash partition of every record; heartbeat: 0
+//     u64 seq           changes: this message's number in (origin, epoch, sender, partition),
+//                       from 1, gapless; heartbeat: 0
+//     u32 count         changes: records that follow; heartbeat: u64s that follow (partitions)
+//   changes record, 14 bytes and up
+//     u8  op            1 set, 2 delete, 3 invalidate, 4 flushall
+//     u8  flags         bit0: has value, bit1: has expire; other bits 0
+//     u64 version       strata's hybrid logical clock of the change; 0 = unknown
+//     [i64 expire_at_ms]           if bit1 (absolute, ms since the Unix epoch)
+//     u32 key length, key bytes    flushall: length 0; every other op: 1 and up
+//     [u32 value length, value]    if bit0; only op set may carry one
+//   heartbeat body
+//     count x u64       the last seq the sender published for partitions 0..count-1
+//
+// A message is exactly one envelope: nothing may follow its last record or seq.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace strata::protocol {
+
+inline constexpr uint8_t kSyncFormat = 1;
+inline constexpr size_t kSyncHeaderBytes = 36;
+inline constexpr size_t kSyncRecordBytesMin = 14;     // op, flags, version, key length
+inline constexpr size_t kSyncRecordOverheadMax = 26;  // ... plus expire and value length
+inline constexpr size_t kSyncSeqBytes = 8;
+
+// NATS's default max_payload: a bigger message is refused by the server.
+inline constexpr size_t kSyncMessageBytesMax = 1024 * 1024;
+// Keys and values may be as large as one default-sized message carries in a record. L1 allows
+// far larger ones (512 MiB), but only what fits a message reaches peers, and any lower key cap
+// would leave keys that peers can never hear about. (A set whose value does not fit can still
+// go out as an invalidate; a key has no such fallback.)
+inline constexpr size_t kSyncFieldBytesMax =
+    kSyncMessageBytesMax - kSyncHeaderBytes - kSyncRecordOverheadMax;
+inline constexpr size_t kSyncRecordsMax = 4096;
+inline constexpr size_t kSyncPartitionsMax = 4096;
+
+struct SyncLimits {
+  size_t message_bytes_max = kSyncMessageBytesMax;  // header and body together
+  size_t records_max = kSyncRecordsMax;             // per changes message
+  size_t key_bytes_max = kSyncFieldBytesMax;
+  size_t value_bytes_max = kSyncFieldBytesMax;
+  size_t partitions_max = kSyncPartitionsMax;  // partition < this; heartbeat count <= this
+};
+
+// Why a set of limits cannot work (for start-up checks), or empty when it can: every field
+// fits its wire width, a record fits a message, a full heartbeat fits a message.
+std::string_view sync_limits_problem(const SyncLimits& limits);
+
+enum class SyncKind : uint8_t { kChanges = 1, kHeartbeat = 2 };
+
+enum class SyncOp : uint8_t {
+  kSet = 1,         // the key now holds `value` (when carried) at `version`
+  kDelete = 2,      // the key was deleted
+  kInvalidate = 3,  // the key changed; read its new value from a tier
+  kFlushAll = 4,    // every key changed; the key is empty
+};
+
+struct SyncHeader {
+  SyncKind kind = SyncKind::kChanges;
+  uint64_t origin = 0;
+  uint64_t epoch = 0;
+  uint16_t sender = 0;
+  uint16_t partition = 0;
+  uint64_t seq = 0;
+  uint32_t count = 0;
+  bool operator==(const SyncHeader&) const = default;
+};
+
+// Decoded, the views point into the bytes given to feed(); encoded, into the caller's.
+struct SyncRecord {
+  SyncOp op = SyncOp::kInvalidate;
+  uint64_t version = 0;
+  std::optional<int64_t> expire_at_ms;  // flags bit1
+  std::string_view key;
+  std::optional<std::string_view> value;  // flags bit0; kSet only
+  bool operator==(const SyncRecord&) const = default;
+};
+
+// Bytes `record` takes on the wire.
+size_t sync_record_bytes(const SyncRecord& record);
+
+enum class SyncErrorCode : uint8_t {
+  kNone,
+  kBadMagic,
+  kUnknownFormat,  // the message names the version
+  kUnknownKind,
+  kHeartbeatFields,  // a heartbeat with partition or seq set
+  kSeqZero,          // a changes message with seq 0
+  kPartitionPastMax,
+  kRecordsPastMax,
+  kPartitionsPastMax,  // a heartbeat's count
+  kMessagePastMax,
+  kUnknownOp,
+  kReservedFlags,
+  kValueOnNonSet,
+  kKeyEmpty,  // on an op other than flushall
+  kKeyOnFlushAll,
+  kKeyPastMax,
+  kValuePastMax,
+  kTrailingBytes,  // decode_message: bytes after the envelope
+  kTruncated,      // decode_message: the payload ends inside the envelope
+  kEncoderMisuse,  // add() outside begin() / finish(), begin() twice
+};
+
+// A code and a static message: copying one never allocates; the message never dangles.
+struct SyncError {
+  SyncErrorCode code = SyncErrorCode::kNone;
+  std::string_view message;
+  bool ok() const { return code == SyncErrorCode::kNone; }
+};
+
+// The heartbeat's seqs, read from the wire bytes in place (they need not be aligned).
+class SyncSeqView {
+ public:
+  SyncSeqView() = default;
+  explicit SyncSeqView(std::string_view bytes) : bytes_(bytes) {}
+  size_t size() const { return bytes_.size() / kSyncSeqBytes; }
+  uint64_t operator[](size_t partition) const;
+
+ private:
+  std::string_view bytes_;
+};
+
+enum class SyncStatus : uint8_t {
+  kHeader,     // header() is valid; consumed() == kSyncHeaderBytes
+  kRecord,     // record() is valid; consumed() bytes were the record
+  kHeartbeat,  // seqs() is valid; consumed() bytes were the seqs
+  kDone,       // the message is complete; consumed() == 0; the next feed() starts a new one
+  kNeedMore,   // the input ends inside the next item; consumed() == 0
+  kError,      // error() says what; every feed() returns kError until reset()
+};
+
+// Usage, as with RespParser: the caller keeps the unconsumed bytes contiguous and always passes
+// them from the start of the next item, dropping consumed() bytes after each status other than
+// kNeedMore. The decoder keeps no bytes of its own (no carry), only which item comes next, and
+// each feed() looks at a fixed number of length fields, so byte-at-a-time input costs O(n).
+// Rules are checked as soon as the bytes they need arrive (junk fails on its first byte, a
+// record on its op and flags, a length on its length field; message_bytes_max counts the
+// smallest records still to come), in an order that depends only on the bytes, so any split of
+// the input gives the same result.
+// Envelopes may follow each other in one stream; decode_message() insists on exactly one.
+class SyncDecoder {
+ public:
+  explicit SyncDecoder(SyncLimits limits = {});
+
+  SyncStatus feed(std::string_view input);
+
+  size_t consumed() const { return consumed_; }
+  // The last header decoded (a copy: valid after the input changes).
+  const SyncHeader& header() const { return header_; }
+  // Valid after kRecord / kHeartbeat until the input buffer changes or feed() is called again.
+  const SyncRecord& record() const { return record_; }
+  SyncSeqView seqs() const { return seqs_; }
+  const SyncError& error() const { return error_; }
+  void reset();
+
+ private:
+  enum class Stage : uint8_t { kHeader, kRecords, kSeqs, kEnd, kFailed };
+
+  SyncStatus parse_header(std::string_view input);
+  SyncStatus parse_record(std::string_view input);
+  SyncStatus parse_seqs(std::string_view input);
+  SyncStatus emit(SyncStatus status, size_t consumed);
+  SyncStatus fail(SyncError error);
+
+  SyncLimits limits_;
+  Stage stage_ = Stage::kHeader;
+  uint32_t items_left_ = 0;   // records still to come in this message
+  size_t message_bytes_ = 0;  // bytes of this message consumed so far
+  size_t consumed_ = 0;
+  SyncHeader header_;
+  SyncRecord record_;
+  SyncSeqView seqs_;
+  SyncError error_;
+};
+
+// The common case, a whole NATS payload holding one envelope. The handler runs only for a
+// message that decoded whole (all or nothing): header, then each record or the seqs.
+class SyncHandler {
+ public:
+  virtual void on_header(const SyncHeader& header) = 0;
+  virtual void on_record(const SyncRecord& record) = 0;
+  virtual void on_heartbeat(SyncSeqView seqs) = 0;
+
+ protected:
+  ~SyncHandler() = default;
+};
+SyncError decode_message(std::string_view payload, const SyncLimits& limits, SyncHandler& handler);
+
+enum class SyncAddStatus : uint8_t {
+  kAdded,
+  kFull,      // it would pass records_max or message_bytes_max: finish(), begin() seq + 1, retry
+  kRejected,  // no message could carry it (error() says why); a set too big for its value
+              // goes out as an invalidate without one, so peers read the next tier
+};
+
+// Appends changes messages to the caller's string (never clears it; no other allocation):
+// begin(header), add(record)..., finish(). Never emits what SyncDecoder with the same limits
+// would refuse, so a record is refused up front rather than sent and dropped by a peer.
+class SyncEncoder {
+ public:
+  explicit SyncEncoder(std::string* out, SyncLimits limits = {});
+
+  // Writes the header of a changes message: kind and count are the encoder's, the rest is
+  // `header`'s (seq >= 1, partition < partitions_max). Nothing is written on error.
+  SyncError begin(const SyncHeader& header);
+  SyncAddStatus add(const SyncRecord& record);
+  // Patches the count; returns the message's bytes (a view into the caller's string).
+  std::string_view finish();
+  // Takes the open message back out of the string (e.g. when no record was added).
+  void abandon();
+
+  bool open() const { return open_; }
+  size_t records() const { return records_; }
+  // Why the last add() was rejected.
+  const SyncError& error() const { return error_; }
+
+ private:
+  SyncAddStatus reject(SyncError error);
+
+  std::string* out_;
+  SyncLimits limits_;
+  bool open_ = false;
+  size_t start_ = 0;  // where the open message begins in *out_
+  size_t records_ = 0;
+  SyncError error_;
+};
+
+// Appends one heartbeat: kind 2, partition 0, seq 0, count = last_seq.size(); origin, epoch
+// and sender from `from`. Refuses more than partitions_max seqs or a message past the limit.
+SyncError encode_heartbeat(std::string* out, const SyncHeader& from,
+                           std::span<const uint64_t> last_seq, const SyncLimits& limits = {});
+
+}  // namespace strata::protocol
