@@ -52,31 +52,55 @@ void append_le(std::string* out, T value) {
   out->append(bytes, sizeof(T));
 }
 
-constexpr std::array<std::string_view, 20> kMessages = {
-    "",
-    "sync: bad magic (not a sync event)",
-    "sync: unknown format version",
-    "sync: unknown message kind",
-    "sync: heartbeat with partition or seq set",
-    "sync: changes message with seq 0",
-    "sync: partition past partitions_max",
-    "sync: record count past records_max",
-    "sync: heartbeat partition count past partitions_max",
-    "sync: message past message_bytes_max",
-    "sync: unknown record op",
-    "sync: reserved record flag bits set",
-    "sync: value on a record that is not a set",
-    "sync: empty key on a record that is not a flushall",
-    "sync: key on a flushall record",
-    "sync: key past key_bytes_max",
-    "sync: value past value_bytes_max",
-    "sync: bytes after the end of the message",
-    "sync: message ends early",
-    "sync: encoder used out of order (add outside begin/finish, or begin twice)",
-};
-static_assert(kMessages.size() == static_cast<size_t>(SyncErrorCode::kEncoderMisuse) + 1);
+// A switch rather than a table indexed by the code: -Wswitch catches a code without a text.
+std::string_view error_text(SyncErrorCode code) {
+  using E = SyncErrorCode;
+  switch (code) {
+    case E::kNone:
+      return "";
+    case E::kBadMagic:
+      return "sync: bad magic (not a sync event)";
+    case E::kUnknownFormat:
+      return "sync: unknown format version";
+    case E::kUnknownKind:
+      return "sync: unknown message kind";
+    case E::kHeartbeatFields:
+      return "sync: heartbeat with partition or seq set";
+    case E::kSeqZero:
+      return "sync: changes message with seq 0";
+    case E::kPartitionPastMax:
+      return "sync: partition past partitions_max";
+    case E::kRecordsPastMax:
+      return "sync: record count past records_max";
+    case E::kPartitionsPastMax:
+      return "sync: heartbeat partition count past partitions_max";
+    case E::kMessagePastMax:
+      return "sync: message past message_bytes_max";
+    case E::kUnknownOp:
+      return "sync: unknown record op";
+    case E::kReservedFlags:
+      return "sync: reserved record flag bits set";
+    case E::kValueOnNonSet:
+      return "sync: value on a record that is not a set";
+    case E::kKeyEmpty:
+      return "sync: empty key on a record that is not a flushall";
+    case E::kKeyOnFlushAll:
+      return "sync: key on a flushall record";
+    case E::kKeyPastMax:
+      return "sync: key past key_bytes_max";
+    case E::kValuePastMax:
+      return "sync: value past value_bytes_max";
+    case E::kTrailingBytes:
+      return "sync: bytes after the end of the message";
+    case E::kTruncated:
+      return "sync: message ends early";
+    case E::kEncoderMisuse:
+      return "sync: encoder used out of order (add outside begin/finish, or begin twice)";
+  }
+  return "sync: unknown error";
+}
 
-SyncError sync_error(SyncErrorCode code) { return {code, kMessages[static_cast<size_t>(code)]}; }
+SyncError sync_error(SyncErrorCode code) { return {code, error_text(code)}; }
 
 // "unknown format version N (this build reads 1)" for every byte N, built at compile time so
 // the message is as static as the others.
@@ -160,10 +184,8 @@ SyncErrorCode check_key(uint8_t op, uint64_t key_bytes, const SyncLimits& limits
 }
 
 SyncErrorCode check_value(uint64_t value_bytes, const SyncLimits& limits) {
-  if (value_bytes > std::min<uint64_t>(limits.value_bytes_max, kU32Max)) {
-    return SyncErrorCode::kValuePastMax;
-  }
-  return SyncErrorCode::kNone;
+  const bool past = value_bytes > std::min<uint64_t>(limits.value_bytes_max, kU32Max);
+  return past ? SyncErrorCode::kValuePastMax : SyncErrorCode::kNone;
 }
 
 uint8_t record_flags(const SyncRecord& r) {
@@ -264,8 +286,6 @@ size_t sync_record_bytes(const SyncRecord& r) {
 uint64_t SyncSeqView::operator[](size_t partition) const {
   return load_le<uint64_t>(bytes_.data() + partition * kSyncSeqBytes);
 }
-
-// ---- decoder ----
 
 SyncDecoder::SyncDecoder(SyncLimits limits) : limits_(limits) {}
 
@@ -397,15 +417,12 @@ SyncStatus SyncDecoder::parse_seqs(std::string_view in) {
   return emit(SyncStatus::kHeartbeat, bytes);
 }
 
-SyncError decode_message(std::string_view payload, const SyncLimits& limits,
-                         SyncHandler& handler) {
+SyncError decode_message(std::string_view payload, const SyncLimits& limits, SyncHandler& handler) {
   // Validate first, so the handler never sees part of a message that turns out to be bad.
   const SyncError error = walk_message(payload, limits, nullptr);
   if (!error.ok()) return error;
   return walk_message(payload, limits, &handler);
 }
-
-// ---- encoder ----
 
 SyncEncoder::SyncEncoder(std::string* out, SyncLimits limits) : out_(out), limits_(limits) {}
 

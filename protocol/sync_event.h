@@ -39,15 +39,16 @@ namespace strata::protocol {
 
 inline constexpr uint8_t kSyncFormat = 1;
 inline constexpr size_t kSyncHeaderBytes = 36;
-inline constexpr size_t kSyncRecordBytesMin = 14;  // op, flags, version, key length
+inline constexpr size_t kSyncRecordBytesMin = 14;     // op, flags, version, key length
 inline constexpr size_t kSyncRecordOverheadMax = 26;  // ... plus expire and value length
 inline constexpr size_t kSyncSeqBytes = 8;
 
 // NATS's default max_payload: a bigger message is refused by the server.
 inline constexpr size_t kSyncMessageBytesMax = 1024 * 1024;
-// A key or value may be as large as one default-sized message can carry: L1 allows far larger
-// ones (512 MiB), but a change that cannot be sent must be sent some other way (a set without
-// its value as an invalidate), and a lower key cap would leave peers no way to hear of a key.
+// Keys and values may be as large as one default-sized message carries in a record. L1 allows
+// far larger ones (512 MiB), but only what fits a message reaches peers, and any lower key cap
+// would leave keys that peers can never hear about. (A set whose value does not fit can still
+// go out as an invalidate; a key has no such fallback.)
 inline constexpr size_t kSyncFieldBytesMax =
     kSyncMessageBytesMax - kSyncHeaderBytes - kSyncRecordOverheadMax;
 inline constexpr size_t kSyncRecordsMax = 4096;
@@ -89,7 +90,7 @@ struct SyncHeader {
 struct SyncRecord {
   SyncOp op = SyncOp::kInvalidate;
   uint64_t version = 0;
-  std::optional<int64_t> expire_at_ms;   // flags bit1
+  std::optional<int64_t> expire_at_ms;  // flags bit1
   std::string_view key;
   std::optional<std::string_view> value;  // flags bit0; kSet only
   bool operator==(const SyncRecord&) const = default;
@@ -101,7 +102,7 @@ size_t sync_record_bytes(const SyncRecord& record);
 enum class SyncErrorCode : uint8_t {
   kNone,
   kBadMagic,
-  kUnknownFormat,    // the message names the version
+  kUnknownFormat,  // the message names the version
   kUnknownKind,
   kHeartbeatFields,  // a heartbeat with partition or seq set
   kSeqZero,          // a changes message with seq 0
@@ -112,13 +113,13 @@ enum class SyncErrorCode : uint8_t {
   kUnknownOp,
   kReservedFlags,
   kValueOnNonSet,
-  kKeyEmpty,         // on an op other than flushall
+  kKeyEmpty,  // on an op other than flushall
   kKeyOnFlushAll,
   kKeyPastMax,
   kValuePastMax,
-  kTrailingBytes,    // decode_message: bytes after the envelope
-  kTruncated,        // decode_message: the payload ends inside the envelope
-  kEncoderMisuse,    // add() outside begin() / finish(), begin() twice
+  kTrailingBytes,  // decode_message: bytes after the envelope
+  kTruncated,      // decode_message: the payload ends inside the envelope
+  kEncoderMisuse,  // add() outside begin() / finish(), begin() twice
 };
 
 // A code and a static message: copying one never allocates; the message never dangles.
@@ -153,8 +154,10 @@ enum class SyncStatus : uint8_t {
 // them from the start of the next item, dropping consumed() bytes after each status other than
 // kNeedMore. The decoder keeps no bytes of its own (no carry), only which item comes next, and
 // each feed() looks at a fixed number of length fields, so byte-at-a-time input costs O(n).
-// Rules are checked as soon as the bytes they need arrive (junk fails on its first byte), in
-// an order that depends only on the bytes, so any split of the input gives the same result.
+// Rules are checked as soon as the bytes they need arrive (junk fails on its first byte, a
+// record on its op and flags, a length on its length field; message_bytes_max counts the
+// smallest records still to come), in an order that depends only on the bytes, so any split of
+// the input gives the same result.
 // Envelopes may follow each other in one stream; decode_message() insists on exactly one.
 class SyncDecoder {
  public:
@@ -202,8 +205,7 @@ class SyncHandler {
  protected:
   ~SyncHandler() = default;
 };
-SyncError decode_message(std::string_view payload, const SyncLimits& limits,
-                         SyncHandler& handler);
+SyncError decode_message(std::string_view payload, const SyncLimits& limits, SyncHandler& handler);
 
 enum class SyncAddStatus : uint8_t {
   kAdded,

@@ -10,11 +10,11 @@ build="${root}/build/fuzz"
 
 cmake -S "${root}" -B "${build}" -G Ninja -DSTRATA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 >/dev/null
-ninja -C "${build}" resp_parser_fuzz reply_scanner_fuzz
+ninja -C "${build}" resp_parser_fuzz reply_scanner_fuzz sync_event_fuzz
 
 mkdir -p "${build}/artifacts"
 run() {
-  local target="$1" seeds="$2"
+  local target="$1" seeds="$2" dict="$3"
   local work="${build}/corpus/${target}"
   mkdir -p "${work}"
   echo "== ${target}: ${seconds}s"
@@ -22,7 +22,7 @@ run() {
   # New inputs go to the scratch dir (first argument); the checked-in seeds are only read.
   local status=0
   "${build}/tests/fuzz/${target}" -max_total_time="${seconds}" -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -dict="${root}/tests/fuzz/resp.dict" -artifact_prefix="${build}/artifacts/${target}-" \
+    -print_final_stats=1 -dict="${root}/tests/fuzz/${dict}" -artifact_prefix="${build}/artifacts/${target}-" \
     "${work}" "${root}/tests/fuzz/corpus/${seeds}" >"${log}" 2>&1 || status=$?
   grep -E 'Done [0-9]+ runs|stat::(number_of_executed|new_units|peak_rss)' "${log}" || true
   if [[ "${status}" != 0 ]]; then
@@ -31,6 +31,7 @@ run() {
     exit 1
   fi
 }
-run resp_parser_fuzz resp
-run reply_scanner_fuzz reply
+run resp_parser_fuzz resp resp.dict
+run reply_scanner_fuzz reply resp.dict
+run sync_event_fuzz sync sync.dict
 echo "fuzz: all targets ran ${seconds}s clean"

@@ -1,0 +1,108 @@
+// libFuzzer target for the sync event codec. The input is decoded as a stream of envelopes,
+// with small limits and with the defaults. Besides crashes and sanitizer reports it checks:
+//  - statuses never consume past the input;
+//  - every message the decoder finished encodes back to exactly its bytes (same limits), and
+//    decode_message() accepts those bytes and reports one callback per item;
+//  - decode_message() on the whole input agrees with the stream (ok, trailing, truncated, or
+//    the same error);
+//  - feeding the bytes in pseudo-random pieces gives exactly the results of feeding them whole.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/sync_event.h"
+#include "tests/protocol/chunked_feed.h"
+#include "tests/protocol/sync_harness.h"
+
+namespace {
+
+using strata::protocol::decode_message;
+using strata::protocol::SyncError;
+using strata::protocol::SyncErrorCode;
+using strata::protocol::SyncHandler;
+using strata::protocol::SyncHeader;
+using strata::protocol::SyncLimits;
+using strata::protocol::SyncRecord;
+using strata::protocol::SyncSeqView;
+using strata::protocol::SyncStatus;
+using strata::protocol::testing::decode_stream;
+using strata::protocol::testing::decode_whole;
+using strata::protocol::testing::Decoded;
+using strata::protocol::testing::encode_decoded;
+using strata::protocol::testing::LcgChunks;
+
+void check(bool ok) {
+  if (!ok) std::abort();
+}
+
+struct CountItems : SyncHandler {
+  size_t items = 0;
+  void on_header(const SyncHeader&) override { ++items; }
+  void on_record(const SyncRecord&) override { ++items; }
+  void on_heartbeat(SyncSeqView) override { ++items; }
+};
+
+// Round-trips every finished message; returns what decode_message() must say about the
+// whole input, judged from the stream's first message.
+SyncErrorCode check_messages(std::string_view data, const std::vector<Decoded>& items,
+                             const SyncLimits& limits) {
+  std::optional<SyncErrorCode> verdict;
+  size_t at = 0;
+  size_t message_start = 0;
+  size_t first = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Decoded& d = items[i];
+    check(d.consumed <= data.size() - at);
+    if (d.status == SyncStatus::kHeader) {
+      message_start = at;
+      first = i;
+    }
+    at += d.consumed;
+    if (d.status == SyncStatus::kError) {
+      check(!d.message.empty() && d.error != SyncErrorCode::kNone);
+      if (!verdict) verdict = d.error;
+    }
+    if (d.status == SyncStatus::kNeedMore && !verdict) verdict = SyncErrorCode::kTruncated;
+    if (d.status != SyncStatus::kDone) continue;
+    const std::string_view bytes = data.substr(message_start, at - message_start);
+    const std::optional<std::string> again =
+        encode_decoded(std::span(items).subspan(first, i - first), limits);
+    check(again.has_value() && *again == bytes);
+    CountItems count;
+    check(decode_message(bytes, limits, count).ok() && count.items == i - first);
+    if (!verdict)
+      verdict = at == data.size() ? SyncErrorCode::kNone : SyncErrorCode::kTrailingBytes;
+  }
+  return verdict.value_or(SyncErrorCode::kTruncated);  // empty input
+}
+
+uint32_t seed_of(std::string_view data) {
+  uint32_t h = 2166136261u;  // FNV-1a
+  for (char c : data) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  return h | 1u;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
+  const std::string_view data(reinterpret_cast<const char*>(bytes), size);
+  const SyncLimits tiny{.message_bytes_max = 256,
+                        .records_max = 4,
+                        .key_bytes_max = 16,
+                        .value_bytes_max = 32,
+                        .partitions_max = 8};
+  for (const SyncLimits& limits : {tiny, SyncLimits{}}) {
+    const std::vector<Decoded> whole = decode_whole(data, limits);
+    const SyncErrorCode verdict = check_messages(data, whole, limits);
+    CountItems ignored;
+    const SyncError error = decode_message(data, limits, ignored);
+    check(error.code == verdict && (error.ok() || !error.message.empty()));
+    check(decode_stream(data, LcgChunks{size, seed_of(data)}, limits) == whole);
+  }
+  return 0;
+}

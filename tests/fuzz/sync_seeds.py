@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of sync_event_fuzz (tests/fuzz/corpus/sync/): a few valid sync
+messages, within the target's small limits, encoded here independently of the C++ encoder
+from the format in protocol/sync_event.h. Run it again after a format change."""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "corpus", "sync")
+SET, DELETE, INVALIDATE, FLUSHALL = 1, 2, 3, 4
+
+
+def header(kind, partition, seq, count, origin=0x5EED, epoch=0xE90C, sender=1):
+    return b"SY" + struct.pack("<BBQQHHQI", 1, kind, origin, epoch, sender, partition, seq, count)
+
+
+def record(op, key, value=None, expire=None, version=7):
+    flags = (1 if value is not None else 0) | (2 if expire is not None else 0)
+    out = struct.pack("<BBQ", op, flags, version)
+    if expire is not None:
+        out += struct.pack("<q", expire)
+    out += struct.pack("<I", len(key)) + key
+    if value is not None:
+        out += struct.pack("<I", len(value)) + value
+    return out
+
+
+def changes(partition, seq, records):
+    return header(1, partition, seq, len(records)) + b"".join(records)
+
+
+def heartbeat(seqs):
+    return header(2, 0, 0, len(seqs)) + b"".join(struct.pack("<Q", s) for s in seqs)
+
+
+SEEDS = {
+    "changes_every_op": changes(3, 1, [
+        record(SET, b"user:1", b"alice", expire=1700000000000),
+        record(DELETE, b"k"),
+        record(INVALIDATE, b"abc", expire=5),
+        record(FLUSHALL, b""),
+    ]),
+    "changes_binary_and_empty_value": changes(7, 2**64 - 1, [
+        record(SET, b"\x00\r\n\xff", b""),
+        record(SET, b"k", None, version=0),
+    ]),
+    "changes_no_records": changes(0, 1, []),
+    "heartbeat_8": heartbeat([0, 1, 2, 3, 2**32, 5, 6, 2**64 - 1]),
+    "heartbeat_empty": heartbeat([]),
+    "stream_changes_then_heartbeat": changes(1, 9, [record(DELETE, b"x")]) + heartbeat([9, 0]),
+}
+
+os.makedirs(OUT, exist_ok=True)
+for name, data in SEEDS.items():
+    assert len(data) <= 256, name  # the fuzz target's small message_bytes_max
+    with open(os.path.join(OUT, name), "wb") as f:
+        f.write(data)
