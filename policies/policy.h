@@ -65,8 +65,10 @@ struct Policy {
   std::string eviction;  // only with l1_bytes; "": the [server] eviction
   SyncMode sync = SyncMode::kAuto;
   // Which of two concurrent writes wins. "lww": the higher version (a hybrid logical clock),
-  // in every tier and on every instance. The only rule today; the file refuses the others.
+  // in every tier and on every instance. "version": writes are compare-and-set on the
+  // PostgreSQL row's version (STRATA CAS), plain SETs are refused. ("append": not yet.)
   std::string conflict = "lww";
+  bool version_checked() const { return conflict == "version"; }
   PgMapping pg;
 
   bool uses_postgres() const { return strategy != Strategy::kCache; }

@@ -250,7 +250,7 @@ std::string allowed_text(FieldKind kind, uint64_t min, uint64_t max) {
     case FieldKind::kSyncMode:
       return "one of off, invalidate, update, auto (invalidate when a NATS bus is configured)";
     case FieldKind::kConflict:
-      return "lww (the version and append rules are not available yet)";
+      return "lww or version (append is not available yet)";
     case FieldKind::kServers:
       return "NATS server URLs, comma-separated: nats://host:port[,nats://host:port...]";
   }
@@ -333,7 +333,7 @@ std::expected<void, std::string> assign_value(std::string_view name, FieldKind k
     case FieldKind::kConflict:
     case FieldKind::kServers:
       if (s == nullptr) return std::unexpected(wrong_type(name, kind, 0, 0, v));
-      if (kind == FieldKind::kConflict ? *s != "lww" : !is_server_list(*s)) {
+      if (kind == FieldKind::kConflict ? *s != "lww" && *s != "version" : !is_server_list(*s)) {
         return std::unexpected(std::string(name) + " " + quote(*s) + " is not accepted: must be " +
                                allowed_text(kind, 0, 0));
       }
@@ -420,6 +420,14 @@ std::string policy_where(const Policy& p) {
 }
 
 std::expected<void, PolicyProblem> check_policy(const Policy& p, bool has_postgres) {
+  if (p.conflict == "version" && p.strategy != Strategy::kWriteThrough &&
+      p.strategy != Strategy::kWriteAround && p.strategy != Strategy::kRefreshAhead) {
+    return std::unexpected(PolicyProblem{
+        "conflict 'version' needs a strategy that writes PostgreSQL before acknowledging "
+        "(write-through, write-around, refresh-ahead): the check is PostgreSQL's row version, "
+        "and strategy '" + std::string(strategy_name(p.strategy)) + "' acknowledges first",
+        {"conflict", "strategy"}});
+  }
   if (p.strategy == Strategy::kCache && !p.l1 && !p.l2) {
     return std::unexpected(PolicyProblem{
         "l1 and l2 are both false with strategy 'cache': its keys would be kept nowhere "

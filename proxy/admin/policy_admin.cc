@@ -99,6 +99,48 @@ void deadletter_cmd(TierShared& ts, int64_t now_ms, Args args, protocol::ReplyWr
   w.error("ERR syntax: STRATA DEADLETTER LIST | RETRY [key] | DROP [key]");
 }
 
+bool parse_u64_arg(std::string_view s, uint64_t* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// STRATA CAS key expected_version value [PX ms] | STRATA VERSION key: compare-and-set on a
+// conflict = version prefix, decided by PostgreSQL's row version.
+void cas_cmd(ReplySink* c, Tiers* tiers, int64_t now_ms, Args args, protocol::ReplyWriter& w) {
+  const bool cas = name_is(args[1], "cas");
+  if (cas ? (args.size() != 5 && args.size() != 7) : args.size() != 3) {
+    w.error(cas ? "ERR usage: STRATA CAS key expected_version value [PX milliseconds]"
+                : "ERR usage: STRATA VERSION key");
+    return;
+  }
+  const std::string_view key = args[2];
+  auto not_versioned = [&] {
+    w.error("ERR strata: key '" + std::string(key) +
+            "' is not under a prefix with conflict = version and a PostgreSQL strategy");
+  };
+  if (tiers == nullptr) return not_versioned();
+  if (!cas) {
+    if (!tiers->version_of(c, key)) not_versioned();
+    return;
+  }
+  uint64_t expected = 0;
+  if (!parse_u64_arg(args[3], &expected)) {
+    w.error("ERR expected_version must be a non-negative integer (0: the key must be absent)");
+    return;
+  }
+  int64_t expire_at_ms = 0;
+  if (args.size() == 7) {
+    uint64_t px = 0;
+    if (!name_is(args[5], "px") || !parse_u64_arg(args[6], &px) || px == 0 ||
+        px > static_cast<uint64_t>(INT64_MAX - now_ms)) {
+      w.error("ERR syntax error: the only option is PX milliseconds (a positive integer)");
+      return;
+    }
+    expire_at_ms = now_ms + static_cast<int64_t>(px);
+  }
+  if (!tiers->cas(c, key, expected, args[4], expire_at_ms)) not_versioned();
+}
+
 }  // namespace
 
 bool strata_policy_admin(ReplySink* c, TierShared* shared, Tiers* tiers, int64_t now_ms,
@@ -141,6 +183,10 @@ bool strata_policy_admin(ReplySink* c, TierShared* shared, Tiers* tiers, int64_t
   }
   if (name_is(sub, "deadletter")) {
     deadletter_cmd(ts, now_ms, args, w);
+    return true;
+  }
+  if (name_is(sub, "cas") || name_is(sub, "version")) {
+    cas_cmd(c, tiers, now_ms, args, w);
     return true;
   }
   return false;

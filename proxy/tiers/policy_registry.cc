@@ -37,6 +37,18 @@ MappingSql make_sql(const policies::PgMapping& m) {
   s.remove =
       "DELETE FROM " + s.table + " WHERE " + s.key + " = $1 AND " + s.version + " <= $2::bigint";
   s.upsert = s.upsert_rows(1);
+  const std::string touched = s.default_table ? ", updated_at = now()" : "";
+  s.cas_update = "UPDATE " + s.table + " SET " + s.value + " = $2, " + s.version +
+                 " = $3::bigint" + touched + " WHERE " + s.key + " = $1 AND " + s.version +
+                 " = $4::bigint AND " + s.value + " IS NOT NULL";
+  s.cas_create = "INSERT INTO " + s.table + " AS t (" + s.key + ", " + s.value + ", " +
+                 s.version + (s.default_table ? ", updated_at" : "") + ") VALUES ($1, $2, $3::bigint" +
+                 (s.default_table ? ", now()" : "") + ") ON CONFLICT (" + s.key + ") DO UPDATE SET " +
+                 s.value + " = EXCLUDED." + s.value + ", " + s.version + " = EXCLUDED." + s.version +
+                 (s.default_table ? ", updated_at = EXCLUDED.updated_at" : "") + " WHERE t." +
+                 s.value + " IS NULL";
+  s.version_of = "SELECT " + s.version + " FROM " + s.table + " WHERE " + s.key + " = $1 AND " +
+                 s.value + " IS NOT NULL";
   s.tombstone = "INSERT INTO " + s.table + " AS t (" + s.key + ", " + s.value + ", " + s.version +
                 (s.default_table ? ", updated_at" : "") + ") VALUES ($1, NULL, $2::bigint" +
                 (s.default_table ? ", now()" : "") + ") ON CONFLICT (" + s.key +

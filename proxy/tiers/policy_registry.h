@@ -50,6 +50,12 @@ struct MappingSql {
   // removing the row: a journal replay of an older write of the key then finds a newer version
   // and changes nothing, where a missing row would let it come back. $1 key, $2 version.
   std::string tombstone;
+  // STRATA CAS. cas_update: $1 key, $2 value, $3 new version, $4 expected version (the row
+  // must hold a value at exactly that version). cas_create (expected 0: the key must be
+  // absent, or a tombstone): $1 key, $2 value, $3 version. One row affected: done.
+  std::string cas_update;
+  std::string cas_create;
+  std::string version_of;  // $1 key -> the version of its live row (none: absent)
   bool default_table = false;
   std::string table, key, value, version;  // quoted identifiers
   // Multi-row upsert of n rows ($1..$3n).

@@ -51,6 +51,13 @@ class Tiers {
   std::optional<std::string_view> postgres_key(const CommandSpec& spec, Args args) const;
   // STRATA FLUSH-BEHIND [timeout_ms]: replies when every write-behind queue is empty.
   void flush_behind_wait(ReplySink* c, int64_t timeout_ms);
+  // STRATA CAS key expected_version value [PX ms] on a conflict = version prefix: the new
+  // version, or "-CONFLICT ..." with the current one. STRATA VERSION key: [version, value] of
+  // the key's row in PostgreSQL ([0, nil]: absent). Both decided by PostgreSQL, never by a
+  // cache tier. False: the key is not under a PostgreSQL prefix (the caller answers).
+  bool cas(ReplySink* c, std::string_view key, uint64_t expected, std::string_view value,
+           int64_t expire_at_ms);
+  bool version_of(ReplySink* c, std::string_view key);
 
   void on_tick(int64_t now_ms);
   // End of every loop iteration: group-commit the journal, start write-behind flushes due.
@@ -75,6 +82,9 @@ class Tiers {
     int64_t expire_at_ms = 0;  // the command's own expiry (0: none); the plan adds the TTL
     uint64_t multi = 0;
     const PolicyEntry* entry = nullptr;  // lives past the request (see PolicyRegistry)
+    // STRATA CAS: the version PostgreSQL's row must hold (0: the key must be absent). The
+    // reply is then the new version.
+    std::optional<uint64_t> expected_version;
   };
   // A command answered once several key operations finish (MSET, DEL a b, EXISTS a b).
   struct Multi {
@@ -127,6 +137,7 @@ class Tiers {
   void start_step(uint64_t id, const policies::PlannedStep& s);
   void pg_write_step(uint64_t id, const policies::PlannedStep& s);
   void journal_step(uint64_t id, const policies::PlannedStep& s);
+  void cas_conflict(uint64_t id, const policies::PlannedStep& s);
   void l2_step(uint64_t id, const policies::PlannedStep& s);
   void report_step(uint64_t id, const policies::PlannedStep& s, bool ok, std::string_view error);
   bool stage_reported(uint64_t id);

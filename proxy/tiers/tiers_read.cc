@@ -197,6 +197,18 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
     }
     return true;
   }
+  if (n == "set" || n == "setex" || n == "psetex" || n == "mset") {
+    for (std::string_view k : keys) {
+      const policies::Policy& p = snap->match(k).policy;
+      if (!p.version_checked()) continue;
+      // A blind write would overwrite a concurrent one unseen: the prefix's rule forbids it.
+      protocol::ReplyWriter(c->reply_target(), c->resp_version())
+          .error("ERR strata: key '" + printable(k) + "' is under prefix '" + p.prefix +
+                 "' (conflict = version): write it with STRATA CAS key expected_version value "
+                 "(STRATA VERSION key gives the current version)");
+      return true;
+    }
+  }
   if (n == "set" || n == "setex" || n == "psetex") {
     WriteReq req;
     req.key = std::string(args[1]);
@@ -258,6 +270,64 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
   }
   if ((spec.flags & kWrite) != 0) return unsupported(n);
   return false;  // other reads (TTL, STRLEN...) see the cache tiers as they are
+}
+
+// ---- conflict = version: compare-and-set on PostgreSQL's row version ----
+
+bool Tiers::cas(ReplySink* c, std::string_view key, uint64_t expected, std::string_view value,
+                int64_t expire_at_ms) {
+  const PolicyEntry& e = shared_->registry->current()->match(key);
+  if (!e.policy.uses_postgres() || !e.policy.version_checked()) return false;
+  if (const char* why = unstorable_key(key)) {
+    protocol::ReplyWriter(c->reply_target(), c->resp_version())
+        .error("ERR strata: key '" + printable(key) + "' cannot be stored in PostgreSQL: it " +
+               why);
+    return true;
+  }
+  WriteReq req;
+  req.key = std::string(key);
+  req.value = std::string(value);
+  req.entry = &e;
+  req.expire_at_ms = expire_at_ms;
+  req.expected_version = expected;
+  req.multi = new_multi(c, 1, true);  // the reply is the new version, an integer
+  write(std::move(req));
+  return true;
+}
+
+bool Tiers::version_of(ReplySink* c, std::string_view key) {
+  const PolicyEntry& e = shared_->registry->current()->match(key);
+  if (!e.policy.uses_postgres()) return false;
+  auto reply = [](ReplySink* c, uint64_t seq, uint64_t v, const std::string* value) {
+    std::string bytes;
+    protocol::ReplyWriter w(&bytes, c->resp_version());
+    w.array_header(2);
+    w.integer(static_cast<int64_t>(v));
+    if (value != nullptr) {
+      w.bulk(*value);
+    } else {
+      w.null_bulk();
+    }
+    c->complete_reply(seq, bytes);
+  };
+  const uint64_t seq = c->reserve_reply();
+  if (unstorable_key(key) != nullptr) return reply(c, seq, 0, nullptr), true;  // never stored
+  const Token who = c->sink_token();
+  Loop* loop = ctx_.loop;
+  const PgParam params[] = {{key, false, false}};
+  // Value and version of one row, read together: what a read-modify-CAS must start from (a
+  // cache tier's value may trail the row's version).
+  pool_->exec(e.sql.select, params, true, [loop, who, seq, reply](PgResult&& r) {
+    ReplySink* c = sink_of(*loop, who);
+    if (c == nullptr) return;
+    if (r.status != PgResult::kOk) {
+      c->fail_reply(seq, error_line("ERR strata: PostgreSQL read failed: " + r.error));
+      return;
+    }
+    if (r.rows.empty() || !r.rows[0][0].has_value()) return reply(c, seq, 0, nullptr);
+    reply(c, seq, decode_version(r.rows[0][1]), &*r.rows[0][0]);
+  });
+  return true;
 }
 
 std::optional<std::string_view> Tiers::postgres_key(const CommandSpec& spec, Args args) const {

@@ -8,6 +8,7 @@
 #include "cache/store.h"
 #include "proxy/loop/log.h"
 #include "proxy/tiers/tiers.h"
+#include "proxy/tiers/tiers_internal.h"
 
 namespace strata::proxy {
 
@@ -204,19 +205,50 @@ void Tiers::pg_write_step(uint64_t id, const PlannedStep& s) {
   params.push_back({req.key, false, false});
   if (!req.is_delete) params.push_back({req.value, false, true});
   params.push_back({ver, false, false});
-  const std::string& sql = req.is_delete ? req.entry->sql.remove : req.entry->sql.upsert;
+  const std::string expected =
+      req.expected_version ? std::to_string(*req.expected_version) : std::string();
+  if (req.expected_version && *req.expected_version != 0) params.push_back({expected, false, false});
+  const std::string& sql = req.expected_version ? (*req.expected_version != 0
+                                                       ? req.entry->sql.cas_update
+                                                       : req.entry->sql.cas_create)
+                           : req.is_delete ? req.entry->sql.remove
+                                           : req.entry->sql.upsert;
   // No availability check: while connecting the pool holds the request (bounded, with the
   // connect timeout); when PostgreSQL is down it fails it with the reason. The views in params
   // point into the run, which lives in runs_ until it finishes.
-  pool_->exec(sql, params, false, [this, id, s](PgResult&& r) {
+  const bool cas = req.expected_version.has_value();
+  pool_->exec(sql, params, false, [this, id, s, cas](PgResult&& r) {
     const bool ok = r.status == PgResult::kOk;
-    if (ok) {
-      if (auto it = runs_.find(id); it != runs_.end()) {
-        it->second.count = static_cast<int64_t>(r.affected);
-      }
+    auto it = runs_.find(id);
+    if (ok && it != runs_.end()) {
+      // CAS answers the new version; a plain write its rows affected.
+      it->second.count =
+          cas ? static_cast<int64_t>(it->second.version) : static_cast<int64_t>(r.affected);
+      if (cas && r.affected == 0) return cas_conflict(id, s);
     }
     step_done(id, s, ok, ok ? std::string() : pg_error(r));
   });
+}
+
+// The row was not at the expected version: the write stops with the tiers as they were, and
+// the error says which version the row holds now (read after the failed update: another write
+// may already have moved it further, which the next CAS will find out).
+void Tiers::cas_conflict(uint64_t id, const policies::PlannedStep& s) {
+  auto it = runs_.find(id);
+  if (it == runs_.end()) return;
+  const WriteReq& req = it->second.req;
+  std::vector<PgParam> params{{req.key, false, false}};
+  const uint64_t expected = *req.expected_version;
+  pool_->exec(req.entry->sql.version_of, params, true,
+              [this, id, s, expected](PgResult&& r) {
+                uint64_t current = 0;
+                if (r.status == PgResult::kOk && !r.rows.empty()) {
+                  current = tiers_detail::decode_version(r.rows[0][0]);
+                }
+                step_done(id, s, false,
+                          error_line("CONFLICT version is " + std::to_string(current) +
+                                     ", not " + std::to_string(expected)));
+              });
 }
 
 void Tiers::journal_step(uint64_t id, const PlannedStep& s) {
