@@ -440,6 +440,11 @@ std::string NatsBus::info_lines() const {
   snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(epoch_));
   out += "sync_epoch:" + std::string(buf) + "\r\n";
   out += "sync_connected:" + std::string(connected() ? "1" : "0") + "\r\n";
+  char url[256] = {};
+  if (conn_ == nullptr || natsConnection_GetConnectedUrl(conn_, url, sizeof url) != NATS_OK) {
+    url[0] = 0;
+  }
+  out += "sync_server:" + std::string(url) + "\r\n";
   out += "sync_degraded:" + std::string(status_->degraded.load() ? "1" : "0") + "\r\n";
   out += "sync_published_messages:" + rd(counters_.published_messages) + "\r\n";
   out += "sync_published_events:" + rd(counters_.published_events) + "\r\n";
