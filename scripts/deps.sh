@@ -12,10 +12,10 @@ packages=(
   redis-server redis-tools
 )
 if [ "$profile" = test ] || [ "$profile" = demo ]; then
-  packages+=(postgresql postgresql-client python3)
+  packages+=(postgresql postgresql-client python3 nats-server)
 fi
 if [ "$profile" = test ]; then
-  packages+=(nats-server clang-14 libclang-rt-14-dev python3-redis tcl curl)
+  packages+=(clang-14 libclang-rt-14-dev python3-redis tcl curl)
 fi
 missing=()
 for p in "${packages[@]}"; do

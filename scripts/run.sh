@@ -3,8 +3,10 @@
 #   scripts/run.sh                 standalone, L1 only, on 127.0.0.1:6380
 #   scripts/run.sh --with-redis    also starts a throwaway redis-server on 127.0.0.1:6379-ish
 #                                  and runs strata in front of it
-#   scripts/run.sh --demo          the full path: throwaway redis-server (L2) and PostgreSQL (L3)
-#                                  on loopback, strata with config/strata.example.toml's policies
+#   scripts/run.sh --demo          the full path: throwaway redis-server (L2), PostgreSQL (L3)
+#                                  and nats-server on loopback, two strata instances with
+#                                  config/strata.example.toml's policies kept coherent over NATS
+#                                  (the one in front on 6380, the second on 6381)
 #   scripts/run.sh -- --flags...   extra strata flags after "--" (see strata --help)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,19 +37,32 @@ if [ $demo -eq 1 ]; then
   as_pg=()
   if [ "$(id -u)" -eq 0 ]; then as_pg=(runuser -u postgres --); fi
   mkdir "$dir/pg" && { [ ${#as_pg[@]} -eq 0 ] || chown postgres "$dir/pg"; }
-  rport=$(free_port); pport=$(free_port)
+  rport=$(free_port); pport=$(free_port); nport=$(free_port)
   redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
     --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+  nats-server -a 127.0.0.1 -p "$nport" -l "$dir/nats.log" -P "$dir/nats.pid" &
   "${as_pg[@]}" "$pgbin/initdb" -D "$dir/pg" -U postgres --auth=trust >/dev/null
   "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg/log" -w \
     -o "-p $pport -k $dir/pg -c listen_addresses=127.0.0.1" start >/dev/null
-  trap 'kill "$(cat "$dir/redis.pid")" 2>/dev/null; "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
-  sed -e "s/^upstream = .*/upstream = \"127.0.0.1:$rport\"/" \
-      -e "s/port=5432/port=$pport/" \
-      -e "s|^dir = .*|dir = \"$dir/journal\"|" "$root/config/strata.example.toml" > "$dir/strata.toml"
+  trap 'kill "$(cat "$dir/redis.pid")" "$(cat "$dir/nats.pid")" "$(cat "$dir/b.pid" 2>/dev/null)" 2>/dev/null; "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
+  for who in a b; do
+    sed -e "s/^upstream = .*/upstream = \"127.0.0.1:$rport\"/" \
+        -e "s/port=5432/port=$pport/" \
+        -e "s|^dir = .*|dir = \"$dir/journal-$who\"|" "$root/config/strata.example.toml" \
+        > "$dir/strata-$who.toml"
+  done
+  sport=6380
+  for ((i = 0; i < ${#extra[@]}; i++)); do
+    if [ "${extra[$i]}" = --port ] && [ $((i + 1)) -lt ${#extra[@]} ]; then sport=${extra[$((i + 1))]}; fi
+  done
+  "$bin" --config "$dir/strata-b.toml" --nats "nats://127.0.0.1:$nport" --port $((sport + 1)) \
+    >"$dir/strata-b.log" 2>&1 &
+  echo $! > "$dir/b.pid"
   echo "strata: redis-server on 127.0.0.1:$rport, PostgreSQL on 127.0.0.1:$pport," \
-       "config $dir/strata.toml (policies user: chat: stream: analytics:)" >&2
-  "$bin" --config "$dir/strata.toml" "${extra[@]}"
+       "nats-server on 127.0.0.1:$nport; config $dir/strata-a.toml (policies user: chat:" \
+       "stream: analytics:); a second strata on port $((sport + 1)) kept coherent over NATS" \
+       "(try: redis-cli -p $sport set user:1 ann; redis-cli -p $((sport + 1)) get user:1)" >&2
+  "$bin" --config "$dir/strata-a.toml" --nats "nats://127.0.0.1:$nport" "${extra[@]}"
 elif [ $with_redis -eq 1 ]; then
   dir=$(mktemp -d /tmp/strata-demo.XXXXXX)
   port=$(free_port)
