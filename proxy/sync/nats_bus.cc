@@ -263,7 +263,7 @@ void NatsBus::apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_
       bump(counters_.skewed);
     } else {
       clock_->observe(r.version);  // our next writes order after what we heard
-      note_lag(now_ms - HybridClock::wall_ms_of(r.version));
+      note_lag(r.key, now_ms - HybridClock::wall_ms_of(r.version));
     }
   }
   std::string key(r.key);
@@ -354,11 +354,33 @@ void NatsBus::drop(const Drops& d) {
   seen_.clear();
 }
 
-void NatsBus::note_lag(int64_t lag_ms) {
+void NatsBus::note_lag(std::string_view key, int64_t lag_ms) {
   int b = 0;
   while (b + 1 < kLagBuckets && (int64_t{1} << b) <= lag_ms) ++b;
   ++lag_buckets_[static_cast<size_t>(b)];
+  const std::string_view prefix = policies_->prefix_of(key);
+  auto it = lag_by_prefix_.find(prefix);
+  if (it == lag_by_prefix_.end()) {
+    it = lag_by_prefix_.emplace(std::string(prefix), std::vector<uint64_t>(kLagBuckets, 0)).first;
+  }
+  ++it->second[static_cast<size_t>(b)];
 }
+
+namespace {
+// The upper bound (ms) of the log2 bucket holding quantile q; 0 with no samples.
+int64_t bucket_quantile(const std::vector<uint64_t>& buckets, double q) {
+  uint64_t total = 0;
+  for (uint64_t n : buckets) total += n;
+  if (total == 0) return 0;
+  const auto want = static_cast<uint64_t>(q * static_cast<double>(total));
+  uint64_t acc = 0;
+  for (size_t b = 0; b < buckets.size(); ++b) {
+    acc += buckets[b];
+    if (acc > want) return int64_t{1} << b;
+  }
+  return int64_t{1} << (buckets.size() - 1);
+}
+}  // namespace
 
 // ---- connection state (nats.c's threads) and the ticker ----
 
@@ -466,21 +488,16 @@ std::string NatsBus::info_lines() const {
          "\r\nsync_silences:" + std::to_string(s.silences) + "\r\nsync_reconnects:" +
          std::to_string(s.reconnects) + "\r\nsync_partition_drops:" +
          std::to_string(s.partition_drops) + "\r\n";
-  // Apply lag (write's version time to applied here), as upper bounds of log2 buckets.
-  uint64_t total = 0;
-  for (uint64_t n : lag_buckets_) total += n;
-  auto pct = [&](double q) -> int64_t {
-    if (total == 0) return 0;
-    uint64_t want = static_cast<uint64_t>(q * static_cast<double>(total));
-    uint64_t acc = 0;
-    for (size_t b = 0; b < lag_buckets_.size(); ++b) {
-      acc += lag_buckets_[b];
-      if (acc > want) return int64_t{1} << b;
-    }
-    return int64_t{1} << (lag_buckets_.size() - 1);
-  };
-  out += "sync_lag_ms_p50_le:" + std::to_string(pct(0.5)) + "\r\nsync_lag_ms_p99_le:" +
-         std::to_string(pct(0.99)) + "\r\n";
+  // Apply lag (write's version time to applied here), as upper bounds of log2 ms buckets.
+  out += "sync_lag_ms_p50_le:" + std::to_string(bucket_quantile(lag_buckets_, 0.5)) +
+         "\r\nsync_lag_ms_p99_le:" + std::to_string(bucket_quantile(lag_buckets_, 0.99)) +
+         "\r\n";
+  size_t n = 0;
+  for (const auto& [prefix, buckets] : lag_by_prefix_) {
+    out += "sync_lag_" + std::to_string(n++) + ":prefix=" + prefix +
+           ",p50_le_ms=" + std::to_string(bucket_quantile(buckets, 0.5)) +
+           ",p99_le_ms=" + std::to_string(bucket_quantile(buckets, 0.99)) + "\r\n";
+  }
   size_t i = 0;
   for (const SyncReceiver::Peer& p : rx_.peers()) {
     snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(p.id.epoch));

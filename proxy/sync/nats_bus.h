@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -111,7 +112,7 @@ class NatsBus {
   void fan_out(PeerEvent e);
   void ticker();
   void set_connected(bool up, int64_t now_ms);
-  void note_lag(int64_t lag_ms);
+  void note_lag(std::string_view key, int64_t lag_ms);
 
   Setup setup_;
   cache::Store* store_;
@@ -140,7 +141,9 @@ class NatsBus {
   std::unordered_map<std::string, uint64_t> seen_;
   uint64_t forgotten_below_ = 0;
   static constexpr size_t kSeenMax = 1 << 20;
-  std::vector<uint64_t> lag_buckets_;  // log2 buckets of apply lag in ms
+  // Apply lag (now - the change's version time), in log2 buckets of ms: overall and per prefix.
+  std::vector<uint64_t> lag_buckets_;
+  std::map<std::string, std::vector<uint64_t>, std::less<>> lag_by_prefix_;
 
   struct Inbox {
     std::mutex mu;

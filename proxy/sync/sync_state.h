@@ -13,6 +13,8 @@ namespace strata::proxy {
 class SyncPolicies {
  public:
   virtual policies::SyncMode sync_of(std::string_view key) const = 0;
+  // The policy prefix `key` falls under ("" for the default), for per-prefix figures.
+  virtual std::string_view prefix_of(std::string_view key) const = 0;
 
  protected:
   ~SyncPolicies() = default;

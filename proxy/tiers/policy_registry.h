@@ -102,6 +102,9 @@ class PolicyRegistry final : public PrefixCounters, public L1OnlyKeys, public Sy
     return policies::effective_sync(p.sync, nats_);
   }
   void set_nats(bool configured) { nats_ = configured; }  // before any worker runs
+  std::string_view prefix_of(std::string_view key) const override {
+    return current()->match(key).policy.prefix;
+  }
   bool nats() const { return nats_; }
   // L1OnlyKeys: a cache-strategy policy keeps the key out of Redis.
   bool l1_only(std::string_view key) const override {
