@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <utility>
 
 #include "cache/hash.h"
 #include "proxy/loop/log.h"
@@ -458,7 +459,9 @@ void NatsBus::ticker() {
 }
 
 std::string NatsBus::info_lines() const {
-  auto rd = [](const std::atomic<uint64_t>& a) { return std::to_string(a.load(std::memory_order_relaxed)); };
+  auto rd = [](const std::atomic<uint64_t>& a) {
+    return std::to_string(a.load(std::memory_order_relaxed));
+  };
   std::string out;
   out += "sync_instance:" + setup_.instance + "\r\n";
   char buf[64];
@@ -471,19 +474,24 @@ std::string NatsBus::info_lines() const {
   }
   out += "sync_server:" + std::string(url) + "\r\n";
   out += "sync_degraded:" + std::string(status_->degraded.load() ? "1" : "0") + "\r\n";
-  out += "sync_published_messages:" + rd(counters_.published_messages) + "\r\n";
-  out += "sync_published_events:" + rd(counters_.published_events) + "\r\n";
-  out += "sync_publish_failures:" + rd(counters_.publish_failures) + "\r\n";
-  out += "sync_received_messages:" + rd(counters_.received_messages) + "\r\n";
-  out += "sync_applied_events:" + rd(counters_.applied_events) + "\r\n";
-  out += "sync_installed_values:" + rd(counters_.installed_values) + "\r\n";
-  out += "sync_stale_refused:" + rd(counters_.stale_refused) + "\r\n";
-  out += "sync_skewed:" + rd(counters_.skewed) + "\r\n";
-  out += "sync_malformed:" + rd(counters_.malformed) + "\r\n";
-  out += "sync_nats_dropped:" + rd(counters_.nats_dropped) + "\r\n";
-  out += "sync_inbox_dropped:" + rd(counters_.inbox_dropped) + "\r\n";
-  out += "sync_keys_dropped:" + rd(counters_.keys_dropped) + "\r\n";
-  out += "sync_degraded_episodes:" + rd(counters_.degraded_episodes) + "\r\n";
+  const std::pair<const char*, const std::atomic<uint64_t>*> counters[] = {
+      {"published_messages", &counters_.published_messages},
+      {"published_events", &counters_.published_events},
+      {"publish_failures", &counters_.publish_failures},
+      {"received_messages", &counters_.received_messages},
+      {"applied_events", &counters_.applied_events},
+      {"installed_values", &counters_.installed_values},
+      {"stale_refused", &counters_.stale_refused},
+      {"skewed", &counters_.skewed},
+      {"malformed", &counters_.malformed},
+      {"nats_dropped", &counters_.nats_dropped},
+      {"inbox_dropped", &counters_.inbox_dropped},
+      {"keys_dropped", &counters_.keys_dropped},
+      {"degraded_episodes", &counters_.degraded_episodes},
+  };
+  for (const auto& [name, counter] : counters) {
+    out += "sync_" + std::string(name) + ":" + rd(*counter) + "\r\n";
+  }
   std::lock_guard<std::mutex> g(rx_mu_);
   const SyncReceiverStats& s = rx_.stats();
   out += "sync_gaps:" + std::to_string(s.gaps) + "\r\nsync_duplicates:" +
