@@ -138,6 +138,12 @@ class Server:
         return self.proc.pid if self.proc else None
 
     def start(self):
+        self.spawn()
+        return self.wait_ready()
+
+    def spawn(self):
+        """Starts the process without waiting for it to serve. From the main thread only: the
+        child's parent-death signal fires when the thread that started it ends."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=self.tmpdir,
@@ -145,7 +151,6 @@ class Server:
                                      env=dict(os.environ, **self.env) if self.env else None)
         log.close()
         _procs.append(self)
-        return self.wait_ready()
 
     def wait_ready(self):
         deadline = time.monotonic() + kStartTimeoutS
@@ -445,4 +450,5 @@ def alive_check(port):
 # process management above.
 from harness_pg import (  # noqa: E402,F401
     PostgresServer, PsqlSession, SqlError, StrataConfig, _as_pg_user, _pg_account, kPgBinDir,
-    kPgUser, kPsql, run_strata_once, start_postgres, start_strata_config, strata_config_argv)
+    kPgUser, kPsql, run_strata_once, start_postgres, start_strata_config, start_strata_configs,
+    strata_config_argv)
