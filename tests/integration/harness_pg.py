@@ -229,7 +229,8 @@ def strata_config_argv(binary, port, path, upstream=None, extra=()):
     a = [binary, "--bind", "127.0.0.1", "--port", str(port), "--config", path]
     if upstream is not None:
         a += ["--upstream", f"127.0.0.1:{upstream.port}"]
-    return a + list(extra) + os.environ.get("STRATA_TEST_ARGS", "").split()
+    return (a + harness.default_workers() + list(extra) +
+            os.environ.get("STRATA_TEST_ARGS", "").split())
 
 
 def start_strata_config(config_text, upstream=None, extra=(), tag="strata", tmpdir=None,
