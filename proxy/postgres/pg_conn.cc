@@ -14,6 +14,22 @@ namespace {
 
 constexpr size_t kStatementNameBytes = 32;
 
+// The advisory lock every setup transaction takes first (any strata process, any worker).
+constexpr const char* kSetupLockKey = "7256001";
+
+// The setup SQL in one transaction that first takes a transaction-scoped advisory lock, so
+// setups never overlap, across connections, workers and strata processes sharing a database:
+// the second waits until the first committed, and its catalog lookups then see what the first
+// created. Without it, two `CREATE TABLE IF NOT EXISTS` both miss the table and the later one
+// fails on pg_type's unique index. (A session lock released by the setup's own statements
+// would not do: in a multi-statement query they all commit together, after the unlock.)
+// The line breaks end a trailing `--` comment in `sql`.
+std::string guarded_setup(const std::string& sql) {
+  if (sql.empty()) return {};
+  return std::string("BEGIN; SELECT pg_advisory_xact_lock(") + kSetupLockKey + ");\n" + sql +
+         "\n;\nCOMMIT;";
+}
+
 void statement_name(uint32_t id, char (&out)[kStatementNameBytes]) {
   snprintf(out, sizeof out, "strata_s%u", id);
 }
@@ -69,7 +85,7 @@ PgConn::PgConn(Loop* loop, PgConnOwner* owner, PGconn* conn, std::string setup_s
     : Endpoint(loop, PQsocket(conn)),
       owner_(owner),
       conn_(conn),
-      setup_sql_(std::move(setup_sql)) {}
+      setup_sql_(guarded_setup(setup_sql)) {}
 
 PgConn* PgConn::start(Loop* loop, PgConnOwner* owner, const std::string& conninfo,
                       const std::string& setup_sql, std::string* err) {

@@ -39,7 +39,8 @@ struct PgStatement {
 class PgConn final : public Endpoint {
  public:
   // kConnecting: PQconnectPoll in progress; the socket may change between polls.
-  // kSetup:      connected; the setup query (simple protocol, outside pipeline mode) runs.
+  // kSetup:      connected; the setup query (simple protocol, outside pipeline mode) runs, in
+  //              a transaction holding an advisory lock: setups never overlap.
   // kReady:      pipeline mode; serves exec().
   // kClosed:     failed or closed; pending requests got kTransient; freed by the worker.
   enum class State : uint8_t { kConnecting, kSetup, kReady, kClosed };

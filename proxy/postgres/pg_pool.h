@@ -42,7 +42,9 @@ using PgCallback = std::move_only_function<void(PgResult&&)>;
 class PgPool {
  public:
   // `setup_sql` runs once on every new connection before it serves anything (e.g. CREATE
-  // TABLE IF NOT EXISTS ...), as one simple query.
+  // TABLE IF NOT EXISTS ...), as one simple query, inside a transaction that first takes a
+  // fixed advisory lock: setups of every connection, worker and process on one database run
+  // one after the other (two CREATE TABLE IF NOT EXISTS at once can fail on pg_type's index).
   PgPool(Loop* loop, const policies::PostgresConfig& config, std::string setup_sql);
   ~PgPool();  // pending callbacks get kTransient "shutting down"
 

@@ -8,7 +8,13 @@ Environment:
                      developed before strata exists. Never set in CI.
   STRATA_START_TIMEOUT_S  readiness timeout (default 20; sanitizer builds start slowly).
   STRATA_TEST_ARGS   extra flags for every strata started (e.g. "--io epoll").
+  STRATA_TEST_WORKERS  --workers for every strata whose test does not choose (default: strata's,
+                     one per core); the ThreadSanitizer pass sets 2, so workers share the Store,
+                     the write-behind queues and the journal ledger on any machine.
   STRATA_KEEP_LOGS=1 keep the servers' temp dirs (logs) after the test.
+
+A sanitizer report fails the test: finish() scans the log of every strata started for one, and
+an exit with kSanitizerExitCode (the TSan pass's TSAN_OPTIONS exitcode) counts as one too.
 
 Every process started here dies with the test: atexit, SIGTERM/SIGINT/SIGHUP handlers, and
 PR_SET_PDEATHSIG in the child (so even a SIGKILLed test leaves nothing behind).
@@ -40,6 +46,7 @@ _tmpdirs = []
 _strata_servers = []  # every strata started, for the sanitizer-log scan in finish()
 kSanitizerMarks = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:",
                    b"ERROR: ThreadSanitizer", b"WARNING: ThreadSanitizer")
+kSanitizerExitCode = 66  # ThreadSanitizer's exit code after a report (scripts/test.sh sets it)
 _cleanup_lock = threading.Lock()
 
 
@@ -115,6 +122,13 @@ def strata_bin():
     return path
 
 
+def default_workers():
+    """["--workers", N] from STRATA_TEST_WORKERS, placed before a test's own flags (the last
+    --workers wins, so a test that picks its count keeps it)."""
+    n = os.environ.get("STRATA_TEST_WORKERS", "")
+    return ["--workers", n] if n else []
+
+
 def strata_bench_bin():
     """strata-bench: STRATA_BENCH_BIN (ctest sets it), else next to strata in the build tree."""
     return os.environ.get("STRATA_BENCH_BIN") or os.path.join(
@@ -132,20 +146,27 @@ class Server:
         self.tmpdir = tmpdir
         self.log_path = os.path.join(tmpdir, f"{name}.log")
         self.proc = None
+        self.runs = []  # every process started (restarts too), for sanitizer_reports()
 
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
 
     def start(self):
+        self.spawn()
+        return self.wait_ready()
+
+    def spawn(self):
+        """Starts the process without waiting for it to serve. From the main thread only: the
+        child's parent-death signal fires when the thread that started it ends."""
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=self.tmpdir,
                                      preexec_fn=_pdeathsig,
                                      env=dict(os.environ, **self.env) if self.env else None)
         log.close()
+        self.runs.append(self.proc)
         _procs.append(self)
-        return self.wait_ready()
 
     def wait_ready(self):
         deadline = time.monotonic() + kStartTimeoutS
@@ -262,7 +283,7 @@ def start_strata(upstream=None, extra=(), tag="strata", env=None):
         a = [binary, "--bind", "127.0.0.1", "--port", str(p)]
         if upstream is not None:
             a += ["--upstream", f"127.0.0.1:{upstream.port}"]
-        return a + list(extra) + os.environ.get("STRATA_TEST_ARGS", "").split()
+        return a + default_workers() + list(extra) + os.environ.get("STRATA_TEST_ARGS", "").split()
 
     srv = _start_with_retries(tag, argv, tmpdir, env=env)
     _strata_servers.append(srv)
@@ -270,7 +291,8 @@ def start_strata(upstream=None, extra=(), tag="strata", env=None):
 
 
 def sanitizer_reports():
-    """Sanitizer findings in the logs of every strata started so far (after they stopped)."""
+    """Sanitizer findings in the logs of every strata started so far (after they stopped), and
+    strata processes that exited with the sanitizer exit code."""
     found = []
     for srv in _strata_servers:
         try:
@@ -278,8 +300,10 @@ def sanitizer_reports():
                 text = f.read()
         except OSError:
             continue
-        if any(m in text for m in kSanitizerMarks):
-            found.append((srv.name, text[-6000:].decode("utf-8", "replace")))
+        exits = [p.returncode for p in srv.runs if p.poll() == kSanitizerExitCode]
+        if any(m in text for m in kSanitizerMarks) or exits:
+            note = f"(exited {len(exits)} time(s) with {kSanitizerExitCode})\n" if exits else ""
+            found.append((srv.name, note + text[-6000:].decode("utf-8", "replace")))
     return found
 
 
@@ -445,4 +469,5 @@ def alive_check(port):
 # process management above.
 from harness_pg import (  # noqa: E402,F401
     PostgresServer, PsqlSession, SqlError, StrataConfig, _as_pg_user, _pg_account, kPgBinDir,
-    kPgUser, kPsql, run_strata_once, start_postgres, start_strata_config, strata_config_argv)
+    kPgUser, kPsql, run_strata_once, start_postgres, start_strata_config, start_strata_configs,
+    strata_config_argv)

@@ -229,7 +229,8 @@ def strata_config_argv(binary, port, path, upstream=None, extra=()):
     a = [binary, "--bind", "127.0.0.1", "--port", str(port), "--config", path]
     if upstream is not None:
         a += ["--upstream", f"127.0.0.1:{upstream.port}"]
-    return a + list(extra) + os.environ.get("STRATA_TEST_ARGS", "").split()
+    return (a + harness.default_workers() + list(extra) +
+            os.environ.get("STRATA_TEST_ARGS", "").split())
 
 
 def start_strata_config(config_text, upstream=None, extra=(), tag="strata", tmpdir=None,
@@ -246,6 +247,29 @@ def start_strata_config(config_text, upstream=None, extra=(), tag="strata", tmpd
         tag, lambda p: strata_config_argv(binary, p, path, upstream, extra), tmpdir, port=port)
     harness._strata_servers.append(srv)
     return StrataConfig(srv, path)
+
+
+def start_strata_configs(config_texts, extra=(), tag="strata"):
+    """Several strata, one per config text, started at the same moment (all spawned, then
+    each waited for): for races between processes. Returns their StrataConfigs."""
+    started = []
+    for i, text in enumerate(config_texts):
+        tmpdir = harness.make_tmpdir(f"{tag}{i}")
+        path = os.path.join(tmpdir, "strata.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        port = harness.free_port()
+        while any(s.port == port for s in started):
+            port = harness.free_port()
+        srv = harness.Server(f"{tag}{i}", strata_config_argv(harness.strata_bin(), port, path,
+                                                             None, extra), port, tmpdir)
+        srv.spawn()
+        harness._strata_servers.append(srv)
+        started.append(StrataConfig(srv, path))
+    for s in started:
+        if not s.srv.wait_ready():
+            raise RuntimeError(f"{s.srv.name} did not become ready; log tail:\n{s.log_tail()}")
+    return started
 
 
 def run_strata_once(config_text, tmpdir=None, extra=(), timeout=20, name="strata.toml"):
