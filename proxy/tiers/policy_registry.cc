@@ -240,11 +240,10 @@ std::string PolicyRegistry::setup_sql(const policies::PolicyConfig& c) {
     if (p.uses_postgres() && p.pg == policies::PgMapping{}) uses_default = true;
   }
   if (!uses_default) return {};
-  // Connections of several workers start at once: the advisory lock serialises the CREATE.
-  return "SELECT pg_advisory_lock(7256001); "
-         "CREATE TABLE IF NOT EXISTS strata_kv (key text PRIMARY KEY, value bytea, "
-         "version bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now()); "
-         "SELECT pg_advisory_unlock(7256001);";
+  // PgConn runs this in a transaction under pg_advisory_xact_lock(7256001): the setups of every
+  // connection, worker and process never overlap.
+  return "CREATE TABLE IF NOT EXISTS strata_kv (key text PRIMARY KEY, value bytea, "
+         "version bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now());";
 }
 
 }  // namespace strata::proxy

@@ -142,7 +142,7 @@ check_strata() {  # mode
   kill -0 "$strata_pid" 2>/dev/null || bad="strata exited during the run"
   kill "$strata_pid" 2>/dev/null
   for _ in $(seq 1 100); do kill -0 "$strata_pid" 2>/dev/null || break; sleep 0.1; done
-  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$strata_dir/strata.log"; then
+  if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|ThreadSanitizer' "$strata_dir/strata.log"; then
     bad="${bad:+$bad; }sanitizer report in strata's log"
   fi
   [ -z "$bad" ] && return 0
