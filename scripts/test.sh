@@ -15,7 +15,10 @@
 #          test_schema_setup (many workers and processes setting up one database);
 #          test_upstream (per-worker upstreams, invalidation of the shared L1), test_bad_input
 #          (connection storms over both workers' listeners), test_compat (every command,
-#          INFO/CONFIG/FLUSHALL reaching across workers).
+#          INFO/CONFIG/FLUSHALL reaching across workers); test_sync (nats.c's threads and the
+#          sync ticker applying peers' changes to the shared L1 and handing them to the
+#          workers' inboxes), test_change_seam (each worker's seam counters read by INFO on
+#          another).
 #      Left out: the single-threaded unit tests and the layers without threads (ASan covers
 #      them), the one-worker suites (hit-rate monitor, L1 partitions), the client libraries and
 #      Redis's suite (slow, and no thread the others miss). A report fails the test:
@@ -69,7 +72,7 @@ if [ "${STRATA_SKIP_TSAN:-0}" != 1 ]; then
   cmake --build --preset tsan -j "$jobs" --target strata tsan_tests
   step "tsan: ctest (threaded unit tests, multi-worker integration tests)"
   tsan_integration="policies|policy_races|policy_admin|journal|crash|schema_setup|upstream"
-  tsan_integration+="|bad_input|compat"
+  tsan_integration+="|bad_input|compat|sync|change_seam"
   # GCC 12's TSan runtime cannot map its shadow memory with more than 28 bits of mmap
   # randomisation (newer kernels' default): run without address randomisation there.
   norandom=()
