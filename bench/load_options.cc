@@ -162,6 +162,7 @@ std::string load_usage() {
          "                       csv:FILE, oracle:FILE) instead of --dist; cycles; uses the\n"
          "                       trace's ops (get/set/del) and sizes when it has them\n"
          "  --prefill            SET every key once before measuring\n"
+         "  --list               LPOP and LPUSH instead of GET and SET (--ratio LPOP:LPUSH)\n"
          "  --format text|csv|json --no-progress --seed N\n"
          "  --io auto|uring|epoll (auto: io_uring, epoll where io_uring is refused)\n";
 }
@@ -190,6 +191,10 @@ std::expected<LoadOptions, std::string> parse_load_options(int argc, char** argv
     if (name == "--help" || name == "-h") return std::unexpected(load_usage());
     if (name == "--prefill") {
       o.prefill = true;
+      continue;
+    }
+    if (name == "--list") {
+      o.list_ops = true;
       continue;
     }
     if (name == "--no-progress") {

@@ -54,6 +54,9 @@ struct LoadOptions {
   int rounds = 1;
   OutputFormat format = OutputFormat::kText;
   bool prefill = false;  // SET every key once (sequentially) before measuring
+  // GET and SET become LPOP and LPUSH (the ratio then weighs LPOP:LPUSH): list commands, e.g.
+  // for a pass-through proxy's relayed path, with the same keys and values.
+  bool list_ops = false;
   bool progress = true;  // once-per-second progress line on stderr
   uint64_t seed = 1;
   // Replay a bench/trace.h spec (e.g. "scan:objects=100000,requests=1000000" or "csv:FILE")

@@ -65,12 +65,13 @@ std::string config_line(const LoadOptions& o) {
                                 ? std::to_string(o.value_min)
                                 : std::to_string(o.value_min) + "-" + std::to_string(o.value_max);
   std::snprintf(buf, sizeof(buf),
-                "%d connections, pipeline %d, %d thread(s), %s over %llu keys, GET:SET %u:%u, "
+                "%d connections, pipeline %d, %d thread(s), %s over %llu keys, %s %u:%u, "
                 "value %s B, %s per run, warmup %g s, %d round(s)",
                 o.connections, o.pipeline, o.threads,
                 o.trace_spec.empty() ? key_dist_name(o.dist).c_str() : o.trace_spec.c_str(),
-                static_cast<unsigned long long>(o.keys), o.get_weight, o.set_weight, value.c_str(),
-                load.c_str(), o.warmup_s, o.rounds);
+                static_cast<unsigned long long>(o.keys),
+                o.list_ops ? "LPOP:LPUSH (counted as get:set)" : "GET:SET", o.get_weight,
+                o.set_weight, value.c_str(), load.c_str(), o.warmup_s, o.rounds);
   return buf;
 }
 

@@ -211,8 +211,10 @@ LoadPlan make_plan(const LoadOptions& options, const Target& target, const KeyGe
   plan.phase = &phase;
   plan.ready = &ready;
   plan.noted = &noted;
-  plan.get_head = build_head("*2\r\n$3\r\nGET\r\n", options.key_prefix);
-  plan.set_head = build_head("*3\r\n$3\r\nSET\r\n", options.key_prefix);
+  plan.get_head = build_head(options.list_ops ? "*2\r\n$4\r\nLPOP\r\n" : "*2\r\n$3\r\nGET\r\n",
+                             options.key_prefix);
+  plan.set_head = build_head(options.list_ops ? "*3\r\n$5\r\nLPUSH\r\n" : "*3\r\n$3\r\nSET\r\n",
+                             options.key_prefix);
   plan.del_head = build_head("*2\r\n$3\r\nDEL\r\n", options.key_prefix);
   plan.value_bytes.assign(options.value_max, 'x');
   return plan;

@@ -17,10 +17,12 @@ Environment:
   BENCH_JOURNAL_DIR  parent dir of the write-behind journal (default: strata's temp dir, on the
                   same disk as PostgreSQL); /dev/shm takes the journal's fdatasync out of the
                   measurement (a bound, not a durable set-up)
-  BENCH_PLACEMENT shared (default): PostgreSQL, strata and the load generator share every core;
+  BENCH_PLACEMENT shared: PostgreSQL, strata and the load generator share every core (the
+                  default of refresh_ahead_bench.py and read_tiers_bench.py);
                   split: PostgreSQL gets the last core to itself and everything else (strata,
                   redis-server, the load generator, this script) the others, for every run of
-                  the benchmark alike -- the model of PostgreSQL on its own host, as deployed.
+                  the benchmark alike -- the model of PostgreSQL on its own host, as deployed
+                  (the default of strategy_bench.py, which sets default_placement).
                   On a 2-core machine a runnable strata worker waits up to a scheduler tick
                   (4 ms here) behind a PostgreSQL backend running a flush on its core, whatever
                   the backend's priority; see bench/README.md
@@ -42,6 +44,9 @@ import harness  # noqa: E402  (process management shared with the integration te
 import harness_pg  # noqa: E402  (their PostgreSQL and policy-file strata)
 from resp_client import Client, Err, parse  # noqa: E402,F401
 
+kOthersWarnShare = 0.05  # others_note() warns past this share of the machine's CPU
+kOthersMax = float(os.environ.get("BENCH_OTHERS_MAX", "0.1"))  # a run where others took more
+# of the machine's CPU is disturbed (strategy_bench.py measures it again)
 kSettleTimeoutS = 30  # waiting for PostgreSQL's row count to stop moving after a run
 kSettlePollS = 0.5
 kValue = b"x" * 100  # every benchmark writes 100-byte values
@@ -49,7 +54,14 @@ kTableDdl = ("CREATE TABLE IF NOT EXISTS {t} (key text PRIMARY KEY, value bytea,
              "version bigint, updated_at timestamptz)")
 
 
-def strata_bin():
+def strata_bin(var="STRATA_BIN"):
+    """The strata binary named by env `var` (STRATA_BIN, or STRATA_BIN_BASE for A/B runs); for
+    STRATA_BIN, unset means the build tree's."""
+    if var != "STRATA_BIN":
+        path = os.environ.get(var)
+        if not path or not os.access(path, os.X_OK):
+            sys.exit(f"{var}={path}: not an executable")
+        return os.path.abspath(path)
     path = os.environ.get("STRATA_BIN")
     if not path:
         for cand in ("build/release/proxy/strata", "build/proxy/strata"):
@@ -65,8 +77,11 @@ def pg_durable():
     return os.environ.get("BENCH_PG_FSYNC", "on") != "off"
 
 
+default_placement = "shared"  # a benchmark may change it before place_processes()
+
+
 def placement():
-    mode = os.environ.get("BENCH_PLACEMENT", "shared")
+    mode = os.environ.get("BENCH_PLACEMENT", default_placement)
     if mode not in ("shared", "split"):
         sys.exit(f"BENCH_PLACEMENT={mode}: expected shared or split")
     if mode == "split" and len(_kCpus) < 2:
@@ -76,6 +91,19 @@ def placement():
 
 # Under split placement PostgreSQL runs on the last of these, everything else on the others.
 _kCpus = sorted(os.sched_getaffinity(0))  # before place_processes() narrows them
+
+
+def placement_note():
+    """One line on what the placement in force means, for a benchmark's header."""
+    if placement() == "split":
+        rest = ",".join(str(c) for c in _kCpus[:-1])
+        return (f"placement split: PostgreSQL alone on core {_kCpus[-1]}; strata, redis-server,"
+                f" redis-benchmark and this script on core(s) {rest} -- PostgreSQL as on its own"
+                " host, so a flush never delays a strata worker; it costs every strategy alike"
+                " (strata shares its core with the load generator). BENCH_PLACEMENT=shared: every"
+                " process on every core")
+    return ("placement shared: every process on every core (a PostgreSQL backend's flush can"
+            " hold a strata worker's core up to a scheduler tick; see bench/README.md)")
 
 
 def place_processes():
@@ -146,8 +174,8 @@ class Postgres(harness_pg.PostgresServer):
         n_tup_* reach the shared counters only when a backend flushes its statistics, up to
         PGSTAT_IDLE_INTERVAL (10 s) after its last commit."""
         out = self.sql("SELECT coalesce(sum(rows), 0) FROM pg_stat_statements WHERE query"
-                       f" ILIKE '%{table}%' AND query !~* '^\\s*select' AND query NOT ILIKE"
-                       " '%pg_stat_statements%'")
+                       f" ~* '\\m{table}\\M' AND query !~* '^\\s*select' AND query NOT ILIKE"
+                       " '%pg_stat_statements%'")  # \m \M: bench_wb is not bench_wb_base
         return int(out or 0)
 
     def settled_rows(self, table):
@@ -172,10 +200,12 @@ def toml_value(v):
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def config_text(pg, policies):
+def config_text(pg, policies, journal_mode=None):
     """A strata policy file: [postgres] for `pg` (a Postgres or None), [journal] if
-    BENCH_JOURNAL_DIR or BENCH_JOURNAL_FSYNC say so, [default] (cache) and one [[policy]] per
-    dict in `policies` (field -> value, 'prefix' first)."""
+    BENCH_JOURNAL_DIR or the journal mode (`journal_mode`, else BENCH_JOURNAL_FSYNC: on, off or
+    an interval in ms) say so, [default] (cache) and one [[policy]] per dict in `policies`
+    (field -> value, 'prefix' first)."""
+    mode = journal_mode or journal_fsync()
     lines = []
     if pg is not None:
         lines += ["[postgres]", f"conninfo = {toml_value(pg.conninfo())}", ""]
@@ -185,10 +215,10 @@ def config_text(pg, policies):
                                        dir=os.environ["BENCH_JOURNAL_DIR"])
         harness._tmpdirs.append(journal_dir)  # removed at exit
         journal.append(f"dir = {toml_value(journal_dir)}")
-    if journal_fsync() == "off":
+    if mode == "off":
         journal.append("fdatasync = false")
-    elif journal_fsync().isdigit():
-        journal.append(f"fdatasync_interval_ms = {journal_fsync()}")
+    elif mode.isdigit():
+        journal.append(f"fdatasync_interval_ms = {mode}")
     if journal:
         lines += ["[journal]", *journal, ""]
     lines += ["[default]", 'strategy = "cache"', ""]
@@ -203,10 +233,11 @@ def start_redis():
     return harness.start_redis("bench-redis")
 
 
-def start_strata(text, upstream=None):
-    """strata with the policy file `text` (in its temp dir, its cwd: the journal lands there),
-    in front of `upstream` (a redis Server) if given."""
-    os.environ["STRATA_BIN"] = strata_bin()
+def start_strata(text, upstream=None, binary=None):
+    """strata (`binary`, else strata_bin()) with the policy file `text` (in its temp dir, its
+    cwd: the journal lands there), in front of `upstream` (a redis Server) if given."""
+    default = strata_bin()
+    os.environ["STRATA_BIN"] = binary or default  # the binary the harness starts
     extra = ["--workers", os.environ.get("STRATA_WORKERS", "1")]
     extra += os.environ.get("STRATA_ARGS", "").split()
     try:
@@ -214,6 +245,8 @@ def start_strata(text, upstream=None):
                                               tag="bench-strata")
     except RuntimeError as e:
         sys.exit(f"strata did not start with the policy file:\n{text}\n{e}")
+    finally:
+        os.environ["STRATA_BIN"] = default  # as before: the resolved STRATA_BIN, for later use
 
 
 def call(client, *args):
@@ -249,6 +282,53 @@ def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def machine_and_own_ticks(root=None):
+    """(user+nice+system ticks of the whole machine from /proc/stat, utime+stime+cutime+cstime of
+    the process tree under `root` (default: this process) -- live descendants and the reaped
+    ones their parents accounted). The difference of their deltas over a run is what other
+    processes on the machine took meanwhile."""
+    root = root or os.getpid()
+    procs, children = {}, {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        procs[int(p)] = sum(int(x) for x in fields[11:15])
+        children.setdefault(int(fields[1]), []).append(int(p))
+    own, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        own += procs.get(pid, 0)
+        todo += children.get(pid, [])
+    with open("/proc/stat") as f:
+        cpu = f.readline().split()
+    return int(cpu[1]) + int(cpu[2]) + int(cpu[3]), own
+
+
+def others_share(start, end, seconds):
+    """The share of the machine's CPU other processes took between two machine_and_own_ticks()
+    samples `seconds` apart."""
+    others = cpu_seconds((end[0] - start[0]) - (end[1] - start[1]))
+    return max(others, 0) / (max(seconds, 1e-3) * (os.cpu_count() or 1))
+
+
+def others_note(start, end, seconds):
+    """A line on the CPU other processes took between two machine_and_own_ticks() samples;
+    starts with WARNING past 5% of the machine."""
+    others = cpu_seconds((end[0] - start[0]) - (end[1] - start[1]))
+    share = others / (seconds * (os.cpu_count() or 1)) if seconds > 0 else 0.0
+    text = (f"other processes on this machine took {max(others, 0):.1f} CPU-s during the"
+            f" {seconds:.0f} s of measurements ({max(share, 0):.0%} of {os.cpu_count()} cores)")
+    if share > kOthersWarnShare:
+        return (f"WARNING: {text}: every figure is disturbed (most where they ran); rerun on a"
+                " quiet machine")
+    return text
 
 
 def cpu_seconds(ticks):
