@@ -126,6 +126,9 @@ class Tiers {
     bool installed = false;    // kL1Set put the value in
     bool holds_key = false;    // later commands on the key wait for this write (busy_)
     bool stopped = false;      // a failure ended the plan
+    // PostgreSQL kept a newer version than this write's (lww: this write lost): the cache
+    // tiers drop the key instead of taking the value.
+    bool superseded = false;
     std::string error;         // the reply's error line, if any
   };
   struct Parked {

@@ -203,6 +203,15 @@ void Tiers::flush_settled(uint64_t batch, size_t first, size_t n, const PgResult
   }
   const auto rows = std::span(b.writes).subspan(first, n);
   if (r.status == PgResult::kOk) {
+    if (r.affected < n) {
+      // Some rows were refused by a newer version already in PostgreSQL (another instance's
+      // write, later by the version order): the cache tiers here may hold the loser. Which
+      // rows is not known, so every key of the statement is dropped and peers told.
+      for (const policies::WriteView& w : rows) {
+        ctx_.store->invalidate(w.key);
+        publish_write(w.key, false, false, {}, 0, 0, stats);
+      }
+    }
     shared_->write_behind->settle(b.prefix, rows, true);
     bump(stats->wb_batches);
     bump(stats->wb_rows, n);

@@ -159,7 +159,9 @@ void Tiers::start_step(uint64_t id, const PlannedStep& s) {
     case Step::kL1Set:
       // Under the lease when the plan took one: a concurrent write or invalidation since means
       // the order between the two is unknown here, so the key is dropped for the next read.
-      if (run.lease != 0) {
+      if (run.superseded) {
+        run.installed = false;
+      } else if (run.lease != 0) {
         run.installed = store.complete_fill(req.key, run.lease, req.value,
                                             run.plan.cache_expire_at_ms);
       } else {
@@ -185,9 +187,9 @@ void Tiers::start_step(uint64_t id, const PlannedStep& s) {
       // A SET's value is the key's now wherever the plan puts it (write-around puts it nowhere
       // but PostgreSQL: the others hear an invalidation).
       publish_write(req.key, req.is_delete,
-                    !req.is_delete && (run.plan.contains(Step::kL1Set) ||
-                                       run.plan.contains(Step::kL2Set) ||
-                                       run.plan.contains(Step::kEnqueueFlush)),
+                    !req.is_delete && !run.superseded &&
+                        (run.plan.contains(Step::kL1Set) || run.plan.contains(Step::kL2Set) ||
+                         run.plan.contains(Step::kEnqueueFlush)),
                     req.value, run_version(run), run.plan.cache_expire_at_ms, req.entry->stats);
       break;
     case Step::kAck:
@@ -225,6 +227,7 @@ void Tiers::pg_write_step(uint64_t id, const PlannedStep& s) {
       it->second.count =
           cas ? static_cast<int64_t>(it->second.version) : static_cast<int64_t>(r.affected);
       if (cas && r.affected == 0) return cas_conflict(id, s);
+      if (!cas && !it->second.req.is_delete && r.affected == 0) it->second.superseded = true;
     }
     step_done(id, s, ok, ok ? std::string() : pg_error(r));
   });
@@ -275,7 +278,7 @@ void Tiers::l2_step(uint64_t id, const PlannedStep& s) {
     return;
   }
   WriteReq l2 = run.req;
-  l2.is_delete = s.step == Step::kL2Invalidate;
+  l2.is_delete = s.step == Step::kL2Invalidate || run.superseded;
   l2.expire_at_ms = run.plan.cache_expire_at_ms;
   const bool count_deleted = run.req.is_delete && !run.plan.ack_waits_for_postgres();
   l2_write(l2, run_version(run), [this, id, s, count_deleted](const RedisReply& r) {
