@@ -135,6 +135,7 @@ bool NatsBus::start(std::string* err) {
   }
   if (natsConnection_Status(conn_) == NATS_CONN_STATUS_CONNECTED) set_connected(true, wall_ms());
   ticker_ = std::thread([this] { ticker(); });
+  sender_ = std::thread([this] { sender(); });
   STRATA_LOG_INFO("sync: instance '%s' epoch %016llx on NATS %s (%u partitions, heartbeat %u ms)",
                   setup_.instance.c_str(), static_cast<unsigned long long>(epoch_),
                   c.url.c_str(), c.partitions, c.heartbeat_ms);
@@ -148,6 +149,12 @@ void NatsBus::stop() {
   }
   tick_cv_.notify_all();
   if (ticker_.joinable()) ticker_.join();
+  {
+    std::lock_guard<std::mutex> g(out_mu_);
+    out_stopping_ = true;
+  }
+  out_cv_.notify_all();
+  if (sender_.joinable()) sender_.join();
   if (sub_ != nullptr) {
     natsSubscription_Unsubscribe(sub_);
     natsSubscription_Destroy(sub_);
@@ -168,13 +175,36 @@ void NatsBus::stop() {
 }
 
 void NatsBus::publish(std::string_view subject, std::string_view data) {
-  // natsConnection_Publish wants a C string subject: ours are kept NUL-terminated.
-  const natsStatus s = natsConnection_Publish(conn_, subject.data(), data.data(),
-                                              static_cast<int>(data.size()));
-  if (s == NATS_OK) {
-    bump(counters_.published_messages);
-  } else {
-    bump(counters_.publish_failures);
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> g(out_mu_);
+    if (outbox_bytes_ + data.size() > kOutboxBytesMax) {
+      bump(counters_.outbox_dropped);
+      return;
+    }
+    outbox_bytes_ += data.size();
+    wake = outbox_.empty();
+    outbox_.push_back(Outgoing{std::string(subject), std::string(data)});
+  }
+  if (wake) out_cv_.notify_one();
+}
+
+// The sender thread: the only caller of natsConnection_Publish, in the order workers queued.
+void NatsBus::sender() {
+  std::unique_lock<std::mutex> lk(out_mu_);
+  for (;;) {
+    out_cv_.wait(lk, [&] { return out_stopping_ || !outbox_.empty(); });
+    if (outbox_.empty() && out_stopping_) return;
+    sending_.clear();
+    std::swap(outbox_, sending_);
+    outbox_bytes_ = 0;
+    lk.unlock();
+    for (const Outgoing& m : sending_) {
+      const natsStatus s = natsConnection_Publish(conn_, m.subject.c_str(), m.data.data(),
+                                                  static_cast<int>(m.data.size()));
+      bump(s == NATS_OK ? counters_.published_messages : counters_.publish_failures);
+    }
+    lk.lock();
   }
 }
 
@@ -274,10 +304,13 @@ void NatsBus::apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_
   // Version-monotone: an event older than one already seen for the key changes nothing (a
   // late event must never put an older value back).
   uint64_t& seen = seen_[key];
-  if (r.version != 0 && (r.version <= seen || r.version <= forgotten_below_)) {
+  if (r.version != 0 && r.version <= seen) {
     bump(counters_.stale_refused);
     return;
   }
+  // Older than what this table forgot, or than a drop (a reconnect replays what nats.c held
+  // during the outage): nothing vouches it is still the newest, so it only drops the key.
+  if (r.version != 0 && r.version <= forgotten_below_) trusted = false;
   seen = std::max(seen, r.version);
   if (seen_.size() > kSeenMax) {  // forget the table; older events are refused from now on
     for (const auto& [k, v] : seen_) forgotten_below_ = std::max(forgotten_below_, v);
@@ -336,6 +369,10 @@ void NatsBus::fan_out(PeerEvent e) {
 
 void NatsBus::drop(const Drops& d) {
   if (d.empty()) return;
+  // Changes older than now may still arrive (late, or replayed after a reconnect): from here
+  // on they drop keys but install nothing.
+  forgotten_below_ = std::max(forgotten_below_,
+                              static_cast<uint64_t>(clock_->wall_now_ms()) << HybridClock::kWallShift);
   // Only synced keys are dropped: the others never depended on the bus.
   std::vector<std::string> keys;
   uint64_t cursor = 0;
@@ -488,6 +525,7 @@ std::string NatsBus::info_lines() const {
       {"inbox_dropped", &counters_.inbox_dropped},
       {"keys_dropped", &counters_.keys_dropped},
       {"degraded_episodes", &counters_.degraded_episodes},
+      {"outbox_dropped", &counters_.outbox_dropped},
   };
   for (const auto& [name, counter] : counters) {
     out += "sync_" + std::string(name) + ":" + rd(*counter) + "\r\n";

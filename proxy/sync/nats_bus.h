@@ -59,6 +59,7 @@ struct SyncCounters {
   std::atomic<uint64_t> inbox_dropped{0};     // a worker's inbox was full
   std::atomic<uint64_t> keys_dropped{0};      // L1 entries dropped for a loss
   std::atomic<uint64_t> degraded_episodes{0};
+  std::atomic<uint64_t> outbox_dropped{0};  // messages dropped: the outbox was full
 };
 
 class NatsBus {
@@ -83,7 +84,10 @@ class NatsBus {
 
   // Worker side.
   void take_peer_events(uint32_t worker, std::vector<PeerEvent>* out);
-  void publish(std::string_view subject, std::string_view data);  // thread-safe, non-blocking
+  // Thread-safe and never blocks on nats.c (whose publish waits on its connection lock, held
+  // while it reconnects): the message goes to a bounded outbox the bus's sender thread drains.
+  // Past outbox_bytes_max it is dropped and counted; receivers see the gap.
+  void publish(std::string_view subject, std::string_view data);
   const std::string& changes_subject(uint32_t partition) const { return subjects_[partition]; }
   const std::string& heartbeat_subject() const { return heartbeat_subject_; }
   uint32_t partition_of(std::string_view key) const;
@@ -156,6 +160,21 @@ class NatsBus {
   std::atomic<int64_t> down_since_ms_{0};  // 0: up
   uint64_t last_nats_dropped_ = 0;
   SyncCounters counters_;
+
+  void sender();
+
+  struct Outgoing {
+    std::string subject;
+    std::string data;
+  };
+  static constexpr size_t kOutboxBytesMax = 64ull << 20;
+  std::mutex out_mu_;
+  std::condition_variable out_cv_;
+  std::vector<Outgoing> outbox_;
+  std::vector<Outgoing> sending_;  // the sender's side of the swap
+  size_t outbox_bytes_ = 0;
+  bool out_stopping_ = false;
+  std::thread sender_;
 
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;

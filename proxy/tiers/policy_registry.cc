@@ -38,15 +38,21 @@ MappingSql make_sql(const policies::PgMapping& m) {
       "DELETE FROM " + s.table + " WHERE " + s.key + " = $1 AND " + s.version + " <= $2::bigint";
   s.upsert = s.upsert_rows(1);
   const std::string touched = s.default_table ? ", updated_at = now()" : "";
-  s.cas_update = "UPDATE " + s.table + " SET " + s.value + " = $2, " + s.version +
-                 " = $3::bigint" + touched + " WHERE " + s.key + " = $1 AND " + s.version +
-                 " = $4::bigint AND " + s.value + " IS NOT NULL";
-  s.cas_create = "INSERT INTO " + s.table + " AS t (" + s.key + ", " + s.value + ", " +
-                 s.version + (s.default_table ? ", updated_at" : "") + ") VALUES ($1, $2, $3::bigint" +
-                 (s.default_table ? ", now()" : "") + ") ON CONFLICT (" + s.key + ") DO UPDATE SET " +
-                 s.value + " = EXCLUDED." + s.value + ", " + s.version + " = EXCLUDED." + s.version +
-                 (s.default_table ? ", updated_at = EXCLUDED.updated_at" : "") + " WHERE t." +
-                 s.value + " IS NULL";
+  const std::string insert = "INSERT INTO " + s.table + " AS t (" + s.key + ", " + s.value +
+                             ", " + s.version + (s.default_table ? ", updated_at" : "") +
+                             ") VALUES ($1, $2, $3::bigint" +
+                             (s.default_table ? ", now()" : "") + ") ON CONFLICT (" + s.key +
+                             ") DO UPDATE SET " + s.value + " = EXCLUDED." + s.value + ", " +
+                             s.version + " = GREATEST(EXCLUDED." + s.version + ", t." +
+                             s.version + " + 1)" +
+                             (s.default_table ? ", updated_at = EXCLUDED.updated_at" : "");
+  s.upsert_latest = insert + " RETURNING " + s.version;
+  s.remove_latest = "DELETE FROM " + s.table + " WHERE " + s.key + " = $1";
+  s.cas_update = "UPDATE " + s.table + " AS t SET " + s.value + " = $2, " + s.version +
+                 " = GREATEST($3::bigint, $4::bigint + 1)" + touched + " WHERE " + s.key +
+                 " = $1 AND " + s.version + " = $4::bigint AND " + s.value +
+                 " IS NOT NULL RETURNING " + s.version;
+  s.cas_create = insert + " WHERE t." + s.value + " IS NULL RETURNING " + s.version;
   s.version_of = "SELECT " + s.version + " FROM " + s.table + " WHERE " + s.key + " = $1 AND " +
                  s.value + " IS NOT NULL";
   s.tombstone = "INSERT INTO " + s.table + " AS t (" + s.key + ", " + s.value + ", " + s.version +

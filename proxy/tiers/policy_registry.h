@@ -44,15 +44,22 @@ struct PrefixStats {
 // SQL for one PostgreSQL mapping, built once per snapshot.
 struct MappingSql {
   std::string select;  // $1 key -> value, version
-  std::string upsert;  // one row: $1 key, $2 value, $3 version
+  std::string upsert;  // one row: $1 key, $2 value, $3 version (never over a newer version)
   std::string remove;  // $1 key, $2 version
+  // The strategies that write PostgreSQL before acknowledging (a client waits on the commit):
+  // the later write to reach PostgreSQL wins, whatever the writers' clocks, and keeps the
+  // versions increasing: version = max(its own, the row's + 1), RETURNING the version kept.
+  // A client that writes through one instance, then through another, sees the second win.
+  std::string upsert_latest;  // $1 key, $2 value, $3 version -> version
+  std::string remove_latest;  // $1 key
   // Write-behind deletes leave a tombstone (value NULL, the delete's version) instead of
   // removing the row: a journal replay of an older write of the key then finds a newer version
   // and changes nothing, where a missing row would let it come back. $1 key, $2 version.
   std::string tombstone;
   // STRATA CAS. cas_update: $1 key, $2 value, $3 new version, $4 expected version (the row
   // must hold a value at exactly that version). cas_create (expected 0: the key must be
-  // absent, or a tombstone): $1 key, $2 value, $3 version. One row affected: done.
+  // absent, or a tombstone): $1 key, $2 value, $3 version. One row back: done, with the
+  // version kept (max of $3 and the row's + 1, as upsert_latest).
   std::string cas_update;
   std::string cas_create;
   std::string version_of;  // $1 key -> the version of its live row (none: absent)

@@ -35,6 +35,16 @@ void Tiers::write(WriteReq req) {
     }
   }
   bump(req.entry->stats->writes);
+  if (ctx_.sync != nullptr && ctx_.sync->l1_bypass(req.key)) {
+    // Cut off from the bus past max_staleness_ms: a write here could not reach the other
+    // instances' L1s in time, so it is refused (fail closed) rather than left for them to miss.
+    bump(req.entry->stats->write_errors);
+    multi_done(req.multi, 0,
+               error_line("ERR strata: the sync bus (NATS) is unreachable for longer than "
+                          "max_staleness_ms; writes to synced prefixes are refused until it is "
+                          "back"));
+    return;
+  }
   policies::WriteRequest wr;
   wr.op = req.is_delete ? policies::WriteOp::kDelete : policies::WriteOp::kSet;
   wr.expire_at_ms = req.expire_at_ms;
@@ -213,21 +223,29 @@ void Tiers::pg_write_step(uint64_t id, const PlannedStep& s) {
   const std::string& sql = req.expected_version ? (*req.expected_version != 0
                                                        ? req.entry->sql.cas_update
                                                        : req.entry->sql.cas_create)
-                           : req.is_delete ? req.entry->sql.remove
-                                           : req.entry->sql.upsert;
+                           : req.is_delete ? req.entry->sql.remove_latest
+                                           : req.entry->sql.upsert_latest;
+  if (req.is_delete && !req.expected_version) params.pop_back();  // remove_latest: the key
   // No availability check: while connecting the pool holds the request (bounded, with the
   // connect timeout); when PostgreSQL is down it fails it with the reason. The views in params
   // point into the run, which lives in runs_ until it finishes.
   const bool cas = req.expected_version.has_value();
-  pool_->exec(sql, params, false, [this, id, s, cas](PgResult&& r) {
+  pool_->exec(sql, params, true, [this, id, s, cas](PgResult&& r) {
     const bool ok = r.status == PgResult::kOk;
     auto it = runs_.find(id);
     if (ok && it != runs_.end()) {
+      WriteRun& run = it->second;
+      if (cas && r.rows.empty()) return cas_conflict(id, s);
+      // The version PostgreSQL kept (its own + 1 where the row was newer): the tiers and
+      // peers carry that one.
+      if (!r.rows.empty() && !r.rows[0].empty()) {
+        const uint64_t kept = tiers_detail::decode_version(r.rows[0][0]);
+        if (kept != 0) run.version = kept;
+        shared_->versions.observe(kept);  // later writes here order after it
+      }
       // CAS answers the new version; a plain write its rows affected.
-      it->second.count =
-          cas ? static_cast<int64_t>(it->second.version) : static_cast<int64_t>(r.affected);
-      if (cas && r.affected == 0) return cas_conflict(id, s);
-      if (!cas && !it->second.req.is_delete && r.affected == 0) it->second.superseded = true;
+      run.count = cas ? static_cast<int64_t>(run.version) : static_cast<int64_t>(r.affected);
+      if (!cas && !run.req.is_delete && r.affected == 0) run.superseded = true;
     }
     step_done(id, s, ok, ok ? std::string() : pg_error(r));
   });

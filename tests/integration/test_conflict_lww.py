@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
 """conflict = "lww" across instances whose clocks disagree: A runs 5 s ahead (--clock-offset-ms
-5000), B 5 s behind. Both write the same keys, alternating, through a write-through prefix
-(L1 + PostgreSQL, L2 off) and a write-behind one. Whatever the order of arrival, both instances
-converge to the same value for every key: the one with the highest version (PostgreSQL's row
-keeps it; every tier refuses an older version). A's changes reach B past B's skew bound
-(clock_skew_max_ms, 1 s here): B still drops the key, installs nothing from A and counts them
-(sync_skewed)."""
+5000), B 5 s behind. Both write the same keys, alternating (A, then B), through a write-through
+prefix (L1 + PostgreSQL, L2 off) and a write-behind one. Both instances converge to the same
+value for every key, the one with the highest version:
+- write-through: the client waits on PostgreSQL, so the later write to reach it wins and gets
+  a version above the row's (max of its own and the row's + 1): B's, written last, although
+  B's clock is 10 s behind A's;
+- write-behind: acknowledged before PostgreSQL, flushed later, ordered by the versions given at
+  write time: A's (10 s ahead) win, and B's tiers drop their losing copies.
+A's changes reach B past B's skew bound (clock_skew_max_ms, 1 s here): B still drops the key,
+installs nothing from A and counts them (sync_skewed)."""
 
 import os
 import sys
@@ -62,10 +66,10 @@ def main():
     for c in (a, b):
         flush_behind(c)
     time.sleep(0.3)
-    last = f"A{kRounds - 1}"
     for i in range(kKeys):
         for prefix in ("lw:", "lb:"):
             key = f"{prefix}{i}"
+            last = f"B{kRounds - 1}" if prefix == "lw:" else f"A{kRounds - 1}"
             row = pg_get(pg, key)
             chk.eq(row[0] if row else None, last.encode(), f"{key}: PostgreSQL keeps the highest version")
             for name, c in (("A", a), ("B", b)):

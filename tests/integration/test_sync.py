@@ -6,8 +6,9 @@ one PostgreSQL, a real nats-server between them.
   control: the same steps, the opposite outcome);
 - update: A's write installs the value in B's L1 without a PostgreSQL read (counted);
 - loss: nats-server killed mid-run: both instances stop trusting L1 for synced prefixes after
-  max_staleness_ms (reads go to PostgreSQL, so writes through A are still seen through B), and
-  come back, dropping what they may have missed, once NATS is back;
+  max_staleness_ms (reads go to PostgreSQL) and refuse writes to them (a write no peer could
+  hear of would break the bound), and come back, dropping what they may have missed, once NATS
+  is back;
 - an instance killed with kill -9 and restarted: its peer notices the new epoch;
 - malformed messages on strata's subjects are counted and refused, nothing else changes."""
 
@@ -104,8 +105,12 @@ def nats_killed(chk, a, b, nats):
     nats.kill()
     chk.ok(harness.wait_for(lambda: sync_int(b, "sync_degraded") == 1, timeout=5),
            "nats down: B stops trusting L1 for synced prefixes", sync_fields(b))
-    a.call("SET", "wt:n", "during")
-    chk.eq(get(b, "wt:n"), bulk("during"), "nats down: B reads through to PostgreSQL")
+    chk.ok(harness.wait_for(lambda: sync_int(a, "sync_degraded") == 1, timeout=5),
+           "nats down: A stops trusting L1 too", sync_fields(a))
+    r = a.call("SET", "wt:n", "during")
+    chk.ok(r.startswith(b"-ERR") and b"sync bus" in r,
+           "nats down: A refuses writes to synced prefixes (fail closed)", r)
+    chk.eq(get(b, "wt:n"), bulk("before"), "nats down: B reads through to PostgreSQL")
     chk.ok(sync_int(b, "sync_degraded_episodes") >= 1, "nats down: counted", sync_fields(b))
     harness.restart_server(nats)
     chk.ok(harness.wait_for(lambda: sync_int(b, "sync_connected") == 1 and
@@ -113,7 +118,7 @@ def nats_killed(chk, a, b, nats):
            "nats back: both reconnected", (sync_fields(a), sync_fields(b)))
     chk.ok(sync_int(b, "sync_degraded") == 0, "nats back: L1 trusted again", sync_fields(b))
     chk.ok(sync_int(b, "sync_reconnects") >= 1, "nats back: reconnect counted", sync_fields(b))
-    chk.eq(get(b, "wt:n"), bulk("during"), "nats back: B holds wt:n")
+    chk.eq(get(b, "wt:n"), bulk("before"), "nats back: B holds wt:n")
     a.call("SET", "wt:n", "after")
     chk.ok(seen(b, "wt:n", bulk("after")), "nats back: B sees A's write again", get(b, "wt:n"))
 
