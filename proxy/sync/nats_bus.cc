@@ -240,6 +240,7 @@ class NatsBus::Decoded final : public protocol::SyncHandler {
     apply_ = bus_->rx_.on_changes({h.origin, h.epoch, h.sender}, h.partition, h.seq, now_ms_,
                                   &bus_->drops_);
     if (!apply_) bump(bus_->counters_.stale_refused);
+    bus_->note_returned(bus_->drops_);
     bus_->drop(bus_->drops_);  // before this message's own changes
     bus_->drops_.clear();
   }
@@ -251,6 +252,7 @@ class NatsBus::Decoded final : public protocol::SyncHandler {
     last_.resize(seqs.size());
     for (size_t p = 0; p < seqs.size(); ++p) last_[p] = seqs[p];
     bus_->rx_.on_heartbeat({h_.origin, h_.epoch, h_.sender}, last_, now_ms_, &bus_->drops_);
+    bus_->note_returned(bus_->drops_);
     bus_->drop(bus_->drops_);
     bus_->drops_.clear();
   }
@@ -395,6 +397,14 @@ void NatsBus::drop(const Drops& d) {
   seen_.clear();
 }
 
+// A peer back from silence replays what nats.c held for it during its outage: those changes
+// may be older than what happened here since, so they drop keys but install nothing.
+void NatsBus::note_returned(const Drops& d) {
+  if (!d.returned) return;
+  forgotten_below_ = std::max(forgotten_below_, static_cast<uint64_t>(clock_->wall_now_ms())
+                                                    << HybridClock::kWallShift);
+}
+
 void NatsBus::note_lag(std::string_view key, int64_t lag_ms) {
   int b = 0;
   while (b + 1 < kLagBuckets && (int64_t{1} << b) <= lag_ms) ++b;
@@ -462,6 +472,15 @@ void NatsBus::set_connected(bool up, int64_t now_ms) {
   }
 }
 
+void NatsBus::refresh_server_url() {
+  char url[256] = {};
+  if (conn_ == nullptr || natsConnection_GetConnectedUrl(conn_, url, sizeof url) != NATS_OK) {
+    url[0] = 0;
+  }
+  std::lock_guard<std::mutex> g(url_mu_);
+  server_url_ = url;
+}
+
 void NatsBus::ticker() {
   std::unique_lock<std::mutex> lk(tick_mu_);
   while (!stopping_) {
@@ -479,9 +498,22 @@ void NatsBus::ticker() {
       all.all = true;
       drop(all);
     }
+    refresh_server_url();
     std::lock_guard<std::mutex> g(rx_mu_);
     drops_.clear();
     rx_.on_tick(now, &drops_);
+    // A silent peer may be writing unseen until it has surely noticed its own isolation (its
+    // pings unanswered) and then refused writes (max_staleness_ms): until then, no L1 here for
+    // synced keys.
+    const policies::NatsConfig& c = setup_.nats;
+    // nats.c declares a link dead once more than max_pings_out pings go unanswered: up to
+    // (max_pings_out + 2) intervals after it stalled, by where the stall falls between pings.
+    const int64_t guard_ms = static_cast<int64_t>(c.ping_interval_ms) * (c.max_pings_out + 2) +
+                             c.max_staleness_ms + c.heartbeat_ms;
+    const bool guard = now < rx_.silent_guard_until(guard_ms);
+    if (status_->peer_guard.exchange(guard, std::memory_order_relaxed) != guard && guard) {
+      bump(counters_.peer_guard_episodes);
+    }
     if (sub_ != nullptr) {
       int64_t dropped = 0;
       if (natsSubscription_GetDropped(sub_, &dropped) == NATS_OK &&
@@ -505,11 +537,13 @@ std::string NatsBus::info_lines() const {
   snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(epoch_));
   out += "sync_epoch:" + std::string(buf) + "\r\n";
   out += "sync_connected:" + std::string(connected() ? "1" : "0") + "\r\n";
-  char url[256] = {};
-  if (conn_ == nullptr || natsConnection_GetConnectedUrl(conn_, url, sizeof url) != NATS_OK) {
-    url[0] = 0;
+  {
+    // Cached by the ticker: asking nats.c here would wait on its connection lock, held while
+    // it reconnects, on a worker thread.
+    std::lock_guard<std::mutex> g(url_mu_);
+    out += "sync_server:" + server_url_ + "\r\n";
   }
-  out += "sync_server:" + std::string(url) + "\r\n";
+  out += "sync_peer_guard:" + std::string(status_->peer_guard.load() ? "1" : "0") + "\r\n";
   out += "sync_degraded:" + std::string(status_->degraded.load() ? "1" : "0") + "\r\n";
   const std::pair<const char*, const std::atomic<uint64_t>*> counters[] = {
       {"published_messages", &counters_.published_messages},
@@ -526,6 +560,7 @@ std::string NatsBus::info_lines() const {
       {"keys_dropped", &counters_.keys_dropped},
       {"degraded_episodes", &counters_.degraded_episodes},
       {"outbox_dropped", &counters_.outbox_dropped},
+      {"peer_guard_episodes", &counters_.peer_guard_episodes},
   };
   for (const auto& [name, counter] : counters) {
     out += "sync_" + std::string(name) + ":" + rd(*counter) + "\r\n";

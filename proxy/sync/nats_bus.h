@@ -60,6 +60,7 @@ struct SyncCounters {
   std::atomic<uint64_t> keys_dropped{0};      // L1 entries dropped for a loss
   std::atomic<uint64_t> degraded_episodes{0};
   std::atomic<uint64_t> outbox_dropped{0};  // messages dropped: the outbox was full
+  std::atomic<uint64_t> peer_guard_episodes{0};  // a silent peer made synced keys skip L1
 };
 
 class NatsBus {
@@ -117,6 +118,8 @@ class NatsBus {
   void ticker();
   void set_connected(bool up, int64_t now_ms);
   void note_lag(std::string_view key, int64_t lag_ms);
+  void note_returned(const Drops& d);  // rx_mu_ held
+  void refresh_server_url();
 
   Setup setup_;
   cache::Store* store_;
@@ -175,6 +178,9 @@ class NatsBus {
   size_t outbox_bytes_ = 0;
   bool out_stopping_ = false;
   std::thread sender_;
+
+  mutable std::mutex url_mu_;
+  std::string server_url_;  // the NATS server connected to, as the ticker last saw it
 
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;

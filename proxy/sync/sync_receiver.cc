@@ -52,6 +52,7 @@ SyncReceiver::State& SyncReceiver::state_for(const SenderId& id, int64_t now_ms,
   }
   State& s = it->second.state;
   s.last_seen_ms = now_ms;
+  if (s.silent) drops->returned = true;
   s.silent = false;
   return s;
 }
@@ -98,6 +99,14 @@ void SyncReceiver::on_tick(int64_t now_ms, Drops* drops) {
     ++stats_.silences;
     drop_all(drops);
   }
+}
+
+int64_t SyncReceiver::silent_guard_until(int64_t guard_ms) const {
+  int64_t until = 0;
+  for (const auto& [key, e] : senders_) {
+    if (e.state.silent) until = std::max(until, e.state.last_seen_ms + guard_ms);
+  }
+  return until;
 }
 
 void SyncReceiver::on_reconnect(Drops* drops) {

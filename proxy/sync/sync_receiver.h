@@ -34,9 +34,12 @@ struct SenderId {
 struct Drops {
   bool all = false;
   std::vector<uint16_t> partitions;
+  // A silent sender spoke again: what it sends now may be the replay of an outage.
+  bool returned = false;
   bool empty() const { return !all && partitions.empty(); }
   void clear() {
     all = false;
+    returned = false;
     partitions.clear();
   }
 };
@@ -72,6 +75,8 @@ class SyncReceiver {
   void on_reconnect(Drops* drops);
 
   const SyncReceiverStats& stats() const { return stats_; }
+  // The latest (last heard + guard_ms) over senders that are silent now; 0: none is.
+  int64_t silent_guard_until(int64_t guard_ms) const;
   struct Peer {
     SenderId id;
     int64_t last_seen_ms;

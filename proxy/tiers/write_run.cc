@@ -35,7 +35,7 @@ void Tiers::write(WriteReq req) {
     }
   }
   bump(req.entry->stats->writes);
-  if (ctx_.sync != nullptr && ctx_.sync->l1_bypass(req.key)) {
+  if (ctx_.sync != nullptr && ctx_.sync->refuse_write(req.key)) {
     // Cut off from the bus past max_staleness_ms: a write here could not reach the other
     // instances' L1s in time, so it is refused (fail closed) rather than left for them to miss.
     bump(req.entry->stats->write_errors);
