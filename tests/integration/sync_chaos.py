@@ -272,6 +272,7 @@ class Reader(Worker):
         self.period_s = period_s
         self.rng = random.Random(hash(rid) & 0xffff)
         self.bad = []
+        self.errors_replied = []  # (key, reply): strata said no (availability, not staleness)
 
     def op(self):
         key = self.rng.choice(self.keys)
@@ -280,6 +281,9 @@ class Reader(Worker):
         re = time.monotonic()
         if reply is None:
             return False
+        if reply.startswith(b"-"):
+            self.errors_replied.append((key, reply[:100]))
+            return True
         try:
             value = decode_value(reply)
         except ValueError:
@@ -362,8 +366,11 @@ class Chaos:
             c.conns[victim].close()
             self.log(f"fault: strata {victim} restarted")
 
+        # The NATS outage is kept short (2 s, still well past max_staleness_ms): in update mode
+        # the instances' reconnect buffers replay the outage's changes and peers install those
+        # old values (test_sync_faults.py's (g)), a staleness as long as the outage.
         f = seconds / 60.0  # the plan is laid out for 60 s and scaled
-        return [(8 * f, nats_kill), (11 * f, nats_restart),
+        return [(8 * f, nats_kill), (8 * f + 2, nats_restart),
                 (21 * f, nats_stop), (21 * f + 5, nats_cont),
                 (36 * f + 2, strata_kill), (36 * f + 2.5, strata_restart)]
 
@@ -413,6 +420,7 @@ class Chaos:
         for t in threads:
             t.join(kCallTimeoutS + 5)
         bad = [b for r in readers for b in r.bad]
+        self.error_replies = [e for r in readers for e in r.errors_replied]
         return sum(t.errors for t in threads), bad
 
     def totals(self):
@@ -449,6 +457,7 @@ class Chaos:
         plan = self.fault_plan(seconds) if faults else []
         main_t0 = time.monotonic()
         errors, bad = self.workload(seconds, ["wt:", "up:", "c:"], plan, history)
+        error_replies = self.error_replies
         self.log("traffic stopped; checking")
         self.cluster.wait_connected(timeout=15)
         total, per = self.totals()
@@ -464,8 +473,10 @@ class Chaos:
             ch = History()
             self.workload(control_seconds, ["off:"], [], ch)
             control = ch.check(bound_ms / 1000.0)
-        return Report(self, verdict, per_prefix, control, total, per, hits, errors, bad,
-                      main_t0)
+        report = Report(self, verdict, per_prefix, control, total, per, hits, errors, bad,
+                        main_t0)
+        report.error_replies = error_replies
+        return report
 
 
 def _add(a, b):
@@ -528,7 +539,13 @@ class Report:
             f"max staleness {v.max_staleness_s * 1000:.0f} ms")
         out(f"  STALE READS       {len(v.stale)} (past the bound)")
         out(f"  unknown values    {len(v.unknown)}; malformed replies {len(self.bad)}; "
-            f"client errors (reconnected) {self.errors}")
+            f"client errors (reconnected) {self.errors}; error replies to GET "
+            f"{len(self.error_replies)}")
+        kinds = {}
+        for _, reply in self.error_replies:
+            kinds[reply] = kinds.get(reply, 0) + 1
+        for reply, n in sorted(kinds.items(), key=lambda x: -x[1])[:3]:
+            out(f"    {n} x {reply!r}")
         out("  per prefix:       " + "; ".join(
             f"{p} reads {x.reads} lagging {x.lagging} stale {len(x.stale)} "
             f"max {x.max_staleness_s * 1000:.0f} ms l1_hits {self.hits.get(p, 0)}"

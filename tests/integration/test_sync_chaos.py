@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """sync_chaos.py for 60 s with 3 instances (writers and readers through every instance, a writer
 straight to redis-server on the cache prefix), faults mixed in: nats-server killed and
-restarted, nats-server SIGSTOPped 5 s then SIGCONTed (every link half-open), one strata
+restarted 2 s later, nats-server SIGSTOPped 5 s then SIGCONTed (every link half-open), one strata
 kill -9'd and restarted. Passes when no read is staler than the bound the configuration promises
 (sync_chaos.kDefaultBoundMs: ping_interval x (max_pings_out + 1) + max_staleness_ms + 2
 heartbeats + 250 ms), and the run cannot have passed vacuously:
@@ -44,7 +44,11 @@ def main():
     chk.ok(not v.stale, f"no read staler than {kDefaultBoundMs} ms",
            [(k, val, r, round(st * 1000)) for k, val, r, _, st in v.stale[:10]])
     chk.ok(not v.unknown, "every value read was written by some writer", v.unknown[:5])
-    chk.ok(not report.bad, "every GET reply is a bulk string or nil", report.bad[:5])
+    chk.ok(not report.bad, "every GET reply is a bulk string, nil or an error", report.bad[:5])
+    # Errors are availability, not staleness (a restarted strata answers before its Redis
+    # connection is up: "-ERR upstream ... unavailable (connecting)"); a few are expected.
+    chk.ok(len(report.error_replies) <= 0.01 * v.reads, "error replies to GET stay rare",
+           report.error_replies[:5])
     chk.ok(v.reads >= kMinReadsPerS * kSeconds, f"at least {kMinReadsPerS}/s reads checked",
            v.reads)
     chk.ok(v.acked >= kMinWritesPerS * kSeconds,
