@@ -108,6 +108,9 @@ bool NatsBus::start(std::string* err) {
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts_, -1);  // forever
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts_, true, nullptr, nullptr);
   if (s == NATS_OK) s = natsOptions_SetNoEcho(opts_, true);  // our own messages stay home
+  // nats.c's flusher otherwise waits up to 1 ms to gather more: messages here are already
+  // batched per loop iteration and partition, and only the sender thread publishes.
+  if (s == NATS_OK) s = natsOptions_SetSendAsap(opts_, true);
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts_, &NatsBus::on_disconnected, this);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts_, &NatsBus::on_reconnected, this);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts_, &NatsBus::on_error, this);
