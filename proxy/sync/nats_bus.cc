@@ -510,8 +510,9 @@ void NatsBus::ticker() {
     // synced keys.
     const policies::NatsConfig& c = setup_.nats;
     // nats.c declares a link dead once more than max_pings_out pings go unanswered: up to
-    // (max_pings_out + 2) intervals after it stalled, by where the stall falls between pings.
-    const int64_t guard_ms = static_cast<int64_t>(c.ping_interval_ms) * (c.max_pings_out + 2) +
+    // (max_pings_out + 2) intervals after it stalled, by where the stall falls between pings;
+    // one more interval for its timer and the machine's load.
+    const int64_t guard_ms = static_cast<int64_t>(c.ping_interval_ms) * (c.max_pings_out + 3) +
                              c.max_staleness_ms + c.heartbeat_ms;
     const bool guard = now < rx_.silent_guard_until(guard_ms);
     if (status_->peer_guard.exchange(guard, std::memory_order_relaxed) != guard && guard) {
