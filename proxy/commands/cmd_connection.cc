@@ -1,6 +1,7 @@
 // Connection commands: PING, ECHO, HELLO, AUTH, SELECT, QUIT, RESET and CLIENT. They change only
 // the ClientState of the connection that sent them; the connection acts on it (RESP version,
 // close after reply).
+#include <algorithm>
 #include <cstdio>
 #include <string>
 
@@ -271,65 +272,29 @@ constexpr std::string_view kClientHelp[] = {
     "    Prints this help.",
 };
 
-// One line of CLIENT LIST / CLIENT INFO, in Redis 7.0's field order. strata does not track
-// buffers per client here, so those fields are 0.
-std::string client_info_line(const CommandContext& ctx, std::string_view cmd) {
-  const ClientState& c = *ctx.client;
-  const int64_t age_s = c.created_ms > 0 ? (ctx.store->now_ms() - c.created_ms) / 1000 : 0;
-  char head[64];
-  std::snprintf(head, sizeof(head), "id=%llu addr=", static_cast<unsigned long long>(c.id));
-  std::string line = head;
-  line += c.addr;
-  line += " laddr=";
-  line += c.laddr;
-  line += " fd=0 name=";
-  line += c.name;
-  char tail[512];
-  std::snprintf(tail, sizeof(tail),
-                " age=%lld idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 "
-                "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
-                "cmd=%.*s user=default redir=-1 resp=%d\n",
-                static_cast<long long>(age_s), static_cast<int>(cmd.size()), cmd.data(),
-                c.resp_version);
-  line += tail;
-  return line;
+// The fields of the calling connection, as the command layer knows them (no socket).
+ClientInfoFields own_fields(const CommandContext& ctx, std::string_view cmd) {
+  ClientInfoFields f;
+  f.client = ctx.client;
+  f.now_ms = ctx.store->now_ms();
+  f.cmd = cmd;
+  return f;
 }
 
-void client_list(CommandContext& ctx, Args args) {
-  // Options are checked as Redis does; only this connection is listed (workers do not share
-  // their client lists).
-  if (args.size() == 4 && option_is(args[2], "type")) {
-    const std::string_view t = args[3];
-    if (!option_is(t, "normal") && !option_is(t, "master") && !option_is(t, "replica") &&
-        !option_is(t, "slave") && !option_is(t, "pubsub")) {
-      std::string msg = "ERR Unknown client type '";
-      msg += t;
-      msg += "'";
-      ctx.out->error(msg);
-      return;
-    }
-    const bool mine = option_is(t, "normal");
-    ctx.out->verbatim("txt", mine ? client_info_line(ctx, "client|list") : std::string());
-    return;
-  }
-  if (args.size() > 3 && option_is(args[2], "id")) {
-    bool mine = false;
-    for (size_t j = 3; j < args.size(); ++j) {
-      int64_t id = 0;
-      if (!string2ll(args[j], &id) || id <= 0) {
-        ctx.out->error("ERR Invalid client ID");
-        return;
-      }
-      mine = mine || static_cast<uint64_t>(id) == ctx.client->id;
-    }
-    ctx.out->verbatim("txt", mine ? client_info_line(ctx, "client|list") : std::string());
-    return;
-  }
-  if (args.size() != 2) {
-    ctx.out->error(kErrSyntax);
-    return;
-  }
-  ctx.out->verbatim("txt", client_info_line(ctx, "client|list"));
+// Redis's getClientTypeByName.
+int8_t client_type(std::string_view name) {
+  if (option_is(name, "normal")) return ClientFilter::kNormal;
+  if (option_is(name, "slave") || option_is(name, "replica")) return ClientFilter::kReplica;
+  if (option_is(name, "pubsub")) return ClientFilter::kPubSub;
+  if (option_is(name, "master")) return ClientFilter::kMaster;
+  return ClientFilter::kAnyType;
+}
+
+void reply_unknown_type(protocol::ReplyWriter& out, std::string_view name) {
+  std::string msg = "ERR Unknown client type '";
+  msg += name.substr(0, name.find('\0'));
+  msg += "'";
+  out.error(msg);
 }
 
 void client_on_off(CommandContext& ctx, std::string_view value) {
@@ -342,7 +307,196 @@ void client_on_off(CommandContext& ctx, std::string_view value) {
 
 }  // namespace
 
+std::string client_info_line(const ClientInfoFields& f) {
+  const ClientState& c = *f.client;
+  const int64_t age_s = c.created_ms > 0 ? (f.now_ms - c.created_ms) / 1000 : 0;
+  const int64_t idle_s =
+      f.last_interaction_ms > 0 ? std::max<int64_t>(0, (f.now_ms - f.last_interaction_ms) / 1000)
+                                : 0;
+  std::string flags(f.upstream_flags);
+  if (f.closing) flags += 'c';
+  if (c.no_evict) flags += 'e';
+  if (flags.empty()) flags = "N";
+  char head[64];
+  std::snprintf(head, sizeof(head), "id=%llu addr=", static_cast<unsigned long long>(c.id));
+  std::string line = head;
+  line += c.addr;
+  line += " laddr=";
+  line += c.laddr;
+  line += " fd=" + std::to_string(f.fd) + " name=";
+  line += c.name;
+  char tail[512];
+  std::snprintf(tail, sizeof(tail),
+                " age=%lld idle=%lld flags=%s db=0 sub=0 psub=0 ssub=0 multi=%d qbuf=%llu "
+                "qbuf-free=0 argv-mem=%llu multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+                "events=r cmd=%.*s user=default redir=-1 resp=%d\n",
+                static_cast<long long>(age_s), static_cast<long long>(idle_s), flags.c_str(),
+                f.multi, static_cast<unsigned long long>(f.qbuf),
+                static_cast<unsigned long long>(f.argv_mem), static_cast<int>(f.cmd.size()),
+                f.cmd.data(), c.resp_version);
+  line += tail;
+  return line;
+}
+
+bool parse_client_list(protocol::ReplyWriter& out, Args args, ClientFilter* f) {
+  if (args.size() == 4 && option_is(args[2], "type")) {
+    f->type = client_type(args[3]);
+    if (f->type == ClientFilter::kAnyType) {
+      reply_unknown_type(out, args[3]);
+      return false;
+    }
+  } else if (args.size() > 3 && option_is(args[2], "id")) {
+    f->list_ids = true;
+    for (size_t j = 3; j < args.size(); ++j) {
+      int64_t id = 0;
+      if (!string2ll(args[j], &id)) {
+        out.error("ERR Invalid client ID");
+        return false;
+      }
+      f->ids.push_back(id);
+    }
+  } else if (args.size() != 2) {
+    out.error(kErrSyntax);
+    return false;
+  }
+  return true;
+}
+
+bool parse_client_kill(protocol::ReplyWriter& out, Args args, ClientFilter* f) {
+  if (args.size() == 3) {  // the old form: CLIENT KILL <addr>; a client may kill itself
+    f->addr = args[2];
+    f->skipme = false;
+    f->old_form = true;
+    return true;
+  }
+  if (args.size() < 3) {
+    out.error(kErrSyntax);
+    return false;
+  }
+  for (size_t i = 2; i < args.size(); i += 2) {
+    const bool more = i + 1 < args.size();
+    const std::string_view opt = args[i];
+    const std::string_view v = more ? args[i + 1] : std::string_view();
+    int64_t n = 0;
+    if (more && option_is(opt, "id")) {
+      if (!string2ll(v, &n) || n < 1) {
+        out.error("ERR client-id should be greater than 0");
+        return false;
+      }
+      f->id = static_cast<uint64_t>(n);
+    } else if (more && option_is(opt, "type")) {
+      f->type = client_type(v);
+      if (f->type == ClientFilter::kAnyType) {
+        reply_unknown_type(out, v);
+        return false;
+      }
+    } else if (more && option_is(opt, "addr")) {
+      f->addr = v;
+    } else if (more && option_is(opt, "laddr")) {
+      f->laddr = v;
+    } else if (more && option_is(opt, "user")) {
+      if (v != "default") {  // strata has one user (requirepass is its password)
+        std::string msg = "ERR No such user '";
+        msg += v.substr(0, v.find('\0'));
+        msg += "'";
+        out.error(msg);
+        return false;
+      }
+      f->user = true;
+    } else if (more && option_is(opt, "skipme")) {
+      if (option_is(v, "yes")) {
+        f->skipme = true;
+      } else if (option_is(v, "no")) {
+        f->skipme = false;
+      } else {
+        out.error(kErrSyntax);
+        return false;
+      }
+    } else if (more && option_is(opt, "maxage")) {
+      if (!string2ll(v, &n) || n < 0) {
+        out.error("ERR maxage is not an integer or out of range");
+        return false;
+      }
+      f->maxage_s = n;
+    } else {
+      out.error(kErrSyntax);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool client_selected(const ClientFilter& f, const ClientState& c, bool pubsub, int64_t now_ms,
+                     uint64_t self) {
+  // Strings compare as strcmp does: up to a NUL byte.
+  auto same = [](std::string_view arg, const std::string& have) {
+    return arg.substr(0, arg.find('\0')) == have;
+  };
+  if (!f.addr.empty() && !same(f.addr, c.addr)) return false;
+  if (!f.laddr.empty() && !same(f.laddr, c.laddr)) return false;
+  if (f.type != ClientFilter::kAnyType &&
+      f.type != (pubsub ? ClientFilter::kPubSub : ClientFilter::kNormal)) {
+    return false;
+  }
+  if (f.id != 0 && c.id != f.id) return false;
+  if (f.maxage_s != 0 && (now_ms - c.created_ms) / 1000 <= f.maxage_s) return false;
+  return !(c.id == self && f.skipme);
+}
+
+bool parse_client_unblock(protocol::ReplyWriter& out, Args args, int64_t* id) {
+  if (args.size() == 4 && !option_is(args[3], "timeout") && !option_is(args[3], "error")) {
+    out.error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    return false;
+  }
+  if (args.size() > 4) {
+    std::string msg = "ERR unknown subcommand or wrong number of arguments for '";
+    msg += args[1].substr(0, args[1].find('\0'));
+    msg += "'. Try CLIENT HELP.";
+    out.error(msg);
+    return false;
+  }
+  return parse_int_or_reply(out, args[2], id);
+}
+
+void reply_client_kill(protocol::ReplyWriter& out, const ClientFilter& f, int64_t killed) {
+  if (!f.old_form) {
+    out.integer(killed);
+  } else if (killed == 0) {
+    out.error("ERR No such client");
+  } else {
+    out.ok();
+  }
+}
+
 namespace {
+
+// CLIENT LIST/KILL/UNBLOCK as the calling connection alone sees them (the front answers them
+// over every client of strata; here, outside a front, only this connection exists).
+void client_alone(CommandContext& ctx, std::string_view name, Args args) {
+  protocol::ReplyWriter& out = *ctx.out;
+  ClientFilter f;
+  if (name == "list") {
+    if (!parse_client_list(out, args, &f)) return;
+    std::string text;
+    const ClientInfoFields fields = own_fields(ctx, "client|list");
+    if (f.list_ids) {
+      for (int64_t id : f.ids) {
+        if (static_cast<uint64_t>(id) == ctx.client->id) text += client_info_line(fields);
+      }
+    } else if (f.type == ClientFilter::kAnyType || f.type == ClientFilter::kNormal) {
+      text = client_info_line(fields);
+    }
+    out.verbatim("txt", text);
+  } else if (name == "kill") {
+    if (!parse_client_kill(out, args, &f)) return;
+    const bool me = client_selected(f, *ctx.client, false, ctx.store->now_ms(), ctx.client->id);
+    reply_client_kill(out, f, me ? 1 : 0);
+    if (me) ctx.client->close_after_reply = true;
+  } else {  // unblock: nothing blocks here
+    int64_t id = 0;
+    if (parse_client_unblock(out, args, &id)) out.integer(0);
+  }
+}
 
 // CLIENT ID, GETNAME, SETNAME, INFO, LIST, HELP; false if `name` is none of them.
 bool client_identity(CommandContext& ctx, std::string_view name, Args args) {
@@ -363,9 +517,9 @@ bool client_identity(CommandContext& ctx, std::string_view name, Args args) {
       out.ok();
     }
   } else if (name == "info") {
-    out.verbatim("txt", client_info_line(ctx, "client|info"));
-  } else if (name == "list") {
-    client_list(ctx, args);
+    out.verbatim("txt", client_info_line(own_fields(ctx, "client|info")));
+  } else if (name == "list" || name == "kill" || name == "unblock") {
+    client_alone(ctx, name, args);
   } else if (name == "help") {
     out.array_header(std::size(kClientHelp));
     for (std::string_view line : kClientHelp) out.simple(line);
@@ -381,6 +535,9 @@ void client_modes(CommandContext& ctx, std::string_view name, Args args) {
   protocol::ReplyWriter& out = *ctx.out;
   if (name == "no-evict") {
     client_on_off(ctx, args[2]);
+    if (option_is(args[2], "on") || option_is(args[2], "off")) {
+      ctx.client->no_evict = option_is(args[2], "on");
+    }
   } else if (name == "reply" && !option_is(args[2], "off") && !option_is(args[2], "skip")) {
     if (option_is(args[2], "on")) {
       out.ok();
@@ -405,8 +562,7 @@ void client_modes(CommandContext& ctx, std::string_view name, Args args) {
         "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN "
         "or OPTOUT mode enabled");
   } else {
-    // KILL, PAUSE, REPLY OFF/SKIP, TRACKING, UNBLOCK act on connection machinery strata's
-    // workers own.
+    // PAUSE, REPLY OFF/SKIP, TRACKING act on connection machinery strata's workers own.
     std::string msg = "ERR CLIENT ";
     for (char c : name) msg.push_back(static_cast<char>(c >= 'a' && c <= 'z' ? c - 32 : c));
     msg += " is not supported by strata";

@@ -33,6 +33,7 @@ struct ClientState {
   std::string addr;  // "127.0.0.1:54321"
   std::string laddr;
   int64_t created_ms = 0;
+  bool no_evict = false;  // CLIENT NO-EVICT ON (shown in CLIENT LIST's flags)
 };
 
 // Server-wide facts and counters that INFO / HELLO / CLIENT report; filled by the server.
@@ -86,6 +87,11 @@ enum CommandFlag : uint32_t {
   kNoAuth = 1u << 6,
   kFast = 1u << 7,
   kMovableKeys = 1u << 8,  // keys are found by parsing the arguments (EVAL numkeys, SORT STORE)
+  // May run long: user code (EVAL, FCALL), work over the whole keyspace or over several whole
+  // collections (KEYS, SORT, set and sorted-set algebra, FLUSHALL), or a stall by design (DEBUG,
+  // SAVE). Not Redis's @slow ACL category (every command not flagged fast, SET included).
+  // In front of Redis these travel on a connection of their own (redis/upstream.h, Route).
+  kSlow = 1u << 9,
 };
 
 struct CommandSpec {

@@ -123,6 +123,54 @@ void cmd_quit(CommandContext& ctx, Args args);
 void cmd_client(CommandContext& ctx, Args args);
 void cmd_reset(CommandContext& ctx, Args args);
 
+// CLIENT INFO/LIST/KILL/UNBLOCK over every client of strata are the front's (resp/): cmd_client
+// sees the calling connection alone. These are the parts both share.
+
+// What CLIENT LIST and CLIENT INFO print of one connection, in Redis 7.0's format
+// (catClientInfoString). Buffer sizes and channel counts strata does not keep print as 0.
+struct ClientInfoFields {
+  const ClientState* client = nullptr;
+  int fd = 0;
+  int64_t now_ms = 0;
+  int64_t last_interaction_ms = 0;  // 0: now
+  std::string upstream_flags;       // of a pinned connection: P, x, b in Redis's order
+  int multi = -1;                   // commands queued in MULTI (-1: no MULTI)
+  bool closing = false;             // closes once its replies are out (flag c)
+  // The caller's own line: its current command is still in its query buffer (qbuf, its bytes)
+  // and parsed (argv-mem, the arguments' bytes), as in Redis while the command runs.
+  uint64_t qbuf = 0;
+  uint64_t argv_mem = 0;
+  std::string_view cmd = "NULL";    // the last command's full name ("get", "client|list")
+};
+// One line, "\n" included.
+std::string client_info_line(const ClientInfoFields& f);
+
+// The filters of CLIENT LIST and CLIENT KILL, parsed as Redis 7.0 parses them (plus KILL's
+// MAXAGE, from later versions).
+struct ClientFilter {
+  enum Type : int8_t { kAnyType = -1, kNormal, kReplica, kPubSub, kMaster };
+  int8_t type = kAnyType;
+  bool list_ids = false;       // CLIENT LIST ID ...
+  std::vector<int64_t> ids;    // in the order given, repeats kept
+  uint64_t id = 0;             // KILL ID (0: any)
+  std::string_view addr;       // empty: any
+  std::string_view laddr;
+  bool user = false;           // KILL USER default (strata's one user: every client)
+  bool skipme = true;
+  int64_t maxage_s = 0;        // KILL MAXAGE: older than this (0: any)
+  bool old_form = false;       // CLIENT KILL <ip:port>: +OK or "No such client"
+};
+// False when the line is refused (the error was replied).
+bool parse_client_list(protocol::ReplyWriter& out, Args args, ClientFilter* f);
+bool parse_client_kill(protocol::ReplyWriter& out, Args args, ClientFilter* f);
+// Whether connection c is one `f` selects; pubsub: it is subscribed. self: the caller's id.
+bool client_selected(const ClientFilter& f, const ClientState& c, bool pubsub, int64_t now_ms,
+                     uint64_t self);
+// CLIENT UNBLOCK <id> [TIMEOUT|ERROR]; false when refused (replied).
+bool parse_client_unblock(protocol::ReplyWriter& out, Args args, int64_t* id);
+// CLIENT KILL's reply once `killed` connections were closed.
+void reply_client_kill(protocol::ReplyWriter& out, const ClientFilter& f, int64_t killed);
+
 // cmd_server.cc
 void cmd_info(CommandContext& ctx, Args args);
 // In front of Redis, INFO is Redis's, followed by the sections only strata has (Strata,

@@ -2,6 +2,7 @@
 // replies framed into the client's reply slots, or relayed raw once they stop being one per
 // command.
 #include <algorithm>
+#include <charconv>
 
 #include "cache/store.h"
 #include "protocol/reply_writer.h"
@@ -14,6 +15,13 @@ PinnedUpstream::PinnedUpstream(Loop* loop, int fd, Upstream* owner, Token client
                                bool resp_only)
     : Endpoint(loop, fd), owner_(owner), client_(client), resp_only_(resp_only) {
   can_send_ = false;
+}
+
+void PinnedUpstream::ask_redis_id() {
+  std::string_view id[] = {"CLIENT", "ID"};
+  encode_command(&out_, id);
+  id_pending_ = true;
+  mark_dirty();
 }
 
 void PinnedUpstream::on_connected(int res) {
@@ -50,18 +58,34 @@ bool ends_framing(const CommandSpec& spec, std::span<const std::string_view> arg
 
 void PinnedUpstream::send_command(ReplySink* c, std::span<const std::string_view> args,
                                   const CommandSpec* spec, bool pins) {
-  encode_command(&out_, args);
-  mark_dirty();
+  // Redis refuses SYNC/PSYNC while a reply of the connection is still unsent: it waits for
+  // the replies to strata's own commands (CLIENT ID, SETNAME), and what follows waits behind it.
+  const bool sync = spec != nullptr && (spec->name == "sync" || spec->name == "psync");
+  if (!held_.empty() || (sync && own_replies_pending())) {
+    encode_command(&held_, args);
+  } else {
+    encode_command(&out_, args);
+    mark_dirty();
+  }
   bump(owner_->context().stats->upstream_forwarded);
   if (pins && (spec == nullptr || spec->name != "hello")) resp_only_ = false;
   if (framed_ && (spec == nullptr || !ends_framing(*spec, args))) {
-    waiting_.push_back(Waiting{c->reserve_reply(), spec != nullptr && spec->name == "hello"});
+    // Inside MULTI a command is only queued: it neither runs long nor blocks now.
+    const uint32_t flags = spec != nullptr && !in_multi_ ? spec->flags : 0;
+    Waiting w{c->reserve_reply(), spec != nullptr && spec->name == "hello",
+              (flags & kSlow) != 0, (flags & kBlocking) != 0, false};
+    slow_waiting_ += w.slow ? 1 : 0;
+    blocking_waiting_ += w.blocking ? 1 : 0;
+    if (w.slow) Upstream::count_slow(1);
+    waiting_.push_back(std::move(w));
   } else {
     // Bytes from here on are relayed as they come, once the replies still framed are in.
     framed_ = false;
     resp_only_ = false;
+    if (spec != nullptr && (spec->flags & kPubSub) != 0) pubsub_ = true;
   }
   if (spec == nullptr) return;
+  note_multi(*spec);
   // Keys written here are invalidated now and again when a reply arrives, since a fill on a
   // shared connection may have read the old value in between (MULTI applies at EXEC).
   if (spec->name == "flushall" || spec->name == "flushdb") {
@@ -79,10 +103,60 @@ void PinnedUpstream::send_command(ReplySink* c, std::span<const std::string_view
   }
 }
 
+void PinnedUpstream::send_quiet(std::span<const std::string_view> args) {
+  if (!framed_) return;
+  encode_command(&out_, args);
+  mark_dirty();
+  ++quiet_waiting_;
+  waiting_.push_back(Waiting{0, false, false, false, true});
+}
+
+void PinnedUpstream::note_multi(const CommandSpec& spec) {
+  if (spec.name == "multi") {
+    in_multi_ = true;
+    multi_queued_ = 0;
+  } else if (spec.name == "exec" || spec.name == "discard" || spec.name == "reset") {
+    in_multi_ = false;
+  } else if (in_multi_) {
+    ++multi_queued_;
+  }
+}
+
+std::string PinnedUpstream::list_flags() const {
+  std::string f;
+  if (pubsub_) f += 'P';
+  if (in_multi_) f += 'x';
+  if (blocking_waiting_ > 0) f += 'b';
+  return f;
+}
+
+PinnedUpstream::Waiting PinnedUpstream::pop_waiting() {
+  const Waiting w = waiting_.front();
+  waiting_.pop_front();
+  if (w.slow) {
+    --slow_waiting_;
+    Upstream::count_slow(-1);
+  }
+  if (w.blocking) --blocking_waiting_;
+  if (w.quiet) --quiet_waiting_;
+  return w;
+}
+
+bool PinnedUpstream::take_redis_id() {
+  const size_t eol = carry_.find("\r\n");
+  if (eol == std::string::npos) return false;
+  int64_t id = 0;
+  if (carry_.starts_with(':')) std::from_chars(carry_.data() + 1, carry_.data() + eol, id);
+  redis_id_ = id;
+  id_pending_ = false;
+  carry_.erase(0, eol + 2);
+  return true;
+}
+
 void PinnedUpstream::fail_waiting(ReplySink* c, std::string_view error_line) {
   while (!waiting_.empty()) {
-    c->fail_reply(waiting_.front().seq, error_line);
-    waiting_.pop_front();
+    const Waiting w = pop_waiting();
+    if (!w.quiet) c->fail_reply(w.seq, error_line);
   }
 }
 
@@ -101,8 +175,8 @@ bool PinnedUpstream::deliver(ReplySink* c) {
     } else if (scanner_.is_push() || waiting_.empty()) {
       c->append_raw(reply);  // out of band (RESP3 push): goes out after what is queued
     } else {
-      const Waiting w = waiting_.front();
-      waiting_.pop_front();
+      const Waiting w = pop_waiting();
+      if (w.quiet) continue;
       if (w.hello && !reply.empty() && (reply[0] == '%' || reply[0] == '*')) {
         c->set_resp_version(reply[0] == '%' ? 3 : 2);
       }
@@ -127,6 +201,15 @@ void PinnedUpstream::on_recv(const char* data, long n) {
     close();
     return;
   }
+  std::string_view input(data, static_cast<size_t>(n));
+  if (id_pending_) {
+    // The reply to CLIENT ID comes before any other.
+    carry_.append(input);
+    input = {};
+    if (!take_redis_id()) return;
+    release_held();
+    if (carry_.empty()) return;
+  }
   // A reply means Redis ran the command (or queued it in MULTI: EXEC's reply comes later and
   // invalidates again); either way the keys leave through the seam as changed.
   const UpstreamContext& ctx = owner_->context();
@@ -144,7 +227,6 @@ void PinnedUpstream::on_recv(const char* data, long n) {
     close();
     return;
   }
-  const std::string_view input(data, static_cast<size_t>(n));
   if (!framed_ && waiting_.empty() && skip_replies_ == 0 && carry_.empty()) {
     c->append_raw(input);  // relaying: straight through
     return;
@@ -159,7 +241,16 @@ void PinnedUpstream::on_recv(const char* data, long n) {
     fail_waiting(c, error_line("ERR upstream " + owner_->name() + " sent a bad reply"));
     c->upstream_lost({});
     close();
+    return;
   }
+  release_held();
+}
+
+void PinnedUpstream::release_held() {
+  if (held_.empty() || own_replies_pending()) return;
+  out_.append(held_);
+  held_.clear();
+  mark_dirty();
 }
 
 void PinnedUpstream::on_closed() {
@@ -169,6 +260,9 @@ void PinnedUpstream::on_closed() {
     fail_waiting(c, error_line("ERR upstream " + owner_->name() + " connection lost"));
     c->upstream_lost({});
   }
+  // Slow commands of a client that went away no longer run for anyone strata serves.
+  Upstream::count_slow(-static_cast<int64_t>(slow_waiting_));
+  slow_waiting_ = 0;
 }
 
 }  // namespace strata::proxy

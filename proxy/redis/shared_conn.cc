@@ -1,5 +1,6 @@
-// A shared upstream connection: pipelined requests of many clients and of strata itself,
-// replies matched to them in order (the ReplyScanner frames them).
+// A pipelined upstream connection, shared (requests of many clients and of strata itself) or a
+// lane (slow and control commands): replies matched to requests in order (the ReplyScanner
+// frames them).
 #include <algorithm>
 
 #include "cache/store.h"
@@ -9,8 +10,8 @@
 
 namespace strata::proxy {
 
-UpstreamConn::UpstreamConn(Loop* loop, int fd, Upstream* owner, uint32_t index)
-    : Endpoint(loop, fd), owner_(owner), index_(index) {
+UpstreamConn::UpstreamConn(Loop* loop, int fd, Upstream* owner, uint32_t index, bool lane)
+    : Endpoint(loop, fd), owner_(owner), index_(index), lane_(lane) {
   can_send_ = false;
 }
 
@@ -25,7 +26,7 @@ void UpstreamConn::on_connected(int res) {
   last_recv_ms_ = loop_->now_ms();
   loop_->driver().start_recv(token_, fd_);
   mark_dirty();
-  owner_->conn_connected(index_);
+  owner_->conn_connected(this);
 }
 
 void UpstreamConn::enable(int64_t tracking_id) {
@@ -36,7 +37,7 @@ void UpstreamConn::enable(int64_t tracking_id) {
     pending_.push_back(Pending{Pending::kTracking, Token{}, 0, nullptr, nullptr, {}});
   }
   ready_ = true;
-  owner_->conn_ready(index_);
+  owner_->conn_ready(this);
 }
 
 void UpstreamConn::send_command(std::span<const std::string_view> args) {
@@ -71,10 +72,16 @@ void UpstreamConn::on_recv(const char* data, long n) {
   }
 }
 
-void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScanner& scanner) {
-  if (pending_.empty()) return;  // push data or a reply nobody waits for
+UpstreamConn::Pending UpstreamConn::pop_pending() {
   Pending p = std::move(pending_.front());
   pending_.pop_front();
+  if (lane_) owner_->lane_done(this, p);
+  return p;
+}
+
+void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScanner& scanner) {
+  if (pending_.empty()) return;  // push data or a reply nobody waits for
+  Pending p = pop_pending();
   const bool is_error = scanner.kind() == protocol::ReplyKind::kError;
   switch (p.kind) {
     case Pending::kRelay: {
@@ -128,8 +135,7 @@ void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScann
 
 void UpstreamConn::fail_all(std::string_view err) {
   while (!pending_.empty()) {
-    Pending p = std::move(pending_.front());
-    pending_.pop_front();
+    Pending p = pop_pending();
     if (p.effect) owner_->apply_effect(*p.effect, false, /*maybe_applied=*/true);
     if (p.kind == Pending::kCallback) {
       RedisReply r;
@@ -143,19 +149,25 @@ void UpstreamConn::fail_all(std::string_view err) {
   }
 }
 
+void UpstreamConn::close_for(std::string reason) {
+  close_reason_ = std::move(reason);
+  close();
+}
+
 void UpstreamConn::on_closed() {
-  owner_->conn_lost(index_, this, close_reason_);
+  owner_->conn_lost(this, close_reason_);
   ready_ = false;
   std::string err = error_line("ERR upstream " + owner_->name() + " connection lost");
   fail_all(err);
 }
 
 void UpstreamConn::on_tick(int64_t now_ms) {
+  // Lanes carry what may run long: no reply timeout (the kernel's keepalive still notices a
+  // peer that is gone).
+  if (lane_ || !ready_ || pending_.empty()) return;
   const UpstreamConfig& o = owner_->context().config;
-  if (!ready_ || pending_.empty()) return;
   if (now_ms - last_recv_ms_ > static_cast<int64_t>(o.reply_timeout_ms)) {
-    close_reason_ = "reply timeout";
-    close();
+    owner_->reply_overdue(this, now_ms);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <charconv>
 #include <cstring>
 
@@ -18,6 +19,28 @@ namespace strata::proxy {
 namespace {
 
 constexpr uint32_t kBackoffStartMs = 50;
+
+// Lanes per worker: past kLanesMax, a slow command shares the least loaded lane (a control
+// command always gets one of its own). kLanesSpare idle lanes stay open, ready at once; idle
+// lanes beyond them close after kLaneIdleCloseMs.
+constexpr size_t kLanesMax = 8;
+constexpr size_t kLanesSpare = 1;
+constexpr int64_t kLaneIdleCloseMs = 30'000;
+// TCP keepalive on upstream sockets: a Redis host that is gone is noticed within about
+// 10 + 3 * 5 s even on a connection that waits on purpose (a lane, a blocking pop, a busy Redis).
+constexpr int kKeepIdleS = 10;
+constexpr int kKeepIntervalS = 5;
+constexpr int kKeepCount = 3;
+
+// Process-wide: slow commands in flight (every worker's lanes and pinned connections), and
+// until when a CLIENT PAUSE strata forwarded holds Redis's clients.
+std::atomic<int64_t> g_slow_in_flight{0};
+std::atomic<int64_t> g_paused_until_ms{0};
+
+bool parse_ms(std::string_view s, int64_t* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size() && *out >= 0;
+}
 
 // Appends "<prefix><n>\r\n" (a multibulk count or a bulk length header).
 void append_header(std::string* out, char prefix, size_t n) {
@@ -55,12 +78,17 @@ int Upstream::new_socket() {
   if (fd < 0) return -1;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &kKeepIdleS, sizeof kKeepIdleS);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &kKeepIntervalS, sizeof kKeepIntervalS);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &kKeepCount, sizeof kKeepCount);
   return fd;
 }
 
 void Upstream::start() {
   if (tracking_wanted_) connect_tracking();
   for (uint32_t i = 0; i < shared_.size(); ++i) connect_shared(i);
+  connect_lane();  // the spare: the first slow or control command need not wait for a connect
 }
 
 void Upstream::connect_tracking() {
@@ -106,10 +134,9 @@ void Upstream::tracking_lost(TrackingConn* conn) {
   }
 }
 
-void Upstream::conn_connected(uint32_t index) {
-  UpstreamConn* c = shared_[index].conn;
-  if (!tracking_wanted_) {
-    c->enable(0);
+void Upstream::conn_connected(UpstreamConn* c) {
+  if (c->lane() || !tracking_wanted_) {
+    c->enable(0);  // lanes: no tracking (nothing read there is cached)
   } else if (tracking_id_ != 0) {
     c->enable(tracking_id_);
   }
@@ -119,18 +146,19 @@ void Upstream::conn_connected(uint32_t index) {
 void Upstream::connect_shared(uint32_t index) {
   int fd = new_socket();
   if (fd < 0) {
-    conn_lost(index, nullptr, strerror(errno));
+    shared_lost(index, nullptr, strerror(errno));
     return;
   }
-  auto conn = std::make_unique<UpstreamConn>(ctx_.loop, fd, this, index);
+  auto conn = std::make_unique<UpstreamConn>(ctx_.loop, fd, this, index, false);
   UpstreamConn* raw = conn.get();
   Token t = ctx_.loop->adopt(std::move(conn));
   shared_[index].conn = raw;
   ctx_.loop->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
 }
 
-void Upstream::conn_ready(uint32_t index) {
-  shared_[index].backoff_ms = 0;
+void Upstream::conn_ready(UpstreamConn* c) {
+  if (c->lane()) return;
+  shared_[c->index()].backoff_ms = 0;
   bump(ctx_.stats->upstream_ready_conns);
   if (logged_down_) {
     STRATA_LOG_INFO("worker %u: upstream %s reachable again", ctx_.loop->index(), name_.c_str());
@@ -138,7 +166,20 @@ void Upstream::conn_ready(uint32_t index) {
   }
 }
 
-void Upstream::conn_lost(uint32_t index, UpstreamConn* conn, std::string_view why) {
+void Upstream::conn_lost(UpstreamConn* conn, std::string_view why) {
+  if (!conn->lane()) {
+    shared_lost(conn->index(), conn, why);
+    return;
+  }
+  // Its requests fail next (UpstreamConn::on_closed): the clients bound to it are let go first,
+  // so a client resumed by its failed reply finds its way to a live connection.
+  std::erase(lanes_, conn);
+  if (probe_ == conn) probe_ = nullptr;
+  std::erase_if(bound_, [conn](const auto& b) { return b.second.lane == conn; });
+  conn->bound_clients_ = 0;
+}
+
+void Upstream::shared_lost(uint32_t index, UpstreamConn* conn, std::string_view why) {
   Shared& s = shared_[index];
   if (conn != nullptr && s.conn != conn) return;  // an older connection of this index
   if (s.conn != nullptr && s.conn->ready()) {
@@ -164,6 +205,7 @@ void Upstream::on_tick(int64_t now_ms) {
   for (uint32_t i = 0; i < shared_.size(); ++i) {
     if (shared_[i].conn == nullptr && now_ms >= shared_[i].retry_at_ms) connect_shared(i);
   }
+  tick_lanes(now_ms);
 }
 
 bool Upstream::available() const {
@@ -173,7 +215,10 @@ bool Upstream::available() const {
   return false;
 }
 
-UpstreamConn* Upstream::pick(uint64_t client_id) {
+UpstreamConn* Upstream::pick(uint64_t client_id, bool follow_lane) {
+  if (follow_lane) {
+    if (UpstreamConn* lane = bound_lane(client_id)) return lane;
+  }
   const uint32_t n = static_cast<uint32_t>(shared_.size());
   // A client's commands all travel on one connection, so Redis executes them in the order the
   // client sent them, as it would on a direct connection (LPUSH then PUBLISH, SET then GET).
@@ -196,11 +241,21 @@ void Upstream::forward(ReplySink* c, uint64_t seq, std::span<const std::string_v
     c->fail_reply(seq, unavailable_);
     return;
   }
+  send_relay(conn, c, seq, args, raw, std::move(effect), Route::kShared);
+}
+
+void Upstream::send_relay(UpstreamConn* conn, ReplySink* c, uint64_t seq,
+                          std::span<const std::string_view> args, std::string_view raw,
+                          std::unique_ptr<WriteEffect> effect, Route route) {
   bump_local(*ctx_.forwarded);
   if (raw.starts_with('*')) {
     conn->send_encoded(raw);
   } else {
     conn->send_command(args);  // an inline command
+  }
+  // Lanes do not track keys for L1: a value a write there sets is dropped from L1, not installed.
+  if (conn->lane() && effect && effect->kind == WriteEffect::kInstall) {
+    effect->kind = WriteEffect::kInvalidate;
   }
   // Keys strata installs from a write were never read on this connection, so Redis does not
   // track them yet: a pipelined EXISTS makes it, so others' later writes invalidate them.
@@ -209,8 +264,11 @@ void Upstream::forward(ReplySink* c, uint64_t seq, std::span<const std::string_v
     tracking_args_.assign(1, "EXISTS");
     for (const std::string& k : effect->keys) tracking_args_.emplace_back(k);
   }
-  conn->pending_.push_back(UpstreamConn::Pending{
-      UpstreamConn::Pending::kRelay, c->sink_token(), seq, nullptr, std::move(effect), {}});
+  UpstreamConn::Pending p{
+      UpstreamConn::Pending::kRelay, c->sink_token(), seq, nullptr, std::move(effect), {}};
+  p.bound_client = conn->lane() && route != Route::kControl ? c->client_id() : 0;
+  p.slow = route == Route::kSlow;
+  enqueue(conn, std::move(p));
   if (track) {
     conn->send_command(tracking_args_);
     conn->pending_.push_back(
@@ -219,11 +277,16 @@ void Upstream::forward(ReplySink* c, uint64_t seq, std::span<const std::string_v
 }
 
 void Upstream::fill(ReplySink* c, uint64_t seq, int32_t part, std::string_view key) {
-  if (auto it = flights_.find(std::string(key)); it != flights_.end()) {
-    it->second->waiters.push_back({c->sink_token(), seq, part});
-    return;
+  // A client bound to a lane reads there, after its slow command, and alone: no other reader
+  // joins a fill that waits behind a slow command, and it joins none started before.
+  UpstreamConn* lane = bound_lane(c->client_id());
+  if (lane == nullptr) {
+    if (auto it = flights_.find(std::string(key)); it != flights_.end()) {
+      it->second->waiters.push_back({c->sink_token(), seq, part});
+      return;
+    }
   }
-  UpstreamConn* conn = pick(c->client_id());
+  UpstreamConn* conn = lane != nullptr ? lane : pick(c->client_id(), false);
   if (conn == nullptr) {
     bump(ctx_.stats->upstream_errors);
     c->fail_reply(seq, unavailable_);
@@ -233,15 +296,18 @@ void Upstream::fill(ReplySink* c, uint64_t seq, int32_t part, std::string_view k
   f->key.assign(key);
   f->lease = ctx_.store->begin_fill(key);
   f->waiters.push_back({c->sink_token(), seq, part});
-  flights_[f->key] = f.get();
+  if (lane == nullptr) flights_[f->key] = f.get();
   std::string_view get[] = {"GET", key};
   std::string_view pttl[] = {"PTTL", key};
   conn->send_command(get);
   conn->send_command(pttl);
-  conn->pending_.push_back(UpstreamConn::Pending{
-      UpstreamConn::Pending::kFillValue, Token{}, 0, std::move(f), nullptr, {}});
-  conn->pending_.push_back(
-      UpstreamConn::Pending{UpstreamConn::Pending::kFillTtl, Token{}, 0, nullptr, nullptr, {}});
+  const uint64_t bound_client = lane != nullptr ? c->client_id() : 0;
+  UpstreamConn::Pending value{
+      UpstreamConn::Pending::kFillValue, Token{}, 0, std::move(f), nullptr, {}};
+  UpstreamConn::Pending ttl{UpstreamConn::Pending::kFillTtl, Token{}, 0, nullptr, nullptr, {}};
+  value.bound_client = ttl.bound_client = bound_client;
+  enqueue(conn, std::move(value));
+  enqueue(conn, std::move(ttl));
 }
 
 void Upstream::forget_flight(std::string_view key) {
@@ -348,6 +414,9 @@ PinnedUpstream* Upstream::pin(ReplySink* c, bool resp_only) {
     raw = connect_pinned(c->sink_token(), resp_only);
     if (raw == nullptr) return nullptr;
   }
+  // Redis's id for the connection, for CLIENT UNBLOCK (a spare stays silent until taken: a
+  // MONITOR sees nothing of it). Pipelined with what follows, it costs no round trip.
+  raw->ask_redis_id();
   if (!c->client_name().empty()) {
     // The connection name set on strata follows the client to its own upstream connection.
     std::string_view cmd[] = {"CLIENT", "SETNAME", c->client_name()};
@@ -373,21 +442,219 @@ PinnedUpstream* Upstream::connect_pinned(Token client, bool resp_only) {
 
 bool Upstream::call(std::span<const std::string_view> args, std::string_view route_key,
                     RedisCallback cb) {
-  return call_for(cache::hash_key(route_key), args, std::move(cb));
+  return send_call(pick(cache::hash_key(route_key), false), 0, args, std::move(cb));
 }
 
 bool Upstream::call_for(uint64_t client_id, std::span<const std::string_view> args,
                         RedisCallback cb) {
   UpstreamConn* conn = pick(client_id);
+  return send_call(conn, conn != nullptr && conn->lane() ? client_id : 0, args, std::move(cb));
+}
+
+bool Upstream::call_control(std::span<const std::string_view> args, RedisCallback cb) {
+  if (!available()) return false;
+  return send_call(lane_for(Route::kControl), 0, args, std::move(cb));
+}
+
+bool Upstream::send_call(UpstreamConn* conn, uint64_t bound_client,
+                         std::span<const std::string_view> args, RedisCallback cb) {
   if (conn == nullptr) return false;
   conn->send_command(args);
-  conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kCallback, Token{}, 0,
-                                                 nullptr, nullptr, std::move(cb)});
+  UpstreamConn::Pending p{UpstreamConn::Pending::kCallback, Token{}, 0, nullptr, nullptr,
+                          std::move(cb)};
+  p.bound_client = bound_client;
+  enqueue(conn, std::move(p));
   return true;
 }
 
 void Upstream::note_pinned_closed(PinnedUpstream* p) {
   if (spare_ == p) spare_ = nullptr;
+}
+
+// ---- Lanes ----
+//
+// A command that may run long (a script, KEYS over a big keyspace, DEBUG SLEEP) must not sit on
+// a shared connection: every client multiplexed there would wait behind it, and once Redis runs
+// a script past busy-reply-threshold those clients would wait for the script to end where a
+// client on a connection of its own gets Redis's -BUSY at once (and SCRIPT KILL queued there
+// would never reach Redis: Redis does not read a script caller's connection until the script
+// ends). So slow commands (kSlow) go on lanes: connections without tracking and without a reply
+// timeout, one client's slow commands on a lane at a time while there are lanes to spare
+// (kLanesMax).
+//
+// Order: a client's commands reach Redis in the order it sent them, as on one connection. A
+// slow command waits (the client's input is held, ClientConn kHeld) until the client has no
+// reply outstanding anywhere, then binds the client to its lane; while bound, every command of
+// the client that goes to Redis follows it on that lane (reads there are not joined by other
+// readers). The binding ends when the client's last request on the lane is answered.
+//
+// Control commands (SCRIPT KILL, FUNCTION KILL, CLIENT PAUSE/UNPAUSE, and strata's CLIENT
+// UNBLOCK) go at once on a lane with nothing queued, so they reach Redis while everything else
+// waits on it.
+
+Route route_of(const CommandSpec& spec, Args args) {
+  if ((spec.flags & kSlow) != 0) return Route::kSlow;
+  if (args.size() < 2) return Route::kShared;
+  if (spec.name == "script" || spec.name == "function") {
+    return iequals(args[1], "kill") ? Route::kControl : Route::kShared;
+  }
+  if (spec.name == "client" && (iequals(args[1], "pause") || iequals(args[1], "unpause"))) {
+    return Route::kControl;
+  }
+  return Route::kShared;
+}
+
+int64_t Upstream::slow_in_flight() { return g_slow_in_flight.load(std::memory_order_relaxed); }
+
+void Upstream::count_slow(int64_t delta) {
+  g_slow_in_flight.fetch_add(delta, std::memory_order_relaxed);
+}
+
+UpstreamConn* Upstream::bound_lane(uint64_t client_id) const {
+  if (bound_.empty()) return nullptr;
+  auto it = bound_.find(client_id);
+  return it == bound_.end() ? nullptr : it->second.lane;
+}
+
+UpstreamConn* Upstream::connect_lane() {
+  int fd = new_socket();
+  if (fd < 0) return nullptr;
+  auto conn = std::make_unique<UpstreamConn>(ctx_.loop, fd, this, 0, true);
+  UpstreamConn* raw = conn.get();
+  raw->idle_since_ms_ = ctx_.loop->now_ms();
+  Token t = ctx_.loop->adopt(std::move(conn));
+  lanes_.push_back(raw);
+  ctx_.loop->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);
+  return raw;
+}
+
+UpstreamConn* Upstream::lane_for(Route route) {
+  UpstreamConn* best = nullptr;
+  for (UpstreamConn* l : lanes_) {
+    if (l->idle() && (best == nullptr || (l->ready() && !best->ready()))) best = l;
+  }
+  if (best != nullptr) return best;
+  if (route == Route::kControl || lanes_.size() < kLanesMax) return connect_lane();
+  for (UpstreamConn* l : lanes_) {
+    if (!l->closed() && (best == nullptr || l->in_flight() < best->in_flight())) best = l;
+  }
+  return best;
+}
+
+void Upstream::forward_lane(ReplySink* c, uint64_t seq, Route route,
+                            std::span<const std::string_view> args, std::string_view raw,
+                            std::unique_ptr<WriteEffect> effect) {
+  UpstreamConn* lane = route == Route::kSlow ? bound_lane(c->client_id()) : nullptr;
+  if (lane == nullptr && available()) {
+    lane = lane_for(route);
+    if (lane != nullptr && route == Route::kSlow) {
+      bound_.emplace(c->client_id(), Binding{lane, 0});
+      ++lane->bound_clients_;
+    }
+  }
+  if (lane == nullptr) {
+    bump(ctx_.stats->upstream_errors);
+    if (effect) apply_effect(*effect, false, false);
+    c->fail_reply(seq, unavailable_);
+    return;
+  }
+  if (route == Route::kControl && args.size() >= 2 && iequals(args[0], "client")) {
+    // Redis holds every command while paused (all of them, or writes): strata's shared
+    // connections then wait on purpose, and their reply timeout waits as long.
+    int64_t ms = 0;
+    if (iequals(args[1], "unpause")) {
+      g_paused_until_ms.store(0, std::memory_order_relaxed);
+    } else if (args.size() >= 3 && parse_ms(args[2], &ms)) {
+      g_paused_until_ms.store(ctx_.loop->now_ms() + std::min<int64_t>(ms, INT64_MAX / 4),
+                              std::memory_order_relaxed);
+    }
+  }
+  send_relay(lane, c, seq, args, raw, std::move(effect), route);
+}
+
+void Upstream::enqueue(UpstreamConn* conn, UpstreamConn::Pending p) {
+  if (conn->lane()) {
+    if (p.bound_client != 0) {
+      auto it = bound_.find(p.bound_client);
+      if (it != bound_.end() && it->second.lane == conn) {
+        ++it->second.outstanding;
+      } else {
+        p.bound_client = 0;  // not bound to this lane: nothing to count
+      }
+    }
+    if (p.slow) count_slow(1);
+  }
+  conn->pending_.push_back(std::move(p));
+}
+
+void Upstream::lane_done(UpstreamConn* lane, const UpstreamConn::Pending& p) {
+  if (p.slow) count_slow(-1);
+  if (p.bound_client != 0) {
+    auto it = bound_.find(p.bound_client);
+    if (it != bound_.end() && it->second.lane == lane && --it->second.outstanding == 0) {
+      bound_.erase(it);
+      --lane->bound_clients_;
+    }
+  }
+  if (lane->idle()) lane->idle_since_ms_ = ctx_.loop->now_ms();
+}
+
+void Upstream::tick_lanes(int64_t now_ms) {
+  size_t idle = 0;
+  for (UpstreamConn* l : lanes_) idle += l->idle() ? 1 : 0;
+  // Idle lanes past the spare close; a spare is opened again while Redis is reachable.
+  for (size_t i = 0; i < lanes_.size() && idle > kLanesSpare;) {
+    UpstreamConn* l = lanes_[i];
+    if (l->idle() && now_ms - l->idle_since_ms_ > kLaneIdleCloseMs) {
+      --idle;
+      l->close_for("idle lane");  // conn_lost takes it out of lanes_
+    } else {
+      ++i;
+    }
+  }
+  if (idle < kLanesSpare && lanes_.size() < kLanesMax && available()) connect_lane();
+}
+
+// ---- Reply timeout ----
+//
+// A shared connection silent for reply_timeout_ms with requests out may be dead (the host gone,
+// the link cut) or may wait on Redis on purpose: Redis runs a script (every connection's
+// commands wait until busy-reply-threshold, then get -BUSY), a slow command, or holds clients
+// under CLIENT PAUSE. Closing it would fail every client's request on it, and the command Redis
+// is running with them. So strata first asks: a PING on a lane with nothing queued. Any answer
+// (PONG, -BUSY, -LOADING) means Redis is there: the connection keeps waiting, for another
+// reply_timeout_ms. No answer for reply_timeout_ms either: the connection is closed, unless a
+// slow command strata sent is still running (Redis blocked in it answers nobody) or a CLIENT
+// PAUSE strata forwarded has not run out. TCP keepalive catches a dead host in those cases.
+
+void Upstream::reply_overdue(UpstreamConn* conn, int64_t now_ms) {
+  const int64_t timeout = ctx_.config.reply_timeout_ms;
+  if (now_ms < g_paused_until_ms.load(std::memory_order_relaxed) + timeout) return;
+  if (probe_ == nullptr) {
+    start_probe(now_ms);
+    if (probe_ != nullptr) return;
+  } else if (now_ms - probe_sent_ms_ <= timeout) {
+    return;  // the probe's answer decides
+  }
+  if (slow_in_flight() > 0) return;  // Redis is running a slow command: busy, not gone
+  conn->close_for("reply timeout");
+  if (probe_ != nullptr) probe_->close_for("reply timeout");
+}
+
+void Upstream::start_probe(int64_t now_ms) {
+  UpstreamConn* lane = lane_for(Route::kControl);
+  if (lane == nullptr) return;
+  std::string_view ping[] = {"PING"};
+  probe_ = lane;
+  probe_sent_ms_ = now_ms;
+  send_call(lane, 0, ping, [this, lane](const RedisReply& r) {
+    if (probe_ == lane) probe_ = nullptr;
+    if (!r.ok) return;
+    const int64_t now = ctx_.loop->now_ms();
+    for (Shared& s : shared_) {
+      if (s.conn != nullptr) s.conn->note_alive(now);
+    }
+  });
 }
 
 }  // namespace strata::proxy

@@ -1,10 +1,13 @@
 // The upstream Redis, seen from one worker: a few shared pipelined connections (replies matched
-// to requests in order), the single-flight table of L1 fills in progress, and connections
-// pinned to clients that need connection state (MULTI, WATCH, blocking pops, SUBSCRIBE, RESP3).
+// to requests in order), the single-flight table of L1 fills in progress, lanes (connections
+// for commands that may run long, and for those that must reach Redis at once), and
+// connections pinned to clients that need connection state (MULTI, WATCH, blocking pops,
+// SUBSCRIBE, RESP3).
 #pragma once
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,7 +35,10 @@ class Upstream;
 struct UpstreamConfig {
   uint32_t connections = 2;          // shared pipelined connections per worker
   uint32_t pending_max = 1024;       // requests in flight per shared connection
-  uint32_t reply_timeout_ms = 5000;  // a connection silent this long with requests out is closed
+  // A shared connection silent this long with requests out makes strata ask Redis (a PING on a
+  // lane) whether it is alive; it is closed only if that goes unanswered as long, with no
+  // command strata knows may be slow in flight (see Upstream::reply_overdue).
+  uint32_t reply_timeout_ms = 5000;
   uint32_t backoff_max_ms = 2000;    // longest wait between reconnect attempts
   uint64_t output_buffer_bytes_max = 0;  // a pinned client's unframed backlog past this: closed
   uint64_t fill_ttl_max_ms = 0;          // cap on the L1 lifetime of filled entries (0: none)
@@ -83,16 +89,35 @@ struct RedisReply {
 };
 using RedisCallback = std::move_only_function<void(const RedisReply&)>;
 
+// Where a forwarded command travels.
+enum class Route : uint8_t {
+  kShared,   // the client's shared connection (or the lane the client is bound to)
+  kSlow,     // may run long (kSlow in the command table): a lane, the client bound to it
+  kControl,  // must reach Redis at once (SCRIPT KILL, CLIENT PAUSE...): a lane with nothing queued
+};
+Route route_of(const CommandSpec& spec, Args args);
+
+// A pipelined connection strata multiplexes: a shared one (index < connections; tracking on,
+// a reply timeout) or a lane (no tracking, no reply timeout: what it carries may run long).
 class UpstreamConn final : public Endpoint {
  public:
-  UpstreamConn(Loop* loop, int fd, Upstream* owner, uint32_t index);
+  UpstreamConn(Loop* loop, int fd, Upstream* owner, uint32_t index, bool lane);
   void on_recv(const char* data, long n) override;
   void on_connected(int res) override;
   void on_closed() override;
   void on_tick(int64_t now_ms) override;
 
   bool ready() const { return ready_; }
+  bool lane() const { return lane_; }
+  uint32_t index() const { return index_; }
   size_t in_flight() const { return pending_.size(); }
+  // A lane nobody is bound to and nothing is queued on: the next slow or control command may
+  // take it.
+  bool idle() const { return lane_ && bound_clients_ == 0 && pending_.empty() && !closed_; }
+  // Redis answered something on another connection: the reply timeout starts again.
+  void note_alive(int64_t now_ms) { last_recv_ms_ = std::max(last_recv_ms_, now_ms); }
+  // Closes the connection; its waiting requests fail with "connection lost".
+  void close_for(std::string reason);
   void send_command(std::span<const std::string_view> args);
   // A command already in RESP multibulk form (a client's request, as parsed: Redis reads the
   // same bytes as the same arguments, so they need no re-encoding).
@@ -110,17 +135,27 @@ class UpstreamConn final : public Endpoint {
     std::unique_ptr<Flight> flight;
     std::unique_ptr<WriteEffect> effect;
     RedisCallback callback;  // kCallback
+    // On a lane: the client bound to it by this request (0: none), and whether the request is
+    // a slow command (counted in Upstream::slow_in_flight until its reply is in).
+    uint64_t bound_client = 0;
+    bool slow = false;
   };
   RingQueue<Pending> pending_;
 
  private:
+  friend class Upstream;
   void handle_reply(std::string_view raw, const protocol::ReplyScanner& scanner);
   void fail_all(std::string_view error_line);
+  // Every request leaves pending_ through here (answered or failed).
+  Pending pop_pending();
 
   Upstream* owner_;
   uint32_t index_;
+  bool lane_;
   bool ready_ = false;
   bool connected_ = false;
+  uint32_t bound_clients_ = 0;  // lane: clients whose commands follow their slow one here
+  int64_t idle_since_ms_ = 0;   // lane: when it last became idle
   std::string close_reason_ = "connection closed";
   int64_t last_recv_ms_ = 0;
   ReplyStream stream_;
@@ -142,21 +177,48 @@ class PinnedUpstream final : public Endpoint {
   // pins: the command is one that needs a pinned connection (MULTI, WATCH, SUBSCRIBE...).
   void send_command(ReplySink* c, std::span<const std::string_view> args, const CommandSpec* spec,
                     bool pins);
+  // Sends a command whose reply the client does not get (strata keeps Redis's view of the
+  // connection in step with its own: CLIENT SETNAME). Only while replies are framed.
+  void send_quiet(std::span<const std::string_view> args);
   void detach_client() { client_ = Token{~0u, ~0u}; }
   // True while strata may still serve the client's keys under PostgreSQL policies itself:
   // nothing but HELLO went to this connection that would make Redis hold state for the client.
   bool resp_only() const { return resp_only_; }
+  // Redis's id for this connection (Upstream::pin asks CLIENT ID before the client's first
+  // command); 0 until the reply is in. CLIENT UNBLOCK of the client goes to Redis with it.
+  int64_t redis_id() const { return redis_id_; }
+  void ask_redis_id();
+  // Replies are one per command and no MULTI is open: strata answers the client's CLIENT
+  // commands itself (inside MULTI Redis queues them; subscribed, Redis refuses them).
+  bool plain() const { return framed_ && !in_multi_; }
+  // CLIENT LIST's view: flag letters in Redis's order (P subscribed, x in MULTI, b blocked) and
+  // the number of commands queued in MULTI (-1: no MULTI).
+  std::string list_flags() const;
+  int multi_count() const { return in_multi_ ? static_cast<int>(multi_queued_) : -1; }
 
  private:
   friend class Upstream;
   struct Waiting {
-    uint64_t seq;  // the client's reply slot
-    bool hello;    // a HELLO: its reply sets the client's protocol version
+    uint64_t seq;   // the client's reply slot
+    bool hello;     // a HELLO: its reply sets the client's protocol version
+    bool slow;      // a kSlow command (counted in Upstream::slow_in_flight)
+    bool blocking;  // a blocking command (the client shows as blocked meanwhile)
+    bool quiet;     // strata's own (send_quiet): the reply is dropped
   };
   // Ends the client's waiting replies with `error_line` (the connection is gone).
   void fail_waiting(ReplySink* c, std::string_view error_line);
   // Hands complete replies in carry_ to the client; false on a malformed reply.
   bool deliver(ReplySink* c);
+  Waiting pop_waiting();
+  // Takes the reply to CLIENT ID off the front of carry_; false while it is incomplete.
+  bool take_redis_id();
+  void note_multi(const CommandSpec& spec);
+  // Replies to strata's own commands on this connection not in yet.
+  bool own_replies_pending() const {
+    return id_pending_ || skip_replies_ > 0 || quiet_waiting_ > 0;
+  }
+  // Sends what waited for them (held_).
+  void release_held();
 
   Upstream* owner_;
   Token client_;
@@ -169,6 +231,15 @@ class PinnedUpstream final : public Endpoint {
   std::string carry_;          // bytes of a reply not yet complete
   protocol::ReplyScanner scanner_;
   RingQueue<Waiting> waiting_;
+  int64_t redis_id_ = 0;
+  bool id_pending_ = false;  // the reply to CLIENT ID is not in yet
+  bool in_multi_ = false;
+  bool pubsub_ = false;
+  uint32_t multi_queued_ = 0;
+  uint32_t slow_waiting_ = 0;
+  uint32_t blocking_waiting_ = 0;
+  uint32_t quiet_waiting_ = 0;
+  std::string held_;  // commands waiting for own_replies_pending() to clear (SYNC and after)
 };
 
 class Upstream {
@@ -185,10 +256,21 @@ class Upstream {
   const std::string& unavailable_error() const { return unavailable_; }
   const std::string& name() const { return name_; }
 
-  // Forwards a command on a shared connection; its reply goes to client slot `seq`. raw: the
-  // client's bytes for it, sent as they are when they are multibulk (else args are encoded).
+  // Forwards a command on a shared connection (or the lane the client is bound to); its reply
+  // goes to client slot `seq`. raw: the client's bytes for it, sent as they are when they are
+  // multibulk (else args are encoded).
   void forward(ReplySink* c, uint64_t seq, std::span<const std::string_view> args,
                std::string_view raw, std::unique_ptr<WriteEffect> effect);
+  // Forwards a command of route kSlow or kControl on a lane (see "Lanes" in upstream.cc). kSlow
+  // binds the client to its lane until its replies there are all in; the caller holds a slow
+  // command back while the client is not bound and still waits for replies, so Redis runs the
+  // client's commands in the order it sent them.
+  void forward_lane(ReplySink* c, uint64_t seq, Route route, std::span<const std::string_view> args,
+                    std::string_view raw, std::unique_ptr<WriteEffect> effect);
+  // Whether client_id's commands travel on a lane now (a slow command of its is in flight).
+  bool bound(uint64_t client_id) const {
+    return !bound_.empty() && bound_.find(client_id) != bound_.end();
+  }
   // Reads `key` for the L1 (single flight per worker).
   void fill(ReplySink* c, uint64_t seq, int32_t part, std::string_view key);
   // A write to `key` is on its way: later reads must not join a fill started before it.
@@ -201,13 +283,26 @@ class Upstream {
   // As call(), on the shared connection that carries client_id's commands, so Redis runs it
   // after the ones the client sent before (INFO after the client's writes).
   bool call_for(uint64_t client_id, std::span<const std::string_view> args, RedisCallback cb);
+  // As call(), at once: on a lane with nothing queued (CLIENT UNBLOCK for a pinned client).
+  bool call_control(std::span<const std::string_view> args, RedisCallback cb);
+
+  // Slow commands strata sent to Redis, from every worker, not answered yet (on lanes and on
+  // pinned connections). While there are some, Redis silent is Redis busy, and PING is
+  // Redis's to answer (-BUSY while a script runs), not strata's.
+  static int64_t slow_in_flight();
+  static void count_slow(int64_t delta);
+  // A shared connection has waited reply_timeout_ms for a reply (see upstream.cc, "Reply
+  // timeout").
+  void reply_overdue(UpstreamConn* conn, int64_t now_ms);
 
   // Callbacks from connections.
-  void conn_connected(uint32_t index);
-  void conn_ready(uint32_t index);
+  void conn_connected(UpstreamConn* conn);
+  void conn_ready(UpstreamConn* conn);
   void tracking_ready(int64_t id);
   void tracking_lost(class TrackingConn* conn);
-  void conn_lost(uint32_t index, UpstreamConn* conn, std::string_view why);
+  void conn_lost(UpstreamConn* conn, std::string_view why);
+  // A request left a lane (answered or failed).
+  void lane_done(UpstreamConn* lane, const UpstreamConn::Pending& p);
   void finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok, std::string_view error_line);
   // ok: Redis acknowledged a change; maybe_applied: the connection was lost after the command
   // went out, so Redis may have run it.
@@ -220,8 +315,25 @@ class Upstream {
   Loop* loop() { return ctx_.loop; }
 
  private:
-  UpstreamConn* pick(uint64_t client_id);
+  // The connection for client_id's next request: the lane it is bound to (follow_lane), else
+  // its shared connection; null when none is ready.
+  UpstreamConn* pick(uint64_t client_id, bool follow_lane = true);
   void connect_shared(uint32_t index);
+  void shared_lost(uint32_t index, UpstreamConn* conn, std::string_view why);
+  UpstreamConn* connect_lane();
+  // An idle lane, or a new one; for a slow command past kLanesMax, the least loaded lane.
+  UpstreamConn* lane_for(Route route);
+  UpstreamConn* bound_lane(uint64_t client_id) const;
+  // Queues p on conn: on a lane, counts the binding and the slow command it holds.
+  void enqueue(UpstreamConn* conn, UpstreamConn::Pending p);
+  void start_probe(int64_t now_ms);
+  void tick_lanes(int64_t now_ms);
+  // Sends a client's command on conn; its reply goes to slot seq.
+  void send_relay(UpstreamConn* conn, ReplySink* c, uint64_t seq,
+                  std::span<const std::string_view> args, std::string_view raw,
+                  std::unique_ptr<WriteEffect> effect, Route route);
+  bool send_call(UpstreamConn* conn, uint64_t bound_client, std::span<const std::string_view> args,
+                 RedisCallback cb);
   void connect_tracking();
   // A new pinned connection, connecting; client may be none (~0u) for the spare.
   PinnedUpstream* connect_pinned(Token client, bool resp_only);
@@ -247,6 +359,14 @@ class Upstream {
   uint32_t tracking_backoff_ms_ = 0;
   // A pinned connection made ahead of need, for the next client that pins (null: none).
   PinnedUpstream* spare_ = nullptr;
+  std::vector<UpstreamConn*> lanes_;
+  struct Binding {
+    UpstreamConn* lane;
+    uint32_t outstanding;  // the client's requests on it
+  };
+  std::unordered_map<uint64_t, Binding> bound_;  // client id -> its lane
+  UpstreamConn* probe_ = nullptr;                 // the lane carrying the liveness PING
+  int64_t probe_sent_ms_ = 0;
 };
 
 // Writes the RESP multibulk form of args.

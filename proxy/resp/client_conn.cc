@@ -9,6 +9,7 @@
 #include "proxy/admin/policy_admin.h"
 #include "proxy/tiers/tiers.h"
 #include "proxy/redis/upstream.h"
+#include "proxy/resp/client_registry.h"
 
 namespace strata::proxy {
 namespace {
@@ -28,16 +29,18 @@ ClientConn::ClientConn(FrontContext* ctx, int fd, uint64_t id)
   client_.created_ms = ctx->loop->now_ms();
   client_.authenticated = !ctx->limits.auth_required;
   last_active_ms_ = ctx->loop->now_ms();
+  ClientRegistry::instance().add(id, ctx->loop, this);
 }
 
-ClientConn::~ClientConn() = default;
+ClientConn::~ClientConn() { ClientRegistry::instance().remove(client_.id); }
 
 void ClientConn::set_state(ClientStateKind next) {
   if (next == kind_) return;
   const ClientStateKind prev = kind_;
   kind_ = next;
   IoDriver& d = loop_->driver();
-  if (next == ClientStateKind::kReading && prev == ClientStateKind::kPaused) {
+  if (next == ClientStateKind::kReading &&
+      (prev == ClientStateKind::kPaused || prev == ClientStateKind::kHeld)) {
     if (recv_paused_) d.start_recv(token_, fd_);
     recv_paused_ = false;
   } else if (next != ClientStateKind::kReading && !recv_paused_) {
@@ -89,6 +92,10 @@ void ClientConn::consume(std::string_view input, bool from_carry) {
     const size_t c = parser_.consumed();
     if (st == protocol::ParseStatus::kDone) {
       execute(parser_.args(), input.substr(used, c));
+      if (kind_ == ClientStateKind::kHeld) {  // not run: it stays in carry_ until resumed
+        parser_.reset();
+        break;
+      }
     }
     used += c;
     parser_.reset();
@@ -124,7 +131,6 @@ void ClientConn::protocol_error(std::string_view message) {
 }
 
 bool ClientConn::execute(std::span<const std::string_view> args, std::string_view raw) {
-  bump_local(*ctx_->commands);
   // Pipelines repeat one command: check the last one before the table's binary search.
   const CommandSpec* spec = last_spec_;
   if (spec == nullptr || spec->name.size() != args[0].size() ||
@@ -132,6 +138,12 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
     spec = find_command(args[0]);
     if (spec != nullptr) last_spec_ = spec;
   }
+  if (spec != nullptr && (spec->flags & kSlow) != 0 && must_hold(*spec)) {
+    set_state(ClientStateKind::kHeld);
+    return false;
+  }
+  bump_local(*ctx_->commands);
+  note_command(spec, args);
   if (!client_.authenticated && (spec == nullptr || (spec->flags & kNoAuth) == 0)) {
     // As Redis: an unknown command or a wrong arity is reported before NOAUTH.
     protocol::ReplyWriter w(reply_target(), client_.resp_version);
@@ -154,6 +166,9 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
   if (spec != nullptr && spec->name == "strata") {
     // strata's own admin commands are answered by strata, pinned connection or not.
     if (!strata_policy_admin(this, ctx_->tier_shared, ctx_->tiers, loop_->now_ms(), args)) run_local(spec, args);
+    return kind_ == ClientStateKind::kReading;
+  }
+  if (spec != nullptr && spec->name == "client" && serve_client(*spec, args, raw)) {
     return kind_ == ClientStateKind::kReading;
   }
   if (pinned_ != nullptr) return execute_pinned(spec, args);
@@ -303,6 +318,11 @@ void ClientConn::promote_ready(bool moved) {
 
 void ClientConn::update_flow() {
   if (closed_) return;
+  if (kind_ == ClientStateKind::kHeld && slots_.empty()) {
+    set_state(ClientStateKind::kReading);  // the held slow command runs now
+    if (!in_consume_) consume(carry_, true);
+    if (closed_) return;
+  }
   const ClientLimits& o = ctx_->limits;
   size_t pending = pending_output() + queued_bytes_;
   if (!slots_.empty()) pending += slots_.back().data.size() - slots_.back().counted;
@@ -363,6 +383,7 @@ void ClientConn::on_tick(int64_t now_ms) {
 }
 
 void ClientConn::on_closed() {
+  ClientRegistry::instance().remove(client_.id);
   ctx_->stats->connected_clients.fetch_sub(1, std::memory_order_relaxed);
   if (pinned_ != nullptr) {
     pinned_->detach_client();

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include "protocol/reply_writer.h"
 #include "protocol/resp_parser.h"
 #include "proxy/commands/command.h"
+#include "proxy/commands/commands.h"
 #include "proxy/loop/endpoint.h"
 #include "proxy/loop/reply_sink.h"
 #include "proxy/loop/ring_queue.h"
@@ -25,7 +27,20 @@ struct WriteEffect;
 enum class ClientStateKind : uint8_t {
   kReading,   // input is read and executed as it arrives; replies flow out in order
   kPaused,    // too much output pending or too many replies waiting upstream: input not read
+  // a slow command waits for the client's earlier replies before it moves to a lane (Redis
+  // must run those first); input not read, the command runs again once they are in
+  kHeld,
   kDraining,  // QUIT or protocol error: no more input; closes once the output is flushed
+};
+
+// What a sweep over strata's clients found (client_admin.cc): CLIENT LIST's lines by client
+// id, how many CLIENT KILL selected (and whether the caller was one), the Redis id of the
+// pinned connection of CLIENT UNBLOCK's target.
+struct SweepResult {
+  std::vector<std::pair<uint64_t, std::string>> lines;
+  int64_t count = 0;
+  bool self = false;
+  int64_t redis_id = 0;
 };
 
 class ClientConn final : public Endpoint, public ReplySink {
@@ -58,8 +73,17 @@ class ClientConn final : public Endpoint, public ReplySink {
   void upstream_lost(std::string_view error_line) override;
 
   ClientState& state() { return client_; }
+  const ClientState& state() const { return client_; }
   ClientStateKind kind() const { return kind_; }
   size_t pending_replies() const { return slots_.size(); }
+
+  // client_admin.cc: what CLIENT LIST shows of this connection; whether it is subscribed (type
+  // pubsub); Redis's id for its pinned connection (0: none).
+  ClientInfoFields info_fields(int64_t now_ms) const;
+  bool pubsub() const;
+  int64_t pinned_redis_id() const;
+  // CLIENT KILL of this connection by itself: it closes once this reply is out.
+  void close_after_reply();
 
  private:
   struct ReplySlot {
@@ -90,6 +114,25 @@ class ClientConn final : public Endpoint, public ReplySink {
   // commands) with strata's own sections appended. False: strata answers alone (INFO strata,
   // or Redis unavailable).
   bool serve_info(Args args);
+  // client_admin.cc: CLIENT's subcommands strata answers over all of its clients (INFO, LIST,
+  // KILL, UNBLOCK, and ID, NAME, NO-EVICT...) or sends to Redis at once (PAUSE, UNPAUSE).
+  // False: the command goes the usual way (TRACKING & co. to a pinned connection; inside MULTI
+  // or subscribed, to the client's pinned connection as any command).
+  bool serve_client(const CommandSpec& spec, Args args, std::string_view raw);
+  void client_list(Args args);
+  void client_kill(Args args);
+  void client_unblock(Args args);
+  // Runs `part` on every worker that owns clients, on its thread, over its clients; then
+  // `finish` on this client's thread with what the parts found (client_admin.cc).
+  void sweep(std::function<SweepResult(const std::vector<ClientConn*>&)> part,
+             std::function<void(ClientConn& self, SweepResult& all)> finish);
+  // HELLO or RESET sent to the pinned connection: strata's view of the client follows (name;
+  // RESET: protocol and authentication too).
+  void mirror_client_state(const CommandSpec& spec, Args args);
+  // Remembers the command for CLIENT LIST's cmd= (Redis's lastcmd).
+  void note_command(const CommandSpec* spec, Args args);
+  // A slow command must wait for the client's earlier replies (see kHeld).
+  bool must_hold(const CommandSpec& spec) const;
   std::unique_ptr<WriteEffect> prepare_write(const CommandSpec& spec, Args args);
   void protocol_error(std::string_view message);
   // client_writes.cc: a write served here leaves through the change seam and gets its
@@ -129,6 +172,13 @@ class ClientConn final : public Endpoint, public ReplySink {
   bool recv_paused_ = false;
   bool in_consume_ = false;
   const CommandSpec* last_spec_ = nullptr;  // the previous command's table entry
+  const CommandSpec* cmd_spec_ = nullptr;   // the last command run, for CLIENT LIST (null: none)
+  bool cmd_container_ = false;              // cmd_spec_ groups subcommands
+  std::string cmd_full_;                    // "client|list" for a container (empty: unknown)
+  // The CLIENT command running now: its request's and arguments' bytes (CLIENT LIST's qbuf and
+  // argv-mem of the caller); 0 otherwise.
+  uint64_t request_bytes_ = 0;
+  uint64_t argv_bytes_ = 0;
   std::vector<std::string_view> keys_;      // scratch: a command's keys (no allocation once grown)
 };
 

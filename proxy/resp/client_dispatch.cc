@@ -1,6 +1,7 @@
 // Command routing in front of an upstream Redis: which commands strata answers itself, which
-// read or fill L1, which go upstream on a shared connection (invalidating the keys they write)
-// and which need a connection of their own.
+// read or fill L1, which go upstream on a shared connection (invalidating the keys they write),
+// which on a lane (slow commands, and those that must reach Redis at once) and which need a
+// connection of their own.
 #include <strings.h>
 
 #include <charconv>
@@ -22,27 +23,23 @@ bool parse_i64(std::string_view s, int64_t* out) {
 
 // Commands about the client connection itself: strata answers them even in front of Redis.
 bool is_connection_local(std::string_view name, Args args) {
-  if (name == "ping" || name == "echo" || name == "command" || name == "info" || name == "auth") {
+  // RESET too: Redis holds no state for a client on a shared connection, and RESET there would
+  // end the connection's tracking for everyone on it.
+  if (name == "ping" || name == "echo" || name == "command" || name == "info" || name == "auth" ||
+      name == "reset") {
     return true;
   }
   // L1 caches database 0; a client that selects another one talks to Redis directly.
   if (name == "select") return args.size() == 2 && args[1] == "0";
   if (name == "hello") return args.size() < 2 || args[1] != "3";
-  if (name == "client" && args.size() >= 2) {
-    // SETINFO is answered as Redis 7.0 does (unknown subcommand), so it stays local too.
-    return iequals(args[1], "setname") || iequals(args[1], "getname") || iequals(args[1], "id") ||
-           iequals(args[1], "setinfo") || iequals(args[1], "help") || iequals(args[1], "info") ||
-           iequals(args[1], "list");
-  }
   return false;
 }
 
-// CLIENT subcommands that change how Redis treats this connection need one of their own;
-// the others (LIST, KILL, INFO, PAUSE...) are plain admin commands.
+// CLIENT subcommands that change how Redis treats this connection need one of their own; the
+// others are strata's (client_admin.cc: serve_client).
 bool is_stateful_client_subcommand(Args args) {
   if (args.size() < 2) return false;
-  for (std::string_view s :
-       {"tracking", "reply", "caching", "no-evict", "no-touch", "trackinginfo", "getredir"}) {
+  for (std::string_view s : {"tracking", "reply", "caching", "trackinginfo"}) {
     if (iequals(args[1], s)) return true;
   }
   return false;
@@ -107,6 +104,9 @@ bool ClientConn::execute_pinned(const CommandSpec* spec, Args args) {
       return true;
     }
   }
+  if (spec != nullptr && (spec->name == "hello" || spec->name == "reset")) {
+    mirror_client_state(*spec, args);
+  }
   pinned_->send_command(this, args, spec, pins);
   return true;
 }
@@ -115,6 +115,13 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
                                  std::string_view raw) {
   Upstream& up = *ctx_->upstream;
   if (spec != nullptr && spec->name == "info" && serve_info(args)) return true;
+  if (spec != nullptr && spec->name == "ping" && Upstream::slow_in_flight() > 0 &&
+      up.available()) {
+    // Redis runs a slow command (a script, perhaps): PING is Redis's to answer then, -BUSY
+    // once the script is past busy-reply-threshold, as to a client of its own.
+    up.forward(this, reserve_reply(), args, raw, nullptr);
+    return true;
+  }
   if (spec != nullptr && is_connection_local(spec->name, args)) {
     run_local(spec, args);
     return kind_ == ClientStateKind::kReading;
@@ -126,7 +133,13 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
           .error("ERR cannot open a connection to upstream " + up.name());
       return true;
     }
+    if (spec->name == "hello") mirror_client_state(*spec, args);
     pinned_->send_command(this, args, spec, true);
+    return true;
+  }
+  const Route route = spec != nullptr ? route_of(*spec, args) : Route::kShared;
+  if (route == Route::kControl) {
+    up.forward_lane(this, reserve_reply(), route, args, raw, nullptr);
     return true;
   }
   bool l1 = ctx_->limits.l1_enabled;
@@ -157,7 +170,12 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
   }
   std::unique_ptr<WriteEffect> effect;
   if (l1 && spec != nullptr && (spec->flags & kWrite) != 0) effect = prepare_write(*spec, args);
-  up.forward(this, reserve_reply(), args, raw, std::move(effect));
+  if (route == Route::kSlow) {
+    // The client waited for its earlier replies (ClientConn kHeld) unless already on a lane.
+    up.forward_lane(this, reserve_reply(), route, args, raw, std::move(effect));
+  } else {
+    up.forward(this, reserve_reply(), args, raw, std::move(effect));
+  }
   if (spec != nullptr && (spec->flags & kWrite) != 0) policy_ttl_upstream(*spec, args);
   return true;
 }

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "proxy/resp/client_conn.h"
+#include "proxy/resp/client_registry.h"
 #include "proxy/commands/hitrate_monitor.h"
 #include "proxy/loop/log.h"
 #include "proxy/admin/policy_admin.h"
@@ -154,6 +155,7 @@ void Worker::end_of_iteration(int64_t now_ms) {
 
 void Worker::on_wake() {
   if (publisher_) publisher_->deliver_peer_events();
+  ClientRegistry::instance().run_posted(index_);  // CLIENT KILL/LIST/UNBLOCK from other workers
 }
 
 void Worker::on_accept(int fd) {

@@ -87,8 +87,20 @@ TEST_F(ConnectionCommandsTest, ClientSubcommands) {
             "-ERR unknown subcommand 'SETINFO'. Try CLIENT HELP.\r\n");
   EXPECT_EQ(h_.run({"CLIENT", "GETNAME", "x"}),
             "-ERR wrong number of arguments for 'client|getname' command\r\n");
-  EXPECT_EQ(h_.run({"CLIENT", "KILL", "1.2.3.4:5"}),
-            "-ERR CLIENT KILL is not supported by strata\r\n");
+  // Outside a front, CLIENT KILL/LIST/UNBLOCK see the calling connection alone.
+  EXPECT_EQ(h_.run({"CLIENT", "KILL", "1.2.3.4:5"}), "-ERR No such client\r\n");
+  EXPECT_EQ(h_.run({"CLIENT", "KILL", "ID", "8"}), ":0\r\n");
+  EXPECT_EQ(h_.run({"CLIENT", "KILL", "ID", "7"}), ":0\r\n");  // SKIPME yes
+  EXPECT_FALSE(h_.client().close_after_reply);
+  EXPECT_EQ(h_.run({"CLIENT", "KILL", "ID", "0"}),
+            "-ERR client-id should be greater than 0\r\n");
+  EXPECT_EQ(h_.run({"CLIENT", "UNBLOCK", "7"}), ":0\r\n");
+  EXPECT_EQ(h_.run({"CLIENT", "LIST", "ID", "-1"}), "$0\r\n\r\n");
+  EXPECT_EQ(h_.run({"CLIENT", "NO-EVICT", "on"}), "+OK\r\n");
+  EXPECT_NE(h_.run({"CLIENT", "INFO"}).find(" flags=e "), std::string::npos);
+  EXPECT_EQ(h_.run({"CLIENT", "KILL", "ID", "7", "SKIPME", "no"}), ":1\r\n");
+  EXPECT_TRUE(h_.client().close_after_reply);
+  h_.client().close_after_reply = false;
   h_.client().resp_version = 3;
   EXPECT_EQ(h_.run({"CLIENT", "INFO"}).substr(0, 1), "=");
 }
