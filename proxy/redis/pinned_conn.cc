@@ -150,7 +150,22 @@ bool PinnedUpstream::take_redis_id() {
   redis_id_ = id;
   id_pending_ = false;
   carry_.erase(0, eol + 2);
+  answer_id_waiters();
   return true;
+}
+
+void PinnedUpstream::when_redis_id(std::function<void(int64_t)> fn) {
+  if (id_pending_ && !closed_) {
+    id_waiters_.push_back(std::move(fn));
+  } else {
+    fn(redis_id_);
+  }
+}
+
+void PinnedUpstream::answer_id_waiters() {
+  std::vector<std::function<void(int64_t)>> waiters;
+  waiters.swap(id_waiters_);
+  for (auto& fn : waiters) fn(closed_ ? 0 : redis_id_);
 }
 
 void PinnedUpstream::fail_waiting(ReplySink* c, std::string_view error_line) {
@@ -263,6 +278,7 @@ void PinnedUpstream::on_closed() {
   // Slow commands of a client that went away no longer run for anyone strata serves.
   Upstream::count_slow(-static_cast<int64_t>(slow_waiting_));
   slow_waiting_ = 0;
+  answer_id_waiters();
 }
 
 }  // namespace strata::proxy

@@ -188,6 +188,9 @@ class PinnedUpstream final : public Endpoint {
   // command); 0 until the reply is in. CLIENT UNBLOCK of the client goes to Redis with it.
   int64_t redis_id() const { return redis_id_; }
   void ask_redis_id();
+  // Calls fn with redis_id() once the reply to CLIENT ID is in (now if it is; 0 if the
+  // connection closes first).
+  void when_redis_id(std::function<void(int64_t)> fn);
   // Replies are one per command and no MULTI is open: strata answers the client's CLIENT
   // commands itself (inside MULTI Redis queues them; subscribed, Redis refuses them).
   bool plain() const { return framed_ && !in_multi_; }
@@ -212,6 +215,7 @@ class PinnedUpstream final : public Endpoint {
   Waiting pop_waiting();
   // Takes the reply to CLIENT ID off the front of carry_; false while it is incomplete.
   bool take_redis_id();
+  void answer_id_waiters();
   void note_multi(const CommandSpec& spec);
   // Replies to strata's own commands on this connection not in yet.
   bool own_replies_pending() const {
@@ -233,6 +237,7 @@ class PinnedUpstream final : public Endpoint {
   RingQueue<Waiting> waiting_;
   int64_t redis_id_ = 0;
   bool id_pending_ = false;  // the reply to CLIENT ID is not in yet
+  std::vector<std::function<void(int64_t)>> id_waiters_;
   bool in_multi_ = false;
   bool pubsub_ = false;
   uint32_t multi_queued_ = 0;
@@ -321,8 +326,9 @@ class Upstream {
   void connect_shared(uint32_t index);
   void shared_lost(uint32_t index, UpstreamConn* conn, std::string_view why);
   UpstreamConn* connect_lane();
-  // An idle lane, or a new one; for a slow command past kLanesMax, the least loaded lane.
+  // An idle lane, or a new one; for a slow command past lanes_max(), the least loaded lane.
   UpstreamConn* lane_for(Route route);
+  size_t lanes_max() const;
   UpstreamConn* bound_lane(uint64_t client_id) const;
   // Queues p on conn: on a lane, counts the binding and the slow command it holds.
   void enqueue(UpstreamConn* conn, UpstreamConn::Pending p);

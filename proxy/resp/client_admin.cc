@@ -28,6 +28,16 @@ struct Sweep {
   std::function<void(ClientConn& self, SweepResult& all)> finish;
 };
 
+// Runs fn on worker `to`'s thread: now when that is the calling one (`from`), else posted to
+// it (dropped if that worker owns no client any more: whoever waited there is gone).
+void run_on(uint32_t from, uint32_t to, std::function<void()> fn) {
+  if (from == to) {
+    fn();
+  } else {
+    ClientRegistry::instance().post(to, std::move(fn));
+  }
+}
+
 // Merges one worker's part; the last part hands the sweep to the origin's thread.
 void part_done(const std::shared_ptr<Sweep>& job, SweepResult r, uint32_t on_worker) {
   bool last;
@@ -36,19 +46,13 @@ void part_done(const std::shared_ptr<Sweep>& job, SweepResult r, uint32_t on_wor
     for (auto& l : r.lines) job->all.lines.push_back(std::move(l));
     job->all.count += r.count;
     job->all.self = job->all.self || r.self;
-    if (r.redis_id != 0) job->all.redis_id = r.redis_id;
     last = --job->remaining == 0;
   }
   if (!last) return;
-  auto finish = [job] {
+  run_on(on_worker, job->origin_worker, [job] {
     ReplySink* s = sink_of(*job->origin_loop, job->origin);
     if (s != nullptr) job->finish(*static_cast<ClientConn*>(s), job->all);
-  };
-  if (on_worker == job->origin_worker) {
-    finish();
-  } else {
-    ClientRegistry::instance().post(job->origin_worker, std::move(finish));  // dropped if gone
-  }
+  });
 }
 
 // A filter that outlives the command line it was parsed from.
@@ -121,10 +125,6 @@ ClientInfoFields ClientConn::info_fields(int64_t now_ms) const {
 
 bool ClientConn::pubsub() const {
   return pinned_ != nullptr && pinned_->list_flags().find('P') != std::string::npos;
-}
-
-int64_t ClientConn::pinned_redis_id() const {
-  return pinned_ != nullptr ? pinned_->redis_id() : 0;
 }
 
 void ClientConn::close_after_reply() {
@@ -299,45 +299,64 @@ void ClientConn::client_kill(Args args) {
 void ClientConn::client_unblock(Args args) {
   int64_t id = 0;
   if (!parse_or_reply(*this, [&](auto& w) { return parse_client_unblock(w, args, &id); })) return;
-  if (ctx_->upstream == nullptr) {  // standalone: nothing blocks
+  uint32_t owner = 0;
+  // Standalone nothing blocks; in front of Redis, only a client with a pinned connection can
+  // be blocked (in Redis, on that connection).
+  if (ctx_->upstream == nullptr || id <= 0 ||
+      !ClientRegistry::instance().owner_of(static_cast<uint64_t>(id), &owner)) {
     protocol::ReplyWriter(reply_target(), client_.resp_version).integer(0);
     return;
   }
   const std::string reason = args.size() == 4 ? std::string(args[3]) : std::string();
   const uint64_t seq = reserve_reply();
-  sweep(
-      [id](const std::vector<ClientConn*>& clients) {
-        SweepResult r;
-        for (const ClientConn* c : clients) {
-          if (!c->closed() && static_cast<int64_t>(c->client_.id) == id) {
-            r.redis_id = c->pinned_redis_id();
-          }
-        }
-        return r;
-      },
-      [seq, reason](ClientConn& self, SweepResult& all) {
-        // Only a client with a pinned connection can be blocked (in Redis, on that connection).
-        if (all.redis_id == 0) {
-          self.complete_reply(seq, ":0\r\n");
+  const uint32_t origin = loop_->index();
+  Loop* loop = loop_;
+  const Token me = token();
+  // On the target's worker: Redis's id for its pinned connection (0: none), once known; then
+  // back here to send CLIENT UNBLOCK for it.
+  auto answer = [owner, origin, loop, me, seq, reason](int64_t redis_id) {
+    run_on(owner, origin, [loop, me, seq, reason, redis_id] {
+      if (ReplySink* s = sink_of(*loop, me)) {
+        static_cast<ClientConn*>(s)->unblock_upstream(seq, reason, redis_id);
+      }
+    });
+  };
+  run_on(origin, owner, [owner, id, answer] {
+    for (ClientConn* c : ClientRegistry::instance().clients_of(owner)) {
+      if (!c->closed() && c->client_.id == static_cast<uint64_t>(id)) {
+        if (c->pinned_ != nullptr) {
+          // The reply to its CLIENT ID may still be on its way (pinned a moment ago).
+          c->pinned_->when_redis_id(answer);
           return;
         }
-        const std::string rid = std::to_string(all.redis_id);
-        std::vector<std::string_view> cmd = {"CLIENT", "UNBLOCK", rid};
-        if (!reason.empty()) cmd.push_back(reason);
-        Loop* loop = self.loop_;
-        const Token me = self.token();
-        auto relay = [loop, me, seq](const RedisReply& r) {
-          ReplySink* s = sink_of(*loop, me);
-          if (s == nullptr) return;
-          if (r.ok) {
-            s->complete_reply(seq, r.raw);
-          } else {
-            s->fail_reply(seq, r.error);
-          }
-        };
-        Upstream* up = self.ctx_->upstream;
-        if (!up->call_control(cmd, std::move(relay))) self.fail_reply(seq, up->unavailable_error());
-      });
+        break;
+      }
+    }
+    answer(0);
+  });
+}
+
+void ClientConn::unblock_upstream(uint64_t seq, const std::string& reason, int64_t redis_id) {
+  if (redis_id == 0) {
+    complete_reply(seq, ":0\r\n");
+    return;
+  }
+  const std::string rid = std::to_string(redis_id);
+  std::vector<std::string_view> cmd = {"CLIENT", "UNBLOCK", rid};
+  if (!reason.empty()) cmd.push_back(reason);
+  Loop* loop = loop_;
+  const Token me = token();
+  auto relay = [loop, me, seq](const RedisReply& r) {
+    ReplySink* s = sink_of(*loop, me);
+    if (s == nullptr) return;
+    if (r.ok) {
+      s->complete_reply(seq, r.raw);
+    } else {
+      s->fail_reply(seq, r.error);
+    }
+  };
+  Upstream* up = ctx_->upstream;
+  if (!up->call_control(cmd, std::move(relay))) fail_reply(seq, up->unavailable_error());
 }
 
 }  // namespace strata::proxy

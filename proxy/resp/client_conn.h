@@ -34,13 +34,11 @@ enum class ClientStateKind : uint8_t {
 };
 
 // What a sweep over strata's clients found (client_admin.cc): CLIENT LIST's lines by client
-// id, how many CLIENT KILL selected (and whether the caller was one), the Redis id of the
-// pinned connection of CLIENT UNBLOCK's target.
+// id, how many CLIENT KILL selected (and whether the caller was one).
 struct SweepResult {
   std::vector<std::pair<uint64_t, std::string>> lines;
   int64_t count = 0;
   bool self = false;
-  int64_t redis_id = 0;
 };
 
 class ClientConn final : public Endpoint, public ReplySink {
@@ -78,10 +76,9 @@ class ClientConn final : public Endpoint, public ReplySink {
   size_t pending_replies() const { return slots_.size(); }
 
   // client_admin.cc: what CLIENT LIST shows of this connection; whether it is subscribed (type
-  // pubsub); Redis's id for its pinned connection (0: none).
+  // pubsub).
   ClientInfoFields info_fields(int64_t now_ms) const;
   bool pubsub() const;
-  int64_t pinned_redis_id() const;
   // CLIENT KILL of this connection by itself: it closes once this reply is out.
   void close_after_reply();
 
@@ -122,6 +119,9 @@ class ClientConn final : public Endpoint, public ReplySink {
   void client_list(Args args);
   void client_kill(Args args);
   void client_unblock(Args args);
+  // CLIENT UNBLOCK's last step, on the caller's thread: Redis unblocks the connection with id
+  // redis_id (0: the target has none, the answer is 0).
+  void unblock_upstream(uint64_t seq, const std::string& reason, int64_t redis_id);
   // Runs `part` on every worker that owns clients, on its thread, over its clients; then
   // `finish` on this client's thread with what the parts found (client_admin.cc).
   void sweep(std::function<SweepResult(const std::vector<ClientConn*>&)> part,

@@ -24,11 +24,9 @@ void ClientRegistry::remove(uint64_t id) {
   if (it == clients_.end()) return;
   Worker& w = workers_[it->second.worker];
   clients_.erase(it);
-  // A worker without clients gets no more posts: its loop may stop (shutdown) and go away.
-  if (--w.clients == 0) {
-    w.loop = nullptr;
-    w.inbox.clear();
-  }
+  // A worker without clients takes no more posts: its loop may stop (shutdown) and go away.
+  // What was posted before still runs (it was woken for it): a sweep waits for its answer.
+  if (--w.clients == 0) w.loop = nullptr;
 }
 
 bool ClientRegistry::owner_of(uint64_t id, uint32_t* worker) const {

@@ -30,7 +30,8 @@ class ClientRegistry {
   // On worker w's thread: its clients, in id order. Valid on that thread until it returns to
   // its loop (a client closing meanwhile stays readable, closed()).
   std::vector<ClientConn*> clients_of(uint32_t w) const;
-  // Runs fn on worker w's thread soon. False (fn dropped) when w owns no client any more.
+  // Runs fn on worker w's thread soon. False (fn dropped) when w owns no client any more; once
+  // accepted, fn runs even if w's last client goes meanwhile.
   bool post(uint32_t w, std::function<void()> fn);
   // On worker w's thread (LoopOwner::on_wake): runs what was posted to it.
   void run_posted(uint32_t w);
