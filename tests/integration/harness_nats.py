@@ -52,6 +52,29 @@ def url(srv):
     return f"nats://127.0.0.1:{srv.port}"
 
 
+def sync_fields(c):
+    """INFO sync of a strata as {name: text}; {} when the instance does not answer."""
+    raw = c.call("INFO", "sync")
+    try:
+        text = bytes(harness.parse(raw)).decode()
+    except Exception:  # a marker reply from a failed call
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if ":" in line and not line.startswith("#"):
+            k, v = line.split(":", 1)
+            out[k] = v
+    return out
+
+
+def sync_int(c, name):
+    """One INFO sync counter; -1 when absent or not a number."""
+    try:
+        return int(sync_fields(c).get(name, "-1"))
+    except ValueError:
+        return -1
+
+
 class RawNats:
     """The NATS text protocol by hand: CONNECT, PUB, SUB, MSG."""
 

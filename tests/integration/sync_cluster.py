@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import harness_nats  # noqa: E402
+from harness_nats import sync_fields, sync_int  # noqa: E402,F401
 import harness_pg  # noqa: E402
 from policy_util import base_config  # noqa: E402
 
@@ -33,28 +34,6 @@ def nats_table(url, instance, heartbeat_ms=kHeartbeatMs, max_staleness_ms=kMaxSt
             f"max_staleness_ms = {max_staleness_ms}\nreconnect_wait_ms = {reconnect_wait_ms}\n"
             f"ping_interval_ms = {ping_interval_ms}\nmax_pings_out = {max_pings_out}\n"
             f"{extra}\n")
-
-
-def sync_fields(c):
-    """INFO sync as {name: text}; {} when the instance does not answer."""
-    raw = c.call("INFO", "sync")
-    try:
-        text = bytes(harness.parse(raw)).decode()
-    except Exception:  # a marker reply from a failed call
-        return {}
-    out = {}
-    for line in text.splitlines():
-        if ":" in line and not line.startswith("#"):
-            k, v = line.split(":", 1)
-            out[k] = v
-    return out
-
-
-def sync_int(c, name):
-    try:
-        return int(sync_fields(c).get(name, "-1"))
-    except ValueError:
-        return -1
 
 
 kCounterNames = ("sync_gaps", "sync_partition_drops", "sync_keys_dropped", "sync_silences",

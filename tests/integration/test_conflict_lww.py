@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import harness_nats  # noqa: E402
+from harness_nats import sync_fields, sync_int  # noqa: E402,F401
 import harness_pg  # noqa: E402
 from policy_util import base_config, bulk, finish, flush_behind, pg_get, policy_block  # noqa: E402
 
@@ -34,14 +35,6 @@ def config(pg, nats, name):
             base_config(pg, [policy_block("lw:", "write-through", l2=False, sync="update"),
                              policy_block("lb:", "write-behind", l2=False, flush_interval_ms=20)],
                         journal_dir=f"journal-{name}"))
-
-
-def sync_int(c, name):
-    text = bytes(harness.parse(c.call("INFO", "sync"))).decode()
-    for line in text.splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split(":", 1)[1])
-    return -1
 
 
 def main():

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import harness_nats  # noqa: E402
+from harness_nats import sync_fields, sync_int  # noqa: E402,F401
 import harness_pg  # noqa: E402
 from policy_util import base_config, bulk, finish, policy_block, policy_counter  # noqa: E402
 
@@ -39,23 +40,6 @@ def config(pg, nats, instance):
         policy_block("off:", "write-through", l2=False, sync="off"),
         policy_block("c:", "cache"),
     ], journal_dir=f"journal-{instance}")
-
-
-def sync_fields(c):
-    text = bytes(harness.parse(c.call("INFO", "sync"))).decode()
-    out = {}
-    for line in text.splitlines():
-        if ":" in line and not line.startswith("#"):
-            k, v = line.split(":", 1)
-            out[k] = v
-    return out
-
-
-def sync_int(c, name):
-    try:
-        return int(sync_fields(c).get(name, "-1"))
-    except ValueError:
-        return -1
 
 
 def get(c, key):

@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
 import harness_nats  # noqa: E402
+from harness_nats import sync_fields, sync_int  # noqa: E402,F401
 import harness_pg  # noqa: E402
 from policy_util import base_config, bulk, finish, policy_block  # noqa: E402
 
@@ -32,14 +33,6 @@ def config(pg, urls, name):
             f"reconnect_wait_ms = 100\n\n" +
             base_config(pg, [policy_block("wt:", "write-through", l2=False)],
                         journal_dir=f"journal-{name}"))
-
-
-def sync_int(c, name):
-    text = bytes(harness.parse(c.call("INFO", "sync"))).decode()
-    for line in text.splitlines():
-        if line.startswith(name + ":"):
-            return int(line.split(":", 1)[1])
-    return -1
 
 
 def main():
