@@ -66,9 +66,13 @@ struct Policy {
   SyncMode sync = SyncMode::kAuto;
   // Which of two concurrent writes wins. "lww": the higher version (a hybrid logical clock),
   // in every tier and on every instance. "version": writes are compare-and-set on the
-  // PostgreSQL row's version (STRATA CAS), plain SETs are refused. ("append": not yet.)
+  // PostgreSQL row's version (STRATA CAS), plain SETs are refused. "append": writes never
+  // conflict: STRATA APPEND gives each message the next position of its stream, assigned by
+  // PostgreSQL (one gapless order), and the message is a key of its own; plain writes are
+  // refused (docs/append.md).
   std::string conflict = "lww";
   bool version_checked() const { return conflict == "version"; }
+  bool append_only() const { return conflict == "append"; }
   PgMapping pg;
 
   bool uses_postgres() const { return strategy != Strategy::kCache; }

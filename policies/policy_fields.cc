@@ -250,7 +250,7 @@ std::string allowed_text(FieldKind kind, uint64_t min, uint64_t max) {
     case FieldKind::kSyncMode:
       return "one of off, invalidate, update, auto (invalidate when a NATS bus is configured)";
     case FieldKind::kConflict:
-      return "lww or version (append is not available yet)";
+      return "lww, version or append";
     case FieldKind::kServers:
       return "NATS server URLs, comma-separated: nats://host:port[,nats://host:port...]";
   }
@@ -333,7 +333,7 @@ std::expected<void, std::string> assign_value(std::string_view name, FieldKind k
     case FieldKind::kConflict:
     case FieldKind::kServers:
       if (s == nullptr) return std::unexpected(wrong_type(name, kind, 0, 0, v));
-      if (kind == FieldKind::kConflict ? *s != "lww" && *s != "version" : !is_server_list(*s)) {
+      if (kind == FieldKind::kConflict ? *s != "lww" && *s != "version" && *s != "append" : !is_server_list(*s)) {
         return std::unexpected(std::string(name) + " " + quote(*s) + " is not accepted: must be " +
                                allowed_text(kind, 0, 0));
       }
@@ -420,13 +420,24 @@ std::string policy_where(const Policy& p) {
 }
 
 std::expected<void, PolicyProblem> check_policy(const Policy& p, bool has_postgres) {
-  if (p.conflict == "version" && p.strategy != Strategy::kWriteThrough &&
-      p.strategy != Strategy::kWriteAround && p.strategy != Strategy::kRefreshAhead) {
+  if ((p.conflict == "version" || p.conflict == "append") &&
+      p.strategy != Strategy::kWriteThrough && p.strategy != Strategy::kWriteAround &&
+      p.strategy != Strategy::kRefreshAhead) {
+    const bool append = p.conflict == "append";
     return std::unexpected(PolicyProblem{
-        "conflict 'version' needs a strategy that writes PostgreSQL before acknowledging "
-        "(write-through, write-around, refresh-ahead): the check is PostgreSQL's row version, "
-        "and strategy '" + std::string(strategy_name(p.strategy)) + "' acknowledges first",
+        "conflict '" + p.conflict +
+            "' needs a strategy that writes PostgreSQL before acknowledging "
+            "(write-through, write-around, refresh-ahead): " +
+            (append ? "positions are assigned by PostgreSQL" : "the check is PostgreSQL's row version") +
+            ", and strategy '" + std::string(strategy_name(p.strategy)) + "' " +
+            (p.strategy == Strategy::kCache ? "does not use PostgreSQL" : "acknowledges first"),
         {"conflict", "strategy"}});
+  }
+  if (p.conflict == "append" && p.negative_ttl_ms > 0) {
+    return std::unexpected(PolicyProblem{
+        "negative_ttl_ms must be 0 with conflict 'append': readers look for the next position, "
+        "and a cached absence would hide the message once it is written",
+        {"negative_ttl_ms", "conflict"}});
   }
   if (p.strategy == Strategy::kCache && !p.l1 && !p.l2) {
     return std::unexpected(PolicyProblem{

@@ -93,7 +93,7 @@ bool WritePlan::contains(Step s) const {
 
 WritePlan plan_write(const Policy& p, const WriteRequest& r) {
   WritePlan plan;
-  const bool set = r.op == WriteOp::kSet;
+  const bool set = r.op != WriteOp::kDelete;
   const bool l2 = p.l2 && r.has_l2;
   if (set) {
     plan.cache_expire_at_ms = r.expire_at_ms > 0 ? r.expire_at_ms
@@ -101,6 +101,18 @@ WritePlan plan_write(const Policy& p, const WriteRequest& r) {
                                                  : 0;
   }
   PlanBuilder b(&plan);
+  if (r.op == WriteOp::kAppend) {
+    // The message's key exists once PostgreSQL has assigned its position: no lease (nobody
+    // can have filled it before), and no step before that one. The policy file allows
+    // conflict = append only with a strategy that writes PostgreSQL first.
+    const bool install = p.strategy != Strategy::kWriteAround;
+    b.then_ack_point(Step::kPgWrite, OnFailure::kFailLeaveTiers);
+    if (l2) b.then(install ? Step::kL2Set : Step::kL2Invalidate, OnFailure::kRepairAndGoOn);
+    b.then(install && p.l1 ? Step::kL1Set : Step::kL1Invalidate);
+    b.then(Step::kPublish);
+    b.then(Step::kAck);
+    return plan;
+  }
   switch (p.strategy) {
     case Strategy::kWriteThrough:
     case Strategy::kRefreshAhead:

@@ -19,7 +19,9 @@
 
 namespace strata::policies {
 
-enum class WriteOp : uint8_t { kSet, kDelete };
+// kAppend (conflict = append): the key is a stream; PostgreSQL assigns the message the stream's
+// next position, and the message, a key of its own, is what the later steps write.
+enum class WriteOp : uint8_t { kSet, kDelete, kAppend };
 
 struct WriteRequest {
   WriteOp op = WriteOp::kSet;

@@ -141,6 +141,38 @@ void cas_cmd(ReplySink* c, Tiers* tiers, int64_t now_ms, Args args, protocol::Re
   if (!tiers->cas(c, key, expected, args[4], expire_at_ms)) not_versioned();
 }
 
+// STRATA APPEND stream value | RANGE stream from count | HEAD stream, on a conflict = append
+// prefix (docs/append.md).
+void append_cmd(ReplySink* c, Tiers* tiers, Args args, protocol::ReplyWriter& w) {
+  const std::string_view sub = args[1];
+  const bool range = name_is(sub, "range");
+  const size_t want = range ? 5 : name_is(sub, "append") ? 4 : 3;
+  if (args.size() != want) {
+    w.error(range                      ? "ERR usage: STRATA RANGE stream from count"
+            : name_is(sub, "append") ? "ERR usage: STRATA APPEND stream value"
+                                       : "ERR usage: STRATA HEAD stream");
+    return;
+  }
+  const std::string_view stream = args[2];
+  uint64_t from = 0;
+  uint64_t count = 0;
+  if (range) {
+    if (!parse_u64_arg(args[3], &from) || from == 0 || !parse_u64_arg(args[4], &count) ||
+        count > kAppendRangeMax || from > UINT64_MAX - count) {
+      w.error("ERR from must be a position (1 or more) and count at most " +
+              std::to_string(kAppendRangeMax));
+      return;
+    }
+  }
+  const bool served = range                    ? tiers != nullptr && tiers->append_range(c, stream, from, count)
+                      : name_is(sub, "append") ? tiers != nullptr && tiers->append(c, stream, args[3])
+                                               : tiers != nullptr && tiers->append_head(c, stream);
+  if (!served) {
+    w.error("ERR strata: '" + std::string(stream.substr(0, 64)) +
+            "' is not under a prefix with conflict = append and a PostgreSQL strategy");
+  }
+}
+
 }  // namespace
 
 bool strata_policy_admin(ReplySink* c, TierShared* shared, Tiers* tiers, int64_t now_ms,
@@ -187,6 +219,10 @@ bool strata_policy_admin(ReplySink* c, TierShared* shared, Tiers* tiers, int64_t
   }
   if (name_is(sub, "cas") || name_is(sub, "version")) {
     cas_cmd(c, tiers, now_ms, args, w);
+    return true;
+  }
+  if (name_is(sub, "append") || name_is(sub, "range") || name_is(sub, "head")) {
+    append_cmd(c, tiers, args, w);
     return true;
   }
   return false;

@@ -55,6 +55,13 @@ MappingSql make_sql(const policies::PgMapping& m) {
   s.cas_create = insert + " WHERE t." + s.value + " IS NULL RETURNING " + s.version;
   s.version_of = "SELECT " + s.version + " FROM " + s.table + " WHERE " + s.key + " = $1 AND " +
                  s.value + " IS NOT NULL";
+  s.append = "WITH h AS (INSERT INTO strata_append AS a (stream, last) VALUES ($1, 1) "
+             "ON CONFLICT (stream) DO UPDATE SET last = a.last + 1 RETURNING last) "
+             "INSERT INTO " + s.table + " (" + s.key + ", " + s.value + ", " + s.version +
+             (s.default_table ? ", updated_at" : "") + ") SELECT $1 || ':' || h.last, $2, "
+             "$3::bigint" + (s.default_table ? ", now()" : "") + " FROM h RETURNING " + s.key +
+             ", " + s.version;
+  s.head = "SELECT last FROM strata_append WHERE stream = $1";
   s.tombstone = "INSERT INTO " + s.table + " AS t (" + s.key + ", " + s.value + ", " + s.version +
                 (s.default_table ? ", updated_at" : "") + ") VALUES ($1, NULL, $2::bigint" +
                 (s.default_table ? ", now()" : "") + ") ON CONFLICT (" + s.key +
@@ -242,14 +249,25 @@ std::expected<void, std::string> PolicyRegistry::set_field(std::string_view pref
 
 std::string PolicyRegistry::setup_sql(const policies::PolicyConfig& c) {
   bool uses_default = c.fallback.uses_postgres() && c.fallback.pg == policies::PgMapping{};
+  bool appends = false;
   for (const policies::Policy& p : c.policies) {
     if (p.uses_postgres() && p.pg == policies::PgMapping{}) uses_default = true;
+    if (p.uses_postgres() && p.append_only()) appends = true;
   }
-  if (!uses_default) return {};
   // PgConn runs this in a transaction under pg_advisory_xact_lock(7256001): the setups of every
   // connection, worker and process never overlap.
-  return "CREATE TABLE IF NOT EXISTS strata_kv (key text PRIMARY KEY, value bytea, "
-         "version bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now());";
+  std::string sql;
+  if (uses_default) {
+    sql += "CREATE TABLE IF NOT EXISTS strata_kv (key text PRIMARY KEY, value bytea, "
+           "version bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now());";
+  }
+  // conflict = append: each stream's last position (the messages are rows of the prefix's
+  // table, keyed stream:position).
+  if (appends) {
+    sql += "CREATE TABLE IF NOT EXISTS strata_append (stream text PRIMARY KEY, "
+           "last bigint NOT NULL);";
+  }
+  return sql;
 }
 
 }  // namespace strata::proxy

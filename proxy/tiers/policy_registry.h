@@ -63,6 +63,11 @@ struct MappingSql {
   std::string cas_update;
   std::string cas_create;
   std::string version_of;  // $1 key -> the version of its live row (none: absent)
+  // conflict = append. append: $1 stream, $2 value, $3 version -> [message key, version]; the
+  // stream's next position (strata_append, row-locked until commit: one gapless order), and
+  // the message's row, in one statement (a failure leaves no gap). head: $1 stream -> last.
+  std::string append;
+  std::string head;
   bool default_table = false;
   std::string table, key, value, version;  // quoted identifiers
   // Multi-row upsert of n rows ($1..$3n).

@@ -185,12 +185,14 @@ void RefreshSet::end(std::string_view key) {
 // ---- NegativeCache ----
 
 bool NegativeCache::hit(std::string_view key, int64_t now_ms) {
+  if (size_.load() == 0) return false;
   std::lock_guard lock(mu_);
   if (until_.empty()) return false;
   auto it = until_.find(std::string(key));
   if (it == until_.end()) return false;
   if (now_ms > it->second) {
     until_.erase(it);
+    size_.store(until_.size());
     return false;
   }
   return true;
@@ -200,11 +202,14 @@ void NegativeCache::put(std::string_view key, int64_t expire_at_ms) {
   std::lock_guard lock(mu_);
   if (until_.size() >= kMax) until_.clear();
   until_[std::string(key)] = expire_at_ms;
+  size_.store(until_.size());
 }
 
 void NegativeCache::erase(std::string_view key) {
+  if (size_.load() == 0) return;  // every write asks; most find the cache empty
   std::lock_guard lock(mu_);
   if (!until_.empty()) until_.erase(std::string(key));
+  size_.store(until_.size());
 }
 
 }  // namespace strata::proxy

@@ -109,6 +109,9 @@ class NegativeCache {
   static constexpr size_t kMax = 1 << 18;  // entries; when full the cache starts over
   std::mutex mu_;
   std::unordered_map<std::string, int64_t> until_;
+  // until_.size(), readable without the lock: a write of a key is not held up by the lock
+  // while no answer is cached (seq_cst: an entry put before a write's erase is seen by it).
+  std::atomic<size_t> size_{0};
 };
 
 struct TierShared {

@@ -38,6 +38,11 @@ struct TierContext {
   const SyncState* sync = nullptr;  // null without a sync bus
 };
 
+// conflict = append: a stream's name at most this long (its messages' keys add ":<position>"),
+// and at most this many positions in one STRATA RANGE.
+constexpr size_t kAppendStreamBytesMax = 1024;
+constexpr uint64_t kAppendRangeMax = 1000;
+
 class Tiers {
  public:
   explicit Tiers(const TierContext& ctx);
@@ -58,6 +63,13 @@ class Tiers {
   bool cas(ReplySink* c, std::string_view key, uint64_t expected, std::string_view value,
            int64_t expire_at_ms);
   bool version_of(ReplySink* c, std::string_view key);
+  // conflict = append (append.cc; docs/append.md). STRATA APPEND stream value: the message's
+  // position. STRATA RANGE stream from count: the messages from position `from`, up to the
+  // first not written yet. STRATA HEAD stream: the last position given (0: none). False: the
+  // stream is not under an append prefix (the caller answers).
+  bool append(ReplySink* c, std::string_view stream, std::string_view value);
+  bool append_range(ReplySink* c, std::string_view stream, uint64_t from, uint64_t count);
+  bool append_head(ReplySink* c, std::string_view stream);
 
   void on_tick(int64_t now_ms);
   // End of every loop iteration: group-commit the journal, start write-behind flushes due.
@@ -66,7 +78,8 @@ class Tiers {
   TierShared& shared() { return *shared_; }
 
  private:
-  enum class ReadKind : uint8_t { kGet, kExists };
+  // kRange: one position of STRATA RANGE (multi: the range, part: its index).
+  enum class ReadKind : uint8_t { kGet, kExists, kRange };
   struct Waiter {
     Token client;
     uint64_t seq = 0;
@@ -85,6 +98,9 @@ class Tiers {
     // STRATA CAS: the version PostgreSQL's row must hold (0: the key must be absent). The
     // reply is then the new version.
     std::optional<uint64_t> expected_version;
+    // STRATA APPEND: `key` is the stream; PostgreSQL assigns the message's position, and the
+    // reply is that position.
+    bool append = false;
   };
   // A command answered once several key operations finish (MSET, DEL a b, EXISTS a b).
   struct Multi {
@@ -130,22 +146,29 @@ class Tiers {
     // tiers drop the key instead of taking the value.
     bool superseded = false;
     std::string error;         // the reply's error line, if any
+    // An append's message key (stream:position), once PostgreSQL assigned the position: the
+    // steps after kPgWrite write it (req.key stays the stream, which later commands wait on).
+    std::string message_key;
+    const std::string& target() const { return message_key.empty() ? req.key : message_key; }
   };
   struct Parked {
     uint64_t run;
     policies::PlannedStep step;
   };
   void write(WriteReq req);
-  void next_stage(uint64_t id);
-  void start_step(uint64_t id, const policies::PlannedStep& s);
-  void pg_write_step(uint64_t id, const policies::PlannedStep& s);
-  void journal_step(uint64_t id, const policies::PlannedStep& s);
+  uint64_t new_run(WriteRun** run);
+  WriteRun* run_of(uint64_t id);  // null once the run finished
+  void next_stage(uint64_t id, WriteRun* run);
+  // A synchronous step reports before returning; false: it went asynchronous (or parked) and
+  // reports later through step_done.
+  bool start_step(uint64_t id, WriteRun& run, const policies::PlannedStep& s);
+  void pg_write_step(uint64_t id, WriteRun& run, const policies::PlannedStep& s);
+  void journal_step(uint64_t id, WriteRun& run, const policies::PlannedStep& s);
   void cas_conflict(uint64_t id, const policies::PlannedStep& s);
-  void l2_step(uint64_t id, const policies::PlannedStep& s);
-  void report_step(uint64_t id, const policies::PlannedStep& s, bool ok, std::string_view error);
-  bool stage_reported(uint64_t id);
+  bool l2_step(uint64_t id, WriteRun& run, const policies::PlannedStep& s);
+  void report_step(WriteRun& run, const policies::PlannedStep& s, bool ok, std::string_view error);
   void step_done(uint64_t id, const policies::PlannedStep& s, bool ok, std::string_view error);
-  void finish_run(uint64_t id);
+  void finish_run(uint64_t id, WriteRun& run);
   uint64_t run_version(WriteRun& run);
   void repair_l2(const std::string& key);
   static std::string queue_full_error(const policies::Policy& p);
@@ -193,9 +216,27 @@ class Tiers {
   std::unique_ptr<Journal> journal_;
   std::unordered_map<std::string, std::unique_ptr<Flight>> flights_;
   std::unordered_map<uint64_t, Multi> multis_;
+  // STRATA RANGE reads in flight: each position read through the tiers, the reply once all are.
+  struct RangeRead {
+    Token client;
+    uint64_t seq = 0;
+    uint32_t remaining = 0;
+    std::vector<std::optional<std::string>> values;
+    std::string error;
+  };
+  std::unordered_map<uint64_t, RangeRead> ranges_;
+  uint64_t next_range_ = 1;
+  void range_part(const Waiter& w, bool found, std::string_view value, std::string_view error);
   uint64_t next_multi_ = 1;
-  std::unordered_map<uint64_t, WriteRun> runs_;
-  uint64_t next_run_ = 1;
+  // Writes in flight, in reused slots (a write allocates no record of its own): a run's id is
+  // its slot and the slot's generation, so a callback of a finished run finds nothing.
+  struct RunSlot {
+    uint32_t gen = 1;
+    bool live = false;
+    WriteRun run;
+  };
+  std::vector<std::unique_ptr<RunSlot>> run_slots_;  // stable addresses: steps keep views
+  std::vector<uint32_t> free_runs_;
   std::deque<Parked> parked_;  // write-behind writes waiting for queue room, in arrival order
   struct FlushWaiter {
     Token client;

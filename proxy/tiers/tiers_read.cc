@@ -67,7 +67,7 @@ bool Tiers::init(std::string* err) {
 
 // ---- routing ----
 
-namespace {
+namespace tiers_detail {
 
 // PostgreSQL text keys hold valid UTF-8 without NUL; anything else would be refused (or, for a
 // NUL, silently cut by libpq's C strings) when it reaches the table. Null when fine.
@@ -108,7 +108,10 @@ std::string printable(std::string_view k) {
   return out;
 }
 
-}  // namespace
+}  // namespace tiers_detail
+
+using tiers_detail::printable;
+using tiers_detail::unstorable_key;
 
 bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
   const PolicySnapshot* snap = shared_->registry->current();
@@ -197,10 +200,19 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
     }
     return true;
   }
-  if (n == "set" || n == "setex" || n == "psetex" || n == "mset") {
+  if (n == "set" || n == "setex" || n == "psetex" || n == "mset" || n == "del" ||
+      n == "unlink") {
     for (std::string_view k : keys) {
       const policies::Policy& p = snap->match(k).policy;
-      if (!p.version_checked()) continue;
+      if (p.append_only()) {
+        // Positions are gapless and messages immutable: a SET or DEL would break both.
+        protocol::ReplyWriter(c->reply_target(), c->resp_version())
+            .error("ERR strata: key '" + printable(k) + "' is under prefix '" + p.prefix +
+                   "' (conflict = append): add messages with STRATA APPEND stream value; "
+                   "they are never overwritten or deleted");
+        return true;
+      }
+      if (!p.version_checked() || n == "del" || n == "unlink") continue;
       // A blind write would overwrite a concurrent one unseen: the prefix's rule forbids it.
       protocol::ReplyWriter(c->reply_target(), c->resp_version())
           .error("ERR strata: key '" + printable(k) + "' is under prefix '" + p.prefix +
@@ -555,6 +567,7 @@ void Tiers::reply_value(const Waiter& w, bool found, std::string_view value,
     multi_done(w.multi, found ? 1 : 0, error);
     return;
   }
+  if (w.kind == ReadKind::kRange) return range_part(w, found, value, error);
   ReplySink* c = sink_of(*ctx_.loop, w.client);
   if (c == nullptr) return;
   if (!error.empty()) {

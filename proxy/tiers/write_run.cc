@@ -46,66 +46,78 @@ void Tiers::write(WriteReq req) {
     return;
   }
   policies::WriteRequest wr;
-  wr.op = req.is_delete ? policies::WriteOp::kDelete : policies::WriteOp::kSet;
+  wr.op = req.append      ? policies::WriteOp::kAppend
+          : req.is_delete ? policies::WriteOp::kDelete
+                          : policies::WriteOp::kSet;
   wr.expire_at_ms = req.expire_at_ms;
   wr.now_ms = ctx_.loop->now_ms();
   wr.has_l2 = ctx_.upstream != nullptr;
-  const uint64_t id = next_run_++;
-  WriteRun& run = runs_[id];
-  run.plan = policies::plan_write(p, wr);
-  run.req = std::move(req);
+  WriteRun* run = nullptr;
+  const uint64_t id = new_run(&run);
+  run->plan = policies::plan_write(p, wr);
+  run->req = std::move(req);
   // Later commands on the key wait until a write that goes to PostgreSQL first has settled.
-  run.holds_key = run.plan.ack_waits_for_postgres();
-  if (run.holds_key) ++busy_[run.req.key].writes;
-  next_stage(id);
+  run->holds_key = run->plan.ack_waits_for_postgres();
+  if (run->holds_key) ++busy_[run->req.key].writes;
+  next_stage(id, run);
 }
 
-// Issues every step of the next stage; the stage ends when each has reported (report_step).
-void Tiers::next_stage(uint64_t id) {
+uint64_t Tiers::new_run(WriteRun** run) {
+  uint32_t slot;
+  if (!free_runs_.empty()) {
+    slot = free_runs_.back();
+    free_runs_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(run_slots_.size());
+    run_slots_.push_back(std::make_unique<RunSlot>());
+  }
+  RunSlot& rs = *run_slots_[slot];
+  rs.live = true;
+  rs.run = WriteRun{};
+  *run = &rs.run;
+  return (static_cast<uint64_t>(rs.gen) << 32) | slot;
+}
+
+Tiers::WriteRun* Tiers::run_of(uint64_t id) {
+  const auto slot = static_cast<uint32_t>(id);
+  if (slot >= run_slots_.size()) return nullptr;
+  RunSlot& rs = *run_slots_[slot];
+  return rs.live && rs.gen == static_cast<uint32_t>(id >> 32) ? &rs.run : nullptr;
+}
+
+// Issues every step of the next stage; the stage ends when each has reported: at once for a
+// synchronous step, through step_done for the others.
+void Tiers::next_stage(uint64_t id, WriteRun* run) {
   for (;;) {
-    auto it = runs_.find(id);
-    if (it == runs_.end()) return;
-    WriteRun& run = it->second;
-    const auto steps = run.plan.view();
-    if (run.next >= steps.size() || run.stopped) return finish_run(id);
-    const uint8_t stage = steps[run.next].stage;
-    size_t end = run.next;
+    const auto steps = run->plan.view();
+    if (run->next >= steps.size() || run->stopped) return finish_run(id, *run);
+    const uint8_t stage = steps[run->next].stage;
+    size_t end = run->next;
     while (end < steps.size() && steps[end].stage == stage) ++end;
-    // Counted before issuing: a step may report at once, and the stage must not end early.
-    run.outstanding = static_cast<uint32_t>(end - run.next) + 1;
-    const size_t first = run.next;
-    run.next = end;
+    // Counted before issuing, plus one for this loop: a step may report at once, and the
+    // stage must not end (and go on from a callback) before every step is issued.
+    run->outstanding = static_cast<uint32_t>(end - run->next) + 1;
+    const size_t first = run->next;
+    run->next = end;
     for (size_t i = first; i < end; ++i) {
-      start_step(id, steps[i]);
-      if (!runs_.contains(id)) return;
+      if (start_step(id, *run, steps[i])) --run->outstanding;
     }
-    // The +1 above: the stage ends here only if every step already reported.
-    if (!stage_reported(id)) return;
+    if (--run->outstanding != 0) return;  // the last asynchronous report goes on
   }
 }
 
-// One report of the current stage; true when the stage is complete (the caller goes on).
-bool Tiers::stage_reported(uint64_t id) {
-  auto it = runs_.find(id);
-  if (it == runs_.end()) return false;
-  return --it->second.outstanding == 0;
-}
-
-void Tiers::report_step(uint64_t id, const PlannedStep& s, bool ok, std::string_view error) {
-  auto it = runs_.find(id);
-  if (it == runs_.end()) return;
-  WriteRun& run = it->second;
+void Tiers::report_step(WriteRun& run, const PlannedStep& s, bool ok, std::string_view error) {
   switch (policies::on_step_result(s, ok)) {
     case Next::kContinue:
       break;
     case Next::kRepairThenContinue:
-      repair_l2(run.req.key);
+      repair_l2(run.target());
       break;
     case Next::kContinueThenReplyError:
       if (run.error.empty()) run.error = std::string(error);
       break;
     case Next::kStopDropL1AndReplyError:
-      ctx_.store->invalidate(run.req.key);
+      ctx_.store->invalidate(run.target());
       [[fallthrough]];
     case Next::kStopAndReplyError:
       if (run.error.empty()) run.error = std::string(error);
@@ -114,10 +126,12 @@ void Tiers::report_step(uint64_t id, const PlannedStep& s, bool ok, std::string_
   }
 }
 
-// Called by an asynchronous step's callback: its report, then the stage goes on if complete.
+// An asynchronous step's report; the stage goes on once it was the last one outstanding.
 void Tiers::step_done(uint64_t id, const PlannedStep& s, bool ok, std::string_view error) {
-  report_step(id, s, ok, error);
-  if (stage_reported(id)) next_stage(id);
+  WriteRun* run = run_of(id);
+  if (run == nullptr) return;
+  report_step(*run, s, ok, error);
+  if (--run->outstanding == 0) next_stage(id, run);
 }
 
 uint64_t Tiers::run_version(WriteRun& run) {
@@ -125,36 +139,38 @@ uint64_t Tiers::run_version(WriteRun& run) {
   return run.version;
 }
 
-void Tiers::start_step(uint64_t id, const PlannedStep& s) {
-  WriteRun& run = runs_.at(id);
+bool Tiers::start_step(uint64_t id, WriteRun& run, const PlannedStep& s) {
   const WriteReq& req = run.req;
+  const std::string& key = run.target();  // an append's message once it has a position
   cache::Store& store = *ctx_.store;
   bool ok = true;
   std::string err;
   switch (s.step) {
     case Step::kDropNegative:
-      shared_->negative.erase(req.key);
+      shared_->negative.erase(key);
       break;
     case Step::kQueueRoom:
       if (!shared_->write_behind->has_room(*req.entry)) {
         if (ctx_.loop->now_ms() < run.plan.room_deadline_ms) {
           parked_.push_back(Parked{id, s});  // backpressure: reported as the queue drains
-          return;
+          return false;
         }
         ok = false;
         err = queue_full_error(req.entry->policy);
       }
       break;
     case Step::kL1Lease:
-      run.lease = store.begin_fill(req.key);
+      run.lease = store.begin_fill(key);
       break;
     case Step::kPgWrite:
-      return pg_write_step(id, s);
+      pg_write_step(id, run, s);
+      return false;
     case Step::kJournal:
-      return journal_step(id, s);
+      journal_step(id, run, s);
+      return false;
     case Step::kEnqueueFlush: {
       policies::WriteView pw;
-      pw.key = req.key;
+      pw.key = key;
       if (!req.is_delete) pw.value = req.value;
       pw.version = run_version(run);
       pw.is_delete = req.is_delete;
@@ -165,38 +181,38 @@ void Tiers::start_step(uint64_t id, const PlannedStep& s) {
     }
     case Step::kL2Set:
     case Step::kL2Invalidate:
-      return l2_step(id, s);
+      return l2_step(id, run, s);
     case Step::kL1Set:
       // Under the lease when the plan took one: a concurrent write or invalidation since means
       // the order between the two is unknown here, so the key is dropped for the next read.
       if (run.superseded) {
         run.installed = false;
       } else if (run.lease != 0) {
-        run.installed = store.complete_fill(req.key, run.lease, req.value,
+        run.installed = store.complete_fill(key, run.lease, req.value,
                                             run.plan.cache_expire_at_ms);
       } else {
-        run.installed = store.lock(req.key)->set(req.key, req.value,
+        run.installed = store.lock(key)->set(key, req.value,
                                                  run.plan.cache_expire_at_ms) != 0;
       }
-      if (!run.installed) store.invalidate(req.key);
+      if (!run.installed) store.invalidate(key);
       break;
     case Step::kL1Invalidate:
       if (req.is_delete && !run.plan.ack_waits_for_postgres()) {
         // A write-behind DEL counts the key if a tier or the queue has it.
         policies::PendingWrite pw;
         cache::EntryView v;
-        if (shared_->write_behind->find(req.entry->policy.prefix, req.key, &pw) &&
+        if (shared_->write_behind->find(req.entry->policy.prefix, key, &pw) &&
             !pw.is_delete) {
           run.count = 1;
         }
-        if (store.lock(req.key)->find(req.key, &v)) run.count = 1;
+        if (store.lock(key)->find(key, &v)) run.count = 1;
       }
-      store.invalidate(req.key);
+      store.invalidate(key);
       break;
     case Step::kPublish:
       // A SET's value is the key's now wherever the plan puts it (write-around puts it nowhere
       // but PostgreSQL: the others hear an invalidation).
-      publish_write(req.key, req.is_delete,
+      publish_write(key, req.is_delete,
                     !req.is_delete && !run.superseded &&
                         (run.plan.contains(Step::kL1Set) || run.plan.contains(Step::kL2Set) ||
                          run.plan.contains(Step::kEnqueueFlush)),
@@ -205,12 +221,11 @@ void Tiers::start_step(uint64_t id, const PlannedStep& s) {
     case Step::kAck:
       break;  // finish_run replies, after the stage
   }
-  report_step(id, s, ok, err);
-  stage_reported(id);
+  report_step(run, s, ok, err);
+  return true;
 }
 
-void Tiers::pg_write_step(uint64_t id, const PlannedStep& s) {
-  WriteRun& run = runs_.at(id);
+void Tiers::pg_write_step(uint64_t id, WriteRun& run, const PlannedStep& s) {
   const WriteReq& req = run.req;
   const std::string ver = std::to_string(run_version(run));
   std::vector<PgParam> params;
@@ -220,7 +235,8 @@ void Tiers::pg_write_step(uint64_t id, const PlannedStep& s) {
   const std::string expected =
       req.expected_version ? std::to_string(*req.expected_version) : std::string();
   if (req.expected_version && *req.expected_version != 0) params.push_back({expected, false, false});
-  const std::string& sql = req.expected_version ? (*req.expected_version != 0
+  const std::string& sql = req.append ? req.entry->sql.append
+                           : req.expected_version ? (*req.expected_version != 0
                                                        ? req.entry->sql.cas_update
                                                        : req.entry->sql.cas_create)
                            : req.is_delete ? req.entry->sql.remove_latest
@@ -228,26 +244,42 @@ void Tiers::pg_write_step(uint64_t id, const PlannedStep& s) {
   if (req.is_delete && !req.expected_version) params.pop_back();  // remove_latest: the key
   // No availability check: while connecting the pool holds the request (bounded, with the
   // connect timeout); when PostgreSQL is down it fails it with the reason. The views in params
-  // point into the run, which lives in runs_ until it finishes.
+  // point into the run, whose slot is not reused until it finishes.
   const bool cas = req.expected_version.has_value();
-  pool_->exec(sql, params, true, [this, id, s, cas](PgResult&& r) {
-    const bool ok = r.status == PgResult::kOk;
-    auto it = runs_.find(id);
-    if (ok && it != runs_.end()) {
-      WriteRun& run = it->second;
+  const bool append = req.append;
+  pool_->exec(sql, params, true, [this, id, s, cas, append](PgResult&& r) {
+    bool ok = r.status == PgResult::kOk;
+    std::string err = ok ? std::string() : pg_error(r);
+    WriteRun* found = run_of(id);
+    if (ok && found != nullptr) {
+      WriteRun& run = *found;
       if (cas && r.rows.empty()) return cas_conflict(id, s);
       // The version PostgreSQL kept (its own + 1 where the row was newer): the tiers and
-      // peers carry that one.
-      if (!r.rows.empty() && !r.rows[0].empty()) {
-        const uint64_t kept = tiers_detail::decode_version(r.rows[0][0]);
+      // peers carry that one. An append's row: [message key, version].
+      const size_t vcol = append ? 1 : 0;
+      if (!r.rows.empty() && r.rows[0].size() > vcol) {
+        const uint64_t kept = tiers_detail::decode_version(r.rows[0][vcol]);
         if (kept != 0) run.version = kept;
         shared_->versions.observe(kept);  // later writes here order after it
       }
-      // CAS answers the new version; a plain write its rows affected.
-      run.count = cas ? static_cast<int64_t>(run.version) : static_cast<int64_t>(r.affected);
-      if (!cas && !run.req.is_delete && r.affected == 0) run.superseded = true;
+      if (append) {
+        const uint64_t pos = r.rows.empty() || !r.rows[0][0]
+                                 ? 0
+                                 : tiers_detail::append_position(run.req.key, *r.rows[0][0]);
+        if (pos == 0) {
+          ok = false;
+          err = error_line("ERR strata: PostgreSQL gave no position for the append");
+        } else {
+          run.message_key = *r.rows[0][0];
+          run.count = static_cast<int64_t>(pos);
+        }
+      } else {
+        // CAS answers the new version; a plain write its rows affected.
+        run.count = cas ? static_cast<int64_t>(run.version) : static_cast<int64_t>(r.affected);
+        if (!cas && !run.req.is_delete && r.affected == 0) run.superseded = true;
+      }
     }
-    step_done(id, s, ok, ok ? std::string() : pg_error(r));
+    step_done(id, s, ok, err);
   });
 }
 
@@ -255,9 +287,9 @@ void Tiers::pg_write_step(uint64_t id, const PlannedStep& s) {
 // the error says which version the row holds now (read after the failed update: another write
 // may already have moved it further, which the next CAS will find out).
 void Tiers::cas_conflict(uint64_t id, const policies::PlannedStep& s) {
-  auto it = runs_.find(id);
-  if (it == runs_.end()) return;
-  const WriteReq& req = it->second.req;
+  const WriteRun* run = run_of(id);
+  if (run == nullptr) return;
+  const WriteReq& req = run->req;
   std::vector<PgParam> params{{req.key, false, false}};
   const uint64_t expected = *req.expected_version;
   pool_->exec(req.entry->sql.version_of, params, true,
@@ -272,8 +304,7 @@ void Tiers::cas_conflict(uint64_t id, const policies::PlannedStep& s) {
               });
 }
 
-void Tiers::journal_step(uint64_t id, const PlannedStep& s) {
-  WriteRun& run = runs_.at(id);
+void Tiers::journal_step(uint64_t id, WriteRun& run, const PlannedStep& s) {
   const WriteReq& req = run.req;
   policies::JournalRecord rec;
   rec.op = req.is_delete ? policies::JournalRecord::kDel : policies::JournalRecord::kSet;
@@ -285,37 +316,40 @@ void Tiers::journal_step(uint64_t id, const PlannedStep& s) {
   });
 }
 
-void Tiers::l2_step(uint64_t id, const PlannedStep& s) {
-  WriteRun& run = runs_.at(id);
+bool Tiers::l2_step(uint64_t id, WriteRun& run, const PlannedStep& s) {
   Upstream* up = ctx_.upstream;
   if (up == nullptr || !up->available()) {
     // Redis is away: reads fall through to PostgreSQL (or the pending queue) meanwhile; the
     // step's failure rule says what that means (repair once Redis is back).
-    report_step(id, s, false, {});
-    stage_reported(id);
-    return;
+    report_step(run, s, false, {});
+    return true;
   }
   WriteReq l2 = run.req;
+  l2.key = run.target();
   l2.is_delete = s.step == Step::kL2Invalidate || run.superseded;
   l2.expire_at_ms = run.plan.cache_expire_at_ms;
   const bool count_deleted = run.req.is_delete && !run.plan.ack_waits_for_postgres();
   l2_write(l2, run_version(run), [this, id, s, count_deleted](const RedisReply& r) {
     const bool failed = !r.ok || r.kind == protocol::ReplyKind::kError;
     if (!failed && count_deleted && r.kind == protocol::ReplyKind::kInteger && r.integer > 0) {
-      if (auto it = runs_.find(id); it != runs_.end()) it->second.count = 1;
+      if (WriteRun* r2 = run_of(id); r2 != nullptr) r2->count = 1;
     }
     step_done(id, s, !failed, {});
   });
+  return false;
 }
 
-void Tiers::finish_run(uint64_t id) {
-  auto it = runs_.find(id);
-  if (it == runs_.end()) return;
-  WriteRun run = std::move(it->second);
-  runs_.erase(it);
+void Tiers::finish_run(uint64_t id, WriteRun& run) {
+  // Late callbacks of this run find nothing from here on; the slot is reused only once the
+  // reply and the key's waiters (which may start writes of their own) are done with it.
+  RunSlot& rs = *run_slots_[static_cast<uint32_t>(id)];
+  rs.live = false;
+  ++rs.gen;
   if (!run.error.empty()) bump(run.req.entry->stats->write_errors);
   multi_done(run.req.multi, run.error.empty() ? run.count : 0, run.error);
   if (run.holds_key) settle_write(run.req.key);
+  run.req = WriteReq{};  // the key's and value's memory goes back now, not at the slot's reuse
+  free_runs_.push_back(static_cast<uint32_t>(id));
 }
 
 // Write-behind writers waiting for queue room, in arrival order: each reports its room step
@@ -324,12 +358,12 @@ void Tiers::retry_parked(int64_t now_ms) {
   size_t n = parked_.size();
   while (n-- > 0 && !parked_.empty()) {
     const Parked p = parked_.front();
-    auto it = runs_.find(p.run);
-    if (it == runs_.end()) {
+    const WriteRun* found = run_of(p.run);
+    if (found == nullptr) {
       parked_.pop_front();
       continue;
     }
-    const WriteRun& run = it->second;
+    const WriteRun& run = *found;
     const bool room = shared_->write_behind->has_room(*run.req.entry);
     if (!room && now_ms < run.plan.room_deadline_ms) return;  // nobody behind it may overtake
     parked_.pop_front();

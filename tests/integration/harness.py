@@ -440,6 +440,19 @@ class Conn:
         self.client = None
 
 
+def run_threads_for(seconds, jobs, join_timeout=30):
+    """Starts a thread per (function, args) in jobs, each called with args + (stop,) where stop
+    is a threading.Event set after `seconds`; returns once they are joined."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=fn, args=tuple(args) + (stop,)) for fn, args in jobs]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(join_timeout)
+
+
 def wait_for(pred, timeout=10.0, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

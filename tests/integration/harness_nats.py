@@ -123,3 +123,18 @@ class RawNats:
 
     def close(self):
         self.sock.close()
+
+
+def start_cluster(tag, instances, config, workers=1):
+    """PostgreSQL, nats-server, redis-server and `instances` strata started with config(pg, nats,
+    name) (names s0, s1, ...), each with `workers` workers: (pg, nats, redis, servers)."""
+    import harness_pg  # noqa: E402 (harness_pg imports harness too; loaded only when used)
+    pg = harness_pg.start_postgres(f"pg-{tag}")
+    nats = start_nats(f"nats-{tag}")
+    redis = harness.start_redis(f"redis-{tag}")
+    servers = [harness_pg.start_strata_config(config(pg, nats, f"s{i}"), upstream=redis,
+                                              extra=("--workers", str(workers)),
+                                              tag=f"strata-{tag}{i}")
+               for i in range(instances)]
+    return pg, nats, redis, servers
+

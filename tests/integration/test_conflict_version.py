@@ -12,8 +12,6 @@
 import os
 import random
 import sys
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -55,7 +53,7 @@ def basics(chk, c):
     chk.eq(c.call("GET", "cnt:new"), bulk("b"), "GET follows the CAS")
 
 
-def hammer(ports, stop, results, errors, seed):
+def hammer(ports, results, errors, seed, stop):
     rng = random.Random(seed)
     conn = harness.Conn(rng.choice(ports), timeout=10)
     while not stop.is_set():
@@ -80,29 +78,17 @@ def main():
         print("STRATA_TEST_FAKE: nothing to run")
         print("0 passed, 0 failed")
         return 0
-    pg = harness_pg.start_postgres("pg-cas")
-    nats = harness_nats.start_nats("nats-cas")
-    redis = harness.start_redis("redis-cas")
+    pg, nats, redis, servers = harness_nats.start_cluster("cas", kInstances, config)
     code, out, _ = harness_pg.run_strata_once(
         base_config(pg, [policy_block("w:", "write-behind", conflict="version")]))
     chk.ok(code not in (None, 0) and "conflict 'version' needs" in out,
            "conflict = version under write-behind refused", out[-400:])
-    servers = [harness_pg.start_strata_config(config(pg, nats, f"s{i}"), upstream=redis,
-                                              extra=("--workers", "1"), tag=f"strata-cas{i}")
-               for i in range(kInstances)]
     ports = [s.port for s in servers]
     basics(chk, harness.Conn(ports[0]))
-    stop = threading.Event()
     per_thread = [dict() for _ in range(kClients)]
     errors = []
-    threads = [threading.Thread(target=hammer, args=(ports, stop, per_thread[i], errors, i))
-               for i in range(kClients)]
-    for t in threads:
-        t.start()
-    time.sleep(kSeconds)
-    stop.set()
-    for t in threads:
-        t.join(30)
+    harness.run_threads_for(kSeconds, [(hammer, (ports, per_thread[i], errors, i))
+                                       for i in range(kClients)])
     chk.eq(errors[:3], [], "no reply other than a version or CONFLICT")
     successes = {}
     for d in per_thread:

@@ -80,6 +80,7 @@ struct PlanRow {
 
 constexpr auto kSet = WriteOp::kSet;
 constexpr auto kDel = WriteOp::kDelete;
+constexpr auto kApp = WriteOp::kAppend;
 constexpr auto kWt = Strategy::kWriteThrough;
 constexpr auto kWa = Strategy::kWriteAround;
 constexpr auto kWb = Strategy::kWriteBehind;
@@ -154,6 +155,16 @@ const PlanRow kPlans[] = {
      "l2-invalidate[drop-l1] > l1-invalidate > publish > ack", Step::kL2Invalidate},
     {"cache del none", kCache, kDel, false, false, "l1-invalidate > publish > ack",
      Step::kL1Invalidate},
+    // conflict = append: PostgreSQL assigns the position first; only then is there a message
+    // key, which nothing can have filled (no lease) or cached as absent (no negative cache).
+    {"wt append l1 l2", kWt, kApp, true, true,
+     "pg-write[stop] > l2-set[repair] > l1-set > publish > ack", Step::kPgWrite},
+    {"wt append l1", kWt, kApp, true, false, "pg-write[stop] > l1-set > publish > ack",
+     Step::kPgWrite},
+    {"wt append l2", kWt, kApp, false, true,
+     "pg-write[stop] > l2-set[repair] > l1-invalidate > publish > ack", Step::kPgWrite},
+    {"wa append l1 l2", kWa, kApp, true, true,
+     "pg-write[stop] > l2-invalidate[repair] > l1-invalidate > publish > ack", Step::kPgWrite},
 };
 
 TEST(WritePlan, StepsOfEachStrategy) {
