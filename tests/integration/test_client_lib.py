@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Real client libraries through strata: ioredis and node-redis v5 (RESP3) from
-client_workload.js, and redis-py (Debian's, run by /usr/bin/python3) from client_redis_py.py.
+client_workload.js, and redis-py (Debian's, run by /usr/bin/python3) from client_redis_py.py;
+pubsub_reconnect.js: auto-reconnecting subscribers behind a relay that resets their connections
+(every message after re-subscription received once, PUBLISH counting the live subscribers).
 Each workload runs against redis-server directly first (proving the workload itself), then
 against strata standalone and strata --upstream.
 
@@ -20,6 +22,7 @@ import harness  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 kNodePackages = {"ioredis": "^5.4.0", "redis": "^5.0.0"}
 kWorkloadTimeoutS = 180
+kReconnectRounds = 50  # cuts in a row a subscriber must survive through strata
 kNpmTimeoutS = 300
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3-redis lives there, not in a venv
 
@@ -75,10 +78,17 @@ def main():
                 "proxy")]
     passed = failed = 0
     for name, srv, mode in targets:
-        for lib, argv, wenv in (
-                ("node (ioredis, node-redis RESP3)",
-                 ["node", "client_workload.js", str(srv.port), mode], env),
-                ("redis-py", [SYSTEM_PYTHON, "client_redis_py.py", str(srv.port), mode], None)):
+        workloads = [("node (ioredis, node-redis RESP3)",
+                      ["node", "client_workload.js", str(srv.port), mode], env),
+                     ("redis-py", [SYSTEM_PYTHON, "client_redis_py.py", str(srv.port), mode], None)]
+        if mode == "proxy":
+            # Subscribers dropped by the network that reconnect on their own (ioredis,
+            # node-redis RESP2/RESP3): kReconnectRounds in a row through strata, fewer against
+            # Redis (which proves the workload).
+            rounds = kReconnectRounds if srv is not redis_direct else 12
+            workloads.append((f"pub/sub reconnect x{rounds}",
+                              ["node", "pubsub_reconnect.js", str(srv.port), str(rounds)], env))
+        for lib, argv, wenv in workloads:
             code, out = run_workload(argv, wenv)
             ok = code == 0 and srv.alive()
             print(f"--- {lib} against {name} ({mode}): {'ok' if ok else 'FAILED'}")
