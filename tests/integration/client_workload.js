@@ -11,17 +11,7 @@ const kDeadlineMs = 120000;  // the whole workload; a hang is a failure, not a s
 const port = Number(process.argv[2]);
 const proxy = process.argv[3] === 'proxy';
 const ns = `node:${process.pid}:`;
-let passed = 0;
-let failed = 0;
-
-function check(cond, what, detail) {
-  if (cond) {
-    passed++;
-  } else {
-    failed++;
-    console.log(`FAIL ${what}${detail === undefined ? '' : ': ' + JSON.stringify(detail)}`);
-  }
-}
+const { check, finish } = require('./checks');
 
 function eq(got, want, what) {
   check(JSON.stringify(got) === JSON.stringify(want), what, { got, want });
@@ -164,8 +154,7 @@ async function resp3(mode) {
 async function main() {
   const timer = setTimeout(() => {
     console.log(`FAIL workload did not finish in ${kDeadlineMs} ms`);
-    console.log(`${passed} passed, ${failed + 1} failed`);
-    process.exit(1);
+    finish(1);
   }, kDeadlineMs);
   const r = ioredisClient();
   const other = ioredisClient();
@@ -187,8 +176,7 @@ async function main() {
   r.disconnect();
   other.disconnect();
   clearTimeout(timer);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
+  finish();
 }
 
 main().catch((e) => {

@@ -18,17 +18,7 @@ const rounds = Number(process.argv[3] || 50);
 const kBackMs = 5000;      // a subscriber must be back (a message received) within this
 const kBurst = 20;         // messages per round once everyone is back
 const kDeadlineMs = 600000;
-let passed = 0;
-let failed = 0;
-
-function check(cond, what, detail) {
-  if (cond) {
-    passed++;
-  } else {
-    failed++;
-    console.log(`FAIL ${what}${detail === undefined ? '' : ': ' + JSON.stringify(detail)}`);
-  }
-}
+const { check, finish } = require('./checks');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -170,8 +160,7 @@ async function main() {
   for (const rl of relays) rl.close();
   pub.disconnect();
   clearTimeout(timer);
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed === 0 ? 0 : 1);
+  finish();
 }
 
 main().catch((e) => {
