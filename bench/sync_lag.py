@@ -16,9 +16,13 @@ heartbeat 100 ms, 64 partitions, invalidate mode), everything on loopback.
    through B), writes it through A, then reads it through B until the new value shows;
    ack -> end of the first fresh read (an upper bound: it includes one GET round trip, printed).
 4. CPU: strata's utime+stime (/proc/PID/stat, both instances) per write with sync on vs off, the
-   same paced workload on a synced prefix and on a sync = "off" twin, alternating in one run;
+   same paced workload on a synced prefix and on a sync = "off" twin, alternating in one run,
+   and nats-server's beside it (the messages it forwards are part of the cost);
    and per L1-hit GET at A (strata-bench load, closed loop) on the synced vs the off prefix.
    Also the same from /proc/PID/task/*/schedstat (ns) as a cross-check.
+5. Before/after: with --base-bin OLD_STRATA a second, identical cluster runs the old build; the
+   lag phases run on both, and the SET CPU rounds alternate between the two clusters (and on/off
+   within each), so both see the same machine.
 
 Targets (the sync issue): lag p50 <= 0.5 ms, p99 <= 5 ms; a write with sync on costs <= 2 us
 more strata CPU; an L1-hit GET's CPU within 5% of sync off. Verdicts are printed; exit status 0
@@ -26,6 +30,7 @@ unless --strict and a target is missed.
 
     STRATA_BIN=build/release/proxy/strata bench/sync_lag.py            # ~2.5 min
     bench/sync_lag.py --rate 5000 --seconds 5 --rounds 2               # quicker
+    bench/sync_lag.py --base-bin build-old/proxy/strata --phases lag,set   # before/after
 
 Environment as for the other benchmarks: STRATA_BIN, STRATA_KEEP_LOGS=1; STRATA_BENCH_BIN for
 strata-bench (default: next to strata in the build tree)."""
@@ -170,12 +175,17 @@ class MsgReader:
         return out
 
 
+kHeaderBytes = {1: 36, 2: 44}  # protocol/sync_event.h, per format
+
+
 def sync_records(payload):
-    """Keys of a strata changes message (protocol/sync_event.h, format 1); [] for others."""
-    if len(payload) < 36 or payload[0:2] != b"SY" or payload[3] != 1:
+    """Keys of a strata changes message (protocol/sync_event.h, formats 1 and 2); [] for
+    others."""
+    if len(payload) < 36 or payload[0:2] != b"SY" or payload[3] != 1 or \
+            payload[2] not in kHeaderBytes:
         return []
     count = struct.unpack_from("<I", payload, 32)[0]
-    pos = 36
+    pos = kHeaderBytes[payload[2]]
     keys = []
     for _ in range(count):
         _op, flags = payload[pos], payload[pos + 1]
@@ -438,7 +448,7 @@ def baseline_phase(cl, rate, seconds, size):
 def set_cpu_phase(cl, prefix, rate, seconds, conns, tag):
     ctx = mp.get_context("fork")
     q = ctx.Queue()
-    pids = [cl.srv["A"].pid, cl.srv["B"].pid]
+    pids = [cl.srv["A"].pid, cl.srv["B"].pid, cl.nats.proc.pid]
     w = ctx.Process(target=writer, args=(cl.srv["A"].port, f"{prefix}cpu:{tag}:%d", rate,
                                          seconds, conns, q), daemon=True)
     cpu = Cpu(pids)
@@ -548,44 +558,55 @@ def run_lag(cl, a):
     return results_all
 
 
-def run_set_cpu(cl, a):
-    """[(prefix, median paired delta us/write, schedstat delta, A delta, B delta)]."""
+def run_set_cpu(clusters, a):
+    """Per cluster: [(prefix, median paired delta us/write, schedstat delta, A delta, B delta,
+    nats-server delta)]."""
     print()
     print(f"CPU: SETs at {a.rate:.0f}/s for {a.cpu_seconds:.0f} s, sync on vs off alternating, "
-          f"{a.rounds} rounds each (us/w: strata CPU per write; cs/w: context switches)",
-          flush=True)
-    A, B = cl.srv["A"].pid, cl.srv["B"].pid
-    print(f"  {'prefix':<8} {'writes':>8} {'A us/w':>8} {'B us/w':>8} {'A+B us/w':>9} "
-          f"{'schedstat':>10} {'A cs/w':>7} {'B cs/w':>7}")
-    deltas = []
+          f"{a.rounds} rounds each{', the clusters alternating too' if len(clusters) > 1 else ''}"
+          f" (us/w: CPU per write; cs/w: context switches; NATS: nats-server)", flush=True)
+    out = {label: [] for label, _ in clusters}
     for on, off in (("wt:", "wtoff:"), ("c:", "coff:")):
-        runs = {on: [], off: []}  # (writes, A s, B s, A+B schedstat s, A cs, B cs)
+        # runs[label][prefix]: (writes, A s, B s, A+B schedstat s, A cs, B cs, nats s, nats cs)
+        runs = {label: {on: [], off: []} for label, _ in clusters}
         for rnd in range(a.rounds):
-            for prefix in ((on, off) if rnd % 2 == 0 else (off, on)):
-                n, _, used = set_cpu_phase(cl, prefix, a.rate, a.cpu_seconds, a.conns,
-                                           f"r{rnd}")
-                runs[prefix].append((n, used[A][0], used[B][0], used[A][1] + used[B][1],
-                                     used[A][2], used[B][2]))
-        tot = {}
-        for prefix in (on, off):
-            tot[prefix] = [sum(r[k] for r in runs[prefix]) for k in range(6)]
-            n, ta, tb, ns, ca, cb = tot[prefix]
-            print(f"  {prefix:<8} {n:>8} {ta / n * 1e6:>8.2f} {tb / n * 1e6:>8.2f} "
-                  f"{(ta + tb) / n * 1e6:>9.2f} {ns / n * 1e6:>10.2f} {ca / n:>7.2f} "
-                  f"{cb / n:>7.2f}")
+            order = clusters if rnd % 2 == 0 else clusters[::-1]
+            for label, cl in order:
+                A, B, N = cl.srv["A"].pid, cl.srv["B"].pid, cl.nats.proc.pid
+                for prefix in ((on, off) if rnd % 2 == 0 else (off, on)):
+                    n, _, used = set_cpu_phase(cl, prefix, a.rate, a.cpu_seconds, a.conns,
+                                               f"r{rnd}")
+                    runs[label][prefix].append((n, used[A][0], used[B][0],
+                                                used[A][1] + used[B][1], used[A][2], used[B][2],
+                                                used[N][0], used[N][2]))
+        for label, _ in clusters:
+            out[label].append(set_cpu_report(label, runs[label], on, off))
+    return out
 
-        def per_write(prefix, k):
-            return tot[prefix][k] / tot[prefix][0] * 1e6
 
-        da, db, dn = (per_write(on, k) - per_write(off, k) for k in (1, 2, 3))
-        pairs = sorted((x[1] + x[2]) / x[0] * 1e6 - (y[1] + y[2]) / y[0] * 1e6
-                       for x, y in zip(runs[on], runs[off]))
-        d = statistics.median(pairs)
-        deltas.append((on, d, dn, da, db))
-        print(f"  {'':<8} sync on costs {d:+.2f} us/write (median of {len(pairs)} paired rounds, "
-              f"range {pairs[0]:+.2f}..{pairs[-1]:+.2f}; pooled: A, the writer's instance "
-              f"{da:+.2f}, B, its peer {db:+.2f}; schedstat {dn:+.2f})")
-    return deltas
+def set_cpu_report(label, runs, on, off):
+    print(f"  [{label}] {'prefix':<8} {'writes':>8} {'A us/w':>8} {'B us/w':>8} {'A+B us/w':>9} "
+          f"{'schedstat':>10} {'A cs/w':>7} {'B cs/w':>7} {'NATS us/w':>10} {'NATS cs/w':>10}")
+    tot = {}
+    for prefix in (on, off):
+        tot[prefix] = [sum(r[k] for r in runs[prefix]) for k in range(8)]
+        n, ta, tb, ns, ca, cb, tn, cn = tot[prefix]
+        print(f"  [{label}] {prefix:<8} {n:>8} {ta / n * 1e6:>8.2f} {tb / n * 1e6:>8.2f} "
+              f"{(ta + tb) / n * 1e6:>9.2f} {ns / n * 1e6:>10.2f} {ca / n:>7.2f} "
+              f"{cb / n:>7.2f} {tn / n * 1e6:>10.2f} {cn / n:>10.2f}")
+
+    def per_write(prefix, k):
+        return tot[prefix][k] / tot[prefix][0] * 1e6
+
+    da, db, dn, dnats = (per_write(on, k) - per_write(off, k) for k in (1, 2, 3, 6))
+    pairs = sorted((x[1] + x[2]) / x[0] * 1e6 - (y[1] + y[2]) / y[0] * 1e6
+                   for x, y in zip(runs[on], runs[off]))
+    d = statistics.median(pairs)
+    print(f"  [{label}] {'':<8} sync on costs {d:+.2f} us/write of strata CPU (median of "
+          f"{len(pairs)} paired rounds, range {pairs[0]:+.2f}..{pairs[-1]:+.2f}; pooled: A, the "
+          f"writer's instance {da:+.2f}, B, its peer {db:+.2f}; schedstat {dn:+.2f}); "
+          f"nats-server {dnats:+.2f}")
+    return (on, d, dn, da, db, dnats)
 
 
 def run_get_cpu(cl, a):
@@ -635,9 +656,10 @@ def verdicts(results, set_deltas, get_ratio):
         verdict(p99 <= 0.005, f"{prefix} lag p99 {p99 * 1000:.3f} ms <= 5 ms")
         verdict(r["missing"] == 0, f"{prefix} every acknowledged write's change seen on the bus "
                 f"({r['missing']} missing)")
-    for on, d, dn, da, db in set_deltas or []:
+    for on, d, dn, da, db, dnats in (set_deltas or {}).get("new", []):
         verdict(d <= 2.0, f"{on} SET with sync on: {d:+.2f} us strata CPU, both instances "
-                f"(A {da:+.2f}, B {db:+.2f}; schedstat {dn:+.2f}) <= +2 us")
+                f"(A {da:+.2f}, B {db:+.2f}; schedstat {dn:+.2f}; nats-server {dnats:+.2f}) "
+                f"<= +2 us")
     if get_ratio is not None:
         verdict(abs(get_ratio) <= 0.05, f"L1-hit GET CPU, synced vs sync off: {get_ratio:+.1%} "
                 f"(median of paired rounds) within 5%")
@@ -664,6 +686,8 @@ def parse_args():
     ap.add_argument("--phases", default="lag,set,get",
                     help="which of lag, set (SET CPU), get (GET CPU) to run")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    ap.add_argument("--base-bin", help="an older strata build: a second cluster runs it, and the "
+                    "lag and SET CPU phases compare the two (before/after)")
     return ap.parse_args()
 
 
@@ -675,18 +699,39 @@ def main():
                 policy_block("c:", "cache"),
                 policy_block("coff:", "cache", sync="off")]
     # strata's own [nats] defaults, but the URL and instance name.
-    cl = SyncCluster(("A", "B"), policies, workers=a.workers, tag="lag",
-                     nats_kw=dict(heartbeat_ms=100, max_staleness_ms=1000, reconnect_wait_ms=250))
-    cl.start()
+    nats_kw = dict(heartbeat_ms=100, max_staleness_ms=1000, reconnect_wait_ms=250)
+    clusters = [("new", SyncCluster(("A", "B"), policies, workers=a.workers, tag="lag",
+                                     nats_kw=nats_kw))]
+    if a.base_bin:
+        clusters.append(("base", SyncCluster(("A", "B"), policies, workers=a.workers,
+                                             tag="lag-base", nats_kw=nats_kw,
+                                             binary=os.path.abspath(a.base_bin))))
+    for _, c in clusters:
+        c.start()
+    cl = clusters[0][1]
     load = os.getloadavg()[0]
-    print(f"strata A pid {cl.srv['A'].pid}, B pid {cl.srv['B'].pid}; {a.workers} worker(s) "
-          f"each; {os.cpu_count()} cores shared by everything; load average {load:.1f} at the "
-          f"start", flush=True)
+    for label, c in clusters:
+        print(f"[{label}] strata A pid {c.srv['A'].pid}, B pid {c.srv['B'].pid}, nats-server pid "
+              f"{c.nats.proc.pid}; {a.workers} worker(s) each", flush=True)
+    print(f"{os.cpu_count()} cores shared by everything; load average {load:.1f} at the start",
+          flush=True)
     if load > os.cpu_count():
         print(f"WARNING: the machine is busy (load {load:.1f} on {os.cpu_count()} cores): "
               f"latencies and CPU figures will show it", flush=True)
-    results = run_lag(cl, a) if "lag" in phases else None
-    set_deltas = run_set_cpu(cl, a) if "set" in phases else None
+    results = None
+    if "lag" in phases:
+        for label, c in clusters:
+            print(f"--- [{label}]", flush=True)
+            r = run_lag(c, a)
+            results = r if label == "new" else results
+    set_deltas = run_set_cpu(clusters, a) if "set" in phases else None
+    if set_deltas and "base" in set_deltas:
+        print()
+        print("Before/after, sync on minus off per write (us): strata A+B, nats-server")
+        for (on, d, _, _, _, dn), (_, bd, _, _, _, bdn) in zip(set_deltas["new"],
+                                                              set_deltas["base"]):
+            print(f"  {on:<6} base {bd:+7.2f} / {bdn:+7.2f}   new {d:+7.2f} / {dn:+7.2f}   "
+                  f"strata cost new/base {d / bd if bd else float('nan'):.2f}")
     get_ratio = run_get_cpu(cl, a) if "get" in phases else None
     ok = verdicts(results, set_deltas, get_ratio)
     print(f"  (load average {os.getloadavg()[0]:.1f} at the end)")

@@ -17,7 +17,10 @@ constexpr size_t kSenderAt = 20;
 constexpr size_t kPartitionAt = 22;
 constexpr size_t kSeqAt = 24;
 constexpr size_t kCountAt = 32;
-static_assert(kCountAt + 4 == kSyncHeaderBytes);
+constexpr size_t kSentAtAt = 36;  // format 2
+static_assert(kCountAt + 4 == kSyncHeaderBytesV1);
+static_assert(kSentAtAt + 8 == kSyncHeaderBytes);
+static_assert(kPartitionAt + 2 == kSyncIdBytes);
 
 // Record layout: op, flags, version, then the optional and variable parts.
 constexpr size_t kVersionAt = 2;
@@ -102,11 +105,12 @@ std::string_view error_text(SyncErrorCode code) {
 
 SyncError sync_error(SyncErrorCode code) { return {code, error_text(code)}; }
 
-// "unknown format version N (this build reads 1)" for every byte N, built at compile time so
-// the message is as static as the others.
+// "unknown format version N (this build reads 1 and 2)" for every byte N, built at compile time
+// so the message is as static as the others.
 constexpr std::string_view kFormatPrefix = "sync: unknown format version ";
-constexpr std::string_view kFormatSuffix = " (this build reads 1)";
-static_assert(kSyncFormat == 1, "kFormatSuffix names the version this build reads");
+constexpr std::string_view kFormatSuffix = " (this build reads 1 and 2)";
+static_assert(kSyncFormatMin == 1 && kSyncFormat == 2,
+              "kFormatSuffix names the versions this build reads");
 constexpr size_t kFormatSlotBytes = kFormatPrefix.size() + 3 + kFormatSuffix.size();
 
 struct FormatMessages {
@@ -138,13 +142,18 @@ SyncError format_error(uint8_t version) {
 
 uint8_t byte_at(std::string_view s, size_t i) { return static_cast<uint8_t>(s[i]); }
 
+bool known_format(uint8_t format) { return format >= kSyncFormatMin && format <= kSyncFormat; }
+
 // The header rules, for a decoded header and for one about to be encoded alike.
 SyncErrorCode check_header(const SyncHeader& h, const SyncLimits& limits) {
+  if (!known_format(h.format)) return SyncErrorCode::kUnknownFormat;
+  if (h.format == 1 && h.sent_at_us != 0) return SyncErrorCode::kEncoderMisuse;
   const uint64_t count = h.count;
+  const uint64_t header_bytes = sync_header_bytes(h.format);
   if (h.kind == SyncKind::kHeartbeat) {
     if (h.partition != 0 || h.seq != 0) return SyncErrorCode::kHeartbeatFields;
     if (count > limits.partitions_max) return SyncErrorCode::kPartitionsPastMax;
-    if (kSyncHeaderBytes + count * kSyncSeqBytes > limits.message_bytes_max) {
+    if (header_bytes + count * kSyncSeqBytes > limits.message_bytes_max) {
       return SyncErrorCode::kMessagePastMax;
     }
     return SyncErrorCode::kNone;
@@ -153,7 +162,7 @@ SyncErrorCode check_header(const SyncHeader& h, const SyncLimits& limits) {
   if (h.seq == 0) return SyncErrorCode::kSeqZero;
   if (count > limits.records_max) return SyncErrorCode::kRecordsPastMax;
   // Even the smallest records would not fit.
-  if (kSyncHeaderBytes + count * kSyncRecordBytesMin > limits.message_bytes_max) {
+  if (header_bytes + count * kSyncRecordBytesMin > limits.message_bytes_max) {
     return SyncErrorCode::kMessagePastMax;
   }
   return SyncErrorCode::kNone;
@@ -203,7 +212,7 @@ SyncErrorCode check_record(const SyncRecord& r, const SyncLimits& limits) {
 void append_header(std::string* out, const SyncHeader& h) {
   out->push_back('S');
   out->push_back('Y');
-  out->push_back(static_cast<char>(kSyncFormat));
+  out->push_back(static_cast<char>(h.format));
   out->push_back(static_cast<char>(h.kind));
   append_le(out, h.origin);
   append_le(out, h.epoch);
@@ -211,6 +220,7 @@ void append_header(std::string* out, const SyncHeader& h) {
   append_le(out, h.partition);
   append_le(out, h.seq);
   append_le(out, h.count);
+  if (h.format >= 2) append_le(out, h.sent_at_us);
 }
 
 void append_record(std::string* out, const SyncRecord& r) {
@@ -283,6 +293,19 @@ size_t sync_record_bytes(const SyncRecord& r) {
          (r.value ? kLengthBytes + r.value->size() : 0);
 }
 
+std::optional<SyncEnvelopeId> sync_peek_id(std::string_view payload) {
+  if (payload.size() < kSyncIdBytes || payload[0] != 'S' || payload[1] != 'Y') return std::nullopt;
+  const char* p = payload.data();
+  SyncEnvelopeId id;
+  id.format = byte_at(payload, kFormatAt);
+  id.kind = byte_at(payload, kKindAt);
+  id.origin = load_le<uint64_t>(p + kOriginAt);
+  id.epoch = load_le<uint64_t>(p + kEpochAt);
+  id.sender = load_le<uint16_t>(p + kSenderAt);
+  id.partition = load_le<uint16_t>(p + kPartitionAt);
+  return id;
+}
+
 uint64_t SyncSeqView::operator[](size_t partition) const {
   return load_le<uint64_t>(bytes_.data() + partition * kSyncSeqBytes);
 }
@@ -338,15 +361,20 @@ SyncStatus SyncDecoder::parse_header(std::string_view in) {
   if ((!in.empty() && in[0] != 'S') || (in.size() > 1 && in[1] != 'Y')) {
     return fail(sync_error(SyncErrorCode::kBadMagic));
   }
-  if (in.size() > kFormatAt && byte_at(in, kFormatAt) != kSyncFormat) {
+  if (in.size() > kFormatAt && !known_format(byte_at(in, kFormatAt))) {
     return fail(format_error(byte_at(in, kFormatAt)));
   }
   if (in.size() > kKindAt && byte_at(in, kKindAt) != static_cast<uint8_t>(SyncKind::kChanges) &&
       byte_at(in, kKindAt) != static_cast<uint8_t>(SyncKind::kHeartbeat)) {
     return fail(sync_error(SyncErrorCode::kUnknownKind));
   }
-  if (in.size() < kSyncHeaderBytes) return SyncStatus::kNeedMore;
+  if (in.size() <= kFormatAt) return SyncStatus::kNeedMore;
+  const uint8_t format = byte_at(in, kFormatAt);
+  const size_t header_bytes = sync_header_bytes(format);
+  if (in.size() < header_bytes) return SyncStatus::kNeedMore;
   const char* p = in.data();
+  header_.format = format;
+  header_.sent_at_us = format >= 2 ? load_le<uint64_t>(p + kSentAtAt) : 0;
   header_.kind = static_cast<SyncKind>(byte_at(in, kKindAt));
   header_.origin = load_le<uint64_t>(p + kOriginAt);
   header_.epoch = load_le<uint64_t>(p + kEpochAt);
@@ -363,7 +391,7 @@ SyncStatus SyncDecoder::parse_header(std::string_view in) {
   } else {
     stage_ = items_left_ == 0 ? Stage::kEnd : Stage::kRecords;
   }
-  return emit(SyncStatus::kHeader, kSyncHeaderBytes);
+  return emit(SyncStatus::kHeader, header_bytes);
 }
 
 SyncStatus SyncDecoder::parse_record(std::string_view in) {
@@ -434,6 +462,7 @@ SyncError SyncEncoder::begin(const SyncHeader& header) {
   const SyncErrorCode code = check_header(h, limits_);
   if (code != SyncErrorCode::kNone) return sync_error(code);
   start_ = out_->size();
+  header_bytes_ = sync_header_bytes(h.format);
   append_header(out_, h);
   open_ = true;
   records_ = 0;
@@ -453,7 +482,7 @@ SyncAddStatus SyncEncoder::add(const SyncRecord& record) {
   // would not take it either.
   if (limits_.records_max == 0) return reject(sync_error(SyncErrorCode::kRecordsPastMax));
   const uint64_t bytes = sync_record_bytes(record);
-  if (kSyncHeaderBytes + bytes > limits_.message_bytes_max) {
+  if (header_bytes_ + bytes > limits_.message_bytes_max) {
     return reject(sync_error(SyncErrorCode::kMessagePastMax));
   }
   if (records_ + 1 > std::min<uint64_t>(limits_.records_max, kU32Max) ||
@@ -488,7 +517,7 @@ SyncError encode_heartbeat(std::string* out, const SyncHeader& from,
   h.count = static_cast<uint32_t>(last_seq.size());
   const SyncErrorCode code = check_header(h, limits);
   if (code != SyncErrorCode::kNone) return sync_error(code);
-  out->reserve(out->size() + kSyncHeaderBytes + last_seq.size() * kSyncSeqBytes);
+  out->reserve(out->size() + sync_header_bytes(h.format) + last_seq.size() * kSyncSeqBytes);
   append_header(out, h);
   for (uint64_t seq : last_seq) append_le(out, seq);
   return {};

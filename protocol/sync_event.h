@@ -2,11 +2,11 @@
 // One NATS message is one envelope: a fixed header, then change records or heartbeat seqs.
 // Pure: no I/O, clocks, threads or globals; the decoder never allocates (views into the input).
 //
-// Wire format v1: little-endian, fixed-width integers, no padding.
+// Wire format 2 (format 1 still decodes): little-endian, fixed-width integers, no padding.
 //
-//   header, 36 bytes
+//   header, 44 bytes (format 1: 36, without sent_at_us)
 //     u8  'S', u8 'Y'   magic
-//     u8  format        1
+//     u8  format        2 (1 from older builds)
 //     u8  kind          1 = changes, 2 = heartbeat
 //     u64 origin        hash of the sending instance's name (stable across restarts)
 //     u64 epoch         random per start of the sending instance
@@ -15,6 +15,8 @@
 //     u64 seq           changes: this message's number in (origin, epoch, sender, partition),
 //                       from 1, gapless; heartbeat: 0
 //     u32 count         changes: records that follow; heartbeat: u64s that follow (partitions)
+//     u64 sent_at_us    format 2: the sender's wall clock when it made the message (us since the
+//                       Unix epoch; 0 = unknown): receivers measure how late their link is
 //   changes record, 14 bytes and up
 //     u8  op            1 set, 2 delete, 3 invalidate, 4 flushall
 //     u8  flags         bit0: has value, bit1: has expire; other bits 0
@@ -26,6 +28,11 @@
 //     count x u64       the last seq the sender published for partitions 0..count-1
 //
 // A message is exactly one envelope: nothing may follow its last record or seq.
+//
+// Versions: every format keeps format 1's first 24 bytes (magic, format, kind, origin, epoch,
+// sender, partition) where they are, so a receiver that cannot read a newer format still knows
+// whose message it was and which partition it changed (sync_peek_id), and drops that partition
+// instead of guessing at the rest.
 #pragma once
 
 #include <cstddef>
@@ -37,8 +44,11 @@
 
 namespace strata::protocol {
 
-inline constexpr uint8_t kSyncFormat = 1;
-inline constexpr size_t kSyncHeaderBytes = 36;
+inline constexpr uint8_t kSyncFormat = 2;     // what this build writes
+inline constexpr uint8_t kSyncFormatMin = 1;  // the oldest it reads
+inline constexpr size_t kSyncHeaderBytes = 44;    // format 2's header
+inline constexpr size_t kSyncHeaderBytesV1 = 36;  // format 1's
+inline constexpr size_t kSyncIdBytes = 24;        // the prefix every format keeps
 inline constexpr size_t kSyncRecordBytesMin = 14;     // op, flags, version, key length
 inline constexpr size_t kSyncRecordOverheadMax = 26;  // ... plus expire and value length
 inline constexpr size_t kSyncSeqBytes = 8;
@@ -83,8 +93,28 @@ struct SyncHeader {
   uint16_t partition = 0;
   uint64_t seq = 0;
   uint32_t count = 0;
+  uint8_t format = kSyncFormat;  // the encoder writes this format (1 or 2)
+  uint64_t sent_at_us = 0;       // format 2; 0 = unknown (and always 0 in format 1)
   bool operator==(const SyncHeader&) const = default;
 };
+
+// Bytes of a header in `format` (kSyncFormatMin..kSyncFormat).
+constexpr size_t sync_header_bytes(uint8_t format) {
+  return format == 1 ? kSyncHeaderBytesV1 : kSyncHeaderBytes;
+}
+
+// Whose message a payload is and what it changed, read from the prefix every format keeps
+// (see "Versions"): for a message of a format this build cannot read. Empty when the payload
+// is shorter than the prefix or not a sync message.
+struct SyncEnvelopeId {
+  uint8_t format = 0;
+  uint8_t kind = 0;  // as on the wire: a newer format may have kinds this build does not know
+  uint64_t origin = 0;
+  uint64_t epoch = 0;
+  uint16_t sender = 0;
+  uint16_t partition = 0;
+};
+std::optional<SyncEnvelopeId> sync_peek_id(std::string_view payload);
 
 // Decoded, the views point into the bytes given to feed(); encoded, into the caller's.
 struct SyncRecord {
@@ -102,7 +132,7 @@ size_t sync_record_bytes(const SyncRecord& record);
 enum class SyncErrorCode : uint8_t {
   kNone,
   kBadMagic,
-  kUnknownFormat,  // the message names the version
+  kUnknownFormat,  // the message names the version (sync_peek_id still reads its prefix)
   kUnknownKind,
   kHeartbeatFields,  // a heartbeat with partition or seq set
   kSeqZero,          // a changes message with seq 0
@@ -142,7 +172,7 @@ class SyncSeqView {
 };
 
 enum class SyncStatus : uint8_t {
-  kHeader,     // header() is valid; consumed() == kSyncHeaderBytes
+  kHeader,     // header() is valid; consumed() == sync_header_bytes(header().format)
   kRecord,     // record() is valid; consumed() bytes were the record
   kHeartbeat,  // seqs() is valid; consumed() bytes were the seqs
   kDone,       // the message is complete; consumed() == 0; the next feed() starts a new one
@@ -222,7 +252,8 @@ class SyncEncoder {
   explicit SyncEncoder(std::string* out, SyncLimits limits = {});
 
   // Writes the header of a changes message: kind and count are the encoder's, the rest is
-  // `header`'s (seq >= 1, partition < partitions_max). Nothing is written on error.
+  // `header`'s (seq >= 1, partition < partitions_max, a format this build writes or reads).
+  // Nothing is written on error.
   SyncError begin(const SyncHeader& header);
   SyncAddStatus add(const SyncRecord& record);
   // Patches the count; returns the message's bytes (a view into the caller's string).
@@ -242,12 +273,13 @@ class SyncEncoder {
   SyncLimits limits_;
   bool open_ = false;
   size_t start_ = 0;  // where the open message begins in *out_
+  size_t header_bytes_ = kSyncHeaderBytes;  // the open message's
   size_t records_ = 0;
   SyncError error_;
 };
 
-// Appends one heartbeat: kind 2, partition 0, seq 0, count = last_seq.size(); origin, epoch
-// and sender from `from`. Refuses more than partitions_max seqs or a message past the limit.
+// Appends one heartbeat: kind 2, partition 0, seq 0, count = last_seq.size(); origin, epoch,
+// sender, format and sent_at_us from `from`. Refuses more than partitions_max seqs or a message past the limit.
 SyncError encode_heartbeat(std::string* out, const SyncHeader& from,
                            std::span<const uint64_t> last_seq, const SyncLimits& limits = {});
 

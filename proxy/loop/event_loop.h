@@ -26,6 +26,9 @@ class LoopOwner {
   virtual void end_of_iteration(int64_t now_ms) = 0;
   // Another thread called wake() (work waits in a queue of the owner's).
   virtual void on_wake() {}
+  // The loop woke (clock refreshed), before this iteration's completions are dispatched: work
+  // other threads queued without waking it is taken here, ahead of the requests it reads now.
+  virtual void start_of_iteration() {}
 };
 
 class Loop final : public IoHandler {
@@ -66,7 +69,10 @@ class Loop final : public IoHandler {
   void on_connected(Token t, int res) override;
   void on_tick() override;
   void on_wake() override { owner_->on_wake(); }
-  void on_wakeup() override { refresh_clock(); }
+  void on_wakeup() override {
+    refresh_clock();
+    owner_->start_of_iteration();
+  }
   void on_poll(Token t, int res) override;
   void on_file_done(Token t, long res) override;
 

@@ -153,6 +153,11 @@ void Worker::end_of_iteration(int64_t now_ms) {
   if (publisher_) publisher_->flush();  // this iteration's changes, one message per partition
 }
 
+// Peers' changes the bus queued without waking this loop (see NatsBus::fan_out_pending).
+void Worker::start_of_iteration() {
+  if (publisher_) publisher_->deliver_peer_events();
+}
+
 void Worker::on_wake() {
   if (publisher_) publisher_->deliver_peer_events();
   ClientRegistry::instance().run_posted(index_);  // CLIENT KILL/LIST/UNBLOCK from other workers

@@ -64,6 +64,7 @@ class Worker final : public LoopOwner, public FrontHost {
   void on_tick(int64_t now_ms) override;
   void end_of_iteration(int64_t now_ms) override;
   void on_wake() override;
+  void start_of_iteration() override;
   // FrontHost.
   const ServerView& server_view(bool refresh, bool full) override;
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
+#include <optional>
 #include <random>
 #include <utility>
 
@@ -41,6 +43,21 @@ std::vector<std::string> split_servers(const std::string& list) {
   return out;
 }
 
+// A silent peer may be writing unseen until it has surely noticed its own isolation (its
+// pings unanswered: nats.c declares a link dead once more than max_pings_out go unanswered, up
+// to (max_pings_out + 2) intervals after it stalled by where the stall falls between pings; one
+// more interval for its timer and the machine's load) and then refused writes
+// (max_staleness_ms). Past that, one heartbeat more, it is gone: what the tiers hold is final.
+SyncTrustLimits trust_limits(const policies::NatsConfig& c) {
+  SyncTrustLimits t;
+  t.silence_ms = c.silence_ms != 0 ? c.silence_ms : 2 * static_cast<int64_t>(c.heartbeat_ms) + 50;
+  t.stale_after_ms = c.max_staleness_ms;
+  t.skew_max_ms = c.clock_skew_max_ms;
+  t.gone_after_ms = static_cast<int64_t>(c.ping_interval_ms) * (c.max_pings_out + 3) +
+                    c.max_staleness_ms + c.heartbeat_ms;
+  return t;
+}
+
 ChangeOp op_of(protocol::SyncOp op) {
   switch (op) {
     case protocol::SyncOp::kSet: return ChangeOp::kSet;
@@ -62,10 +79,10 @@ NatsBus::NatsBus(Setup setup, cache::Store* store, const SyncPolicies* policies,
       status_(status),
       origin_(cache::hash_key(setup_.instance) | 1),
       epoch_(random_epoch()),
-      rx_(setup_.nats.partitions,
-          setup_.nats.silence_ms != 0 ? setup_.nats.silence_ms
-                                      : 2 * static_cast<int64_t>(setup_.nats.heartbeat_ms) + 50),
-      lag_buckets_(kLagBuckets, 0) {
+      rx_(setup_.nats.partitions, trust_limits(setup_.nats)),
+      lag_buckets_(kLagBuckets, 0),
+      inbox_wake_events_(std::max<size_t>(1, std::min<size_t>(kInboxWakeEventsMax,
+                                                               setup_.nats.queue_max / 2))) {
   // Receiving takes whatever NATS carries; sending stays within batch_bytes_max.
   send_limits_.message_bytes_max = setup_.nats.batch_bytes_max;
   const std::string& prefix = setup_.nats.subject_prefix;
@@ -212,9 +229,13 @@ void NatsBus::sender() {
 }
 
 void NatsBus::take_peer_events(uint32_t worker, std::vector<PeerEvent>* out) {
-  Inbox& in = *inboxes_.at(worker);
+  Inbox& in = *inboxes_[worker];
+  // One relaxed-cheap load per loop iteration when nothing waits.
+  if (in.waiting.load(std::memory_order_acquire) == 0) return;
   std::lock_guard<std::mutex> g(in.mu);
   out->swap(in.events);
+  in.waiting.store(0, std::memory_order_relaxed);
+  in.woken = false;
 }
 
 // ---- receiving (nats.c's delivery thread) ----
@@ -254,7 +275,10 @@ class NatsBus::Decoded final : public protocol::SyncHandler {
     if (self_) return;
     last_.resize(seqs.size());
     for (size_t p = 0; p < seqs.size(); ++p) last_[p] = seqs[p];
-    bus_->rx_.on_heartbeat({h_.origin, h_.epoch, h_.sender}, last_, now_ms_, &bus_->drops_);
+    // Its send time in ms; a format 1 heartbeat has none (0: the arrival stands in for it).
+    const auto sent_at_ms = static_cast<int64_t>(h_.sent_at_us / 1000);
+    bus_->rx_.on_heartbeat({h_.origin, h_.epoch, h_.sender}, last_, now_ms_, &bus_->drops_,
+                           sent_at_ms);
     bus_->note_returned(bus_->drops_);
     bus_->drop(bus_->drops_);
     bus_->drops_.clear();
@@ -274,10 +298,33 @@ void NatsBus::handle(std::string_view data, int64_t now_ms) {
   drops_.clear();
   Decoded d(this, now_ms);
   const protocol::SyncError e = protocol::decode_message(data, limits_, d);
-  if (!e.ok()) {
+  if (e.code == protocol::SyncErrorCode::kUnknownFormat) {
+    refuse_unknown_format(data, e);
+  } else if (!e.ok()) {
     // Refused whole: its numbers were never counted, so the receiver sees the gap it leaves.
     bump(counters_.malformed);
     STRATA_LOG_WARN("sync: malformed message (%zu bytes) refused: %.*s", data.size(),
+                    static_cast<int>(e.message.size()), e.message.data());
+  } else {
+    fan_out_pending();
+  }
+}
+
+// A newer build's message: its prefix still says whose it is and which partition it changed,
+// so that partition is dropped (its keys read through) rather than the rest guessed at. Its
+// heartbeats say nothing we can read: to us that sender is silent, and trusted no longer.
+void NatsBus::refuse_unknown_format(std::string_view data, const protocol::SyncError& e) {
+  bump(counters_.unknown_format);
+  const std::optional<protocol::SyncEnvelopeId> id = protocol::sync_peek_id(data);
+  if (id && id->origin == origin_ && id->epoch == epoch_) return;
+  if (id && id->kind == static_cast<uint8_t>(protocol::SyncKind::kChanges) &&
+      id->partition < setup_.nats.partitions) {
+    Drops d;
+    d.partitions.push_back(id->partition);
+    drop(d);
+  }
+  if (!warned_format_.exchange(true, std::memory_order_relaxed)) {
+    STRATA_LOG_WARN("sync: a peer speaks a newer format; its changes drop their partitions: %.*s",
                     static_cast<int>(e.message.size()), e.message.data());
   }
 }
@@ -287,7 +334,7 @@ void NatsBus::apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_
     Drops all;
     all.all = true;
     drop(all);
-    fan_out(PeerEvent{{}, {}, r.version, 0, origin, ChangeOp::kFlushAll});
+    pending_.push_back(PeerEvent{{}, {}, r.version, 0, origin, ChangeOp::kFlushAll});
     return;
   }
   const policies::SyncMode mode = policies_->sync_of(r.key);
@@ -307,20 +354,23 @@ void NatsBus::apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_
   }
   std::string key(r.key);
   // Version-monotone: an event older than one already seen for the key changes nothing (a
-  // late event must never put an older value back).
-  uint64_t& seen = seen_[key];
-  if (r.version != 0 && r.version <= seen) {
-    bump(counters_.stale_refused);
-    return;
+  // late event must never put an older value back). Only update mode keeps the table: in
+  // invalidate mode an event only drops the key, which a late one may do again harmlessly.
+  if (mode == policies::SyncMode::kUpdate && r.version != 0) {
+    uint64_t& seen = seen_[key];
+    if (r.version <= seen) {
+      bump(counters_.stale_refused);
+      return;
+    }
+    seen = r.version;
+    if (seen_.size() > kSeenMax) {  // forget the table; older events are refused from now on
+      for (const auto& [k, v] : seen_) forgotten_below_ = std::max(forgotten_below_, v);
+      seen_.clear();
+    }
   }
-  // Older than what this table forgot, or than a drop (a reconnect replays what nats.c held
+  // Older than what the table forgot, or than a drop (a reconnect replays what nats.c held
   // during the outage): nothing vouches it is still the newest, so it only drops the key.
   if (r.version != 0 && r.version <= forgotten_below_) trusted = false;
-  seen = std::max(seen, r.version);
-  if (seen_.size() > kSeenMax) {  // forget the table; older events are refused from now on
-    for (const auto& [k, v] : seen_) forgotten_below_ = std::max(forgotten_below_, v);
-    seen_.clear();
-  }
   bool installed = false;
   // Only a versioned value is installed (a PostgreSQL-backed prefix's, whose version orders it
   // everywhere); a forwarded write's has no version to order it against a late one.
@@ -348,25 +398,54 @@ void NatsBus::apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_
   e.origin = origin;
   e.op = installed ? ChangeOp::kSet : op_of(r.op) == ChangeOp::kSet ? ChangeOp::kInvalidate
                                                                      : op_of(r.op);
-  fan_out(std::move(e));
+  pending_.push_back(std::move(e));
 }
 
-void NatsBus::fan_out(PeerEvent e) {
+// One message's events go to every worker's inbox at once (one lock each). The worker is not
+// woken for them: it takes its inbox at the start of every loop iteration, so a busy worker
+// sees them before the next request it reads, and the ticker wakes an idle one within kTickMs
+// (its seam's peer events feed counters and fence its fills, and a fill in flight means the
+// worker is waiting on an upstream reply that wakes it). Only an inbox filling up wakes its
+// worker at once. A wake per message cost each worker a context switch per change.
+void NatsBus::fan_out_pending() {
+  if (pending_.empty()) return;
+  const size_t n = pending_.size();
   for (size_t i = 0; i < inboxes_.size(); ++i) {
     Inbox& in = *inboxes_[i];
     bool wake = false;
     {
       std::lock_guard<std::mutex> g(in.mu);
-      if (in.events.size() >= setup_.nats.queue_max) {
-        bump(counters_.inbox_dropped);
-        continue;
-      }
-      wake = in.events.empty();
+      const size_t room = setup_.nats.queue_max - std::min<size_t>(in.events.size(),
+                                                                     setup_.nats.queue_max);
+      const size_t take = std::min(n, room);
+      if (take < n) bump(counters_.inbox_dropped, n - take);
       if (i + 1 == inboxes_.size()) {
-        in.events.push_back(std::move(e));
+        std::move(pending_.begin(), pending_.begin() + static_cast<ptrdiff_t>(take),
+                  std::back_inserter(in.events));
       } else {
-        in.events.push_back(e);
+        in.events.insert(in.events.end(), pending_.begin(),
+                         pending_.begin() + static_cast<ptrdiff_t>(take));
       }
+      in.waiting.store(in.events.size(), std::memory_order_release);
+      wake = in.events.size() >= inbox_wake_events_ && !in.woken;
+      if (wake) in.woken = true;
+    }
+    if (wake && in.loop != nullptr) in.loop->wake();
+  }
+  pending_.clear();
+}
+
+// The ticker's half of the above: a worker that has not taken its inbox since the last tick is
+// idle (or blocked); wake it.
+void NatsBus::wake_idle_workers() {
+  for (const std::unique_ptr<Inbox>& p : inboxes_) {
+    Inbox& in = *p;
+    if (in.waiting.load(std::memory_order_acquire) == 0) continue;
+    bool wake = false;
+    {
+      std::lock_guard<std::mutex> g(in.mu);
+      wake = !in.events.empty() && !in.woken;
+      if (wake) in.woken = true;
     }
     if (wake && in.loop != nullptr) in.loop->wake();
   }
@@ -505,17 +584,12 @@ void NatsBus::ticker() {
     std::lock_guard<std::mutex> g(rx_mu_);
     drops_.clear();
     rx_.on_tick(now, &drops_);
-    // A silent peer may be writing unseen until it has surely noticed its own isolation (its
-    // pings unanswered) and then refused writes (max_staleness_ms): until then, no L1 here for
-    // synced keys.
-    const policies::NatsConfig& c = setup_.nats;
-    // nats.c declares a link dead once more than max_pings_out pings go unanswered: up to
-    // (max_pings_out + 2) intervals after it stalled, by where the stall falls between pings;
-    // one more interval for its timer and the machine's load.
-    const int64_t guard_ms = static_cast<int64_t>(c.ping_interval_ms) * (c.max_pings_out + 3) +
-                             c.max_staleness_ms + c.heartbeat_ms;
-    const bool guard = now < rx_.silent_guard_until(guard_ms);
-    if (status_->peer_guard.exchange(guard, std::memory_order_relaxed) != guard && guard) {
+    // A peer whose horizon is too old (silent, or its link slow) or too far ahead (clocks)
+    // cannot vouch for L1: synced keys skip it here until the peer's heartbeats are young again
+    // (see sync_receiver.h). A silent one gone past its own isolation bound drops everything.
+    const bool trusted = rx_.on_tick(now, &drops_);
+    if (status_->peer_guard.exchange(!trusted, std::memory_order_relaxed) == trusted &&
+        !trusted) {
       bump(counters_.peer_guard_episodes);
     }
     if (sub_ != nullptr) {
@@ -528,6 +602,8 @@ void NatsBus::ticker() {
       }
     }
     if (!drops_.empty()) drop(drops_);
+    fan_out_pending();  // a flushall's events, should a drop have made any
+    wake_idle_workers();
   }
 }
 
@@ -565,6 +641,7 @@ std::string NatsBus::info_lines() const {
       {"degraded_episodes", &counters_.degraded_episodes},
       {"outbox_dropped", &counters_.outbox_dropped},
       {"peer_guard_episodes", &counters_.peer_guard_episodes},
+      {"unknown_format", &counters_.unknown_format},
   };
   for (const auto& [name, counter] : counters) {
     out += "sync_" + std::string(name) + ":" + rd(*counter) + "\r\n";
@@ -573,7 +650,11 @@ std::string NatsBus::info_lines() const {
   const SyncReceiverStats& s = rx_.stats();
   out += "sync_gaps:" + std::to_string(s.gaps) + "\r\nsync_duplicates:" +
          std::to_string(s.duplicates) + "\r\nsync_new_epochs:" + std::to_string(s.new_epochs) +
-         "\r\nsync_silences:" + std::to_string(s.silences) + "\r\nsync_reconnects:" +
+         "\r\nsync_silences:" + std::to_string(s.silences) + "\r\nsync_long_silences:" +
+         std::to_string(s.long_silences) + "\r\nsync_slow_links:" + std::to_string(s.slow_links) +
+         "\r\nsync_skewed_links:" + std::to_string(s.skewed_links) + "\r\nsync_untrusted:" +
+         std::to_string(s.untrusted) + "\r\nsync_trust_restored:" +
+         std::to_string(s.trust_restored) + "\r\nsync_reconnects:" +
          std::to_string(s.reconnects) + "\r\nsync_partition_drops:" +
          std::to_string(s.partition_drops) + "\r\n";
   // Apply lag (write's version time to applied here), as upper bounds of log2 ms buckets.
@@ -587,12 +668,15 @@ std::string NatsBus::info_lines() const {
            ",p99_le_ms=" + std::to_string(bucket_quantile(buckets, 0.99)) + "\r\n";
   }
   size_t i = 0;
+  const int64_t now = wall_ms();
   for (const SyncReceiver::Peer& p : rx_.peers()) {
     snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(p.id.epoch));
     out += "sync_peer_" + std::to_string(i++) + ":origin=" + std::to_string(p.id.origin) +
            ",epoch=" + buf + ",sender=" + std::to_string(p.id.sender) +
            ",last_seen_ms=" + std::to_string(p.last_seen_ms) + ",silent=" + (p.silent ? "1" : "0") +
-           "\r\n";
+           ",age_ms=" + std::to_string(now - p.horizon_ms) + ",delay_ms=" +
+           std::to_string(p.delay_ms) + ",trusted=" + (p.trusted ? "1" : "0") +
+           ",gone=" + (p.gone ? "1" : "0") + "\r\n";
   }
   return out;
 }

@@ -60,7 +60,8 @@ struct SyncCounters {
   std::atomic<uint64_t> keys_dropped{0};      // L1 entries dropped for a loss
   std::atomic<uint64_t> degraded_episodes{0};
   std::atomic<uint64_t> outbox_dropped{0};  // messages dropped: the outbox was full
-  std::atomic<uint64_t> peer_guard_episodes{0};  // a silent peer made synced keys skip L1
+  std::atomic<uint64_t> peer_guard_episodes{0};  // a peer's horizon made synced keys skip L1
+  std::atomic<uint64_t> unknown_format{0};  // messages of a newer format (partition dropped)
 };
 
 class NatsBus {
@@ -114,7 +115,9 @@ class NatsBus {
   void handle(std::string_view data, int64_t now_ms);  // rx_mu_ held
   void apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_ms);  // rx_mu_ held
   void drop(const Drops& d);  // rx_mu_ held: drops synced keys of the partitions from L1
-  void fan_out(PeerEvent e);
+  void fan_out_pending();  // rx_mu_ held: pending_ to every worker's inbox
+  void wake_idle_workers();
+  void refuse_unknown_format(std::string_view data, const protocol::SyncError& e);  // rx_mu_
   void ticker();
   void set_connected(bool up, int64_t now_ms);
   void note_lag(std::string_view key, int64_t lag_ms);
@@ -155,9 +158,16 @@ class NatsBus {
   struct Inbox {
     std::mutex mu;
     std::vector<PeerEvent> events;
+    std::atomic<size_t> waiting{0};  // events.size(), read without the lock by the worker
+    bool woken = false;  // a wake is on its way and the worker has not taken the inbox since
     Loop* loop = nullptr;
   };
   std::vector<std::unique_ptr<Inbox>> inboxes_;
+  std::vector<PeerEvent> pending_;  // rx_mu_: the events of the message being handled
+  // An inbox this full wakes its worker at once instead of at the next tick.
+  static constexpr size_t kInboxWakeEventsMax = 4096;
+  size_t inbox_wake_events_;
+  std::atomic<bool> warned_format_{false};
 
   std::atomic<bool> connected_{false};
   std::atomic<int64_t> down_since_ms_{0};  // 0: up

@@ -1,7 +1,16 @@
 #include "proxy/sync/sync_publisher.h"
 
+#include <chrono>
+
 namespace strata::proxy {
 namespace {
+
+// The wall clock in us: the send time receivers measure their link's delay against.
+uint64_t wall_us() {
+  using namespace std::chrono;
+  return static_cast<uint64_t>(
+      duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
+}
 
 protocol::SyncOp wire_op(ChangeOp op) {
   switch (op) {
@@ -65,6 +74,7 @@ void SyncPublisher::add(uint32_t p, protocol::SyncRecord r) {
       h.sender = sender_;
       h.partition = static_cast<uint16_t>(p);
       h.seq = ++seq_[p];
+      h.sent_at_us = wall_us();
       if (!enc.begin(h).ok()) return;  // cannot happen with our own limits
       dirty_.push_back(p);
     }
@@ -114,6 +124,9 @@ void SyncPublisher::on_tick(int64_t now_ms) {
   h.origin = bus_->origin();
   h.epoch = bus_->epoch();
   h.sender = sender_;
+  // Taken after the flush above: every change this worker published before it is on its way
+  // ahead of it, so a receiver that has it has heard everything up to this time.
+  h.sent_at_us = wall_us();
   scratch_.clear();
   if (protocol::encode_heartbeat(&scratch_, h, seq_, bus_->send_limits()).ok()) {
     bus_->publish(bus_->heartbeat_subject(), scratch_);
@@ -123,6 +136,7 @@ void SyncPublisher::on_tick(int64_t now_ms) {
 void SyncPublisher::deliver_peer_events() {
   peer_.clear();
   bus_->take_peer_events(sender_, &peer_);
+  if (peer_.empty()) return;
   for (const PeerEvent& p : peer_) {
     if (forget_ != nullptr && !p.key.empty()) forget_(forget_ctx_, p.key);
     ChangeEvent e;

@@ -40,6 +40,7 @@ SyncReceiver::State& SyncReceiver::state_for(const SenderId& id, int64_t now_ms,
     Entry e;
     e.id = id;
     e.state.epoch = id.epoch;
+    e.state.horizon_ms = now_ms;  // heard from its start on (or a gap will say otherwise)
     e.state.next.assign(partitions_, 0);
     it = senders_.insert_or_assign(key_of(id), std::move(e)).first;
   } else if (it->second.state.epoch != id.epoch) {
@@ -47,13 +48,17 @@ SyncReceiver::State& SyncReceiver::state_for(const SenderId& id, int64_t now_ms,
     ++stats_.new_epochs;
     drop_all(drops);
     it->second.id = id;
-    it->second.state.epoch = id.epoch;
-    it->second.state.next.assign(partitions_, 0);
+    State fresh;
+    fresh.epoch = id.epoch;
+    fresh.horizon_ms = now_ms;
+    fresh.next.assign(partitions_, 0);
+    it->second.state = std::move(fresh);
   }
   State& s = it->second.state;
   s.last_seen_ms = now_ms;
   if (s.silent) drops->returned = true;
   s.silent = false;
+  s.gone = false;  // everything was dropped when it went; from here on it is heard again
   return s;
 }
 
@@ -77,8 +82,12 @@ bool SyncReceiver::on_changes(const SenderId& id, uint16_t partition, uint64_t s
 }
 
 void SyncReceiver::on_heartbeat(const SenderId& id, std::span<const uint64_t> last_seq,
-                                int64_t now_ms, Drops* drops) {
+                                int64_t now_ms, Drops* drops, int64_t sent_at_ms) {
   State& s = state_for(id, now_ms, drops);
+  // Everything the sender published before this heartbeat arrived before it (or the numbers
+  // below show the gap): its stream is complete up to the heartbeat's send time.
+  s.horizon_ms = sent_at_ms != 0 ? sent_at_ms : now_ms;
+  s.delay_ms = sent_at_ms != 0 ? now_ms - sent_at_ms : 0;
   const size_t n = std::min<size_t>(last_seq.size(), partitions_);
   for (size_t p = 0; p < n; ++p) {
     const uint64_t last = last_seq[p];
@@ -91,22 +100,46 @@ void SyncReceiver::on_heartbeat(const SenderId& id, std::span<const uint64_t> la
   }
 }
 
-void SyncReceiver::on_tick(int64_t now_ms, Drops* drops) {
-  for (auto& [key, e] : senders_) {
-    State& s = e.state;
-    if (s.silent || now_ms - s.last_seen_ms <= silence_ms_) continue;
-    s.silent = true;
-    ++stats_.silences;
-    drop_all(drops);
-  }
+bool SyncReceiver::vouches(const State& s, int64_t now_ms) const {
+  if (s.gone) return true;  // dropped everything when it went; nothing of it is in L1
+  const int64_t age = now_ms - s.horizon_ms;
+  return age <= limits_.stale_after_ms && age >= -limits_.skew_max_ms;
 }
 
-int64_t SyncReceiver::silent_guard_until(int64_t guard_ms) const {
-  int64_t until = 0;
-  for (const auto& [key, e] : senders_) {
-    if (e.state.silent) until = std::max(until, e.state.last_seen_ms + guard_ms);
+bool SyncReceiver::on_tick(int64_t now_ms, Drops* drops) {
+  bool all = true;
+  for (auto& [key, e] : senders_) {
+    State& s = e.state;
+    const int64_t quiet = now_ms - s.last_seen_ms;
+    if (!s.silent && quiet > limits_.silence_ms) {
+      s.silent = true;
+      ++stats_.silences;
+    }
+    if (s.silent && !s.gone && quiet > limits_.gone_after_ms) {
+      // It may have written unseen before it died or noticed its isolation; it has refused
+      // writes by now, so what the next tier holds is final for it.
+      s.gone = true;
+      ++stats_.long_silences;
+      drop_all(drops);
+    }
+    const bool ok = vouches(s, now_ms);
+    all = all && ok;
+    if (ok) {
+      if (s.untrusted && !s.gone) ++stats_.trust_restored;
+      s.untrusted = s.slow = false;
+      continue;
+    }
+    if (!s.untrusted) ++stats_.untrusted;
+    s.untrusted = true;
+    if (now_ms - s.horizon_ms < -limits_.skew_max_ms) {
+      if (!s.slow) ++stats_.skewed_links;
+      s.slow = true;
+    } else if (!s.silent && !s.slow) {
+      ++stats_.slow_links;  // its heartbeats arrive, but late
+      s.slow = true;
+    }
   }
-  return until;
+  return all;
 }
 
 void SyncReceiver::on_reconnect(Drops* drops) {
@@ -117,7 +150,10 @@ void SyncReceiver::on_reconnect(Drops* drops) {
 std::vector<SyncReceiver::Peer> SyncReceiver::peers() const {
   std::vector<Peer> out;
   out.reserve(senders_.size());
-  for (const auto& [key, e] : senders_) out.push_back({e.id, e.state.last_seen_ms, e.state.silent});
+  for (const auto& [key, e] : senders_) {
+    const State& s = e.state;
+    out.push_back({e.id, s.last_seen_ms, s.horizon_ms, s.delay_ms, s.silent, !s.untrusted, s.gone});
+  }
   return out;
 }
 

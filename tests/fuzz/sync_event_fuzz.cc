@@ -5,7 +5,9 @@
 //    decode_message() accepts those bytes and reports one callback per item;
 //  - decode_message() on the whole input agrees with the stream (ok, trailing, truncated, or
 //    the same error);
-//  - feeding the bytes in pseudo-random pieces gives exactly the results of feeding them whole.
+//  - feeding the bytes in pseudo-random pieces gives exactly the results of feeding them whole;
+//  - sync_peek_id() reads every decoded header's sender and partition as the decoder did, and
+//    still reads them from a message of a format this build does not know.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -22,6 +24,9 @@
 namespace {
 
 using strata::protocol::decode_message;
+using strata::protocol::kSyncIdBytes;
+using strata::protocol::sync_peek_id;
+using strata::protocol::SyncEnvelopeId;
 using strata::protocol::SyncError;
 using strata::protocol::SyncErrorCode;
 using strata::protocol::SyncHandler;
@@ -61,10 +66,17 @@ SyncErrorCode check_messages(std::string_view data, const std::vector<Decoded>& 
     if (d.status == SyncStatus::kHeader) {
       message_start = at;
       first = i;
+      const std::optional<SyncEnvelopeId> id = sync_peek_id(data.substr(at));
+      check(id.has_value() && id->format == d.header.format && id->origin == d.header.origin &&
+            id->epoch == d.header.epoch && id->sender == d.header.sender &&
+            id->partition == d.header.partition);
     }
     at += d.consumed;
     if (d.status == SyncStatus::kError) {
       check(!d.message.empty() && d.error != SyncErrorCode::kNone);
+      if (d.error == SyncErrorCode::kUnknownFormat && data.size() - at >= kSyncIdBytes) {
+        check(sync_peek_id(data.substr(at)).has_value());
+      }
       if (!verdict) verdict = d.error;
     }
     if (d.status == SyncStatus::kNeedMore && !verdict) verdict = SyncErrorCode::kTruncated;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of sync_event_fuzz (tests/fuzz/corpus/sync/): a few valid sync
-messages, within the target's small limits, encoded here independently of the C++ encoder
+messages of both formats, within the target's small limits, encoded here independently of the C++ encoder
 from the format in protocol/sync_event.h. Run it again after a format change."""
 import os
 import struct
@@ -10,8 +10,10 @@ OUT = os.path.join(HERE, "corpus", "sync")
 SET, DELETE, INVALIDATE, FLUSHALL = 1, 2, 3, 4
 
 
-def header(kind, partition, seq, count, origin=0x5EED, epoch=0xE90C, sender=1):
-    return b"SY" + struct.pack("<BBQQHHQI", 1, kind, origin, epoch, sender, partition, seq, count)
+def header(kind, partition, seq, count, origin=0x5EED, epoch=0xE90C, sender=1, fmt=2,
+           sent_at_us=1700000000123456):
+    out = b"SY" + struct.pack("<BBQQHHQI", fmt, kind, origin, epoch, sender, partition, seq, count)
+    return out + (struct.pack("<Q", sent_at_us) if fmt >= 2 else b"")
 
 
 def record(op, key, value=None, expire=None, version=7):
@@ -25,12 +27,12 @@ def record(op, key, value=None, expire=None, version=7):
     return out
 
 
-def changes(partition, seq, records):
-    return header(1, partition, seq, len(records)) + b"".join(records)
+def changes(partition, seq, records, fmt=2):
+    return header(1, partition, seq, len(records), fmt=fmt) + b"".join(records)
 
 
-def heartbeat(seqs):
-    return header(2, 0, 0, len(seqs)) + b"".join(struct.pack("<Q", s) for s in seqs)
+def heartbeat(seqs, fmt=2):
+    return header(2, 0, 0, len(seqs), fmt=fmt) + b"".join(struct.pack("<Q", s) for s in seqs)
 
 
 SEEDS = {
@@ -48,6 +50,10 @@ SEEDS = {
     "heartbeat_8": heartbeat([0, 1, 2, 3, 2**32, 5, 6, 2**64 - 1]),
     "heartbeat_empty": heartbeat([]),
     "stream_changes_then_heartbeat": changes(1, 9, [record(DELETE, b"x")]) + heartbeat([9, 0]),
+    # Format 1, as older builds write it (no send time), and a stream mixing both.
+    "v1_changes": changes(2, 1, [record(INVALIDATE, b"k1")], fmt=1),
+    "v1_heartbeat": heartbeat([1, 0, 3], fmt=1),
+    "stream_v1_then_v2": changes(1, 3, [record(DELETE, b"y")], fmt=1) + heartbeat([3, 0]),
 }
 
 os.makedirs(OUT, exist_ok=True)

@@ -234,15 +234,15 @@ def strata_config_argv(binary, port, path, upstream=None, extra=()):
 
 
 def start_strata_config(config_text, upstream=None, extra=(), tag="strata", tmpdir=None,
-                        port=None):
+                        port=None, binary=None):
     """Writes `config_text` to strata.toml in a fresh temp dir (or `tmpdir`) and starts strata
     with --config on a free port (or `port`); returns a StrataConfig. `upstream` (a Server)
-    is passed as --upstream."""
+    is passed as --upstream; `binary` replaces STRATA_BIN (a benchmark's baseline build)."""
     tmpdir = tmpdir or harness.make_tmpdir(tag)
     path = os.path.join(tmpdir, "strata.toml")
     with open(path, "w") as f:
         f.write(config_text)
-    binary = harness.strata_bin()
+    binary = binary or harness.strata_bin()
     srv = harness._start_with_retries(
         tag, lambda p: strata_config_argv(binary, p, path, upstream, extra), tmpdir, port=port)
     harness._strata_servers.append(srv)

@@ -41,7 +41,9 @@ kCounterNames = ("sync_gaps", "sync_partition_drops", "sync_keys_dropped", "sync
                  "sync_malformed", "sync_applied_events", "sync_published_messages",
                  "sync_publish_failures", "sync_nats_dropped", "sync_inbox_dropped",
                  "sync_stale_refused", "sync_duplicates", "sync_installed_values",
-                 "sync_received_messages")
+                 "sync_received_messages", "sync_slow_links", "sync_skewed_links",
+                 "sync_untrusted", "sync_trust_restored", "sync_long_silences",
+                 "sync_peer_guard_episodes", "sync_unknown_format")
 
 
 def sync_counters(c):
@@ -71,7 +73,7 @@ class SyncCluster:
     instance name to the NATS URL it should use (e.g. a fault proxy's); others go direct."""
 
     def __init__(self, instances, policies, nats_url_for=None, workers=2, tag="sync",
-                 nats_kw=None, with_redis=True):
+                 nats_kw=None, with_redis=True, binary=None):
         self.names = list(instances)
         self.policies = policies
         self.nats_url_for = dict(nats_url_for or {})
@@ -79,6 +81,7 @@ class SyncCluster:
         self.tag = tag
         self.nats_kw = dict(nats_kw or {})
         self.with_redis = with_redis
+        self.binary = binary  # None: STRATA_BIN
         self.pg = self.redis = self.nats = None
         self.srv = {}
         self.conns = {}
@@ -100,7 +103,7 @@ class SyncCluster:
     def start_instance(self, name):
         self.srv[name] = harness_pg.start_strata_config(
             self.config(name), upstream=self.redis, extra=("--workers", str(self.workers)),
-            tag=f"strata-{self.tag}-{name}")
+            tag=f"strata-{self.tag}-{name}", binary=self.binary)
         self.conns[name] = harness.Conn(self.srv[name].port)
         return self.srv[name]
 

@@ -42,11 +42,40 @@ TEST(SyncDecoderErrors, BadMagicFailsOnItsFirstByte) {
 
 TEST(SyncDecoderErrors, UnknownFormatSaysWhich) {
   const auto message = [](std::string input) { return decode_all_ways(input).back().message; };
-  EXPECT_EQ(message("SY\x02"), "sync: unknown format version 2 (this build reads 1)");
-  EXPECT_EQ(message(std::string("SY\0", 3)), "sync: unknown format version 0 (this build reads 1)");
-  EXPECT_EQ(message("SY\xff"), "sync: unknown format version 255 (this build reads 1)");
-  EXPECT_EQ(message("SY\x2a"), "sync: unknown format version 42 (this build reads 1)");
+  EXPECT_EQ(message("SY\x03"), "sync: unknown format version 3 (this build reads 1 and 2)");
+  EXPECT_EQ(message(std::string("SY\0", 3)),
+            "sync: unknown format version 0 (this build reads 1 and 2)");
+  EXPECT_EQ(message("SY\xff"), "sync: unknown format version 255 (this build reads 1 and 2)");
+  EXPECT_EQ(message("SY\x2a"), "sync: unknown format version 42 (this build reads 1 and 2)");
   expect_error(raw_header(kChanges, 0, 1, 0, 7), E::kUnknownFormat);
+}
+
+// A newer format's message is refused, never misparsed, but the prefix every format keeps
+// still names its sender and partition, so a receiver can drop that partition.
+TEST(SyncDecoderErrors, UnknownFormatStillNamesItsPartition) {
+  const std::string newer = raw_header(kChanges, 9, 4, 1, 3) + "anything a format 3 may add";
+  expect_error(newer, E::kUnknownFormat);
+  const std::optional<SyncEnvelopeId> id = sync_peek_id(newer);
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->format, 3);
+  EXPECT_EQ(id->kind, static_cast<uint8_t>(kChanges));
+  EXPECT_EQ(id->origin, 0x1111u);
+  EXPECT_EQ(id->epoch, 0x2222u);
+  EXPECT_EQ(id->sender, 3);
+  EXPECT_EQ(id->partition, 9);
+  EXPECT_FALSE(sync_peek_id(newer.substr(0, kSyncIdBytes - 1)).has_value());
+  EXPECT_FALSE(sync_peek_id("XY" + newer.substr(2)).has_value());
+}
+
+// Format 1 (an older build's) still decodes: a 36-byte header without a send time.
+TEST(SyncDecoderErrors, FormatOneStillDecodes) {
+  const std::string v1 = raw_header(kChanges, 2, 1, 1, 1) + raw_record(SyncOp::kDelete, 0, "k");
+  const std::vector<testing::Decoded> got = decode_all_ways(v1);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].consumed, kSyncHeaderBytesV1);
+  EXPECT_EQ(got[0].header.format, 1);
+  EXPECT_EQ(got[0].header.sent_at_us, 0u);
+  EXPECT_EQ(got.back().status, SyncStatus::kDone);
 }
 
 TEST(SyncDecoderErrors, UnknownKind) {

@@ -30,6 +30,48 @@ using testing::set;
 
 // The format is ours and peers of different builds must agree on it: these bytes are written
 // out by hand from the format in sync_event.h, not produced by the encoder.
+TEST(SyncEvent, GoldenChangesMessageFormat2) {
+  const std::string golden =
+      hex("53 59 02 01"                    // 'S' 'Y', format 2, kind 1 (changes)
+          "08 07 06 05 04 03 02 01"        // origin 0x0102030405060708
+          "18 17 16 15 14 13 12 11"        // epoch 0x1112131415161718
+          "03 00"                          // sender 3
+          "02 01"                          // partition 258
+          "2a 00 00 00 00 00 00 00"        // seq 42
+          "01 00 00 00"                    // count 1
+          "40 42 0f 00 00 00 00 00"        // sent_at_us 1000000
+          "02 00"                          // delete, no flags
+          "00 00 00 00 00 00 00 00"        // version 0 (unknown)
+          "01 00 00 00 6b");               // key "k"
+  SyncHeader h{SyncKind::kChanges, 0x0102030405060708, 0x1112131415161718, 3, 258, 42, 1};
+  h.sent_at_us = 1000000;
+  const std::vector<OwnedRecord> records = {keyed(SyncOp::kDelete, "k")};
+  EXPECT_EQ(encode(h, records), golden);
+  expect_decode(golden, expected_changes(h, records));
+}
+
+TEST(SyncEvent, GoldenHeartbeatFormat2) {
+  const std::string golden =
+      hex("53 59 02 02"                // 'S' 'Y', format 2, kind 2 (heartbeat)
+          "01 00 00 00 00 00 00 00"    // origin 1
+          "02 00 00 00 00 00 00 00"    // epoch 2
+          "01 00 00 00"                // sender 1, partition 0
+          "00 00 00 00 00 00 00 00"    // seq 0
+          "01 00 00 00"                // one partition
+          "ff ff ff ff ff ff ff 7f"    // sent_at_us 2^63-1
+          "09 00 00 00 00 00 00 00");  // partition 0: last seq 9
+  const std::vector<uint64_t> seqs = {9};
+  SyncHeader from{SyncKind::kChanges, 1, 2, 1, 0, 0, 0};
+  from.sent_at_us = 0x7fffffffffffffffull;
+  std::string out;
+  ASSERT_TRUE(encode_heartbeat(&out, from, seqs).ok());
+  EXPECT_EQ(out, golden);
+  SyncHeader want{SyncKind::kHeartbeat, 1, 2, 1, 0, 0, 1};
+  want.sent_at_us = from.sent_at_us;
+  expect_decode(golden, {header_item(want), seqs_item(seqs), done_item()});
+}
+
+// Format 1, as older builds write it: still written on request, still read.
 TEST(SyncEvent, GoldenChangesMessage) {
   const std::string golden =
       hex("53 59 01 01"                    // 'S' 'Y', format 1, kind 1 (changes)
@@ -47,7 +89,7 @@ TEST(SyncEvent, GoldenChangesMessage) {
           "02 00"                          // delete, no flags
           "00 00 00 00 00 00 00 00"        // version 0 (unknown)
           "01 00 00 00 6b");               // key "k"
-  const SyncHeader h{SyncKind::kChanges, 0x0102030405060708, 0x1112131415161718, 3, 258, 42, 2};
+  const SyncHeader h{SyncKind::kChanges, 0x0102030405060708, 0x1112131415161718, 3, 258, 42, 2, 1};
   const std::vector<OwnedRecord> records = {set("user:1", "alice", 1700000000000),
                                             keyed(SyncOp::kDelete, "k")};
   EXPECT_EQ(encode(h, records), golden);
@@ -66,10 +108,10 @@ TEST(SyncEvent, GoldenHeartbeat) {
           "ff ff ff ff ff ff ff ff");  // partition 1: last seq 2^64-1
   const std::vector<uint64_t> seqs = {9, std::numeric_limits<uint64_t>::max()};
   std::string out;
-  ASSERT_TRUE(encode_heartbeat(&out, {SyncKind::kChanges, 1, 2, 1, 0, 0, 0}, seqs).ok());
+  ASSERT_TRUE(encode_heartbeat(&out, {SyncKind::kChanges, 1, 2, 1, 0, 0, 0, 1}, seqs).ok());
   EXPECT_EQ(out, golden);
-  expect_decode(golden, {header_item({SyncKind::kHeartbeat, 1, 2, 1, 0, 0, 2}), seqs_item(seqs),
-                         done_item()});
+  expect_decode(golden, {header_item({SyncKind::kHeartbeat, 1, 2, 1, 0, 0, 2, 1}),
+                         seqs_item(seqs), done_item()});
 }
 
 TEST(SyncEvent, RoundTripEveryOp) {

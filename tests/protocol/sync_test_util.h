@@ -61,10 +61,12 @@ inline SyncHeader changes_header(uint64_t seq, uint16_t partition = 5, uint32_t 
 
 // A header as raw bytes, whatever its fields say (origin, epoch and sender as in
 // changes_header).
+// Format 2 and later (as far as this build knows them) carry sent_at_us after the count.
 inline std::string raw_header(SyncKind kind, uint16_t partition, uint64_t seq, uint32_t count,
-                              uint8_t format = kSyncFormat) {
+                              uint8_t format = kSyncFormat, uint64_t sent_at_us = 0) {
   return std::string("SY") + static_cast<char>(format) + static_cast<char>(kind) + le(0x1111, 8) +
-         le(0x2222, 8) + le(3, 2) + le(partition, 2) + le(seq, 8) + le(count, 4);
+         le(0x2222, 8) + le(3, 2) + le(partition, 2) + le(seq, 8) + le(count, 4) +
+         (format >= 2 ? le(sent_at_us, 8) : std::string());
 }
 
 // A record as raw bytes: the expire field is there when flags has bit1, the value when bit0.
@@ -82,7 +84,7 @@ inline std::string raw_record(SyncOp op, uint8_t flags, std::string_view key,
 }
 
 inline Decoded header_item(SyncHeader h) {
-  return {SyncStatus::kHeader, kSyncHeaderBytes, h, {}, {}, {}, {}};
+  return {SyncStatus::kHeader, sync_header_bytes(h.format), h, {}, {}, {}, {}};
 }
 inline Decoded record_item(const OwnedRecord& r) {
   return {SyncStatus::kRecord, sync_record_bytes(r.view()), {}, r, {}, {}, {}};

@@ -96,21 +96,112 @@ TEST(SyncReceiver, NewEpochDropsEverything) {
   EXPECT_EQ(rx.stats().new_epochs, 1u);
 }
 
-TEST(SyncReceiver, SilenceDropsEverythingOncePerSilence) {
+TEST(SyncReceiver, SilenceAloneDropsNothing) {
   SyncReceiver rx(kPartitions, kSilenceMs);
   Drops d;
   const SenderId s{1, 10, 0};
   EXPECT_TRUE(rx.on_changes(s, 1, 1, 0, &d));
-  rx.on_tick(kSilenceMs, &d);
+  EXPECT_TRUE(rx.on_tick(kSilenceMs, &d));
+  EXPECT_TRUE(rx.on_tick(kSilenceMs + 1, &d));
   EXPECT_TRUE(d.empty());
-  rx.on_tick(kSilenceMs + 1, &d);
-  EXPECT_TRUE(d.all);
-  d.clear();
-  rx.on_tick(kSilenceMs + 500, &d);
-  EXPECT_TRUE(d.empty());  // still the same silence
   EXPECT_TRUE(rx.on_changes(s, 1, 2, 1000, &d));  // speaks again, nothing missed
   EXPECT_TRUE(d.empty());
+  EXPECT_TRUE(d.returned);  // what it sends now may replay an outage
   EXPECT_EQ(rx.stats().silences, 1u);
+}
+
+// Trust: a sender vouches for L1 while its newest heartbeat is younger than stale_after_ms.
+constexpr SyncTrustLimits kTrust{/*silence_ms=*/150, /*stale_after_ms=*/400,
+                                 /*skew_max_ms=*/1000, /*gone_after_ms=*/5000};
+
+struct Trust : ::testing::Test {
+  SyncReceiver rx{kPartitions, kTrust};
+  Drops d;
+  const SenderId s{1, 10, 0};
+  std::vector<uint64_t> hb = std::vector<uint64_t>(kPartitions, 0);
+};
+
+TEST_F(Trust, FalseSilenceRestoresTrustAtOnceWithoutADrop) {
+  EXPECT_TRUE(rx.on_changes(s, 1, 1, 1000, &d));
+  hb[1] = 1;
+  rx.on_heartbeat(s, hb, 1000, &d, 1000);
+  EXPECT_TRUE(rx.on_tick(1100, &d));
+  // A heartbeat delayed by load: silent at 150 ms, untrusted once its horizon is 400 ms old.
+  EXPECT_TRUE(rx.on_tick(1300, &d));
+  EXPECT_EQ(rx.stats().silences, 1u);
+  EXPECT_FALSE(rx.on_tick(1401, &d));
+  EXPECT_EQ(rx.stats().untrusted, 1u);
+  // The late heartbeats arrive with nothing missed: trusted at the next tick, nothing dropped.
+  rx.on_heartbeat(s, hb, 1420, &d, 1050);
+  rx.on_heartbeat(s, hb, 1421, &d, 1415);
+  EXPECT_TRUE(rx.on_tick(1425, &d));
+  EXPECT_TRUE(d.empty());
+  EXPECT_EQ(rx.stats().trust_restored, 1u);
+  EXPECT_EQ(rx.stats().partition_drops, 0u);
+}
+
+TEST_F(Trust, AGapAfterSilenceStillDrops) {
+  EXPECT_TRUE(rx.on_changes(s, 2, 1, 0, &d));
+  EXPECT_FALSE(rx.on_tick(600, &d));
+  hb[2] = 3;  // 2 and 3 went while it was silent to us
+  rx.on_heartbeat(s, hb, 700, &d, 690);
+  EXPECT_TRUE(dropped(d, 2));
+  EXPECT_FALSE(d.all);
+  EXPECT_TRUE(d.returned);  // what it sends now may replay its outage: install nothing
+}
+
+TEST_F(Trust, SlowLinkIsUntrustedWhileItDelivers) {
+  // Heartbeats every 50 ms, each delivered 700 ms after it was sent: never silent, always old.
+  int64_t now = 10'000;
+  for (int i = 0; i < 40; ++i, now += 50) {
+    rx.on_heartbeat(s, hb, now, &d, now - 700);
+    rx.on_tick(now + 5, &d);
+  }
+  EXPECT_FALSE(rx.on_tick(now, &d));
+  EXPECT_EQ(rx.stats().slow_links, 1u);
+  EXPECT_EQ(rx.stats().silences, 0u);
+  EXPECT_TRUE(d.empty());
+  // 200 ms late is within the bound (with heartbeats every 50 ms: 250 at worst).
+  for (int i = 0; i < 10; ++i, now += 50) rx.on_heartbeat(s, hb, now, &d, now - 200);
+  EXPECT_TRUE(rx.on_tick(now, &d));
+  ASSERT_EQ(rx.peers().size(), 1u);
+  EXPECT_EQ(rx.peers()[0].delay_ms, 200);
+  EXPECT_TRUE(rx.peers()[0].trusted);
+}
+
+TEST_F(Trust, ClockAheadPastTheSkewBoundIsUntrusted) {
+  rx.on_heartbeat(s, hb, 10'000, &d, 10'900);  // 900 ms ahead: within the bound
+  EXPECT_TRUE(rx.on_tick(10'001, &d));
+  rx.on_heartbeat(s, hb, 10'050, &d, 11'100);  // 1050 ms ahead: its age is unknowable
+  EXPECT_FALSE(rx.on_tick(10'051, &d));
+  EXPECT_EQ(rx.stats().skewed_links, 1u);
+}
+
+TEST_F(Trust, LongSilenceDropsEverythingOnceAndStopsWaiting) {
+  EXPECT_TRUE(rx.on_changes(s, 1, 1, 0, &d));
+  EXPECT_FALSE(rx.on_tick(1000, &d));
+  EXPECT_TRUE(d.empty());
+  EXPECT_FALSE(rx.on_tick(5000, &d));
+  EXPECT_TRUE(d.empty());
+  EXPECT_TRUE(rx.on_tick(5001, &d));  // gone: everything dropped, L1 trusted again
+  EXPECT_TRUE(d.all);
+  EXPECT_EQ(rx.stats().long_silences, 1u);
+  d.clear();
+  EXPECT_TRUE(rx.on_tick(9000, &d));
+  EXPECT_TRUE(d.empty());
+  EXPECT_EQ(rx.stats().trust_restored, 0u);
+  // Back much later: it replays (returned) and is untrusted until a young heartbeat.
+  EXPECT_TRUE(rx.on_changes(s, 1, 2, 9100, &d));
+  EXPECT_TRUE(d.returned);
+  EXPECT_FALSE(rx.on_tick(9101, &d));
+  rx.on_heartbeat(s, hb, 9150, &d, 9149);
+  EXPECT_TRUE(rx.on_tick(9151, &d));
+}
+
+TEST_F(Trust, FormatOneHeartbeatsVouchByArrival) {
+  rx.on_heartbeat(s, hb, 10'000, &d);  // no send time
+  EXPECT_TRUE(rx.on_tick(10'400, &d));
+  EXPECT_FALSE(rx.on_tick(10'401, &d));
 }
 
 // Random runs: 3 senders, messages on random partitions, some lost, some duplicated, some
