@@ -447,7 +447,7 @@ void Tiers::read(const PolicyEntry& e, std::string_view key, Waiter w) {
   if (p.l2 && up != nullptr && up->available()) {
     read_l2(raw);
   } else {
-    read_pg(raw);
+    miss_to_pg(raw);  // counts a lease Redis's absence kept this read from taking
   }
 }
 
