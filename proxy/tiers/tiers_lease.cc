@@ -5,15 +5,15 @@
 //   winner  : reads PostgreSQL, installs the value in L2 (the version-guarded script), then
 //             gives the lease back by a script that deletes it only if it still holds its token.
 //             Both travel on the connection the key routes to, so Redis sees the install first.
-//   losers  : look at L2 again on a timer (1, 2, 4 ... 16 ms, never past the lease's end),
+//   losers  : look at L2 again on a timer (1, 2, 4, 4 ... ms, never past the lease's end),
 //             taking the value when it is there; when the lease is gone without a value (it
 //             lapsed: the winner died; or it was given back after an error) the next look takes
 //             it over and reads PostgreSQL itself. A wait never outlasts stampede_lease_ms:
 //             then it reads PostgreSQL without the lease.
 //   absent  : a winner that found no row leaves "a<version>" in the lease key for the lease's
 //             time, where <version> is L2's version key when it won the lease; it answers
-//             "absent" only while that version key is unchanged, so any write since (every
-//             write runs a version-guarded L2 script) voids it.
+//             "absent" to the readers that waited, only while that version key is unchanged,
+//             so any write since (every write runs a version-guarded L2 script) voids it.
 //
 // Looking, taking and waiting are one script (kLeaseScript), so there is no gap between "not
 // in L2" and "take the lease" in which a winner could install and give back unseen.
@@ -26,7 +26,7 @@
 // as without a lease, so a connection's GET never sees its own later SET, and the write is held
 // at most by that read, as today.
 //
-// Redis away, failing, or slower than kLeaseRedisWaitMs: PostgreSQL is read directly, as
+// Redis away, failing, or slower than kLeaseRedisWaitMs (100 ms): PostgreSQL is read directly, as
 // without a lease (counted). Wake-ups are timer looks rather than pub/sub: the expected wait is
 // one PostgreSQL read (about a millisecond), each look is one small script on a pipelined
 // connection, and one flight per worker looks for all its readers.
@@ -46,17 +46,21 @@ namespace {
 constexpr std::string_view kLeasePrefix = "__strata:lease:";
 constexpr std::string_view kVersionPrefix = "__strata:ver:";  // tiers_write.cc's L2 versions
 constexpr uint32_t kLeasePollFirstMs = 1;  // first look after finding the lease held
-constexpr uint32_t kLeasePollMaxMs = 16;   // looks back off to this
+// Looks back off to this: a waiter answers at most this long after the value is in L2.
+constexpr uint32_t kLeasePollMaxMs = 4;
 // A lease script unanswered this long counts as Redis being slow: read PostgreSQL directly.
-constexpr int64_t kLeaseRedisWaitMs = 50;
+constexpr int64_t kLeaseRedisWaitMs = 100;
 
 // KEYS: value, lease, L2 version. ARGV: token, lease ms, fresh-above ms (misses: -2, any value
-// is taken; refresh-ahead: the refresh point, only a value refreshed since is taken).
+// is taken; refresh-ahead: the refresh point, only a value refreshed since is taken), "1" when
+// the asker waited on the lease (only a waiter takes an absent mark: its read began before the
+// winner's ended; a later reader reads PostgreSQL, so a miss is never cached past
+// negative_ttl_ms for readers that come after).
 // Reply, a bulk string tagged by its first byte:
 //   v<pttl> <value>  L2 holds the value (pttl as PTTL gives it)
 //   w<version>       this token took the lease; <version>: L2's version key then ("0": none)
 //   h<ms>            another token holds the lease for <ms> more
-//   a                the lease key is a winner's "absent" mark still valid: no row
+//   a                (waiters only) the lease key is a winner's "absent" mark still valid
 constexpr std::string_view kLeaseScript = R"lua(
 local pttl = redis.call('PTTL', KEYS[1])
 if pttl > tonumber(ARGV[3]) then
@@ -66,7 +70,7 @@ end
 local ver = redis.call('GET', KEYS[3]) or '0'
 local held = redis.call('GET', KEYS[2])
 if held and string.sub(held, 1, 1) == 'a' then
-  if string.sub(held, 2) == ver then return 'a' end
+  if string.sub(held, 2) == ver and ARGV[4] == '1' then return 'a' end
   redis.call('DEL', KEYS[2])
   held = false
 end
@@ -130,7 +134,8 @@ void Tiers::ask_lease(Flight* f) {
   const std::string vkey = std::string(kVersionPrefix) + key;
   const std::string token = lease_token(f->id);
   const std::string ms = std::to_string(f->entry->policy.stampede_lease_ms);
-  std::string_view args[] = {"EVAL", kLeaseScript, "3", key, lkey, vkey, token, ms, "-2"};
+  std::string_view args[] = {"EVAL", kLeaseScript, "3", key,  lkey,
+                             vkey,   token,       ms,  "-2", f->waited ? "1" : "0"};
   const uint64_t id = f->id, gen = ++f->lease_gen;
   f->lease_stage = Flight::LeaseStage::kAsking;
   const bool sent = ctx_.upstream->call(args, key, [this, key, id, gen](const RedisReply& r) {
@@ -183,8 +188,8 @@ void Tiers::on_lease_reply(const std::string& key, uint64_t id, uint64_t gen,
       return serve_l2(f, std::string(p.substr(sp + 1)), n);
     }
     case 'a':
-      if (f->waited) bump(st.lease_wait_l2);
-      bump(st.negative_hits);  // a cached "not in PostgreSQL", as the negative cache's
+      bump(st.lease_wait_l2);
+      bump(st.misses);  // the winner's read found no row
       return finish_read(key, false, {}, {});
     case 'w':
       bump(f->waited ? st.lease_takeovers : st.lease_won);
@@ -302,7 +307,7 @@ void Tiers::refresh(const PolicyEntry* e, std::string key) {
   const std::string vkey = std::string(kVersionPrefix) + key;
   const std::string token = lease_token(next_flight_++);
   const std::string ms = std::to_string(p.stampede_lease_ms), fresh_s = std::to_string(fresh);
-  std::string_view args[] = {"EVAL", kLeaseScript, "3", key, lkey, vkey, token, ms, fresh_s};
+  std::string_view args[] = {"EVAL", kLeaseScript, "3", key, lkey, vkey, token, ms, fresh_s, "0"};
   const bool sent =
       up->available() && up->call(args, key, [this, e, key, lease, token](const RedisReply& r) {
         const bool bulk = r.ok && r.kind == protocol::ReplyKind::kBulk && !r.payload.empty();

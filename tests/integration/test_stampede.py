@@ -25,8 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 import harness_pg  # noqa: E402
 from policy_util import (  # noqa: E402
-    CallInThread, Conn, base_config, bulk, finish, info_policies, kOk, kSchema, policy_block,
-    q, run_phases)
+    CallInThread, Conn, base_config, bulk, finish, info_policies, kNil, kOk, kSchema,
+    policy_block, q, run_phases)
 
 kInstances = ("A", "B", "C")
 kWorkers = 2
@@ -36,7 +36,7 @@ kKeysPerRound = 20
 kLeaseMs = 400        # st:, rf:
 kKillLeaseMs = 1200   # kl: the dead winner's lease
 kFakeLeaseMs = 4000   # a lease held by hand: the wait must end long before it
-kRefreshTtlMs = 1500
+kRefreshTtlMs = 4000  # long enough that the first reads never see it expire, even under load
 kLeaseFields = ("lease_won", "lease_waits", "lease_wait_l2", "lease_takeovers",
                 "lease_timeouts", "lease_yields", "lease_redis_fallbacks", "refresh_shared",
                 "pg_hits", "misses", "refreshes")
@@ -153,8 +153,10 @@ def stampede(chk, pg, srv, conns):
                        f"stampede {prefix} round {rnd}: one PostgreSQL read per key")
                 chk.eq(c["lease_won"] + c["lease_takeovers"], kKeysPerRound,
                        f"stampede {prefix} round {rnd}: one lease winner per key")
-                chk.ok(c["lease_waits"] > 0 and c["lease_wait_l2"] == c["lease_waits"],
-                       f"stampede {prefix} round {rnd}: the waits were served from L2", c)
+                # (An instance whose first look at L2 comes after the winner's install has
+                # nothing to wait for: waits may be fewer than instances x workers - 1.)
+                chk.ok(c["lease_wait_l2"] == c["lease_waits"],
+                       f"stampede {prefix} round {rnd}: every wait was served from L2", c)
         if not lease:
             # The control: without the lease every instance (and worker) reads for itself.
             chk.ok(sum(per_round) >= 2 * kRounds * kKeysPerRound,
@@ -162,9 +164,9 @@ def stampede(chk, pg, srv, conns):
                    f"per key (the count can fail)", per_round)
 
 
-def absent(chk, pg, srv, conns):
-    """Keys PostgreSQL does not have: one read per key too (the winner leaves an "absent" mark
-    the others take), and a write after the mark voids it."""
+def absent(chk, pg, srv, conns, redis):
+    """Keys PostgreSQL does not have: the readers that waited take the winner's "absent" mark
+    instead of reading too, and a write after the mark voids it."""
     ports = [srv[n].port for n in kInstances]
     keys = [f"wa:none{i}" for i in range(kKeysPerRound)]
     before, c0 = pg_reads(pg, "wa_kv"), counters(conns, "wa:")
@@ -174,12 +176,39 @@ def absent(chk, pg, srv, conns):
           flush=True)
     chk.ok(all(g == b"$-1\r\n" for _, got in results for g in got or [None]),
            "absent: every client got nil")
-    chk.eq(reads, len(keys), "absent: one PostgreSQL read per missing key")
-    # A write-around SET through A (PostgreSQL, then L2 invalidated and its version raised):
-    # B must not answer nil from the mark, which is still within its lease time.
-    chk.eq(conns[0].call("SET", keys[0], "now-here"), kOk, "absent: SET through A")
-    chk.eq(conns[1].call("GET", keys[0]), bulk("now-here"),
-           "absent: a write after the mark voids it (B reads the new row)")
+    # A reader that comes after the winner gave the lease back reads PostgreSQL (misses are
+    # not cached: only readers that waited take the mark), so a late instance adds a read;
+    # without the lease every instance and worker reads (up to 6 per key here).
+    chk.ok(len(keys) <= reads <= len(keys) * 5 // 2,
+           "absent: far fewer PostgreSQL reads than readers per missing key",
+           f"{reads} for {len(keys)}")
+    chk.ok(d["lease_wait_l2"] > 0, "absent: waiters took the absent mark", d)
+
+    # A mark made stale by a write: B waits on a lease held by hand, A writes the key
+    # (write-around: PostgreSQL, then L2 invalidated and its version raised), then the lease
+    # becomes an absent mark carrying the version from before the write. B must not take it.
+    r = Conn(redis.port)
+    k, lkey, vkey = "wa:late", "__strata:lease:wa:late", "__strata:ver:wa:late"
+    old_ver = (harness.parse(r.call("GET", vkey)) or b"0").decode()
+    r.call("SET", lkey, "tsomeone-else", "PX", str(kFakeLeaseMs))
+    reader = CallInThread(srv["B"].port, "GET", k)
+    time.sleep(0.2)
+    chk.eq(conns[0].call("SET", k, "now-here"), kOk, "absent: SET through A")
+    chk.ok(harness.parse(r.call("GET", vkey)) not in (None, old_ver.encode()),
+           "absent: the write raised L2's version of the key")
+    r.call("SET", lkey, "a" + old_ver, "PX", str(kFakeLeaseMs))
+    chk.eq(reader.wait(10), bulk("now-here"),
+           "absent: a write after the mark voids it (the waiter reads the new row)")
+    # The same mark with the current version is taken: a waiter answers nil from it.
+    r.call("SET", "__strata:lease:wa:gone", "tsomeone-else", "PX", str(kFakeLeaseMs))
+    reader = CallInThread(srv["B"].port, "GET", "wa:gone")
+    time.sleep(0.2)
+    gone_ver = (harness.parse(r.call("GET", "__strata:ver:wa:gone")) or b"0").decode()
+    r.call("SET", "__strata:lease:wa:gone", "a" + gone_ver, "PX", str(kFakeLeaseMs))
+    t0 = time.monotonic()
+    chk.eq(reader.wait(10), kNil, "absent: a valid mark answers the waiter")
+    chk.ok(time.monotonic() - t0 < 1.0, "absent: at once, not at the lease's end")
+    r.close()
 
 
 def write_during_wait(chk, pg, srv, conns, redis):
@@ -225,8 +254,10 @@ def write_during_wait(chk, pg, srv, conns, redis):
     chk.eq(b.call("GET", "wr:y"), bulk("new"), "own write: then the new value")
     chk.eq(a.call("GET", "wr:y"), bulk("new"), "own write: on another instance too")
     d = delta(counters([b], "wr:"), c0)
-    chk.ok(d["lease_waits"] == 1 and d["lease_yields"] == 1 and d["pg_hits"] == 1,
-           "own write: the GET waited, then yielded to PostgreSQL", d)
+    # Yielded: the SET arrived while the GET waited between looks, or while a look was out
+    # and its answer "held" came first; a look slower than the Redis bound is a fallback.
+    chk.ok(d["lease_waits"] == 1 and d["lease_yields"] + d["lease_redis_fallbacks"] == 1 and
+           d["pg_hits"] == 1, "own write: the GET waited, then went to PostgreSQL", d)
     r.call("DEL", "__strata:lease:wr:x", "__strata:lease:wr:y")
     r.close()
 
@@ -317,7 +348,7 @@ def main():
     conns = [Conn(srv[n].port) for n in kInstances]
     run_phases(chk, [
         (stampede, (chk, pg, srv, conns)),
-        (absent, (chk, pg, srv, conns)),
+        (absent, (chk, pg, srv, conns, redis)),
         (write_during_wait, (chk, pg, srv, conns, redis)),
         (refresh_ahead, (chk, pg, srv, conns)),
         (winner_killed, (chk, pg, srv, conns, redis)),
