@@ -54,6 +54,10 @@ struct Policy {
   uint64_t negative_ttl_ms = 0;  // how long a "not in PostgreSQL" answer is cached; 0: never
   Strategy strategy = Strategy::kCache;
   double refresh_point = 0.8;         // refresh-ahead: reload when this fraction of TTL has passed
+  // Stampede control across instances (with L2): a miss (or a refresh-ahead reload) that would
+  // read PostgreSQL first takes a lease in Redis for this long; the instances that lose wait
+  // for the winner's value in L2, at most this long. 0: every instance reads PostgreSQL.
+  uint32_t stampede_lease_ms = 500;
   uint32_t flush_interval_ms = 100;   // write-behind: oldest pending write waits at most this
   uint32_t max_batch = 256;           // write-behind: rows per multi-row upsert
   uint32_t max_queue_depth = 100000;  // write-behind: pending keys before writers wait

@@ -34,6 +34,7 @@ constexpr uint64_t kFlushIntervalMsMax = 3'600'000;
 constexpr uint64_t kMaxBatchMax = 10'000;
 constexpr uint64_t kQueueDepthMax = 100'000'000;
 constexpr uint64_t kQueueWaitMsMax = 600'000;
+constexpr uint64_t kStampedeLeaseMsMax = 60'000;  // a dead lease holder costs waiters this much
 constexpr size_t kPrefixBytesMax = 1024;
 constexpr size_t kSqlIdentifierBytesMax = 63;  // PostgreSQL's NAMEDATALEN - 1, per dotted part
 constexpr uint64_t kPoolSizeMax = 64;

@@ -13,7 +13,7 @@ namespace {
 
 constexpr uint64_t kU32Max = UINT32_MAX;
 
-const std::array<FieldSpec<Policy>, 18> kPolicyFields = {{
+const std::array<FieldSpec<Policy>, 19> kPolicyFields = {{
     {"strategy", FieldKind::kStrategy, 0, 0, [](Policy& p) -> FieldSlot { return &p.strategy; }},
     {"l1", FieldKind::kBool, 0, 0, [](Policy& p) -> FieldSlot { return &p.l1; }},
     {"l2", FieldKind::kBool, 0, 0, [](Policy& p) -> FieldSlot { return &p.l2; }},
@@ -22,6 +22,8 @@ const std::array<FieldSpec<Policy>, 18> kPolicyFields = {{
      [](Policy& p) -> FieldSlot { return &p.negative_ttl_ms; }},
     {"refresh_point", FieldKind::kFraction, 0, 0,
      [](Policy& p) -> FieldSlot { return &p.refresh_point; }},
+    {"stampede_lease_ms", FieldKind::kUint, 0, kStampedeLeaseMsMax,
+     [](Policy& p) -> FieldSlot { return &p.stampede_lease_ms; }},
     {"flush_interval_ms", FieldKind::kUint, 0, kFlushIntervalMsMax,
      [](Policy& p) -> FieldSlot { return &p.flush_interval_ms; }},
     {"max_batch", FieldKind::kUint, 1, kMaxBatchMax,
@@ -148,6 +150,8 @@ constexpr FieldScope kScopedFields[] = {
     {"negative_ttl_ms", with_postgres,
      "only the PostgreSQL strategies use it (it caches PostgreSQL's misses)"},
     {"refresh_point", refresh_ahead, "only refresh-ahead uses it"},
+    {"stampede_lease_ms", with_postgres,
+     "only the PostgreSQL strategies use it (it spares PostgreSQL concurrent misses)"},
     {"flush_interval_ms", write_behind, kBehindUsers},
     {"max_batch", write_behind, kBehindUsers},
     {"max_queue_depth", write_behind, kBehindUsers},

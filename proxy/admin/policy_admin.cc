@@ -263,7 +263,15 @@ std::string policies_info(TierShared& ts) {
            ",refreshes=" + std::to_string(rd(s.refreshes)) +
            ",pg_waits=" + std::to_string(rd(s.pg_waits)) +
            ",dead_letters=" + std::to_string(rd(s.dead_letters)) +
-           ",changes=" + std::to_string(rd(s.changes)) + "\r\n";
+           ",changes=" + std::to_string(rd(s.changes)) +
+           ",lease_won=" + std::to_string(rd(s.lease_won)) +
+           ",lease_waits=" + std::to_string(rd(s.lease_waits)) +
+           ",lease_wait_l2=" + std::to_string(rd(s.lease_wait_l2)) +
+           ",lease_takeovers=" + std::to_string(rd(s.lease_takeovers)) +
+           ",lease_timeouts=" + std::to_string(rd(s.lease_timeouts)) +
+           ",lease_yields=" + std::to_string(rd(s.lease_yields)) +
+           ",lease_redis_fallbacks=" + std::to_string(rd(s.lease_redis_fallbacks)) +
+           ",refresh_shared=" + std::to_string(rd(s.refresh_shared)) + "\r\n";
   }
   if (ts.write_behind) {
     out += "wb_queue_depth:" + std::to_string(ts.write_behind->depth()) + "\r\n";

@@ -167,7 +167,7 @@ class EpollDriver final : public IoDriver {
     files_done_.push_back({t, res < 0 ? res : static_cast<long>(done)});
   }
 
-  void run_once() override {
+  void run_once(int max_wait_ms) override {
     flush_sends();
     for (auto [t, res] : std::exchange(files_done_, {})) handler_->on_file_done(t, res);
     for (auto [t, res] : std::exchange(polls_failed_, {})) {
@@ -181,7 +181,7 @@ class EpollDriver final : public IoDriver {
     epoll_event events[256];
     const bool more = !ready_sends_.empty() || !completed_.empty() || !files_done_.empty() ||
                       !polls_failed_.empty() || !connect_results_.empty();
-    const int timeout = more ? 0 : -1;
+    const int timeout = more ? 0 : max_wait_ms;
     int n = epoll_wait(ep_, events, 256, timeout);
     handler_->on_wakeup();
     // Swapped with a scratch vector, so both keep their capacity: no allocation per turn.

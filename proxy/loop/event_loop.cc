@@ -1,6 +1,8 @@
 #include "proxy/loop/event_loop.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 
 #include "proxy/loop/loop_clock.h"
 
@@ -40,8 +42,9 @@ void Loop::refresh_clock() {
 }
 
 void Loop::run_once() {
-  driver_->run_once();
+  driver_->run_once(static_cast<int>(std::min<int64_t>(timers_.wait_ms(now_ms_), INT32_MAX)));
   refresh_clock();
+  timers_.run_due(now_ms_);
   owner_->end_of_iteration(now_ms_);
   flush_dirty();
   release_closed();

@@ -12,6 +12,7 @@
 
 #include "proxy/loop/endpoint.h"
 #include "proxy/loop/io_driver.h"
+#include "proxy/loop/timer_heap.h"
 
 namespace strata::proxy {
 
@@ -55,6 +56,9 @@ class Loop final : public IoHandler {
   // Closes every endpoint (shutdown, or the owner going away).
   void close_all();
 
+  // One-shot timers on loop time: the loop waits no longer than the earliest one and runs the
+  // due ones after dispatching completions, before end_of_iteration.
+  TimerHeap& timers() { return timers_; }
   IoDriver& driver() { return *driver_; }
   const DriverFeatures& features() const { return driver_->features(); }
   int64_t now_ms() const { return now_ms_; }
@@ -83,6 +87,7 @@ class Loop final : public IoHandler {
   uint32_t index_;
   LoopOwner* owner_;
   std::unique_ptr<IoDriver> driver_;
+  TimerHeap timers_;
   int64_t now_ms_ = 0;
   std::vector<std::unique_ptr<Endpoint>> slots_;
   std::vector<uint32_t> gens_;

@@ -74,8 +74,10 @@ class IoDriver {
   // on_file_done.
   virtual void write_file(Token t, int fd, const char* data, size_t len, uint64_t offset,
                           bool datasync) = 0;
-  // Submits what is queued, waits for at least one event (or the next tick), dispatches.
-  virtual void run_once() = 0;
+  // Submits what is queued, waits for at least one event (or the next tick, or max_wait_ms
+  // when >= 0: the loop's next timer), dispatches.
+  virtual void run_once(int max_wait_ms) = 0;
+  void run_once() { run_once(-1); }
   virtual void wake() = 0;  // thread-safe
 };
 

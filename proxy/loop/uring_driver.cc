@@ -213,8 +213,18 @@ class UringDriver final : public IoDriver {
     submit_file(t, f);
   }
 
-  void run_once() override {
-    io_uring_submit_and_wait(&ring_, 1);
+  void run_once(int max_wait_ms) override {
+    // A bound needs IORING_FEAT_EXT_ARG (5.11): without it liburing would queue a timeout SQE
+    // of its own, whose completion this loop does not expect; the tick bounds the wait then.
+    if (max_wait_ms >= 0 && (ring_.features & IORING_FEAT_EXT_ARG) != 0) {
+      __kernel_timespec ts{};
+      ts.tv_sec = max_wait_ms / 1000;
+      ts.tv_nsec = static_cast<long long>(max_wait_ms % 1000) * 1'000'000;
+      io_uring_cqe* first = nullptr;
+      io_uring_submit_and_wait_timeout(&ring_, &first, 1, &ts, nullptr);
+    } else {
+      io_uring_submit_and_wait(&ring_, 1);
+    }
     handler_->on_wakeup();
     unsigned head;
     unsigned count = 0;

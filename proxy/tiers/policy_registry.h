@@ -39,6 +39,21 @@ struct PrefixStats {
   std::atomic<uint64_t> pg_waits{0};  // reads whose reply waited on PostgreSQL
   std::atomic<uint64_t> dead_letters{0};
   std::atomic<uint64_t> changes{0};  // change events of the prefix's keys (the change seam)
+  // Stampede leases (tiers_lease.cc): misses that took the lease and read PostgreSQL; reads
+  // that found it held and waited; waits answered from L2 (the winner's value or its "absent"
+  // mark); waits that took the lease over (it lapsed, or was given back without a value);
+  // waits past their bound, and waits a local write cut short, both reading PostgreSQL
+  // without the lease; misses and refreshes that read PostgreSQL without a lease because
+  // Redis was away, failed or slow; refreshes left to another instance (it holds the lease,
+  // or L2 was refreshed already and L1 took that).
+  std::atomic<uint64_t> lease_won{0};
+  std::atomic<uint64_t> lease_waits{0};
+  std::atomic<uint64_t> lease_wait_l2{0};
+  std::atomic<uint64_t> lease_takeovers{0};
+  std::atomic<uint64_t> lease_timeouts{0};
+  std::atomic<uint64_t> lease_yields{0};
+  std::atomic<uint64_t> lease_redis_fallbacks{0};
+  std::atomic<uint64_t> refresh_shared{0};
 };
 
 // SQL for one PostgreSQL mapping, built once per snapshot.

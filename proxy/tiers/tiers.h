@@ -127,6 +127,32 @@ class Tiers {
                    std::string_view error_line);
   void maybe_refresh(const PolicyEntry& e, std::string_view key, int64_t remaining_ms);
   void refresh(const PolicyEntry* e, std::string key);
+  // token: the stampede lease this reload holds ("" none), given back once it is done.
+  void refresh_pg(const PolicyEntry* e, std::string key, uint64_t lease, std::string token,
+                  std::string lease_ver);
+  // An L2 answer of the key installed in L1 (guarded by the flight's fill lease) and replied.
+  void serve_l2(Flight* f, std::string value, int64_t pttl_ms);
+
+  // Cross-instance stampede control (tiers_lease.cc): before a miss reads PostgreSQL, a lease
+  // in Redis; the instances that lose wait for the winner's value in L2, up to a bound.
+  bool lease_applies(const PolicyEntry& e) const;
+  void miss_to_pg(Flight* f);  // L2 missed: take the lease or wait for it, else PostgreSQL
+  void ask_lease(Flight* f);
+  void on_lease_reply(const std::string& key, uint64_t id, uint64_t gen, const RedisReply& r);
+  void lease_held(Flight* f, int64_t held_ms);
+  void lease_timer(const std::string& key, uint64_t id, uint64_t gen);
+  bool arm_lease_timer(Flight* f, int64_t at_ms);
+  void end_lease_stage(Flight* f);
+  Flight* live_flight(const std::string& key, uint64_t id);
+  std::string lease_token(uint64_t flight_id) const;
+  void init_lease_owner();
+  // Gives the lease back (only this token's): deleted, or when PostgreSQL had no row and no
+  // write touched the key since (L2's version still `absent_ver`), left as a short "absent"
+  // mark that answers the other instances' waits.
+  void release_lease(std::string_view key, std::string_view token, std::string_view absent_ver);
+  // A write of the key arrived on this worker: a read waiting on another instance's lease stops
+  // waiting (writes are never held up by a read lease).
+  void yield_lease_wait(const std::string& key);
 
   // Writes.
   // One key's write in progress: its plan (policies::plan_write) and what its steps produced.
@@ -195,7 +221,8 @@ class Tiers {
   // any connection of this worker) wait behind it, so a connection's commands take effect in
   // the order it sent them, as on Redis.
   // Whether an operation arriving now must queue behind what is in flight for the key.
-  bool must_wait(const std::string& key, bool is_read, bool waits_on_reads) const;
+  // A write asking also ends a lease wait of the key's read (yield_lease_wait).
+  bool must_wait(const std::string& key, bool is_read, bool waits_on_reads);
   void enqueue(const std::string& key, std::move_only_function<void()> op);
   void settle_write(const std::string& key);
   void settle_read(const std::string& key);
@@ -215,6 +242,8 @@ class Tiers {
   std::unique_ptr<PgPool> pool_;
   std::unique_ptr<Journal> journal_;
   std::unordered_map<std::string, std::unique_ptr<Flight>> flights_;
+  uint64_t next_flight_ = 1;
+  std::string lease_owner_;  // this worker's part of its lease tokens: random per start
   std::unordered_map<uint64_t, Multi> multis_;
   // STRATA RANGE reads in flight: each position read through the tiers, the reply once all are.
   struct RangeRead {

@@ -13,23 +13,13 @@
 #include "protocol/reply_writer.h"
 #include "proxy/journal/journal.h"
 #include "proxy/loop/log.h"
+#include "proxy/tiers/tiers_flight.h"
 #include "proxy/tiers/tiers_internal.h"
 #include "proxy/redis/upstream.h"
 
 namespace strata::proxy {
 
 using policies::Strategy;
-
-struct Tiers::Flight {
-  std::string key;
-  const PolicyEntry* entry = nullptr;
-  uint64_t lease = 0;
-  std::vector<Waiter> waiters;
-  bool l2_value = false;  // GET answered with a value
-  bool l2_failed = false;
-  bool pg_stage = false;  // waiting on PostgreSQL: readers who join now wait on it too
-  std::string value;
-};
 
 namespace tiers_detail {
 
@@ -50,6 +40,9 @@ using namespace tiers_detail;
 Tiers::Tiers(const TierContext& ctx) : ctx_(ctx), shared_(ctx.shared) {}
 
 Tiers::~Tiers() {
+  for (auto& [key, f] : flights_) {
+    if (f->timer != 0) ctx_.loop->timers().cancel(f->timer);
+  }
   // Pending PostgreSQL callbacks run from the pool's destructor and may touch this object's
   // maps: the pool goes first, while they are alive.
   pool_.reset();
@@ -62,6 +55,7 @@ bool Tiers::init(std::string* err) {
   journal_ = std::make_unique<Journal>(ctx_.loop, shared_->ledger, cfg.journal, &shared_->journal);
   if (!journal_->open(err)) return false;
   pool_->start();
+  init_lease_owner();
   return true;
 }
 
@@ -455,6 +449,7 @@ void Tiers::read(const PolicyEntry& e, std::string_view key, Waiter w) {
   auto f = std::make_unique<Flight>();
   f->key = std::string(key);
   f->entry = &e;
+  f->id = next_flight_++;
   f->lease = store.begin_fill(key);
   f->waiters.push_back(w);
   Flight* raw = f.get();
@@ -464,7 +459,7 @@ void Tiers::read(const PolicyEntry& e, std::string_view key, Waiter w) {
   if (p.l2 && up != nullptr && up->available()) {
     read_l2(raw);
   } else {
-    read_pg(raw);
+    miss_to_pg(raw);  // counts a lease Redis's absence kept this read from taking
   }
 }
 
@@ -490,64 +485,71 @@ void Tiers::read_l2(Flight* f) {
     if (it == flights_.end()) return;
     Flight& fl = *it->second;
     if (!fl.l2_value) {
-      read_pg(&fl);  // not in Redis (or Redis failed): PostgreSQL is the source
+      miss_to_pg(&fl);  // not in Redis (or Redis failed): PostgreSQL is the source
       return;
     }
-    const int64_t now = ctx_.loop->now_ms();
     const int64_t pttl_ms = r.ok && r.kind == protocol::ReplyKind::kInteger ? r.integer : -3;
-    bump(fl.entry->stats->l2_hits);
-    if (use_l1(*fl.entry, fl.key) && pttl_ms >= -1) {
-      const int64_t exp = pttl_ms >= 0 ? now + std::max<int64_t>(pttl_ms, 1) : 0;
-      if (ctx_.store->complete_fill(fl.key, fl.lease, fl.value, exp)) {
-        bump(fl.entry->stats->fills);
-      }
-    }
-    const PolicyEntry& e = *fl.entry;
-    std::string value = std::move(fl.value);
-    finish_read(key, true, value, {});
-    maybe_refresh(e, key, pttl_ms >= 0 ? pttl_ms : -1);
+    serve_l2(&fl, std::move(fl.value), pttl_ms);
   });
-  if (!ok) read_pg(f);
+  if (!ok) miss_to_pg(f);
+}
+
+void Tiers::serve_l2(Flight* f, std::string value, int64_t pttl_ms) {
+  const int64_t now = ctx_.loop->now_ms();
+  bump(f->entry->stats->l2_hits);
+  if (use_l1(*f->entry, f->key) && pttl_ms >= -1) {
+    const int64_t exp = pttl_ms >= 0 ? now + std::max<int64_t>(pttl_ms, 1) : 0;
+    if (ctx_.store->complete_fill(f->key, f->lease, value, exp)) bump(f->entry->stats->fills);
+  }
+  const PolicyEntry& e = *f->entry;
+  const std::string key = f->key;
+  finish_read(key, true, value, {});
+  maybe_refresh(e, key, pttl_ms >= 0 ? pttl_ms : -1);
 }
 
 void Tiers::read_pg(Flight* f) {
+  end_lease_stage(f);
   bump(f->entry->stats->pg_waits, f->waiters.size());
   f->pg_stage = true;
   const std::string key = f->key;
+  const uint64_t id = f->id;
   PgParam params[] = {{key, false, false}};
-  pool_->exec(f->entry->sql.select, params, true, [this, key](PgResult&& r) {
-    auto it = flights_.find(key);
-    if (it == flights_.end()) return;
-    Flight& fl = *it->second;
-    const policies::Policy& p = fl.entry->policy;
-    if (r.status != PgResult::kOk) {
+  pool_->exec(f->entry->sql.select, params, true, [this, key, id](PgResult&& r) {
+    Flight* fl = live_flight(key, id);
+    if (fl == nullptr) return;
+    const policies::Policy& p = fl->entry->policy;
+    const bool ok = r.status == PgResult::kOk;
+    const bool found = ok && !r.rows.empty() && !r.rows[0].empty() && r.rows[0][0].has_value();
+    const int64_t now = ctx_.loop->now_ms();
+    if (found) {
+      bump(fl->entry->stats->pg_hits);
+      // No second look at the write-behind queue: a write queued while this read was out came
+      // after it, and the read answers with the state before (the fill guard keeps that answer
+      // out of the cache).
+      const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
+      const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
+      if (p.l2) l2_install(*fl->entry, key, *r.rows[0][0], version, ttl);
+      if (use_l1(*fl->entry, key) &&
+          ctx_.store->complete_fill(key, fl->lease, *r.rows[0][0], ttl > 0 ? now + ttl : 0)) {
+        bump(fl->entry->stats->fills);
+      }
+    }
+    // The stampede lease goes back after the install (one connection: Redis sees the value
+    // first); with no row, as an "absent" mark valid until the key's next write.
+    if (fl->holds_lease) release_lease(key, lease_token(id), ok && !found ? fl->lease_ver : "");
+    if (!ok) {
       finish_read(key, false, {},
                   error_line("ERR strata: PostgreSQL read of '" + key + "' failed: " + r.error));
       return;
     }
-    const int64_t now = ctx_.loop->now_ms();
-    const bool found = !r.rows.empty() && !r.rows[0].empty() && r.rows[0][0].has_value();
     if (!found) {
-      bump(fl.entry->stats->misses);
+      bump(fl->entry->stats->misses);
       if (p.negative_ttl_ms > 0) {
         shared_->negative.put(key, now + static_cast<int64_t>(p.negative_ttl_ms));
       }
-      finish_read(key, false, {}, {});
-      return;
+      return finish_read(key, false, {}, {});
     }
-    bump(fl.entry->stats->pg_hits);
-    // No second look at the write-behind queue: a write queued while this read was out came
-    // after it, and the read answers with the state before (the fill guard keeps that answer
-    // out of the cache).
-    std::string value = std::move(*r.rows[0][0]);
-    const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
-    const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
-    if (p.l2) l2_install(*fl.entry, key, value, version, ttl);
-    if (use_l1(*fl.entry, key) &&
-        ctx_.store->complete_fill(key, fl.lease, value, ttl > 0 ? now + ttl : 0)) {
-      bump(fl.entry->stats->fills);
-    }
-    finish_read(key, true, value, {});
+    finish_read(key, true, *r.rows[0][0], {});
   });
 }
 
@@ -599,29 +601,12 @@ void Tiers::maybe_refresh(const PolicyEntry& e, std::string_view key, int64_t re
   refresh(&e, std::string(key));
 }
 
-void Tiers::refresh(const PolicyEntry* e, std::string key) {
-  // The lease is taken before the read: a write that lands meanwhile wins over the reload.
-  const uint64_t lease = ctx_.store->begin_fill(key);
-  PgParam params[] = {{key, false, false}};
-  pool_->exec(e->sql.select, params, true, [this, e, key, lease](PgResult&& r) {
-    shared_->refreshing.end(key);
-    if (r.status != PgResult::kOk || r.rows.empty() || !r.rows[0][0].has_value()) return;
-    bump(e->stats->refreshes);
-    const policies::Policy& p = e->policy;
-    const int64_t ttl = static_cast<int64_t>(p.ttl_ms);
-    const uint64_t version = r.rows[0].size() > 1 ? decode_version(r.rows[0][1]) : 0;
-    if (p.l2) l2_install(*e, key, *r.rows[0][0], version, ttl);
-    if (use_l1(*e, key)) {
-      ctx_.store->complete_fill(key, lease, *r.rows[0][0], ctx_.loop->now_ms() + ttl);
-    }
-  });
-}
-
 // ---- per-key order ----
 
-bool Tiers::must_wait(const std::string& key, bool is_read, bool waits_on_reads) const {
+bool Tiers::must_wait(const std::string& key, bool is_read, bool waits_on_reads) {
   auto it = busy_.find(key);
   if (it == busy_.end()) return false;
+  if (!is_read) yield_lease_wait(key);  // a write is never held up by a read's lease wait
   const KeyState& k = it->second;
   if (k.writes > 0 || !k.waiting.empty()) return true;
   return !is_read && waits_on_reads && k.reading;

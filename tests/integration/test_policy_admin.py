@@ -17,8 +17,8 @@ from policy_util import (  # noqa: E402
     policy_block, run_phases)
 
 kFields = ["prefix", "strategy", "l1", "l2", "ttl_ms", "negative_ttl_ms", "refresh_point",
-           "flush_interval_ms", "max_batch", "max_queue_depth", "queue_wait_ms", "l1_bytes",
-           "eviction", "sync", "conflict", "table",
+           "stampede_lease_ms", "flush_interval_ms", "max_batch", "max_queue_depth",
+           "queue_wait_ms", "l1_bytes", "eviction", "sync", "conflict", "table",
            "key_column", "value_column", "version_column"]
 kInfoFields = ["prefix", "strategy", "l1_hits", "l2_hits", "pg_hits", "misses", "fills",
                "writes", "wb_queue_depth", "wb_oldest_ms", "wb_batches", "wb_rows", "wb_retries",

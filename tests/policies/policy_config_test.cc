@@ -200,6 +200,13 @@ INSTANTIATE_TEST_SUITE_P(
         Mistake{"NegativeTtlUnderCache", kPolicy + "negative_ttl_ms = 100\n",
                 "t.toml:5: [[policy]] prefix 'p:': negative_ttl_ms has no effect with strategy "
                 "'cache': only the PostgreSQL strategies use it"},
+        Mistake{"StampedeLeaseUnderCache", kPolicy + "stampede_lease_ms = 200\n",
+                "t.toml:5: [[policy]] prefix 'p:': stampede_lease_ms has no effect with "
+                "strategy 'cache': only the PostgreSQL strategies use it"},
+        Mistake{"StampedeLeaseTooLong",
+                kPolicy + "strategy = \"write-through\"\nstampede_lease_ms = 60001\n",
+                "t.toml:6: [[policy]] prefix 'p:': stampede_lease_ms 60001 is out of range: "
+                "must be an integer in 0..60000"},
         Mistake{"TableUnderInheritedCache",
                 "[default]\nstrategy = \"cache\"\n[[policy]]\nprefix = \"c:\"\n"
                 "version_column = \"v\"\n",

@@ -158,6 +158,7 @@ TEST(DescribePolicy, FieldOrderAndFormatting) {
       {"ttl_ms", "300000"},
       {"negative_ttl_ms", "5000"},
       {"refresh_point", "0.8"},
+      {"stampede_lease_ms", "500"},
       {"flush_interval_ms", "100"},
       {"max_batch", "256"},
       {"max_queue_depth", "100000"},
