@@ -436,6 +436,7 @@ PinnedUpstream* Upstream::pin(ReplySink* c) {
     raw = connect_pinned(c->sink_token());
     if (raw == nullptr) return nullptr;
   }
+  bump(ctx_.stats->upstream_pinned_total);
   // Redis's id for the connection, for CLIENT UNBLOCK (a spare stays silent until taken: a
   // MONITOR sees nothing of it). Pipelined with what follows, it costs no round trip.
   raw->ask_redis_id();

@@ -45,8 +45,18 @@ bool is_stateful_client_subcommand(Args args) {
   return false;
 }
 
+// XREAD and XREADGROUP block only with BLOCK (before STREAMS: after it come keys and ids).
+bool blocks(const CommandSpec& spec, Args args) {
+  if ((spec.flags & kBlocking) == 0) return false;
+  if (spec.name != "xread" && spec.name != "xreadgroup") return true;
+  for (size_t i = 1; i < args.size() && !iequals(args[i], "streams"); ++i) {
+    if (iequals(args[i], "block")) return true;
+  }
+  return false;
+}
+
 bool needs_pinning(const CommandSpec& spec, Args args) {
-  if ((spec.flags & (kPinning | kBlocking | kPubSub)) != 0) return true;
+  if ((spec.flags & (kPinning | kPubSub)) != 0 || blocks(spec, args)) return true;
   if (spec.name == "select") return true;  // SELECT n > 0: another keyspace than L1's
   if (spec.name == "client") return is_stateful_client_subcommand(args);
   return false;
