@@ -407,13 +407,18 @@ def build_shared(s, p):
     deep_reply(s, p)
 
 
-def build(s, p):
-    s.proxy_section = True
-    build_shared(s, p)
+def build_pinned(s, p):
+    """What pins the client to a connection of its own (another database, MULTI, blocking)."""
     blocking_pipeline(s, p)
     forwarded_writes(s, p)
     transactions(s, p)
     blocking(s, p)
+
+
+def build(s, p):
+    s.proxy_section = True
+    build_shared(s, p)
+    build_pinned(s, p)
     pubsub(s, p)
     s.proxy_section = False
 
@@ -429,11 +434,8 @@ def build_resp3_shared(s, p):
 
 
 def build_resp3(s, p):
-    """RESP3 where the client is pinned: the same commands again on Redis's own RESP3."""
+    """RESP3 where the client is pinned: Redis's own RESP3 on the client's connection."""
     s.proxy_section = True
     resp3_pinned(s, p)
-    blocking_pipeline(s, p)
-    forwarded_writes(s, p)
-    transactions(s, p)
-    blocking(s, p)
+    build_pinned(s, p)
     s.proxy_section = False
