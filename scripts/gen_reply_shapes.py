@@ -653,8 +653,10 @@ def infer(r2, r3, where="reply"):
         raise ValueError(f"{where}: RESP2 integer, RESP3 {r3!r}")
     if r2.t == "$":
         ops = {"$": ".", ",": "d", "(": "n"}
-        if r3.t in ",(" and r3.value != r2.value:
-            raise ValueError(f"{where}: RESP3 {r3!r} is not RESP2's {r2.value!r} retyped")
+        # Random replies (ZRANDMEMBER...) differ between the runs, so the texts are only
+        # checked to be numbers; test_compat compares the bytes of deterministic ones.
+        if r3.t in ",(" and not (is_number(r3.value) and is_number(r2.value)):
+            raise ValueError(f"{where}: RESP3 {r3!r} from RESP2 {r2.value!r} is not a number")
         if r3.t in ops:
             return {"bulk": ops[r3.t]}
         if r3.t == "=":
@@ -717,6 +719,14 @@ def infer(r2, r3, where="reply"):
         return {"array": ArrayOp("seq", merge_all(elems))}
     except Conflict:
         return {"array": ArrayOp("seq", {}, prefix=elems)}
+
+
+def is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def sorted_nodes(nodes):
