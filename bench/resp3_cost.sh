@@ -19,7 +19,8 @@ connections=${CONNECTIONS:-50}
 workers=${WORKERS:-1}
 keys=10000
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d", s}'; }
+# CPU time of all of strata's threads in ns (%.0f: awk's %d may stop at 2^31).
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%.0f", s}'; }
 pids=()
 tmp=$(mktemp -d /tmp/strata-resp3-cost-XXXXXX)
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
