@@ -9,8 +9,47 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string_view>
+
+#include "bench/load_reply_counter.h"
 
 namespace strata::bench {
+namespace {
+
+// Redis's HELLO reply is a few hundred bytes; reads of this size are enough to take it in.
+constexpr size_t kHelloReplyBytesMax = 4096;
+
+}  // namespace
+
+bool hello3(int fd, std::string& error) {
+  static constexpr std::string_view kHello = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+  if (send(fd, kHello.data(), kHello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(kHello.size())) {
+    error = std::string("HELLO 3: send: ") + std::strerror(errno);
+    return false;
+  }
+  ReplyCounter counter;
+  bool done = false;
+  ReplyClass got = ReplyClass::kValue;
+  char buf[kHelloReplyBytesMax];
+  while (!done) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      error = n == 0 ? "HELLO 3: connection closed" : std::string("HELLO 3: recv: ") +
+                                                          std::strerror(errno);
+      return false;
+    }
+    const bool ok = counter.feed(std::string_view(buf, static_cast<size_t>(n)), [&](ReplyClass c) {
+      done = true;
+      got = c;
+    });
+    if (!ok) {
+      error = "HELLO 3: malformed reply";
+      return false;
+    }
+  }
+  if (got == ReplyClass::kError) error = "HELLO 3 refused (RESP3 not supported?)";
+  return got != ReplyClass::kError;
+}
 
 int connect_tcp(const Target& target, int io_timeout_s, std::string& error) {
   addrinfo hints{};

@@ -11,4 +11,8 @@ namespace strata::bench {
 // or -1 with `error` set. Tries every address the host resolves to (e.g. ::1 then 127.0.0.1).
 int connect_tcp(const Target& target, int io_timeout_s, std::string& error);
 
+// Sends HELLO 3 on a connected blocking socket and waits for its reply: true once the server
+// answered with anything but an error (false with `error` set).
+bool hello3(int fd, std::string& error);
+
 }  // namespace strata::bench

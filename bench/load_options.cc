@@ -154,6 +154,7 @@ std::string load_usage() {
          "  --host H --port N    same, --port repeatable (uses the last --host)\n"
          "  --pid-a PID --pid-b PID  server pids for CPU time per request (/proc/PID/stat)\n"
          "  --connections N (50) --pipeline N (1) --threads N (1, one io_uring each)\n"
+         "  --resp3              every connection sends HELLO 3 first (RESP3 replies)\n"
          "  --requests N (100000) | --duration S    measured load per run\n"
          "  --warmup S (0) --rounds K (1)\n"
          "  --keys N (100000) --dist zipf[:ALPHA]|uniform|sequential (zipf:1)\n"
@@ -195,6 +196,10 @@ std::expected<LoadOptions, std::string> parse_load_options(int argc, char** argv
     }
     if (name == "--list") {
       o.list_ops = true;
+      continue;
+    }
+    if (name == "--resp3") {
+      o.resp3 = true;
       continue;
     }
     if (name == "--no-progress") {

@@ -57,6 +57,7 @@ struct LoadOptions {
   // GET and SET become LPOP and LPUSH (the ratio then weighs LPOP:LPUSH): list commands, e.g.
   // for a pass-through proxy's relayed path, with the same keys and values.
   bool list_ops = false;
+  bool resp3 = false;    // each connection sends HELLO 3 first (replies in RESP3)
   bool progress = true;  // once-per-second progress line on stderr
   uint64_t seed = 1;
   // Replay a bench/trace.h spec (e.g. "scan:objects=100000,requests=1000000" or "csv:FILE")

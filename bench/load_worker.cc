@@ -138,7 +138,7 @@ bool Worker::setup() {
   for (Conn& c : conns_) {
     std::string error;
     c.fd = connect_tcp(*plan_.target, 0, error);
-    if (c.fd < 0) {
+    if (c.fd < 0 || (opt_.resp3 && !hello3(c.fd, error))) {
       fail(error);
       return false;
     }

@@ -173,7 +173,8 @@ void strata_section(const CommandContext& ctx, const cache::StoreStats& st, std:
           static_cast<ull>(s.upstream_errors));
   out->append("upstream:");
   out->append(s.upstream);
-  appendf(out, "\r\nupstream_up:%d\r\n", s.upstream_up ? 1 : 0);
+  appendf(out, "\r\nupstream_up:%d\r\nupstream_pinned_total:%llu\r\n", s.upstream_up ? 1 : 0,
+          static_cast<ull>(s.upstream_pinned_total));
   appendf(out, "l1_evictions:%llu\r\nl1_used_bytes:%llu\r\nl1_keys:%llu\r\n",
           static_cast<ull>(st.evictions), static_cast<ull>(st.used_bytes),
           static_cast<ull>(st.keys));

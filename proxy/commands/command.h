@@ -54,6 +54,7 @@ struct ServerView {
   uint64_t upstream_hits = 0;
   uint64_t upstream_misses = 0;
   uint64_t upstream_errors = 0;
+  uint64_t upstream_pinned_total = 0;
   bool upstream_up = false;
   uint64_t protocol_errors = 0;
   uint64_t output_limit_disconnects = 0;

@@ -20,6 +20,7 @@ struct ServerStats {
   std::atomic<uint64_t> upstream_errors{0};
   std::atomic<uint64_t> upstream_forwarded{0};
   std::atomic<uint64_t> upstream_ready_conns{0};
+  std::atomic<uint64_t> upstream_pinned_total{0};  // clients given a pinned connection
   std::atomic<uint64_t> next_client_id{1};
 };
 

@@ -1,4 +1,4 @@
-// A client's own upstream connection (MULTI/WATCH, blocking commands, pub/sub, HELLO 3):
+// A client's own upstream connection (MULTI/WATCH, blocking commands, pub/sub):
 // replies framed into the client's reply slots, or relayed raw once they stop being one per
 // command.
 #include <algorithm>
@@ -11,9 +11,8 @@
 
 namespace strata::proxy {
 
-PinnedUpstream::PinnedUpstream(Loop* loop, int fd, Upstream* owner, Token client,
-                               bool resp_only)
-    : Endpoint(loop, fd), owner_(owner), client_(client), resp_only_(resp_only) {
+PinnedUpstream::PinnedUpstream(Loop* loop, int fd, Upstream* owner, Token client)
+    : Endpoint(loop, fd), owner_(owner), client_(client) {
   can_send_ = false;
 }
 
@@ -57,7 +56,7 @@ bool ends_framing(const CommandSpec& spec, std::span<const std::string_view> arg
 }  // namespace
 
 void PinnedUpstream::send_command(ReplySink* c, std::span<const std::string_view> args,
-                                  const CommandSpec* spec, bool pins) {
+                                  const CommandSpec* spec) {
   // Redis refuses SYNC/PSYNC while a reply of the connection is still unsent: it waits for
   // the replies to strata's own commands (CLIENT ID, SETNAME), and what follows waits behind it.
   const bool sync = spec != nullptr && (spec->name == "sync" || spec->name == "psync");
@@ -68,7 +67,6 @@ void PinnedUpstream::send_command(ReplySink* c, std::span<const std::string_view
     mark_dirty();
   }
   bump(owner_->context().stats->upstream_forwarded);
-  if (pins && (spec == nullptr || spec->name != "hello")) resp_only_ = false;
   if (framed_ && (spec == nullptr || !ends_framing(*spec, args))) {
     // Inside MULTI a command is only queued: it neither runs long nor blocks now.
     const uint32_t flags = spec != nullptr && !in_multi_ ? spec->flags : 0;
@@ -81,7 +79,6 @@ void PinnedUpstream::send_command(ReplySink* c, std::span<const std::string_view
   } else {
     // Bytes from here on are relayed as they come, once the replies still framed are in.
     framed_ = false;
-    resp_only_ = false;
     if (spec != nullptr && (spec->flags & kPubSub) != 0) pubsub_ = true;
   }
   if (spec == nullptr) return;

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "cache/store.h"
+#include "protocol/reply_shape.h"
 #include "protocol/reply_writer.h"
 #include "proxy/loop/log.h"
 #include "proxy/redis/upstream.h"
@@ -38,6 +39,15 @@ void UpstreamConn::enable(int64_t tracking_id) {
   }
   ready_ = true;
   owner_->conn_ready(this);
+}
+
+void UpstreamConn::use_protocol(int resp_version) {
+  if (resp_version == resp_version_) return;
+  const std::string v = std::to_string(resp_version);
+  std::string_view cmd[] = {"HELLO", v};
+  send_command(cmd);
+  pending_.push_back(Pending{Pending::kIgnore, Token{}, 0, nullptr, nullptr, {}});
+  resp_version_ = resp_version;
 }
 
 void UpstreamConn::send_command(std::span<const std::string_view> args) {
@@ -85,8 +95,25 @@ void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScann
   const bool is_error = scanner.kind() == protocol::ReplyKind::kError;
   switch (p.kind) {
     case Pending::kRelay: {
-      if (p.effect) owner_->apply_effect(*p.effect, !is_error && raw != "$-1\r\n", false);
-      if (ReplySink* c = sink_of(*loop_, p.client)) c->complete_reply(p.seq, raw);
+      if (p.effect) {
+        owner_->apply_effect(*p.effect, !is_error && scanner.kind() != protocol::ReplyKind::kNull,
+                             false);
+      }
+      ReplySink* c = sink_of(*loop_, p.client);
+      if (c == nullptr) break;
+      if (p.resp3_shape == nullptr || protocol::resp3_same(raw, p.resp3_shape)) {
+        c->complete_reply(p.seq, raw);
+        break;
+      }
+      converted_.clear();
+      if (protocol::resp2_to_resp3(raw, p.resp3_shape, &converted_)) {
+        c->complete_reply(p.seq, converted_);
+      } else {
+        // The scanner framed it, so Redis sent something the shape does not fit: never seen,
+        // but the client gets Redis's bytes rather than nothing.
+        bump(owner_->context().stats->upstream_errors);
+        c->complete_reply(p.seq, raw);
+      }
       break;
     }
     case Pending::kFillValue: {

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "cache/store.h"
+#include "protocol/reply_shape.h"
 #include "protocol/reply_writer.h"
 #include "proxy/loop/log.h"
 #include "proxy/redis/tracking.h"
@@ -251,6 +252,14 @@ void Upstream::send_relay(UpstreamConn* conn, ReplySink* c, uint64_t seq,
                           std::span<const std::string_view> args, std::string_view raw,
                           std::unique_ptr<WriteEffect> effect, Route route) {
   bump_local(*ctx_.forwarded);
+  // A lane runs each command in its client's protocol (a script's reply has no fixed shape to
+  // convert); a shared connection stays RESP2 and a RESP3 client's reply is converted.
+  const char* resp3_shape = nullptr;
+  if (conn->lane()) {
+    conn->use_protocol(c->resp_version());
+  } else if (c->resp_version() == 3) {
+    resp3_shape = protocol::reply_shape(args);
+  }
   if (raw.starts_with('*')) {
     conn->send_encoded(raw);
   } else {
@@ -271,6 +280,7 @@ void Upstream::send_relay(UpstreamConn* conn, ReplySink* c, uint64_t seq,
       UpstreamConn::Pending::kRelay, c->sink_token(), seq, nullptr, std::move(effect), {}};
   p.bound_client = conn->lane() && route != Route::kControl ? c->client_id() : 0;
   p.slow = route == Route::kSlow;
+  p.resp3_shape = resp3_shape;
   enqueue(conn, std::move(p));
   if (track) {
     conn->send_command(tracking_args_);
@@ -350,7 +360,17 @@ void Upstream::finish_flight(std::unique_ptr<Flight> f, int64_t pttl, bool ok,
     if (!ok) {
       c->fail_reply(w.seq, error);
     } else if (w.part < 0) {
-      c->complete_reply(w.seq, f->value_reply);
+      // Composed for each waiter: they may speak different protocols (a null differs).
+      std::string reply;
+      protocol::ReplyWriter rw(&reply, c->resp_version());
+      if (is_value) {
+        rw.bulk(f->value);
+      } else if (f->value_kind == protocol::ReplyKind::kNull) {
+        rw.null_bulk();
+      } else {
+        reply = f->value_reply;  // an error: the same in both protocols
+      }
+      c->complete_reply(w.seq, reply);
     } else if (is_value) {
       std::string elem;
       protocol::ReplyWriter(&elem, c->resp_version()).bulk(f->value);
@@ -407,16 +427,16 @@ void Upstream::apply_effect(const WriteEffect& e, bool ok, bool maybe_applied) {
   }
 }
 
-PinnedUpstream* Upstream::pin(ReplySink* c, bool resp_only) {
+PinnedUpstream* Upstream::pin(ReplySink* c) {
   PinnedUpstream* raw = spare_ != nullptr && !spare_->closed() ? spare_ : nullptr;
   spare_ = nullptr;
   if (raw != nullptr) {
     raw->client_ = c->sink_token();
-    raw->resp_only_ = resp_only;
   } else {
-    raw = connect_pinned(c->sink_token(), resp_only);
+    raw = connect_pinned(c->sink_token());
     if (raw == nullptr) return nullptr;
   }
+  bump(ctx_.stats->upstream_pinned_total);
   // Redis's id for the connection, for CLIENT UNBLOCK (a spare stays silent until taken: a
   // MONITOR sees nothing of it). Pipelined with what follows, it costs no round trip.
   raw->ask_redis_id();
@@ -424,19 +444,26 @@ PinnedUpstream* Upstream::pin(ReplySink* c, bool resp_only) {
     // The connection name set on strata follows the client to its own upstream connection.
     std::string_view cmd[] = {"CLIENT", "SETNAME", c->client_name()};
     encode_command(&raw->out_, cmd);
-    raw->skip_replies_ = 1;
+    ++raw->skip_replies_;
+    raw->mark_dirty();
+  }
+  if (c->resp_version() == 3) {
+    // The client's own connection speaks its protocol: replies (and pushes) go out as they come.
+    std::string_view cmd[] = {"HELLO", "3"};
+    encode_command(&raw->out_, cmd);
+    ++raw->skip_replies_;
     raw->mark_dirty();
   }
   // The next client to pin finds a connection ready: its blocking command then reaches Redis
   // in about the order it was sent relative to other clients' commands (no connect first).
-  spare_ = connect_pinned(Token{~0u, ~0u}, false);
+  spare_ = connect_pinned(Token{~0u, ~0u});
   return raw;
 }
 
-PinnedUpstream* Upstream::connect_pinned(Token client, bool resp_only) {
+PinnedUpstream* Upstream::connect_pinned(Token client) {
   int fd = new_socket();
   if (fd < 0) return nullptr;
-  auto p = std::make_unique<PinnedUpstream>(ctx_.loop, fd, this, client, resp_only);
+  auto p = std::make_unique<PinnedUpstream>(ctx_.loop, fd, this, client);
   PinnedUpstream* raw = p.get();
   Token t = ctx_.loop->adopt(std::move(p));
   ctx_.loop->driver().connect(t, fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_);

@@ -2,7 +2,9 @@
 // to requests in order), the single-flight table of L1 fills in progress, lanes (connections
 // for commands that may run long, and for those that must reach Redis at once), and
 // connections pinned to clients that need connection state (MULTI, WATCH, blocking pops,
-// SUBSCRIBE, RESP3).
+// SUBSCRIBE). Shared connections speak RESP2; a RESP3 client's replies from them are converted
+// by the reply-shape table (protocol/reply_shape.h). Lanes and pinned connections speak the
+// protocol of the client whose command they carry.
 #pragma once
 
 #include <netinet/in.h>
@@ -126,6 +128,8 @@ class UpstreamConn final : public Endpoint {
   // connection serves requests from now on: Redis handles them after this command.
   void enable(int64_t tracking_id);
   bool connected() const { return connected_; }
+  // A lane: the protocol its next relayed command must run under (HELLO first if it changes).
+  void use_protocol(int resp_version);
 
   struct Pending {
     enum Kind : uint8_t { kRelay, kFillValue, kFillTtl, kTracking, kIgnore, kCallback } kind;
@@ -139,6 +143,9 @@ class UpstreamConn final : public Endpoint {
     // a slow command (counted in Upstream::slow_in_flight until its reply is in).
     uint64_t bound_client = 0;
     bool slow = false;
+    // kRelay on a shared connection for a RESP3 client: the reply's shape program (the reply
+    // arrives in RESP2 and is converted); null: relayed as it is.
+    const char* resp3_shape = nullptr;
   };
   RingQueue<Pending> pending_;
 
@@ -158,32 +165,28 @@ class UpstreamConn final : public Endpoint {
   int64_t idle_since_ms_ = 0;   // lane: when it last became idle
   std::string close_reason_ = "connection closed";
   int64_t last_recv_ms_ = 0;
+  int resp_version_ = 2;   // the protocol Redis speaks on this connection now
+  std::string converted_;  // scratch: a reply converted to RESP3
   ReplyStream stream_;
 };
 
-// A client's own upstream connection (MULTI/WATCH, blocking commands, pub/sub, HELLO 3...).
+// A client's own upstream connection (MULTI/WATCH, blocking commands, pub/sub...), in the
+// client's protocol (Upstream::pin sends HELLO 3 first for a RESP3 client).
 // Its replies are framed: each goes to the client's reply slot for its command, so replies
 // strata composes itself on that client (STRATA admin, QUIT, keys under a PostgreSQL policy)
 // keep their place. Once the connection carries a command whose replies are not one per
 // command (SUBSCRIBE and friends, MONITOR, CLIENT REPLY), its bytes are relayed as they come.
 class PinnedUpstream final : public Endpoint {
  public:
-  // resp_only: pinned by HELLO alone (RESP3), so Redis holds no transaction, watch, blocking
-  // or subscription state for the client yet.
-  PinnedUpstream(Loop* loop, int fd, Upstream* owner, Token client, bool resp_only);
+  PinnedUpstream(Loop* loop, int fd, Upstream* owner, Token client);
   void on_recv(const char* data, long n) override;
   void on_connected(int res) override;
   void on_closed() override;
-  // pins: the command is one that needs a pinned connection (MULTI, WATCH, SUBSCRIBE...).
-  void send_command(ReplySink* c, std::span<const std::string_view> args, const CommandSpec* spec,
-                    bool pins);
+  void send_command(ReplySink* c, std::span<const std::string_view> args, const CommandSpec* spec);
   // Sends a command whose reply the client does not get (strata keeps Redis's view of the
   // connection in step with its own: CLIENT SETNAME). Only while replies are framed.
   void send_quiet(std::span<const std::string_view> args);
   void detach_client() { client_ = Token{~0u, ~0u}; }
-  // True while strata may still serve the client's keys under PostgreSQL policies itself:
-  // nothing but HELLO went to this connection that would make Redis hold state for the client.
-  bool resp_only() const { return resp_only_; }
   // Redis's id for this connection (Upstream::pin asks CLIENT ID before the client's first
   // command); 0 until the reply is in. CLIENT UNBLOCK of the client goes to Redis with it.
   int64_t redis_id() const { return redis_id_; }
@@ -227,7 +230,6 @@ class PinnedUpstream final : public Endpoint {
   Upstream* owner_;
   Token client_;
   bool connected_ = false;
-  bool resp_only_;
   bool framed_ = true;
   std::vector<std::string> written_keys_;  // invalidated again when the reply arrives
   bool flush_on_reply_ = false;
@@ -280,7 +282,8 @@ class Upstream {
   void fill(ReplySink* c, uint64_t seq, int32_t part, std::string_view key);
   // A write to `key` is on its way: later reads must not join a fill started before it.
   void forget_flight(std::string_view key);
-  PinnedUpstream* pin(ReplySink* c, bool resp_only);
+  // A connection of the client's own, in its protocol (null: no socket).
+  PinnedUpstream* pin(ReplySink* c);
   // Sends a command of strata's own; `cb` gets its reply. Commands with the same `route_key`
   // travel on one connection, so Redis applies them in the order strata sent them. False
   // (and no callback) when no connection is ready.
@@ -342,7 +345,7 @@ class Upstream {
                  RedisCallback cb);
   void connect_tracking();
   // A new pinned connection, connecting; client may be none (~0u) for the spare.
-  PinnedUpstream* connect_pinned(Token client, bool resp_only);
+  PinnedUpstream* connect_pinned(Token client);
 
   UpstreamContext ctx_;
   sockaddr_in addr_;

@@ -31,8 +31,8 @@ bool is_connection_local(std::string_view name, Args args) {
   }
   // L1 caches database 0; a client that selects another one talks to Redis directly.
   if (name == "select") return args.size() == 2 && args[1] == "0";
-  if (name == "hello") return args.size() < 2 || args[1] != "3";
-  return false;
+  // HELLO too: strata speaks either protocol on the client's side of every shared connection.
+  return name == "hello";
 }
 
 // CLIENT subcommands that change how Redis treats this connection need one of their own; the
@@ -45,9 +45,18 @@ bool is_stateful_client_subcommand(Args args) {
   return false;
 }
 
+// XREAD and XREADGROUP block only with BLOCK (before STREAMS: after it come keys and ids).
+bool blocks(const CommandSpec& spec, Args args) {
+  if ((spec.flags & kBlocking) == 0) return false;
+  if (spec.name != "xread" && spec.name != "xreadgroup") return true;
+  for (size_t i = 1; i < args.size() && !iequals(args[i], "streams"); ++i) {
+    if (iequals(args[i], "block")) return true;
+  }
+  return false;
+}
+
 bool needs_pinning(const CommandSpec& spec, Args args) {
-  if ((spec.flags & (kPinning | kBlocking | kPubSub)) != 0) return true;
-  if (spec.name == "hello") return true;   // HELLO 3: RESP3 replies need their own connection
+  if ((spec.flags & (kPinning | kPubSub)) != 0 || blocks(spec, args)) return true;
   if (spec.name == "select") return true;  // SELECT n > 0: another keyspace than L1's
   if (spec.name == "client") return is_stateful_client_subcommand(args);
   return false;
@@ -90,13 +99,8 @@ bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string_vi
 }
 
 bool ClientConn::execute_pinned(const CommandSpec* spec, Args args) {
-  const bool pins = spec != nullptr && needs_pinning(*spec, args);
   if (Tiers* t = ctx_->tiers; t != nullptr && spec != nullptr) {
     if (auto k = t->postgres_key(*spec, args)) {
-      // Pinned by HELLO 3 alone: Redis holds no transaction or other state for this client,
-      // so strata serves the key by its policy (in the client's protocol); the reply keeps its
-      // place among the relayed ones. Inside MULTI/WATCH, blocking or subscribed it cannot.
-      if (pinned_->resp_only() && !pins && t->route(this, *spec, args)) return true;
       protocol::ReplyWriter(reply_target(), client_.resp_version)
           .error("ERR strata: key '" + std::string(*k) +
                  "' is under a PostgreSQL policy; it cannot be used on a connection pinned to "
@@ -107,7 +111,7 @@ bool ClientConn::execute_pinned(const CommandSpec* spec, Args args) {
   if (spec != nullptr && (spec->name == "hello" || spec->name == "reset")) {
     mirror_client_state(*spec, args);
   }
-  pinned_->send_command(this, args, spec, pins);
+  pinned_->send_command(this, args, spec);
   return true;
 }
 
@@ -127,14 +131,13 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
     return kind_ == ClientStateKind::kReading;
   }
   if (spec != nullptr && needs_pinning(*spec, args)) {
-    pinned_ = up.pin(this, spec->name == "hello");
+    pinned_ = up.pin(this);
     if (pinned_ == nullptr) {
       protocol::ReplyWriter(reply_target(), client_.resp_version)
           .error("ERR cannot open a connection to upstream " + up.name());
       return true;
     }
-    if (spec->name == "hello") mirror_client_state(*spec, args);
-    pinned_->send_command(this, args, spec, true);
+    pinned_->send_command(this, args, spec);
     return true;
   }
   const Route route = spec != nullptr ? route_of(*spec, args) : Route::kShared;

@@ -247,6 +247,7 @@ const ServerView& Worker::server_view(bool refresh, bool full) {
   view_.upstream_misses = rd(st.upstream_misses);
   view_.upstream_errors = rd(st.upstream_errors);
   view_.upstream_up = rd(st.upstream_ready_conns) > 0;
+  view_.upstream_pinned_total = rd(st.upstream_pinned_total);
   view_.protocol_errors = rd(st.protocol_errors);
   view_.output_limit_disconnects = rd(st.output_limit_disconnects);
   view_.idle_disconnects = rd(st.idle_disconnects);

@@ -140,6 +140,16 @@ async function resp3(mode) {
   eq(await c.clientGetName(), 'itest-resp3', 'resp3 client getname');
   eq(await c.sendCommand(['PING']), 'PONG', 'resp3 ping');
   if (mode === 'proxy') {
+    // Through strata (INFO has its section): the RESP3 client's GETs are L1 hits and nothing
+    // so far pinned it to a Redis connection of its own.
+    const stat = async (name) => Number(((await c.info('strata')).match(new RegExp(`${name}:(\\d+)`)) || [])[1]);
+    const hits = await stat('l1_hits');
+    if (!Number.isNaN(hits)) {
+      const pinned = await stat('upstream_pinned_total');
+      for (let i = 0; i < 20; i++) eq(await c.get(`${ns}r3`), 'v', 'resp3 get (L1)');
+      check(await stat('l1_hits') - hits >= 20, 'resp3 GETs are L1 hits', await stat('l1_hits') - hits);
+      eq(await stat('upstream_pinned_total'), pinned, 'resp3 client not pinned');
+    }
     await c.hSet(`${ns}r3h`, { a: '1', b: '2' });
     eq(await c.hGetAll(`${ns}r3h`), { a: '1', b: '2' }, 'resp3 map');
     await c.zAdd(`${ns}r3z`, { score: 1.25, value: 'm' });

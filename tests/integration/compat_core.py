@@ -328,8 +328,9 @@ def auth(s, p, password):
     s.c("DEL", p + "a")
 
 
-def build(s, p):
-    """The native-command script under key prefix p."""
+def build(s, p, select_other_db=True):
+    """The native-command script under key prefix p. select_other_db=False leaves out SELECT of
+    a database other than 0 (it pins the client to a connection of its own in front of Redis)."""
     connection(s, p)
     compat_strings.set_get(s, p)
     compat_strings.getex_getdel(s, p)
@@ -340,6 +341,7 @@ def build(s, p):
     compat_strings.strings(s, p)
     compat_strings.large_values(s, p)
     keys_scan(s, p)
-    databases(s, p)
+    if select_other_db:
+        databases(s, p)
     inline_and_pipeline(s, p)
     s.c("DBSIZE")

@@ -242,15 +242,103 @@ def resp3_types(s, p):
     s.c("ZRANGE", z, "0", "-1", "WITHSCORES")
     s.c("ZINCRBY", z, "2", "m")
     s.c("LPOP", p + "missing")
-    s.c("BLPOP", p + "missing", "0.1")
     s.c("RPUSH", p + "l3", "a")
     s.c("GET", p + "l3")
+    s.c("DEL", h, st, z, p + "l3")
+
+
+def resp3_pinned(s, p):
+    """RESP3 on a connection pinned by a blocking pop and a transaction: Redis speaks RESP3 to
+    it directly (strata sent HELLO 3 when it pinned)."""
+    h, z = p + "h3p", p + "z3p"
+    s.c("HSET", h, "a", "1")
+    s.c("ZADD", z, "1.5", "m")
+    s.c("BLPOP", p + "missing", "0.1")
     s.c("MULTI")
     s.c("GET", p + "missing")
     s.c("HGETALL", h)
     s.c("ZSCORE", z, "m")
     s.c("EXEC")
-    s.c("DEL", h, st, z, p + "l3")
+    s.c("HGETALL", h)
+    s.c("ZRANGE", z, "0", "-1", "WITHSCORES")
+    s.c("DEL", h, z)
+
+
+def reply_shapes(s, p):
+    """Every kind of conversion of the reply-shape table (protocol/reply_shapes_table.inc):
+    maps, flat and nested pairs, doubles, sets, per-key maps, unions, nulls."""
+    h, st, z, z2, x, g = (p + n for n in ("hs", "ss", "zs", "zs2", "xs", "geo"))
+    s.c("HSET", h, "f1", "v1", "f2", "v2")
+    s.c("HGETALL", h)
+    s.shape("HRANDFIELD", h, "2", "WITHVALUES")
+    s.shape("HRANDFIELD", h, "-3", "WITHVALUES")
+    s.c("HRANDFIELD", p + "missing", "2", "WITHVALUES")
+    s.c("CONFIG", "GET", "maxmemory-policy")
+    s.c("CONFIG", "GET", "no-such-parameter")
+    s.c("SADD", st, "only")
+    s.c("SADD", st + "2", "only", "other")
+    s.c("SMEMBERS", st)
+    for cmd in ("SINTER", "SUNION", "SDIFF"):
+        s.c(cmd, st, st + "2")
+    s.c("SPOP", st, "1")
+    s.c("SPOP", p + "missing", "2")
+    s.c("SPOP", p + "missing")
+    s.c("ZADD", z, "1", "a", "2.5", "b", "3", "c")
+    s.c("ZADD", z2, "1", "a", "5", "d")
+    s.c("ZADD", z, "INCR", "1", "a")
+    s.c("ZADD", z, "XX", "INCR", "1", "nope")
+    s.c("ZMSCORE", z, "a", "nope", "b")
+    s.c("ZRANGE", z, "0", "-1")
+    s.c("ZRANGE", z, "(1", "+inf", "BYSCORE", "LIMIT", "0", "2", "WITHSCORES")
+    s.c("ZRANGEBYSCORE", z, "-inf", "+inf", "WITHSCORES")
+    s.c("ZREVRANGEBYSCORE", z, "+inf", "-inf", "WITHSCORES")
+    s.c("ZREVRANGEBYSCORE", z, "+inf", "-inf")
+    s.c("ZREVRANGE", z, "0", "-1", "withscores")
+    s.c("ZRANDMEMBER", z2 + "one", "1", "WITHSCORES")
+    s.c("ZUNION", "2", z, z2, "WITHSCORES")
+    s.c("ZUNION", "1", z, "WITHSCORES")
+    s.c("ZINTER", "2", z, z2, "WITHSCORES")
+    s.c("ZDIFF", "2", z, z2, "WITHSCORES")
+    s.c("ZDIFF", "2", z, z2)
+    s.c("ZPOPMIN", z)
+    s.c("ZPOPMAX", z, "1")
+    s.c("ZPOPMIN", p + "missing")
+    s.c("ZMPOP", "1", z2, "MIN", "COUNT", "2")
+    s.c("ZMPOP", "1", p + "missing", "MIN")
+    s.c("GEOADD", g, "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania")
+    s.c("GEODIST", g, "Palermo", "Catania", "km")
+    s.c("GEOPOS", g, "Palermo", "nope")
+    s.c("GEORADIUS", g, "15", "37", "200", "km", "WITHDIST", "WITHCOORD", "WITHHASH", "ASC")
+    s.c("GEORADIUS", g, "15", "37", "200", "km", "WITHHASH", "ASC")
+    s.c("GEOSEARCH", g, "FROMMEMBER", "Palermo", "BYRADIUS", "300", "km", "WITHCOORD", "ASC")
+    s.c("XADD", x, "1-1", "f", "v")
+    s.c("XADD", x, "2-1", "f2", "v2")
+    s.c("XREAD", "STREAMS", x, "0")
+    s.c("XREAD", "STREAMS", p + "missing", "0")
+    s.c("XGROUP", "CREATE", x, "g", "0")
+    s.c("XREADGROUP", "GROUP", "g", "c1", "COUNT", "1", "STREAMS", x, ">")
+    s.c("XINFO", "STREAM", x)
+    s.c("XINFO", "GROUPS", x)
+    s.shape("XINFO", "CONSUMERS", x, "g")
+    s.shape("XINFO", "STREAM", x, "FULL")
+    s.c("SET", p + "a1", "ohmytext")
+    s.c("SET", p + "a2", "mynewtext")
+    s.c("LCS", p + "a1", p + "a2", "IDX", "MINMATCHLEN", "2", "WITHMATCHLEN")
+    s.c("LPOP", p + "missing", "2")
+    s.c("LMPOP", "1", p + "missing", "LEFT")
+    s.c("MGET", p + "a1", p + "missing")
+    s.c("FUNCTION", "LOAD", "#!lua name=compatlib\nredis.register_function('cf', "
+        "function(k, a) return 1 end)")
+    s.c("FUNCTION", "LIST", "LIBRARYNAME", "compatlib")
+    s.c("FUNCTION", "DELETE", "compatlib")
+    s.shape("MEMORY", "STATS")
+    s.type_only("MEMORY", "DOCTOR")
+    # Scripts run on a lane, in the client's protocol: their replies have no fixed shape.
+    s.c("EVAL", "redis.setresp(3); return redis.call('HGETALL', KEYS[1])", "1", h)
+    s.c("EVAL", "redis.setresp(3); return redis.call('ZSCORE', KEYS[1], 'b')", "1", z)
+    s.c("EVAL", "return false", "0")
+    s.c("GET", p + "a1")
+    s.c("DEL", h, st, st + "2", z, z2, x, g, p + "a1", p + "a2")
 
 
 def client_state(s, p):
@@ -277,6 +365,9 @@ def mixed_pipeline(s, p):
     batch.append(encode("DEL", p + "mixl", p + "mixh", p + "mixn",
                         *[p + "mix:%d" % i for i in range(7)]))
     s.raw(b"".join(batch), len(batch), label="pipeline: %d native/forwarded" % len(batch))
+
+
+def blocking_pipeline(s, p):
     s.raw(encode("SET", p + "mixb", "1") + encode("BLPOP", p + "mixq", "0.2") +
           encode("GET", p + "mixb") + encode("DEL", p + "mixb"), 4,
           label="pipeline with a blocking pop in the middle")
@@ -306,22 +397,45 @@ def behind_the_back(s, p):
     s.c("DEL", k, k + "l")
 
 
-def build(s, p):
-    s.proxy_section = True
+def build_shared(s, p):
+    """What runs on shared upstream connections (no pinning): in RESP2 and in RESP3."""
     client_state(s, p)
     mixed_pipeline(s, p)
     behind_the_back(s, p)
     wrong_types(s, p)
     data_types(s, p)
-    forwarded_writes(s, p)
     deep_reply(s, p)
+
+
+def build_pinned(s, p):
+    """What pins the client to a connection of its own (another database, MULTI, blocking)."""
+    blocking_pipeline(s, p)
+    forwarded_writes(s, p)
     transactions(s, p)
     blocking(s, p)
+
+
+def build(s, p):
+    s.proxy_section = True
+    build_shared(s, p)
+    build_pinned(s, p)
     pubsub(s, p)
     s.proxy_section = False
 
 
-def build_resp3(s, p):
+def build_resp3_shared(s, p):
+    """On a connection in RESP3 that must stay on the shared path (test_compat checks that no
+    client was pinned meanwhile)."""
     s.proxy_section = True
+    build_shared(s, p)
     resp3_types(s, p)
+    reply_shapes(s, p)
+    s.proxy_section = False
+
+
+def build_resp3(s, p):
+    """RESP3 where the client is pinned: Redis's own RESP3 on the client's connection."""
+    s.proxy_section = True
+    resp3_pinned(s, p)
+    build_pinned(s, p)
     s.proxy_section = False

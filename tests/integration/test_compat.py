@@ -24,19 +24,43 @@ kShowBytes = 300  # per reply in a mismatch report; 10 MB values are cut
 
 
 def build_script(with_upstream):
+    """Standalone: everything strata serves alone. Proxy: the RESP2 part, then pinned RESP3
+    (the shared RESP3 part is its own phase, proxy_resp3_shared_script)."""
     s = compat_dsl.Script()
     compat_core.build(s, "c2:")
     if with_upstream:
         compat_proxy.build(s, "p2:")
-    s.hello("3")
-    compat_core.build(s, "c3:")
-    if with_upstream:
-        compat_proxy.build_resp3(s, "p3:")
+        s.hello("3")
+        compat_core.databases(s, "c3p:")
+        compat_proxy.build_resp3(s, "p3p:")
+    else:
+        s.hello("3")
+        compat_core.build(s, "c3:")
     s.hello("2")
     compat_core.flushes(s, "c2:")
     if with_upstream:
         return s.steps
     return [st for st in s.steps if not st.needs_upstream()]
+
+
+def proxy_resp3_shared_script():
+    """Every command of the scripts again in RESP3, none of them pinning the client: strata
+    converts the shared connections' RESP2 replies (run_phase checks nobody was pinned)."""
+    s = compat_dsl.Script()
+    s.hello("3")
+    compat_core.build(s, "c3:", select_other_db=False)
+    compat_proxy.build_resp3_shared(s, "p3:")
+    return s.steps
+
+
+def pinned_total(strata):
+    c = harness.Client(strata.port)
+    info = c.call("INFO", "strata").decode(errors="replace")
+    c.close()
+    for line in info.splitlines():
+        if line.startswith("upstream_pinned_total:"):
+            return int(line.split(":", 1)[1])
+    raise AssertionError("INFO strata has no upstream_pinned_total")
 
 
 def _show(result):
@@ -141,6 +165,18 @@ def main():
 
     p, f, r = run_phase("proxy", build_script(True), redis2.port, strata2, flush_upstream,
                         redis2.port)
+    total_pass, total_fail = total_pass + p, total_fail + f
+    reports.append(r)
+
+    pinned_before = pinned_total(strata2)
+    p, f, r = run_phase("proxy-resp3-shared", proxy_resp3_shared_script(), redis2.port, strata2,
+                        flush_upstream, redis2.port)
+    pinned = pinned_total(strata2) - pinned_before
+    if pinned:
+        f += 1
+        r.append([f"proxy-resp3-shared: {pinned} client(s) pinned (want every RESP3 command on "
+                  "the shared path)"])
+        print(r[-1][0])
     total_pass, total_fail = total_pass + p, total_fail + f
     reports.append(r)
 

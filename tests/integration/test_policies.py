@@ -383,14 +383,15 @@ def pipelined(chk, s, r, pg):
 
 
 def pinned_clients(chk, s, r, pg):
-    """A RESP3 client (HELLO 3 gets it its own Redis connection) still has its keys under
+    """A RESP3 client (on the shared connections, its replies converted) has its keys under
     PostgreSQL policies served by their strategy, in RESP3, with replies in order among the
-    relayed ones; once the connection holds Redis state (MULTI) such keys are refused. Pub/sub
+    forwarded ones; once its connection is pinned and holds Redis state (MULTI) such keys are
+    refused. Pub/sub
     on a RESP3 connection is relayed as it comes. Replies strata composes itself on a pinned
     connection (STRATA admin) keep their place behind the relayed ones."""
     c = harness.Client(s.port)
     hello = c.call("HELLO", "3")
-    chk.ok(hello.startswith(b"%"), "HELLO 3 through strata: a RESP3 map from Redis", hello[:40])
+    chk.ok(hello.startswith(b"%"), "HELLO 3 through strata: a RESP3 map", hello[:40])
     cmds = [("RPUSH", "plain:r3", "a"), ("SET", "wt:r3", "v3"), ("LRANGE", "plain:r3", "0", "-1"),
             ("GET", "wt:r3"), ("SET", "wb:r3", "b3"), ("GET", "wt:r3none"),
             ("HSET", "plain:r3h", "f", "1"), ("HGETALL", "plain:r3h"), ("GET", "wb:r3"),
