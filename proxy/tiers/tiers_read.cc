@@ -242,6 +242,7 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
       req.value = std::string(args[3]);
     }
     req.multi = new_multi(c, 1, false);
+    req.client = c->client_id();
     write(std::move(req));
     return true;
   }
@@ -259,6 +260,7 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
       req.value = std::string(args[i + 1]);
       req.entry = &e;
       req.multi = m;
+      req.client = c->client_id();
       write(std::move(req));
     }
     return true;
@@ -276,6 +278,7 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
       req.is_delete = true;
       req.entry = &e;
       req.multi = m;
+      req.client = c->client_id();
       write(std::move(req));
     }
     return true;
@@ -303,6 +306,7 @@ bool Tiers::cas(ReplySink* c, std::string_view key, uint64_t expected, std::stri
   req.expire_at_ms = expire_at_ms;
   req.expected_version = expected;
   req.multi = new_multi(c, 1, true);  // the reply is the new version, an integer
+  req.client = c->client_id();
   write(std::move(req));
   return true;
 }
