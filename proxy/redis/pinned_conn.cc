@@ -174,7 +174,9 @@ void PinnedUpstream::fail_waiting(ReplySink* c, std::string_view error_line) {
 
 bool PinnedUpstream::deliver(ReplySink* c) {
   size_t used = 0;
-  while (used < carry_.size() && (skip_replies_ > 0 || framed_ || !waiting_.empty())) {
+  // Subscribed: relayed a whole message at a time, so that strata may add messages of its own
+  // in between (CLIENT TRACKING's invalidations to a REDIRECT target).
+  while (used < carry_.size() && (skip_replies_ > 0 || framed_ || !waiting_.empty() || pubsub_)) {
     // The scanner resumes where it stopped in a reply that was not complete yet.
     const std::string_view rest = std::string_view(carry_).substr(used);
     const protocol::ScanStatus st = scanner_.feed(rest);
@@ -195,7 +197,7 @@ bool PinnedUpstream::deliver(ReplySink* c) {
       c->complete_reply(w.seq, reply);
     }
   }
-  if (!framed_ && waiting_.empty() && skip_replies_ == 0 && used < carry_.size()) {
+  if (!framed_ && waiting_.empty() && skip_replies_ == 0 && !pubsub_ && used < carry_.size()) {
     c->append_raw(std::string_view(carry_).substr(used));
     used = carry_.size();
   }
@@ -225,21 +227,22 @@ void PinnedUpstream::on_recv(const char* data, long n) {
   // A reply means Redis ran the command (or queued it in MULTI: EXEC's reply comes later and
   // invalidates again); either way the keys leave through the seam as changed.
   const UpstreamContext& ctx = owner_->context();
+  const uint64_t writer = c != nullptr ? c->client_id() : 0;
   for (const std::string& k : written_keys_) {
     ctx.store->invalidate(k);
-    ctx.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kForwarded);
+    ctx.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kForwarded, writer);
   }
   written_keys_.clear();
   if (flush_on_reply_) {
     ctx.store->flush_all();
-    ctx.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kForwarded);
+    ctx.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kForwarded, writer);
     flush_on_reply_ = false;
   }
   if (c == nullptr) {
     close();
     return;
   }
-  if (!framed_ && waiting_.empty() && skip_replies_ == 0 && carry_.empty()) {
+  if (!framed_ && waiting_.empty() && skip_replies_ == 0 && carry_.empty() && !pubsub_) {
     c->append_raw(input);  // relaying: straight through
     return;
   }

@@ -397,12 +397,16 @@ void Upstream::apply_effect(const WriteEffect& e, bool ok, bool maybe_applied) {
       break;
     case WriteEffect::kFlushAll:
       store.flush_all();
-      if (changed) ctx_.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kForwarded);
+      if (changed) {
+        ctx_.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kForwarded, e.client);
+      }
       break;
     case WriteEffect::kInvalidate:
       for (const std::string& k : e.keys) {
         store.invalidate(k);
-        if (changed) ctx_.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kForwarded);
+        if (changed) {
+          ctx_.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kForwarded, e.client);
+        }
       }
       break;
     case WriteEffect::kInstall:
@@ -416,6 +420,7 @@ void Upstream::apply_effect(const WriteEffect& e, bool ok, bool maybe_applied) {
         ChangeEvent ev;
         ev.key = e.keys[i];
         ev.source = ChangeSource::kForwarded;
+        ev.client = e.client;
         if (installed) {
           ev.op = ChangeOp::kSet;
           ev.value = e.values[i];

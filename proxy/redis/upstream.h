@@ -63,6 +63,7 @@ struct WriteEffect {
   std::vector<std::string> values;  // kInstall: one per key
   std::vector<uint64_t> leases;     // kInstall: one per key
   int64_t expire_at_ms = 0;         // kInstall
+  uint64_t client = 0;              // whose command it is (the change event says so)
 };
 
 // A fill in progress: one upstream GET+PTTL for any number of waiting clients.

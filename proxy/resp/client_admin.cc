@@ -177,12 +177,12 @@ bool ClientConn::serve_client(const CommandSpec& spec, Args args, std::string_vi
     run_local(&spec, args);  // Redis's error for the line
     return true;
   }
+  if (name_is(sub, "reply")) return false;
   if (name_is(sub, "tracking") || name_is(sub, "trackinginfo") || name_is(sub, "caching") ||
-      name_is(sub, "reply")) {
-    return false;
+      name_is(sub, "getredir")) {
+    serve_tracking(sub, args);  // strata's own, fed by its change seam (client_tracking.cc)
+    return true;
   }
-  // Tracking redirection is the pinned connection's (Redis's) once tracking went there.
-  if (name_is(sub, "getredir") && pinned_ != nullptr) return false;
   if (name_is(sub, "pause") || name_is(sub, "unpause")) {
     if (ctx_->upstream == nullptr) return false;  // standalone: cmd_client's answer
     ctx_->upstream->forward_lane(this, reserve_reply(), Route::kControl, args, {}, nullptr);

@@ -10,6 +10,7 @@
 #include "proxy/tiers/tiers.h"
 #include "proxy/redis/upstream.h"
 #include "proxy/resp/client_registry.h"
+#include "proxy/resp/tracking_table.h"
 
 namespace strata::proxy {
 namespace {
@@ -163,6 +164,7 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
     return false;
   }
   if (spec != nullptr && ctx_->hitrate != nullptr) sample_access(*spec, args);
+  if (spec != nullptr && tracking_.on) track_command(*spec, args);
   if (spec != nullptr && spec->name == "strata") {
     // strata's own admin commands are answered by strata, pinned connection or not.
     if (!strata_policy_admin(this, ctx_->tier_shared, ctx_->tiers, loop_->now_ms(), args)) run_local(spec, args);
@@ -384,6 +386,7 @@ void ClientConn::on_tick(int64_t now_ms) {
 
 void ClientConn::on_closed() {
   ClientRegistry::instance().remove(client_.id);
+  if (tracking_.on) TrackingTable::instance().disable(client_.id);
   ctx_->stats->connected_clients.fetch_sub(1, std::memory_order_relaxed);
   if (pinned_ != nullptr) {
     pinned_->detach_client();

@@ -16,6 +16,7 @@
 #include "proxy/loop/endpoint.h"
 #include "proxy/loop/reply_sink.h"
 #include "proxy/loop/ring_queue.h"
+#include "proxy/resp/client_tracking.h"
 #include "proxy/resp/front_context.h"
 
 namespace strata::proxy {
@@ -82,6 +83,14 @@ class ClientConn final : public Endpoint, public ReplySink {
   // CLIENT KILL of this connection by itself: it closes once this reply is out.
   void close_after_reply();
 
+  // client_tracking.cc. A key this client tracks changed (flush: every key; writer: whose
+  // command changed it): tell it, or its REDIRECT target, as Redis would.
+  void tell_invalidated(const KeyChanges& changes, bool flush);
+  // This client is the REDIRECT target of another: the message for it, in its protocol, after
+  // what it was sent so far (nothing when it can take none: RESP2 and not subscribed).
+  void take_redirected(const std::vector<std::string>& keys, bool flush, int null_resp);
+  const TrackingState& tracking() const { return tracking_; }
+
  private:
   struct ReplySlot {
     bool ready = false;
@@ -116,6 +125,11 @@ class ClientConn final : public Endpoint, public ReplySink {
   // False: the command goes the usual way (TRACKING & co. to a pinned connection; inside MULTI
   // or subscribed, to the client's pinned connection as any command).
   bool serve_client(const CommandSpec& spec, Args args, std::string_view raw);
+  // client_tracking.cc: CLIENT TRACKING / TRACKINGINFO / CACHING / GETREDIR.
+  void serve_tracking(std::string_view sub, Args args);
+  // Before a command runs: with tracking on, the keys a read-only command reads are remembered
+  // (CLIENT CACHING's yes/no lasts one command).
+  void track_command(const CommandSpec& spec, Args args);
   void client_list(Args args);
   void client_kill(Args args);
   void client_unblock(Args args);
@@ -180,6 +194,7 @@ class ClientConn final : public Endpoint, public ReplySink {
   uint64_t request_bytes_ = 0;
   uint64_t argv_bytes_ = 0;
   std::vector<std::string_view> keys_;      // scratch: a command's keys (no allocation once grown)
+  TrackingState tracking_;
 };
 
 

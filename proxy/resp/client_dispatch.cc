@@ -8,6 +8,7 @@
 
 #include "cache/store.h"
 #include "proxy/resp/client_conn.h"
+#include "proxy/resp/tracking_table.h"
 #include "proxy/commands/commands.h"
 #include "proxy/tiers/tier_shared.h"
 #include "proxy/tiers/tiers.h"
@@ -36,13 +37,10 @@ bool is_connection_local(std::string_view name, Args args) {
 }
 
 // CLIENT subcommands that change how Redis treats this connection need one of their own; the
-// others are strata's (client_admin.cc: serve_client).
+// others are strata's (client_admin.cc: serve_client; TRACKING & co.: client_tracking.cc).
 bool is_stateful_client_subcommand(Args args) {
   if (args.size() < 2) return false;
-  for (std::string_view s : {"tracking", "reply", "caching", "trackinginfo"}) {
-    if (iequals(args[1], s)) return true;
-  }
-  return false;
+  return iequals(args[1], "reply");
 }
 
 // XREAD and XREADGROUP block only with BLOCK (before STREAMS: after it come keys and ids).
@@ -278,6 +276,7 @@ std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, 
   cache::Store& store = *ctx_->store;
   Upstream& up = *ctx_->upstream;
   auto effect = std::make_unique<WriteEffect>();
+  effect->client = client_.id;
   if (spec.name == "flushall" || spec.name == "flushdb") {
     store.flush_all();
     effect->kind = WriteEffect::kFlushAll;
@@ -287,9 +286,12 @@ std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, 
   command_keys(spec, args, &keys);
   // Invalidate first: no reader may see the old value once the write is on its way, and no
   // fill started before it may install that old value later.
+  TrackingTable& tracking = TrackingTable::instance();
+  const bool tracked = tracking.active();
   for (std::string_view k : keys) {
     store.invalidate(k);
     up.forget_flight(k);
+    if (tracked) tracking.write_started(k, loop_->now_ms());
   }
   const int64_t now = loop_->now_ms();
   std::string_view n = spec.name;

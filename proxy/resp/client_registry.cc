@@ -37,6 +37,12 @@ bool ClientRegistry::owner_of(uint64_t id, uint32_t* worker) const {
   return true;
 }
 
+ClientConn* ClientRegistry::local(uint64_t id, uint32_t w) const {
+  std::lock_guard lock(mu_);
+  auto it = clients_.find(id);
+  return it != clients_.end() && it->second.worker == w ? it->second.conn : nullptr;
+}
+
 std::vector<uint32_t> ClientRegistry::workers() const {
   std::lock_guard lock(mu_);
   std::vector<uint32_t> out;

@@ -25,6 +25,8 @@ class ClientRegistry {
   void remove(uint64_t id);
   // The worker (loop index) that owns client `id`; false if no such client.
   bool owner_of(uint64_t id, uint32_t* worker) const;
+  // On worker w's thread: client `id` if w owns it, else null.
+  ClientConn* local(uint64_t id, uint32_t w) const;
   // Workers that own at least one client (the only ones a request can concern).
   std::vector<uint32_t> workers() const;
   // On worker w's thread: its clients, in id order. Valid on that thread until it returns to

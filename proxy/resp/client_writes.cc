@@ -28,7 +28,7 @@ const PolicySnapshot* ClientConn::ttl_policies() const {
 
 void ClientConn::after_local_write(const CommandSpec& spec, Args args) {
   if (is_flush(spec)) {
-    ctx_->seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kNative);
+    ctx_->seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kNative, client_.id);
     return;
   }
   keys_.clear();
@@ -44,7 +44,7 @@ void ClientConn::after_local_write(const CommandSpec& spec, Args args) {
         }
       }
     }
-    ctx_->seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kNative);
+    ctx_->seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kNative, client_.id);
   }
 }
 

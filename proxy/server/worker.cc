@@ -12,6 +12,7 @@
 
 #include "proxy/resp/client_conn.h"
 #include "proxy/resp/client_registry.h"
+#include "proxy/resp/client_tracking.h"
 #include "proxy/commands/hitrate_monitor.h"
 #include "proxy/loop/log.h"
 #include "proxy/admin/policy_admin.h"
@@ -110,6 +111,10 @@ bool Worker::init(std::string* err, std::string* driver_note) {
     }
     seam_.subscribe(publisher_.get());
   }
+  // Every change, whatever its source, may concern a client with CLIENT TRACKING on (one
+  // relaxed load when none has it).
+  tracking_ = std::make_unique<TrackingNotifier>(&loop_);
+  seam_.subscribe(tracking_.get());
   front_.loop = &loop_;
   front_.store = shared_->store;
   front_.stats = shared_->stats;
@@ -151,6 +156,7 @@ void Worker::request_stop() {
 void Worker::end_of_iteration(int64_t now_ms) {
   if (tiers_) tiers_->end_of_iteration(now_ms);
   if (publisher_) publisher_->flush();  // this iteration's changes, one message per partition
+  tracking_->flush_batches();           // BCAST clients: this iteration's keys per prefix
 }
 
 // Peers' changes the bus queued without waking this loop (see NatsBus::fan_out_pending).

@@ -52,6 +52,7 @@ struct ChangeEvent {
   ChangeOp op = ChangeOp::kInvalidate;
   ChangeSource source = ChangeSource::kNative;
   uint32_t origin = 0;      // the instance that made the change; 0: this one
+  uint64_t client = 0;      // the strata client whose command made it (0: none known here)
   // The prefix's counter of changes, when the producer knows its policy entry; else null.
   std::atomic<uint64_t>* prefix_changes = nullptr;
 };
@@ -96,11 +97,13 @@ class ChangeSeam {
     for (ChangeSubscriber* s : subscribers_) s->on_change(e);
   }
   // Convenience for producers that only know the key and what happened to it.
-  void publish(std::string_view key, ChangeOp op, ChangeSource source) noexcept {
+  void publish(std::string_view key, ChangeOp op, ChangeSource source,
+               uint64_t client = 0) noexcept {
     ChangeEvent e;
     e.key = key;
     e.op = op;
     e.source = source;
+    e.client = client;
     publish(e);
   }
   // False when kSubscribersMax are already subscribed.

@@ -58,6 +58,7 @@ bool Tiers::append(ReplySink* c, std::string_view stream, std::string_view value
   req.entry = e;
   req.append = true;
   req.multi = new_multi(c, 1, true);  // the reply is the position, an integer
+  req.client = c->client_id();
   write(std::move(req));
   return true;
 }

@@ -94,6 +94,7 @@ class Tiers {
     bool is_delete = false;
     int64_t expire_at_ms = 0;  // the command's own expiry (0: none); the plan adds the TTL
     uint64_t multi = 0;
+    uint64_t client = 0;  // whose command it is (its change event says so)
     const PolicyEntry* entry = nullptr;  // lives past the request (see PolicyRegistry)
     // STRATA CAS: the version PostgreSQL's row must hold (0: the key must be absent). The
     // reply is then the new version.
@@ -204,7 +205,7 @@ class Tiers {
   void retry_parked(int64_t now_ms);
   // The write leaves through the change seam (installed: the new value is the key's now).
   void publish_write(std::string_view key, bool is_delete, bool installed, std::string_view value,
-                     uint64_t version, int64_t expire_at_ms, PrefixStats* stats);
+                     uint64_t version, int64_t expire_at_ms, PrefixStats* stats, uint64_t client);
 
   // Write-behind flushing (tiers_flush.cc).
   struct ArrayForm;

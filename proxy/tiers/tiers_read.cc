@@ -236,6 +236,7 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
       req.value = std::string(args[3]);
     }
     req.multi = new_multi(c, 1, false);
+    req.client = c->client_id();
     write(std::move(req));
     return true;
   }
@@ -253,6 +254,7 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
       req.value = std::string(args[i + 1]);
       req.entry = &e;
       req.multi = m;
+      req.client = c->client_id();
       write(std::move(req));
     }
     return true;
@@ -270,6 +272,7 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
       req.is_delete = true;
       req.entry = &e;
       req.multi = m;
+      req.client = c->client_id();
       write(std::move(req));
     }
     return true;
@@ -297,6 +300,7 @@ bool Tiers::cas(ReplySink* c, std::string_view key, uint64_t expected, std::stri
   req.expire_at_ms = expire_at_ms;
   req.expected_version = expected;
   req.multi = new_multi(c, 1, true);  // the reply is the new version, an integer
+  req.client = c->client_id();
   write(std::move(req));
   return true;
 }

@@ -87,7 +87,7 @@ void Tiers::l2_install(const PolicyEntry& e, std::string_view key, std::string_v
 
 void Tiers::publish_write(std::string_view key, bool is_delete, bool installed,
                           std::string_view value, uint64_t version, int64_t expire_at_ms,
-                          PrefixStats* stats) {
+                          PrefixStats* stats, uint64_t client) {
   ChangeEvent e;
   e.key = key;
   e.op = is_delete ? ChangeOp::kDelete : installed ? ChangeOp::kSet : ChangeOp::kInvalidate;
@@ -97,6 +97,7 @@ void Tiers::publish_write(std::string_view key, bool is_delete, bool installed,
   }
   e.version = version;
   e.source = ChangeSource::kStrategy;
+  e.client = client;
   e.prefix_changes = &stats->changes;
   ctx_.seam->publish(e);
 }

@@ -209,7 +209,7 @@ void Tiers::flush_settled(uint64_t batch, size_t first, size_t n, const PgResult
       // rows is not known, so every key of the statement is dropped and peers told.
       for (const policies::WriteView& w : rows) {
         ctx_.store->invalidate(w.key);
-        publish_write(w.key, false, false, {}, 0, 0, stats);
+        publish_write(w.key, false, false, {}, 0, 0, stats, 0);
       }
     }
     shared_->write_behind->settle(b.prefix, rows, true);

@@ -216,7 +216,8 @@ bool Tiers::start_step(uint64_t id, WriteRun& run, const PlannedStep& s) {
                     !req.is_delete && !run.superseded &&
                         (run.plan.contains(Step::kL1Set) || run.plan.contains(Step::kL2Set) ||
                          run.plan.contains(Step::kEnqueueFlush)),
-                    req.value, run_version(run), run.plan.cache_expire_at_ms, req.entry->stats);
+                    req.value, run_version(run), run.plan.cache_expire_at_ms, req.entry->stats,
+                    req.client);
       break;
     case Step::kAck:
       break;  // finish_run replies, after the stage

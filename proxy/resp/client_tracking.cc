@@ -1,0 +1,405 @@
+// CLIENT TRACKING served by strata, with Redis 7.0's semantics and replies: the default mode,
+// BCAST with PREFIX, OPTIN/OPTOUT with CLIENT CACHING, NOLOOP, REDIRECT (to a client subscribed
+// to __redis__:invalidate, or any RESP3 client), RESP3 invalidation pushes, null invalidations
+// on FLUSHALL/FLUSHDB, CLIENT TRACKINGINFO and CLIENT GETREDIR. The invalidations come from the
+// change seam, so they cover every change strata knows of (docs/tracking.md).
+//
+// Two races are closed. An invalidation goes out behind every reply the client is still owed,
+// so a read answered after a concurrent change is always followed by its invalidation (the key
+// is remembered before the read is sent). And a REDIRECT target that goes away does not leave
+// its clients silently stale: a RESP3 client gets a tracking-redir-broken push (as from Redis);
+// a RESP2 client, which nothing can be pushed to, is disconnected, so that its library drops
+// what it cached (Redis leaves it stale: redis#13082).
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+
+#include "protocol/reply_writer.h"
+#include "proxy/loop/log.h"
+#include "proxy/resp/client_conn.h"
+#include "proxy/resp/client_registry.h"
+#include "proxy/resp/tracking_table.h"
+
+namespace strata::proxy {
+namespace {
+
+constexpr std::string_view kRedirectChannel = "__redis__:invalidate";
+
+std::atomic<uint64_t> g_broken_redirect_closes{0};
+
+// The keys part of an invalidation: an array of the keys, or for a flush the null of the
+// tracking client's protocol (Redis sends its own client's null even to a redirect target).
+void append_keys(std::string* out, const std::vector<std::string>& keys, bool flush,
+                 int null_resp) {
+  if (flush) {
+    out->append(null_resp >= 3 ? "_\r\n" : "$-1\r\n");
+    return;
+  }
+  protocol::ReplyWriter w(out, 2);
+  w.array_header(keys.size());
+  for (const std::string& k : keys) w.bulk(k);
+}
+
+// Tells `ids` (clients of any worker) about `changes`, each on its own worker's thread.
+void tell_everywhere(uint32_t here, const std::vector<uint64_t>& ids, const KeyChanges& changes,
+                     bool flush) {
+  ClientRegistry& reg = ClientRegistry::instance();
+  std::vector<std::pair<uint32_t, uint64_t>> elsewhere;
+  for (uint64_t id : ids) {
+    uint32_t w = 0;
+    if (!reg.owner_of(id, &w)) continue;  // gone: its entries went with it
+    if (w == here) {
+      tell_tracking_client(w, id, changes, flush);
+    } else {
+      elsewhere.emplace_back(w, id);
+    }
+  }
+  // One mailbox post per worker, in the order the clients were named.
+  while (!elsewhere.empty()) {
+    const uint32_t w = elsewhere.front().first;
+    std::vector<uint64_t> batch;
+    std::erase_if(elsewhere, [&](const auto& p) {
+      if (p.first != w) return false;
+      batch.push_back(p.second);
+      return true;
+    });
+    reg.post(w, [w, batch = std::move(batch), changes, flush] {
+      for (uint64_t id : batch) tell_tracking_client(w, id, changes, flush);
+    });
+  }
+}
+
+KeyChanges one_change(std::string_view key, uint64_t writer) {
+  return std::make_shared<const std::vector<KeyChange>>(
+      std::vector<KeyChange>{KeyChange{std::string(key), writer}});
+}
+
+bool parse_id(std::string_view s, int64_t* out) {
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+// Redis's stringCheckPrefix: one of the two starts with the other.
+bool overlap(std::string_view a, std::string_view b) {
+  return a.size() <= b.size() ? b.starts_with(a) : a.starts_with(b);
+}
+
+}  // namespace
+
+void tell_tracking_client(uint32_t worker, uint64_t id, const KeyChanges& changes, bool flush) {
+  ClientConn* c = ClientRegistry::instance().local(id, worker);
+  if (c != nullptr && !c->closed()) c->tell_invalidated(changes, flush);
+}
+
+void TrackingNotifier::on_change(const ChangeEvent& e) {
+  TrackingTable& table = TrackingTable::instance();
+  if (!table.active()) return;
+  const uint32_t here = loop_->index();
+  if (e.op == ChangeOp::kFlushAll) {
+    readers_.clear();
+    table.flushed(&readers_);
+    tell_everywhere(here, readers_, std::make_shared<const std::vector<KeyChange>>(), true);
+    return;
+  }
+  if (e.key.empty()) return;
+  if (e.source == ChangeSource::kForwarded) {
+    table.write_done(e.key);
+  } else if (e.source == ChangeSource::kTracking && table.write_in_flight(e.key, loop_->now_ms())) {
+    return;  // strata's own forwarded write: its reply's event tells
+  }
+  readers_.clear();
+  hits_.clear();
+  table.changed(e.key, &readers_, &hits_);
+  if (!readers_.empty()) tell_everywhere(here, readers_, one_change(e.key, e.client), false);
+  for (TrackingTable::PrefixHit& h : hits_) {
+    for (uint64_t id : h.clients) {
+      batches_[{id, h.prefix}].push_back(KeyChange{std::string(e.key), e.client});
+      ++batched_;
+    }
+  }
+  if (batched_ >= kBatchKeysMax) flush_batches();
+}
+
+void TrackingNotifier::flush_batches() {
+  if (batches_.empty()) return;
+  auto batches = std::move(batches_);
+  batches_.clear();
+  batched_ = 0;
+  const uint32_t here = loop_->index();
+  for (auto& [who, keys] : batches) {
+    tell_everywhere(here, {who.first},
+                    std::make_shared<const std::vector<KeyChange>>(std::move(keys)), false);
+  }
+}
+
+void ClientConn::tell_invalidated(const KeyChanges& changes, bool flush) {
+  if (!tracking_.on) return;  // switched off since: its old keys go unanswered, as in Redis
+  std::vector<std::string> keys;
+  if (flush) {
+    if (tracking_.flush_told) return;
+    tracking_.flush_told = true;
+  } else {
+    for (const KeyChange& k : *changes) {
+      // NOLOOP: not the changes its own commands made.
+      if (tracking_.noloop && k.writer != 0 && k.writer == client_.id) continue;
+      keys.push_back(k.key);
+    }
+    if (keys.empty()) return;
+  }
+  if (tracking_.redirect == 0) {
+    if (client_.resp_version < 3) return;  // RESP2 without a target: nowhere to send it
+    std::string msg = ">2\r\n$10\r\ninvalidate\r\n";
+    append_keys(&msg, keys, flush, client_.resp_version);
+    append_raw(msg);
+    return;
+  }
+  ClientRegistry& reg = ClientRegistry::instance();
+  uint32_t w = 0;
+  const uint64_t target = tracking_.redirect;
+  if (!reg.owner_of(target, &w)) {
+    tracking_.broken_redirect = true;
+    if (client_.resp_version >= 3) {
+      std::string msg = ">2\r\n$21\r\ntracking-redir-broken\r\n:" + std::to_string(target) +
+                        "\r\n";
+      append_raw(msg);
+      return;
+    }
+    // RESP2: nothing can tell it; cached values would stay stale for good. Disconnected, its
+    // library reconnects with an empty cache.
+    g_broken_redirect_closes.fetch_add(1, std::memory_order_relaxed);
+    STRATA_LOG_INFO("client %llu: its CLIENT TRACKING REDIRECT target %llu is gone; closing "
+                    "the connection so that it drops what it cached",
+                    static_cast<unsigned long long>(client_.id),
+                    static_cast<unsigned long long>(target));
+    tracking_.on = false;
+    TrackingTable::instance().disable(client_.id);
+    close_after_reply();
+    return;
+  }
+  const int null_resp = client_.resp_version;
+  if (w == loop_->index()) {
+    if (ClientConn* t = reg.local(target, w); t != nullptr && !t->closed()) {
+      t->take_redirected(keys, flush, null_resp);
+    }
+    return;
+  }
+  reg.post(w, [w, target, keys = std::move(keys), flush, null_resp] {
+    ClientConn* t = ClientRegistry::instance().local(target, w);
+    if (t != nullptr && !t->closed()) t->take_redirected(keys, flush, null_resp);
+  });
+}
+
+void ClientConn::take_redirected(const std::vector<std::string>& keys, bool flush,
+                                 int null_resp) {
+  std::string msg;
+  if (client_.resp_version >= 3) {
+    msg = ">2\r\n$10\r\ninvalidate\r\n";
+  } else if (pubsub()) {
+    // Its subscription lives on its pinned connection, relayed whole message by whole message:
+    // this one goes in between two of them.
+    msg = "*3\r\n$7\r\nmessage\r\n$20\r\n";
+    msg += kRedirectChannel;
+    msg += "\r\n";
+  } else {
+    return;  // RESP2 and not subscribed: Redis sends it nothing either
+  }
+  append_keys(&msg, keys, flush, null_resp);
+  append_raw(msg);
+}
+
+void ClientConn::track_command(const CommandSpec& spec, Args args) {
+  const bool caching = tracking_.caching;
+  tracking_.flush_told = false;  // it may have cached something again
+  // CLIENT CACHING's yes/no holds for the one command after it (any CLIENT subcommand keeps it).
+  if (spec.name != "client") tracking_.caching = false;
+  if ((spec.flags & kReadOnly) == 0 || tracking_.bcast) return;
+  // Read-only scripts track the keys of the commands they run, which strata does not see.
+  if (spec.name == "eval_ro" || spec.name == "evalsha_ro" || spec.name == "fcall_ro") return;
+  if ((tracking_.optin && !caching) || (tracking_.optout && caching)) return;
+  keys_.clear();
+  command_keys(spec, args, &keys_);
+  if (keys_.empty()) return;
+  TrackingTable& table = TrackingTable::instance();
+  std::vector<TrackingTable::Told> evicted;
+  for (std::string_view k : keys_) table.remember(k, client_.id, &evicted);
+  // Forgotten for room: their readers hear of them now, as changed (Redis does the same).
+  for (const TrackingTable::Told& t : evicted) {
+    tell_everywhere(loop_->index(), t.clients, one_change(t.key, 0), false);
+  }
+}
+
+void ClientConn::serve_tracking(std::string_view sub, Args args) {
+  protocol::ReplyWriter w(reply_target(), client_.resp_version);
+  if (name_is(sub, "getredir")) {
+    w.integer(tracking_.on ? static_cast<int64_t>(tracking_.redirect) : -1);
+    return;
+  }
+  if (name_is(sub, "trackinginfo")) {
+    std::vector<std::string_view> flags;
+    flags.push_back(tracking_.on ? "on" : "off");
+    if (tracking_.bcast) flags.push_back("bcast");
+    if (tracking_.optin) {
+      flags.push_back("optin");
+      if (tracking_.caching) flags.push_back("caching-yes");
+    }
+    if (tracking_.optout) {
+      flags.push_back("optout");
+      if (tracking_.caching) flags.push_back("caching-no");
+    }
+    if (tracking_.noloop) flags.push_back("noloop");
+    if (tracking_.broken_redirect) flags.push_back("broken_redirect");
+    w.map_header(3);
+    w.bulk("flags");
+    w.set_header(flags.size());
+    for (std::string_view f : flags) w.bulk(f);
+    w.bulk("redirect");
+    w.integer(tracking_.on ? static_cast<int64_t>(tracking_.redirect) : -1);
+    w.bulk("prefixes");
+    std::vector<std::string> sorted = tracking_.prefixes;
+    std::sort(sorted.begin(), sorted.end());
+    w.array_header(sorted.size());
+    for (const std::string& p : sorted) w.bulk(p);
+    return;
+  }
+  if (name_is(sub, "caching")) {
+    if (!tracking_.on || (!tracking_.optin && !tracking_.optout)) {
+      w.error("ERR CLIENT CACHING can be called only when the client is in tracking mode with "
+              "OPTIN or OPTOUT mode enabled");
+      return;
+    }
+    if (iequals(args[2], "yes")) {
+      if (!tracking_.optin) {
+        w.error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
+        return;
+      }
+    } else if (iequals(args[2], "no")) {
+      if (!tracking_.optout) {
+        w.error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+        return;
+      }
+    } else {
+      w.error("ERR syntax error");
+      return;
+    }
+    tracking_.caching = true;
+    w.ok();
+    return;
+  }
+  // CLIENT TRACKING on|off [REDIRECT id] [PREFIX p]... [BCAST] [OPTIN] [OPTOUT] [NOLOOP]
+  bool bcast = false;
+  bool optin = false;
+  bool optout = false;
+  bool noloop = false;
+  int64_t redirect = 0;
+  std::vector<std::string> prefixes;
+  for (size_t j = 3; j < args.size(); ++j) {
+    const bool more = j + 1 < args.size();
+    const std::string_view opt = args[j];
+    if (iequals(opt, "redirect") && more) {
+      ++j;
+      if (redirect != 0) {
+        w.error("ERR A client can only redirect to a single other client");
+        return;
+      }
+      if (!parse_id(args[j], &redirect)) {
+        w.error("ERR value is not an integer or out of range");
+        return;
+      }
+      uint32_t owner = 0;
+      if (redirect <= 0 ||
+          !ClientRegistry::instance().owner_of(static_cast<uint64_t>(redirect), &owner)) {
+        w.error("ERR The client ID you want redirect to does not exist");
+        return;
+      }
+    } else if (iequals(opt, "bcast")) {
+      bcast = true;
+    } else if (iequals(opt, "optin")) {
+      optin = true;
+    } else if (iequals(opt, "optout")) {
+      optout = true;
+    } else if (iequals(opt, "noloop")) {
+      noloop = true;
+    } else if (iequals(opt, "prefix") && more) {
+      ++j;
+      if (args[j].size() > kTrackingPrefixBytesMax ||
+          prefixes.size() + tracking_.prefixes.size() >= kTrackingPrefixesMax) {
+        w.error("ERR strata: at most " + std::to_string(kTrackingPrefixesMax) +
+                " tracking prefixes per client, each at most " +
+                std::to_string(kTrackingPrefixBytesMax) + " bytes");
+        return;
+      }
+      prefixes.emplace_back(args[j]);
+    } else {
+      w.error("ERR syntax error");
+      return;
+    }
+  }
+  if (iequals(args[2], "off")) {
+    if (tracking_.on) TrackingTable::instance().disable(client_.id);
+    tracking_ = TrackingState{};
+    w.ok();
+    return;
+  }
+  if (!iequals(args[2], "on")) {
+    w.error("ERR syntax error");
+    return;
+  }
+  if (!bcast && !prefixes.empty()) {
+    w.error("ERR PREFIX option requires BCAST mode to be enabled");
+    return;
+  }
+  if (tracking_.on && tracking_.bcast != bcast) {
+    w.error("ERR You can't switch BCAST mode on/off before disabling tracking for this client, "
+            "and then re-enabling it with a different mode.");
+    return;
+  }
+  if (bcast && (optin || optout)) {
+    w.error("ERR OPTIN and OPTOUT are not compatible with BCAST");
+    return;
+  }
+  if (optin && optout) {
+    w.error("ERR You can't specify both OPTIN mode and OPTOUT mode");
+    return;
+  }
+  if ((optin && tracking_.optout) || (optout && tracking_.optin)) {
+    w.error("ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, "
+            "and then re-enabling it with a different mode.");
+    return;
+  }
+  if (bcast) {
+    for (size_t i = 0; i < prefixes.size(); ++i) {
+      for (const std::string& held : tracking_.prefixes) {
+        if (overlap(held, prefixes[i])) {
+          w.error("ERR Prefix '" + prefixes[i] + "' overlaps with an existing prefix '" + held +
+                  "'. Prefixes for a single client must not overlap.");
+          return;
+        }
+      }
+      for (size_t j = i + 1; j < prefixes.size(); ++j) {
+        if (overlap(prefixes[i], prefixes[j])) {
+          w.error("ERR Prefix '" + prefixes[i] + "' overlaps with another provided prefix '" +
+                  prefixes[j] + "'. Prefixes for a single client must not overlap.");
+          return;
+        }
+      }
+    }
+  }
+  // As Redis's enableTracking: the mode flags are set anew, BCAST prefixes add up.
+  tracking_.on = true;
+  tracking_.bcast = bcast;
+  tracking_.optin = optin;
+  tracking_.optout = optout;
+  tracking_.noloop = noloop;
+  tracking_.broken_redirect = false;
+  tracking_.redirect = static_cast<uint64_t>(redirect);
+  if (bcast && prefixes.empty() && tracking_.prefixes.empty()) prefixes.emplace_back();
+  for (std::string& p : prefixes) tracking_.prefixes.push_back(std::move(p));
+  TrackingTable::instance().enable(client_.id, bcast, tracking_.prefixes);
+  w.ok();
+}
+
+uint64_t tracking_broken_redirect_closes() {
+  return g_broken_redirect_closes.load(std::memory_order_relaxed);
+}
+
+}  // namespace strata::proxy

@@ -1,0 +1,126 @@
+#include "proxy/resp/tracking_table.h"
+
+#include <algorithm>
+
+namespace strata::proxy {
+namespace {
+
+void add_once(std::vector<uint64_t>* ids, uint64_t id) {
+  if (std::find(ids->begin(), ids->end(), id) == ids->end()) ids->push_back(id);
+}
+
+}  // namespace
+
+TrackingTable& TrackingTable::instance() {
+  static TrackingTable table;
+  return table;
+}
+
+void TrackingTable::set_max_keys(size_t n) {
+  std::lock_guard lock(mu_);
+  max_keys_ = n;
+}
+
+size_t TrackingTable::max_keys() const {
+  std::lock_guard lock(mu_);
+  return max_keys_;
+}
+
+void TrackingTable::enable(uint64_t client, bool bcast, const std::vector<std::string>& prefixes) {
+  std::lock_guard lock(mu_);
+  tracking_.insert(client);
+  clients_.store(tracking_.size(), std::memory_order_relaxed);
+  if (!bcast) return;
+  for (const std::string& p : prefixes) add_once(&prefixes_[p], client);
+  if (prefixes.empty()) add_once(&prefixes_[std::string()], client);
+}
+
+void TrackingTable::disable(uint64_t client) {
+  std::lock_guard lock(mu_);
+  tracking_.erase(client);
+  clients_.store(tracking_.size(), std::memory_order_relaxed);
+  // Its keys stay until they change (as in Redis): telling a client that no longer tracks is
+  // skipped where it would be sent, and the entry goes at that change.
+  for (auto it = prefixes_.begin(); it != prefixes_.end();) {
+    std::erase(it->second, client);
+    it = it->second.empty() ? prefixes_.erase(it) : std::next(it);
+  }
+}
+
+void TrackingTable::remember(std::string_view key, uint64_t client, std::vector<Told>* evicted) {
+  std::lock_guard lock(mu_);
+  auto it = keys_.find(std::string(key));
+  if (it == keys_.end()) {
+    // Room first: the oldest-in-bucket order of the map is as good as Redis's random pick.
+    while (!keys_.empty() && keys_.size() >= max_keys_) {
+      auto victim = keys_.begin();
+      evicted->push_back(Told{victim->first, std::move(victim->second)});
+      keys_.erase(victim);
+      ++evicted_;
+    }
+    if (max_keys_ == 0) return;
+    it = keys_.emplace(std::string(key), std::vector<uint64_t>()).first;
+  }
+  add_once(&it->second, client);
+}
+
+void TrackingTable::changed(std::string_view key, std::vector<uint64_t>* readers,
+                            std::vector<PrefixHit>* bcast) {
+  std::lock_guard lock(mu_);
+  if (!keys_.empty()) {
+    auto it = keys_.find(std::string(key));
+    if (it != keys_.end()) {
+      *readers = std::move(it->second);
+      keys_.erase(it);
+    }
+  }
+  for (const auto& [prefix, ids] : prefixes_) {
+    if (key.starts_with(prefix)) bcast->push_back(PrefixHit{prefix, ids});
+  }
+}
+
+void TrackingTable::flushed(std::vector<uint64_t>* clients) {
+  std::lock_guard lock(mu_);
+  keys_.clear();
+  clients->assign(tracking_.begin(), tracking_.end());
+}
+
+void TrackingTable::write_started(std::string_view key, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  if (inflight_.size() >= kInflightMax) {
+    std::erase_if(inflight_, [&](const auto& e) { return now_ms - e.second.since_ms > kInflightMs; });
+    if (inflight_.size() >= kInflightMax) return;  // told twice rather than never
+  }
+  Inflight& f = inflight_[std::string(key)];
+  ++f.writes;
+  f.since_ms = now_ms;
+}
+
+void TrackingTable::write_done(std::string_view key) {
+  std::lock_guard lock(mu_);
+  if (inflight_.empty()) return;
+  auto it = inflight_.find(std::string(key));
+  if (it != inflight_.end() && --it->second.writes == 0) inflight_.erase(it);
+}
+
+bool TrackingTable::write_in_flight(std::string_view key, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  if (inflight_.empty()) return false;
+  auto it = inflight_.find(std::string(key));
+  if (it == inflight_.end()) return false;
+  if (now_ms - it->second.since_ms <= kInflightMs) return true;
+  inflight_.erase(it);
+  return false;
+}
+
+TrackingTable::Counts TrackingTable::counts() const {
+  std::lock_guard lock(mu_);
+  Counts c;
+  c.keys = keys_.size();
+  c.clients = tracking_.size();
+  c.prefixes = prefixes_.size();
+  c.evicted = evicted_;
+  return c;
+}
+
+}  // namespace strata::proxy

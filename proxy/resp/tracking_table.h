@@ -1,0 +1,97 @@
+// CLIENT TRACKING served by strata: which of its clients to tell when a key changes. Keys read
+// by clients in the default, OPTIN and OPTOUT modes, and the prefixes of BCAST clients, as
+// Redis's tracking table (tracking.c) keeps them, but over strata's own clients and fed by the
+// change seam, so a change from any source -- a write through strata, Redis's own tracking,
+// PostgreSQL-backed prefixes, other instances -- reaches them.
+//
+// Process-wide: a client reads on its worker, a change may happen on another. One mutex; with
+// no tracking client at all, callers test active() (one relaxed load) and skip everything.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace strata::proxy {
+
+// Redis's tracking-table-max-keys default: past it, keys are evicted (their readers told).
+constexpr size_t kTrackingKeysMaxDefault = 1'000'000;
+constexpr size_t kTrackingPrefixesMax = 1024;   // BCAST prefixes of one client
+constexpr size_t kTrackingPrefixBytesMax = 1024;
+
+class TrackingTable {
+ public:
+  static TrackingTable& instance();
+
+  // True when some client has tracking on (else nothing needs recording or telling).
+  bool active() const { return clients_.load(std::memory_order_relaxed) != 0; }
+  void set_max_keys(size_t n);
+  size_t max_keys() const;
+
+  // CLIENT TRACKING ON/OFF of a client (BCAST: with its prefixes, "" for every key).
+  void enable(uint64_t client, bool bcast, const std::vector<std::string>& prefixes);
+  void disable(uint64_t client);
+
+  // A default/OPTIN/OPTOUT client read `key`. When that takes the table past its maximum,
+  // other keys are forgotten to make room: they and their readers are appended to *evicted,
+  // to be told as invalidated (their readers would otherwise never hear of a change).
+  struct Told {
+    std::string key;
+    std::vector<uint64_t> clients;
+  };
+  void remember(std::string_view key, uint64_t client, std::vector<Told>* evicted);
+
+  // `key` changed: its readers, to tell now (each once; the table forgets them for the key),
+  // and for each BCAST prefix it matches, that prefix and its clients (told in one message per
+  // prefix and loop iteration, as Redis batches them).
+  struct PrefixHit {
+    std::string prefix;
+    std::vector<uint64_t> clients;
+  };
+  void changed(std::string_view key, std::vector<uint64_t>* readers,
+               std::vector<PrefixHit>* bcast);
+  // Every key changed (FLUSHALL/FLUSHDB, lost tracking): every tracking client, the table
+  // emptied.
+  void flushed(std::vector<uint64_t>* clients);
+
+  // A write of `key` forwarded to Redis is on its way: until its reply (write_done, from the
+  // change event strata publishes then), Redis's own tracking report of the same change is not
+  // told again (a client would hear of one write twice, a BCAST client in two messages).
+  // Entries a failed write never closes lapse after kInflightMs.
+  static constexpr int64_t kInflightMs = 10'000;
+  static constexpr size_t kInflightMax = 100'000;
+  void write_started(std::string_view key, int64_t now_ms);
+  void write_done(std::string_view key);
+  bool write_in_flight(std::string_view key, int64_t now_ms);
+
+  struct Counts {
+    size_t keys = 0;
+    size_t clients = 0;
+    size_t prefixes = 0;
+    uint64_t evicted = 0;  // keys forgotten for room, over the process's life
+  };
+  Counts counts() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::atomic<size_t> clients_{0};
+  size_t max_keys_ = kTrackingKeysMaxDefault;
+  uint64_t evicted_ = 0;
+  std::unordered_map<std::string, std::vector<uint64_t>> keys_;
+  std::unordered_set<uint64_t> tracking_;  // every client with tracking on
+  // BCAST: prefix -> clients. Few prefixes in practice; each change walks them.
+  std::unordered_map<std::string, std::vector<uint64_t>> prefixes_;
+  struct Inflight {
+    uint32_t writes = 0;
+    int64_t since_ms = 0;
+  };
+  std::unordered_map<std::string, Inflight> inflight_;
+};
+
+}  // namespace strata::proxy
