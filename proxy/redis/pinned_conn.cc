@@ -67,17 +67,20 @@ void PinnedUpstream::send_command(ReplySink* c, std::span<const std::string_view
     mark_dirty();
   }
   bump(owner_->context().stats->upstream_forwarded);
+  uint64_t reply_seq = UINT64_MAX;
   if (framed_ && (spec == nullptr || !ends_framing(*spec, args))) {
     // Inside MULTI a command is only queued: it neither runs long nor blocks now.
     const uint32_t flags = spec != nullptr && !in_multi_ ? spec->flags : 0;
-    Waiting w{c->reserve_reply(), spec != nullptr && spec->name == "hello",
-              (flags & kSlow) != 0, (flags & kBlocking) != 0, false};
+    reply_seq = c->reserve_reply();
+    Waiting w{reply_seq, spec != nullptr && spec->name == "hello", (flags & kSlow) != 0,
+              (flags & kBlocking) != 0, false};
     slow_waiting_ += w.slow ? 1 : 0;
     blocking_waiting_ += w.blocking ? 1 : 0;
     if (w.slow) Upstream::count_slow(1);
     waiting_.push_back(std::move(w));
   } else {
     // Bytes from here on are relayed as they come, once the replies still framed are in.
+    if (!framed_ && spec != nullptr && spec->name == "hello") ++hello_relayed_;
     framed_ = false;
     if (spec != nullptr && (spec->flags & kPubSub) != 0) pubsub_ = true;
   }
@@ -87,16 +90,38 @@ void PinnedUpstream::send_command(ReplySink* c, std::span<const std::string_view
   // shared connection may have read the old value in between (MULTI applies at EXEC).
   if (spec->name == "flushall" || spec->name == "flushdb") {
     owner_->context().store->flush_all();
-    flush_on_reply_ = true;
-    return;
+    written_keys_.push_back(Written{{}, true});
   }
-  if ((spec->flags & kWrite) == 0 || spec->first_key <= 0) return;
-  int last = spec->last_key < 0 ? static_cast<int>(args.size()) + spec->last_key : spec->last_key;
-  for (int i = spec->first_key; i <= last && i < static_cast<int>(args.size());
-       i += std::max(1, spec->key_step)) {
-    owner_->context().store->invalidate(args[i]);
-    owner_->forget_flight(args[i]);
-    written_keys_.emplace_back(args[i]);
+  if ((spec->flags & kWrite) != 0 && spec->first_key > 0) {
+    const int last =
+        spec->last_key < 0 ? static_cast<int>(args.size()) + spec->last_key : spec->last_key;
+    for (int i = spec->first_key; i <= last && i < static_cast<int>(args.size());
+         i += std::max(1, spec->key_step)) {
+      owner_->context().store->invalidate(args[i]);
+      owner_->forget_flight(args[i]);
+      written_keys_.push_back(Written{std::string(args[i]), false});
+    }
+  }
+  // Outside MULTI (EXEC included) its reply settles what was written so far.
+  if (!in_multi_ && framed_ && !waiting_.empty() && waiting_.back().seq == reply_seq) {
+    waiting_.back().written_upto = written_settled_ + written_keys_.size();
+  }
+}
+
+void PinnedUpstream::settle_written(ReplySink* c, uint64_t upto) {
+  const UpstreamContext& ctx = owner_->context();
+  const uint64_t writer = c != nullptr ? c->client_id() : 0;
+  while (written_settled_ < upto && !written_keys_.empty()) {
+    const Written& w = written_keys_.front();
+    if (w.flush) {
+      ctx.store->flush_all();
+      ctx.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kForwarded, writer);
+    } else {
+      ctx.store->invalidate(w.key);
+      ctx.seam->publish(w.key, ChangeOp::kInvalidate, ChangeSource::kForwarded, writer);
+    }
+    written_keys_.pop_front();
+    ++written_settled_;
   }
 }
 
@@ -187,9 +212,21 @@ bool PinnedUpstream::deliver(ReplySink* c) {
     if (skip_replies_ > 0) {  // the reply to strata's own CLIENT SETNAME: not the client's
       --skip_replies_;
     } else if (scanner_.is_push() || waiting_.empty()) {
+      // Relayed, a HELLO's reply still tells the client's protocol: the one map (RESP3) or,
+      // once in RESP3 (where messages are pushes), the one top-level array (RESP2).
+      if (hello_relayed_ > 0 && !scanner_.is_push() && !reply.empty()) {
+        if (reply[0] == '%') {
+          c->set_resp_version(3);
+          --hello_relayed_;
+        } else if (reply[0] == '-' || (reply[0] == '*' && c->resp_version() >= 3)) {
+          if (reply[0] == '*') c->set_resp_version(2);
+          --hello_relayed_;
+        }
+      }
       c->append_raw(reply);  // out of band (RESP3 push): goes out after what is queued
     } else {
       const Waiting w = pop_waiting();
+      if (w.written_upto != 0) settle_written(c, w.written_upto);
       if (w.quiet) continue;
       if (w.hello && !reply.empty() && (reply[0] == '%' || reply[0] == '*')) {
         c->set_resp_version(reply[0] == '%' ? 3 : 2);
@@ -224,20 +261,9 @@ void PinnedUpstream::on_recv(const char* data, long n) {
     release_held();
     if (carry_.empty()) return;
   }
-  // A reply means Redis ran the command (or queued it in MULTI: EXEC's reply comes later and
-  // invalidates again); either way the keys leave through the seam as changed.
-  const UpstreamContext& ctx = owner_->context();
-  const uint64_t writer = c != nullptr ? c->client_id() : 0;
-  for (const std::string& k : written_keys_) {
-    ctx.store->invalidate(k);
-    ctx.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kForwarded, writer);
-  }
-  written_keys_.clear();
-  if (flush_on_reply_) {
-    ctx.store->flush_all();
-    ctx.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kForwarded, writer);
-    flush_on_reply_ = false;
-  }
+  // Framed, a key written leaves through the seam with the reply of its command (of EXEC in
+  // MULTI: deliver). Relayed, replies cannot be told apart: any bytes from Redis settle it.
+  if (!framed_) settle_written(c, written_settled_ + written_keys_.size());
   if (c == nullptr) {
     close();
     return;
@@ -270,6 +296,8 @@ void PinnedUpstream::release_held() {
 
 void PinnedUpstream::on_closed() {
   owner_->note_pinned_closed(this);
+  // Writes sent and unanswered may have been applied: they leave as changed.
+  settle_written(sink_of(*loop_, client_), written_settled_ + written_keys_.size());
   if (ReplySink* c = sink_of(*loop_, client_)) {
     c->detach_pinned();
     fail_waiting(c, error_line("ERR upstream " + owner_->name() + " connection lost"));

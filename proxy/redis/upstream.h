@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -211,7 +212,13 @@ class PinnedUpstream final : public Endpoint {
     bool slow;      // a kSlow command (counted in Upstream::slow_in_flight)
     bool blocking;  // a blocking command (the client shows as blocked meanwhile)
     bool quiet;     // strata's own (send_quiet): the reply is dropped
+    // Its reply means Redis applied the writes sent up to it: the keys written before
+    // written_upto (a count since the connection began) leave through the seam then. 0: none
+    // (a command queued in MULTI applies at EXEC).
+    uint64_t written_upto = 0;
   };
+  // The written keys up to `upto` (see Waiting) leave through the seam as changed.
+  void settle_written(ReplySink* c, uint64_t upto);
   // Ends the client's waiting replies with `error_line` (the connection is gone).
   void fail_waiting(ReplySink* c, std::string_view error_line);
   // Hands complete replies in carry_ to the client; false on a malformed reply.
@@ -232,8 +239,13 @@ class PinnedUpstream final : public Endpoint {
   Token client_;
   bool connected_ = false;
   bool framed_ = true;
-  std::vector<std::string> written_keys_;  // invalidated again when the reply arrives
-  bool flush_on_reply_ = false;
+  struct Written {
+    std::string key;
+    bool flush;  // FLUSHALL/FLUSHDB: every key
+  };
+  std::deque<Written> written_keys_;  // invalidated again when the reply arrives
+  uint64_t written_settled_ = 0;          // keys taken off written_keys_'s front so far
+  uint32_t hello_relayed_ = 0;            // HELLOs sent unframed whose reply is still to come
   uint32_t skip_replies_ = 0;  // replies to strata's own set-up commands, not relayed
   std::string carry_;          // bytes of a reply not yet complete
   protocol::ReplyScanner scanner_;

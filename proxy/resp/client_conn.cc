@@ -165,6 +165,7 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
   }
   if (spec != nullptr && ctx_->hitrate != nullptr) sample_access(*spec, args);
   if (spec != nullptr && tracking_.on) track_command(*spec, args);
+  if (spec != nullptr && spec->name == "config") tracking_config(args);
   if (spec != nullptr && spec->name == "strata") {
     // strata's own admin commands are answered by strata, pinned connection or not.
     if (!strata_policy_admin(this, ctx_->tier_shared, ctx_->tiers, loop_->now_ms(), args)) run_local(spec, args);

@@ -85,7 +85,7 @@ class ClientConn final : public Endpoint, public ReplySink {
 
   // client_tracking.cc. A key this client tracks changed (flush: every key; writer: whose
   // command changed it): tell it, or its REDIRECT target, as Redis would.
-  void tell_invalidated(const KeyChanges& changes, bool flush);
+  void tell_invalidated(const KeyChanges& changes, bool flush, bool bcast);
   // This client is the REDIRECT target of another: the message for it, in its protocol, after
   // what it was sent so far (nothing when it can take none: RESP2 and not subscribed).
   void take_redirected(const std::vector<std::string>& keys, bool flush, int null_resp);
@@ -130,6 +130,9 @@ class ClientConn final : public Endpoint, public ReplySink {
   // Before a command runs: with tracking on, the keys a read-only command reads are remembered
   // (CLIENT CACHING's yes/no lasts one command).
   void track_command(const CommandSpec& spec, Args args);
+  // CONFIG SET tracking-table-max-keys N: strata's table takes the limit too (the command goes
+  // on to Redis, which answers it).
+  void tracking_config(Args args);
   void client_list(Args args);
   void client_kill(Args args);
   void client_unblock(Args args);

@@ -230,6 +230,7 @@ bool ClientConn::serve_info(Args args) {
       return;
     }
     std::string text(r.payload);
+    rewrite_tracking_info(&text);
     if (!own.empty()) text.append(text.empty() ? "" : "\r\n").append(own);
     std::string reply;
     protocol::ReplyWriter(&reply, resp).verbatim("txt", text);

@@ -42,14 +42,14 @@ void append_keys(std::string* out, const std::vector<std::string>& keys, bool fl
 
 // Tells `ids` (clients of any worker) about `changes`, each on its own worker's thread.
 void tell_everywhere(uint32_t here, const std::vector<uint64_t>& ids, const KeyChanges& changes,
-                     bool flush) {
+                     bool flush, bool bcast = false) {
   ClientRegistry& reg = ClientRegistry::instance();
   std::vector<std::pair<uint32_t, uint64_t>> elsewhere;
   for (uint64_t id : ids) {
     uint32_t w = 0;
     if (!reg.owner_of(id, &w)) continue;  // gone: its entries went with it
     if (w == here) {
-      tell_tracking_client(w, id, changes, flush);
+      tell_tracking_client(w, id, changes, flush, bcast);
     } else {
       elsewhere.emplace_back(w, id);
     }
@@ -63,8 +63,8 @@ void tell_everywhere(uint32_t here, const std::vector<uint64_t>& ids, const KeyC
       batch.push_back(p.second);
       return true;
     });
-    reg.post(w, [w, batch = std::move(batch), changes, flush] {
-      for (uint64_t id : batch) tell_tracking_client(w, id, changes, flush);
+    reg.post(w, [w, batch = std::move(batch), changes, flush, bcast] {
+      for (uint64_t id : batch) tell_tracking_client(w, id, changes, flush, bcast);
     });
   }
 }
@@ -86,14 +86,16 @@ bool overlap(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-void tell_tracking_client(uint32_t worker, uint64_t id, const KeyChanges& changes, bool flush) {
+void tell_tracking_client(uint32_t worker, uint64_t id, const KeyChanges& changes, bool flush,
+                          bool bcast) {
   ClientConn* c = ClientRegistry::instance().local(id, worker);
-  if (c != nullptr && !c->closed()) c->tell_invalidated(changes, flush);
+  if (c != nullptr && !c->closed()) c->tell_invalidated(changes, flush, bcast);
 }
 
 void TrackingNotifier::on_change(const ChangeEvent& e) {
   TrackingTable& table = TrackingTable::instance();
-  if (!table.active()) return;
+  // A flush empties the table even with nobody tracking (entries outlive tracking OFF).
+  if (!table.active() && e.op != ChangeOp::kFlushAll) return;
   const uint32_t here = loop_->index();
   if (e.op == ChangeOp::kFlushAll) {
     readers_.clear();
@@ -128,12 +130,15 @@ void TrackingNotifier::flush_batches() {
   const uint32_t here = loop_->index();
   for (auto& [who, keys] : batches) {
     tell_everywhere(here, {who.first},
-                    std::make_shared<const std::vector<KeyChange>>(std::move(keys)), false);
+                    std::make_shared<const std::vector<KeyChange>>(std::move(keys)), false, true);
   }
 }
 
-void ClientConn::tell_invalidated(const KeyChanges& changes, bool flush) {
+void ClientConn::tell_invalidated(const KeyChanges& changes, bool flush, bool bcast) {
   if (!tracking_.on) return;  // switched off since: its old keys go unanswered, as in Redis
+  // Keys it read before switching to BCAST are not told one by one (as in Redis); BCAST
+  // batches reach only a client still in BCAST.
+  if (!flush && tracking_.bcast != bcast) return;
   std::vector<std::string> keys;
   if (flush) {
     if (tracking_.flush_told) return;
@@ -222,9 +227,29 @@ void ClientConn::track_command(const CommandSpec& spec, Args args) {
   TrackingTable& table = TrackingTable::instance();
   std::vector<TrackingTable::Told> evicted;
   for (std::string_view k : keys_) table.remember(k, client_.id, &evicted);
-  // Forgotten for room: their readers hear of them now, as changed (Redis does the same).
-  for (const TrackingTable::Told& t : evicted) {
-    tell_everywhere(loop_->index(), t.clients, one_change(t.key, 0), false);
+  // Forgotten for room: their readers hear of them as changed (Redis does the same), once
+  // this command is under way (through the worker's mailbox), so that this client hears after
+  // the command's reply, as from Redis.
+  if (evicted.empty()) return;
+  const uint32_t here = loop_->index();
+  ClientRegistry::instance().post(here, [here, evicted = std::move(evicted)] {
+    for (const TrackingTable::Told& t : evicted) {
+      tell_everywhere(here, t.clients, one_change(t.key, 0), false);
+    }
+  });
+}
+
+void ClientConn::tracking_config(Args args) {
+  if (args.size() < 4 || !iequals(args[1], "set")) return;
+  for (size_t i = 2; i + 1 < args.size(); i += 2) {
+    if (!iequals(args[i], "tracking-table-max-keys")) continue;
+    int64_t n = 0;
+    if (!parse_id(args[i + 1], &n) || n < 0) return;  // Redis refuses it, and says why
+    std::vector<TrackingTold> evicted;
+    TrackingTable::instance().set_max_keys(static_cast<size_t>(n), &evicted);
+    for (const TrackingTold& t : evicted) {
+      tell_everywhere(loop_->index(), t.clients, one_change(t.key, 0), false);
+    }
   }
 }
 
@@ -396,6 +421,21 @@ void ClientConn::serve_tracking(std::string_view sub, Args args) {
   for (std::string& p : prefixes) tracking_.prefixes.push_back(std::move(p));
   TrackingTable::instance().enable(client_.id, bcast, tracking_.prefixes);
   w.ok();
+}
+
+void rewrite_tracking_info(std::string* info) {
+  const TrackingTable::Counts n = TrackingTable::instance().counts();
+  const std::pair<std::string_view, size_t> fields[] = {{"tracking_clients:", n.clients},
+                                                        {"tracking_total_keys:", n.keys},
+                                                        {"tracking_total_items:", n.items},
+                                                        {"tracking_total_prefixes:", n.prefixes}};
+  for (const auto& [name, value] : fields) {
+    size_t at = info->find(std::string("\r\n").append(name));
+    if (at == std::string::npos) continue;
+    at += 2 + name.size();
+    const size_t end = info->find("\r\n", at);
+    info->replace(at, (end == std::string::npos ? info->size() : end) - at, std::to_string(value));
+  }
 }
 
 uint64_t tracking_broken_redirect_closes() {

@@ -60,11 +60,17 @@ class TrackingNotifier final : public ChangeSubscriber {
   size_t batched_ = 0;
 };
 
-// On the thread of client `id`'s worker: tell it `changes` (flush: every key), less the keys
-// its NOLOOP excludes; through its REDIRECT target if it has one.
-void tell_tracking_client(uint32_t worker, uint64_t id, const KeyChanges& changes, bool flush);
+// On the thread of client `id`'s worker: tell it `changes` (flush: every key; bcast: a BCAST
+// batch, else a key it read), less the keys its NOLOOP excludes; through its REDIRECT target if
+// it has one.
+void tell_tracking_client(uint32_t worker, uint64_t id, const KeyChanges& changes, bool flush,
+                          bool bcast);
 
 // RESP2 clients disconnected because their REDIRECT target went away (INFO).
 uint64_t tracking_broken_redirect_closes();
+
+// Redis's INFO text, relayed: its tracking_clients / tracking_total_keys / _items / _prefixes
+// lines become strata's (Redis's count strata's own upstream tracking, not its clients').
+void rewrite_tracking_info(std::string* info);
 
 }  // namespace strata::proxy

@@ -16,9 +16,20 @@ TrackingTable& TrackingTable::instance() {
   return table;
 }
 
-void TrackingTable::set_max_keys(size_t n) {
+void TrackingTable::set_max_keys(size_t n, std::vector<TrackingTold>* evicted) {
   std::lock_guard lock(mu_);
   max_keys_ = n;
+  if (n > 0) evict_to(n, evicted);  // 0: no limit
+}
+
+void TrackingTable::evict_to(size_t n, std::vector<TrackingTold>* evicted) {
+  // The map's first bucket is as good a victim as Redis's random pick.
+  while (keys_.size() > n) {
+    auto victim = keys_.begin();
+    evicted->push_back(TrackingTold{victim->first, std::move(victim->second)});
+    keys_.erase(victim);
+    ++evicted_;
+  }
 }
 
 size_t TrackingTable::max_keys() const {
@@ -51,14 +62,8 @@ void TrackingTable::remember(std::string_view key, uint64_t client, std::vector<
   std::lock_guard lock(mu_);
   auto it = keys_.find(std::string(key));
   if (it == keys_.end()) {
-    // Room first: the oldest-in-bucket order of the map is as good as Redis's random pick.
-    while (!keys_.empty() && keys_.size() >= max_keys_) {
-      auto victim = keys_.begin();
-      evicted->push_back(Told{victim->first, std::move(victim->second)});
-      keys_.erase(victim);
-      ++evicted_;
-    }
-    if (max_keys_ == 0) return;
+    if (max_keys_ == 0) return;  // 0: no limit, as in Redis
+    if (keys_.size() >= max_keys_) evict_to(max_keys_ - 1, evicted);
     it = keys_.emplace(std::string(key), std::vector<uint64_t>()).first;
   }
   add_once(&it->second, client);
@@ -117,6 +122,7 @@ TrackingTable::Counts TrackingTable::counts() const {
   std::lock_guard lock(mu_);
   Counts c;
   c.keys = keys_.size();
+  for (const auto& [k, ids] : keys_) c.items += ids.size();
   c.clients = tracking_.size();
   c.prefixes = prefixes_.size();
   c.evicted = evicted_;

@@ -25,13 +25,21 @@ constexpr size_t kTrackingKeysMaxDefault = 1'000'000;
 constexpr size_t kTrackingPrefixesMax = 1024;   // BCAST prefixes of one client
 constexpr size_t kTrackingPrefixBytesMax = 1024;
 
+// A key the table forgot for room, and the clients that read it.
+struct TrackingTold {
+  std::string key;
+  std::vector<uint64_t> clients;
+};
+
 class TrackingTable {
  public:
   static TrackingTable& instance();
 
   // True when some client has tracking on (else nothing needs recording or telling).
   bool active() const { return clients_.load(std::memory_order_relaxed) != 0; }
-  void set_max_keys(size_t n);
+  // CONFIG SET tracking-table-max-keys: past the new maximum, keys are forgotten at once and
+  // appended with their readers to *evicted (to be told as invalidated).
+  void set_max_keys(size_t n, std::vector<TrackingTold>* evicted);
   size_t max_keys() const;
 
   // CLIENT TRACKING ON/OFF of a client (BCAST: with its prefixes, "" for every key).
@@ -41,10 +49,7 @@ class TrackingTable {
   // A default/OPTIN/OPTOUT client read `key`. When that takes the table past its maximum,
   // other keys are forgotten to make room: they and their readers are appended to *evicted,
   // to be told as invalidated (their readers would otherwise never hear of a change).
-  struct Told {
-    std::string key;
-    std::vector<uint64_t> clients;
-  };
+  using Told = TrackingTold;
   void remember(std::string_view key, uint64_t client, std::vector<Told>* evicted);
 
   // `key` changed: its readers, to tell now (each once; the table forgets them for the key),
@@ -72,6 +77,7 @@ class TrackingTable {
 
   struct Counts {
     size_t keys = 0;
+    size_t items = 0;  // (key, reader) pairs
     size_t clients = 0;
     size_t prefixes = 0;
     uint64_t evicted = 0;  // keys forgotten for room, over the process's life
@@ -83,6 +89,7 @@ class TrackingTable {
   std::atomic<size_t> clients_{0};
   size_t max_keys_ = kTrackingKeysMaxDefault;
   uint64_t evicted_ = 0;
+  void evict_to(size_t n, std::vector<TrackingTold>* evicted);  // mu_ held
   std::unordered_map<std::string, std::vector<uint64_t>> keys_;
   std::unordered_set<uint64_t> tracking_;  // every client with tracking on
   // BCAST: prefix -> clients. Few prefixes in practice; each change walks them.

@@ -228,6 +228,13 @@ std::string Worker::changes_info() const {
            std::string(change_source_name(static_cast<ChangeSource>(i))) + "=" +
            std::to_string(sources[i]);
   }
+  // CLIENT TRACKING served by strata (docs/tracking.md).
+  const TrackingTable::Counts t = TrackingTable::instance().counts();
+  out += "\r\ntracking_clients:" + std::to_string(t.clients) +
+         "\r\ntracking_keys:" + std::to_string(t.keys) +
+         "\r\ntracking_prefixes:" + std::to_string(t.prefixes) +
+         "\r\ntracking_keys_evicted:" + std::to_string(t.evicted) +
+         "\r\ntracking_redirect_broken_closes:" + std::to_string(tracking_broken_redirect_closes());
   return out + "\r\n";
 }
 

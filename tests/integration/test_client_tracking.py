@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""CLIENT TRACKING served by strata: client-side caches never serve a stale value.
+
+Two caching clients of the kind libraries run, each with its own local cache filled on a miss
+and emptied by invalidations: a RESP3 client (invalidate pushes on its own connection) and a
+RESP2 client with REDIRECT to a connection subscribed to __redis__:invalidate. Against 2 strata
+workers in front of redis-server and PostgreSQL:
+- writers change keys of a PostgreSQL-backed prefix (write-through) and of a cache prefix
+  through strata, and a writer changes cache-prefix keys directly in Redis;
+- every value a cache returns is checked against the history of acknowledged writes: none may
+  be older than a write acknowledged more than kBoundMs before the read began (0 stale reads);
+- the same clients with tracking off serve stale values (the check can fail);
+- invalidation delivery, write acknowledged to push received, is measured (p50/p99);
+- a RESP2 client whose REDIRECT target disconnects is disconnected at the next invalidation
+  (never left caching silently); a RESP3 one gets tracking-redir-broken."""
+
+import os
+import random
+import select
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness  # noqa: E402
+import harness_pg  # noqa: E402
+from policy_util import base_config, finish, policy_block  # noqa: E402
+from resp_client import _parse_at, encode  # noqa: E402
+
+kSeconds = 6.0
+kBoundMs = 100      # a cached value may trail an acknowledged write by at most this much
+kKeysPerPrefix = 8
+kReaders = 4        # caching clients per kind
+
+
+class Wire:
+    """One RESP connection with a byte buffer: complete frames are parsed as they arrive, in
+    order; pushes (RESP3 '>' or RESP2 pub/sub messages on a subscribed connection) are handed
+    to on_push as soon as no reply precedes them, so a push that followed a reply is applied
+    after the caller has used that reply (as client libraries do)."""
+
+    def __init__(self, port, on_push, pubsub=False):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+        self.frames = []  # (is_push, value), in arrival order
+        self.on_push = on_push
+        self.pubsub = pubsub
+
+    def _frames(self):
+        while self.buf:
+            try:
+                value, end = _parse_at(self.buf, 0)
+            except (ValueError, IndexError):
+                return  # incomplete
+            raw, self.buf = self.buf[:end], self.buf[end:]
+            push = raw.startswith(b">") or (self.pubsub and isinstance(value, list) and value and
+                                            value[0] == b"message")
+            self.frames.append((push, value))
+        self._apply_pushes()
+
+    def _apply_pushes(self):
+        while self.frames and self.frames[0][0]:
+            self.on_push(self.frames.pop(0)[1])
+
+    def poll(self, timeout=0.0):
+        """Reads what has arrived (waiting up to timeout for the first bytes)."""
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        closed = False
+        while r:
+            data = self.sock.recv(65536)
+            if not data:
+                closed = True
+                break
+            self.buf += data
+            r, _, _ = select.select([self.sock], [], [], 0)
+        self._frames()
+        if closed and not self.frames:
+            raise ConnectionError("closed by strata")
+
+    def call(self, *args):
+        self.sock.sendall(encode(*args))
+        while not self.frames or self.frames[0][0]:
+            self.poll(10)
+        return self.frames.pop(0)[1]
+
+    def close(self):
+        self.sock.close()
+
+
+class CachingClient:
+    """A local cache emptied by strata's invalidations (resp3: pushes; else REDIRECT)."""
+
+    def __init__(self, port, resp3, tracking=True):
+        self.cache = {}
+        self.resp3 = resp3
+        self.told = []  # (key, monotonic time told)
+        self.data = Wire(port, self._pushed)
+        self.inv = None
+        if resp3:
+            self.data.call("HELLO", "3")
+            if tracking:
+                assert self.data.call("CLIENT", "TRACKING", "ON") == b"OK"
+        else:
+            self.inv = Wire(port, self._pushed, pubsub=True)
+            target = self.inv.call("CLIENT", "ID")
+            self.inv.call("SUBSCRIBE", "__redis__:invalidate")
+            if tracking:
+                assert self.data.call("CLIENT", "TRACKING", "ON", "REDIRECT", str(target)) == b"OK"
+
+    def _pushed(self, msg):
+        now = time.monotonic()
+        keys = msg[1] if msg[0] == b"invalidate" else msg[2] if msg[0] == b"message" else None
+        if msg[0] != b"invalidate" and msg[0] != b"message":
+            return
+        if keys is None:
+            self.cache.clear()
+            return
+        for k in keys:
+            self.cache.pop(k.decode(), None)
+            self.told.append((k.decode(), now))
+
+    def get(self, key):
+        """The cached value, after taking every invalidation that has arrived; else a GET."""
+        self.data.poll()
+        if self.inv is not None:
+            self.inv.poll()
+        if key in self.cache:
+            return self.cache[key], True
+        v = self.data.call("GET", key)
+        value = None if v is None else int(v)
+        self.cache[key] = value
+        self.data._apply_pushes()  # those that came after the reply
+        return value, False
+
+    def close(self):
+        self.data.close()
+        if self.inv is not None:
+            self.inv.close()
+
+
+class History:
+    """Per key, the acknowledged writes: (value, acknowledged at), values increasing."""
+
+    def __init__(self):
+        self.mu = threading.Lock()
+        self.acks = {}
+        self.sent = {}
+
+    def ack(self, key, value, at):
+        with self.mu:
+            self.acks.setdefault(key, []).append((value, at))
+
+    def stale(self, key, value, started):
+        """A write newer than `value` acknowledged more than kBoundMs before `started`."""
+        with self.mu:
+            for v, at in reversed(self.acks.get(key, [])):
+                if at < started - kBoundMs / 1000 and (value is None or v > value):
+                    return v
+        return None
+
+
+def keys():
+    return [f"pg:k{i}" for i in range(kKeysPerPrefix)] + [f"c:k{i}" for i in range(kKeysPerPrefix)]
+
+
+def writer(port, redis_port, hist, counter, mu, stop):
+    rng = random.Random(os.getpid())
+    via = harness.Conn(port)
+    direct = harness.Conn(redis_port)
+    while not stop.is_set():
+        key = rng.choice(keys())
+        with mu:  # one writer at a time per key keeps its values in acknowledgement order
+            counter[key] = counter.get(key, 0) + 1
+            value = counter[key]
+            # A cache-prefix key is written straight to Redis now and then: strata hears of it
+            # through its own tracking of Redis.
+            conn = direct if key.startswith("c:") and rng.random() < 0.3 else via
+            r = conn.call("SET", key, str(value))
+            if r == b"+OK\r\n":
+                hist.ack(key, value, time.monotonic())
+        time.sleep(0.002)
+
+
+def reader(port, resp3, tracking, hist, out, stop):
+    rng = random.Random()
+    c = CachingClient(port, resp3, tracking)
+    reads = hits = stale = 0
+    worst = []
+    try:
+        while not stop.is_set():
+            key = rng.choice(keys())
+            started = time.monotonic()
+            value, hit = c.get(key)
+            reads += 1
+            hits += hit
+            newer = hist.stale(key, value, started)
+            if newer is not None:
+                stale += 1
+                if len(worst) < 3:
+                    worst.append((key, value, newer, hit))
+            time.sleep(0.001)
+    finally:
+        c.close()
+    out.append({"resp3": resp3, "reads": reads, "hits": hits, "stale": stale, "worst": worst})
+
+
+def run_loop(port, redis_port, tracking):
+    hist = History()
+    out = []
+    counter = {}
+    mu = threading.Lock()
+    jobs = [(writer, (port, redis_port, hist, counter, mu)) for _ in range(2)]
+    jobs += [(reader, (port, i % 2 == 0, tracking, hist, out)) for i in range(kReaders * 2)]
+    harness.run_threads_for(kSeconds, jobs)
+    return out
+
+
+def delivery_latency(port, chk):
+    """Write acknowledged through strata -> invalidation push received, 300 times."""
+    c = CachingClient(port, resp3=True)
+    w = harness.Conn(port)
+    lat = []
+    for i in range(300):
+        key = f"c:lat{i % 10}"
+        c.get(key)
+        c.told.clear()
+        t0 = time.monotonic()
+        w.call("SET", key, str(i))
+        deadline = t0 + 2
+        while not c.told and time.monotonic() < deadline:
+            c.data.poll(0.05)
+        if c.told:
+            lat.append((c.told[0][1] - t0) * 1000)
+    c.close()
+    chk.eq(len(lat), 300, "every write's invalidation pushed")
+    lat.sort()
+    if lat:
+        p50, p99 = lat[len(lat) // 2], lat[int(len(lat) * 0.99)]
+        print(f"invalidation delivery (write ack -> push received): p50 {p50:.3f} ms, "
+              f"p99 {p99:.3f} ms over {len(lat)} writes")
+
+
+def broken_redirect(port, chk):
+    c2 = CachingClient(port, resp3=False)
+    c2.get("c:b1")
+    w = harness.Conn(port)
+    gone = c2.inv.call("CLIENT", "ID")
+    c2.inv.call("QUIT")
+    c2.inv.close()
+    harness.wait_for(lambda: f"id={gone} ".encode() not in w.call("CLIENT", "LIST"), timeout=5)
+    w.call("SET", "c:b1", "x")
+    closed = harness.wait_for(lambda: _closed(c2.data), timeout=5)
+    chk.ok(closed, "RESP2 client whose REDIRECT target left is disconnected at the next change")
+    c3 = CachingClient(port, resp3=True)
+    target = Wire(port, lambda m: None)
+    tid = target.call("CLIENT", "ID")
+    assert c3.data.call("CLIENT", "TRACKING", "ON", "REDIRECT", str(tid)) == b"OK"
+    c3.get("c:b2")
+    target.call("QUIT")
+    target.close()
+    harness.wait_for(lambda: f"id={tid} ".encode() not in w.call("CLIENT", "LIST"), timeout=5)
+    got = []
+    c3.data.on_push = got.append
+    w.call("SET", "c:b2", "y")
+    harness.wait_for(lambda: (c3.data.poll(0.05), bool(got))[1], timeout=5)
+    chk.ok(got and got[0][0] == b"tracking-redir-broken" and got[0][1] == tid,
+           "RESP3 client whose REDIRECT target left gets tracking-redir-broken", got)
+    c3.close()
+
+
+def _closed(wire):
+    try:
+        wire.poll(0.05)
+        return False
+    except (ConnectionError, OSError):
+        return True
+
+
+def main():
+    chk = harness.Checks()
+    if harness.fake_run():
+        return 0
+    pg = harness_pg.start_postgres("pg-track")
+    redis = harness.start_redis("redis-track")
+    cfg = base_config(pg, [policy_block("pg:", "write-through"), policy_block("c:", "cache")])
+    srv = harness_pg.start_strata_config(cfg, upstream=redis, extra=("--workers", "2"),
+                                         tag="strata-track")
+    delivery_latency(srv.port, chk)
+    broken_redirect(srv.port, chk)
+    for tracking in (True, False):
+        out = run_loop(srv.port, redis.port, tracking)
+        for resp3 in (True, False):
+            rows = [o for o in out if o["resp3"] == resp3]
+            reads = sum(o["reads"] for o in rows)
+            hits = sum(o["hits"] for o in rows)
+            stale = sum(o["stale"] for o in rows)
+            kind = "RESP3 push" if resp3 else "RESP2 REDIRECT"
+            print(f"tracking {'on ' if tracking else 'off'} {kind}: {reads} reads, {hits} from the "
+                  f"local cache, {stale} stale past {kBoundMs} ms "
+                  f"{[o['worst'] for o in rows if o['worst']][:2]}")
+            chk.ok(reads > 200 and hits > reads // 4, f"{kind}: the cache served reads", (reads, hits))
+            if tracking:
+                chk.eq(stale, 0, f"{kind}, tracking on: no stale read past {kBoundMs} ms")
+            else:
+                chk.ok(stale > 0, f"{kind}, tracking off (control): stale reads seen", stale)
+    return finish(chk, [srv, redis])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
