@@ -11,6 +11,7 @@ workers in front of redis-server and PostgreSQL:
   be older than a write acknowledged more than kBoundMs before the read began (0 stale reads);
 - the same clients with tracking off serve stale values (the check can fail);
 - invalidation delivery, write acknowledged to push received, is measured (p50/p99);
+- node-redis's own clientSideCache runs the same loop (client_cache.js);
 - a RESP2 client whose REDIRECT target disconnects is disconnected at the next invalidation
   (never left caching silently); a RESP3 one gets tracking-redir-broken."""
 
@@ -18,6 +19,7 @@ import os
 import random
 import select
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -270,6 +272,16 @@ def broken_redirect(port, chk):
     c3.close()
 
 
+def node_cache(port, redis_port, chk):
+    """node-redis's clientSideCache (client_cache.js) in the same kind of loop."""
+    import test_client_lib  # noqa: E402 (its npm cache of ioredis and node-redis)
+    env = dict(os.environ, NODE_PATH=test_client_lib.ensure_node_packages())
+    code, out = test_client_lib.run_workload(
+        ["node", "client_cache.js", str(port), str(redis_port), str(int(kSeconds))], env)
+    print("\n".join("    " + line for line in out.splitlines()), flush=True)
+    chk.ok(code == 0, "node-redis clientSideCache: no stale read", out[-300:])
+
+
 def _closed(wire):
     try:
         wire.poll(0.05)
@@ -289,6 +301,7 @@ def main():
                                          tag="strata-track")
     delivery_latency(srv.port, chk)
     broken_redirect(srv.port, chk)
+    node_cache(srv.port, redis.port, chk)
     for tracking in (True, False):
         out = run_loop(srv.port, redis.port, tracking)
         for resp3 in (True, False):
