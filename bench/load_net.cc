@@ -22,9 +22,14 @@ constexpr size_t kHelloReplyBytesMax = 4096;
 }  // namespace
 
 bool hello3(int fd, std::string& error) {
-  static constexpr std::string_view kHello = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
-  if (send(fd, kHello.data(), kHello.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(kHello.size())) {
-    error = std::string("HELLO 3: send: ") + std::strerror(errno);
+  return setup_command(fd, "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n", "HELLO 3", error);
+}
+
+bool setup_command(int fd, std::string_view request, std::string_view what, std::string& error) {
+  const std::string name(what);
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+      static_cast<ssize_t>(request.size())) {
+    error = name + ": send: " + std::strerror(errno);
     return false;
   }
   ReplyCounter counter;
@@ -34,8 +39,7 @@ bool hello3(int fd, std::string& error) {
   while (!done) {
     const ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n <= 0) {
-      error = n == 0 ? "HELLO 3: connection closed" : std::string("HELLO 3: recv: ") +
-                                                          std::strerror(errno);
+      error = n == 0 ? name + ": connection closed" : name + ": recv: " + std::strerror(errno);
       return false;
     }
     const bool ok = counter.feed(std::string_view(buf, static_cast<size_t>(n)), [&](ReplyClass c) {
@@ -43,11 +47,11 @@ bool hello3(int fd, std::string& error) {
       got = c;
     });
     if (!ok) {
-      error = "HELLO 3: malformed reply";
+      error = name + ": malformed reply";
       return false;
     }
   }
-  if (got == ReplyClass::kError) error = "HELLO 3 refused (RESP3 not supported?)";
+  if (got == ReplyClass::kError) error = name + " refused";
   return got != ReplyClass::kError;
 }
 

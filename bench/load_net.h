@@ -14,5 +14,8 @@ int connect_tcp(const Target& target, int io_timeout_s, std::string& error);
 // Sends HELLO 3 on a connected blocking socket and waits for its reply: true once the server
 // answered with anything but an error (false with `error` set).
 bool hello3(int fd, std::string& error);
+// Sends one command (RESP bytes) on a fresh connection and waits for its reply; false with
+// *error (naming `what`) when it fails or is refused.
+bool setup_command(int fd, std::string_view request, std::string_view what, std::string& error);
 
 }  // namespace strata::bench

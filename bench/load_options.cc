@@ -155,6 +155,7 @@ std::string load_usage() {
          "  --pid-a PID --pid-b PID  server pids for CPU time per request (/proc/PID/stat)\n"
          "  --connections N (50) --pipeline N (1) --threads N (1, one io_uring each)\n"
          "  --resp3              every connection sends HELLO 3 first (RESP3 replies)\n"
+         "  --tracking           ... then CLIENT TRACKING ON (needs --resp3 and --ratio N:0)\n"
          "  --requests N (100000) | --duration S    measured load per run\n"
          "  --warmup S (0) --rounds K (1)\n"
          "  --keys N (100000) --dist zipf[:ALPHA]|uniform|sequential (zipf:1)\n"
@@ -198,6 +199,10 @@ std::expected<LoadOptions, std::string> parse_load_options(int argc, char** argv
       o.list_ops = true;
       continue;
     }
+    if (name == "--tracking") {
+      o.tracking = true;
+      continue;
+    }
     if (name == "--resp3") {
       o.resp3 = true;
       continue;
@@ -222,6 +227,10 @@ std::expected<LoadOptions, std::string> parse_load_options(int argc, char** argv
   }
   if (o.targets.empty()) o.targets.push_back(Target{});
   if (o.targets.size() > 2) return std::unexpected("at most two targets (A and B)");
+  if (o.tracking && (!o.resp3 || o.set_weight != 0 || o.list_ops)) {
+    return std::unexpected("--tracking needs --resp3 and a read-only load (--ratio N:0): "
+                           "invalidation pushes would count as replies");
+  }
   for (size_t t = 0; t < o.targets.size(); ++t) {
     o.targets[t].label = t == 0 ? "A" : "B";
     o.targets[t].pid = pids[t];

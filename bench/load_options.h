@@ -58,6 +58,9 @@ struct LoadOptions {
   // for a pass-through proxy's relayed path, with the same keys and values.
   bool list_ops = false;
   bool resp3 = false;    // each connection sends HELLO 3 first (replies in RESP3)
+  // ... then CLIENT TRACKING ON (with --resp3; for read-only loads: invalidation pushes would
+  // count as replies)
+  bool tracking = false;
   bool progress = true;  // once-per-second progress line on stderr
   uint64_t seed = 1;
   // Replay a bench/trace.h spec (e.g. "scan:objects=100000,requests=1000000" or "csv:FILE")

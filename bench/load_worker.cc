@@ -138,7 +138,10 @@ bool Worker::setup() {
   for (Conn& c : conns_) {
     std::string error;
     c.fd = connect_tcp(*plan_.target, 0, error);
-    if (c.fd < 0 || (opt_.resp3 && !hello3(c.fd, error))) {
+    static constexpr std::string_view kTracking =
+        "*3\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\nON\r\n";
+    if (c.fd < 0 || (opt_.resp3 && !hello3(c.fd, error)) ||
+        (opt_.tracking && !setup_command(c.fd, kTracking, "CLIENT TRACKING ON", error))) {
       fail(error);
       return false;
     }

@@ -14,6 +14,7 @@
 #include "protocol/reply_shape.h"
 #include "protocol/reply_writer.h"
 #include "proxy/loop/log.h"
+#include "proxy/loop/loop_clock.h"
 #include "proxy/redis/tracking.h"
 
 namespace strata::proxy {
@@ -39,6 +40,7 @@ constexpr int kKeepCount = 3;
 // Process-wide: slow commands in flight (every worker's lanes and pinned connections), and
 // until when a CLIENT PAUSE strata forwarded holds Redis's clients.
 std::atomic<int64_t> g_slow_in_flight{0};
+std::atomic<int64_t> g_slow_done_ms{0};  // when a slow command last ended
 std::atomic<int64_t> g_paused_until_ms{0};
 
 bool parse_ms(std::string_view s, int64_t* out) {
@@ -543,6 +545,9 @@ int64_t Upstream::slow_in_flight() { return g_slow_in_flight.load(std::memory_or
 
 void Upstream::count_slow(int64_t delta) {
   g_slow_in_flight.fetch_add(delta, std::memory_order_relaxed);
+  // When one ends, the requests that waited behind it in Redis get their replies now, on other
+  // sockets, maybe a loop turn later: their wait is counted from here (reply_overdue).
+  if (delta < 0) g_slow_done_ms.store(LoopClock().now_ms(), std::memory_order_relaxed);
 }
 
 UpstreamConn* Upstream::bound_lane(uint64_t client_id) const {
@@ -678,6 +683,9 @@ void Upstream::reply_overdue(UpstreamConn* conn, int64_t now_ms) {
     return;  // the probe's answer decides
   }
   if (slow_in_flight() > 0) return;  // Redis is running a slow command: busy, not gone
+  // One just ended: the replies it held up are on their way (given reply_timeout_ms of their
+  // own, from its end).
+  if (now_ms - g_slow_done_ms.load(std::memory_order_relaxed) <= timeout) return;
   conn->close_for("reply timeout");
   if (probe_ != nullptr) probe_->close_for("reply timeout");
 }

@@ -198,6 +198,7 @@ class ClientConn final : public Endpoint, public ReplySink {
   uint64_t argv_bytes_ = 0;
   std::vector<std::string_view> keys_;      // scratch: a command's keys (no allocation once grown)
   TrackingState tracking_;
+  std::string tracking_probe_;  // scratch: a key to look up in tracking_.remembered
 };
 
 

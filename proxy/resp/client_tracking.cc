@@ -136,6 +136,11 @@ void TrackingNotifier::flush_batches() {
 
 void ClientConn::tell_invalidated(const KeyChanges& changes, bool flush, bool bcast) {
   if (!tracking_.on) return;  // switched off since: its old keys go unanswered, as in Redis
+  if (flush) {
+    tracking_.remembered.clear();
+  } else if (!bcast) {
+    for (const KeyChange& k : *changes) tracking_.remembered.erase(k.key);
+  }
   // Keys it read before switching to BCAST are not told one by one (as in Redis); BCAST
   // batches reach only a client still in BCAST.
   if (!flush && tracking_.bcast != bcast) return;
@@ -226,7 +231,13 @@ void ClientConn::track_command(const CommandSpec& spec, Args args) {
   if (keys_.empty()) return;
   TrackingTable& table = TrackingTable::instance();
   std::vector<TrackingTable::Told> evicted;
-  for (std::string_view k : keys_) table.remember(k, client_.id, &evicted);
+  std::string& probe = tracking_probe_;
+  for (std::string_view k : keys_) {
+    probe.assign(k);
+    if (tracking_.remembered.contains(probe)) continue;
+    if (tracking_.remembered.size() < kTrackingRememberedMax) tracking_.remembered.insert(probe);
+    table.remember(k, client_.id, &evicted);
+  }
   // Forgotten for room: their readers hear of them as changed (Redis does the same), once
   // this command is under way (through the worker's mailbox), so that this client hears after
   // the command's reply, as from Redis.

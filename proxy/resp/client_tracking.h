@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -30,6 +32,11 @@ struct TrackingState {
   bool flush_told = false;
   uint64_t redirect = 0;         // 0: none
   std::vector<std::string> prefixes;  // BCAST, in order of arrival
+  // Keys the table holds for this client (it read them, no change was told since): a read of
+  // one of them skips the table's lock. A key leaves when a change of it reaches this client,
+  // told or not (NOLOOP); a read in between is followed by that invalidation anyway.
+  // (Looked up with a std::string: libstdc++ 12's heterogeneous find walks the whole set.)
+  std::unordered_set<std::string> remembered;
 };
 
 // A changed key, and the client whose command changed it (NOLOOP; 0: none known).

@@ -62,8 +62,8 @@ void TrackingTable::remember(std::string_view key, uint64_t client, std::vector<
   std::lock_guard lock(mu_);
   auto it = keys_.find(std::string(key));
   if (it == keys_.end()) {
-    if (max_keys_ == 0) return;  // 0: no limit, as in Redis
-    if (keys_.size() >= max_keys_) evict_to(max_keys_ - 1, evicted);
+    // 0: no limit, as in Redis.
+    if (max_keys_ > 0 && keys_.size() >= max_keys_) evict_to(max_keys_ - 1, evicted);
     it = keys_.emplace(std::string(key), std::vector<uint64_t>()).first;
   }
   add_once(&it->second, client);

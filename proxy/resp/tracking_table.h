@@ -24,6 +24,9 @@ namespace strata::proxy {
 constexpr size_t kTrackingKeysMaxDefault = 1'000'000;
 constexpr size_t kTrackingPrefixesMax = 1024;   // BCAST prefixes of one client
 constexpr size_t kTrackingPrefixBytesMax = 1024;
+// Keys a client remembers having in the table (a read of one skips the table); past this, its
+// reads go to the table each time.
+constexpr size_t kTrackingRememberedMax = 100'000;
 
 // A key the table forgot for room, and the clients that read it.
 struct TrackingTold {
