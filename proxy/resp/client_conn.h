@@ -88,7 +88,11 @@ class ClientConn final : public Endpoint, public ReplySink {
   void tell_invalidated(const KeyChanges& changes, bool flush, bool bcast);
   // This client is the REDIRECT target of another: the message for it, in its protocol, after
   // what it was sent so far (nothing when it can take none: RESP2 and not subscribed).
-  void take_redirected(const std::vector<std::string>& keys, bool flush, int null_resp);
+  // False when this client is leaving (QUIT, closed): the sender's REDIRECT is broken.
+  bool take_redirected(const std::vector<std::string>& keys, bool flush, int null_resp);
+  // This client's REDIRECT target is gone: RESP3, a tracking-redir-broken push; RESP2, which
+  // nothing can be pushed to, the connection is closed (its library starts with an empty cache).
+  void redirect_broken(uint64_t target);
   const TrackingState& tracking() const { return tracking_; }
 
  private:

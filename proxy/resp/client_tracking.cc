@@ -166,41 +166,53 @@ void ClientConn::tell_invalidated(const KeyChanges& changes, bool flush, bool bc
   ClientRegistry& reg = ClientRegistry::instance();
   uint32_t w = 0;
   const uint64_t target = tracking_.redirect;
-  if (!reg.owner_of(target, &w)) {
-    tracking_.broken_redirect = true;
-    if (client_.resp_version >= 3) {
-      std::string msg = ">2\r\n$21\r\ntracking-redir-broken\r\n:" + std::to_string(target) +
-                        "\r\n";
-      append_raw(msg);
-      return;
-    }
-    // RESP2: nothing can tell it; cached values would stay stale for good. Disconnected, its
-    // library reconnects with an empty cache.
-    g_broken_redirect_closes.fetch_add(1, std::memory_order_relaxed);
-    STRATA_LOG_INFO("client %llu: its CLIENT TRACKING REDIRECT target %llu is gone; closing "
-                    "the connection so that it drops what it cached",
-                    static_cast<unsigned long long>(client_.id),
-                    static_cast<unsigned long long>(target));
-    tracking_.on = false;
-    TrackingTable::instance().disable(client_.id);
-    close_after_reply();
-    return;
-  }
+  if (!reg.owner_of(target, &w)) return redirect_broken(target);
   const int null_resp = client_.resp_version;
-  if (w == loop_->index()) {
-    if (ClientConn* t = reg.local(target, w); t != nullptr && !t->closed()) {
-      t->take_redirected(keys, flush, null_resp);
+  const uint32_t here = loop_->index();
+  if (w == here) {
+    ClientConn* t = reg.local(target, w);
+    if (t == nullptr || t->closed() || !t->take_redirected(keys, flush, null_resp)) {
+      redirect_broken(target);
     }
     return;
   }
-  reg.post(w, [w, target, keys = std::move(keys), flush, null_resp] {
-    ClientConn* t = ClientRegistry::instance().local(target, w);
-    if (t != nullptr && !t->closed()) t->take_redirected(keys, flush, null_resp);
+  const uint64_t me = client_.id;
+  reg.post(w, [w, target, keys = std::move(keys), flush, null_resp, here, me] {
+    ClientRegistry& r = ClientRegistry::instance();
+    ClientConn* t = r.local(target, w);
+    if (t != nullptr && !t->closed() && t->take_redirected(keys, flush, null_resp)) return;
+    // The target left meanwhile: the sender hears so on its own thread.
+    r.post(here, [here, me, target] {
+      ClientConn* c = ClientRegistry::instance().local(me, here);
+      if (c != nullptr && !c->closed()) c->redirect_broken(target);
+    });
   });
 }
 
-void ClientConn::take_redirected(const std::vector<std::string>& keys, bool flush,
+void ClientConn::redirect_broken(uint64_t target) {
+  if (!tracking_.on || tracking_.redirect != target) return;
+  tracking_.broken_redirect = true;
+  if (client_.resp_version >= 3) {
+    std::string msg = ">2\r\n$21\r\ntracking-redir-broken\r\n:" + std::to_string(target) +
+                      "\r\n";
+    append_raw(msg);
+    return;
+  }
+  // RESP2: nothing can tell it; cached values would stay stale for good. Disconnected, its
+  // library reconnects with an empty cache.
+  g_broken_redirect_closes.fetch_add(1, std::memory_order_relaxed);
+  STRATA_LOG_INFO("client %llu: its CLIENT TRACKING REDIRECT target %llu is gone; closing "
+                  "the connection so that it drops what it cached",
+                  static_cast<unsigned long long>(client_.id),
+                  static_cast<unsigned long long>(target));
+  tracking_.on = false;
+  TrackingTable::instance().disable(client_.id);
+  close_after_reply();
+}
+
+bool ClientConn::take_redirected(const std::vector<std::string>& keys, bool flush,
                                  int null_resp) {
+  if (kind_ == ClientStateKind::kDraining) return false;  // QUIT: it takes nothing more
   std::string msg;
   if (client_.resp_version >= 3) {
     msg = ">2\r\n$10\r\ninvalidate\r\n";
@@ -211,10 +223,11 @@ void ClientConn::take_redirected(const std::vector<std::string>& keys, bool flus
     msg += kRedirectChannel;
     msg += "\r\n";
   } else {
-    return;  // RESP2 and not subscribed: Redis sends it nothing either
+    return true;  // RESP2 and not subscribed: Redis sends it nothing either
   }
   append_keys(&msg, keys, flush, null_resp);
   append_raw(msg);
+  return true;
 }
 
 void ClientConn::track_command(const CommandSpec& spec, Args args) {
