@@ -74,7 +74,7 @@ if [ "${STRATA_SKIP_TSAN:-0}" != 1 ]; then
   cmake --build --preset tsan -j "$jobs" --target strata tsan_tests
   step "tsan: ctest (threaded unit tests, multi-worker integration tests)"
   tsan_integration="policies|policy_races|policy_admin|journal|crash|schema_setup|upstream"
-  tsan_integration+="|bad_input|compat|sync|change_seam"
+  tsan_integration+="|bad_input|compat|sync|change_seam|client_tracking"
   # GCC 12's TSan runtime cannot map its shadow memory with more than 28 bits of mmap
   # randomisation (newer kernels' default): run without address randomisation there.
   norandom=()
