@@ -18,7 +18,8 @@
 #          INFO/CONFIG/FLUSHALL reaching across workers); test_sync (nats.c's threads and the
 #          sync ticker applying peers' changes to the shared L1 and handing them to the
 #          workers' inboxes), test_change_seam (each worker's seam counters read by INFO on
-#          another).
+#          another), test_client_tracking (the tracking table shared by the workers, and
+#          invalidations posted to the worker that owns each client).
 #      Left out: the single-threaded unit tests and the layers without threads (ASan covers
 #      them), the one-worker suites (hit-rate monitor, L1 partitions), the client libraries and
 #      Redis's suite (slow, and no thread the others miss). A report fails the test:
