@@ -203,9 +203,16 @@ class Converter {
     pos_ += len + 2;
     switch (*op) {
       case 'd':
-        return copy_line(',', payload);
-      case 'n':
-        return copy_line('(', payload);
+      case 'n': {
+        // A double (',') or big number ('(') line from a bulk string: only what can be one.
+        // Redis sends numbers there; anything else is not converted (the caller keeps Redis's
+        // bytes and counts it).
+        const std::string_view allowed = *op == 'n' ? "-0123456789" : "+-.0123456789eEinfa";
+        if (payload.empty() || payload.find_first_not_of(allowed) != std::string_view::npos) {
+          return false;
+        }
+        return copy_line(*op == 'n' ? '(' : ',', payload);
+      }
       case 'v':
         count_line('=', len + 4);
         out_->append("txt:");
