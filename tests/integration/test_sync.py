@@ -142,9 +142,7 @@ def restarted_peer(chk, a, b):
 
 def main():
     chk = harness.Checks()
-    if harness.is_fake():
-        print("STRATA_TEST_FAKE: the sync bus cannot be faked; nothing to run")
-        print("0 passed, 0 failed")
+    if harness.fake_run():
         return 0
     pg = harness_pg.start_postgres("pg-sync")
     nats = harness_nats.start_nats("nats-sync")

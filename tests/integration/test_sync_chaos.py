@@ -31,9 +31,7 @@ kMinL1Share = 0.2      # of the synced prefixes' reads, served from L1 (~0.5 see
 
 def main():
     chk = harness.Checks()
-    if harness.is_fake():
-        print("STRATA_TEST_FAKE: the sync bus cannot be faked; nothing to run")
-        print("0 passed, 0 failed")
+    if harness.fake_run():
         return 0
     t0 = time.monotonic()
     chaos = Chaos(instances=kInstances).start()

@@ -37,8 +37,7 @@ def config(pg, urls, name):
 
 def main():
     chk = harness.Checks()
-    if harness.is_fake():
-        print("0 passed, 0 failed")
+    if harness.fake_run():
         return 0
     pg = harness_pg.start_postgres("pg-cluster")
     nodes = cluster()
