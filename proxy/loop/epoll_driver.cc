@@ -272,7 +272,7 @@ class EpollDriver final : public IoDriver {
   void dispatch(const epoll_event& ev) {
     const uint64_t d = ev.data.u64;
     const uint64_t kind = d & (3ull << 62);
-    if (kind == kListenerTag) return accept_all(listeners_[d & 0xffffffff]);
+    if (kind == kListenerTag) return accept_all(static_cast<uint32_t>(d & 0xffffffff));
     if (kind == kTimerTag) {
       uint64_t v;
       [[maybe_unused]] ssize_t r = ::read(timer_fd_, &v, sizeof v);
@@ -325,11 +325,12 @@ class EpollDriver final : public IoDriver {
     }
   }
 
-  void accept_all(int lfd) {
+  void accept_all(uint32_t index) {
+    const int lfd = listeners_[index];
     for (int i = 0; i < 64; ++i) {
       int fd = accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) return;
-      handler_->on_accept(fd);
+      handler_->on_accept(fd, index);
     }
   }
 

@@ -20,7 +20,7 @@ namespace strata::proxy {
 class LoopOwner {
  public:
   virtual ~LoopOwner() = default;
-  virtual void on_accept(int fd) = 0;
+  virtual void on_accept(int fd, uint32_t listener) = 0;
   // Every driver tick (tick_ms), after the clock was refreshed.
   virtual void on_tick(int64_t now_ms) = 0;
   // After the completions of one iteration were dispatched, before output is flushed.
@@ -67,7 +67,7 @@ class Loop final : public IoHandler {
   void refresh_clock();
 
   // IoHandler.
-  void on_accept(int fd) override { owner_->on_accept(fd); }
+  void on_accept(int fd, uint32_t listener) override { owner_->on_accept(fd, listener); }
   void on_recv(Token t, const char* data, long n) override;
   void on_sent(Token t, long res) override;
   void on_connected(Token t, int res) override;

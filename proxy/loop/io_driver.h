@@ -24,7 +24,8 @@ struct Token {
 class IoHandler {
  public:
   virtual ~IoHandler() = default;
-  virtual void on_accept(int fd) = 0;
+  // listener: the index of the listening socket, in the order listen() was called.
+  virtual void on_accept(int fd, uint32_t listener) = 0;
   // n > 0: bytes received (valid only during the call); n == 0: peer closed; n < 0: -errno.
   virtual void on_recv(Token t, const char* data, long n) = 0;
   // res >= 0: bytes sent; < 0: -errno.

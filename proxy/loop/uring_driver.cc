@@ -330,7 +330,7 @@ class UringDriver final : public IoDriver {
     const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
     switch (op_of(ud)) {
       case Op::kAccept:
-        if (cqe->res >= 0) handler_->on_accept(cqe->res);
+        if (cqe->res >= 0) handler_->on_accept(cqe->res, t.slot);
         if (!more) arm_accept(t.slot);
         break;
       case Op::kRecv:

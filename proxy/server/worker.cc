@@ -169,7 +169,7 @@ void Worker::on_wake() {
   ClientRegistry::instance().run_posted(index_);  // CLIENT KILL/LIST/UNBLOCK from other workers
 }
 
-void Worker::on_accept(int fd) {
+void Worker::on_accept(int fd, uint32_t /*listener*/) {
   ServerStats& st = *shared_->stats;
   if (st.connected_clients.load(std::memory_order_relaxed) >= options().maxclients) {
     static constexpr char kMsg[] = "-ERR max number of clients reached\r\n";

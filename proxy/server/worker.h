@@ -60,7 +60,7 @@ class Worker final : public LoopOwner, public FrontHost {
   Tiers* tiers() { return tiers_.get(); }
 
   // LoopOwner.
-  void on_accept(int fd) override;
+  void on_accept(int fd, uint32_t listener) override;
   void on_tick(int64_t now_ms) override;
   void end_of_iteration(int64_t now_ms) override;
   void on_wake() override;

@@ -35,7 +35,7 @@ class EchoHandler : public IoHandler {
   int wakes = 0;
   size_t sent = 0;
 
-  void on_accept(int fd) override {
+  void on_accept(int fd, uint32_t) override {
     accepted_fd = fd;
     driver->start_recv(Token{1, 1}, fd);
   }
@@ -112,7 +112,7 @@ class RecordingHandler : public IoHandler {
  public:
   std::vector<std::pair<Token, int>> polls;
   std::vector<std::pair<Token, long>> files;
-  void on_accept(int) override {}
+  void on_accept(int, uint32_t) override {}
   void on_recv(Token, const char*, long) override {}
   void on_sent(Token, long) override {}
   void on_connected(Token, int) override {}

@@ -42,7 +42,7 @@ class TestLoop final : public LoopOwner {
   }
 
   // LoopOwner: a test loop accepts nothing and has no housekeeping of its own.
-  void on_accept(int /*fd*/) override {}
+  void on_accept(int /*fd*/, uint32_t /*listener*/) override {}
   void on_tick(int64_t /*now_ms*/) override {}
   void end_of_iteration(int64_t /*now_ms*/) override {}
 

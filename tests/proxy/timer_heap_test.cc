@@ -81,7 +81,7 @@ TEST(TimerHeap, RefusesPastTheLimitAndStaysBoundedUnderChurn) {
 
 class NoOwner final : public LoopOwner {
  public:
-  void on_accept(int) override {}
+  void on_accept(int, uint32_t) override {}
   void on_tick(int64_t) override { ++ticks; }
   void end_of_iteration(int64_t) override {}
   int ticks = 0;
