@@ -20,7 +20,7 @@ using detail::FieldSpec;
 using detail::FieldValue;
 
 constexpr std::string_view kTopLevelAllowed =
-    "[server], [postgres], [journal], [nats], [default], [[policy]]";
+    "[server], [postgres], [journal], [nats], [websocket], [default], [[policy]]";
 
 using Lines = std::map<std::string, uint32_t, std::less<>>;  // field -> line where it was set
 
@@ -246,7 +246,8 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
     const uint32_t line = node->source().begin.line;
     const toml::table* table = node->as_table();
     const bool known = name == "server" || name == "postgres" || name == "journal" ||
-                       name == "nats" || name == "default" || name == "policy";
+                       name == "nats" || name == "websocket" || name == "default" ||
+                       name == "policy";
     if (!known) {
       const std::string what = table != nullptr ? "table [" + std::string(name) + "]"
                                : node->is_array_of_tables()
@@ -277,6 +278,9 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
     } else if (name == "nats") {
       ok = parse_fields<NatsConfig>(*table, detail::nats_fields(), {}, {source, line, "[nats]"},
                                     &config.nats, nullptr);
+    } else if (name == "websocket") {
+      ok = parse_fields<WebsocketConfig>(*table, detail::websocket_fields(), {},
+                                         {source, line, "[websocket]"}, &config.websocket, nullptr);
     } else if (name == "default") {
       fallback.table_line = line;
       if (const toml::node* p = table->get("prefix"); p != nullptr) {

@@ -105,12 +105,38 @@ struct NatsConfig {
   bool operator==(const NatsConfig&) const = default;
 };
 
+// The WebSocket channel (docs/websocket.md). port 0: no listener.
+struct WebsocketConfig {
+  uint32_t port = 0;
+  std::string bind = "127.0.0.1";
+  std::string path = "/ws";
+  std::string secret;       // HS256 key of the tokens; empty: no token is accepted
+  std::string public_read;  // prefixes anyone may read without a token, comma-separated
+  uint32_t connections_max = 100000;
+  uint32_t subscriptions_max = 256;          // per connection
+  uint32_t frame_bytes_max = 1 << 20;        // one frame's payload
+  uint32_t message_bytes_max = 1 << 20;      // one reassembled message
+  uint32_t value_bytes_max = 512 * 1024;     // a written value
+  uint32_t send_queue_bytes = 256 * 1024;    // past it, changes are merged per key
+  uint32_t merged_keys_max = 10000;          // distinct keys merged for one slow client
+  uint32_t slow_close_ms = 10000;            // behind this long: closed 4008
+  uint32_t history_events = 100000;          // the change stream's history, in changes ...
+  uint32_t history_ms = 120000;              // ... and in age
+  uint32_t snapshot_page = 500;              // keys per snapshot page
+  uint32_t snapshot_keys_max = 10000;        // keys per prefix snapshot
+  uint32_t writes_per_s = 1000;              // per connection; 0: no limit
+  uint32_t ops_remembered = 1024;            // answers kept per session for resent ops
+  uint32_t handshake_timeout_ms = 5000;      // to send a complete upgrade request
+  bool operator==(const WebsocketConfig&) const = default;
+};
+
 struct PolicyConfig {
   Policy fallback;               // [default]; its prefix is ""
   std::vector<Policy> policies;  // [[policy]] in file order
   PostgresConfig postgres;
   JournalConfig journal;
   NatsConfig nats;
+  WebsocketConfig websocket;
 
   bool any_postgres() const;  // some policy (or the default) uses PostgreSQL
   bool any_write_behind() const;

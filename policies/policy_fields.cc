@@ -109,6 +109,35 @@ const std::array<FieldSpec<NatsConfig>, 19> kNatsFields = {{
      [](NatsConfig& c) -> FieldSlot { return &c.pending_bytes_max; }},
 }};
 
+#define WS_UINT(name, lo, hi) \
+  {#name, FieldKind::kUint, lo, hi, [](WebsocketConfig& c) -> FieldSlot { return &c.name; }}
+#define WS_TEXT(name, kind) \
+  {#name, kind, 0, 0, [](WebsocketConfig& c) -> FieldSlot { return &c.name; }}
+const std::array<FieldSpec<WebsocketConfig>, 20> kWebsocketFields = {{
+    WS_UINT(port, 0, 65535),
+    WS_TEXT(bind, FieldKind::kPath),
+    WS_TEXT(path, FieldKind::kPath),
+    WS_TEXT(secret, FieldKind::kString),
+    WS_TEXT(public_read, FieldKind::kString),
+    WS_UINT(connections_max, 1, 10'000'000),
+    WS_UINT(subscriptions_max, 1, 100'000),
+    WS_UINT(frame_bytes_max, 125, 1u << 30),
+    WS_UINT(message_bytes_max, 125, 1u << 30),
+    WS_UINT(value_bytes_max, 1, 512u << 20),
+    WS_UINT(send_queue_bytes, 4096, 1u << 30),
+    WS_UINT(merged_keys_max, 1, 10'000'000),
+    WS_UINT(slow_close_ms, 100, 3'600'000),
+    WS_UINT(history_events, 0, 100'000'000),
+    WS_UINT(history_ms, 0, 86'400'000),
+    WS_UINT(snapshot_page, 1, 100'000),
+    WS_UINT(snapshot_keys_max, 1, 100'000'000),
+    WS_UINT(writes_per_s, 0, 10'000'000),
+    WS_UINT(ops_remembered, 0, 1'000'000),
+    WS_UINT(handshake_timeout_ms, 100, 600'000),
+}};
+#undef WS_UINT
+#undef WS_TEXT
+
 // "nats://host:port" or "tls://host:port" (or host:port), each non-empty, comma-separated.
 bool is_server_list(std::string_view s) {
   if (s.empty()) return true;  // no bus
@@ -417,6 +446,7 @@ std::span<const FieldSpec<Policy>> policy_fields() { return kPolicyFields; }
 std::span<const FieldSpec<PostgresConfig>> postgres_fields() { return kPostgresFields; }
 std::span<const FieldSpec<JournalConfig>> journal_fields() { return kJournalFields; }
 std::span<const FieldSpec<NatsConfig>> nats_fields() { return kNatsFields; }
+std::span<const FieldSpec<WebsocketConfig>> websocket_fields() { return kWebsocketFields; }
 
 std::string policy_where(const Policy& p) {
   if (p.prefix.empty()) return "[default]";

@@ -71,6 +71,7 @@ std::span<const FieldSpec<Policy>> policy_fields();
 std::span<const FieldSpec<PostgresConfig>> postgres_fields();
 std::span<const FieldSpec<JournalConfig>> journal_fields();
 std::span<const FieldSpec<NatsConfig>> nats_fields();
+std::span<const FieldSpec<WebsocketConfig>> websocket_fields();
 
 template <class T>
 const FieldSpec<T>* find_field(std::span<const FieldSpec<T>> fields, std::string_view name) {
