@@ -314,6 +314,14 @@ std::optional<WriteView> WriteBehindQueue::find(std::string_view key) const {
   return impl_->slots[i].newest()->view();
 }
 
+void WriteBehindQueue::collect(std::string_view prefix, std::vector<PendingWrite>* out) const {
+  for (const Impl::Node& n : impl_->slots) {
+    if (n.empty()) continue;
+    const Impl::Write* w = n.newest();
+    if (w->key().starts_with(prefix)) out->push_back(w->view().to_owned());
+  }
+}
+
 bool WriteBehindQueue::due(int64_t now_ms, bool force) const {
   const Impl& q = *impl_;
   if (q.rhead == nullptr) return false;

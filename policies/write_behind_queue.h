@@ -82,6 +82,9 @@ class WriteBehindQueue {
   // The newest pending write of `key` (waiting, else in flight); its views are valid until the
   // queue changes.
   std::optional<WriteView> find(std::string_view key) const;
+  // The newest pending write of every key starting with `prefix` (in no order), appended to
+  // *out. Walks the whole table: for snapshots, not for the write path.
+  void collect(std::string_view prefix, std::vector<PendingWrite>* out) const;
   // A batch is due when the oldest waiting write is flush_interval_ms old, or max_batch
   // writes wait, or `force` (FLUSH-BEHIND, shutdown) and anything waits.
   bool due(int64_t now_ms, bool force) const;

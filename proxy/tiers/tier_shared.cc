@@ -57,6 +57,13 @@ void WriteBehindShared::push(const PolicyEntry& e, const policies::WriteView& w)
   release(released_);
 }
 
+void WriteBehindShared::collect(std::string_view prefix, std::string_view key_prefix,
+                                std::vector<policies::PendingWrite>* out) {
+  std::lock_guard lock(mu_);
+  auto it = queues_.find(prefix);
+  if (it != queues_.end()) it->second->q.collect(key_prefix, out);
+}
+
 bool WriteBehindShared::find(std::string_view prefix, std::string_view key,
                              policies::PendingWrite* out) {
   std::lock_guard lock(mu_);

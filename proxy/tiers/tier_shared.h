@@ -47,6 +47,10 @@ class WriteBehindShared {
   }
   // Copies the newest pending write of key (prefix's queue) into *out.
   bool find(std::string_view prefix, std::string_view key, policies::PendingWrite* out);
+  // The newest pending write of every key starting with key_prefix, in the queue of the
+  // policy `prefix` (WebSocket snapshots).
+  void collect(std::string_view prefix, std::string_view key_prefix,
+               std::vector<policies::PendingWrite>* out);
   // Batches due now (all waiting writes when force), at most `max_batches`.
   void take(int64_t now_ms, bool force, size_t max_batches, std::vector<FlushBatch>* out);
   // Settles the rows of one statement (prefix's queue) under one lock: committed (ok) or to

@@ -43,6 +43,19 @@ struct TierContext {
 constexpr size_t kAppendStreamBytesMax = 1024;
 constexpr uint64_t kAppendRangeMax = 1000;
 
+// A snapshot page (WebSocket subscriptions, tiers_snapshot.cc): rows in key byte order.
+struct SnapshotRow {
+  std::string key;
+  std::string value;
+  uint64_t version = 0;
+};
+struct SnapshotPage {
+  std::vector<SnapshotRow> rows;
+  bool done = false;   // no key after the last row
+  std::string error;   // non-empty: PostgreSQL failed (rows empty)
+};
+using SnapshotCallback = std::move_only_function<void(SnapshotPage&&)>;
+
 class Tiers {
  public:
   explicit Tiers(const TierContext& ctx);
@@ -70,6 +83,15 @@ class Tiers {
   bool append(ReplySink* c, std::string_view stream, std::string_view value);
   bool append_range(ReplySink* c, std::string_view stream, uint64_t from, uint64_t count);
   bool append_head(ReplySink* c, std::string_view stream);
+
+  // The current values and versions of one key, or of the keys starting with `prefix` after
+  // `after` (byte order), at most `limit` of them (a few more when pending writes fall in the
+  // page): PostgreSQL's rows with the pending write-behind writes on top, so every
+  // acknowledged write is in. False: not under one PostgreSQL policy (a prefix must not span
+  // several: a longer policy prefix inside it is refused, *why says so). The callback runs on
+  // this worker, unless the worker is stopping.
+  bool snapshot(std::string_view key_or_prefix, bool prefix, std::string_view after, size_t limit,
+                SnapshotCallback done, std::string* why);
 
   void on_tick(int64_t now_ms);
   // End of every loop iteration: group-commit the journal, start write-behind flushes due.

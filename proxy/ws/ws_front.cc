@@ -1,0 +1,277 @@
+#include "proxy/ws/ws_front.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "protocol/http_upgrade.h"
+#include "proxy/tiers/policy_registry.h"
+#include "proxy/tiers/tiers.h"
+#include "proxy/ws/ws_conn.h"
+#include "proxy/ws/ws_sessions.h"
+
+namespace strata::proxy {
+namespace {
+
+// Where L1 is the only tier (standalone, or a cache prefix kept out of Redis), a snapshot
+// reads L1 itself: keys in byte order after `after`, at most `limit`.
+SnapshotPage read_l1(cache::Store* store, std::string_view key_or_prefix, bool prefix,
+                     std::string_view after, size_t limit) {
+  SnapshotPage page;
+  page.done = true;
+  std::vector<std::string> keys;
+  if (prefix) {
+    std::vector<std::string> scanned;
+    uint64_t cursor = 0;
+    do {
+      cursor = store->scan_keys(cursor, 1024, &scanned);
+    } while (cursor != 0);
+    for (std::string& k : scanned) {
+      if (k.starts_with(key_or_prefix) && k > after) keys.push_back(std::move(k));
+    }
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    if (keys.size() > limit) {
+      keys.resize(limit);
+      page.done = false;
+    }
+  } else {
+    keys.emplace_back(key_or_prefix);
+  }
+  for (const std::string& k : keys) {
+    auto txn = store->lock(k);
+    cache::EntryView v;
+    if (txn->find(k, &v)) page.rows.push_back({k, std::string(v.value), v.version});
+  }
+  return page;
+}
+
+}  // namespace
+
+WsFront::WsFront(const WsContext& ctx) : ctx_(ctx) {
+  ctx_.shared->hub->attach(ctx_.worker, ctx_.loop);
+  cursor_ = ctx_.shared->hub->head();
+  flush_gen_seen_ = ctx_.shared->hub->flush_gen();
+}
+
+WsFront::~WsFront() = default;
+
+void WsFront::on_accept(int fd) {
+  WsCounters& c = counters();
+  if (c.connections.load(std::memory_order_relaxed) >= config().connections_max) {
+    std::string out;
+    protocol::compose_http_error(&out, 503, "too many WebSocket connections",
+                                 "Retry-After: 1\r\n");
+    [[maybe_unused]] ssize_t w = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    bump(c.rejected);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  bump(c.connections);
+  bump(c.connections_total);
+  const uint64_t id = ctx_.stats->next_client_id.fetch_add(1, std::memory_order_relaxed);
+  auto conn = std::make_unique<WsConn>(this, fd, id);
+  WsConn* raw = conn.get();
+  conns_.insert(raw);
+  by_client_[id] = raw;
+  const Token t = ctx_.loop->adopt(std::move(conn));
+  ctx_.loop->driver().start_recv(t, fd);
+}
+
+void WsFront::connection_closed(WsConn* c) {
+  conns_.erase(c);
+  by_client_.erase(c->id());
+  counters().connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool WsFront::l1_only(std::string_view key) const {
+  if (!ctx_.has_upstream) return true;
+  const TierShared* ts = ctx_.tier_shared;
+  return ts != nullptr && ts->registry != nullptr && ts->registry->l1_only(key);
+}
+
+bool WsFront::read_snapshot(std::string_view key_or_prefix, bool prefix, std::string_view after,
+                            size_t limit, SnapshotDone done, std::string* why) {
+  if (ctx_.tiers != nullptr) {
+    // The callback is moved into the tiers only when they take the read.
+    auto shared_done = std::make_shared<SnapshotDone>(std::move(done));
+    if (ctx_.tiers->snapshot(key_or_prefix, prefix, after, limit,
+                             [shared_done](SnapshotPage&& p) { (*shared_done)(std::move(p)); },
+                             why)) {
+      return true;
+    }
+    if (!why->empty()) return false;
+    done = std::move(*shared_done);
+  }
+  if (!l1_only(key_or_prefix)) {
+    *why = "keys outside PostgreSQL policies live in Redis here; subscriptions to them are not "
+           "served yet";
+    return false;
+  }
+  done(read_l1(ctx_.store, key_or_prefix, prefix, after, limit));
+  return true;
+}
+
+void WsFront::on_change(const ChangeEvent& e) {
+  WsHub& h = hub();
+  // Every worker hears each peer event; one appends it.
+  if (e.source == ChangeSource::kPeer && ctx_.worker != 0) return;
+  WsChangePtr c;
+  switch (e.op) {
+    case ChangeOp::kSet:
+      c = h.append(e.key, false, e.value, e.version, ctx_.loop->now_ms());
+      break;
+    case ChangeOp::kDelete:
+    case ChangeOp::kExpire:
+    case ChangeOp::kEvict:
+      c = h.append(e.key, true, {}, e.version, ctx_.loop->now_ms());
+      break;
+    case ChangeOp::kInvalidate:
+      refetch(e.key);
+      break;
+    case ChangeOp::kFlushAll:
+      h.bump_flush();
+      appended_ = true;
+      break;
+  }
+  if (c) appended_ = true;
+  if (e.client != 0 && !by_client_.empty()) {
+    note_own_change(e.client, e.key, e.version, c ? c->seq : 0);
+  }
+}
+
+void WsFront::note_own_change(uint64_t client, std::string_view key, uint64_t version,
+                              uint64_t seq) {
+  auto it = by_client_.find(client);
+  if (it != by_client_.end()) it->second->own_change(key, version, seq);
+}
+
+// A change whose value the producer did not have (a write-around write, a peer's invalidation,
+// Redis's tracking report, a native write): the value is read now and appended as a set or a
+// delete. Its version orders it against changes appended meanwhile.
+void WsFront::refetch(std::string_view key) {
+  if (!hub().interested(key)) return;
+  std::string why;
+  WsHub* h = ctx_.shared->hub;
+  Loop* loop = ctx_.loop;
+  const std::string k(key);
+  bool* appended = &appended_;
+  read_snapshot(k, false, {}, 1,
+                [h, loop, k, appended](SnapshotPage&& page) {
+                  if (!page.error.empty()) return;
+                  if (page.rows.empty()) {
+                    h->append(k, true, {}, 0, loop->now_ms());
+                  } else {
+                    h->append(k, false, page.rows[0].value, page.rows[0].version, loop->now_ms());
+                  }
+                  *appended = true;
+                },
+                &why);
+}
+
+void WsFront::deliver() {
+  WsHub& h = hub();
+  if (h.flush_gen() != flush_gen_seen_) {
+    flush_gen_seen_ = h.flush_gen();
+    resync_all();
+  }
+  const uint64_t head = h.head();
+  if (head > cursor_) {
+    if (conns_.empty()) {
+      cursor_ = head;
+    } else if (h.read(cursor_, head, &batch_)) {
+      for (const WsChangePtr& c : batch_) fan_out(c);
+      cursor_ = head;
+      batch_.clear();
+    } else {
+      // This worker fell behind the history: what it missed is lost to its subscribers, who
+      // start over from snapshots.
+      cursor_ = head;
+      resync_all();
+    }
+  }
+  h.set_cursor(ctx_.worker, cursor_, !conns_.empty());
+  if (appended_) {
+    appended_ = false;
+    h.wake_others(ctx_.worker);
+  }
+}
+
+void WsFront::fan_out(const WsChangePtr& c) {
+  if (auto it = by_key_.find(c->key); it != by_key_.end()) {
+    for (const Subscriber& s : it->second) s.conn->deliver(c);
+  }
+  size_t last = SIZE_MAX;
+  for (size_t len : prefix_lengths_) {
+    if (len == last) continue;
+    last = len;
+    if (len > c->key.size()) break;
+    auto it = by_prefix_.find(std::string_view(c->key).substr(0, len));
+    if (it == by_prefix_.end()) continue;
+    for (const Subscriber& s : it->second) s.conn->deliver(c);
+  }
+}
+
+void WsFront::resync_all() {
+  for (WsConn* c : conns_) c->resync();
+}
+
+void WsFront::add_subscription(WsConn* c, std::string_view key, bool prefix) {
+  std::vector<Subscriber>* subs;
+  if (prefix) {
+    auto it = by_prefix_.find(key);
+    if (it == by_prefix_.end()) {
+      it = by_prefix_.emplace(std::string(key), std::vector<Subscriber>{}).first;
+      prefix_lengths_.insert(key.size());
+    }
+    subs = &it->second;
+  } else {
+    subs = &by_key_[std::string(key)];
+  }
+  auto s = std::find_if(subs->begin(), subs->end(), [c](const Subscriber& x) { return x.conn == c; });
+  if (s != subs->end()) {
+    ++s->count;
+  } else {
+    subs->push_back({c, 1});
+  }
+  hub().add_interest(key, prefix);
+  bump(counters().subscriptions);
+}
+
+void WsFront::remove_subscription(WsConn* c, std::string_view key, bool prefix) {
+  auto drop = [c](std::vector<Subscriber>& subs) {
+    auto s = std::find_if(subs.begin(), subs.end(), [c](const Subscriber& x) { return x.conn == c; });
+    if (s == subs.end()) return;
+    if (--s->count == 0) {
+      *s = subs.back();
+      subs.pop_back();
+    }
+  };
+  if (prefix) {
+    auto it = by_prefix_.find(key);
+    if (it == by_prefix_.end()) return;
+    drop(it->second);
+    if (it->second.empty()) {
+      prefix_lengths_.erase(prefix_lengths_.find(key.size()));
+      by_prefix_.erase(it);
+    }
+  } else {
+    auto it = by_key_.find(std::string(key));
+    if (it == by_key_.end()) return;
+    drop(it->second);
+    if (it->second.empty()) by_key_.erase(it);
+  }
+  hub().drop_interest(key, prefix, ctx_.loop->now_ms());
+  counters().subscriptions.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void WsFront::on_tick(int64_t now_ms) {
+  if (ctx_.worker != 0) return;
+  hub().expire_interest(now_ms);
+  ctx_.shared->sessions->expire(now_ms);
+}
+
+}  // namespace strata::proxy
