@@ -31,6 +31,8 @@ run() {
     exit 1
   fi
 }
+ninja -C "${build}" ws_token_fuzz
+run ws_token_fuzz ws_token ws_token.dict
 run resp_parser_fuzz resp resp.dict
 run reply_scanner_fuzz reply resp.dict
 run sync_event_fuzz sync sync.dict
