@@ -28,8 +28,9 @@ enum Section : uint32_t {
   kStrata = 1u << 7,
   kPolicies = 1u << 8,
   kSync = 1u << 9,
+  kWebsocket = 1u << 10,
 };
-constexpr uint32_t kAllSections = 0x3ff;
+constexpr uint32_t kAllSections = 0x7ff;
 
 struct SectionName {
   std::string_view name;
@@ -40,7 +41,7 @@ constexpr SectionName kSectionNames[] = {
     {"server", kServer},     {"clients", kClients},         {"memory", kMemory},
     {"stats", kStats},       {"replication", kReplication}, {"cpu", kCpu},
     {"keyspace", kKeyspace}, {"strata", kStrata},           {"policies", kPolicies},
-    {"sync", kSync},
+    {"sync", kSync},         {"websocket", kWebsocket},
 };
 
 // INFO's argument list: "default", "all" and "everything" select every section strata has;
@@ -213,6 +214,10 @@ std::string info_text(CommandContext& ctx, uint32_t sections) {
     text.append("# Sync\r\n");
     text.append(ctx.server->sync_info);
   }
+  if (!ctx.server->ws_info.empty() && begin(kWebsocket)) {
+    text.append("# WebSocket\r\n");
+    text.append(ctx.server->ws_info);
+  }
   return text;
 }
 
@@ -226,7 +231,7 @@ bool info_redis_args(Args args, std::vector<std::string_view>* redis_args) {
   redis_args->assign(1, args[0]);
   for (size_t i = 1; i < args.size(); ++i) {
     if (!option_is(args[i], "strata") && !option_is(args[i], "policies") &&
-        !option_is(args[i], "sync")) {
+        !option_is(args[i], "sync") && !option_is(args[i], "websocket")) {
       redis_args->push_back(args[i]);
     }
   }
@@ -234,7 +239,7 @@ bool info_redis_args(Args args, std::vector<std::string_view>* redis_args) {
 }
 
 std::string info_own_sections(CommandContext& ctx, Args args) {
-  return info_text(ctx, selected_sections(args) & (kStrata | kPolicies | kSync));
+  return info_text(ctx, selected_sections(args) & (kStrata | kPolicies | kSync | kWebsocket));
 }
 
 }  // namespace strata::proxy

@@ -65,6 +65,7 @@ struct ServerView {
   std::string changes_info;      // INFO lines of the change seam (events per op and source)
   std::string policies_info;     // INFO "# Policies" lines (empty without policies)
   std::string sync_info;         // INFO "# Sync" lines (empty without a sync bus)
+  std::string ws_info;           // INFO "# WebSocket" lines (empty without the channel)
 };
 
 struct CommandContext {

@@ -50,6 +50,7 @@ const Setting kSettings[] = {
     S(eviction, kString, "L1 eviction policy: s3fifo (default), lru, ..."),
     S(upstream, kString, "upstream Redis host:port (default: none, standalone)"),
     S(nats, kString, "NATS URL(s) for the sync bus, e.g. nats://127.0.0.1:4222 (overrides [nats] url)"),
+    S(ws_port, kU16, "WebSocket channel port (overrides [websocket] port; default: the file's, 0 = off)"),
     S(clock_offset_ms, kI64, "added to the clock of write versions (tests of skewed instances; 0)"),
     S(requirepass, kString, "password clients must AUTH with (default: none)"),
     S(io, kString, "I/O backend: auto (default), uring, epoll"),

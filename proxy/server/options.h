@@ -15,6 +15,7 @@ struct Options {
   std::string eviction = "s3fifo";
   std::string upstream;  // host:port, empty: standalone
   std::string nats;      // NATS server URL(s) for the sync bus; overrides [nats] url
+  uint16_t ws_port = 0;  // the WebSocket channel's port; overrides [websocket] port (0: the file's)
   int64_t clock_offset_ms = 0;  // added to the wall clock of versions (tests of skewed clocks)
   std::string config_file;
   std::string requirepass;

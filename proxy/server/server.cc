@@ -17,6 +17,10 @@
 #include "proxy/sync/nats_bus.h"
 #include "proxy/sync/store_removals.h"
 #include "proxy/tiers/tier_shared.h"
+#include "proxy/ws/ws_front.h"
+#include "proxy/ws/ws_hub.h"
+#include "proxy/ws/ws_sessions.h"
+#include <random>
 
 namespace strata::proxy {
 
@@ -82,6 +86,7 @@ bool Server::start(std::string* err) {
     shared_.bus = bus_.get();
     shared_.sync = &sync_status_;
   }
+  if (!start_websocket(err)) return false;
   for (uint32_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, &shared_));
     shared_.workers.push_back(workers_.back().get());
@@ -145,6 +150,46 @@ void Server::wait_for_signal() {
     STRATA_LOG_INFO("received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     break;
   }
+}
+
+// The WebSocket channel: its stream (one per process, a new epoch per start), the sessions
+// of optimistic writes, counters. Nothing without a port.
+bool Server::start_websocket(std::string* err) {
+  ws_config_ = registry_->current()->config.websocket;
+  if (options_.ws_port != 0) ws_config_.port = options_.ws_port;
+  if (ws_config_.port == 0) return true;
+  if (ws_config_.port == options_.port) {
+    *err = "[websocket] port " + std::to_string(ws_config_.port) +
+           " is the RESP port too: give the WebSocket channel a port of its own";
+    return false;
+  }
+  if (ws_config_.path.empty() || ws_config_.path[0] != '/') {
+    *err = "[websocket] path '" + ws_config_.path + "' must start with '/'";
+    return false;
+  }
+  std::random_device rd;
+  const uint64_t epoch = (uint64_t{rd()} << 32) ^ rd() ^ static_cast<uint64_t>(shared_.start_ms);
+  ws_hub_ = std::make_unique<WsHub>(
+      WsHub::Limits{ws_config_.history_events, ws_config_.history_ms}, epoch);
+  ws_sessions_ = std::make_unique<WsSessions>(ws_config_.ops_remembered, ws_config_.history_ms);
+  ws_counters_ = std::make_unique<WsCounters>();
+  ws_shared_ = std::make_unique<WsShared>();
+  ws_shared_->config = &ws_config_;
+  ws_shared_->hub = ws_hub_.get();
+  ws_shared_->sessions = ws_sessions_.get();
+  ws_shared_->counters = ws_counters_.get();
+  ws_shared_->instance = instance_;
+  std::string_view list = ws_config_.public_read;
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view p = list.substr(0, comma);
+    while (!p.empty() && p.front() == ' ') p.remove_prefix(1);
+    while (!p.empty() && p.back() == ' ') p.remove_suffix(1);
+    if (!p.empty()) ws_shared_->public_read.emplace_back(p);
+    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+  }
+  shared_.ws = ws_shared_.get();
+  return true;
 }
 
 // Host name and port: stable across restarts, distinct between instances on one host.

@@ -37,6 +37,12 @@ class Server {
   std::unique_ptr<class HitRateMonitor> hitrate_;
   ServerStats stats_;
   Shared shared_{};
+  // The WebSocket channel's shared parts: they outlive the workers that use them.
+  policies::WebsocketConfig ws_config_;
+  std::unique_ptr<class WsHub> ws_hub_;
+  std::unique_ptr<class WsSessions> ws_sessions_;
+  std::unique_ptr<struct WsCounters> ws_counters_;
+  std::unique_ptr<struct WsShared> ws_shared_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   bool running_ = false;  // every worker started
@@ -53,6 +59,7 @@ class Server {
   static constexpr uint32_t kPartitionShards = 4;
 
   bool start_policies(std::string* err);
+  bool start_websocket(std::string* err);
   std::string default_instance_name() const;
   bool store_config(cache::StoreConfig* sc, std::string* err) const;
   void reload_policies();

@@ -21,6 +21,7 @@
 #include "proxy/sync/nats_bus.h"
 #include "proxy/sync/sync_publisher.h"
 #include "proxy/tiers/tiers.h"
+#include "proxy/ws/ws_front.h"
 
 namespace strata::proxy {
 namespace {
@@ -55,6 +56,7 @@ Worker::~Worker() {
   tiers_.reset();
   loop_.close_all();
   if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (ws_listen_fd_ >= 0) ::close(ws_listen_fd_);
 }
 
 bool Worker::init(std::string* err, std::string* driver_note) {
@@ -115,6 +117,22 @@ bool Worker::init(std::string* err, std::string* driver_note) {
   // relaxed load when none has it).
   tracking_ = std::make_unique<TrackingNotifier>(&loop_);
   seam_.subscribe(tracking_.get());
+  if (shared_->ws != nullptr) {
+    const policies::WebsocketConfig& wc = *shared_->ws->config;
+    ws_listen_fd_ = make_listener(wc.bind, static_cast<uint16_t>(wc.port), err);
+    if (ws_listen_fd_ < 0) return false;
+    WsContext wctx;
+    wctx.loop = &loop_;
+    wctx.worker = index_;
+    wctx.shared = shared_->ws;
+    wctx.store = shared_->store;
+    wctx.tiers = tiers_.get();
+    wctx.tier_shared = ts;
+    wctx.has_upstream = upstream_ != nullptr;
+    wctx.stats = shared_->stats;
+    ws_ = std::make_unique<WsFront>(wctx);
+    seam_.subscribe(ws_.get());
+  }
   front_.loop = &loop_;
   front_.store = shared_->store;
   front_.stats = shared_->stats;
@@ -143,7 +161,8 @@ bool Worker::init(std::string* err, std::string* driver_note) {
 void Worker::run() noexcept {
   set_thread_seam(&seam_);
   // Clients are accepted only now: everything shared was prepared before any worker runs.
-  loop_.driver().listen(listen_fd_);
+  loop_.driver().listen(listen_fd_);                          // listener 0: RESP
+  if (ws_listen_fd_ >= 0) loop_.driver().listen(ws_listen_fd_);  // listener 1: WebSocket
   loop_.run(stop_);
   set_thread_seam(nullptr);
 }
@@ -157,6 +176,7 @@ void Worker::end_of_iteration(int64_t now_ms) {
   if (tiers_) tiers_->end_of_iteration(now_ms);
   if (publisher_) publisher_->flush();  // this iteration's changes, one message per partition
   tracking_->flush_batches();           // BCAST clients: this iteration's keys per prefix
+  if (ws_) ws_->deliver();              // this iteration's changes to WebSocket subscribers
 }
 
 // Peers' changes the bus queued without waking this loop (see NatsBus::fan_out_pending).
@@ -167,9 +187,11 @@ void Worker::start_of_iteration() {
 void Worker::on_wake() {
   if (publisher_) publisher_->deliver_peer_events();
   ClientRegistry::instance().run_posted(index_);  // CLIENT KILL/LIST/UNBLOCK from other workers
+  if (ws_) ws_->deliver();  // another worker appended to the change stream
 }
 
-void Worker::on_accept(int fd, uint32_t /*listener*/) {
+void Worker::on_accept(int fd, uint32_t listener) {
+  if (listener == 1 && ws_) return ws_->on_accept(fd);
   ServerStats& st = *shared_->stats;
   if (st.connected_clients.load(std::memory_order_relaxed) >= options().maxclients) {
     static constexpr char kMsg[] = "-ERR max number of clients reached\r\n";
@@ -199,6 +221,7 @@ void Worker::on_accept(int fd, uint32_t /*listener*/) {
 void Worker::on_tick(int64_t now_ms) {
   if (publisher_) publisher_->on_tick(now_ms);
   if (now_ms - last_housekeeping_ms_ < kHousekeepingEveryMs) return;
+  if (ws_) ws_->on_tick(now_ms);
   last_housekeeping_ms_ = now_ms;
   shared_->store->active_expire(options().active_expire_budget);
   loop_.tick_endpoints(now_ms);
@@ -268,6 +291,7 @@ const ServerView& Worker::server_view(bool refresh, bool full) {
   if (full) view_.hitrate_info = shared_->hitrate != nullptr ? shared_->hitrate->info_lines() : "";
   view_.changes_info = changes_info();
   if (full && shared_->bus != nullptr) view_.sync_info = shared_->bus->info_lines();
+  if (full && shared_->ws != nullptr) view_.ws_info = ws_info_lines(*shared_->ws);
   if (full && shared_->tiers != nullptr) {
     view_.policies_info = policies_info(*shared_->tiers);
     if (tiers_) {

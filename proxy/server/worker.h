@@ -38,6 +38,7 @@ struct Shared {
   struct TierShared* tiers = nullptr;       // policies; with [postgres], the tiered path
   class NatsBus* bus = nullptr;             // the sync bus; null without [nats]
   SyncState* sync = nullptr;               // with the bus: whether synced keys may use L1
+  struct WsShared* ws = nullptr;           // the WebSocket channel; null without [websocket]
 };
 
 class Worker final : public LoopOwner, public FrontHost {
@@ -84,6 +85,8 @@ class Worker final : public LoopOwner, public FrontHost {
   std::unique_ptr<Tiers> tiers_;
   std::unique_ptr<class SyncPublisher> publisher_;  // with the sync bus
   std::unique_ptr<class TrackingNotifier> tracking_;  // CLIENT TRACKING's invalidations
+  std::unique_ptr<class WsFront> ws_;                 // the WebSocket channel
+  int ws_listen_fd_ = -1;
   ServerView view_;
   alignas(64) std::atomic<uint64_t> commands_{0};  // written by this worker only
   std::atomic<uint64_t> forwarded_{0};

@@ -49,6 +49,60 @@ SnapshotPage read_l1(cache::Store* store, std::string_view key_or_prefix, bool p
 
 }  // namespace
 
+std::string ws_info_lines(const WsShared& shared) {
+  const WsCounters& c = *shared.counters;
+  auto rd = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  std::string out;
+  auto line = [&out](std::string_view name, uint64_t v) {
+    out.append(name);
+    out.push_back(':');
+    out.append(std::to_string(v));
+    out.append("\r\n");
+  };
+  line("ws_port", shared.config->port);
+  line("ws_connections", rd(c.connections));
+  line("ws_connections_total", rd(c.connections_total));
+  line("ws_rejected", rd(c.rejected));
+  line("ws_subscriptions", rd(c.subscriptions));
+  line("ws_messages_out", rd(c.messages_out));
+  line("ws_bytes_out", rd(c.bytes_out));
+  line("ws_merged", rd(c.merged));
+  line("ws_slow_closes", rd(c.slow_closes));
+  line("ws_resumes_history", rd(c.resumes_history));
+  line("ws_resumes_snapshot", rd(c.resumes_snapshot));
+  line("ws_snapshots", rd(c.snapshots));
+  line("ws_acks", rd(c.acks));
+  line("ws_nacks_conflict", rd(c.nacks_conflict));
+  line("ws_nacks_denied", rd(c.nacks_denied));
+  line("ws_nacks_invalid", rd(c.nacks_invalid));
+  line("ws_nacks_rate_limited", rd(c.nacks_rate_limited));
+  line("ws_nacks_error", rd(c.nacks_error));
+  line("ws_replayed_ops", rd(c.replayed_ops));
+  line("ws_protocol_errors", rd(c.protocol_errors));
+  line("ws_expired_closes", rd(c.expired_closes));
+  const WsHub::Stats hs = shared.hub->stats();
+  line("ws_stream_changes", hs.changes);
+  line("ws_stream_history", hs.history);
+  line("ws_interest_keys", hs.interest_keys);
+  line("ws_interest_prefixes", hs.interest_prefixes);
+  line("ws_sessions", shared.sessions->size());
+  uint64_t total = 0;
+  for (const auto& b : c.fanout_us) total += rd(b);
+  auto quantile = [&](double q) -> uint64_t {
+    if (total == 0) return 0;
+    const uint64_t want = static_cast<uint64_t>(q * static_cast<double>(total - 1)) + 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < c.fanout_us.size(); ++i) {
+      seen += rd(c.fanout_us[i]);
+      if (seen >= want) return uint64_t{1} << i;
+    }
+    return uint64_t{1} << 31;
+  };
+  line("ws_fanout_us_p50", quantile(0.5));
+  line("ws_fanout_us_p99", quantile(0.99));
+  return out;
+}
+
 WsFront::WsFront(const WsContext& ctx) : ctx_(ctx) {
   ctx_.shared->hub->attach(ctx_.worker, ctx_.loop);
   cursor_ = ctx_.shared->hub->head();

@@ -79,6 +79,10 @@ struct WsContext {
   ServerStats* stats = nullptr;     // client ids
 };
 
+// INFO # WebSocket: every counter, the stream's state, and the fan-out latency's p50/p99 (the
+// upper bound of their power-of-two bucket, in microseconds).
+std::string ws_info_lines(const WsShared& shared);
+
 class WsFront final : public ChangeSubscriber {
  public:
   explicit WsFront(const WsContext& ctx);
