@@ -10,6 +10,8 @@
 namespace strata::proxy {
 namespace {
 
+using tiers_detail::decode_version;
+
 // The least string above every string starting with `prefix` (byte order); empty: none.
 std::string prefix_upper_bound(std::string_view prefix) {
   std::string up(prefix);

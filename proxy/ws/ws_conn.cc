@@ -124,7 +124,7 @@ void WsConn::handshake(std::string_view input) {
   }
   session_ = (has_token_ ? claims_.sub : std::string("~")) + "/" +
              (safe_session_id(session) ? std::string(session) : "conn-" + std::to_string(id_));
-  compose_upgrade_response(&out_, req.key);
+  protocol::compose_upgrade_response(&out_, req.key);
   const size_t rest = http_.consumed();
   std::string tail = head_.substr(rest);
   std::string().swap(head_);

@@ -1,5 +1,7 @@
 #include "proxy/ws/ws_front.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
