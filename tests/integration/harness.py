@@ -22,6 +22,8 @@ PR_SET_PDEATHSIG in the child (so even a SIGKILLed test leaves nothing behind).
 
 import atexit
 import ctypes
+import fcntl
+import json
 import os
 import random
 import shutil
@@ -494,3 +496,42 @@ from harness_pg import (  # noqa: E402,F401
     PostgresServer, PsqlSession, SqlError, StrataConfig, _as_pg_user, _pg_account, kPgBinDir,
     kPgUser, kPsql, run_strata_once, start_postgres, start_strata_config, start_strata_configs,
     strata_config_argv)
+
+
+# ---------------------------------------------------------------- node packages
+# The npm packages the Node workloads use, installed once into a cache dir (env
+# STRATA_NODE_CACHE, default <source>/build/node_cache) under a lock: client libraries (ioredis,
+# node-redis), the `ws` WebSocket client, and puppeteer-core to drive Debian's chromium (it
+# downloads no browser).
+NODE_PACKAGES = {"ioredis": "^5.4.0", "redis": "^5.0.0", "ws": "^8.18.0",
+                 "puppeteer-core": "^24.0.0"}
+NPM_TIMEOUT_S = 300
+
+
+def node_cache():
+    d = os.environ.get("STRATA_NODE_CACHE")
+    if not d:
+        here = os.path.dirname(os.path.abspath(__file__))
+        src = os.environ.get("STRATA_SOURCE_DIR", os.path.join(here, "..", ".."))
+        d = os.path.join(src, "build", "node_cache")
+    os.makedirs(d, exist_ok=True)
+    return os.path.abspath(d)
+
+
+def ensure_node_packages():
+    cache = node_cache()
+    manifest = json.dumps({"name": "strata-itest-clients", "private": True,
+                           "dependencies": NODE_PACKAGES}, indent=1)
+    stamp = os.path.join(cache, "installed.json")
+    with open(os.path.join(cache, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # ctest may run two suites that both need it
+        if os.path.exists(stamp) and open(stamp).read() == manifest:
+            return os.path.join(cache, "node_modules")
+        with open(os.path.join(cache, "package.json"), "w") as f:
+            f.write(manifest)
+        print(f"npm install into {cache}", flush=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
+                       cwd=cache, check=True, timeout=NPM_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        with open(stamp, "w") as f:
+            f.write(manifest)
+    return os.path.join(cache, "node_modules")

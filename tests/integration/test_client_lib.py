@@ -9,7 +9,6 @@ against strata standalone and strata --upstream.
 The node packages are installed with npm into a cache dir (env STRATA_NODE_CACHE, default
 <source>/build/node_cache), once, under a lock."""
 
-import fcntl
 import json
 import os
 import subprocess
@@ -20,39 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-kNodePackages = {"ioredis": "^5.4.0", "redis": "^5.0.0"}
 kWorkloadTimeoutS = 180
 kReconnectRounds = 50  # cuts in a row a subscriber must survive through strata
-kNpmTimeoutS = 300
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python3-redis lives there, not in a venv
-
-
-def node_cache():
-    d = os.environ.get("STRATA_NODE_CACHE")
-    if not d:
-        src = os.environ.get("STRATA_SOURCE_DIR", os.path.join(HERE, "..", ".."))
-        d = os.path.join(src, "build", "node_cache")
-    os.makedirs(d, exist_ok=True)
-    return os.path.abspath(d)
-
-
-def ensure_node_packages():
-    cache = node_cache()
-    manifest = json.dumps({"name": "strata-itest-clients", "private": True,
-                           "dependencies": kNodePackages}, indent=1)
-    stamp = os.path.join(cache, "installed.json")
-    with open(os.path.join(cache, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # ctest may run two suites that both need it
-        if os.path.exists(stamp) and open(stamp).read() == manifest:
-            return os.path.join(cache, "node_modules")
-        with open(os.path.join(cache, "package.json"), "w") as f:
-            f.write(manifest)
-        print(f"npm install into {cache}", flush=True)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"],
-                       cwd=cache, check=True, timeout=kNpmTimeoutS, stdin=subprocess.DEVNULL)
-        with open(stamp, "w") as f:
-            f.write(manifest)
-    return os.path.join(cache, "node_modules")
 
 
 def run_workload(argv, env=None):
@@ -68,7 +37,7 @@ def run_workload(argv, env=None):
 
 
 def main():
-    node_modules = ensure_node_packages()
+    node_modules = harness.ensure_node_packages()
     env = dict(os.environ, NODE_PATH=node_modules)
     redis_direct = harness.start_redis("redis-baseline")
     upstream = harness.start_redis("redis-upstream")

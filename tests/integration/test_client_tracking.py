@@ -274,8 +274,8 @@ def broken_redirect(port, chk):
 
 def node_cache(port, redis_port, chk):
     """node-redis's clientSideCache (client_cache.js) in the same kind of loop."""
-    import test_client_lib  # noqa: E402 (its npm cache of ioredis and node-redis)
-    env = dict(os.environ, NODE_PATH=test_client_lib.ensure_node_packages())
+    import test_client_lib  # noqa: E402 (run_workload)
+    env = dict(os.environ, NODE_PATH=harness.ensure_node_packages())
     code, out = test_client_lib.run_workload(
         ["node", "client_cache.js", str(port), str(redis_port), str(int(kSeconds))], env)
     print("\n".join("    " + line for line in out.splitlines()), flush=True)
