@@ -4,6 +4,7 @@
 
 #include "bench/floor_server.h"
 #include "bench/sim_cli.h"
+#include "bench/ws_fanout.h"
 #if __has_include("bench/load.h")
 #include "bench/load.h"
 #define STRATA_BENCH_HAS_LOAD 1
@@ -18,7 +19,8 @@ void usage(FILE* out) {
 #ifdef STRATA_BENCH_HAS_LOAD
       "  load   drive a RESP server with a workload, report throughput and latency (load --help)\n"
 #endif
-      "  floor  constant-answer RESP server: the kernel's CPU-per-request floor (floor --help)\n",
+      "  floor  constant-answer RESP server: the kernel's CPU-per-request floor (floor --help)\n"
+      "  ws     WebSocket fan-out latency and CPU per delivery, memory per idle connection\n",
       out);
 }
 
@@ -31,6 +33,7 @@ int main(int argc, char** argv) {
   }
   const char* cmd = argv[1];
   if (std::strcmp(cmd, "sim") == 0) return strata::bench::run_sim(argc - 1, argv + 1);
+  if (std::strcmp(cmd, "ws") == 0) return strata::bench::run_ws(argc - 1, argv + 1);
   if (std::strcmp(cmd, "floor") == 0) return strata::bench::run_floor_server(argc - 1, argv + 1);
 #ifdef STRATA_BENCH_HAS_LOAD
   if (std::strcmp(cmd, "load") == 0) return run_load(argc - 1, argv + 1);
