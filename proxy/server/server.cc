@@ -170,7 +170,7 @@ bool Server::start_websocket(std::string* err) {
   std::random_device rd;
   const uint64_t epoch = (uint64_t{rd()} << 32) ^ rd() ^ static_cast<uint64_t>(shared_.start_ms);
   ws_hub_ = std::make_unique<WsHub>(
-      WsHub::Limits{ws_config_.history_events, ws_config_.history_ms}, epoch);
+      WsHub::Limits{ws_config_.history_events, ws_config_.history_ms}, epoch, options_.workers);
   ws_sessions_ = std::make_unique<WsSessions>(ws_config_.ops_remembered, ws_config_.history_ms);
   ws_counters_ = std::make_unique<WsCounters>();
   ws_shared_ = std::make_unique<WsShared>();

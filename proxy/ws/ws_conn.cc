@@ -310,7 +310,9 @@ void WsConn::on_sub(WsClientMessage& m) {
   const uint64_t cursor = front_->cursor();
   uint64_t since = 0;
   std::vector<WsChangePtr> missed;
+  // A position of this stream, not past its head (a client cannot have seen more).
   const bool resumable = !m.since.empty() && hub.own_position(m.since, &since) &&
+                         since <= hub.head() &&
                          (since >= cursor || hub.read(since, cursor, &missed));
   if (resumable) {
     subs_[m.id] = Sub{m.key, m.is_prefix};

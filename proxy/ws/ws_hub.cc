@@ -9,7 +9,10 @@
 
 namespace strata::proxy {
 
-WsHub::WsHub(Limits limits, uint64_t epoch) : limits_(limits), epoch_(epoch) {}
+WsHub::WsHub(Limits limits, uint64_t epoch, uint32_t workers) : limits_(limits), epoch_(epoch) {
+  readers_.resize(workers);
+  for (auto& r : readers_) r = std::make_unique<Reader>();
+}
 
 std::string WsHub::epoch_text() const {
   char buf[20];
@@ -132,14 +135,15 @@ bool WsHub::read(uint64_t after, uint64_t upto, std::vector<WsChangePtr>* out) c
   return true;
 }
 
+// Before any worker runs (their init): the reader table itself never changes size after
+// construction, so readers look it up without a lock.
 void WsHub::attach(uint32_t worker, Loop* loop) {
   std::lock_guard g(readers_mu_);
-  if (readers_.size() <= worker) readers_.resize(worker + 1);
-  if (!readers_[worker]) readers_[worker] = std::make_unique<Reader>();
-  readers_[worker]->loop = loop;
+  if (worker < readers_.size()) readers_[worker]->loop.store(loop, std::memory_order_release);
 }
 
 void WsHub::set_cursor(uint32_t worker, uint64_t seq, bool has_connections) {
+  if (worker >= readers_.size()) return;
   Reader& r = *readers_[worker];
   r.cursor.store(seq, std::memory_order_release);
   r.active.store(has_connections, std::memory_order_release);
@@ -151,10 +155,11 @@ void WsHub::wake_others(uint32_t from) {
   const uint64_t h = head();
   for (size_t i = 0; i < readers_.size(); ++i) {
     Reader* r = readers_[i].get();
-    if (i == from || r == nullptr || r->loop == nullptr) continue;
+    Loop* loop = r->loop.load(std::memory_order_acquire);
+    if (i == from || loop == nullptr) continue;
     if (!r->active.load(std::memory_order_acquire)) continue;
     if (r->cursor.load(std::memory_order_acquire) >= h) continue;
-    r->loop->wake();
+    loop->wake();
   }
 }
 

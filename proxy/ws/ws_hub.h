@@ -38,7 +38,8 @@ class WsHub {
     uint32_t history_events = 100000;
     uint32_t history_ms = 120000;
   };
-  WsHub(Limits limits, uint64_t epoch);
+  // `workers`: the readers (one per worker), fixed before any runs.
+  WsHub(Limits limits, uint64_t epoch, uint32_t workers = 1);
 
   uint64_t epoch() const { return epoch_; }
   // "<epoch in hex>.<seq>"
@@ -102,7 +103,7 @@ class WsHub {
   std::multiset<size_t> prefix_lengths_;
 
   struct Reader {
-    Loop* loop = nullptr;
+    std::atomic<Loop*> loop{nullptr};
     std::atomic<uint64_t> cursor{0};
     std::atomic<bool> active{false};
   };
