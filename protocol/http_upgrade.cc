@@ -350,10 +350,11 @@ bool HttpUpgradeParser::take_header(std::string_view name, std::string_view valu
         if (again) return fail(HttpError{E::kDuplicateHeader, 400, kept.duplicate_message, {}});
         break;
       case Repeat::kComma:
-        if (again) (request_.*kept.field).append(", ");
-        break;
       case Repeat::kSemicolon:
-        if (again) (request_.*kept.field).append("; ");
+        // Empty list elements are ignored (RFC 7230 section 7): no separator for them.
+        if (!value.empty() && !(request_.*kept.field).empty()) {
+          (request_.*kept.field).append(kept.repeat == Repeat::kComma ? ", " : "; ");
+        }
         break;
     }
     (request_.*kept.field).append(value);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "protocol/sync_event.h"
+#include "tests/fuzz/fuzz_util.h"
 #include "tests/protocol/chunked_feed.h"
 #include "tests/protocol/sync_harness.h"
 
@@ -40,6 +41,7 @@ using strata::protocol::testing::decode_whole;
 using strata::protocol::testing::Decoded;
 using strata::protocol::testing::encode_decoded;
 using strata::protocol::testing::LcgChunks;
+using strata::protocol::testing::seed_of;
 
 void check(bool ok) {
   if (!ok) std::abort();
@@ -91,12 +93,6 @@ SyncErrorCode check_messages(std::string_view data, const std::vector<Decoded>& 
       verdict = at == data.size() ? SyncErrorCode::kNone : SyncErrorCode::kTrailingBytes;
   }
   return verdict.value_or(SyncErrorCode::kTruncated);  // empty input
-}
-
-uint32_t seed_of(std::string_view data) {
-  uint32_t h = 2166136261u;  // FNV-1a
-  for (char c : data) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
-  return h | 1u;
 }
 
 }  // namespace

@@ -199,6 +199,9 @@ TEST(HttpUpgrade, ListHeadersCombine) {
   EXPECT_EQ(r.protocols, "a, b, c");
   EXPECT_EQ(r.cookie, "x=1; y=2");
   EXPECT_TRUE(http_list_contains(r.protocols, "c"));
+  // Empty values add no empty elements.
+  EXPECT_EQ(expect_done(with("Connection:")).connection, "Upgrade");
+  EXPECT_EQ(expect_done(with("Cookie:\r\nCookie: a=1\r\nCookie: ")).cookie, "a=1");
   EXPECT_FALSE(http_list_contains(r.protocols, "a, b"));
 }
 
