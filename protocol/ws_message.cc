@@ -1,5 +1,7 @@
 #include "protocol/ws_message.h"
 
+#include "protocol/utf8.h"
+
 #include <openssl/evp.h>
 
 #include <charconv>
@@ -108,42 +110,6 @@ bool parse_u64(std::string_view s, uint64_t* out) {
 }
 
 }  // namespace
-
-bool ws_valid_utf8(std::string_view s) {
-  size_t i = 0;
-  const size_t n = s.size();
-  while (i < n) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
 
 std::optional<WsMessageError> parse_ws_client_message(std::string_view text,
                                                       size_t value_bytes_max,
@@ -275,7 +241,7 @@ void append_ws_bytes_member(std::string* out, std::string_view name, std::string
                             bool comma) {
   out->append(comma ? ",\"" : "\"");
   out->append(name);
-  if (ws_valid_utf8(bytes)) {
+  if (utf8_valid(bytes)) {
     out->append("\":");
     append_ws_json_string(out, bytes);
   } else {

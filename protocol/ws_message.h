@@ -57,7 +57,6 @@ void append_ws_bytes_member(std::string* out, std::string_view name, std::string
                             bool comma = true);
 // A JSON string literal (quotes included) of UTF-8 text.
 void append_ws_json_string(std::string* out, std::string_view utf8);
-bool ws_valid_utf8(std::string_view s);
 
 // {"t":"c","k":...,"op":"set"|"del","v":...,"ver":"...","pos":"..."}
 std::string compose_ws_change(std::string_view key, bool is_delete, std::string_view value,

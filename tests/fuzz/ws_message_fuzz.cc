@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "protocol/utf8.h"
 #include "protocol/ws_message.h"
 
 namespace {
@@ -108,9 +109,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             bytes_of(s.at("items")[1], "v") == m.key,
         "snapshot round trip");
   const json a = parsed(compose_ws_ack(m.op, 9, "a.2", m.key, 5));
-  check(bytes_of(a, "key") == m.key, "ack key round trip");
+  check(m.key.empty() ? !a.contains("key") : bytes_of(a, "key") == m.key, "ack key round trip");
   const json n = parsed(compose_ws_nack(m.op, "conflict", "x", 3, &m.value));
   check(bytes_of(n, "v") == m.value, "nack value round trip");
-  check(ws_valid_utf8(m.token) && ws_valid_utf8(m.since), "parsed strings are UTF-8");
+  check(utf8_valid(m.token) && utf8_valid(m.since), "parsed strings are UTF-8");
   return 0;
 }

@@ -1,3 +1,4 @@
+#include "protocol/utf8.h"
 #include "protocol/ws_message.h"
 
 #include <gtest/gtest.h>
@@ -109,11 +110,11 @@ TEST(WsMessage, ComposesChangesAndAnswers) {
 }
 
 TEST(WsMessage, Utf8Validation) {
-  EXPECT_TRUE(ws_valid_utf8("héllo €𝄞"));
-  EXPECT_FALSE(ws_valid_utf8("\xc0\xaf"));          // overlong
-  EXPECT_FALSE(ws_valid_utf8("\xed\xa0\x80"));      // surrogate
-  EXPECT_FALSE(ws_valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
-  EXPECT_FALSE(ws_valid_utf8("\xe2\x82"));          // truncated
+  EXPECT_TRUE(utf8_valid("héllo €𝄞"));
+  EXPECT_FALSE(utf8_valid("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(utf8_valid("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(utf8_valid("\xf4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(utf8_valid("\xe2\x82"));          // truncated
 }
 
 }  // namespace
