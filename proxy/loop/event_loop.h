@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/loop/endpoint.h"
@@ -95,6 +96,10 @@ class Loop final : public IoHandler {
   std::vector<Endpoint*> dirty_;
   std::vector<Endpoint*> to_release_;
 };
+
+// An accepted socket, admitted if fewer than `max` are live: TCP_NODELAY set, true. Else
+// `refusal` is sent (best effort, never blocking), the socket closed, false.
+bool admit_accepted(int fd, uint64_t live, uint64_t max, std::string_view refusal);
 
 // Creates a listening socket with SO_REUSEPORT; -1 and *err on failure.
 int make_listener(const std::string& bind, uint16_t port, std::string* err);

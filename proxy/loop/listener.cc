@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +36,18 @@ int make_listener(const std::string& bind, uint16_t port, std::string* err) {
     return -1;
   }
   return fd;
+}
+
+bool admit_accepted(int fd, uint64_t live, uint64_t max, std::string_view refusal) {
+  if (live >= max) {
+    [[maybe_unused]] ssize_t w =
+        ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+    return false;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return true;
 }
 
 }  // namespace strata::proxy

@@ -193,15 +193,11 @@ void Worker::on_wake() {
 void Worker::on_accept(int fd, uint32_t listener) {
   if (listener == 1 && ws_) return ws_->on_accept(fd);
   ServerStats& st = *shared_->stats;
-  if (st.connected_clients.load(std::memory_order_relaxed) >= options().maxclients) {
-    static constexpr char kMsg[] = "-ERR max number of clients reached\r\n";
-    [[maybe_unused]] ssize_t w = ::send(fd, kMsg, sizeof kMsg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-    ::close(fd);
+  if (!admit_accepted(fd, st.connected_clients.load(std::memory_order_relaxed),
+                      options().maxclients, "-ERR max number of clients reached\r\n")) {
     bump(st.rejected_connections);
     return;
   }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   bump(st.connected_clients);
   bump(st.total_connections);
   const uint64_t id = st.next_client_id.fetch_add(1, std::memory_order_relaxed);

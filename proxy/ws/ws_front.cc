@@ -115,17 +115,14 @@ WsFront::~WsFront() = default;
 
 void WsFront::on_accept(int fd) {
   WsCounters& c = counters();
-  if (c.connections.load(std::memory_order_relaxed) >= config().connections_max) {
-    std::string out;
-    protocol::compose_http_error(&out, 503, "too many WebSocket connections",
-                                 "Retry-After: 1\r\n");
-    [[maybe_unused]] ssize_t w = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    ::close(fd);
+  std::string refusal;
+  protocol::compose_http_error(&refusal, 503, "too many WebSocket connections",
+                               "Retry-After: 1\r\n");
+  if (!admit_accepted(fd, c.connections.load(std::memory_order_relaxed), config().connections_max,
+                      refusal)) {
     bump(c.rejected);
     return;
   }
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   bump(c.connections);
   bump(c.connections_total);
   const uint64_t id = ctx_.stats->next_client_id.fetch_add(1, std::memory_order_relaxed);
