@@ -128,7 +128,7 @@ bool Worker::init(std::string* err, std::string* driver_note) {
     wctx.store = shared_->store;
     wctx.tiers = tiers_.get();
     wctx.tier_shared = ts;
-    wctx.has_upstream = upstream_ != nullptr;
+    wctx.upstream = upstream_.get();
     wctx.stats = shared_->stats;
     ws_ = std::make_unique<WsFront>(wctx);
     seam_.subscribe(ws_.get());

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "protocol/http_upgrade.h"
+#include "proxy/redis/upstream.h"
 #include "proxy/tiers/policy_registry.h"
 #include "proxy/tiers/tiers.h"
 #include "proxy/ws/ws_conn.h"
@@ -141,7 +142,7 @@ void WsFront::connection_closed(WsConn* c) {
 }
 
 bool WsFront::l1_only(std::string_view key) const {
-  if (!ctx_.has_upstream) return true;
+  if (ctx_.upstream == nullptr) return true;
   const TierShared* ts = ctx_.tier_shared;
   return ts != nullptr && ts->registry != nullptr && ts->registry->l1_only(key);
 }
@@ -160,9 +161,27 @@ bool WsFront::read_snapshot(std::string_view key_or_prefix, bool prefix, std::st
     done = std::move(*shared_done);
   }
   if (!l1_only(key_or_prefix)) {
-    *why = "keys outside PostgreSQL policies live in Redis here; subscriptions to them are not "
-           "served yet";
-    return false;
+    if (prefix) {
+      *why = "prefix subscriptions are served for prefixes under a PostgreSQL policy, or kept in "
+             "L1 alone; keys of this prefix live in Redis (subscribe to keys instead)";
+      return false;
+    }
+    // One key in Redis: its value now (Redis keeps no version: 0).
+    const std::string key(key_or_prefix);
+    const std::string_view args[] = {"GET", key};
+    auto shared_done = std::make_shared<SnapshotDone>(std::move(done));
+    const bool sent = ctx_.upstream->call(args, key, [key, shared_done](const RedisReply& r) {
+      SnapshotPage page;
+      page.done = true;
+      if (!r.ok || r.kind == protocol::ReplyKind::kError) {
+        page.error = std::string(r.ok ? r.payload : r.error);
+      } else if (r.kind != protocol::ReplyKind::kNull) {
+        page.rows.push_back({key, std::string(r.payload), 0});
+      }
+      (*shared_done)(std::move(page));
+    });
+    if (!sent) *why = "Redis is unavailable";
+    return sent;
   }
   done(read_l1(ctx_.store, key_or_prefix, prefix, after, limit));
   return true;

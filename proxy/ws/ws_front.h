@@ -26,6 +26,7 @@
 namespace strata::proxy {
 
 class Tiers;
+class Upstream;
 class WsConn;
 struct TierShared;
 class WsSessions;
@@ -75,7 +76,7 @@ struct WsContext {
   cache::Store* store = nullptr;
   Tiers* tiers = nullptr;           // null without [postgres]
   TierShared* tier_shared = nullptr;
-  bool has_upstream = false;        // keys outside PostgreSQL policies live in Redis
+  Upstream* upstream = nullptr;     // null: standalone (keys outside PostgreSQL policies in L1)
   ServerStats* stats = nullptr;     // client ids
 };
 
