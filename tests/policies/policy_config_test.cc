@@ -68,7 +68,11 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         Mistake{"UnknownTable", "[server]\nport = 1\n[cache]\nx = 1\n",
                 "t.toml:3: unknown table [cache] (allowed: [server], [postgres], [journal], "
-                "[nats], [default], [[policy]])"},
+                "[nats], [websocket], [default], [[policy]])"},
+        Mistake{"WebsocketPortRange", "[websocket]\nport = 70000\n",
+                "t.toml:2: [websocket]: port 70000 is out of range: must be an integer in "
+                "0..65535"},
+        Mistake{"WebsocketUnknownField", "[websocket]\nprot = 1\n", "t.toml:2: [websocket]"},
         Mistake{"UnknownArrayTable", "[[policies]]\nprefix = \"a\"\n",
                 "t.toml:1: unknown table [[policies]]"},
         Mistake{"TopLevelKey", "port = 6380\n", "t.toml:1: unknown top-level key 'port'"},
