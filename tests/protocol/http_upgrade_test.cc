@@ -213,6 +213,8 @@ TEST(HttpUpgrade, ValuesTrimmedAndKept) {
   EXPECT_EQ(expect_done(with("Origin: http://caf\xc3\xa9.example")).origin,
             "http://caf\xc3\xa9.example");
   EXPECT_EQ(expect_done(with("Content-Length: 0")).host, "example.com");
+  // No space after the colon, and colons inside the value.
+  EXPECT_EQ(expect_done(with("Origin:https://a:8443")).origin, "https://a:8443");
 }
 
 TEST(HttpUpgrade, TargetSplitsIntoPathAndQuery) {
