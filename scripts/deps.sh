@@ -7,7 +7,7 @@ set -euo pipefail
 profile=${1:-run}
 packages=(
   build-essential cmake ninja-build pkg-config
-  liburing-dev libmimalloc-dev libjemalloc-dev libtomlplusplus-dev libpq-dev libnats-dev libssl-dev
+  liburing-dev libmimalloc-dev libjemalloc-dev libtomlplusplus-dev libpq-dev libnats-dev
   libgtest-dev libgmock-dev libbenchmark-dev libhiredis-dev
   nlohmann-json3-dev libssl-dev
   redis-server redis-tools
