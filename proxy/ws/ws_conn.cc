@@ -373,18 +373,33 @@ void WsConn::on_snapshot_page(int64_t id, size_t sent, SnapshotPage&& page) {
     subs_.erase(it);
     return snapshot_done();
   }
-  const size_t total = sent + page.rows.size();
-  const bool capped = it->second.prefix && total >= front_->config().snapshot_keys_max;
-  const bool last = page.done || capped;
+  // A page may hold more rows than were asked for (pending write-behind keys laid over
+  // PostgreSQL's): at most snapshot_page go out per message and snapshot_keys_max in all; the
+  // next read starts after the last key sent, or after what this read covered when every row
+  // was sent (a read whose rows were all pending deletes sends nothing and moves on).
+  const policies::WebsocketConfig& cfg = front_->config();
+  const bool prefix = it->second.prefix;
+  size_t take = page.rows.size();
+  if (prefix) {
+    take = std::min<size_t>({take, cfg.snapshot_page, cfg.snapshot_keys_max - sent});
+  }
+  const bool cut = take < page.rows.size();
+  const size_t total = sent + take;
+  const bool capped = prefix && total >= cfg.snapshot_keys_max;
+  std::string next = take == 0 ? std::string() : page.rows[take - 1].key;
+  if (!cut && page.after > next) next = page.after;
+  const bool done = (page.done && !cut) || next.empty();
+  const bool last = done || capped;
+  if (take == 0 && !last) return snapshot_next(id, std::move(next), total);
   std::vector<protocol::WsSnapItem> items;
-  items.reserve(page.rows.size());
-  std::string last_key = page.rows.empty() ? std::string() : page.rows.back().key;
-  for (SnapshotRow& r : page.rows) {
+  items.reserve(take);
+  for (size_t i = 0; i < take; ++i) {
+    SnapshotRow& r = page.rows[i];
     items.push_back({std::move(r.key), std::move(r.value), r.version});
   }
-  send_text(protocol::compose_ws_snap(id, items, last, capped && !page.done));
+  send_text(protocol::compose_ws_snap(id, items, last, capped && !done));
   if (last) return snapshot_done();
-  snapshot_next(id, std::move(last_key), total);
+  snapshot_next(id, std::move(next), total);
 }
 
 void WsConn::snapshot_done() {

@@ -37,6 +37,7 @@ SnapshotPage read_l1(cache::Store* store, std::string_view key_or_prefix, bool p
     if (keys.size() > limit) {
       keys.resize(limit);
       page.done = false;
+      page.after = keys.back();
     }
   } else {
     keys.emplace_back(key_or_prefix);
