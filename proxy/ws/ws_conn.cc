@@ -18,6 +18,9 @@ using protocol::WsClientMessage;
 using protocol::WsClientType;
 
 constexpr int64_t kCloseGraceMs = 1000;  // a closing connection's last frames, at most
+// A closing connection waits this long at most for its writes still in flight: their answers
+// are remembered for the session, so the client's resend on its next connection gets them.
+constexpr int64_t kOpsGraceMs = 30000;
 
 int64_t wall_s() {
   using namespace std::chrono;
@@ -91,7 +94,11 @@ WsConn::~WsConn() = default;
 
 void WsConn::on_recv(const char* data, long n) {
   if (n <= 0) {
-    close();
+    if (ops_.empty() || state_ == State::kHandshake) return close();
+    // The client is gone, its writes are not: wait for their answers (nothing more is sent).
+    if (state_ != State::kClosing) opened_ms_ = loop_->now_ms();
+    out_.clear();
+    state_ = State::kClosing;
     return;
   }
   const std::string_view input(data, static_cast<size_t>(n));
@@ -523,7 +530,7 @@ void WsConn::flush_merged() {
 
 void WsConn::on_output_drained() {
   if (state_ == State::kClosing) {
-    if (out_.empty()) close();
+    if (out_.empty() && ops_.empty()) close();
     return;
   }
   flush_merged();
@@ -532,9 +539,9 @@ void WsConn::on_output_drained() {
 void WsConn::on_tick(int64_t now_ms) {
   const policies::WebsocketConfig& cfg = front_->config();
   if (state_ == State::kClosing) {
-    if (now_ms - opened_ms_ > kCloseGraceMs || (pending_output() == 0 && !send_inflight())) {
-      close();
-    }
+    const int64_t waited = now_ms - opened_ms_;
+    const bool sent = waited > kCloseGraceMs || (pending_output() == 0 && !send_inflight());
+    if (sent && (ops_.empty() || waited > kOpsGraceMs)) close();
     return;
   }
   if (state_ == State::kHandshake) {
@@ -570,6 +577,17 @@ void WsConn::on_tick(int64_t now_ms) {
 }
 
 void WsConn::on_closed() {
+  // Writes never answered (the connection failed, or kOpsGraceMs passed): a resend must not
+  // wait forever for an answer that will not come.
+  for (auto& [seq, op] : ops_) {
+    front_->ctx().shared->sessions->answer(
+        session_, op.op,
+        protocol::compose_ws_nack(op.op, "unavailable",
+                                  "the connection closed before this write was answered; its "
+                                  "outcome is unknown"),
+        loop_->now_ms());
+  }
+  ops_.clear();
   for (auto& [id, sub] : subs_) front_->remove_subscription(this, sub.key, sub.prefix);
   subs_.clear();
   front_->connection_closed(this);
@@ -597,6 +615,7 @@ void WsConn::answer(int64_t op, std::string json, bool is_ack) {
   if (is_ack) bump(front_->counters().acks);
   // Rate-limited and denied answers are not remembered: the client may try again later.
   front_->ctx().shared->sessions->answer(session_, op, json, loop_->now_ms());
+  if (state_ != State::kOpen) return;  // remembered for the client's resend only
   std::string frame;
   protocol::append_ws_frame(&frame, protocol::WsOpcode::kText, json);
   bump(front_->counters().messages_out);
@@ -747,7 +766,7 @@ void WsConn::finish_op(uint64_t seq, std::string_view reply) {
   if (it == ops_.end()) return;
   Op op = std::move(it->second);
   ops_.erase(it);
-  if (state_ != State::kOpen) return;
+  // A closing connection still answers (into the session, for a resend), sending nothing.
   const ReplyLine line = first_line(reply);
   WsHub& hub = front_->hub();
   if (op.kind == OpKind::kVersionOf) {
@@ -792,7 +811,7 @@ void WsConn::finish_op(uint64_t seq, std::string_view reply) {
     return nack(op.op, down ? "unavailable" : "error", line.text);
   }
   // The change this write made is queued on this connection before its ack.
-  front_->deliver();
+  if (state_ == State::kOpen) front_->deliver();
   uint64_t ver = op.version;
   std::string append_key;
   uint64_t position = 0;
