@@ -565,6 +565,8 @@ void WsConn::on_tick(int64_t now_ms) {
   for (auto it = awaiting_.begin(); it != awaiting_.end();) {
     std::string ans;
     if (front_->ctx().shared->sessions->lookup(session_, *it, &ans)) {
+      // Its change (appended by the worker that applied it) goes out before the answer.
+      front_->deliver();
       bump(front_->counters().replayed_ops);
       std::string frame;
       protocol::append_ws_frame(&frame, protocol::WsOpcode::kText, ans);
