@@ -678,6 +678,14 @@ void WsConn::start_op(const WsClientMessage& m) {
     return nack(m.op, "invalid",
                 "only keys under a PostgreSQL policy accept writes over the WebSocket channel");
   }
+  if (policy->version_checked() && !m.expected_version && m.type != WsClientType::kAppend) {
+    // The tiers' refusal names RESP commands (STRATA CAS): answered here in the channel's terms.
+    return nack(m.op, "invalid",
+                m.type == WsClientType::kDel
+                    ? "a delete on a prefix with conflict = \"version\" is not supported yet"
+                    : "a prefix with conflict = \"version\" takes writes with \"ver\" (the "
+                      "expected version; \"0\": absent)");
+  }
   Op op;
   op.op = m.op;
   op.key = m.key;
