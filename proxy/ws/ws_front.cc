@@ -127,6 +127,12 @@ void WsFront::on_accept(int fd) {
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  // The kernel's send buffer is part of what a slow client falls behind by: left to
+  // autotuning it grows to tcp_wmem's maximum (4 MiB by default), and a client could be that
+  // far behind before its send queue even starts merging. Bounded by send_queue_bytes (the
+  // kernel doubles it).
+  const int sndbuf = static_cast<int>(std::min<uint32_t>(config().send_queue_bytes, INT32_MAX / 2));
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   bump(c.connections);
   bump(c.connections_total);
   const uint64_t id = ctx_.stats->next_client_id.fetch_add(1, std::memory_order_relaxed);
