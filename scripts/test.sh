@@ -19,7 +19,9 @@
 #          sync ticker applying peers' changes to the shared L1 and handing them to the
 #          workers' inboxes), test_change_seam (each worker's seam counters read by INFO on
 #          another), test_client_tracking (the tracking table shared by the workers, and
-#          invalidations posted to the worker that owns each client).
+#          invalidations posted to the worker that owns each client), test_websocket (the
+#          WebSocket change stream, interest set and sessions shared by the workers, each
+#          worker's fan-out woken by another's appends, nats.c's peer events; ~50 s).
 #      Left out: the single-threaded unit tests and the layers without threads (ASan covers
 #      them), the one-worker suites (hit-rate monitor, L1 partitions), the client libraries and
 #      Redis's suite (slow, and no thread the others miss). A report fails the test:
@@ -76,7 +78,7 @@ if [ "${STRATA_SKIP_TSAN:-0}" != 1 ]; then
   cmake --build --preset tsan -j "$jobs" --target strata tsan_tests
   step "tsan: ctest (threaded unit tests, multi-worker integration tests)"
   tsan_integration="policies|policy_races|policy_admin|journal|crash|schema_setup|upstream"
-  tsan_integration+="|bad_input|compat|sync|change_seam|client_tracking"
+  tsan_integration+="|bad_input|compat|sync|change_seam|client_tracking|websocket"
   # GCC 12's TSan runtime cannot map its shadow memory with more than 28 bits of mmap
   # randomisation (newer kernels' default): run without address randomisation there.
   norandom=()

@@ -172,16 +172,14 @@ export class StrataClient {
       case "subscribed": {
         const sub = this.subs.get(m.id);
         if (!sub) break;
-        const p = parsePos(m.pos);
+        // Its pos is the stream's head, not what was applied: the missed changes follow, and
+        // a connection lost before they arrive must resume from the last one applied.
         if (m.resumed) {
           this.stats.resumed++;
           sub.synced = true;
           sub.handler({ type: "resumed", sub });
         } else {
           sub.pageItems = [];
-        }
-        if (p && p.epoch === this.epoch && (this.pos === null || p.seq > this.pos) && m.resumed) {
-          this.pos = p.seq;
         }
         break;
       }

@@ -52,6 +52,8 @@ struct SnapshotRow {
 struct SnapshotPage {
   std::vector<SnapshotRow> rows;
   bool done = false;   // no key after the last row
+  std::string after;   // !done: the last key this page's read covered (the next page starts
+                       // after it, even when every row it read was a pending delete)
   std::string error;   // non-empty: PostgreSQL failed (rows empty)
 };
 using SnapshotCallback = std::move_only_function<void(SnapshotPage&&)>;

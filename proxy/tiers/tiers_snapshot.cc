@@ -115,6 +115,7 @@ bool Tiers::snapshot(std::string_view key_or_prefix, bool prefix, std::string_vi
                 }
                 page.done = r.rows.size() < limit;
                 const std::string bound = page.done || page.rows.empty() ? "" : page.rows.back().key;
+                if (!page.done) page.after = bound;
                 overlay(&page.rows, pending, from, page.done ? nullptr : &bound);
                 done(std::move(page));
               });

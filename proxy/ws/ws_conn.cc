@@ -18,6 +18,9 @@ using protocol::WsClientMessage;
 using protocol::WsClientType;
 
 constexpr int64_t kCloseGraceMs = 1000;  // a closing connection's last frames, at most
+// A closing connection waits this long at most for its writes still in flight: their answers
+// are remembered for the session, so the client's resend on its next connection gets them.
+constexpr int64_t kOpsGraceMs = 30000;
 
 int64_t wall_s() {
   using namespace std::chrono;
@@ -91,7 +94,11 @@ WsConn::~WsConn() = default;
 
 void WsConn::on_recv(const char* data, long n) {
   if (n <= 0) {
-    close();
+    if (ops_.empty() || state_ == State::kHandshake) return close();
+    // The client is gone, its writes are not: wait for their answers (nothing more is sent).
+    if (state_ != State::kClosing) opened_ms_ = loop_->now_ms();
+    out_.clear();
+    state_ = State::kClosing;
     return;
   }
   const std::string_view input(data, static_cast<size_t>(n));
@@ -375,18 +382,33 @@ void WsConn::on_snapshot_page(int64_t id, size_t sent, SnapshotPage&& page) {
     subs_.erase(it);
     return snapshot_done();
   }
-  const size_t total = sent + page.rows.size();
-  const bool capped = it->second.prefix && total >= front_->config().snapshot_keys_max;
-  const bool last = page.done || capped;
+  // A page may hold more rows than were asked for (pending write-behind keys laid over
+  // PostgreSQL's): at most snapshot_page go out per message and snapshot_keys_max in all; the
+  // next read starts after the last key sent, or after what this read covered when every row
+  // was sent (a read whose rows were all pending deletes sends nothing and moves on).
+  const policies::WebsocketConfig& cfg = front_->config();
+  const bool prefix = it->second.prefix;
+  size_t take = page.rows.size();
+  if (prefix) {
+    take = std::min<size_t>({take, cfg.snapshot_page, cfg.snapshot_keys_max - sent});
+  }
+  const bool cut = take < page.rows.size();
+  const size_t total = sent + take;
+  const bool capped = prefix && total >= cfg.snapshot_keys_max;
+  std::string next = take == 0 ? std::string() : page.rows[take - 1].key;
+  if (!cut && page.after > next) next = page.after;
+  const bool done = (page.done && !cut) || next.empty();
+  const bool last = done || capped;
+  if (take == 0 && !last) return snapshot_next(id, std::move(next), total);
   std::vector<protocol::WsSnapItem> items;
-  items.reserve(page.rows.size());
-  std::string last_key = page.rows.empty() ? std::string() : page.rows.back().key;
-  for (SnapshotRow& r : page.rows) {
+  items.reserve(take);
+  for (size_t i = 0; i < take; ++i) {
+    SnapshotRow& r = page.rows[i];
     items.push_back({std::move(r.key), std::move(r.value), r.version});
   }
-  send_text(protocol::compose_ws_snap(id, items, last, capped && !page.done));
+  send_text(protocol::compose_ws_snap(id, items, last, capped && !done));
   if (last) return snapshot_done();
-  snapshot_next(id, std::move(last_key), total);
+  snapshot_next(id, std::move(next), total);
 }
 
 void WsConn::snapshot_done() {
@@ -510,7 +532,7 @@ void WsConn::flush_merged() {
 
 void WsConn::on_output_drained() {
   if (state_ == State::kClosing) {
-    if (out_.empty()) close();
+    if (out_.empty() && ops_.empty()) close();
     return;
   }
   flush_merged();
@@ -519,9 +541,9 @@ void WsConn::on_output_drained() {
 void WsConn::on_tick(int64_t now_ms) {
   const policies::WebsocketConfig& cfg = front_->config();
   if (state_ == State::kClosing) {
-    if (now_ms - opened_ms_ > kCloseGraceMs || (pending_output() == 0 && !send_inflight())) {
-      close();
-    }
+    const int64_t waited = now_ms - opened_ms_;
+    const bool sent = waited > kCloseGraceMs || (pending_output() == 0 && !send_inflight());
+    if (sent && (ops_.empty() || waited > kOpsGraceMs)) close();
     return;
   }
   if (state_ == State::kHandshake) {
@@ -545,6 +567,8 @@ void WsConn::on_tick(int64_t now_ms) {
   for (auto it = awaiting_.begin(); it != awaiting_.end();) {
     std::string ans;
     if (front_->ctx().shared->sessions->lookup(session_, *it, &ans)) {
+      // Its change (appended by the worker that applied it) goes out before the answer.
+      front_->deliver();
       bump(front_->counters().replayed_ops);
       std::string frame;
       protocol::append_ws_frame(&frame, protocol::WsOpcode::kText, ans);
@@ -557,6 +581,17 @@ void WsConn::on_tick(int64_t now_ms) {
 }
 
 void WsConn::on_closed() {
+  // Writes never answered (the connection failed, or kOpsGraceMs passed): a resend must not
+  // wait forever for an answer that will not come.
+  for (auto& [seq, op] : ops_) {
+    front_->ctx().shared->sessions->answer(
+        session_, op.op,
+        protocol::compose_ws_nack(op.op, "unavailable",
+                                  "the connection closed before this write was answered; its "
+                                  "outcome is unknown"),
+        loop_->now_ms());
+  }
+  ops_.clear();
   for (auto& [id, sub] : subs_) front_->remove_subscription(this, sub.key, sub.prefix);
   subs_.clear();
   front_->connection_closed(this);
@@ -584,6 +619,7 @@ void WsConn::answer(int64_t op, std::string json, bool is_ack) {
   if (is_ack) bump(front_->counters().acks);
   // Rate-limited and denied answers are not remembered: the client may try again later.
   front_->ctx().shared->sessions->answer(session_, op, json, loop_->now_ms());
+  if (state_ != State::kOpen) return;  // remembered for the client's resend only
   std::string frame;
   protocol::append_ws_frame(&frame, protocol::WsOpcode::kText, json);
   bump(front_->counters().messages_out);
@@ -643,6 +679,14 @@ void WsConn::start_op(const WsClientMessage& m) {
   if (tiers == nullptr || policy == nullptr || !policy->uses_postgres()) {
     return nack(m.op, "invalid",
                 "only keys under a PostgreSQL policy accept writes over the WebSocket channel");
+  }
+  if (policy->version_checked() && !m.expected_version && m.type != WsClientType::kAppend) {
+    // The tiers' refusal names RESP commands (STRATA CAS): answered here in the channel's terms.
+    return nack(m.op, "invalid",
+                m.type == WsClientType::kDel
+                    ? "a delete on a prefix with conflict = \"version\" is not supported yet"
+                    : "a prefix with conflict = \"version\" takes writes with \"ver\" (the "
+                      "expected version; \"0\": absent)");
   }
   Op op;
   op.op = m.op;
@@ -734,7 +778,7 @@ void WsConn::finish_op(uint64_t seq, std::string_view reply) {
   if (it == ops_.end()) return;
   Op op = std::move(it->second);
   ops_.erase(it);
-  if (state_ != State::kOpen) return;
+  // A closing connection still answers (into the session, for a resend), sending nothing.
   const ReplyLine line = first_line(reply);
   WsHub& hub = front_->hub();
   if (op.kind == OpKind::kVersionOf) {
@@ -779,7 +823,7 @@ void WsConn::finish_op(uint64_t seq, std::string_view reply) {
     return nack(op.op, down ? "unavailable" : "error", line.text);
   }
   // The change this write made is queued on this connection before its ack.
-  front_->deliver();
+  if (state_ == State::kOpen) front_->deliver();
   uint64_t ver = op.version;
   std::string append_key;
   uint64_t position = 0;

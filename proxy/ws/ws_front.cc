@@ -38,6 +38,7 @@ SnapshotPage read_l1(cache::Store* store, std::string_view key_or_prefix, bool p
     if (keys.size() > limit) {
       keys.resize(limit);
       page.done = false;
+      page.after = keys.back();
     }
   } else {
     keys.emplace_back(key_or_prefix);
@@ -124,6 +125,12 @@ void WsFront::on_accept(int fd) {
     bump(c.rejected);
     return;
   }
+  // The kernel's send buffer is part of what a slow client falls behind by: left to
+  // autotuning it grows to tcp_wmem's maximum (4 MiB by default), and a client could be that
+  // far behind before its send queue even starts merging. Bounded by send_queue_bytes (the
+  // kernel doubles it).
+  const int sndbuf = static_cast<int>(std::min<uint32_t>(config().send_queue_bytes, INT32_MAX / 2));
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   bump(c.connections);
   bump(c.connections_total);
   const uint64_t id = ctx_.stats->next_client_id.fetch_add(1, std::memory_order_relaxed);
