@@ -372,6 +372,12 @@ void NatsBus::apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_
   // during the outage): nothing vouches it is still the newest, so it only drops the key.
   if (r.version != 0 && r.version <= forgotten_below_) trusted = false;
   bool installed = false;
+  // A versioned value from a trusted, newest event: the key's value now, wherever it is
+  // installed or not (L1 may drop it instead, below). The seam's consumers get it as a set
+  // (WebSocket subscribers need the value, not a re-read that may skip it).
+  const bool newest_value = mode == policies::SyncMode::kUpdate &&
+                            r.op == protocol::SyncOp::kSet && r.value && r.version != 0 &&
+                            trusted;
   // Only a versioned value is installed (a PostgreSQL-backed prefix's, whose version orders it
   // everywhere); a forwarded write's has no version to order it against a late one.
   if (mode == policies::SyncMode::kUpdate && r.op == protocol::SyncOp::kSet && r.value &&
@@ -392,12 +398,12 @@ void NatsBus::apply(const protocol::SyncRecord& r, uint64_t origin, int64_t now_
   bump(counters_.applied_events);
   PeerEvent e;
   e.key = std::move(key);
-  if (installed) e.value.assign(*r.value);
+  if (newest_value) e.value.assign(*r.value);
   e.version = r.version;
   e.expire_at_ms = r.expire_at_ms.value_or(0);
   e.origin = origin;
-  e.op = installed ? ChangeOp::kSet : op_of(r.op) == ChangeOp::kSet ? ChangeOp::kInvalidate
-                                                                     : op_of(r.op);
+  e.op = newest_value ? ChangeOp::kSet : op_of(r.op) == ChangeOp::kSet ? ChangeOp::kInvalidate
+                                                                        : op_of(r.op);
   pending_.push_back(std::move(e));
 }
 
