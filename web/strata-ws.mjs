@@ -78,7 +78,9 @@ export class StrataClient {
   subscribe(what, handler = () => {}) {
     const sub = new Subscription(this, this.nextId++, what, handler);
     this.subs.set(sub.id, sub);
-    if (this.ws?.readyState === OPEN) this.#sendSub(sub, false);
+    // Before the connection's hello, the hello handler sends it (sending it here too would
+    // subscribe the id twice).
+    if (this.#ready()) this.#sendSub(sub, false);
     return sub;
   }
 
@@ -114,8 +116,12 @@ export class StrataClient {
     msg.op = this.nextOp++;
     return new Promise((resolve, reject) => {
       this.pending.set(msg.op, { msg, resolve, reject });
-      this.#send(msg);
+      if (this.#ready()) this.#send(msg);  // else sent with the others after the hello
     });
+  }
+
+  #ready() {
+    return this.ws?.readyState === OPEN && this.helloSeen;
   }
 
   #send(msg) {
