@@ -390,6 +390,7 @@ void append_ws_close(std::string* out, uint16_t code, std::string_view reason) {
   std::array<char, kWsControlBytesMax> payload;
   payload[0] = static_cast<char>(code >> 8);
   payload[1] = static_cast<char>(code & 0xff);
+  // An empty reason may have no data at all: memcpy from null is undefined even for 0 bytes.
   if (cut > 0) std::memcpy(payload.data() + kCloseCodeBytes, reason.data(), cut);
   append_ws_frame(out, WsOpcode::kClose, std::string_view(payload.data(), kCloseCodeBytes + cut));
 }

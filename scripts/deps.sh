@@ -16,7 +16,7 @@ if [ "$profile" = test ] || [ "$profile" = demo ]; then
   packages+=(postgresql postgresql-client python3 nats-server)
 fi
 if [ "$profile" = test ]; then
-  packages+=(clang-14 libclang-rt-14-dev python3-redis tcl curl)
+  packages+=(clang-14 libclang-rt-14-dev python3-redis tcl curl chromium)
 fi
 missing=()
 for p in "${packages[@]}"; do

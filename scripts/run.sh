@@ -6,7 +6,10 @@
 #   scripts/run.sh --demo          the full path: throwaway redis-server (L2), PostgreSQL (L3)
 #                                  and nats-server on loopback, two strata instances with
 #                                  config/strata.example.toml's policies kept coherent over NATS
-#                                  (the one in front on 6380, the second on 6381)
+#                                  (the one in front on 6380, the second on 6381), each with
+#                                  a WebSocket channel, and web/chat.html served on loopback
+#                                  (the URL to open is printed; chat: is written behind to
+#                                  PostgreSQL)
 #   scripts/run.sh -- --flags...   extra strata flags after "--" (see strata --help)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,13 +47,34 @@ if [ $demo -eq 1 ]; then
   "${as_pg[@]}" "$pgbin/initdb" -D "$dir/pg" -U postgres --auth=trust >/dev/null
   "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -l "$dir/pg/log" -w \
     -o "-p $pport -k $dir/pg -c listen_addresses=127.0.0.1" start >/dev/null
-  trap 'kill "$(cat "$dir/redis.pid")" "$(cat "$dir/nats.pid")" "$(cat "$dir/b.pid" 2>/dev/null)" 2>/dev/null; "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
+  trap 'kill "$(cat "$dir/redis.pid")" "$(cat "$dir/nats.pid")" "$(cat "$dir/b.pid" 2>/dev/null)" "$(cat "$dir/http.pid" 2>/dev/null)" 2>/dev/null; "${as_pg[@]}" "$pgbin/pg_ctl" -D "$dir/pg" -m fast stop >/dev/null 2>&1; rm -rf "$dir"' EXIT
+  # The WebSocket channel: a secret made now (the demo's only one), a port per instance.
+  secret=$(python3 -c 'import secrets; print(secrets.token_hex(24))')
+  wport_a=$(free_port); wport_b=$(free_port); hport=$(free_port)
   for who in a b; do
-    sed -e "s/^upstream = .*/upstream = \"127.0.0.1:$rport\"/" \
-        -e "s/port=5432/port=$pport/" \
-        -e "s|^dir = .*|dir = \"$dir/journal-$who\"|" "$root/config/strata.example.toml" \
-        > "$dir/strata-$who.toml"
+    wport=$wport_a; [ $who = b ] && wport=$wport_b
+    { sed -e "s/^upstream = .*/upstream = \"127.0.0.1:$rport\"/" \
+          -e "s/port=5432/port=$pport/" \
+          -e "s|^dir = .*|dir = \"$dir/journal-$who\"|" "$root/config/strata.example.toml"
+      printf '\n[websocket]\nport = %s\nbind = "127.0.0.1"\npath = "/ws"\nsecret = "%s"\n' \
+             "$wport" "$secret"
+    } > "$dir/strata-$who.toml"
   done
+  # web/ served from a throwaway dir (links to the repo's files) with demo-config.json: the
+  # first instance's URL and a token for chat: (HS256, signed here, valid 12 hours).
+  mkdir "$dir/web"
+  ln -s "$root/web/"* "$dir/web/"
+  SECRET=$secret WS="ws://127.0.0.1:$wport_a/ws" python3 - > "$dir/web/demo-config.json" <<'PY'
+import base64, hashlib, hmac, json, os, time
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+head = b64(b'{"alg":"HS256","typ":"JWT"}')
+claims = {"sub": "demo", "exp": int(time.time()) + 12 * 3600, "read": ["chat:"], "write": ["chat:"]}
+body = b64(json.dumps(claims, separators=(",", ":")).encode())
+mac = hmac.new(os.environ["SECRET"].encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+print(json.dumps({"ws": os.environ["WS"], "token": f"{head}.{body}.{b64(mac)}"}))
+PY
+  python3 -m http.server --bind 127.0.0.1 --directory "$dir/web" "$hport" >"$dir/http.log" 2>&1 &
+  echo $! > "$dir/http.pid"
   sport=6380
   for ((i = 0; i < ${#extra[@]}; i++)); do
     if [ "${extra[$i]}" = --port ] && [ $((i + 1)) -lt ${#extra[@]} ]; then sport=${extra[$((i + 1))]}; fi
@@ -62,6 +86,11 @@ if [ $demo -eq 1 ]; then
        "nats-server on 127.0.0.1:$nport; config $dir/strata-a.toml (policies user: chat:" \
        "stream: analytics:); a second strata on port $((sport + 1)) kept coherent over NATS" \
        "(try: redis-cli -p $sport set user:1 ann; redis-cli -p $((sport + 1)) get user:1)" >&2
+  echo "chat: open http://127.0.0.1:$hport/chat.html in two tabs (WebSocket on 127.0.0.1:$wport_a);" \
+       "http://127.0.0.1:$hport/chat.html?ws=ws://127.0.0.1:$wport_b/ws talks through the second" \
+       "instance. Messages are keys chat:lobby:..., written behind to PostgreSQL (psql -h 127.0.0.1" \
+       "-p $pport -U postgres -c 'select key, version from strata_kv'); \"cut connection\" drops a" \
+       "tab's WebSocket and it resumes. Ctrl-C stops everything and removes $dir" >&2
   "$bin" --config "$dir/strata-a.toml" --nats "nats://127.0.0.1:$nport" "${extra[@]}"
 elif [ $with_redis -eq 1 ]; then
   dir=$(mktemp -d /tmp/strata-demo.XXXXXX)

@@ -18,8 +18,12 @@ const OPEN = 1;
 
 function newSessionId() {
   const bytes = new Uint8Array(12);
-  (globalThis.crypto ?? { getRandomValues: (b) => b.map(() => Math.floor(Math.random() * 256)) })
-    .getRandomValues(bytes);
+  if (globalThis.crypto?.getRandomValues) {
+    globalThis.crypto.getRandomValues(bytes);
+  } else {
+    // Filled in place: sessions that all came out zero would share their op numbers.
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  }
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
@@ -78,7 +82,9 @@ export class StrataClient {
   subscribe(what, handler = () => {}) {
     const sub = new Subscription(this, this.nextId++, what, handler);
     this.subs.set(sub.id, sub);
-    if (this.ws?.readyState === OPEN) this.#sendSub(sub, false);
+    // Before the connection's hello, the hello handler sends it (sending it here too would
+    // subscribe the id twice).
+    if (this.#ready()) this.#sendSub(sub, false);
     return sub;
   }
 
@@ -114,8 +120,12 @@ export class StrataClient {
     msg.op = this.nextOp++;
     return new Promise((resolve, reject) => {
       this.pending.set(msg.op, { msg, resolve, reject });
-      this.#send(msg);
+      if (this.#ready()) this.#send(msg);  // else sent with the others after the hello
     });
+  }
+
+  #ready() {
+    return this.ws?.readyState === OPEN && this.helloSeen;
   }
 
   #send(msg) {

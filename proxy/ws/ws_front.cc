@@ -17,6 +17,11 @@
 namespace strata::proxy {
 namespace {
 
+// A peer's change of a write-behind key reaches PostgreSQL after its event: its value is read
+// again every tick for at most this long, and the keys waiting so are capped.
+constexpr int64_t kRefetchWaitMaxMs = 10000;
+constexpr size_t kRefetchWaitingMax = 10000;
+
 // Where L1 is the only tier (standalone, or a cache prefix kept out of Redis), a snapshot
 // reads L1 itself: keys in byte order after `after`, at most `limit`.
 SnapshotPage read_l1(cache::Store* store, std::string_view key_or_prefix, bool prefix,
@@ -209,7 +214,7 @@ void WsFront::on_change(const ChangeEvent& e) {
       c = h.append(e.key, true, {}, e.version, ctx_.loop->now_ms());
       break;
     case ChangeOp::kInvalidate:
-      refetch(e.key);
+      refetch(e.key, e.version, ctx_.loop->now_ms());
       break;
     case ChangeOp::kFlushAll:
       h.bump_flush();
@@ -230,23 +235,33 @@ void WsFront::note_own_change(uint64_t client, std::string_view key, uint64_t ve
 
 // A change whose value the producer did not have (a write-around write, a peer's invalidation,
 // Redis's tracking report, a native write): the value is read now and appended as a set or a
-// delete. Its version orders it against changes appended meanwhile.
-void WsFront::refetch(std::string_view key) {
+// delete. Its version orders it against changes appended meanwhile. A read older than the
+// change (a peer's write-behind write: in the peer's queue, not in PostgreSQL yet) is not
+// appended, or subscribers would be told the key is absent: it is read again next tick.
+void WsFront::refetch(std::string_view key, uint64_t min_version, int64_t since_ms) {
   if (!hub().interested(key)) return;
   std::string why;
-  WsHub* h = ctx_.shared->hub;
-  Loop* loop = ctx_.loop;
   const std::string k(key);
-  bool* appended = &appended_;
   read_snapshot(k, false, {}, 1,
-                [h, loop, k, appended](SnapshotPage&& page) {
+                [this, k, min_version, since_ms](SnapshotPage&& page) {
                   if (!page.error.empty()) return;
-                  if (page.rows.empty()) {
-                    h->append(k, true, {}, 0, loop->now_ms());
-                  } else {
-                    h->append(k, false, page.rows[0].value, page.rows[0].version, loop->now_ms());
+                  const uint64_t held = page.rows.empty() ? 0 : page.rows[0].version;
+                  const int64_t now = ctx_.loop->now_ms();
+                  if (held < min_version) {
+                    if (now - since_ms < kRefetchWaitMaxMs &&
+                        refetch_retry_.size() < kRefetchWaitingMax) {
+                      Refetch& r = refetch_retry_[k];
+                      r.min_version = std::max(r.min_version, min_version);
+                      r.since_ms = r.since_ms == 0 ? since_ms : std::min(r.since_ms, since_ms);
+                    }
+                    return;  // past the wait: the next snapshot or change brings it
                   }
-                  *appended = true;
+                  if (page.rows.empty()) {
+                    hub().append(k, true, {}, 0, now);
+                  } else {
+                    hub().append(k, false, page.rows[0].value, page.rows[0].version, now);
+                  }
+                  appended_ = true;
                 },
                 &why);
 }
@@ -348,6 +363,11 @@ void WsFront::remove_subscription(WsConn* c, std::string_view key, bool prefix) 
 }
 
 void WsFront::on_tick(int64_t now_ms) {
+  if (!refetch_retry_.empty()) {
+    std::map<std::string, Refetch, std::less<>> again;
+    again.swap(refetch_retry_);
+    for (const auto& [k, r] : again) refetch(k, r.min_version, r.since_ms);
+  }
   if (ctx_.worker != 0) return;
   hub().expire_interest(now_ms);
   ctx_.shared->sessions->expire(now_ms);

@@ -121,7 +121,10 @@ class WsFront final : public ChangeSubscriber {
     uint32_t count;  // subscriptions of this connection to this key/prefix
   };
   void fan_out(const WsChangePtr& c);
-  void refetch(std::string_view key);  // a change without its value: read it, then append
+  // A change without its value: read it, then append. Until the tiers hold `min_version` (a
+  // peer's write-behind write on its way to PostgreSQL), read again every tick, for at most
+  // kRefetchWaitMaxMs from `since_ms`.
+  void refetch(std::string_view key, uint64_t min_version, int64_t since_ms);
   bool l1_only(std::string_view key) const;
 
   WsContext ctx_;
@@ -133,6 +136,11 @@ class WsFront final : public ChangeSubscriber {
   std::map<std::string, std::vector<Subscriber>, std::less<>> by_prefix_;
   std::multiset<size_t> prefix_lengths_;
   std::unordered_map<uint64_t, WsConn*> by_client_;
+  struct Refetch {
+    uint64_t min_version = 0;
+    int64_t since_ms = 0;
+  };
+  std::map<std::string, Refetch, std::less<>> refetch_retry_;  // read again next tick
   std::vector<WsChangePtr> batch_;  // scratch
   std::vector<WsConn*> matched_;    // scratch
 };
