@@ -190,6 +190,7 @@ export class StrataClient {
           sub.handler({ type: "resumed", sub });
         } else {
           sub.pageItems = [];
+          sub.snapPos = m.pos;  // the snapshot holds every change up to here
         }
         break;
       }
@@ -202,6 +203,10 @@ export class StrataClient {
         sub.applySnapshot(sub.pageItems, m.truncated);
         sub.pageItems = null;
         sub.synced = true;
+        // Everything up to the snapshot's position is applied now (later changes follow it):
+        // a reconnect can resume from there instead of snapshotting again.
+        const p = parsePos(sub.snapPos);
+        if (p && p.epoch === this.epoch && (this.pos === null || p.seq > this.pos)) this.pos = p.seq;
         break;
       }
       case "c": {
