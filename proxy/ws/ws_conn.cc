@@ -635,6 +635,14 @@ void WsConn::on_write(WsClientMessage& m) {
     return;
   }
   const policies::WebsocketConfig& cfg = front_->config();
+  if (ops_.size() + awaiting_.size() >= kWsOpsInFlightMax) {
+    bump(front_->counters().nacks_rate_limited);
+    send_text(protocol::compose_ws_nack(m.op, "rate_limited",
+                                        "too many writes waiting for their answer on this "
+                                        "connection (" +
+                                            std::to_string(kWsOpsInFlightMax) + ")"));
+    return;
+  }
   if (cfg.writes_per_s != 0) {
     const int64_t now = loop_->now_ms();
     write_tokens_ = std::min<double>(cfg.writes_per_s,
@@ -657,7 +665,10 @@ void WsConn::on_write(WsClientMessage& m) {
       return put_frame(std::move(frame));
     }
     case WsSessions::Seen::kPending:
-      awaiting_.push_back(m.op);
+      // Answered once its first sending is; a resend of a resend adds nothing.
+      if (std::find(awaiting_.begin(), awaiting_.end(), m.op) == awaiting_.end()) {
+        awaiting_.push_back(m.op);
+      }
       return;
     case WsSessions::Seen::kForgotten:
       bump(front_->counters().nacks_invalid);

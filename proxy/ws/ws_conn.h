@@ -29,6 +29,9 @@ struct SnapshotPage;
 // Close codes of the channel (beyond RFC 6455's).
 constexpr uint16_t kWsCloseTokenExpired = 4001;
 constexpr uint16_t kWsCloseSlow = 4008;
+// Writes of one connection waiting for their answer (from the tiers, or resent while their
+// first sending is): past it a write is refused with nack rate_limited.
+constexpr size_t kWsOpsInFlightMax = 1024;
 
 class WsConn final : public Endpoint, public ReplySink {
  public:
