@@ -470,8 +470,7 @@ void WsConn::put_change(const WsChangePtr& c) {
     if (behind_since_ms_ == 0) behind_since_ms_ = loop_->now_ms();
     if (merged_.size() > cfg.merged_keys_max) {
       bump(counters.slow_closes);
-      merged_.clear();
-      after_merged_.clear();
+      drop_backlog();
       close_with(kWsCloseSlow, "slow consumer: too many keys behind");
     }
     return;
@@ -484,6 +483,18 @@ void WsConn::put_change(const WsChangePtr& c) {
   while (bucket < 31 && (int64_t{1} << bucket) <= us) ++bucket;
   bump(counters.fanout_us[bucket]);
   mark_dirty();
+}
+
+// A slow client being closed: what it has not been handed yet is dropped (it resumes or
+// snapshots when it comes back), so the close frame follows only the send in flight and the
+// client sees 4008 as soon as it reads that, not after the whole backlog. out_ holds whole
+// frames (a send takes all of it), so dropping it cuts no frame.
+void WsConn::drop_backlog() {
+  merged_.clear();
+  after_merged_.clear();
+  held_.clear();
+  held_bytes_ = 0;
+  out_.clear();
 }
 
 void WsConn::put_frame(std::string frame) {
@@ -559,8 +570,7 @@ void WsConn::on_tick(int64_t now_ms) {
   }
   if (behind_since_ms_ != 0 && now_ms - behind_since_ms_ > static_cast<int64_t>(cfg.slow_close_ms)) {
     bump(front_->counters().slow_closes);
-    merged_.clear();
-    after_merged_.clear();
+    drop_backlog();
     return close_with(kWsCloseSlow, "slow consumer");
   }
   flush_merged();

@@ -120,6 +120,7 @@ class WsConn final : public Endpoint, public ReplySink {
   void put_change(const WsChangePtr& c);
   void put_frame(std::string frame);
   void flush_merged();
+  void drop_backlog();
   void release_held();
 
   WsFront* front_;

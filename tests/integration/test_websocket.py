@@ -737,15 +737,19 @@ def phase_rate_limit(chk, env):
 class Reader(threading.Thread):
     """Reads a connection until stopped or closed, time-stamping every message."""
 
-    def __init__(self, conn, start_after=0.0):
+    def __init__(self, conn, start_after=0.0, start_event=None):
         super().__init__(daemon=True)
         self.conn = conn
         self.start_after = start_after
+        self.start_event = start_event  # set: wait for it, then start_after more
         self.msgs = []  # (monotonic time, message)
         self.closed = None
         self.stop = threading.Event()
 
     def run(self):
+        if self.start_event is not None:
+            while not self.start_event.wait(0.05) and not self.stop.is_set():
+                pass
         if self.start_after:
             time.sleep(self.start_after)
         while not self.stop.is_set():
@@ -829,7 +833,10 @@ def latency_run(chk, env, slow, seconds=3.0):
         slow_b, _ = open_ws(wsp, token=token(), rcvbuf=4096)
         subscribe(slow_a, 1, prefix="bp:")
         subscribe(slow_b, 1, prefix="bp:")
-        ar = Reader(slow_a, start_after=0.7)  # paused 0.7 s, below slow_close_ms
+        # Paused until strata is merging for it (its buffers are full: how soon depends on
+        # the machine's write rate), then 0.4 s more: behind, and below slow_close_ms.
+        merging = threading.Event()
+        ar = Reader(slow_a, start_after=0.4, start_event=merging)
     before = info_ws(port)
     stop = multiprocessing.Event()
     counts = multiprocessing.Value("l", 0)
@@ -843,6 +850,7 @@ def latency_run(chk, env, slow, seconds=3.0):
     if ar:
         ar.start()
     slow_closed_after = None
+    merging_after = None  # when INFO first showed a merge: the slow readers fell behind
     br = Reader(slow_b) if slow else None  # started once the slow close is counted
     probes = 0
     while time.monotonic() - t_load < seconds:
@@ -852,10 +860,14 @@ def latency_run(chk, env, slow, seconds=3.0):
         if a.get("t") == "ack" and t_send - t_load >= kWarmupS:
             acked[v] = (t_send, time.monotonic())
         probes += 1
-        if slow and slow_closed_after is None and \
-                delta(before, info_ws(port), "ws_slow_closes") >= 1:
-            slow_closed_after = time.monotonic() - t_load
-            br.start()  # reads what was sent before the close, then the close frame
+        if slow and (merging_after is None or slow_closed_after is None):
+            now_info = info_ws(port)
+            if merging_after is None and delta(before, now_info, "ws_merged") >= 1:
+                merging_after = time.monotonic() - t_load
+                merging.set()
+            if slow_closed_after is None and delta(before, now_info, "ws_slow_closes") >= 1:
+                slow_closed_after = time.monotonic() - t_load
+                br.start()  # reads what was sent before the close, then the close frame
         time.sleep(0.015)
     stop.set()
     noise.stop.set()
@@ -863,7 +875,11 @@ def latency_run(chk, env, slow, seconds=3.0):
     if slow:
         deadline = time.monotonic() + 5
         while slow_closed_after is None and time.monotonic() < deadline:
-            if delta(before, info_ws(port), "ws_slow_closes") >= 1:
+            now_info = info_ws(port)
+            if merging_after is None and delta(before, now_info, "ws_merged") >= 1:
+                merging_after = time.monotonic() - t_load
+                merging.set()
+            if delta(before, now_info, "ws_slow_closes") >= 1:
                 slow_closed_after = time.monotonic() - t_load
                 br.start()
             time.sleep(0.05)
@@ -935,10 +951,13 @@ def latency_run(chk, env, slow, seconds=3.0):
         br.join(3)
     code = br.closed
     chk.eq(code, 4008, "subscriber paused past slow_close_ms: closed 4008")
-    chk.ok(slow_closed_after is not None and
-           kSlowCloseMs / 1000 <= slow_closed_after <= kSlowCloseMs / 1000 + 2.0,
-           f"slow close after slow_close_ms={kSlowCloseMs} behind (+2 s slack)",
-           slow_closed_after)
+    # Behind since its buffers filled (merging began then; INFO shows it within a probe's
+    # round): closed slow_close_ms later, give or take a tick and the polling.
+    behind = None if slow_closed_after is None or merging_after is None else \
+        slow_closed_after - merging_after
+    chk.ok(behind is not None and kSlowCloseMs / 1000 - 0.3 <= behind <= kSlowCloseMs / 1000 + 1.0,
+           f"slow close slow_close_ms={kSlowCloseMs} after falling behind (-0.3 s / +1 s slack)",
+           (merging_after, slow_closed_after))
     after = info_ws(port)
     chk.eq(delta(before, after, "ws_slow_closes"), 1, "INFO ws_slow_closes +1")
     chk.ok(delta(before, after, "ws_merged") > 0, "INFO ws_merged moved")
