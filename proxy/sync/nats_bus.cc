@@ -203,18 +203,32 @@ void NatsBus::publish(std::string_view subject, std::string_view data) {
       return;
     }
     outbox_bytes_ += data.size();
-    wake = outbox_.empty();
+    wake = outbox_.empty() || outbox_.size() + 1 == kLingerMessagesMax;
     outbox_.push_back(Outgoing{std::string(subject), std::string(data)});
   }
   if (wake) out_cv_.notify_one();
 }
 
 // The sender thread: the only caller of natsConnection_Publish, in the order workers queued.
+// Every message costs a wake-up here and a socket write (SendAsap); a busy stream pays them once
+// per group instead: when the previous group went out less than kLingerWindow ago, the sender
+// waits up to kLingerUs for more (or until kLingerMessagesMax are queued) before taking the
+// outbox. An idle stream is sent at once, so a lone write's lag is unchanged. Workers are not
+// involved: they queue and go on (the outbox is not drained while the sender lingers, so a
+// worker's publish finds it non-empty and wakes no one).
 void NatsBus::sender() {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last_sent{};
   std::unique_lock<std::mutex> lk(out_mu_);
   for (;;) {
     out_cv_.wait(lk, [&] { return out_stopping_ || !outbox_.empty(); });
     if (outbox_.empty() && out_stopping_) return;
+    const Clock::time_point woke = Clock::now();
+    if (woke - last_sent < kLingerWindow) {
+      out_cv_.wait_until(lk, woke + kLingerUs, [&] {
+        return out_stopping_ || outbox_.size() >= kLingerMessagesMax;
+      });
+    }
     sending_.clear();
     std::swap(outbox_, sending_);
     outbox_bytes_ = 0;
@@ -224,6 +238,7 @@ void NatsBus::sender() {
                                                   static_cast<int>(m.data.size()));
       bump(s == NATS_OK ? counters_.published_messages : counters_.publish_failures);
     }
+    last_sent = Clock::now();
     lk.lock();
   }
 }

@@ -13,6 +13,7 @@
 #include <nats/nats.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -181,6 +182,11 @@ class NatsBus {
     std::string data;
   };
   static constexpr size_t kOutboxBytesMax = 64ull << 20;
+  // Coalescing (see sender()): a stream busier than one group per kLingerWindow is sent in
+  // groups at most kLingerUs apart.
+  static constexpr std::chrono::microseconds kLingerUs{150};
+  static constexpr std::chrono::microseconds kLingerWindow{300};
+  static constexpr size_t kLingerMessagesMax = 64;
   std::mutex out_mu_;
   std::condition_variable out_cv_;
   std::vector<Outgoing> outbox_;
