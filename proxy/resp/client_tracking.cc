@@ -14,10 +14,12 @@
 #include <atomic>
 #include <charconv>
 
+#include "cache/hash.h"
 #include "protocol/reply_writer.h"
 #include "proxy/loop/log.h"
 #include "proxy/resp/client_conn.h"
 #include "proxy/resp/client_registry.h"
+#include "proxy/resp/tracking_seen.h"
 #include "proxy/resp/tracking_table.h"
 
 namespace strata::proxy {
@@ -137,9 +139,9 @@ void TrackingNotifier::flush_batches() {
 void ClientConn::tell_invalidated(const KeyChanges& changes, bool flush, bool bcast) {
   if (!tracking_.on) return;  // switched off since: its old keys go unanswered, as in Redis
   if (flush) {
-    tracking_.remembered.clear();
+    forget_all_tracked(false);
   } else if (!bcast) {
-    for (const KeyChange& k : *changes) tracking_.remembered.erase(k.key);
+    for (const KeyChange& k : *changes) forget_tracked(k.key);
   }
   // Keys it read before switching to BCAST are not told one by one (as in Redis); BCAST
   // batches reach only a client still in BCAST.
@@ -206,7 +208,8 @@ void ClientConn::redirect_broken(uint64_t target) {
                   static_cast<unsigned long long>(client_.id),
                   static_cast<unsigned long long>(target));
   tracking_.on = false;
-  TrackingTable::instance().disable(client_.id);
+  TrackingTable::instance().closed(client_.id, tracking_.remembered);
+  forget_all_tracked(true);
   close_after_reply();
 }
 
@@ -236,31 +239,63 @@ void ClientConn::track_command(const CommandSpec& spec, Args args) {
   // CLIENT CACHING's yes/no holds for the one command after it (any CLIENT subcommand keeps it).
   if (spec.name != "client") tracking_.caching = false;
   if ((spec.flags & kReadOnly) == 0 || tracking_.bcast) return;
+  if ((tracking_.optin && !caching) || (tracking_.optout && caching)) return;
+  // A plain GET in front of Redis goes on to execute_proxied, where serve_get remembers its key
+  // against the L1 entry it reads (a repeated read: one compare), or remember_pending does
+  // before anything else serves it.
+  if (args.size() == 2 && spec.name == "get" && ctx_->upstream != nullptr && pinned_ == nullptr &&
+      ctx_->tiers == nullptr) {
+    track_pending_ = true;
+    return;
+  }
   // Read-only scripts track the keys of the commands they run, which strata does not see.
   if (spec.name == "eval_ro" || spec.name == "evalsha_ro" || spec.name == "fcall_ro") return;
-  if ((tracking_.optin && !caching) || (tracking_.optout && caching)) return;
   keys_.clear();
   command_keys(spec, args, &keys_);
-  if (keys_.empty()) return;
-  TrackingTable& table = TrackingTable::instance();
-  std::vector<TrackingTable::Told> evicted;
-  std::string& probe = tracking_probe_;
-  for (std::string_view k : keys_) {
-    probe.assign(k);
-    if (tracking_.remembered.contains(probe)) continue;
-    if (tracking_.remembered.size() < kTrackingRememberedMax) tracking_.remembered.insert(probe);
-    table.remember(k, client_.id, &evicted);
+  for (std::string_view k : keys_) remember_key(k, cache::hash_key(k));
+}
+
+void ClientConn::remember_pending(Args args) {
+  if (!track_pending_) return;
+  track_pending_ = false;
+  remember_key(args[1], cache::hash_key(args[1]));
+}
+
+void ClientConn::forget_tracked(std::string_view key) {
+  const uint64_t hash = cache::hash_key(key);
+  tracking_.remembered.erase(key, hash);
+  if (seen_bit_ >= 0) ctx_->tracking_seen->forget(seen_bit_, hash);
+}
+
+void ClientConn::forget_all_tracked(bool leave) {
+  tracking_.remembered.clear();
+  if (seen_bit_ < 0) return;
+  if (leave) {
+    ctx_->tracking_seen->release(seen_bit_);
+    seen_bit_ = -1;
+  } else {
+    ctx_->tracking_seen->forget_all(seen_bit_);
   }
+}
+
+bool ClientConn::remember_key(std::string_view key, uint64_t hash) {
+  // Present: in the table already. Added, or refused past the client's maximum: the table.
+  const TrackedKeys::Insert r = tracking_.remembered.insert(key, hash);
+  if (r == TrackedKeys::Insert::kPresent) return true;
+  std::vector<TrackingTable::Told> evicted;
+  TrackingTable::instance().remember(key, client_.id, &evicted);
   // Forgotten for room: their readers hear of them as changed (Redis does the same), once
   // this command is under way (through the worker's mailbox), so that this client hears after
   // the command's reply, as from Redis.
-  if (evicted.empty()) return;
-  const uint32_t here = loop_->index();
-  ClientRegistry::instance().post(here, [here, evicted = std::move(evicted)] {
-    for (const TrackingTable::Told& t : evicted) {
-      tell_everywhere(here, t.clients, one_change(t.key, 0), false);
-    }
-  });
+  if (!evicted.empty()) {
+    const uint32_t here = loop_->index();
+    ClientRegistry::instance().post(here, [here, evicted = std::move(evicted)] {
+      for (const TrackingTable::Told& t : evicted) {
+        tell_everywhere(here, t.clients, one_change(t.key, 0), false);
+      }
+    });
+  }
+  return r == TrackedKeys::Insert::kAdded;
 }
 
 void ClientConn::tracking_config(Args args) {
@@ -386,6 +421,7 @@ void ClientConn::serve_tracking(std::string_view sub, Args args) {
   if (iequals(args[2], "off")) {
     if (tracking_.on) TrackingTable::instance().disable(client_.id);
     tracking_ = TrackingState{};
+    forget_all_tracked(true);
     w.ok();
     return;
   }

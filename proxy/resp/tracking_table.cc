@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proxy/resp/tracked_keys.h"
+
 namespace strata::proxy {
 namespace {
 
@@ -48,6 +50,23 @@ void TrackingTable::enable(uint64_t client, bool bcast, const std::vector<std::s
 
 void TrackingTable::disable(uint64_t client) {
   std::lock_guard lock(mu_);
+  disable_locked(client);
+}
+
+void TrackingTable::closed(uint64_t client, const TrackedKeys& keys) {
+  std::lock_guard lock(mu_);
+  disable_locked(client);
+  if (keys_.empty()) return;
+  keys.for_each([&](std::string_view key) {
+    probe_.assign(key);
+    auto it = keys_.find(probe_);
+    if (it == keys_.end()) return;
+    std::erase(it->second, client);
+    if (it->second.empty()) keys_.erase(it);
+  });
+}
+
+void TrackingTable::disable_locked(uint64_t client) {
   tracking_.erase(client);
   clients_.store(tracking_.size(), std::memory_order_relaxed);
   // Its keys stay until they change (as in Redis): telling a client that no longer tracks is
@@ -60,11 +79,12 @@ void TrackingTable::disable(uint64_t client) {
 
 void TrackingTable::remember(std::string_view key, uint64_t client, std::vector<Told>* evicted) {
   std::lock_guard lock(mu_);
-  auto it = keys_.find(std::string(key));
+  probe_.assign(key);
+  auto it = keys_.find(probe_);
   if (it == keys_.end()) {
     // 0: no limit, as in Redis.
     if (max_keys_ > 0 && keys_.size() >= max_keys_) evict_to(max_keys_ - 1, evicted);
-    it = keys_.emplace(std::string(key), std::vector<uint64_t>()).first;
+    it = keys_.emplace(probe_, std::vector<uint64_t>()).first;
   }
   add_once(&it->second, client);
 }
@@ -73,7 +93,8 @@ void TrackingTable::changed(std::string_view key, std::vector<uint64_t>* readers
                             std::vector<PrefixHit>* bcast) {
   std::lock_guard lock(mu_);
   if (!keys_.empty()) {
-    auto it = keys_.find(std::string(key));
+    probe_.assign(key);
+    auto it = keys_.find(probe_);
     if (it != keys_.end()) {
       *readers = std::move(it->second);
       keys_.erase(it);

@@ -18,14 +18,18 @@
 #include <unordered_set>
 #include <vector>
 
+#include "cache/hash.h"
+
 namespace strata::proxy {
+
+class TrackedKeys;
 
 // Redis's tracking-table-max-keys default: past it, keys are evicted (their readers told).
 constexpr size_t kTrackingKeysMaxDefault = 1'000'000;
 constexpr size_t kTrackingPrefixesMax = 1024;   // BCAST prefixes of one client
 constexpr size_t kTrackingPrefixBytesMax = 1024;
-// Keys a client remembers having in the table (a read of one skips the table); past this, its
-// reads go to the table each time.
+// Keys a client remembers having in the table (TrackedKeys: a read of one skips the table); past
+// this, its reads of other keys go to the table each time.
 constexpr size_t kTrackingRememberedMax = 100'000;
 
 // A key the table forgot for room, and the clients that read it.
@@ -47,7 +51,12 @@ class TrackingTable {
 
   // CLIENT TRACKING ON/OFF of a client (BCAST: with its prefixes, "" for every key).
   void enable(uint64_t client, bool bcast, const std::vector<std::string>& prefixes);
+  // Tracking OFF: the client's keys stay until they change (as in Redis).
   void disable(uint64_t client);
+  // The client is gone: tracking off, and the keys it lists forget it (a key with no reader
+  // left goes). Nothing would be told to it anyway, and readers that only ever pile up would
+  // make every later first read of their key walk them.
+  void closed(uint64_t client, const TrackedKeys& keys);
 
   // A default/OPTIN/OPTOUT client read `key`. When that takes the table past its maximum,
   // other keys are forgotten to make room: they and their readers are appended to *evicted,
@@ -93,7 +102,13 @@ class TrackingTable {
   size_t max_keys_ = kTrackingKeysMaxDefault;
   uint64_t evicted_ = 0;
   void evict_to(size_t n, std::vector<TrackingTold>* evicted);  // mu_ held
-  std::unordered_map<std::string, std::vector<uint64_t>> keys_;
+  void disable_locked(uint64_t client);
+  // The Store's key hash (a few multiplies for a short key; std::hash is several times that).
+  struct KeyHash {
+    size_t operator()(const std::string& k) const { return cache::hash_key(k); }
+  };
+  std::string probe_;  // scratch: a key looked up (mu_ held), so a lookup does not allocate
+  std::unordered_map<std::string, std::vector<uint64_t>, KeyHash> keys_;
   std::unordered_set<uint64_t> tracking_;  // every client with tracking on
   // BCAST: prefix -> clients. Few prefixes in practice; each change walks them.
   std::unordered_map<std::string, std::vector<uint64_t>> prefixes_;

@@ -84,6 +84,7 @@ class Worker final : public LoopOwner, public FrontHost {
   std::unique_ptr<Tiers> tiers_;
   std::unique_ptr<class SyncPublisher> publisher_;  // with the sync bus
   std::unique_ptr<class TrackingNotifier> tracking_;  // CLIENT TRACKING's invalidations
+  std::unique_ptr<class TrackingSeen> tracking_seen_;  // its L1-hit filter
   ServerView view_;
   alignas(64) std::atomic<uint64_t> commands_{0};  // written by this worker only
   std::atomic<uint64_t> forwarded_{0};
