@@ -199,32 +199,24 @@ void ClientConn::serve_get(std::string_view key) {
   track_pending_ = false;
   TrackingSeen* seen = ctx_->tracking_seen;
   if (track && seen_bit_ < 0 && seen != nullptr) seen_bit_ = seen->acquire();
-  const uint64_t hash = track ? cache::hash_key(key) : 0;
-  bool hit = false;
+  const uint64_t hash = cache::hash_key(key);  // for the Store and for tracking
   {
-    auto txn = store.lock(key);
+    auto txn = store.lock(key, hash);
     cache::EntryView v;
-    hit = txn->read(key, &v);
-    // Tracking: answered at once only if this client read this very entry with the key in its
-    // TrackedKeys (and no change of the key reached it since).
-    if (hit && (!track || (seen_bit_ >= 0 && seen->seen(seen_bit_, hash, v.version)))) {
+    if (txn->read(key, hash, &v)) {
+      // Tracking: nothing to do if this client read this very entry with the key in its
+      // TrackedKeys. Else the key is remembered now, under the entry's shard lock and before
+      // the reply is written: every change drops or rewrites the L1 entry under this lock
+      // before it is published, so one that this read did not see is told to this client.
+      if (track && (seen_bit_ < 0 || !seen->seen(seen_bit_, hash, v.version)) &&
+          remember_key(key, hash) && seen_bit_ >= 0) {
+        seen->note(seen_bit_, hash, v.version);
+      }
       protocol::ReplyWriter(reply_target(), client_.resp_version).bulk(v.value);
       return;
     }
   }
-  if (track) {
-    // Remembered first, then read (again): a change from now on is told to this client.
-    const bool kept = remember_key(key, hash);
-    if (hit) {
-      auto txn = store.lock(key);
-      cache::EntryView v;
-      if (txn->find(key, &v)) {  // counted by the read above
-        if (kept && seen_bit_ >= 0) seen->note(seen_bit_, hash, v.version);
-        protocol::ReplyWriter(reply_target(), client_.resp_version).bulk(v.value);
-        return;
-      }
-    }
-  }
+  if (track) remember_key(key, hash);  // before Redis is asked
   Upstream* up = upstream_or_reply();
   if (up != nullptr) up->fill(this, reserve_reply(), -1, key);
 }
