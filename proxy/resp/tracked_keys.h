@@ -1,40 +1,44 @@
 // The keys one tracking client has in the TrackingTable (it read them and no change of them was
-// told to it since), so that its next read of one skips the table and its lock. Read on every
-// read command of the client: an open-addressing set (linear probing, at most half full) of
-// 32-byte slots holding the key's hash and, up to 16 bytes, the key itself, so that a repeated
-// read of a short key costs one hash, one slot and one compare -- one cache line; a longer
-// key's bytes live in an allocation of their own, compared only when the hashes match.
-// Exact: a key is present only if it was inserted, never because another key hashes alike.
-// (An L1 hit usually does not get here: TrackingSeen, per worker, answers it first.)
+// told to it since), so that its next read of one skips the table and its lock: a KeyTable
+// (open addressing, short keys in the slot), bounded. Exact: a key is present only if it was
+// inserted. (An L1-hit GET usually does not get here: TrackingSeen, per worker, answers first.)
 // One thread (the client's worker); no locks.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string_view>
+
+#include "proxy/resp/key_table.h"
 
 namespace strata::proxy {
 
 class TrackedKeys {
  public:
   // Past max_keys, insert refuses new keys (the client's reads then go to the table each time).
-  explicit TrackedKeys(size_t max_keys);
-  ~TrackedKeys();
-  TrackedKeys(TrackedKeys&& other) noexcept;
-  TrackedKeys& operator=(TrackedKeys&& other) noexcept;
-  TrackedKeys(const TrackedKeys&) = delete;
-  TrackedKeys& operator=(const TrackedKeys&) = delete;
+  explicit TrackedKeys(size_t max_keys) : max_keys_(max_keys) {}
 
   enum class Insert : uint8_t { kPresent, kAdded, kFull };
   // `hash` is cache::hash_key(key) (the caller may have it already).
-  Insert insert(std::string_view key, uint64_t hash);
-  bool contains(std::string_view key, uint64_t hash) const;
-  void erase(std::string_view key, uint64_t hash);
+  Insert insert(std::string_view key, uint64_t hash) {
+    if (keys_.contains(key, hash)) return Insert::kPresent;
+    if (keys_.size() >= max_keys_) {
+      overflowed_ = true;
+      return Insert::kFull;
+    }
+    bool added = false;
+    keys_.emplace(key, hash, &added);
+    return Insert::kAdded;
+  }
+  bool contains(std::string_view key, uint64_t hash) const { return keys_.contains(key, hash); }
+  void erase(std::string_view key, uint64_t hash) { keys_.erase(key, hash); }
   // Forgets every key and gives the memory back.
-  void clear();
+  void clear() {
+    keys_.clear();
+    overflowed_ = false;
+  }
 
-  size_t size() const { return size_; }
+  size_t size() const { return keys_.size(); }
   // Some key was refused (kFull) since the last clear: the set does not list all of the
   // client's keys in the table.
   bool overflowed() const { return overflowed_; }
@@ -43,41 +47,11 @@ class TrackedKeys {
   // Calls f(key) for every key, in no particular order.
   template <typename F>
   void for_each(F&& f) const {
-    for (size_t i = 0; i < capacity_; ++i) {
-      if (slots_[i].used) f(key_of(slots_[i]));
-    }
+    keys_.for_each([&](std::string_view key, NoValue) { f(key); });
   }
-
-  static constexpr size_t kInlineBytes = 16;  // keys up to this long live in the slot
-  static constexpr size_t kCapacityMin = 16;
 
  private:
-  struct alignas(32) Slot {
-    uint64_t hash = 0;
-    uint32_t size = 0;
-    uint32_t used = 0;
-    union {
-      char bytes[kInlineBytes];
-      char* heap;  // size > kInlineBytes: owned
-    };
-  };
-  static_assert(sizeof(Slot) == 32);
-
-  static std::string_view key_of(const Slot& s) {
-    return {s.size <= kInlineBytes ? s.bytes : s.heap, s.size};
-  }
-  static bool matches(const Slot& s, std::string_view key, uint64_t hash) {
-    return s.used && s.hash == hash && s.size == key.size() && key_of(s) == key;
-  }
-  static void release(Slot& s);
-  // The slot holding `key`, or the empty slot where it would go.
-  size_t probe(std::string_view key, uint64_t hash) const;
-  void grow();
-  void destroy();
-
-  std::unique_ptr<Slot[]> slots_;
-  size_t capacity_ = 0;  // a power of two, or 0 before the first insert
-  size_t size_ = 0;
+  KeyTable<NoValue> keys_;
   size_t max_keys_;
   bool overflowed_ = false;
 };

@@ -25,11 +25,11 @@ void TrackingTable::set_max_keys(size_t n, std::vector<TrackingTold>* evicted) {
 }
 
 void TrackingTable::evict_to(size_t n, std::vector<TrackingTold>* evicted) {
-  // The map's first bucket is as good a victim as Redis's random pick.
+  // The next key from the table's cursor is as good a victim as Redis's random pick.
   while (keys_.size() > n) {
-    auto victim = keys_.begin();
-    evicted->push_back(TrackingTold{victim->first, std::move(victim->second)});
-    keys_.erase(victim);
+    TrackingTold t;
+    keys_.take_any(&t.key, &t.clients);
+    evicted->push_back(std::move(t));
     ++evicted_;
   }
 }
@@ -58,11 +58,11 @@ void TrackingTable::closed(uint64_t client, const TrackedKeys& keys) {
   disable_locked(client);
   if (keys_.empty()) return;
   keys.for_each([&](std::string_view key) {
-    probe_.assign(key);
-    auto it = keys_.find(probe_);
-    if (it == keys_.end()) return;
-    std::erase(it->second, client);
-    if (it->second.empty()) keys_.erase(it);
+    const uint64_t hash = cache::hash_key(key);
+    std::vector<uint64_t>* readers = keys_.find(key, hash);
+    if (readers == nullptr) return;
+    std::erase(*readers, client);
+    if (readers->empty()) keys_.erase(key, hash);
   });
 }
 
@@ -78,26 +78,26 @@ void TrackingTable::disable_locked(uint64_t client) {
 }
 
 void TrackingTable::remember(std::string_view key, uint64_t client, std::vector<Told>* evicted) {
+  const uint64_t hash = cache::hash_key(key);
   std::lock_guard lock(mu_);
-  probe_.assign(key);
-  auto it = keys_.find(probe_);
-  if (it == keys_.end()) {
+  std::vector<uint64_t>* readers = keys_.find(key, hash);
+  if (readers == nullptr) {
     // 0: no limit, as in Redis.
     if (max_keys_ > 0 && keys_.size() >= max_keys_) evict_to(max_keys_ - 1, evicted);
-    it = keys_.emplace(probe_, std::vector<uint64_t>()).first;
+    bool added = false;
+    readers = &keys_.emplace(key, hash, &added);
   }
-  add_once(&it->second, client);
+  add_once(readers, client);
 }
 
 void TrackingTable::changed(std::string_view key, std::vector<uint64_t>* readers,
                             std::vector<PrefixHit>* bcast) {
   std::lock_guard lock(mu_);
   if (!keys_.empty()) {
-    probe_.assign(key);
-    auto it = keys_.find(probe_);
-    if (it != keys_.end()) {
-      *readers = std::move(it->second);
-      keys_.erase(it);
+    const uint64_t hash = cache::hash_key(key);
+    if (std::vector<uint64_t>* r = keys_.find(key, hash)) {
+      *readers = std::move(*r);
+      keys_.erase(key, hash);
     }
   }
   for (const auto& [prefix, ids] : prefixes_) {
@@ -143,7 +143,8 @@ TrackingTable::Counts TrackingTable::counts() const {
   std::lock_guard lock(mu_);
   Counts c;
   c.keys = keys_.size();
-  for (const auto& [k, ids] : keys_) c.items += ids.size();
+  keys_.for_each(
+      [&](std::string_view, const std::vector<uint64_t>& ids) { c.items += ids.size(); });
   c.clients = tracking_.size();
   c.prefixes = prefixes_.size();
   c.evicted = evicted_;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cache/hash.h"
+#include "proxy/resp/key_table.h"
 
 namespace strata::proxy {
 
@@ -103,12 +104,9 @@ class TrackingTable {
   uint64_t evicted_ = 0;
   void evict_to(size_t n, std::vector<TrackingTold>* evicted);  // mu_ held
   void disable_locked(uint64_t client);
-  // The Store's key hash (a few multiplies for a short key; std::hash is several times that).
-  struct KeyHash {
-    size_t operator()(const std::string& k) const { return cache::hash_key(k); }
-  };
-  std::string probe_;  // scratch: a key looked up (mu_ held), so a lookup does not allocate
-  std::unordered_map<std::string, std::vector<uint64_t>, KeyHash> keys_;
+  // key -> its readers. A KeyTable: a client's first read of a key costs one cache line here,
+  // besides its readers' (a node-based map: the bucket, the node and the key's allocation).
+  KeyTable<std::vector<uint64_t>> keys_;
   std::unordered_set<uint64_t> tracking_;  // every client with tracking on
   // BCAST: prefix -> clients. Few prefixes in practice; each change walks them.
   std::unordered_map<std::string, std::vector<uint64_t>> prefixes_;
