@@ -12,10 +12,16 @@
 #   keys it already tracks.
 # BASE_BIN, another strata binary (say, main's build), is measured in the same rounds beside
 # STRATA_BIN, each in front of its own redis-server, so that the two ratios can be compared.
+# TOGETHER=1 (the default): each build runs as two instances, and a round loads them at the same
+# time for DURATION seconds, one with tracking and one without (swapped every round): on a
+# machine shared with other work, both then see the same interference, which alternating runs
+# seconds apart do not. TOGETHER=0: one instance, off and on one after the other (ABBA), each
+# run REQUESTS requests.
 # Servers on free loopback ports, killed at exit.
 # Env: STRATA_BIN (build/release/proxy/strata), BASE_BIN (none),
-# STRATA_BENCH_BIN (build/release/bench/strata-bench), ROUNDS (4), REQUESTS (400000),
-# PIPELINES ("1 16"), WORKLOADS ("first repeat"), CONNECTIONS (50), WORKERS (1).
+# STRATA_BENCH_BIN (build/release/bench/strata-bench), ROUNDS (4), TOGETHER (1), DURATION (3),
+# REQUESTS (400000), PIPELINES ("1 16"), WORKLOADS ("first repeat"), CONNECTIONS (50),
+# WORKERS (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${STRATA_BIN:-build/release/proxy/strata}
@@ -23,6 +29,8 @@ base=${BASE_BIN:-}
 bench=${STRATA_BENCH_BIN:-build/release/bench/strata-bench}
 rounds=${ROUNDS:-4}
 requests=${REQUESTS:-400000}
+together=${TOGETHER:-1}
+duration=${DURATION:-3}
 pipelines=${PIPELINES:-1 16}
 workloads=${WORKLOADS:-first repeat}
 connections=${CONNECTIONS:-50}
@@ -52,14 +60,20 @@ start() {
   "$bench" load --target "127.0.0.1:$port" --keys "$k" --prefill --requests 1000 \
     --no-progress >/dev/null 2>&1
 }
-builds=(new); start new "$bin"
-if [ -n "$base" ]; then builds=(base new); start base "$base"; fi
+builds=(new)
+[ -n "$base" ] && builds=(base new)
+for b in "${builds[@]}"; do
+  b_bin=$bin; [ "$b" = base ] && b_bin=$base
+  start "$b" "$b_bin"
+  [ "$together" = 1 ] && start "$b.2" "$b_bin"
+done
 # One run; prints "cpu_us_per_request l1_hits requests" of its measured phase.
-load() {  # build, pipeline, workload, extra flags
-  local keys=$keys_first wu=0
+load() {  # instance, pipeline, workload, extra flags
+  local keys=$keys_first wu=0 amount=(--requests "$requests")
   [ "$3" = repeat ] && keys=$keys_repeat wu=$warmup
+  [ "$together" = 1 ] && amount=(--duration "$duration")
   "$bench" load --target "127.0.0.1:${ports[$1]}" --pid-a "${spids[$1]}" --connections \
-    "$connections" --pipeline "$2" --requests "$requests" --warmup "$wu" --keys "$keys" \
+    "$connections" --pipeline "$2" "${amount[@]}" --warmup "$wu" --keys "$keys" \
     --dist uniform --ratio 1:0 --resp3 --no-progress --format csv "${@:4}" |
     awk -F, '$1 == "run" {print $22, $21, $5}'
 }
@@ -70,6 +84,14 @@ for w in $workloads; do
     for r in $(seq "$rounds"); do
       order="off on"; [ $((r % 2)) = 0 ] && order="on off"
       for b in "${builds[@]}"; do
+        if [ "$together" = 1 ]; then
+          off=$b on=$b.2; [ $((r % 2)) = 0 ] && off=$b.2 on=$b
+          load "$off" "$p" "$w" >"$tmp/off" & a=$!
+          load "$on" "$p" "$w" --tracking >"$tmp/on" & c=$!
+          wait "$a" "$c"
+          results+=("$w $b $p $r off $(cat "$tmp/off")" "$w $b $p $r on $(cat "$tmp/on")")
+          continue
+        fi
         for v in $order; do
           flag=(); [ "$v" = on ] && flag=(--tracking)
           results+=("$w $b $p $r $v $(load "$b" "$p" "$w" "${flag[@]}")")
@@ -79,15 +101,18 @@ for w in $workloads; do
   done
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (after)" >&2
-python3 - "$requests" "$connections" "$keys_first" "$keys_repeat" "${results[@]}" <<'PY'
+per_run="$requests requests per run"
+[ "$together" = 1 ] && per_run="off and on loaded together, $duration s per run"
+python3 - "$per_run" "$connections" "$keys_first" "$keys_repeat" "${results[@]}" <<'PY'
 import statistics, sys
-requests, connections, keys_first, keys_repeat = (int(a) for a in sys.argv[1:5])
+per_run = sys.argv[1]
+connections, keys_first, keys_repeat = (int(a) for a in sys.argv[2:5])
 by = {}
 for row in sys.argv[5:]:
     w, b, p, r, v, us, hits, n = row.split()
     by.setdefault((w, int(p), b), {}).setdefault(int(r), {})[v] = (float(us), int(hits), int(n))
 print(f"L1-hit GET (RESP3), strata CPU per request (us), CLIENT TRACKING off vs on; "
-      f"{requests} requests per run, {connections} connections, keys uniform "
+      f"{per_run}, {connections} connections, keys uniform "
       f"(first: {keys_first} keys; repeat: {keys_repeat} keys after a warmup)")
 print("workload | build | pipeline | off us/req | on us/req | on/off (mean) | median of rounds | "
       "L1 hit share off/on")

@@ -34,27 +34,24 @@ void TrackingSeen::note(int client, uint64_t hash, uint64_t version) {
       return;
     }
   }
-  // A new version: the older way makes room (its readers fall back to their TrackedKeys).
-  if (b.way[1].version == 0) ++used_;
-  b.way[1] = b.way[0];
+  // A new version: the oldest way makes room (its readers fall back to their TrackedKeys).
+  if (b.way[kWays - 1].version == 0) ++used_;
+  for (int i = kWays - 1; i > 0; --i) b.way[i] = b.way[i - 1];
   b.way[0] = Way{version, bit};
-  // Past a version per two buckets, more than a few in a hundred keys would share a bucket
-  // with two others and keep pushing each other out: twice the buckets, started over.
+  // Past a version per two buckets, about one key in 500 would share its bucket with four
+  // others and keep pushing them out: twice the buckets, started over.
   if (used_ * 2 > buckets() && buckets() < kBucketsMax) reset(buckets() * 2);
 }
 
 void TrackingSeen::forget(int client, uint64_t hash) {
-  Bucket& b = buckets_[hash & mask_];
   const uint64_t keep = ~(uint64_t{1} << client);
-  b.way[0].clients &= keep;
-  b.way[1].clients &= keep;
+  for (Way& w : buckets_[hash & mask_].way) w.clients &= keep;
 }
 
 void TrackingSeen::forget_all(int client) {
   const uint64_t keep = ~(uint64_t{1} << client);
   for (size_t i = 0; i <= mask_; ++i) {
-    buckets_[i].way[0].clients &= keep;
-    buckets_[i].way[1].clients &= keep;
+    for (Way& w : buckets_[i].way) w.clients &= keep;
   }
 }
 

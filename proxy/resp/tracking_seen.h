@@ -10,8 +10,9 @@
 //
 // The rule its users keep: a client's bit is set for a version only while the key is in its
 // TrackedKeys (note after the insert), and cleared when the key leaves it (forget on erase,
-// forget_all on clear). Lossy otherwise: a bucket holds two versions, a full table starts over;
-// what it does not hold goes to TrackedKeys. One thread (the worker's); no locks.
+// forget_all on clear). Lossy otherwise: a bucket (one cache line) holds four versions, a table
+// past one version per two buckets doubles and starts over; what it does not hold goes to
+// TrackedKeys. One thread (the worker's); no locks.
 #pragma once
 
 #include <cstddef>
@@ -24,8 +25,9 @@ class TrackingSeen {
  public:
   // Clients of one worker with a bit of their own; more use TrackedKeys alone.
   static constexpr int kClientsMax = 64;
-  static constexpr size_t kBucketsMin = 1024;
-  static constexpr size_t kBucketsMax = size_t{1} << 17;  // 4 MiB
+  static constexpr size_t kBucketsMin = 512;
+  static constexpr size_t kBucketsMax = size_t{1} << 16;  // 4 MiB
+  static constexpr int kWays = 4;
 
   TrackingSeen();
 
@@ -37,9 +39,10 @@ class TrackingSeen {
   bool seen(int client, uint64_t hash, uint64_t version) const {
     if (version == 0) return false;
     const Bucket& b = buckets_[hash & mask_];
-    const uint64_t bit = uint64_t{1} << client;
-    return (b.way[0].version == version && (b.way[0].clients & bit) != 0) ||
-           (b.way[1].version == version && (b.way[1].clients & bit) != 0);
+    for (const Way& w : b.way) {
+      if (w.version == version) return (w.clients & (uint64_t{1} << client)) != 0;
+    }
+    return false;
   }
   // The client read the entry of `version` with its key (of `hash`) in its TrackedKeys.
   void note(int client, uint64_t hash, uint64_t version);
@@ -55,8 +58,8 @@ class TrackingSeen {
     uint64_t version = 0;  // 0: empty
     uint64_t clients = 0;  // bits of the clients that read this version
   };
-  struct alignas(32) Bucket {
-    Way way[2];  // way[0] the newer
+  struct alignas(64) Bucket {
+    Way way[kWays];  // newest first
   };
   void reset(size_t buckets);
 

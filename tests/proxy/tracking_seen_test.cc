@@ -55,18 +55,15 @@ TEST(TrackingSeen, AReleasedBitComesBackClean) {
   EXPECT_FALSE(s.seen(again, 3, 30));  // the last holder's reads are not its
 }
 
-// Two versions per bucket: a third one in the bucket pushes the oldest out (a miss, never a
+// Four versions per bucket: a fifth one in the bucket pushes the oldest out (a miss, never a
 // wrong hit); and the table doubles, starting over, as versions fill it.
 TEST(TrackingSeen, LossyButNeverWrong) {
   TrackingSeen s;
   const int a = s.acquire();
-  const uint64_t hash = 5;  // one bucket for all three
-  s.note(a, hash, 1);
-  s.note(a, hash, 2);
-  s.note(a, hash, 3);
+  const uint64_t hash = 5;  // one bucket for all
+  for (uint64_t v = 1; v <= TrackingSeen::kWays + 1; ++v) s.note(a, hash, v);
   EXPECT_FALSE(s.seen(a, hash, 1));
-  EXPECT_TRUE(s.seen(a, hash, 2));
-  EXPECT_TRUE(s.seen(a, hash, 3));
+  for (uint64_t v = 2; v <= TrackingSeen::kWays + 1; ++v) EXPECT_TRUE(s.seen(a, hash, v));
   const size_t before = s.buckets();
   for (uint64_t v = 100; v < 100 + before; ++v) s.note(a, v, v);
   EXPECT_GT(s.buckets(), before);
