@@ -219,6 +219,9 @@ class ClientConn final : public Endpoint, public ReplySink {
   // does it before the GET is served.
   bool track_pending_ = false;
   int seen_bit_ = -1;  // its bit in ctx_->tracking_seen (-1: none)
+  // Tracking was switched off once: the table may hold keys of this client that its
+  // TrackedKeys no longer lists.
+  bool tracking_keys_kept_ = false;
 };
 
 

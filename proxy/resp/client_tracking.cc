@@ -283,7 +283,13 @@ bool ClientConn::remember_key(std::string_view key, uint64_t hash) {
   const TrackedKeys::Insert r = tracking_.remembered.insert(key, hash);
   if (r == TrackedKeys::Insert::kPresent) return true;
   std::vector<TrackingTable::Told> evicted;
-  TrackingTable::instance().remember(key, client_.id, &evicted);
+  // A key leaves the table for this client before it leaves its TrackedKeys (the tell that
+  // follows), and both empty at a flush: a key its TrackedKeys lacks is not in the table for it,
+  // unless the set refused a key since it was last emptied, or tracking was off once (the
+  // table keeps a client's keys then).
+  const bool known_absent = r == TrackedKeys::Insert::kAdded &&
+                            !tracking_.remembered.overflowed() && !tracking_keys_kept_;
+  TrackingTable::instance().remember(key, client_.id, &evicted, known_absent);
   // Forgotten for room: their readers hear of them as changed (Redis does the same), once
   // this command is under way (through the worker's mailbox), so that this client hears after
   // the command's reply, as from Redis.
@@ -420,6 +426,7 @@ void ClientConn::serve_tracking(std::string_view sub, Args args) {
   }
   if (iequals(args[2], "off")) {
     if (tracking_.on) TrackingTable::instance().disable(client_.id);
+    tracking_keys_kept_ = tracking_keys_kept_ || tracking_.on;
     tracking_ = TrackingState{};
     forget_all_tracked(true);
     w.ok();

@@ -77,7 +77,8 @@ void TrackingTable::disable_locked(uint64_t client) {
   }
 }
 
-void TrackingTable::remember(std::string_view key, uint64_t client, std::vector<Told>* evicted) {
+void TrackingTable::remember(std::string_view key, uint64_t client, std::vector<Told>* evicted,
+                             bool known_absent) {
   const uint64_t hash = cache::hash_key(key);
   std::lock_guard lock(mu_);
   std::vector<uint64_t>* readers = keys_.find(key, hash);
@@ -87,7 +88,11 @@ void TrackingTable::remember(std::string_view key, uint64_t client, std::vector<
     bool added = false;
     readers = &keys_.emplace(key, hash, &added);
   }
-  add_once(readers, client);
+  if (known_absent) {
+    readers->push_back(client);
+  } else {
+    add_once(readers, client);
+  }
 }
 
 void TrackingTable::changed(std::string_view key, std::vector<uint64_t>* readers,

@@ -62,8 +62,11 @@ class TrackingTable {
   // A default/OPTIN/OPTOUT client read `key`. When that takes the table past its maximum,
   // other keys are forgotten to make room: they and their readers are appended to *evicted,
   // to be told as invalidated (their readers would otherwise never hear of a change).
+  // known_absent: the caller knows the client is not among the key's readers (its TrackedKeys
+  // lacked the key and holds all of its keys in the table), so the readers are not searched.
   using Told = TrackingTold;
-  void remember(std::string_view key, uint64_t client, std::vector<Told>* evicted);
+  void remember(std::string_view key, uint64_t client, std::vector<Told>* evicted,
+                bool known_absent = false);
 
   // `key` changed: its readers, to tell now (each once; the table forgets them for the key),
   // and for each BCAST prefix it matches, that prefix and its clients (told in one message per
