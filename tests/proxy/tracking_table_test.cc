@@ -38,6 +38,18 @@ TEST(TrackingTableTest, ReadersAreToldOnceAndForgotten) {
   EXPECT_TRUE(evicted.empty());
 }
 
+// A caller that knows the client is not a reader yet (its TrackedKeys lacked the key) skips the
+// search; one that does not know still gets each client once.
+TEST(TrackingTableTest, KnownAbsentReadersAreAppended) {
+  TrackingTable t;
+  std::vector<TrackingTold> evicted;
+  t.remember("k", 1, &evicted, /*known_absent=*/true);
+  t.remember("k", 2, &evicted, /*known_absent=*/true);
+  t.remember("k", 1, &evicted);  // tracking was off once: searched
+  EXPECT_EQ(t.counts().items, 2u);
+  EXPECT_EQ(readers_of(t, "k"), (std::vector<uint64_t>{1, 2}));
+}
+
 TEST(TrackingTableTest, PastMaxKeysTheEvictedAreNamedWithTheirReaders) {
   TrackingTable t;
   t.enable(7, false, {});
