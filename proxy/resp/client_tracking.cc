@@ -289,7 +289,7 @@ bool ClientConn::remember_key(std::string_view key, uint64_t hash) {
   // table keeps a client's keys then).
   const bool known_absent = r == TrackedKeys::Insert::kAdded &&
                             !tracking_.remembered.overflowed() && !tracking_keys_kept_;
-  TrackingTable::instance().remember(key, client_.id, &evicted, known_absent);
+  TrackingTable::instance().remember(key, hash, client_.id, &evicted, known_absent);
   // Forgotten for room: their readers hear of them as changed (Redis does the same), once
   // this command is under way (through the worker's mailbox), so that this client hears after
   // the command's reply, as from Redis.

@@ -77,9 +77,8 @@ void TrackingTable::disable_locked(uint64_t client) {
   }
 }
 
-void TrackingTable::remember(std::string_view key, uint64_t client, std::vector<Told>* evicted,
-                             bool known_absent) {
-  const uint64_t hash = cache::hash_key(key);
+void TrackingTable::remember(std::string_view key, uint64_t hash, uint64_t client,
+                             std::vector<Told>* evicted, bool known_absent) {
   std::lock_guard lock(mu_);
   std::vector<uint64_t>* readers = keys_.find(key, hash);
   if (readers == nullptr) {

@@ -66,7 +66,12 @@ class TrackingTable {
   // lacked the key and holds all of its keys in the table), so the readers are not searched.
   using Told = TrackingTold;
   void remember(std::string_view key, uint64_t client, std::vector<Told>* evicted,
-                bool known_absent = false);
+                bool known_absent = false) {
+    remember(key, cache::hash_key(key), client, evicted, known_absent);
+  }
+  // The same with hash == cache::hash_key(key).
+  void remember(std::string_view key, uint64_t hash, uint64_t client, std::vector<Told>* evicted,
+                bool known_absent);
 
   // `key` changed: its readers, to tell now (each once; the table forgets them for the key),
   // and for each BCAST prefix it matches, that prefix and its clients (told in one message per
