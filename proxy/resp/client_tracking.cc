@@ -258,7 +258,7 @@ void ClientConn::track_command(const CommandSpec& spec, Args args) {
 void ClientConn::remember_pending(Args args) {
   if (!track_pending_) return;
   track_pending_ = false;
-  remember_key(args[1], cache::hash_key(args[1]));
+  if (!closed_) remember_key(args[1], cache::hash_key(args[1]));  // closed: its keys are gone
 }
 
 void ClientConn::forget_tracked(std::string_view key) {
