@@ -72,6 +72,10 @@ class TrackingNotifier final : public ChangeSubscriber {
 void tell_tracking_client(uint32_t worker, uint64_t id, const KeyChanges& changes, bool flush,
                           bool bcast);
 
+// On worker `here`'s thread: the keys the table forgot for room are told to their readers, as
+// changed (Redis does the same).
+void tell_evicted(uint32_t here, const std::vector<TrackingTold>& evicted);
+
 // RESP2 clients disconnected because their REDIRECT target went away (INFO).
 uint64_t tracking_broken_redirect_closes();
 
