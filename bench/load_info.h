@@ -24,7 +24,8 @@ ServerInfo parse_info(std::string_view text);
 
 std::expected<ServerInfo, std::string> fetch_info(const Target& target);
 
-// utime + stime of `pid` in seconds, or nullopt if /proc/PID/stat is unreadable.
+// The CPU time of `pid` (all of its threads) in seconds: from the threads' schedstat (ns), else
+// utime + stime of /proc/PID/stat; nullopt if neither is readable.
 std::optional<double> process_cpu_seconds(int pid);
 
 }  // namespace strata::bench

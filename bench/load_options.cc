@@ -152,7 +152,7 @@ std::string load_usage() {
   return "usage: strata-bench load [options]\n"
          "  --target H:P[,H:P]   target(s); two = alternating A/B rounds (default 127.0.0.1:6380)\n"
          "  --host H --port N    same, --port repeatable (uses the last --host)\n"
-         "  --pid-a PID --pid-b PID  server pids for CPU time per request (/proc/PID/stat)\n"
+         "  --pid-a PID --pid-b PID  server pids for CPU time per request (/proc)\n"
          "  --connections N (50) --pipeline N (1) --threads N (1, one io_uring each)\n"
          "  --resp3              every connection sends HELLO 3 first (RESP3 replies)\n"
          "  --tracking           ... then CLIENT TRACKING ON (needs --resp3 and --ratio N:0)\n"

@@ -60,21 +60,27 @@ Txn::~Txn() {
 
 Shard* Txn::shard_for(std::string_view key, uint64_t* hash) const {
   *hash = hash_key(key);
-  Shard* s = store_->shards_[store_->shard_index(key, *hash)].get();
+  return shard_of(key, *hash);
+}
+
+Shard* Txn::shard_of(std::string_view key, uint64_t hash) const {
+  Shard* s = store_->shards_[store_->shard_index(key, hash)].get();
   if (!all_locked_ && std::find(locked_, locked_ + locked_count_, s) == locked_ + locked_count_) {
     std::abort();  // programmer error: the key was not passed to Store::lock
   }
   return s;
 }
 
-bool Txn::read(std::string_view key, EntryView* out) {
-  uint64_t h;
-  return shard_for(key, &h)->get(key, h, now_ms_, true, out);
+bool Txn::read(std::string_view key, EntryView* out) { return read(key, hash_key(key), out); }
+
+bool Txn::find(std::string_view key, EntryView* out) { return find(key, hash_key(key), out); }
+
+bool Txn::read(std::string_view key, uint64_t hash, EntryView* out) {
+  return shard_of(key, hash)->get(key, hash, now_ms_, true, out);
 }
 
-bool Txn::find(std::string_view key, EntryView* out) {
-  uint64_t h;
-  return shard_for(key, &h)->get(key, h, now_ms_, false, out);
+bool Txn::find(std::string_view key, uint64_t hash, EntryView* out) {
+  return shard_of(key, hash)->get(key, hash, now_ms_, false, out);
 }
 
 uint64_t Txn::set(std::string_view key, std::string_view value, int64_t expire_at_ms) {
@@ -159,8 +165,10 @@ void Store::add_partition(uint64_t capacity_bytes, const std::string& eviction, 
 
 Store::~Store() = default;
 
-std::unique_ptr<Txn> Store::lock(std::string_view key) {
-  Shard* s = shards_[shard_index(key, hash_key(key))].get();
+std::unique_ptr<Txn> Store::lock(std::string_view key) { return lock(key, hash_key(key)); }
+
+std::unique_ptr<Txn> Store::lock(std::string_view key, uint64_t hash) {
+  Shard* s = shards_[shard_index(key, hash)].get();
   return std::unique_ptr<Txn>(new Txn(this, std::span<Shard* const>(&s, 1), clock_->now_ms()));
 }
 

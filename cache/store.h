@@ -103,6 +103,9 @@ class Txn {
   bool read(std::string_view key, EntryView* out);
   // Lookup for a write command: no hit/miss counted. Expired entries are removed (lazy expiry).
   bool find(std::string_view key, EntryView* out);
+  // The same with hash == hash_key(key), computed by a caller that needs it too.
+  bool read(std::string_view key, uint64_t hash, EntryView* out);
+  bool find(std::string_view key, uint64_t hash, EntryView* out);
   // Inserts or replaces the value. expire_at_ms 0 means no TTL. Returns the new version, or 0
   // when the entry cannot fit (bigger than the shard's memory budget) and was not stored.
   uint64_t set(std::string_view key, std::string_view value, int64_t expire_at_ms);
@@ -115,6 +118,7 @@ class Txn {
   friend class Store;
   Txn(class Store* store, std::span<Shard* const> shards, int64_t now_ms);
   Shard* shard_for(std::string_view key, uint64_t* hash) const;
+  Shard* shard_of(std::string_view key, uint64_t hash) const;
 
   static constexpr uint32_t kLockedMax = 64;  // more distinct shards: the Txn locks them all
 
@@ -135,6 +139,8 @@ class Store {
   // Locks the shards of `keys` (any number; duplicates fine) for the Txn's lifetime.
   std::unique_ptr<Txn> lock(std::span<const std::string_view> keys);
   std::unique_ptr<Txn> lock(std::string_view key);
+  // hash == hash_key(key) (Txn::read and find take it too: a GET hashes its key once).
+  std::unique_ptr<Txn> lock(std::string_view key, uint64_t hash);
 
   // A fill lease (as memcache's leases): taken before an upstream read, honoured only if no
   // write or invalidation touched the key since. Tokens are never 0.

@@ -165,6 +165,14 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
   }
   if (spec != nullptr && ctx_->hitrate != nullptr) sample_access(*spec, args);
   if (spec != nullptr && tracking_.on) track_command(*spec, args);
+  const bool reading = dispatch(spec, args, raw);
+  // Every path but serve_get remembers a pending GET before serving it; this is a backstop.
+  remember_pending(args);
+  return reading;
+}
+
+bool ClientConn::dispatch(const CommandSpec* spec, std::span<const std::string_view> args,
+                          std::string_view raw) {
   if (spec != nullptr && spec->name == "config") tracking_config(args);
   if (spec != nullptr && spec->name == "strata") {
     // strata's own admin commands are answered by strata, pinned connection or not.
@@ -387,7 +395,8 @@ void ClientConn::on_tick(int64_t now_ms) {
 
 void ClientConn::on_closed() {
   ClientRegistry::instance().remove(client_.id);
-  if (tracking_.on) TrackingTable::instance().disable(client_.id);
+  if (tracking_.on) TrackingTable::instance().closed(client_.id, tracking_.remembered);
+  forget_all_tracked(true);
   ctx_->stats->connected_clients.fetch_sub(1, std::memory_order_relaxed);
   if (pinned_ != nullptr) {
     pinned_->detach_client();

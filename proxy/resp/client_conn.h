@@ -109,6 +109,9 @@ class ClientConn final : public Endpoint, public ReplySink {
   void consume(std::string_view input, bool from_carry);
   // Executes one command; false when the connection must stop reading (state changed).
   bool execute(std::span<const std::string_view> args, std::string_view raw);
+  // execute's second half, once the command is counted, authorized and tracked.
+  bool dispatch(const CommandSpec* spec, std::span<const std::string_view> args,
+                std::string_view raw);
   void run_local(const CommandSpec* spec, std::span<const std::string_view> args);
   // raw: the request's bytes as the client sent them (forwarded as they are when multibulk).
   bool execute_proxied(const CommandSpec* spec, std::span<const std::string_view> args,
@@ -132,8 +135,18 @@ class ClientConn final : public Endpoint, public ReplySink {
   // client_tracking.cc: CLIENT TRACKING / TRACKINGINFO / CACHING / GETREDIR.
   void serve_tracking(std::string_view sub, Args args);
   // Before a command runs: with tracking on, the keys a read-only command reads are remembered
-  // (CLIENT CACHING's yes/no lasts one command).
+  // (CLIENT CACHING's yes/no lasts one command); a plain GET's is left pending (track_pending_)
+  // for serve_get.
   void track_command(const CommandSpec& spec, Args args);
+  // The pending GET's key remembered, before the GET is served anywhere but serve_get.
+  void remember_pending(Args args);
+  // `key` in this client's TrackedKeys and, if new there, in the TrackingTable. False: not in
+  // its TrackedKeys (full), the table was asked.
+  bool remember_key(std::string_view key, uint64_t hash);
+  // A key out of this client's TrackedKeys, and out of the worker's TrackingSeen for it.
+  void forget_tracked(std::string_view key);
+  // Every key out of them; leave: the client's TrackingSeen bit given back too.
+  void forget_all_tracked(bool leave);
   // CONFIG SET tracking-table-max-keys N: strata's table takes the limit too (the command goes
   // on to Redis, which answers it).
   void tracking_config(Args args);
@@ -202,7 +215,13 @@ class ClientConn final : public Endpoint, public ReplySink {
   uint64_t argv_bytes_ = 0;
   std::vector<std::string_view> keys_;      // scratch: a command's keys (no allocation once grown)
   TrackingState tracking_;
-  std::string tracking_probe_;  // scratch: a key to look up in tracking_.remembered
+  // The GET being executed is to be remembered (track_command); serve_get or remember_pending
+  // does it before the GET is served.
+  bool track_pending_ = false;
+  int seen_bit_ = -1;  // its bit in ctx_->tracking_seen (-1: none)
+  // Tracking was switched off once: the table may hold keys of this client that its
+  // TrackedKeys no longer lists.
+  bool tracking_keys_kept_ = false;
 };
 
 

@@ -6,13 +6,15 @@
 
 #include <charconv>
 
+#include "cache/hash.h"
 #include "cache/store.h"
-#include "proxy/resp/client_conn.h"
-#include "proxy/resp/tracking_table.h"
 #include "proxy/commands/commands.h"
+#include "proxy/redis/upstream.h"
+#include "proxy/resp/client_conn.h"
+#include "proxy/resp/tracking_seen.h"
+#include "proxy/resp/tracking_table.h"
 #include "proxy/tiers/tier_shared.h"
 #include "proxy/tiers/tiers.h"
-#include "proxy/redis/upstream.h"
 
 namespace strata::proxy {
 namespace {
@@ -150,6 +152,7 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
     if (snap->any_tier_off) {
       const policies::Policy& p = snap->match(args[static_cast<size_t>(spec->first_key)]).policy;
       if (!p.l2) {  // L1 only: strata answers as it does standalone
+        remember_pending(args);
         run_local(spec, args);
         return kind_ == ClientStateKind::kReading;
       }
@@ -165,6 +168,7 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
     serve_get(args[1]);
     return true;
   }
+  remember_pending(args);  // a GET that Redis answers (no L1 for it now)
   if (l1 && spec != nullptr && spec->name == "mget" && args.size() >= 2) {
     serve_mget(args.subspan(1));
     return true;
@@ -191,14 +195,28 @@ Upstream* ClientConn::upstream_or_reply() {
 
 void ClientConn::serve_get(std::string_view key) {
   cache::Store& store = *ctx_->store;
+  const bool track = track_pending_;
+  track_pending_ = false;
+  TrackingSeen* seen = ctx_->tracking_seen;
+  if (track && seen_bit_ < 0 && seen != nullptr) seen_bit_ = seen->acquire();
+  const uint64_t hash = cache::hash_key(key);  // for the Store and for tracking
   {
-    auto txn = store.lock(key);
+    auto txn = store.lock(key, hash);
     cache::EntryView v;
-    if (txn->read(key, &v)) {
+    if (txn->read(key, hash, &v)) {
+      // Tracking: nothing to do if this client read this very entry with the key in its
+      // TrackedKeys. Else the key is remembered now, under the entry's shard lock and before
+      // the reply is written: every change drops or rewrites the L1 entry under this lock
+      // before it is published, so one that this read did not see is told to this client.
+      if (track && (seen_bit_ < 0 || !seen->seen(seen_bit_, hash, v.version)) &&
+          remember_key(key, hash) && seen_bit_ >= 0) {
+        seen->note(seen_bit_, hash, v.version);
+      }
       protocol::ReplyWriter(reply_target(), client_.resp_version).bulk(v.value);
       return;
     }
   }
+  if (track) remember_key(key, hash);  // before Redis is asked
   Upstream* up = upstream_or_reply();
   if (up != nullptr) up->fill(this, reserve_reply(), -1, key);
 }

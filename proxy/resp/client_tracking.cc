@@ -92,6 +92,12 @@ void tell_tracking_client(uint32_t worker, uint64_t id, const KeyChanges& change
   if (c != nullptr && !c->closed()) c->tell_invalidated(changes, flush, bcast);
 }
 
+void tell_evicted(uint32_t here, const std::vector<TrackingTold>& evicted) {
+  for (const TrackingTold& t : evicted) {
+    tell_everywhere(here, t.clients, one_change(t.key, 0), false);
+  }
+}
+
 void TrackingNotifier::on_change(const ChangeEvent& e) {
   TrackingTable& table = TrackingTable::instance();
   // A flush empties the table even with nobody tracking (entries outlive tracking OFF).
@@ -137,9 +143,9 @@ void TrackingNotifier::flush_batches() {
 void ClientConn::tell_invalidated(const KeyChanges& changes, bool flush, bool bcast) {
   if (!tracking_.on) return;  // switched off since: its old keys go unanswered, as in Redis
   if (flush) {
-    tracking_.remembered.clear();
+    forget_all_tracked(false);
   } else if (!bcast) {
-    for (const KeyChange& k : *changes) tracking_.remembered.erase(k.key);
+    for (const KeyChange& k : *changes) forget_tracked(k.key);
   }
   // Keys it read before switching to BCAST are not told one by one (as in Redis); BCAST
   // batches reach only a client still in BCAST.
@@ -206,7 +212,8 @@ void ClientConn::redirect_broken(uint64_t target) {
                   static_cast<unsigned long long>(client_.id),
                   static_cast<unsigned long long>(target));
   tracking_.on = false;
-  TrackingTable::instance().disable(client_.id);
+  TrackingTable::instance().closed(client_.id, tracking_.remembered);
+  forget_all_tracked(true);
   close_after_reply();
 }
 
@@ -230,39 +237,6 @@ bool ClientConn::take_redirected(const std::vector<std::string>& keys, bool flus
   return true;
 }
 
-void ClientConn::track_command(const CommandSpec& spec, Args args) {
-  const bool caching = tracking_.caching;
-  tracking_.flush_told = false;  // it may have cached something again
-  // CLIENT CACHING's yes/no holds for the one command after it (any CLIENT subcommand keeps it).
-  if (spec.name != "client") tracking_.caching = false;
-  if ((spec.flags & kReadOnly) == 0 || tracking_.bcast) return;
-  // Read-only scripts track the keys of the commands they run, which strata does not see.
-  if (spec.name == "eval_ro" || spec.name == "evalsha_ro" || spec.name == "fcall_ro") return;
-  if ((tracking_.optin && !caching) || (tracking_.optout && caching)) return;
-  keys_.clear();
-  command_keys(spec, args, &keys_);
-  if (keys_.empty()) return;
-  TrackingTable& table = TrackingTable::instance();
-  std::vector<TrackingTable::Told> evicted;
-  std::string& probe = tracking_probe_;
-  for (std::string_view k : keys_) {
-    probe.assign(k);
-    if (tracking_.remembered.contains(probe)) continue;
-    if (tracking_.remembered.size() < kTrackingRememberedMax) tracking_.remembered.insert(probe);
-    table.remember(k, client_.id, &evicted);
-  }
-  // Forgotten for room: their readers hear of them as changed (Redis does the same), once
-  // this command is under way (through the worker's mailbox), so that this client hears after
-  // the command's reply, as from Redis.
-  if (evicted.empty()) return;
-  const uint32_t here = loop_->index();
-  ClientRegistry::instance().post(here, [here, evicted = std::move(evicted)] {
-    for (const TrackingTable::Told& t : evicted) {
-      tell_everywhere(here, t.clients, one_change(t.key, 0), false);
-    }
-  });
-}
-
 void ClientConn::tracking_config(Args args) {
   if (args.size() < 4 || !iequals(args[1], "set")) return;
   for (size_t i = 2; i + 1 < args.size(); i += 2) {
@@ -271,9 +245,7 @@ void ClientConn::tracking_config(Args args) {
     if (!parse_id(args[i + 1], &n) || n < 0) return;  // Redis refuses it, and says why
     std::vector<TrackingTold> evicted;
     TrackingTable::instance().set_max_keys(static_cast<size_t>(n), &evicted);
-    for (const TrackingTold& t : evicted) {
-      tell_everywhere(loop_->index(), t.clients, one_change(t.key, 0), false);
-    }
+    tell_evicted(loop_->index(), evicted);
   }
 }
 
@@ -385,7 +357,9 @@ void ClientConn::serve_tracking(std::string_view sub, Args args) {
   }
   if (iequals(args[2], "off")) {
     if (tracking_.on) TrackingTable::instance().disable(client_.id);
+    tracking_keys_kept_ = tracking_keys_kept_ || tracking_.on;
     tracking_ = TrackingState{};
+    forget_all_tracked(true);
     w.ok();
     return;
   }

@@ -8,11 +8,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "proxy/loop/event_loop.h"
+#include "proxy/resp/tracked_keys.h"
 #include "proxy/resp/tracking_table.h"
 #include "proxy/sync/change_seam.h"
 
@@ -35,8 +35,7 @@ struct TrackingState {
   // Keys the table holds for this client (it read them, no change was told since): a read of
   // one of them skips the table's lock. A key leaves when a change of it reaches this client,
   // told or not (NOLOOP); a read in between is followed by that invalidation anyway.
-  // (Looked up with a std::string: libstdc++ 12's heterogeneous find walks the whole set.)
-  std::unordered_set<std::string> remembered;
+  TrackedKeys remembered{kTrackingRememberedMax};
 };
 
 // A changed key, and the client whose command changed it (NOLOOP; 0: none known).
@@ -72,6 +71,10 @@ class TrackingNotifier final : public ChangeSubscriber {
 // it has one.
 void tell_tracking_client(uint32_t worker, uint64_t id, const KeyChanges& changes, bool flush,
                           bool bcast);
+
+// On worker `here`'s thread: the keys the table forgot for room are told to their readers, as
+// changed (Redis does the same).
+void tell_evicted(uint32_t here, const std::vector<TrackingTold>& evicted);
 
 // RESP2 clients disconnected because their REDIRECT target went away (INFO).
 uint64_t tracking_broken_redirect_closes();

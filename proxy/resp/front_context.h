@@ -17,6 +17,7 @@ namespace strata::proxy {
 
 class HitRateMonitor;
 class Tiers;
+class TrackingSeen;
 class Upstream;
 struct TierShared;
 
@@ -54,6 +55,9 @@ struct FrontContext {
   ChangeSeam* seam = nullptr;
   FrontHost* host = nullptr;
   const SyncState* sync = nullptr;  // null without a sync bus
+  // The worker's L1-hit filter for CLIENT TRACKING (tracking_seen.h); null: none, a tracking
+  // client's GET goes to its TrackedKeys each time.
+  TrackingSeen* tracking_seen = nullptr;
   std::atomic<uint64_t>* commands = nullptr;  // the worker's command counter
   ClientLimits limits;
 };

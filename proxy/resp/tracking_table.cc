@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "proxy/resp/tracked_keys.h"
+
 namespace strata::proxy {
 namespace {
 
@@ -23,11 +25,11 @@ void TrackingTable::set_max_keys(size_t n, std::vector<TrackingTold>* evicted) {
 }
 
 void TrackingTable::evict_to(size_t n, std::vector<TrackingTold>* evicted) {
-  // The map's first bucket is as good a victim as Redis's random pick.
+  // The next key from the table's cursor is as good a victim as Redis's random pick.
   while (keys_.size() > n) {
-    auto victim = keys_.begin();
-    evicted->push_back(TrackingTold{victim->first, std::move(victim->second)});
-    keys_.erase(victim);
+    TrackingTold t;
+    keys_.take_any(&t.key, &t.clients);
+    evicted->push_back(std::move(t));
     ++evicted_;
   }
 }
@@ -48,6 +50,23 @@ void TrackingTable::enable(uint64_t client, bool bcast, const std::vector<std::s
 
 void TrackingTable::disable(uint64_t client) {
   std::lock_guard lock(mu_);
+  disable_locked(client);
+}
+
+void TrackingTable::closed(uint64_t client, const TrackedKeys& keys) {
+  std::lock_guard lock(mu_);
+  disable_locked(client);
+  if (keys_.empty()) return;
+  keys.for_each([&](std::string_view key) {
+    const uint64_t hash = cache::hash_key(key);
+    std::vector<uint64_t>* readers = keys_.find(key, hash);
+    if (readers == nullptr) return;
+    std::erase(*readers, client);
+    if (readers->empty()) keys_.erase(key, hash);
+  });
+}
+
+void TrackingTable::disable_locked(uint64_t client) {
   tracking_.erase(client);
   clients_.store(tracking_.size(), std::memory_order_relaxed);
   // Its keys stay until they change (as in Redis): telling a client that no longer tracks is
@@ -58,25 +77,31 @@ void TrackingTable::disable(uint64_t client) {
   }
 }
 
-void TrackingTable::remember(std::string_view key, uint64_t client, std::vector<Told>* evicted) {
+void TrackingTable::remember(std::string_view key, uint64_t hash, uint64_t client,
+                             std::vector<Told>* evicted, bool known_absent) {
   std::lock_guard lock(mu_);
-  auto it = keys_.find(std::string(key));
-  if (it == keys_.end()) {
+  std::vector<uint64_t>* readers = keys_.find(key, hash);
+  if (readers == nullptr) {
     // 0: no limit, as in Redis.
     if (max_keys_ > 0 && keys_.size() >= max_keys_) evict_to(max_keys_ - 1, evicted);
-    it = keys_.emplace(std::string(key), std::vector<uint64_t>()).first;
+    bool added = false;
+    readers = &keys_.emplace(key, hash, &added);
   }
-  add_once(&it->second, client);
+  if (known_absent) {
+    readers->push_back(client);
+  } else {
+    add_once(readers, client);
+  }
 }
 
 void TrackingTable::changed(std::string_view key, std::vector<uint64_t>* readers,
                             std::vector<PrefixHit>* bcast) {
   std::lock_guard lock(mu_);
   if (!keys_.empty()) {
-    auto it = keys_.find(std::string(key));
-    if (it != keys_.end()) {
-      *readers = std::move(it->second);
-      keys_.erase(it);
+    const uint64_t hash = cache::hash_key(key);
+    if (std::vector<uint64_t>* r = keys_.find(key, hash)) {
+      *readers = std::move(*r);
+      keys_.erase(key, hash);
     }
   }
   for (const auto& [prefix, ids] : prefixes_) {
@@ -122,7 +147,8 @@ TrackingTable::Counts TrackingTable::counts() const {
   std::lock_guard lock(mu_);
   Counts c;
   c.keys = keys_.size();
-  for (const auto& [k, ids] : keys_) c.items += ids.size();
+  keys_.for_each(
+      [&](std::string_view, const std::vector<uint64_t>& ids) { c.items += ids.size(); });
   c.clients = tracking_.size();
   c.prefixes = prefixes_.size();
   c.evicted = evicted_;

@@ -10,16 +10,17 @@
 
 #include <cstring>
 
+#include "proxy/admin/policy_admin.h"
+#include "proxy/commands/hitrate_monitor.h"
+#include "proxy/loop/log.h"
+#include "proxy/redis/upstream.h"
 #include "proxy/resp/client_conn.h"
 #include "proxy/resp/client_registry.h"
 #include "proxy/resp/client_tracking.h"
-#include "proxy/commands/hitrate_monitor.h"
-#include "proxy/loop/log.h"
-#include "proxy/admin/policy_admin.h"
-#include "proxy/redis/upstream.h"
-#include "proxy/tiers/tier_shared.h"
+#include "proxy/resp/tracking_seen.h"
 #include "proxy/sync/nats_bus.h"
 #include "proxy/sync/sync_publisher.h"
+#include "proxy/tiers/tier_shared.h"
 #include "proxy/tiers/tiers.h"
 #include "proxy/ws/ws_front.h"
 
@@ -133,6 +134,8 @@ bool Worker::init(std::string* err, std::string* driver_note) {
     ws_ = std::make_unique<WsFront>(wctx);
     seam_.subscribe(ws_.get());
   }
+  tracking_seen_ = std::make_unique<TrackingSeen>();
+  front_.tracking_seen = tracking_seen_.get();
   front_.loop = &loop_;
   front_.store = shared_->store;
   front_.stats = shared_->stats;

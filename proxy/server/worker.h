@@ -87,6 +87,7 @@ class Worker final : public LoopOwner, public FrontHost {
   std::unique_ptr<class TrackingNotifier> tracking_;  // CLIENT TRACKING's invalidations
   std::unique_ptr<class WsFront> ws_;                 // the WebSocket channel
   int ws_listen_fd_ = -1;
+  std::unique_ptr<class TrackingSeen> tracking_seen_;  // its L1-hit filter
   ServerView view_;
   alignas(64) std::atomic<uint64_t> commands_{0};  // written by this worker only
   std::atomic<uint64_t> forwarded_{0};

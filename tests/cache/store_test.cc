@@ -64,6 +64,26 @@ TEST(StoreTest, FindDoesNotCountHits) {
   EXPECT_EQ(s.stats().misses, 0u);
 }
 
+// A caller that hashed the key already passes the hash: same entry, same counting; versions are
+// unique to one write of one key (CLIENT TRACKING's TrackingSeen names keys by them).
+TEST(StoreTest, ReadWithTheCallersHash) {
+  ManualClock clock;
+  Store s(StoreConfig{}, &clock);
+  const uint64_t va = put(s, "a", "1");
+  const uint64_t vb = put(s, "b", "2");
+  EXPECT_NE(va, vb);
+  const uint64_t h = hash_key("a");
+  EntryView v;
+  EXPECT_TRUE(s.lock("a", h)->read("a", h, &v));
+  EXPECT_EQ(v.value, "1");
+  EXPECT_EQ(v.version, va);
+  EXPECT_TRUE(s.lock("a", h)->find("a", h, &v));
+  EXPECT_FALSE(s.lock("c", hash_key("c"))->read("c", hash_key("c"), &v));
+  EXPECT_EQ(s.stats().hits, 1u);
+  EXPECT_EQ(s.stats().misses, 1u);
+  EXPECT_GT(put(s, "a", "1"), vb);  // a rewrite, even of the same value, is a new version
+}
+
 TEST(StoreTest, EmptyAndBinaryKeysAndValues) {
   ManualClock clock;
   Store s(StoreConfig{}, &clock);

@@ -13,7 +13,11 @@ workers in front of redis-server and PostgreSQL:
 - invalidation delivery, write acknowledged to push received, is measured (p50/p99);
 - node-redis's own clientSideCache runs the same loop (client_cache.js);
 - a RESP2 client whose REDIRECT target disconnects is disconnected at the next invalidation
-  (never left caching silently); a RESP3 one gets tracking-redir-broken."""
+  (never left caching silently); a RESP3 one gets tracking-redir-broken;
+- in front of Redis alone (where a tracked L1-hit GET goes through the worker's TrackingSeen),
+  clients that re-read keys they track hear of every change, through strata or directly in
+  Redis, again after re-reading the new values, and after tracking OFF and ON; and a key the
+  table forgot for room (tracking-table-max-keys), told, then read again, is tracked again."""
 
 import os
 import random
@@ -282,6 +286,94 @@ def node_cache(port, redis_port, chk):
     chk.ok(code == 0, "node-redis clientSideCache: no stale read", out[-300:])
 
 
+def _told_keys(pushes):
+    out = {}
+    for m in pushes:
+        if m and m[0] == b"invalidate" and m[1] is not None:
+            for k in m[1]:
+                out[k.decode()] = out.get(k.decode(), 0) + 1
+    return out
+
+
+def repeated_reads(port, redis_port, chk):
+    """Tracking clients re-reading keys they track (L1 hits: the TrackingSeen path) are told of
+    every change once: directly in Redis (half the keys), through strata (the other half: at
+    least once; Redis's own report of strata's write may come after its reply). Three rounds:
+    the second re-reads the values the first changed; the third reads, switches tracking OFF
+    and ON (the table keeps the keys), and reads again."""
+    w = harness.Conn(port)
+    direct = harness.Conn(redis_port)
+    keys = [f"r:{i}" for i in range(16)]
+    for k in keys:
+        w.call("SET", k, "0")
+    clients = []
+    for _ in range(6):  # both workers
+        got = []
+        c = Wire(port, got.append)
+        c.call("HELLO", "3")
+        assert c.call("CLIENT", "TRACKING", "ON") == b"OK"
+        clients.append((c, got))
+    for rnd in range(3):
+        for c, got in clients:
+            if rnd == 2:
+                for k in keys:
+                    c.call("GET", k)
+                assert c.call("CLIENT", "TRACKING", "OFF") == b"OK"
+                assert c.call("CLIENT", "TRACKING", "ON") == b"OK"
+            got.clear()
+            for _ in range(20):
+                for k in keys:
+                    c.call("GET", k)
+        for i, k in enumerate(keys):
+            (w if i % 2 else direct).call("SET", k, str(rnd + 1))
+        for n, (c, got) in enumerate(clients):
+            harness.wait_for(lambda: (c.poll(0.05), set(_told_keys(got)) >= set(keys))[1],
+                             timeout=5)
+            told = _told_keys(got)
+            chk.eq(sorted(told), sorted(keys), f"round {rnd}, client {n}: every key told")
+            twice = [k for i, k in enumerate(keys) if i % 2 == 0 and told.get(k, 0) != 1]
+            chk.eq(twice, [], f"round {rnd}, client {n}: a direct change told once")
+    for c, _ in clients:
+        c.close()
+
+
+def evicted_then_reread(port, chk):
+    """Past tracking-table-max-keys the table forgets keys and tells their readers; the L1
+    entry of such a key is unchanged, so only the tell clearing the client's TrackingSeen bit
+    makes a re-read of it go back to the table. Every key the client read must be told after
+    its last read: forgotten for room, or changed. (This strata does not use Redis's tracking,
+    whose own table the CONFIG SET would shrink too.)"""
+    w = harness.Conn(port)
+    keys = [f"e:{i}" for i in range(12)]
+    for k in keys:
+        w.call("SET", k, "0")
+    log = []  # ("get", key) and ("told", key), in the order the client saw them
+    c = Wire(port, lambda m: log.extend(("told", k) for k in _told_keys([m])))
+    c.call("HELLO", "3")
+    assert c.call("CLIENT", "TRACKING", "ON") == b"OK"
+    w.call("CONFIG", "SET", "tracking-table-max-keys", "4")
+    rng = random.Random(7)
+    for _ in range(200):
+        k = rng.choice(keys)
+        c.call("GET", k)
+        log.append(("get", k))
+        c.poll(0.002)  # the evictions' tells
+
+    def untold():
+        last = {}
+        for i, (what, k) in enumerate(log):
+            if what == "get":
+                last[k] = i
+        return sorted(k for k, i in last.items() if ("told", k) not in log[i + 1:])
+
+    for k in keys:
+        w.call("SET", k, "1")
+    harness.wait_for(lambda: (c.poll(0.05), not untold())[1], timeout=5)
+    chk.eq(untold(), [], "every key read is told after its last read (forgotten or changed)")
+    w.call("CONFIG", "SET", "tracking-table-max-keys", "1000000")
+    c.close()
+
+
 def _closed(wire):
     try:
         wire.poll(0.05)
@@ -301,6 +393,12 @@ def main():
                                          tag="strata-track")
     delivery_latency(srv.port, chk)
     broken_redirect(srv.port, chk)
+    l1_only = harness.start_strata(upstream=redis, extra=("--workers", "2"), tag="strata-track-l1")
+    repeated_reads(l1_only.port, redis.port, chk)
+    no_upstream_tracking = harness.start_strata(
+        upstream=redis, extra=("--workers", "2", "--upstream-tracking", "false"),
+        tag="strata-track-evict")
+    evicted_then_reread(no_upstream_tracking.port, chk)
     node_cache(srv.port, redis.port, chk)
     for tracking in (True, False):
         out = run_loop(srv.port, redis.port, tracking)
@@ -318,7 +416,7 @@ def main():
                 chk.eq(stale, 0, f"{kind}, tracking on: no stale read past {kBoundMs} ms")
             else:
                 chk.ok(stale > 0, f"{kind}, tracking off (control): stale reads seen", stale)
-    return finish(chk, [srv, redis])
+    return finish(chk, [srv, l1_only, no_upstream_tracking, redis])
 
 
 if __name__ == "__main__":
