@@ -52,7 +52,7 @@ def resp_set_latency(port, prefix, n):
 def ws_ack_latency(ws_port, prefix, n):
     token = ws_raw.sign_token(kSecret, {"sub": "bench", "exp": int(time.time()) + 3600,
                                         "read": [prefix], "write": [prefix]})
-    c, _ = ws_raw.open_ws(ws_port, token=token, session="bench")
+    c, _ = ws_raw.open_ws(ws_port, token=token, session="bench-" + prefix.rstrip(":"))
     c.send({"t": "sub", "id": 1, "prefix": prefix})
     c.recv_until(lambda m: m.get("t") == "snap" and m.get("last"))
     out = []
@@ -77,7 +77,7 @@ def main():
     strategies = ["write-through", "write-behind", "write-around"]
     cfg = (base_config(pg, [policy_block(f"{s}:", s, l1=True, l2=True) for s in strategies],
                        journal_extra="fdatasync = true\n") +
-           f'\n[websocket]\nport = {ws_port}\nsecret = "{kSecret}"\n')
+           f'\n[websocket]\nport = {ws_port}\nsecret = "{kSecret}"\nwrites_per_s = 0\n')
     srv = harness_pg.start_strata_config(cfg, upstream=redis)
     print(f"{a.writes} writes each, one at a time; latency in ms (p50 / p99 / p99.9); "
           f"{os.cpu_count()} cores shared with redis-server, PostgreSQL and this client")
