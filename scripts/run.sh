@@ -55,7 +55,9 @@ if [ $demo -eq 1 ]; then
     wport=$wport_a; [ $who = b ] && wport=$wport_b
     { sed -e "s/^upstream = .*/upstream = \"127.0.0.1:$rport\"/" \
           -e "s/port=5432/port=$pport/" \
-          -e "s|^dir = .*|dir = \"$dir/journal-$who\"|" "$root/config/strata.example.toml"
+          -e "s|^dir = .*|dir = \"$dir/journal-$who\"|" \
+          -e '/^prefix = "chat:"/a sync = "update"  # demo: peers install each message at once' \
+          "$root/config/strata.example.toml"
       printf '\n[websocket]\nport = %s\nbind = "127.0.0.1"\npath = "/ws"\nsecret = "%s"\n' \
              "$wport" "$secret"
     } > "$dir/strata-$who.toml"
