@@ -141,15 +141,18 @@ class KeyTable {
   }
   // Moves slot `from` into the empty slot `to` (the key's allocation goes with it).
   void move_slot(size_t to, size_t from) {
-    Slot& t = slots_[to];
     Slot& f = slots_[from];
-    t.hash = f.hash;
-    t.size = f.size;
-    t.used = 1;
-    std::memcpy(t.bytes, f.bytes, kInlineBytes);
-    t.value = std::move(f.value);
+    take(&slots_[to], &f);
     f.used = 0;
     f.value = V();
+  }
+  // Fills the empty slot *t with *f's key (its allocation too) and value.
+  static void take(Slot* t, Slot* f) {
+    t->hash = f->hash;
+    t->size = f->size;
+    t->used = 1;
+    std::memcpy(t->bytes, f->bytes, kInlineBytes);
+    t->value = std::move(f->value);
   }
   void remove_at(size_t i) {
     Slot& s = slots_[i];
@@ -179,12 +182,7 @@ class KeyTable {
       if (!o.used) continue;
       size_t j = o.hash & mask;
       while (slots_[j].used) j = (j + 1) & mask;
-      Slot& n = slots_[j];
-      n.hash = o.hash;
-      n.size = o.size;
-      n.used = 1;
-      std::memcpy(n.bytes, o.bytes, kInlineBytes);
-      n.value = std::move(o.value);
+      take(&slots_[j], &o);
     }
   }
   void destroy() {
