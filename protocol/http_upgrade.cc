@@ -5,6 +5,8 @@
 #include <array>
 #include <charconv>
 
+#include "protocol/base64.h"
+
 namespace strata::protocol {
 namespace {
 
@@ -14,8 +16,7 @@ constexpr std::string_view kMethod = "GET";
 constexpr std::string_view kVersionPrefix = "HTTP/";
 constexpr size_t kVersionBytes = 8;  // "HTTP/1.1"
 constexpr std::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-constexpr size_t kKeyBytes = 24;     // base64 of 16 bytes
-constexpr size_t kAcceptBytes = 28;  // base64 of a 20-byte SHA-1
+constexpr size_t kKeyBytes = 24;  // base64 of 16 bytes
 constexpr size_t kSha1Bytes = 20;
 constexpr std::string_view kAllowGet = "Allow: GET\r\n";
 constexpr std::string_view kVersion13 = "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
@@ -93,10 +94,6 @@ bool is_tchar(char c) {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-bool is_base64(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '+' || c == '/';
-}
-
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool equal_ignore_case(std::string_view a, std::string_view b) {
@@ -118,7 +115,7 @@ std::string_view trim_ows(std::string_view s) {
 bool valid_key(std::string_view key) {
   if (key.size() != kKeyBytes || key.substr(kKeyBytes - 2) != "==") return false;
   for (char c : key.substr(0, kKeyBytes - 2)) {
-    if (!is_base64(c)) return false;
+    if (!is_base64_char(c)) return false;
   }
   return true;
 }
@@ -404,9 +401,7 @@ std::string websocket_accept(std::string_view key) {
       digest_bytes != kSha1Bytes) {
     return {};  // libcrypto without SHA-1 (a FIPS provider that refuses it): no handshake
   }
-  std::array<unsigned char, kAcceptBytes + 1> encoded{};  // EVP_EncodeBlock adds a NUL
-  const int n = EVP_EncodeBlock(encoded.data(), digest, kSha1Bytes);
-  return std::string(reinterpret_cast<const char*>(encoded.data()), static_cast<size_t>(n));
+  return base64_encode(std::string_view(reinterpret_cast<const char*>(digest), kSha1Bytes));
 }
 
 void compose_upgrade_response(std::string* out, std::string_view key, std::string_view protocol,

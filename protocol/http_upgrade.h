@@ -1,6 +1,6 @@
 // The WebSocket opening handshake, server side (RFC 6455 section 4.2): an incremental parser of
 // one HTTP/1.1 request head, and the responses a server sends back.
-// Pure: no I/O, clocks, threads or globals. SHA-1 and base64 come from OpenSSL's libcrypto.
+// Pure: no I/O, clocks, threads or globals. SHA-1 comes from OpenSSL's libcrypto.
 //
 // What the parser accepts, strictly (RFC 7230 / RFC 6455):
 //   request line   GET SP origin-form-target SP HTTP/1.x CRLF   (x = 1..9 is treated as 1.1)

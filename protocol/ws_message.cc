@@ -1,11 +1,10 @@
 #include "protocol/ws_message.h"
 
-#include "protocol/utf8.h"
-
-#include <openssl/evp.h>
-
 #include <charconv>
 #include <nlohmann/json.hpp>
+
+#include "protocol/base64.h"
+#include "protocol/utf8.h"
 
 namespace strata::protocol {
 namespace {
@@ -37,30 +36,6 @@ size_t nesting(std::string_view s, size_t cap) {
     }
   }
   return deepest;
-}
-
-bool base64_decode(std::string_view in, size_t max, std::string* out) {
-  if (in.size() % 4 != 0 || in.size() / 4 * 3 > max + 2) return false;
-  out->resize(in.size() / 4 * 3);
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out->data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  if (n < 0) return false;
-  size_t len = static_cast<size_t>(n);
-  // EVP_DecodeBlock counts the padding's zero bytes.
-  if (!in.empty() && in.back() == '=') --len;
-  if (in.size() >= 2 && in[in.size() - 2] == '=') --len;
-  out->resize(len);
-  return len <= max;
-}
-
-void append_base64(std::string* out, std::string_view in) {
-  const size_t at = out->size();
-  out->resize(at + (in.size() + 2) / 3 * 4 + 1);
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out->data() + at),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out->resize(at + static_cast<size_t>(n));
 }
 
 void append_u64_string(std::string* out, uint64_t v) {
@@ -183,10 +158,14 @@ std::optional<WsMessageError> parse_ws_client_message(std::string_view text,
                         std::to_string(value_bytes_max) + " bytes",
                     m);
       }
-      if (v64 == Text::kOk && !base64_decode(b64, value_bytes_max, &m.value)) {
-        return fail(type + ": \"v64\" is not valid base64 of at most " +
-                        std::to_string(value_bytes_max) + " bytes",
-                    m);
+      if (v64 == Text::kOk) {
+        std::optional<std::string> bytes = base64_decode(b64);
+        if (!bytes || bytes->size() > value_bytes_max) {
+          return fail(type + ": \"v64\" is not valid base64 of at most " +
+                          std::to_string(value_bytes_max) + " bytes",
+                      m);
+        }
+        m.value = std::move(*bytes);
       }
     }
     if (m.type != WsClientType::kAppend) {

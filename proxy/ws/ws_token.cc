@@ -9,11 +9,16 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "protocol/base64.h"
+
 namespace strata::proxy {
 
 namespace {
 
 using nlohmann::json;
+// Unpadded and strict: a token has one spelling, the one its signature covers.
+using protocol::base64url_decode;
+using protocol::base64url_encode;
 
 constexpr std::string_view kHeaderJson = R"({"alg":"HS256","typ":"JWT"})";
 constexpr size_t kMacBytes = 32;  // SHA-256
@@ -21,42 +26,6 @@ using Mac = std::array<unsigned char, kMacBytes>;
 
 const unsigned char* bytes_of(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
-}
-
-std::string base64url_encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes_of(bytes),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
-}
-
-// Unpadded base64url, in its one canonical spelling, or nothing. OpenSSL decodes; we only
-// translate the alphabet and pad.
-std::optional<std::string> base64url_decode(std::string_view text) {
-  if (text.size() % 4 == 1) return std::nullopt;
-  std::string padded(text);
-  for (char& c : padded) {
-    if (c == '+' || c == '/' || c == '=') return std::nullopt;
-    if (c == '-') c = '+';
-    if (c == '_') c = '/';
-  }
-  const size_t pad = (4 - padded.size() % 4) % 4;
-  padded.append(pad, '=');
-  std::string out(padded.size() / 4 * 3, '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes_of(padded),
-                                static_cast<int>(padded.size()));
-  if (n < static_cast<int>(pad)) return std::nullopt;
-  out.resize(static_cast<size_t>(n) - pad);
-  // EVP_DecodeBlock trims surrounding whitespace and ignores the last character's unused bits:
-  // a second spelling of the same bytes is refused.
-  if (base64url_encode(out) != text) return std::nullopt;
-  return out;
 }
 
 bool hmac_sha256(std::string_view secret, std::string_view data, Mac* mac) {
