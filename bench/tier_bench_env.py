@@ -146,7 +146,7 @@ class Postgres(harness_pg.PostgresServer):
                  "-k", self.tmpdir, "-c", "listen_addresses=127.0.0.1", "-c", f"fsync={durable}",
                  "-c", f"synchronous_commit={durable}", "-c", f"full_page_writes={durable}",
                  "-c", "max_connections=100", "-c", "log_min_messages=warning",
-                 "-c", "shared_preload_libraries=pg_stat_statements"],
+                 "-c", "shared_preload_libraries=pg_stat_statements"] + self.settings,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.tmpdir, preexec_fn=_pg_child)
             log.close()

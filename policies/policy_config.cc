@@ -151,6 +151,33 @@ std::expected<ParsedPolicy, std::string> parse_policy(const toml::node& node, si
   return parsed;
 }
 
+// Slot and publication names go into SQL and replication commands as identifiers: PostgreSQL's
+// own rule for slot names (lower-case letters, digits, underscore; at most 63 bytes) for both.
+bool replication_name_ok(std::string_view n) {
+  if (n.empty() || n.size() > 63) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+std::expected<void, std::string> check_changefeed(const PostgresConfig& pg,
+                                                  std::string_view source) {
+  if (!pg.changefeed) return {};
+  if (pg.conninfo.empty()) {
+    return std::unexpected(std::string(source) +
+                           ": [postgres] changefeed = true needs conninfo (the change feed reads "
+                           "PostgreSQL's logical replication stream)");
+  }
+  for (const auto& [field, name] : {std::pair{"changefeed_slot", &pg.changefeed_slot},
+                                    std::pair{"changefeed_publication", &pg.changefeed_publication}}) {
+    if (!replication_name_ok(*name)) {
+      return std::unexpected(std::string(source) + ": [postgres] " + field + " '" + *name +
+                             "': use 1 to 63 lower-case letters, digits or '_'");
+    }
+  }
+  return {};
+}
+
 std::expected<void, std::string> check_parsed(const ParsedPolicy& p, bool has_postgres,
                                               std::string_view source) {
   auto ok = detail::check_policy(p.policy, has_postgres);
@@ -302,6 +329,7 @@ std::expected<PolicyConfig, std::string> parse_root(const toml::table& root,
   }
   const bool has_postgres = !config.postgres.conninfo.empty();
   const bool nats = cli_nats || !config.nats.url.empty();
+  if (auto ok = check_changefeed(config.postgres, source); !ok) return std::unexpected(ok.error());
   if (auto ok = check_parsed(fallback, has_postgres, source); !ok) {
     return std::unexpected(ok.error());
   }

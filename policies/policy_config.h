@@ -60,6 +60,16 @@ struct PostgresConfig {
   uint32_t query_timeout_ms = 5000;
   uint32_t backoff_max_ms = 2000;
   uint32_t dead_letter_max = 10000;
+  // The change feed (logical replication, pgoutput): changes made directly in PostgreSQL
+  // invalidate (or, with sync = "update", update) the cache tiers of every instance. One
+  // instance of the fleet reads the slot at a time (an advisory lock elects it).
+  bool changefeed = false;
+  std::string changefeed_slot = "strata_changefeed";        // created if missing
+  std::string changefeed_publication = "strata_changefeed";  // created/extended if missing
+  uint32_t changefeed_status_interval_ms = 1000;  // standby status updates at least this often
+  // A standby instance tries to take over the slot this often: the bound on a reader's death
+  // going unnoticed (PostgreSQL frees the lock as soon as the dead reader's socket closes).
+  uint32_t changefeed_takeover_ms = 1000;
   bool operator==(const PostgresConfig&) const = default;
 };
 

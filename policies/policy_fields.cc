@@ -46,7 +46,7 @@ const std::array<FieldSpec<Policy>, 19> kPolicyFields = {{
      [](Policy& p) -> FieldSlot { return &p.pg.version_column; }},
 }};
 
-const std::array<FieldSpec<PostgresConfig>, 6> kPostgresFields = {{
+const std::array<FieldSpec<PostgresConfig>, 11> kPostgresFields = {{
     {"conninfo", FieldKind::kString, 0, 0,
      [](PostgresConfig& c) -> FieldSlot { return &c.conninfo; }},
     {"pool_size", FieldKind::kUint, 1, kPoolSizeMax,
@@ -59,6 +59,16 @@ const std::array<FieldSpec<PostgresConfig>, 6> kPostgresFields = {{
      [](PostgresConfig& c) -> FieldSlot { return &c.backoff_max_ms; }},
     {"dead_letter_max", FieldKind::kUint, 1, kDeadLetterMax,
      [](PostgresConfig& c) -> FieldSlot { return &c.dead_letter_max; }},
+    {"changefeed", FieldKind::kBool, 0, 0,
+     [](PostgresConfig& c) -> FieldSlot { return &c.changefeed; }},
+    {"changefeed_slot", FieldKind::kString, 0, 0,
+     [](PostgresConfig& c) -> FieldSlot { return &c.changefeed_slot; }},
+    {"changefeed_publication", FieldKind::kString, 0, 0,
+     [](PostgresConfig& c) -> FieldSlot { return &c.changefeed_publication; }},
+    {"changefeed_status_interval_ms", FieldKind::kUint, 10, kPgTimeoutMsMax,
+     [](PostgresConfig& c) -> FieldSlot { return &c.changefeed_status_interval_ms; }},
+    {"changefeed_takeover_ms", FieldKind::kUint, 50, kPgTimeoutMsMax,
+     [](PostgresConfig& c) -> FieldSlot { return &c.changefeed_takeover_ms; }},
 }};
 
 const std::array<FieldSpec<JournalConfig>, 5> kJournalFields = {{

@@ -36,7 +36,7 @@
 #      test_sync_cluster and test_conflict_lww), STRATA_SKIP_TSAN=1, STRATA_TSAN_TESTS (ctest -R regex for
 #      the TSan run; default: the subset above), TSAN_OPTIONS (default
 #      halt_on_error=1:exitcode=66:second_deadlock_stack=1; halt_on_error=0 lists every report of
-#      a run, still failing it), STRATA_FUZZ_SECONDS (default 30 per target, 9 targets; 0 skips
+#      a run, still failing it), STRATA_FUZZ_SECONDS (default 30 per target, 10 targets; 0 skips
 #      fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,7 +78,7 @@ if [ "${STRATA_SKIP_TSAN:-0}" != 1 ]; then
   cmake --build --preset tsan -j "$jobs" --target strata tsan_tests
   step "tsan: ctest (threaded unit tests, multi-worker integration tests)"
   tsan_integration="policies|policy_races|policy_admin|journal|crash|schema_setup|upstream"
-  tsan_integration+="|bad_input|compat|sync|change_seam|client_tracking|websocket"
+  tsan_integration+="|bad_input|compat|sync|change_seam|client_tracking|websocket|changefeed"
   # GCC 12's TSan runtime cannot map its shadow memory with more than 28 bits of mmap
   # randomisation (newer kernels' default): run without address randomisation there.
   norandom=()

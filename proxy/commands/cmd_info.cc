@@ -29,8 +29,9 @@ enum Section : uint32_t {
   kPolicies = 1u << 8,
   kSync = 1u << 9,
   kWebsocket = 1u << 10,
+  kChangefeed = 1u << 11,
 };
-constexpr uint32_t kAllSections = 0x7ff;
+constexpr uint32_t kAllSections = 0xfff;
 
 struct SectionName {
   std::string_view name;
@@ -41,7 +42,7 @@ constexpr SectionName kSectionNames[] = {
     {"server", kServer},     {"clients", kClients},         {"memory", kMemory},
     {"stats", kStats},       {"replication", kReplication}, {"cpu", kCpu},
     {"keyspace", kKeyspace}, {"strata", kStrata},           {"policies", kPolicies},
-    {"sync", kSync},         {"websocket", kWebsocket},
+    {"sync", kSync},         {"websocket", kWebsocket},     {"changefeed", kChangefeed},
 };
 
 // INFO's argument list: "default", "all" and "everything" select every section strata has;
@@ -218,6 +219,10 @@ std::string info_text(CommandContext& ctx, uint32_t sections) {
     text.append("# WebSocket\r\n");
     text.append(ctx.server->ws_info);
   }
+  if (!ctx.server->changefeed_info.empty() && begin(kChangefeed)) {
+    text.append("# Changefeed\r\n");
+    text.append(ctx.server->changefeed_info);
+  }
   return text;
 }
 
@@ -231,7 +236,8 @@ bool info_redis_args(Args args, std::vector<std::string_view>* redis_args) {
   redis_args->assign(1, args[0]);
   for (size_t i = 1; i < args.size(); ++i) {
     if (!option_is(args[i], "strata") && !option_is(args[i], "policies") &&
-        !option_is(args[i], "sync") && !option_is(args[i], "websocket")) {
+        !option_is(args[i], "sync") && !option_is(args[i], "websocket") &&
+        !option_is(args[i], "changefeed")) {
       redis_args->push_back(args[i]);
     }
   }
@@ -239,7 +245,7 @@ bool info_redis_args(Args args, std::vector<std::string_view>* redis_args) {
 }
 
 std::string info_own_sections(CommandContext& ctx, Args args) {
-  return info_text(ctx, selected_sections(args) & (kStrata | kPolicies | kSync | kWebsocket));
+  return info_text(ctx, selected_sections(args) & (kStrata | kPolicies | kSync | kWebsocket | kChangefeed));
 }
 
 }  // namespace strata::proxy

@@ -66,6 +66,7 @@ struct ServerView {
   std::string policies_info;     // INFO "# Policies" lines (empty without policies)
   std::string sync_info;         // INFO "# Sync" lines (empty without a sync bus)
   std::string ws_info;           // INFO "# WebSocket" lines (empty without the channel)
+  std::string changefeed_info;   // INFO "# Changefeed" lines (empty without the change feed)
 };
 
 struct CommandContext {

@@ -482,6 +482,10 @@ bool Upstream::call(std::span<const std::string_view> args, std::string_view rou
   return send_call(pick(cache::hash_key(route_key), false), 0, args, std::move(cb));
 }
 
+uint32_t Upstream::route_slot(std::string_view route_key) const {
+  return static_cast<uint32_t>(cache::hash_key(route_key) % shared_.size());
+}
+
 bool Upstream::call_for(uint64_t client_id, std::span<const std::string_view> args,
                         RedisCallback cb) {
   UpstreamConn* conn = pick(client_id);

@@ -301,6 +301,10 @@ class Upstream {
   // travel on one connection, so Redis applies them in the order strata sent them. False
   // (and no callback) when no connection is ready.
   bool call(std::span<const std::string_view> args, std::string_view route_key, RedisCallback cb);
+  // Which connection call() sends `route_key`'s commands on (while it is ready): keys with the
+  // same slot may share one call and keep their order with every other command on their keys.
+  uint32_t route_slot(std::string_view route_key) const;
+  uint32_t route_slots() const { return static_cast<uint32_t>(shared_.size()); }
   // As call(), on the shared connection that carries client_id's commands, so Redis runs it
   // after the ones the client sent before (INFO after the client's writes).
   bool call_for(uint64_t client_id, std::span<const std::string_view> args, RedisCallback cb);

@@ -1,5 +1,7 @@
 #include "proxy/server/server.h"
 
+#include "proxy/changefeed/changefeed.h"
+
 #include <pthread.h>
 #include <signal.h>
 
@@ -87,11 +89,18 @@ bool Server::start(std::string* err) {
     shared_.sync = &sync_status_;
   }
   if (!start_websocket(err)) return false;
+  if (const policies::PostgresConfig& pg = registry_->current()->config.postgres; pg.changefeed) {
+    changefeed_ = std::make_unique<Changefeed>(Changefeed::Setup{pg, instance_}, registry_.get());
+    shared_.changefeed = changefeed_.get();
+    tiers_->pg_writes = &changefeed_->own_writes();
+  }
   for (uint32_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, &shared_));
     shared_.workers.push_back(workers_.back().get());
     if (bus_) bus_->attach_worker(i, &workers_.back()->loop());
   }
+  // Worker 0 applies the change feed's transactions.
+  if (changefeed_) changefeed_->attach_applier(&workers_[0]->loop());
   for (uint32_t i = 0; i < options_.workers; ++i) {
     Worker* raw = workers_[i].get();
     std::promise<InitResult>* p = &ready[i];
@@ -119,6 +128,7 @@ bool Server::start(std::string* err) {
   }
   // The bus connects (or keeps trying in the background) before any worker serves.
   if (all_ok && bus_ && !bus_->start(err)) all_ok = false;
+  if (all_ok && changefeed_) changefeed_->start();
   go.set_value(all_ok);
   if (!all_ok) {
     stop();
@@ -350,7 +360,8 @@ void Server::drain_write_behind() {
 
 void Server::stop() {
   drain_write_behind();
-  // The bus wakes workers' loops as peers' events arrive: it stops before they do.
+  // The bus and the change feed wake workers' loops: they stop before the workers do.
+  if (changefeed_) changefeed_->stop();
   if (bus_) bus_->stop();
   for (auto& w : workers_) w->request_stop();
   for (auto& t : threads_) {

@@ -53,6 +53,7 @@ class Server {
   std::string instance_;        // this instance's stable name
   SyncState sync_status_;
   std::unique_ptr<class NatsBus> bus_;
+  std::unique_ptr<class Changefeed> changefeed_;  // [postgres] changefeed = true
 
   // Shards of each prefix's own L1 partition: few, so an adaptive partition's shadows see
   // enough of its keys per shard.

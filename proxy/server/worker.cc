@@ -11,6 +11,8 @@
 #include <cstring>
 
 #include "proxy/admin/policy_admin.h"
+#include "proxy/changefeed/changefeed.h"
+#include "proxy/changefeed/changefeed_applier.h"
 #include "proxy/commands/hitrate_monitor.h"
 #include "proxy/loop/log.h"
 #include "proxy/redis/upstream.h"
@@ -134,6 +136,19 @@ bool Worker::init(std::string* err, std::string* driver_note) {
     ws_ = std::make_unique<WsFront>(wctx);
     seam_.subscribe(ws_.get());
   }
+  if (shared_->changefeed != nullptr && index_ == 0) {
+    ApplierContext ac;
+    ac.loop = &loop_;
+    ac.store = shared_->store;
+    ac.upstream = upstream_.get();
+    ac.seam = &seam_;
+    ac.registry = ts->registry;
+    ac.negative = &ts->negative;
+    ac.clock = &ts->versions;
+    changefeed_ = std::make_unique<ChangefeedApplier>(ac, shared_->changefeed);
+    peer_writes_ = std::make_unique<PeerWriteRecorder>(&shared_->changefeed->own_writes());
+    seam_.subscribe(peer_writes_.get());
+  }
   tracking_seen_ = std::make_unique<TrackingSeen>();
   front_.tracking_seen = tracking_seen_.get();
   front_.loop = &loop_;
@@ -178,6 +193,7 @@ void Worker::request_stop() {
 void Worker::end_of_iteration(int64_t now_ms) {
   if (tiers_) tiers_->end_of_iteration(now_ms);
   if (publisher_) publisher_->flush();  // this iteration's changes, one message per partition
+  if (changefeed_) changefeed_->report();  // applied and published: may be confirmed now
   tracking_->flush_batches();           // BCAST clients: this iteration's keys per prefix
   if (ws_) ws_->deliver();              // this iteration's changes to WebSocket subscribers
 }
@@ -185,10 +201,12 @@ void Worker::end_of_iteration(int64_t now_ms) {
 // Peers' changes the bus queued without waking this loop (see NatsBus::fan_out_pending).
 void Worker::start_of_iteration() {
   if (publisher_) publisher_->deliver_peer_events();
+  if (changefeed_) changefeed_->take();
 }
 
 void Worker::on_wake() {
   if (publisher_) publisher_->deliver_peer_events();
+  if (changefeed_) changefeed_->take();
   ClientRegistry::instance().run_posted(index_);  // CLIENT KILL/LIST/UNBLOCK from other workers
   if (ws_) ws_->deliver();  // another worker appended to the change stream
 }
@@ -226,6 +244,7 @@ void Worker::on_tick(int64_t now_ms) {
   loop_.tick_endpoints(now_ms);
   if (upstream_) upstream_->on_tick(now_ms);
   if (tiers_) tiers_->on_tick(now_ms);
+  if (changefeed_) changefeed_->on_tick(now_ms);
 }
 
 // "changes_by_op:set=1,delete=0,..." and "changes_by_source:...": every worker's change seam.
@@ -291,6 +310,7 @@ const ServerView& Worker::server_view(bool refresh, bool full) {
   view_.changes_info = changes_info();
   if (full && shared_->bus != nullptr) view_.sync_info = shared_->bus->info_lines();
   if (full && shared_->ws != nullptr) view_.ws_info = ws_info_lines(*shared_->ws);
+  if (full && shared_->changefeed != nullptr) view_.changefeed_info = shared_->changefeed->info_lines();
   if (full && shared_->tiers != nullptr) {
     view_.policies_info = policies_info(*shared_->tiers);
     if (tiers_) {

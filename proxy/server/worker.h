@@ -39,6 +39,7 @@ struct Shared {
   class NatsBus* bus = nullptr;             // the sync bus; null without [nats]
   SyncState* sync = nullptr;               // with the bus: whether synced keys may use L1
   struct WsShared* ws = nullptr;           // the WebSocket channel; null without [websocket]
+  class Changefeed* changefeed = nullptr;  // PostgreSQL's change feed; null unless configured
 };
 
 class Worker final : public LoopOwner, public FrontHost {
@@ -86,6 +87,8 @@ class Worker final : public LoopOwner, public FrontHost {
   std::unique_ptr<class SyncPublisher> publisher_;  // with the sync bus
   std::unique_ptr<class TrackingNotifier> tracking_;  // CLIENT TRACKING's invalidations
   std::unique_ptr<class WsFront> ws_;                 // the WebSocket channel
+  std::unique_ptr<class ChangefeedApplier> changefeed_;  // worker 0, with the change feed
+  std::unique_ptr<class PeerWriteRecorder> peer_writes_;  // worker 0, with the change feed
   int ws_listen_fd_ = -1;
   std::unique_ptr<class TrackingSeen> tracking_seen_;  // its L1-hit filter
   ServerView view_;

@@ -118,6 +118,19 @@ class NegativeCache {
   std::atomic<size_t> size_{0};
 };
 
+// Told of every row strata is about to write to PostgreSQL (strategy writes and write-behind
+// flushes), so the change feed recognizes them when they come back. Thread-safe.
+class PgWriteObserver {
+ public:
+  virtual void writing(std::string_view key, uint64_t version, std::string_view value,
+                       bool is_delete) = 0;
+  // The write was refused (it will not come back).
+  virtual void failed(std::string_view key, uint64_t version) = 0;
+
+ protected:
+  ~PgWriteObserver() = default;
+};
+
 struct TierShared {
   PolicyRegistry* registry = nullptr;
   JournalLedger* ledger = nullptr;
@@ -132,6 +145,7 @@ struct TierShared {
   std::atomic<int64_t> flush_waiters{0};
   std::atomic<bool> draining{false};
   JournalCounters journal;
+  PgWriteObserver* pg_writes = nullptr;  // with the change feed
 };
 
 }  // namespace strata::proxy

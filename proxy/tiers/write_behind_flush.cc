@@ -154,6 +154,11 @@ void Tiers::flush_batch(FlushBatch b) {
 
 void Tiers::flush_rows(uint64_t batch, size_t first, size_t n) {
   const FlushBatch& b = batches_.at(batch).batch;
+  if (PgWriteObserver* o = shared_->pg_writes) {
+    for (const policies::WriteView& w : std::span(b.writes).subspan(first, n)) {
+      o->writing(w.key, w.version, w.value, w.is_delete);
+    }
+  }
   ++flush_execs_in_flight_;
   auto done = [this, batch, first, n](PgResult&& r) {
     --flush_execs_in_flight_;

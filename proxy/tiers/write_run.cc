@@ -248,9 +248,15 @@ void Tiers::pg_write_step(uint64_t id, WriteRun& run, const PlannedStep& s) {
   // point into the run, whose slot is not reused until it finishes.
   const bool cas = req.expected_version.has_value();
   const bool append = req.append;
-  pool_->exec(sql, params, true, [this, id, s, cas, append](PgResult&& r) {
+  // An append's row is a key PostgreSQL names: nothing to recognize it by beforehand.
+  PgWriteObserver* observer = append ? nullptr : shared_->pg_writes;
+  if (observer != nullptr) observer->writing(req.key, run_version(run), req.value, req.is_delete);
+  pool_->exec(sql, params, true, [this, id, s, cas, append, observer](PgResult&& r) {
     bool ok = r.status == PgResult::kOk;
     std::string err = ok ? std::string() : pg_error(r);
+    if (!ok && observer != nullptr) {
+      if (WriteRun* failed = run_of(id)) observer->failed(failed->req.key, run_version(*failed));
+    }
     WriteRun* found = run_of(id);
     if (ok && found != nullptr) {
       WriteRun& run = *found;

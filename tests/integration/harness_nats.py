@@ -138,3 +138,17 @@ def start_cluster(tag, instances, config, workers=1):
                for i in range(instances)]
     return pg, nats, redis, servers
 
+
+
+def start_pair(config, pg, nats, redis, workers=2):
+    """strata A and B, each config(pg, nats, "A"/"B") in front of `redis` with `workers`
+    workers, connected to NATS: (server A, server B, client A, client B)."""
+    import harness_pg  # noqa: E402 (harness_pg imports harness too; loaded only when used)
+    servers = [harness_pg.start_strata_config(config(pg, nats, name), upstream=redis,
+                                              extra=("--workers", str(workers)),
+                                              tag=f"strata-{name}")
+               for name in ("A", "B")]
+    conns = [harness.Conn(s.port) for s in servers]
+    for c in conns:
+        harness.wait_for(lambda c=c: sync_int(c, "sync_connected") == 1, timeout=10)
+    return servers[0], servers[1], conns[0], conns[1]

@@ -50,13 +50,15 @@ class PostgresServer:
     kills it. stop() then start() again reuses the same data dir and port ("PostgreSQL stopped
     mid-run, then started again")."""
 
-    def __init__(self, tag="pg"):
+    def __init__(self, tag="pg", settings=()):
         self.tmpdir = harness.make_tmpdir(tag)
         self.data = os.path.join(self.tmpdir, "data")
         self.log_path = os.path.join(self.tmpdir, "postgres.log")
         self.port = None
         self.proc = None
         self.name = tag
+        # ("name=value", ...) on top of the defaults below, later ones winning
+        self.settings = [a for kv in settings for a in ("-c", kv)]
         acct = _pg_account()
         if acct is not None:
             os.chown(self.tmpdir, *acct)
@@ -90,7 +92,10 @@ class PostgresServer:
                 [os.path.join(kPgBinDir, "postgres"), "-D", self.data, "-p", str(port),
                  "-k", self.tmpdir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
                  "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                 "-c", "max_connections=200", "-c", "log_min_messages=warning"],
+                 "-c", "max_connections=200", "-c", "log_min_messages=warning",
+                 # the change feed (logical replication) needs these
+                 "-c", "wal_level=logical", "-c", "max_replication_slots=16",
+                 "-c", "max_wal_senders=16"] + self.settings,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=self.tmpdir, preexec_fn=_as_pg_user)
             log.close()
@@ -201,8 +206,11 @@ class PsqlSession:
                 self.proc.wait()
 
 
-def start_postgres(tag="pg"):
-    return PostgresServer(tag).start()
+def start_postgres(tag="pg", settings=()):
+    """settings: ("synchronous_commit=on", ...) over the defaults. The defaults commit without
+    waiting for the WAL flush (synchronous_commit=off), so the WAL a change feed reads may wait
+    for the WAL writer (wal_writer_delay, 200 ms): a test of the feed's lag wants it on."""
+    return PostgresServer(tag, settings).start()
 
 
 # ---------------------------------------------------------------- strata with a policy file

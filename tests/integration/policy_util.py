@@ -172,12 +172,12 @@ def policy_block(prefix, strategy, **fields):
 
 def base_config(pg, policies, default_strategy="cache", journal_dir="journal",
                 shutdown_drain_ms=3000, pool_size=2, query_timeout_ms=8000, server="",
-                journal_extra=""):
+                journal_extra="", postgres_extra=""):
     conninfo = pg.conninfo() if pg is not None else ""
     pg_table = "" if pg is None else (
         f'[postgres]\nconninfo = "{conninfo}"\npool_size = {pool_size}\n'
         f"connect_timeout_ms = 1000\nquery_timeout_ms = {query_timeout_ms}\n"
-        f"backoff_max_ms = 300\n\n")
+        f"backoff_max_ms = 300\n{postgres_extra}\n")
     return (f"{server}" + pg_table +
             f'[journal]\ndir = "{journal_dir}"\nshutdown_drain_ms = {shutdown_drain_ms}\n'
             f"{journal_extra}\n"

@@ -147,13 +147,7 @@ def main():
     pg = harness_pg.start_postgres("pg-sync")
     nats = harness_nats.start_nats("nats-sync")
     redis = harness.start_redis("redis-sync")
-    sa = harness_pg.start_strata_config(config(pg, nats, "A"), upstream=redis,
-                                        extra=("--workers", "2"), tag="strata-A")
-    sb = harness_pg.start_strata_config(config(pg, nats, "B"), upstream=redis,
-                                        extra=("--workers", "2"), tag="strata-B")
-    a, b = harness.Conn(sa.port), harness.Conn(sb.port)
-    for c in (a, b):
-        harness.wait_for(lambda c=c: sync_int(c, "sync_connected") == 1, timeout=10)
+    sa, sb, a, b = harness_nats.start_pair(config, pg, nats, redis)
     steps = [lambda: coherence(chk, a, b, pg), lambda: update_mode(chk, a, b),
              lambda: nats_killed(chk, a, b, nats), lambda: malformed(chk, b, nats),
              lambda: restarted_peer(chk, sa, b)]
