@@ -404,5 +404,25 @@ TEST(PolicyConfig, ExampleConfigParses) {
   EXPECT_TRUE(c.any_write_behind());
 }
 
+TEST(PolicyConfig, ChangefeedFields) {
+  PolicyConfig c = parse_ok(std::string(kPg) +
+                            "changefeed = true\nchangefeed_slot = \"s_1\"\n"
+                            "changefeed_publication = \"p\"\nchangefeed_status_interval_ms = 500\n"
+                            "changefeed_takeover_ms = 300\n");
+  EXPECT_TRUE(c.postgres.changefeed);
+  EXPECT_EQ(c.postgres.changefeed_slot, "s_1");
+  EXPECT_EQ(c.postgres.changefeed_publication, "p");
+  EXPECT_EQ(c.postgres.changefeed_status_interval_ms, 500u);
+  EXPECT_EQ(c.postgres.changefeed_takeover_ms, 300u);
+  EXPECT_EQ(error_of("[postgres]\nchangefeed = true\n"),
+            "t.toml: [postgres] changefeed = true needs conninfo (the change feed reads "
+            "PostgreSQL's logical replication stream)");
+  EXPECT_EQ(error_of(std::string(kPg) + "changefeed = true\nchangefeed_slot = \"Bad-Name\"\n"),
+            "t.toml: [postgres] changefeed_slot 'Bad-Name': use 1 to 63 lower-case letters, "
+            "digits or '_'");
+  EXPECT_NE(error_of(std::string(kPg) + "changefeed_takeover_ms = 1\n").find("changefeed_takeover_ms"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace strata::policies
