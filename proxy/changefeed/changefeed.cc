@@ -288,7 +288,8 @@ void Changefeed::close_stream() {
 }
 
 bool Changefeed::prepare(std::string* err) {
-  map_ = TableMap::build(registry_->current()->config);
+  mapped_from_ = registry_->current();
+  map_ = TableMap::build(mapped_from_->config);
   if (map_.tables().empty()) {
     *err = "no policy maps a PostgreSQL table: nothing to follow";
     return false;
@@ -482,7 +483,17 @@ void Changefeed::stream() {
     if ((flush_moved && since >= kStatusMinMs) || since >= interval) {
       if (!send_status(false)) break;
     }
-    if (mono_ms() - last_slot_poll_ms_ >= interval) poll_slot();
+    if (mono_ms() - last_slot_poll_ms_ >= interval) {
+      poll_slot();
+      // A reload may map tables the publication lacks: prepared again (the stream resumes
+      // from the last confirmed transaction; what is replayed applies again harmlessly).
+      if (registry_->current() != mapped_from_ &&
+          !(TableMap::build(registry_->current()->config) == map_)) {
+        STRATA_LOG_INFO("changefeed: the policies' tables changed: following the new set");
+        break;
+      }
+      mapped_from_ = registry_->current();
+    }
   }
   close_stream();
   state_.store(static_cast<int>(State::kPreparing));

@@ -154,6 +154,7 @@ class Changefeed {
   PGconn* lock_conn_ = nullptr;  // the advisory lock and setup SQL
   PGconn* repl_conn_ = nullptr;  // replication=database
   TableMap map_;
+  const struct PolicySnapshot* mapped_from_ = nullptr;  // the policies map_ was built from
   RelationCache relations_;
   ChangefeedTxn txn_;  // the transaction being decoded
   std::vector<uint64_t> txn_tables_;  // its changes per table of map_ (INFO's, once per commit)

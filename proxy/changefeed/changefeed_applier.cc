@@ -202,31 +202,40 @@ void ChangefeedApplier::send_batch(std::span<const RowRef> batch, bool retry) {
   args.insert(args.end(), keys.begin(), keys.end());
   args.insert(args.end(), argv.begin(), argv.end());
   std::weak_ptr<bool> alive = alive_;
-  std::vector<Outcome*> slots;  // deque elements and their vectors stay put until popped
-  slots.reserve(batch.size());
-  for (const RowRef& r : batch) slots.push_back(&r.p->rows[r.i]);
+  // Deque elements and their vectors stay put until popped, which waits for this reply.
+  std::vector<RowRef> refs(batch.begin(), batch.end());
   const bool sent = ctx_.upstream->call(
-      args, batch.front().p->txn.rows[batch.front().i].key, [this, alive, slots = std::move(slots)](const RedisReply& r) {
+      args, batch.front().p->txn.rows[batch.front().i].key,
+      [this, alive, refs = std::move(refs)](const RedisReply& r) {
         if (alive.expired()) return;
-        const bool ok = r.ok && r.kind == protocol::ReplyKind::kBulk && r.payload.size() == slots.size();
-        for (size_t i = 0; i < slots.size(); ++i) {
+        const bool ok = r.ok && r.kind == protocol::ReplyKind::kBulk && r.payload.size() == refs.size();
+        for (size_t i = 0; i < refs.size(); ++i) {
+          Outcome& o = refs[i].p->rows[refs[i].i];
           if (!ok) {
-            *slots[i] = Outcome::kFailed;
+            o = Outcome::kFailed;
           } else {
             const char d = r.payload[i];
-            *slots[i] = d == '0' ? Outcome::kSame : d == '2' ? Outcome::kInstalled : Outcome::kInvalidated;
+            o = d == '0' ? Outcome::kSame : d == '2' ? Outcome::kInstalled : Outcome::kInvalidated;
           }
         }
         if (!ok) {
           STRATA_LOG_WARN("changefeed: L2 step failed (%.*s); sent again at the next tick",
                           static_cast<int>(r.ok ? r.raw.size() : r.error.size()),
                           r.ok ? r.raw.data() : r.error.data());
+          drop_l1_early(refs);
         }
         finish_ready();
       });
   if (!sent) {
     for (const RowRef& r : batch) r.p->rows[r.i] = Outcome::kFailed;
+    drop_l1_early(batch);
   }
+}
+
+// L2 cannot be reached: nothing can fill L1 from it either, so L1 drops the keys now rather
+// than serve them stale until Redis is back (and again once L2 is done: apply_l1).
+void ChangefeedApplier::drop_l1_early(std::span<const RowRef> rows) {
+  for (const RowRef& r : rows) ctx_.store->invalidate(r.p->txn.rows[r.i].key);
 }
 
 void ChangefeedApplier::send_drop(Pending& p, const std::string& prefix, std::string cursor) {

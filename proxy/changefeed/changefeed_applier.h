@@ -82,6 +82,7 @@ class ChangefeedApplier {
   void send_batch(std::span<const RowRef> batch, bool retry);
   void send_drop(Pending& p, const std::string& prefix, std::string cursor);
   void finish_ready();
+  void drop_l1_early(std::span<const RowRef> rows);
   void apply_l1(Pending& p);
   void drop_l1_prefix(const std::string& prefix);
   bool uses_l2(std::string_view key) const;
