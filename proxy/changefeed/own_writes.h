@@ -9,6 +9,14 @@
 // Everything else -- a write strata never made, a write whose record the table lost -- goes
 // the general way (the L2 script decides). Thread-safe: workers record, the feed's thread
 // looks up.
+//
+// A record lives only while its write may still come: a row at or past its version that is not
+// it ends it (the write committed before that row, PostgreSQL kept it at another version, or a
+// newer version won), and a write the feed has already passed is never recorded (a peer's,
+// told over NATS after its commit, often after the feed decoded that commit; one below a
+// version already committed). A record that outlived its write would make every later change
+// of the key with a lower version column -- an admin tool's UPDATE, a DELETE and INSERT --
+// look superseded, and the caches would keep the old value for good.
 #pragma once
 
 #include <array>
@@ -35,6 +43,9 @@ class OwnWrites final : public PgWriteObserver {
 
   // Keys recorded at most; a full shard starts over (its writes then go the general way).
   static constexpr size_t kEntriesMax = 1 << 20;
+  // Keys whose rows the feed passed, remembered for notes that come late: the last kSeenMax / 2
+  // changed keys or so (two generations per shard; the older is dropped whole).
+  static constexpr size_t kSeenMax = 1 << 17;
   static constexpr size_t kShards = 16;
 
   // `deleted`: the write removed the key (value_hash ignored).
@@ -50,16 +61,28 @@ class OwnWrites final : public PgWriteObserver {
     uint64_t hash = 0;
     bool deleted = false;
   };
+  // What the feed passed for a key: the highest version of its rows, and whether the newest
+  // row was a delete (the key is absent).
+  struct Seen {
+    uint64_t version = 0;
+    bool deleted = false;
+  };
   struct KeyHash {
     using is_transparent = void;
     size_t operator()(std::string_view k) const;
   };
+  template <typename T>
+  using KeyMap = std::unordered_map<std::string, T, KeyHash, std::equal_to<>>;
   struct Shard {
     std::mutex mu;
     // Looked up by view (no copy of the key per change the feed checks).
-    std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>> entries;
+    KeyMap<Entry> entries;
+    KeyMap<Seen> seen, seen_old;
   };
   Shard& shard_of(std::string_view key);
+  // With the shard's lock held.
+  static void saw(Shard& s, std::string_view key, uint64_t version, bool deleted);
+  static const Seen* seen_of(const Shard& s, std::string_view key);
   const std::atomic<bool>* active_;
   std::array<Shard, kShards> shards_;
 };
