@@ -276,14 +276,11 @@ void ChangefeedApplier::apply_l1(Pending& p) {
   for (size_t i = 0; i < p.rows.size(); ++i) {
     const ChangefeedRow& row = p.txn.rows[i];
     Outcome o = p.rows[i];
-    if (o == Outcome::kDone) {  // no L2: L1 holding the row's value is the own-write check
-      o = Outcome::kInvalidated;
-      if (row.kind == ChangefeedRow::Kind::kValue) {
-        auto txn = ctx_.store->lock(row.key);
-        cache::EntryView v;
-        if (txn->find(row.key, &v) && v.value == row.value) o = Outcome::kSame;
-      }
-    }
+    // No L2: every instance's L1 drops the key. This instance's L1 holding the row's value
+    // proves nothing about the others': it may have read the row from PostgreSQL after the
+    // commit, while theirs still hold the value before it. (strata's own writes were
+    // recognized before they got here.)
+    if (o == Outcome::kDone) o = Outcome::kInvalidated;
     if (o == Outcome::kSame) {
       c.own_writes_skipped.fetch_add(1, std::memory_order_relaxed);
       continue;

@@ -16,7 +16,8 @@
 //   - else: L2's copy is deleted and its version key set to a fresh version for fence_ms, so a
 //     fill that read PostgreSQL before the commit (its version is the row's old one) is
 //     refused; L1 drops the key (and its fills in flight); published as an invalidation.
-// A prefix without L2 checks L1 instead: the key is dropped unless L1 holds the row's value.
+// A prefix without L2 has nothing to check: the key is dropped from every L1 (this instance's
+// L1 may hold the row's value only because it read PostgreSQL after the commit).
 #pragma once
 
 #include <cstdint>
