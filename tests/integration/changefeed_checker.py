@@ -8,7 +8,9 @@ Keys. Three prefixes, one per tier set: "cf:" L1 + L2 with sync = "invalidate" (
 [nats]), "cu:" L1 + L2 with sync = "update", "cn:" L1 only (l2 = false). Each has keys_per_prefix
 keys in strata_kv, created by SQL before the readers start. Each key belongs to exactly one
 writer, so its changes commit in a known order: its states are numbered 0, 1, 2, ... and state
-n's value is the text "n" (or no row: a DELETE).
+n's value is "<key>#n" (or no row: a DELETE); the key in the value catches a reply meant for
+another key. At the end every key's row in PostgreSQL must be its last state (the checker's
+own model checked).
 
 Writers (one psql session each, fed through stdin; an operation's acknowledgement is the moment
 psql reports it executed): UPDATE of one key, the version column left as it was or bumped;
@@ -346,7 +348,7 @@ class Writer(Worker):
         c = self.conn(name)
         rs = time.monotonic()
         reply = c.call("GET", key)
-        self.log.append((key, rs, time.monotonic(), decode(reply), f"{name}~w{self.wid}"))
+        self.log.append((key, rs, time.monotonic(), decode(key, reply), f"{name}~w{self.wid}"))
 
     def conn(self, name):
         return self.conns.setdefault(name, harness.Conn(self.ports[name], timeout=kCallTimeoutS))
@@ -367,7 +369,8 @@ class Writer(Worker):
                                             (ord("k"), str(n))))
             return self.sql(sess, "insert", [(key, how)],
                             f"INSERT INTO strata_kv(key, value, version, updated_at) VALUES "
-                            f"({q(key)}, '{n}', {version}, now()) ON CONFLICT (key) DO UPDATE "
+                            f"({q(key)}, {q(value_of(key, n))}, {version}, now()) ON CONFLICT "
+                            f"(key) DO UPDATE "
                             f"SET value = EXCLUDED.value, version = EXCLUDED.version;")
         r = self.rng.random()
         if r < 0.03:
@@ -383,7 +386,7 @@ class Writer(Worker):
             # One transaction over several keys of this writer (any prefixes).
             keys = self.rng.sample(present, min(len(present), self.rng.randint(2, 4)))
             bumps = [self.rng.random() < 0.5 for _ in keys]
-            stmts = "".join(f"UPDATE strata_kv SET value = '{len(self.h[k].starts)}'"
+            stmts = "".join(f"UPDATE strata_kv SET value = {q(value_of(k, len(self.h[k].starts)))}"
                             f"{', version = version + 1' if b else ''} WHERE key = {q(k)}; "
                             for k, b in zip(keys, bumps))
             return self.sql(sess, "txn", [(k, ord("T" if b else "t")) for k, b in zip(keys, bumps)],
@@ -392,7 +395,8 @@ class Writer(Worker):
         # versions), else bumped.
         bump = self.rng.random() < 0.5
         self.sql(sess, "update", [(key, ord("v" if bump else "u"))],
-                 f"UPDATE strata_kv SET value = '{n}'{', version = version + 1' if bump else ''}"
+                 f"UPDATE strata_kv SET value = {q(value_of(key, n))}"
+                 f"{', version = version + 1' if bump else ''}"
                  f"{', updated_at = now()' if self.rng.random() < 0.3 else ''} "
                  f"WHERE key = {q(key)};")
 
@@ -405,7 +409,7 @@ class Writer(Worker):
         t0 = time.monotonic()
         n = h.begin(t0, ord("D" if delete else "S"))
         h.via[n] = name
-        reply = c.call("DEL", key) if delete else c.call("SET", key, str(n))
+        reply = c.call("DEL", key) if delete else c.call("SET", key, value_of(key, n))
         t1 = time.monotonic()
         if reply in (b"+OK\r\n", b":1\r\n"):
             h.acks[n] = t1
@@ -431,20 +435,26 @@ class Reader(Worker):
             reply = conn.call("GET", key)
             re = time.monotonic()
             self.slowest = max(self.slowest, re - rs)
-            self.log.append((key, rs, re, decode(reply), self.rid))
+            self.log.append((key, rs, re, decode(key, reply), self.rid))
             if self.period_s:
                 time.sleep(self.period_s)
         conn.close()
 
 
-def decode(reply):
-    """A GET reply -> its state number, -1 for nil, the reply's bytes for anything else."""
+def value_of(key, n):
+    """State n's value of `key`: the key is in it, so a reply meant for another key is caught."""
+    return f"{key}#{n}"
+
+
+def decode(key, reply):
+    """A GET reply of `key` -> its state number, -1 for nil, the reply's bytes for anything
+    else (an error, another key's value, a rolled-back value)."""
     if reply in (b"$-1\r\n", b"_\r\n"):
         return -1
     if reply.startswith(b"$"):
-        body = reply.split(b"\r\n", 2)[1]
-        if body.isdigit():
-            return int(body)
+        k, _, n = reply.split(b"\r\n", 2)[1].rpartition(b"#")
+        if k == key.encode() and n.isdigit():
+            return int(n)
     return reply
 
 
@@ -467,7 +477,8 @@ def l1_hits(conns):
 def feed_counters(conns):
     names = ("changefeed_transactions", "changefeed_changes", "changefeed_keys_invalidated",
              "changefeed_keys_updated", "changefeed_own_writes_skipped",
-             "changefeed_apply_retries", "changefeed_stream_errors", "changefeed_decode_errors")
+             "changefeed_apply_retries", "changefeed_stream_errors", "changefeed_decode_errors",
+             "changefeed_visibility_waits")
     out = {}
     for n, c in conns.items():
         f = info_changefeed(c)
@@ -481,7 +492,7 @@ def feed_counters(conns):
 
 def create_keys(pg, keys):
     """Every key at state 0 ("0", version 1), in one statement; the time it was acknowledged."""
-    values = ", ".join(f"({q(k)}, '0', 1, now())" for k in keys)
+    values = ", ".join(f"({q(k)}, {q(value_of(k, 0))}, 1, now())" for k in keys)
     pg.sql(f"DELETE FROM strata_kv WHERE key IN ({', '.join(q(k) for k in keys)}); "
            f"INSERT INTO strata_kv(key, value, version, updated_at) VALUES {values};")
     return time.monotonic()
@@ -569,6 +580,7 @@ def run(seconds=60, bound_ms=None, pg=None, ports=None, changefeed=True, writers
         "unknown_samples": checker.unknown[:10], "error_samples": checker.errors[:5],
         "alive": all(not hasattr(s, "alive") or s.alive() for s in started),
     }
+    res["model_mismatches"] = model_mismatches(pg, hist)
     res["problems"] = problems(res)
     res["ok"] = not res["problems"]
     res["t0"] = t0
@@ -579,6 +591,23 @@ def run(seconds=60, bound_ms=None, pg=None, ports=None, changefeed=True, writers
     return res
 
 
+def model_mismatches(pg, hist):
+    """Keys whose row in PostgreSQL is not their last state: the checker's own model is wrong
+    there (a statement that did not do what the writer recorded). [(key, want, row)]"""
+    rows = dict(tuple(r) for r in pg.rows(
+        "SELECT key, convert_from(value, 'UTF8') FROM strata_kv WHERE key IN (" +
+        ", ".join(q(k) for k, h in hist.items() if not h.retired) + ")"))
+    out = []
+    for k, h in hist.items():
+        if h.retired:
+            continue
+        n = len(h.starts) - 1
+        want = None if n in h.deletes else value_of(k, n)
+        if rows.get(k) != want:
+            out.append((k, want, rows.get(k)))
+    return out
+
+
 def problems(res):
     """Why the run fails, as lines: stale or unknown reads, or too little traffic to prove
     anything."""
@@ -587,6 +616,9 @@ def problems(res):
     slow = kSanitizerSlowdown if sanitizer_build() else 1
     if res["stale"]:
         out.append(f"{res['stale']} reads staler than {res['bound_ms']} ms")
+    if res["model_mismatches"]:
+        out.append(f"{len(res['model_mismatches'])} keys whose row is not their last state "
+                   f"(the checker's model is wrong): {res['model_mismatches'][:3]}")
     if res["unknown"]:
         out.append(f"{res['unknown']} reads of a value no commit produced")
     if res["writer_failures"]:
@@ -674,7 +706,8 @@ def report(res, out=print, explain=5):
             f"{f.get('changefeed_keys_updated', 0)}, own writes skipped "
             f"{f.get('changefeed_own_writes_skipped', 0)}, retries "
             f"{f.get('changefeed_apply_retries', 0)}, stream errors "
-            f"{f.get('changefeed_stream_errors', 0)}")
+            f"{f.get('changefeed_stream_errors', 0)}, visibility waits "
+            f"{f.get('changefeed_visibility_waits', 0)}")
     t0 = res["t0"]
     episodes = stale_episodes(res)
     if episodes:
