@@ -415,6 +415,7 @@ void Changefeed::stream() {
   PQclear(r);
   relations_.clear();
   in_txn_ = false;
+  held_.clear();  // never confirmed: the stream sends them again
   state_.store(static_cast<int>(State::kReading));
   {
     std::lock_guard lock(mu_);
@@ -426,7 +427,7 @@ void Changefeed::stream() {
     bool room;
     {
       std::lock_guard lock(mu_);
-      room = queue_.size() < kQueuedTxnsMax;
+      room = queue_.size() + held_.size() < kQueuedTxnsMax;
     }
     const int64_t now = mono_ms();
     const int64_t interval = setup_.pg.changefeed_status_interval_ms;
@@ -434,7 +435,9 @@ void Changefeed::stream() {
     pollfd fds[3] = {{wake_fd_, POLLIN, 0},
                      {PQsocket(repl_conn_), static_cast<short>(room ? POLLIN : 0), 0},
                      {PQsocket(lock_conn_), POLLIN, 0}};
-    ::poll(fds, 3, static_cast<int>(std::clamp<int64_t>(next_status, 0, interval)));
+    int64_t timeout = std::clamp<int64_t>(next_status, 0, interval);
+    if (!held_.empty()) timeout = std::min<int64_t>(timeout, kVisibleRetryMs);
+    ::poll(fds, 3, static_cast<int>(timeout));
     if (fds[0].revents & POLLIN) {
       uint64_t drained;
       [[maybe_unused]] ssize_t n = ::read(wake_fd_, &drained, sizeof drained);
@@ -463,7 +466,7 @@ void Changefeed::stream() {
           break;
         }
         std::lock_guard lock(mu_);
-        if (queue_.size() >= kQueuedTxnsMax) break;  // the rest waits in libpq's buffer
+        if (queue_.size() + held_.size() >= kQueuedTxnsMax) break;  // the rest waits in libpq
       }
       if (failed) break;
       if (n == -1 || n == -2) {
@@ -474,6 +477,10 @@ void Changefeed::stream() {
         counters_.stream_errors.fetch_add(1, std::memory_order_relaxed);
         break;
       }
+    }
+    if (!held_.empty() && !release_visible()) {
+      lose_lead("the advisory lock's connection failed");
+      return;
     }
     // A moved flush position goes out soon (the slot may let its WAL go), at most every
     // kStatusMinMs: under a busy stream, one update per transaction would cost a send each.
@@ -539,6 +546,7 @@ bool Changefeed::handle_pgoutput(std::string_view data, uint64_t) {
       txn_ = ChangefeedTxn{};
       txn_tables_.assign(map_.tables().size(), 0);
       txn_.commit_unix_us = protocol::unix_us_from_pg_epoch_us(m.begin.commit_time);
+      txn_xid_ = m.begin.xid;
       in_txn_ = true;
       txn_overflow_ = false;
       return true;
@@ -676,14 +684,54 @@ void Changefeed::commit_txn(uint64_t end_lsn, int64_t commit_unix_us) {
     }
   }
   // Nothing to apply (strata's own writes only): confirmable as soon as everything before is.
-  if (txn_.rows.empty() && txn_.drop_prefixes.empty() && all_applied()) {
+  if (txn_.rows.empty() && txn_.drop_prefixes.empty() && held_.empty() && all_applied()) {
     idle_lsn_ = std::max(idle_lsn_, end_lsn);
     counters_.transactions.fetch_add(1, std::memory_order_relaxed);
     txn_ = ChangefeedTxn{};
     return;
   }
-  enqueue(std::move(txn_));
+  held_.emplace_back(std::move(txn_), txn_xid_);
   txn_ = ChangefeedTxn{};
+}
+
+bool Changefeed::release_visible() {
+  // "xmin:xmax:xip,...", 64-bit (an epoch above pgoutput's 32-bit xids). A transaction is
+  // visible to new snapshots once it is below xmax (the newest completed one + 1: a commit
+  // already streamed can still be at or past it) and not in the xip list (running).
+  std::string snap, err;
+  if (!exec_value(lock_conn_, "SELECT pg_current_snapshot()::text", {}, &snap, &err)) {
+    STRATA_LOG_WARN("changefeed: snapshot: %s", err.c_str());
+    return false;
+  }
+  const size_t c1 = snap.find(':');
+  const size_t c2 = c1 == std::string::npos ? std::string::npos : snap.find(':', c1 + 1);
+  if (c2 == std::string::npos) {
+    STRATA_LOG_WARN("changefeed: snapshot: unexpected '%s'", snap.c_str());
+    return false;
+  }
+  const uint64_t xmax = std::strtoull(snap.c_str() + c1 + 1, nullptr, 10);
+  std::vector<uint64_t> running;
+  for (size_t at = c2 + 1; at < snap.size();) {
+    running.push_back(std::strtoull(snap.c_str() + at, nullptr, 10));
+    at = std::min(snap.find(',', at), snap.size()) + 1;
+  }
+  auto visible = [&](uint32_t xid) {
+    // The 64-bit xid: the one whose low half is xid, nearest xmax (xids in flight are far
+    // closer to it than 2^31), so a 32-bit wrap between them does not matter.
+    const int64_t ahead = static_cast<int32_t>(xid - static_cast<uint32_t>(xmax));
+    const uint64_t full = xmax + static_cast<uint64_t>(ahead);
+    return ahead < 0 && std::find(running.begin(), running.end(), full) == running.end();
+  };
+  size_t released = 0;
+  while (!held_.empty() && visible(held_.front().second)) {
+    enqueue(std::move(held_.front().first));
+    held_.pop_front();
+    ++released;
+  }
+  if (!held_.empty() && released == 0) {
+    counters_.visibility_waits.fetch_add(1, std::memory_order_relaxed);
+  }
+  return true;
 }
 
 bool Changefeed::enqueue(ChangefeedTxn txn) {
@@ -780,6 +828,7 @@ std::string Changefeed::info_lines() const {
   s += "changefeed_decode_errors:" + get(c.decode_errors) + "\r\n";
   s += "changefeed_apply_retries:" + get(c.apply_retries) + "\r\n";
   s += "changefeed_setup_errors:" + get(c.setup_errors) + "\r\n";
+  s += "changefeed_visibility_waits:" + get(c.visibility_waits) + "\r\n";
   std::lock_guard lock(mu_);
   s += "changefeed_queued:" + std::to_string(queue_.size()) + "\r\n";
   std::string tables;

@@ -4,8 +4,11 @@
 // Threads: the feed's own thread does every blocking libpq call -- the election connection
 // (an advisory lock: one reader per slot across the fleet), the publication and the slot, and
 // the replication connection (START_REPLICATION ... LOGICAL, pgoutput proto_version 1) -- and
-// decodes committed transactions into key changes (protocol/pgoutput.h, TableMap). They cross
-// to worker 0 through a bounded queue and its loop's wake-up; worker 0 applies them
+// decodes committed transactions into key changes (protocol/pgoutput.h, TableMap). A decoded
+// transaction waits until it is visible to new snapshots (PostgreSQL streams a commit once its
+// WAL is flushed, which can be well before the committing session leaves the list of running
+// transactions: a read in between still sees the old row and would cache it again for good).
+// They cross to worker 0 through a bounded queue and its loop's wake-up; worker 0 applies them
 // (ChangefeedApplier: L2, L1, the change seam, hence NATS, WebSocket and CLIENT TRACKING) and
 // reports each transaction applied, in commit order. Only then does the thread confirm its end
 // LSN to PostgreSQL (the standby status update's flush position): a crash or a takeover
@@ -77,6 +80,7 @@ struct ChangefeedCounters {
   std::atomic<uint64_t> apply_retries{0};     // an L2 step failed and was sent again
   std::atomic<uint64_t> status_updates{0};
   std::atomic<uint64_t> setup_errors{0};      // publication/slot statements refused
+  std::atomic<uint64_t> visibility_waits{0};  // snapshots that found a decoded commit running
 };
 
 class Changefeed {
@@ -117,6 +121,8 @@ class Changefeed {
   static constexpr size_t kTxnRowsMax = 100'000;
   // A moved flush position is told at most this often (and at least every status interval).
   static constexpr int64_t kStatusMinMs = 10;
+  // While a decoded transaction is not yet visible, its visibility is asked again this often.
+  static constexpr int64_t kVisibleRetryMs = 1;
 
  private:
   void run();
@@ -131,6 +137,9 @@ class Changefeed {
   bool handle_pgoutput(std::string_view msg, uint64_t wal_start);
   void commit_txn(uint64_t end_lsn, int64_t commit_unix_us);
   bool enqueue(ChangefeedTxn txn);
+  // Hands the held transactions that are visible now to worker 0, in commit order; false when
+  // the snapshot could not be taken (the lock's connection failed).
+  bool release_visible();
   bool send_status(bool reply_requested);
   void poll_slot();
   void wait_ms(int64_t ms);  // sleeps, woken early by stop()
@@ -157,6 +166,9 @@ class Changefeed {
   const struct PolicySnapshot* mapped_from_ = nullptr;  // the policies map_ was built from
   RelationCache relations_;
   ChangefeedTxn txn_;  // the transaction being decoded
+  uint32_t txn_xid_ = 0;
+  // Decoded, waiting to be visible to new snapshots (with their xids), oldest first.
+  std::deque<std::pair<ChangefeedTxn, uint32_t>> held_;
   std::vector<uint64_t> txn_tables_;  // its changes per table of map_ (INFO's, once per commit)
   bool in_txn_ = false;
   bool txn_overflow_ = false;

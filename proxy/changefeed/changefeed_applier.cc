@@ -17,9 +17,10 @@ constexpr std::string_view kVersionPrefix = "__strata:ver:";
 constexpr std::string_view kStrataKeys = "__strata:";
 
 // Rows of many transactions in one call, in commit order. KEYS: per row its value key and
-// its version key. ARGV: the fresh version, fence ms, then per row: kind ('v' the row has a
-// value, 'd' deleted, 'i' changed without its value), the row's version, the row's value, '1'
-// to install the value, its TTL in ms (0: none).
+// its version key. ARGV: fence ms, then per row: kind ('v' the row has a value, 'd' deleted,
+// 'i' changed without its value), the row's version, the row's value, '1' to install the
+// value, its TTL in ms (0: none), its fresh version (one per row: two changes of a key in one
+// call reach peers as two versions, the later one newer).
 // Versions are compared as decimal strings of equal length: Lua's numbers are doubles and
 // versions need 64 bits.
 // Reply: one digit per row: 0 L2 already held the row (nothing done), 1 invalidated and
@@ -32,7 +33,7 @@ end
 local out = {}
 for r = 1, #KEYS / 2 do
   local key, vkey = KEYS[2 * r - 1], KEYS[2 * r]
-  local a = 2 + 5 * (r - 1)
+  local a = 1 + 6 * (r - 1)
   local kind, ver, value, install, ttl = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], tonumber(ARGV[a + 5])
   local cur = redis.call('GET', vkey)
   local same = false
@@ -43,19 +44,19 @@ for r = 1, #KEYS / 2 do
   if same then
     out[r] = '0'
   else
-    local f = ARGV[1]
+    local f = ARGV[a + 6]
     if cur and newer(cur, f) then f = cur end
     if install == '1' then
       if ttl > 0 then
         redis.call('SET', key, value, 'PX', ttl)
-        redis.call('SET', vkey, f, 'PX', math.max(ttl, tonumber(ARGV[2])))
+        redis.call('SET', vkey, f, 'PX', math.max(ttl, tonumber(ARGV[1])))
       else
         redis.call('SET', key, value)
         redis.call('SET', vkey, f)
       end
       out[r] = '2'
     else
-      redis.call('SET', vkey, f, 'PX', ARGV[2])
+      redis.call('SET', vkey, f, 'PX', ARGV[1])
       redis.call('DEL', key)
       out[r] = '1'
     end
@@ -163,17 +164,15 @@ void ChangefeedApplier::send_rows(std::vector<RowRef>& refs, bool retry) {
 // A retried row (its batch failed) only invalidates: a later transaction's batch may have
 // reached Redis before it, and an older value must never be installed over a newer one.
 void ChangefeedApplier::send_batch(std::span<const RowRef> batch, bool retry) {
-  const uint64_t fresh = ctx_.clock->next();
-  std::vector<std::string> owned;  // vkeys, versions, TTLs: alive until call() copies them
-  owned.reserve(batch.size() * 3 + 3);
+  // vkeys, versions, TTLs, fresh versions: alive until call() copies them (never reallocated)
+  std::vector<std::string> owned;
+  owned.reserve(batch.size() * 4 + 2);
   owned.push_back(std::to_string(batch.size() * 2));
-  owned.push_back(std::to_string(fresh));
   owned.push_back(std::to_string(feed_->fence_ms()));
   std::vector<std::string_view> keys, argv;
   keys.reserve(batch.size() * 2);
-  argv.reserve(batch.size() * 5 + 2);
+  argv.reserve(batch.size() * 6 + 1);
   argv.push_back(owned[1]);
-  argv.push_back(owned[2]);
   for (const RowRef& r : batch) {
     const ChangefeedRow& row = r.p->txn.rows[r.i];
     const PolicyEntry& e = ctx_.registry->current()->match(row.key);
@@ -190,6 +189,9 @@ void ChangefeedApplier::send_batch(std::span<const RowRef> batch, bool retry) {
     argv.push_back(row.value);
     argv.push_back(install ? "1" : "0");
     owned.push_back(std::to_string(e.policy.ttl_ms));
+    argv.push_back(owned.back());
+    const uint64_t fresh = ctx_.clock->next();
+    owned.push_back(std::to_string(fresh));
     argv.push_back(owned.back());
     r.p->rows[r.i] = Outcome::kWaiting;
     r.p->versions[r.i] = fresh;

@@ -15,7 +15,10 @@ Phases:
   change committed meanwhile is missed;
 - pg restart: PostgreSQL restarted; the feed resumes and changes after it are seen;
 - slot dropped by hand: the slot is recreated, every mapped prefix is dropped from the caches,
-  and it is counted (never silently)."""
+  and it is counted (never silently);
+- stale reads: changefeed_checker.py for kCheckerSeconds on the same servers -- writers
+  changing strata_kv in SQL, readers on A and B -- no read staler than its bound after the
+  commit, with enough changes and reads checked (STRATA_CF_CHECK_SECONDS overrides)."""
 
 import os
 import sys
@@ -23,13 +26,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import changefeed_checker  # noqa: E402
 import harness  # noqa: E402
 import harness_nats  # noqa: E402
 import harness_pg  # noqa: E402
-from policy_util import base_config, bulk, finish, policy_block, q, run_phases  # noqa: E402
+from policy_util import bulk, finish, policy_block, q, run_phases  # noqa: E402
 
 kSeenS = 3.0  # a committed change is seen through GET within this (p99 is a few ms)
 kSlot = "strata_cf_test"
+kCheckerSeconds = float(os.environ.get("STRATA_CF_CHECK_SECONDS", "15"))
 
 kItemsSchema = """
 CREATE TABLE IF NOT EXISTS items(id text PRIMARY KEY, body text, ver bigint);
@@ -39,18 +44,10 @@ CREATE TABLE IF NOT EXISTS strata_kv(key text PRIMARY KEY, value bytea, version 
 
 
 def config(pg, nats, instance):
-    nats_table = (f'[nats]\nurl = "{harness_nats.url(nats)}"\ninstance = "{instance}"\n'
-                  "heartbeat_ms = 50\nmax_staleness_ms = 400\nreconnect_wait_ms = 100\n\n")
-    pg_extra = (f'changefeed = true\nchangefeed_slot = "{kSlot}"\n'
-                f'changefeed_publication = "{kSlot}"\nchangefeed_status_interval_ms = 200\n'
-                "changefeed_takeover_ms = 200\n")
-    return nats_table + base_config(pg, [
-        policy_block("cf:", "write-through"),
-        policy_block("cn:", "write-through", l2=False),
-        policy_block("cu:", "write-through", sync="update"),
+    """The checker's (cf: L1+L2, cn: L1 only, cu: sync = "update") plus items' it:."""
+    return changefeed_checker.config(pg, nats, instance, slot=kSlot, extra_policies=[
         policy_block("it:", "write-through", table="items", key_column="id",
-                     value_column="body", version_column="ver"),
-    ], journal_dir=f"journal-{instance}", postgres_extra=pg_extra)
+                     value_column="body", version_column="ver")])
 
 
 def info(c):
@@ -246,6 +243,15 @@ def slot_dropped(chk, pg, a, b):
     chk.ok(drops > 0, "prefix drops counted", str(drops))
 
 
+def stale_reads(chk, pg, a, b):
+    res = changefeed_checker.run(kCheckerSeconds, pg=pg, ports={"A": a.port, "B": b.port})
+    changefeed_checker.report(res)
+    chk.eq(res["stale"], 0, f"no read staler than {res['bound_ms']} ms after the commit")
+    chk.eq(res["unknown"], 0, "every value read was committed")
+    chk.ok(res["ok"], "the checker passes (enough changes, reads and L1 hits; no failure)",
+           res["problems"])
+
+
 def main():
     chk = harness.Checks()
     if harness.fake_run():
@@ -267,7 +273,8 @@ def main():
         conns[:] = takeover(chk, pg, sa, sb, conns, nats)
     run_phases(chk, [(do_takeover, ())])
     run_phases(chk, [(pg_restart, (chk, pg, conns[0], conns[1])),
-                     (slot_dropped, (chk, pg, conns[0], conns[1]))])
+                     (slot_dropped, (chk, pg, conns[0], conns[1])),
+                     (stale_reads, (chk, pg, conns[0], conns[1]))])
     return finish(chk, [sa, sb, nats, redis, pg])
 
 
