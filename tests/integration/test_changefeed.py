@@ -43,9 +43,16 @@ CREATE TABLE IF NOT EXISTS strata_kv(key text PRIMARY KEY, value bytea, version 
 """
 
 
+kWsPorts = {}  # instance -> its WebSocket port (cf: readable without a token)
+
+
 def config(pg, nats, instance):
-    """The checker's (cf: L1+L2, cn: L1 only, cu: sync = "update") plus items' it:."""
-    return changefeed_checker.config(pg, nats, instance, slot=kSlot, extra_policies=[
+    """The checker's (cf: L1+L2, cn: L1 only, cu: sync = "update") plus items' it:, and a
+    WebSocket listener."""
+    kWsPorts.setdefault(instance, harness.free_port())
+    ws = (f'[websocket]\nport = {kWsPorts[instance]}\nsecret = "cf-secret"\n'
+          'public_read = "cf:"\n\n')
+    return ws + changefeed_checker.config(pg, nats, instance, slot=kSlot, extra_policies=[
         policy_block("it:", "write-through", table="items", key_column="id",
                      value_column="body", version_column="ver")])
 
@@ -208,6 +215,7 @@ def takeover(chk, pg, sa, sb, conns, nats):
     dead.start()
     dead_c = harness.Conn(dead.port)
     harness.wait_for(lambda: harness_nats.sync_int(dead_c, "sync_connected") == 1, timeout=10)
+    harness.wait_for(lambda: info(dead_c).get("changefeed_state") == "standby", timeout=10)
     chk.eq(info(dead_c).get("changefeed_state"), "standby", "the restarted instance stands by")
     return (dead_c, live_c) if r is a else (live_c, dead_c)
 
@@ -252,6 +260,36 @@ def stale_reads(chk, pg, a, b):
            res["problems"])
 
 
+def subscribers(chk, pg, a, b, ws_port):
+    """A WebSocket subscriber (on B, the instance that may not read the feed) and a RESP3
+    CLIENT TRACKING client hear a change made in psql."""
+    import ws_raw
+    sub, _ = ws_raw.open_ws(ws_port)
+    sub.send({"t": "sub", "id": 1, "key": "cf:live"})
+    warm((a, b), "cf:live", "v0")
+    got = sub.recv_until(lambda m: m.get("t") == "subscribed" and m.get("id") == 1, 5)
+    chk.ok(bool(got), "ws: subscribed on B")
+    sub.drain(0.3)
+    tracker = harness.Conn(b.port)
+    tracker.call("HELLO", "3")
+    tracker.call("CLIENT", "TRACKING", "ON")
+    chk.eq(tracker.call("GET", "cf:live"), bulk("v0"), "tracking: read (now tracked)")
+    pg.sql("UPDATE strata_kv SET value = 'from-sql' WHERE key = 'cf:live'")
+    try:
+        msgs = sub.recv_until(lambda m: m.get("t") == "c" and m.get("k") == "cf:live" and
+                              m.get("v") == "from-sql", 5)
+        chk.ok(bool(msgs), "ws: the subscriber on B hears the psql change with its value")
+    except Exception as e:  # noqa: BLE001 (reported as a failed check)
+        chk.ok(False, "ws: the subscriber on B hears the psql change", repr(e))
+    tracker.settimeout(5)
+    push = tracker.read()
+    chk.ok(b"invalidate" in push and b"cf:live" in push,
+           "tracking: an invalidation push for the psql change", push)
+    chk.eq(tracker.call("GET", "cf:live"), bulk("from-sql"), "tracking: the next read is fresh")
+    sub.close()
+    tracker.close()
+
+
 def main():
     chk = harness.Checks()
     if harness.fake_run():
@@ -266,7 +304,8 @@ def main():
     readers = sum(info(c).get("changefeed_reader") == "1" for c in (a, b))
     chk.eq(readers, 1, "exactly one reader")
     run_phases(chk, [(direct, (chk, pg, a, b)), (txn, (chk, pg, a, b)),
-                     (own_writes, (chk, pg, a, b))])
+                     (own_writes, (chk, pg, a, b)),
+                     (subscribers, (chk, pg, a, b, kWsPorts["B"]))])
     conns = [a, b]
 
     def do_takeover():
