@@ -179,10 +179,22 @@ bool Worker::init(std::string* err, std::string* driver_note) {
 void Worker::run() noexcept {
   set_thread_seam(&seam_);
   // Clients are accepted only now: everything shared was prepared before any worker runs.
-  loop_.driver().listen(listen_fd_);                          // listener 0: RESP
-  if (ws_listen_fd_ >= 0) loop_.driver().listen(ws_listen_fd_);  // listener 1: WebSocket
+  // In front of Redis, once this worker's upstream is connected too (or after the connect
+  // timeout): a client that connects at start waits in the listen backlog for a moment rather
+  // than get "upstream unavailable (connecting)" for its first commands.
+  loop_.refresh_clock();
+  accept_deadline_ms_ = loop_.now_ms() + options().upstream_connect_timeout_ms;
+  maybe_start_accepting(loop_.now_ms());
   loop_.run(stop_);
   set_thread_seam(nullptr);
+}
+
+void Worker::maybe_start_accepting(int64_t now_ms) {
+  if (accepting_) return;
+  if (upstream_ && !upstream_->available() && now_ms < accept_deadline_ms_) return;
+  accepting_ = true;
+  loop_.driver().listen(listen_fd_);                             // listener 0: RESP
+  if (ws_listen_fd_ >= 0) loop_.driver().listen(ws_listen_fd_);  // listener 1: WebSocket
 }
 
 void Worker::request_stop() {
@@ -191,6 +203,7 @@ void Worker::request_stop() {
 }
 
 void Worker::end_of_iteration(int64_t now_ms) {
+  if (!accepting_) maybe_start_accepting(now_ms);
   if (tiers_) tiers_->end_of_iteration(now_ms);
   if (publisher_) publisher_->flush();  // this iteration's changes, one message per partition
   if (changefeed_) changefeed_->report();  // applied and published: may be confirmed now
@@ -236,6 +249,7 @@ void Worker::on_accept(int fd, uint32_t listener) {
 }
 
 void Worker::on_tick(int64_t now_ms) {
+  if (!accepting_) maybe_start_accepting(now_ms);
   if (publisher_) publisher_->on_tick(now_ms);
   if (now_ms - last_housekeeping_ms_ < kHousekeepingEveryMs) return;
   if (ws_) ws_->on_tick(now_ms);

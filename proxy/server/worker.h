@@ -79,6 +79,9 @@ class Worker final : public LoopOwner, public FrontHost {
   Loop loop_;
   int listen_fd_ = -1;
   std::atomic<bool> stop_{false};
+  bool accepting_ = false;         // the listeners are armed
+  int64_t accept_deadline_ms_ = 0;  // ... at the latest then, upstream connected or not
+  void maybe_start_accepting(int64_t now_ms);
   int64_t last_housekeeping_ms_ = 0;
   ChangeSeam seam_;
   FrontContext front_;
