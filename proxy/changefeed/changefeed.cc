@@ -687,16 +687,24 @@ bool Changefeed::release_visible() {
   // "xmin:xmax:xip,...", 64-bit (an epoch above pgoutput's 32-bit xids). A transaction is
   // visible to new snapshots once it is below xmax (the newest completed one + 1: a commit
   // already streamed can still be at or past it) and not in the xip list (running).
+  // (txid_current_snapshot: the same text as pg_current_snapshot, on every version since 8.3.)
   std::string snap, err;
-  if (!exec_value(lock_conn_, "SELECT pg_current_snapshot()::text", {}, &snap, &err)) {
-    STRATA_LOG_WARN("changefeed: snapshot: %s", err.c_str());
-    return false;
-  }
+  const bool ok = exec_value(lock_conn_, "SELECT txid_current_snapshot()::text", {}, &snap, &err);
+  if (!ok && PQstatus(lock_conn_) != CONNECTION_OK) return false;
   const size_t c1 = snap.find(':');
   const size_t c2 = c1 == std::string::npos ? std::string::npos : snap.find(':', c1 + 1);
-  if (c2 == std::string::npos) {
-    STRATA_LOG_WARN("changefeed: snapshot: unexpected '%s'", snap.c_str());
-    return false;
+  if (!ok || c2 == std::string::npos) {
+    // Refused or not understood: the transactions go unchecked rather than not at all.
+    if (!snapshot_warned_) {
+      STRATA_LOG_WARN("changefeed: snapshot: %s; changes are applied without waiting for "
+                      "their visibility", ok ? snap.c_str() : err.c_str());
+      snapshot_warned_ = true;
+    }
+    while (!held_.empty()) {
+      enqueue(std::move(held_.front().first));
+      held_.pop_front();
+    }
+    return true;
   }
   const uint64_t xmax = std::strtoull(snap.c_str() + c1 + 1, nullptr, 10);
   std::vector<uint64_t> running;

@@ -138,7 +138,7 @@ class Changefeed {
   void commit_txn(uint64_t end_lsn, int64_t commit_unix_us);
   bool enqueue(ChangefeedTxn txn);
   // Hands the held transactions that are visible now to worker 0, in commit order; false when
-  // the snapshot could not be taken (the lock's connection failed).
+  // the lock's connection failed.
   bool release_visible();
   bool send_status(bool reply_requested);
   void poll_slot();
@@ -168,6 +168,7 @@ class Changefeed {
   uint32_t txn_xid_ = 0;
   // Decoded, waiting to be visible to new snapshots (with their xids), oldest first.
   std::deque<std::pair<ChangefeedTxn, uint32_t>> held_;
+  bool snapshot_warned_ = false;
   std::vector<uint64_t> txn_tables_;  // its changes per table of map_ (INFO's, once per commit)
   bool in_txn_ = false;
   bool txn_overflow_ = false;
