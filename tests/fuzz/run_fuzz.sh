@@ -11,7 +11,7 @@ build="${root}/build/fuzz"
 cmake -S "${root}" -B "${build}" -G Ninja -DSTRATA_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_C_COMPILER=clang-14 >/dev/null
 ninja -C "${build}" resp_parser_fuzz reply_scanner_fuzz sync_event_fuzz reply_shape_fuzz \
-  ws_frame_fuzz http_upgrade_fuzz ws_message_fuzz utf8_fuzz pgoutput_fuzz
+  ws_frame_fuzz http_upgrade_fuzz ws_message_fuzz utf8_fuzz pgoutput_fuzz base64_fuzz
 
 mkdir -p "${build}/artifacts"
 run() {
@@ -43,4 +43,5 @@ run http_upgrade_fuzz http_upgrade http.dict
 run ws_message_fuzz ws_message ws_message.dict
 run utf8_fuzz utf8 ws_message.dict
 run pgoutput_fuzz pgoutput pgoutput.dict
+run base64_fuzz base64 base64.dict
 echo "fuzz: all targets ran ${seconds}s clean"
