@@ -54,20 +54,12 @@ int64_t lock_key_of(std::string_view slot) {
 // conninfo (key=value or a URI) with our own parameters on top.
 PGconn* connect_pg(const policies::PostgresConfig& pg, bool replication, const char* app) {
   const std::string timeout = std::to_string(std::max<uint32_t>(1, (pg.connect_timeout_ms + 999) / 1000));
-  const char* keys[] = {"dbname", "connect_timeout", "application_name", "replication",
-                        "keepalives_idle", "keepalives_interval", "keepalives_count", nullptr};
-  const char* values[] = {pg.conninfo.c_str(), timeout.c_str(), app,
-                          replication ? "database" : nullptr, "5", "2", "3", nullptr};
-  if (!replication) {  // no "replication" key at all: drop it and the ones after it shift
-    keys[3] = "keepalives_idle";
-    values[3] = "5";
-    keys[4] = "keepalives_interval";
-    values[4] = "2";
-    keys[5] = "keepalives_count";
-    values[5] = "3";
-    keys[6] = nullptr;
-    values[6] = nullptr;
-  }
+  // The replication key goes last, only when wanted: the list ends at the first null.
+  const char* keys[] = {"dbname", "connect_timeout", "application_name", "keepalives_idle",
+                        "keepalives_interval", "keepalives_count", "replication", nullptr};
+  const char* values[] = {pg.conninfo.c_str(), timeout.c_str(), app, "5", "2", "3",
+                          replication ? "database" : nullptr, nullptr};
+  if (!replication) keys[6] = nullptr;
   return PQconnectdbParams(keys, values, /*expand_dbname=*/1);
 }
 
@@ -488,7 +480,7 @@ void Changefeed::stream() {
                              (all_applied() && idle_lsn_ > reported_lsn_);
     const int64_t since = mono_ms() - last_status_ms_;
     if ((flush_moved && since >= kStatusMinMs) || since >= interval) {
-      if (!send_status(false)) break;
+      if (!send_status()) break;
     }
     if (mono_ms() - last_slot_poll_ms_ >= interval) {
       poll_slot();
@@ -529,14 +521,14 @@ bool Changefeed::handle_copy(std::string_view payload) {
     received_lsn_info_.store(received_lsn_, std::memory_order_relaxed);
     lag_bytes_.store(static_cast<int64_t>(server_wal_end_ - std::min(server_wal_end_, reported_lsn_)),
                      std::memory_order_relaxed);
-    return m.reply_requested ? send_status(true) : true;
+    return m.reply_requested ? send_status() : true;
   }
   received_lsn_ = std::max(received_lsn_, m.wal_start);
   received_lsn_info_.store(received_lsn_, std::memory_order_relaxed);
-  return handle_pgoutput(m.data, m.wal_start);
+  return handle_pgoutput(m.data);
 }
 
-bool Changefeed::handle_pgoutput(std::string_view data, uint64_t) {
+bool Changefeed::handle_pgoutput(std::string_view data) {
   protocol::PgoutMessage m;
   protocol::PgError e = protocol::decode_pgoutput(data, &m);
   if (!e.ok()) return decode_failed("pgoutput message", e);
@@ -752,7 +744,7 @@ bool Changefeed::enqueue(ChangefeedTxn txn) {
   return true;
 }
 
-bool Changefeed::send_status(bool) {
+bool Changefeed::send_status() {
   if (repl_conn_ == nullptr) return false;
   uint64_t flushed = applied_lsn_.load(std::memory_order_acquire);
   if (all_applied()) flushed = std::max(flushed, idle_lsn_);

@@ -134,13 +134,13 @@ class Changefeed {
   void stream();
   bool handle_copy(std::string_view payload);
   bool decode_failed(const char* what, const protocol::PgError& e);
-  bool handle_pgoutput(std::string_view msg, uint64_t wal_start);
+  bool handle_pgoutput(std::string_view msg);
   void commit_txn(uint64_t end_lsn, int64_t commit_unix_us);
   bool enqueue(ChangefeedTxn txn);
   // Hands the held transactions that are visible now to worker 0, in commit order; false when
   // the lock's connection failed.
   bool release_visible();
-  bool send_status(bool reply_requested);
+  bool send_status();
   void poll_slot();
   void wait_ms(int64_t ms);  // sleeps, woken early by stop()
   void lose_lead(const std::string& why);
