@@ -94,8 +94,11 @@ void ClientConn::consume(std::string_view input, bool from_carry) {
     const size_t c = parser_.consumed();
     if (st == protocol::ParseStatus::kDone) {
       // More commands behind this one (a pipeline): start fetching what their lookups read.
-      // A lone command (no pipeline) never pays for the look ahead.
-      if (const size_t next = used + c; next < input.size() && next >= prefetched_to) {
+      // A lone command (no pipeline) never pays for the look ahead, nor does a pipeline of
+      // forwarded commands (pipelines repeat one command: the previous one's kind decides).
+      if (const size_t next = used + c;
+          next < input.size() && next >= prefetched_to &&
+          (last_spec_ == nullptr || last_spec_->native != nullptr)) {
         prefetched_to = next + prefetch_ahead(input.substr(next));
       }
       execute(parser_.args(), input.substr(used, c));
