@@ -36,6 +36,15 @@ SlotId Shard::lookup(std::string_view key, uint64_t hash) const {
   return kNoSlot;
 }
 
+void Shard::prefetch_lookup(uint64_t hash, int stage) const {
+  const SlotId* head = &buckets_[bucket_of(hash)];
+  if (stage == 0) return prefetch(head);
+  const SlotId s = *head;
+  if (s == kNoSlot) return;
+  if (stage == 1) return prefetch(&slots_[s]);
+  prefetch(entry_at(s));
+}
+
 bool Shard::get(std::string_view key, uint64_t hash, int64_t now_ms, bool count_hit,
                 EntryView* out) {
   SlotId s = lookup(key, hash);

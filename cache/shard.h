@@ -49,6 +49,12 @@ class alignas(64) Shard final : private SlotInfo {
   void lock() { lock_.lock(); }
   void unlock() { lock_.unlock(); }
 
+  // A lookup of `hash` to come (a pipeline's next command): stage 0 prefetches its bucket,
+  // stage 1 the chain's first slot, stage 2 that slot's entry; each stage reads what the one
+  // before fetched. A hint: contents, counters and the policy's state stay as they are. Under
+  // the shard's lock.
+  void prefetch_lookup(uint64_t hash, int stage) const;
+
   bool get(std::string_view key, uint64_t hash, int64_t now_ms, bool count_hit, EntryView* out);
   uint64_t set(std::string_view key, uint64_t hash, std::string_view value, int64_t expire_at_ms);
   bool set_expire(std::string_view key, uint64_t hash, int64_t expire_at_ms, int64_t now_ms);

@@ -185,6 +185,18 @@ std::unique_ptr<Txn> Store::lock(std::span<const std::string_view> keys) {
   return std::unique_ptr<Txn>(new Txn(this, picked, clock_->now_ms()));
 }
 
+void Store::prefetch(std::span<const LookupHint> hints) {
+  const size_t n = std::min(hints.size(), kPrefetchMax);
+  for (int stage = 0; stage < 3; ++stage) {
+    for (size_t i = 0; i < n; ++i) {
+      Shard& s = *shards_[hints[i].shard];
+      s.lock();
+      s.prefetch_lookup(hints[i].hash, stage);
+      s.unlock();
+    }
+  }
+}
+
 uint64_t Store::begin_fill(std::string_view key) {
   auto txn = lock(key);
   uint64_t h;

@@ -142,6 +142,21 @@ class Store {
   // hash == hash_key(key) (Txn::read and find take it too: a GET hashes its key once).
   std::unique_ptr<Txn> lock(std::string_view key, uint64_t hash);
 
+  // Prefetching for the lookups of a pipeline's next commands, while the current one runs:
+  // hint() names where a key's lookup goes; prefetch() fetches toward the CPU cache what those
+  // lookups will read, in stages over all of them, so that their memory latencies overlap
+  // instead of adding up. A hint: no contents, counters or eviction state change.
+  struct LookupHint {
+    uint32_t shard = 0;
+    uint64_t hash = 0;
+  };
+  static constexpr size_t kPrefetchMax = 16;  // hints one prefetch() takes; more are ignored
+  LookupHint hint(std::string_view key) const {
+    const uint64_t h = hash_key(key);
+    return LookupHint{shard_index(key, h), h};
+  }
+  void prefetch(std::span<const LookupHint> hints);
+
   // A fill lease (as memcache's leases): taken before an upstream read, honoured only if no
   // write or invalidation touched the key since. Tokens are never 0.
   uint64_t begin_fill(std::string_view key);

@@ -82,6 +82,7 @@ void ClientConn::consume(std::string_view input, bool from_carry) {
   if (in_consume_) return;
   in_consume_ = true;
   size_t used = 0;
+  size_t prefetched_to = 0;  // the commands before this offset had their lookups prefetched
   while (used < input.size() && kind_ == ClientStateKind::kReading && !closed_) {
     protocol::ParseStatus st = parser_.feed(input.substr(used));
     if (st == protocol::ParseStatus::kNeedMore) break;
@@ -92,6 +93,14 @@ void ClientConn::consume(std::string_view input, bool from_carry) {
     }
     const size_t c = parser_.consumed();
     if (st == protocol::ParseStatus::kDone) {
+      // More commands behind this one (a pipeline): start fetching what their lookups read.
+      // A lone command (no pipeline) never pays for the look ahead, nor does a pipeline of
+      // forwarded commands (pipelines repeat one command: the previous one's kind decides).
+      if (const size_t next = used + c;
+          next < input.size() && next >= prefetched_to &&
+          (last_spec_ == nullptr || last_spec_->native != nullptr)) {
+        prefetched_to = next + prefetch_ahead(input.substr(next));
+      }
       execute(parser_.args(), input.substr(used, c));
       if (kind_ == ClientStateKind::kHeld) {  // not run: it stays in carry_ until resumed
         parser_.reset();
@@ -120,6 +129,38 @@ void ClientConn::consume(std::string_view input, bool from_carry) {
   if (!out_.empty()) mark_dirty();
 }
 
+const CommandSpec* ClientConn::spec_of(std::string_view name) {
+  const CommandSpec* spec = last_spec_;
+  if (spec == nullptr || spec->name.size() != name.size() ||
+      strncasecmp(spec->name.data(), name.data(), name.size()) != 0) {
+    spec = find_command(name);
+    if (spec != nullptr) last_spec_ = spec;
+  }
+  return spec;
+}
+
+size_t ClientConn::prefetch_ahead(std::string_view rest) {
+  // One per worker thread: a connection keeps no second parser (idle connections stay small).
+  thread_local protocol::RespParser ahead;
+  cache::Store::LookupHint hints[cache::Store::kPrefetchMax];
+  size_t n = 0;
+  size_t used = 0;
+  while (n < std::size(hints) && used < rest.size()) {
+    ahead.reset();
+    if (ahead.feed(rest.substr(used)) != protocol::ParseStatus::kDone) break;
+    used += ahead.consumed();
+    const Args args = ahead.args();
+    if (args.size() < 2) continue;
+    // Commands strata serves itself look their first key up in L1; forwarded ones don't.
+    const CommandSpec* spec = spec_of(args[0]);
+    if (spec == nullptr || spec->native == nullptr || spec->first_key != 1) continue;
+    hints[n++] = ctx_->store->hint(args[1]);
+  }
+  ahead.reset();
+  if (n > 1) ctx_->store->prefetch(std::span(hints, n));
+  return used;
+}
+
 void ClientConn::protocol_error(std::string_view message) {
   bump(ctx_->stats->protocol_errors);
   std::string* target = reply_target();
@@ -132,13 +173,7 @@ void ClientConn::protocol_error(std::string_view message) {
 }
 
 bool ClientConn::execute(std::span<const std::string_view> args, std::string_view raw) {
-  // Pipelines repeat one command: check the last one before the table's binary search.
-  const CommandSpec* spec = last_spec_;
-  if (spec == nullptr || spec->name.size() != args[0].size() ||
-      strncasecmp(spec->name.data(), args[0].data(), args[0].size()) != 0) {
-    spec = find_command(args[0]);
-    if (spec != nullptr) last_spec_ = spec;
-  }
+  const CommandSpec* spec = spec_of(args[0]);
   if (spec != nullptr && (spec->flags & kSlow) != 0 && must_hold(*spec)) {
     set_state(ClientStateKind::kHeld);
     return false;

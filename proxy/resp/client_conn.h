@@ -109,6 +109,12 @@ class ClientConn final : public Endpoint, public ReplySink {
   void consume(std::string_view input, bool from_carry);
   // Executes one command; false when the connection must stop reading (state changed).
   bool execute(std::span<const std::string_view> args, std::string_view raw);
+  // The table entry of a command name; pipelines repeat one command, so the previous one is
+  // checked before the table's search.
+  const CommandSpec* spec_of(std::string_view name);
+  // The complete commands at the start of `rest` (a pipeline's next ones): the L1 lookups of
+  // those strata serves itself are prefetched. Returns the bytes looked at.
+  size_t prefetch_ahead(std::string_view rest);
   // execute's second half, once the command is counted, authorized and tracked.
   bool dispatch(const CommandSpec* spec, std::span<const std::string_view> args,
                 std::string_view raw);

@@ -18,6 +18,7 @@
 #include "proxy/commands/command.h"
 #include "proxy/loop/io_driver.h"
 #include "proxy/postgres/pg_pool.h"
+#include "proxy/tiers/slot_pool.h"
 #include "proxy/tiers/tier_shared.h"
 #include "proxy/loop/reply_sink.h"
 #include "proxy/redis/upstream.h"
@@ -135,9 +136,6 @@ class Tiers {
     int64_t count = 0;
     bool reply_count = false;  // integer reply (DEL, EXISTS); else +OK
     std::string error;         // the first error, as a RESP error line
-    // A part of another Multi (one key's write of an MSET/DEL): when done, it settles that one
-    // with a count of 0 or 1 (the key existed) instead of replying.
-    uint64_t part_of = 0;
   };
 
   // Reads. L1 serves and takes the key unless its policy keeps it out, or the sync bus has
@@ -207,8 +205,7 @@ class Tiers {
     policies::PlannedStep step;
   };
   void write(WriteReq req);
-  uint64_t new_run(WriteRun** run);
-  WriteRun* run_of(uint64_t id);  // null once the run finished
+  WriteRun* run_of(uint64_t id) { return runs_.find(id); }  // null once the run finished
   void next_stage(uint64_t id, WriteRun* run);
   // A synchronous step reports before returning; false: it went asynchronous (or parked) and
   // reports later through step_done.
@@ -269,7 +266,7 @@ class Tiers {
   std::unordered_map<std::string, std::unique_ptr<Flight>> flights_;
   uint64_t next_flight_ = 1;
   std::string lease_owner_;  // this worker's part of its lease tokens: random per start
-  std::unordered_map<uint64_t, Multi> multis_;
+  SlotPool<Multi> multis_;  // a single-key write's too: no allocation per command
   // STRATA RANGE reads in flight: each position read through the tiers, the reply once all are.
   struct RangeRead {
     Token client;
@@ -281,16 +278,9 @@ class Tiers {
   std::unordered_map<uint64_t, RangeRead> ranges_;
   uint64_t next_range_ = 1;
   void range_part(const Waiter& w, bool found, std::string_view value, std::string_view error);
-  uint64_t next_multi_ = 1;
-  // Writes in flight, in reused slots (a write allocates no record of its own): a run's id is
-  // its slot and the slot's generation, so a callback of a finished run finds nothing.
-  struct RunSlot {
-    uint32_t gen = 1;
-    bool live = false;
-    WriteRun run;
-  };
-  std::vector<std::unique_ptr<RunSlot>> run_slots_;  // stable addresses: steps keep views
-  std::vector<uint32_t> free_runs_;
+  // Writes in flight (a write allocates no record of its own): a callback of a finished run
+  // finds nothing.
+  SlotPool<WriteRun> runs_;
   std::deque<Parked> parked_;  // write-behind writes waiting for queue room, in arrival order
   struct FlushWaiter {
     Token client;

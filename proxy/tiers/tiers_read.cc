@@ -88,6 +88,18 @@ const char* unstorable_key(std::string_view k) {
   return nullptr;
 }
 
+// A command's keys; a single-key command's is args[1], with no vector (`storage` is for the
+// others).
+std::span<const std::string_view> keys_of(const CommandSpec& spec, Args args,
+                                          std::vector<std::string_view>* storage) {
+  if ((spec.flags & kMovableKeys) == 0 && spec.first_key == 1 && spec.last_key == 1 &&
+      args.size() > 1) {
+    return args.subspan(1, 1);
+  }
+  command_keys(spec, args, storage);
+  return *storage;
+}
+
 std::string printable(std::string_view k) {
   std::string out;
   for (unsigned char c : k.substr(0, 64)) {
@@ -104,6 +116,7 @@ std::string printable(std::string_view k) {
 
 }  // namespace tiers_detail
 
+using tiers_detail::keys_of;
 using tiers_detail::printable;
 using tiers_detail::unstorable_key;
 
@@ -116,8 +129,8 @@ bool Tiers::route(ReplySink* c, const CommandSpec& spec, Args args) {
       !snap->match(args[1]).policy.uses_postgres()) {
     return false;
   }
-  std::vector<std::string_view> keys;
-  command_keys(spec, args, &keys);
+  std::vector<std::string_view> key_list;
+  const std::span<const std::string_view> keys = keys_of(spec, args, &key_list);
   const PolicyEntry* pg_entry = nullptr;  // of pg_key, the first key under a PostgreSQL policy
   std::string_view pg_key;
   for (std::string_view k : keys) {
@@ -345,8 +358,8 @@ std::optional<std::string_view> Tiers::postgres_key(const CommandSpec& spec, Arg
   if (!snap->any_postgres || (spec.first_key == 0 && (spec.flags & kMovableKeys) == 0)) {
     return std::nullopt;
   }
-  std::vector<std::string_view> keys;
-  command_keys(spec, args, &keys);
+  std::vector<std::string_view> key_list;
+  const std::span<const std::string_view> keys = keys_of(spec, args, &key_list);
   for (std::string_view k : keys) {
     if (snap->match(k).policy.uses_postgres()) return k;
   }
@@ -657,8 +670,9 @@ void Tiers::release_key(const std::string& key) {
 // ---- multi-part replies ----
 
 uint64_t Tiers::new_multi(ReplySink* c, uint32_t parts, bool reply_count) {
-  const uint64_t id = next_multi_++;
-  Multi& m = multis_[id];
+  Multi* mp = nullptr;
+  const uint64_t id = multis_.take(&mp);
+  Multi& m = *mp;
   m.client = c->sink_token();
   m.seq = c->reserve_reply();
   m.remaining = parts;
@@ -667,18 +681,15 @@ uint64_t Tiers::new_multi(ReplySink* c, uint32_t parts, bool reply_count) {
 }
 
 void Tiers::multi_done(uint64_t id, int64_t count, std::string_view error) {
-  auto it = multis_.find(id);
-  if (it == multis_.end()) return;
-  Multi& m = it->second;
+  Multi* found = multis_.find(id);
+  if (found == nullptr) return;
+  Multi& m = *found;
   m.count += count;
   if (!error.empty() && m.error.empty()) m.error = std::string(error);
   if (--m.remaining > 0) return;
   Multi done = std::move(m);
-  multis_.erase(it);
-  if (done.part_of != 0) {
-    multi_done(done.part_of, std::min<int64_t>(1, done.count), done.error);
-    return;
-  }
+  multis_.retire(id);
+  multis_.recycle(id);
   ReplySink* c = sink_of(*ctx_.loop, done.client);
   if (c == nullptr) return;
   if (!done.error.empty()) {

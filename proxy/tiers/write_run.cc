@@ -53,36 +53,13 @@ void Tiers::write(WriteReq req) {
   wr.now_ms = ctx_.loop->now_ms();
   wr.has_l2 = ctx_.upstream != nullptr;
   WriteRun* run = nullptr;
-  const uint64_t id = new_run(&run);
+  const uint64_t id = runs_.take(&run);
   run->plan = policies::plan_write(p, wr);
   run->req = std::move(req);
   // Later commands on the key wait until a write that goes to PostgreSQL first has settled.
   run->holds_key = run->plan.ack_waits_for_postgres();
   if (run->holds_key) ++busy_[run->req.key].writes;
   next_stage(id, run);
-}
-
-uint64_t Tiers::new_run(WriteRun** run) {
-  uint32_t slot;
-  if (!free_runs_.empty()) {
-    slot = free_runs_.back();
-    free_runs_.pop_back();
-  } else {
-    slot = static_cast<uint32_t>(run_slots_.size());
-    run_slots_.push_back(std::make_unique<RunSlot>());
-  }
-  RunSlot& rs = *run_slots_[slot];
-  rs.live = true;
-  rs.run = WriteRun{};
-  *run = &rs.run;
-  return (static_cast<uint64_t>(rs.gen) << 32) | slot;
-}
-
-Tiers::WriteRun* Tiers::run_of(uint64_t id) {
-  const auto slot = static_cast<uint32_t>(id);
-  if (slot >= run_slots_.size()) return nullptr;
-  RunSlot& rs = *run_slots_[slot];
-  return rs.live && rs.gen == static_cast<uint32_t>(id >> 32) ? &rs.run : nullptr;
 }
 
 // Issues every step of the next stage; the stage ends when each has reported: at once for a
@@ -349,14 +326,12 @@ bool Tiers::l2_step(uint64_t id, WriteRun& run, const PlannedStep& s) {
 void Tiers::finish_run(uint64_t id, WriteRun& run) {
   // Late callbacks of this run find nothing from here on; the slot is reused only once the
   // reply and the key's waiters (which may start writes of their own) are done with it.
-  RunSlot& rs = *run_slots_[static_cast<uint32_t>(id)];
-  rs.live = false;
-  ++rs.gen;
+  runs_.retire(id);
   if (!run.error.empty()) bump(run.req.entry->stats->write_errors);
   multi_done(run.req.multi, run.error.empty() ? run.count : 0, run.error);
   if (run.holds_key) settle_write(run.req.key);
   run.req = WriteReq{};  // the key's and value's memory goes back now, not at the slot's reuse
-  free_runs_.push_back(static_cast<uint32_t>(id));
+  runs_.recycle(id);
 }
 
 // Write-behind writers waiting for queue room, in arrival order: each reports its room step

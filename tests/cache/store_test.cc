@@ -84,6 +84,40 @@ TEST(StoreTest, ReadWithTheCallersHash) {
   EXPECT_GT(put(s, "a", "1"), vb);  // a rewrite, even of the same value, is a new version
 }
 
+// Prefetching a pipeline's lookups is a hint: present, absent, repeated and surplus keys, in
+// every partition, leave contents, counters and the eviction order as they were (an LRU store
+// whose oldest key was prefetched still evicts that key first).
+TEST(StoreTest, PrefetchChangesNothing) {
+  ManualClock clock;
+  StoreConfig c;
+  c.shards = 1;
+  c.eviction = "lru";
+  c.partitions.push_back({"p:", 0, "lru", 2});
+  c.maxmemory_bytes = 1 << 20;  // bounded, so the charge includes the LRU's share
+  const uint64_t one = Store(c, &clock).charged_bytes(4, 10);
+  c.maxmemory_bytes = 8 * one + one / 2;  // room for 8 entries, not 9
+  Store s(c, &clock);
+  for (int i = 0; i < 8; ++i) ASSERT_NE(put(s, "k" + std::to_string(i) + "xx", "0123456789"), 0u);
+  put(s, "p:1", "v");
+  const StoreStats before = s.stats();
+  std::vector<Store::LookupHint> hints;
+  for (const char* k : {"k0xx", "k0xx", "nope", "p:1", "p:2", "k7xx"}) hints.push_back(s.hint(k));
+  while (hints.size() < Store::kPrefetchMax + 5) hints.push_back(s.hint("k0xx"));
+  s.prefetch(hints);
+  s.prefetch({});
+  const StoreStats after = s.stats();
+  EXPECT_EQ(after.keys, before.keys);
+  EXPECT_EQ(after.used_bytes, before.used_bytes);
+  EXPECT_EQ(after.hits, before.hits);
+  EXPECT_EQ(after.misses, before.misses);
+  EXPECT_EQ(after.evictions, before.evictions);
+  EXPECT_TRUE(s.check_invariants());
+  ASSERT_NE(put(s, "k8xx", "0123456789"), 0u);  // over budget: the least recently used goes
+  EXPECT_EQ(get(s, "k0xx"), "<nil>");
+  EXPECT_EQ(get(s, "k1xx"), "0123456789");
+  EXPECT_EQ(get(s, "p:1"), "v");
+}
+
 TEST(StoreTest, EmptyAndBinaryKeysAndValues) {
   ManualClock clock;
   Store s(StoreConfig{}, &clock);
