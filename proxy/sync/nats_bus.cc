@@ -142,6 +142,9 @@ bool NatsBus::start(std::string* err) {
     *err = std::string("nats: cannot connect to ") + c.url + ": " + natsStatus_GetText(s);
     return false;
   }
+  // Messages are handled on nats.c's reader thread (see receive()): its message filter is
+  // nats.c's own hook (exported by libnats, declared in its private natsp.h; its tests use it).
+  natsConn_setFilterWithClosure(conn_, &NatsBus::on_read, this);
   s = natsConnection_Subscribe(&sub_, conn_, wildcard_.c_str(), &NatsBus::on_message, this);
   if (s == NATS_OK) {
     // nats.c's defaults drop silently past 65536 messages / 64 MiB: ours are set and counted.
@@ -185,6 +188,7 @@ void NatsBus::stop() {
     natsConnection_Destroy(conn_);
     conn_ = nullptr;
   }
+  release_spent();  // nats.c's library is still up to take them
   if (opts_ != nullptr) {
     natsOptions_Destroy(opts_);
     opts_ = nullptr;
@@ -253,16 +257,46 @@ void NatsBus::take_peer_events(uint32_t worker, std::vector<PeerEvent>* out) {
   in.woken = false;
 }
 
-// ---- receiving (nats.c's delivery thread) ----
+// ---- receiving (nats.c's reader thread) ----
 
 void NatsBus::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* self) {
-  auto* bus = static_cast<NatsBus*>(self);
+  static_cast<NatsBus*>(self)->receive(msg);
+}
+
+void NatsBus::on_read(natsConnection*, natsMsg** msg, void* self) {
+  static_cast<NatsBus*>(self)->receive(*msg);
+  *msg = nullptr;  // ours now: nats.c queues nothing and wakes no delivery thread
+}
+
+// A message is handled where it is read (nats.c's reader thread, through its filter; the
+// subscription's own callback only if nats.c ever skipped the filter), and given back to nats.c
+// in groups: natsMsg_Destroy hands each message to nats.c's garbage-collector thread and wakes
+// it when it is idle, which at one message per write was a context switch per message.
+void NatsBus::receive(natsMsg* msg) {
   const std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  std::vector<natsMsg*> release;
   {
-    std::lock_guard<std::mutex> g(bus->rx_mu_);
-    bus->handle(data, wall_ms());
+    std::lock_guard<std::mutex> g(rx_mu_);
+    handle(data, wall_ms());
+    spent_.push_back(msg);
+    spent_bytes_ += data.size();
+    if (spent_.size() >= kSpentMessagesMax || spent_bytes_ >= kSpentBytesMax) {
+      release.swap(spent_);
+      spent_bytes_ = 0;
+    }
   }
-  natsMsg_Destroy(msg);
+  for (natsMsg* m : release) natsMsg_Destroy(m);
+}
+
+// The ticker's half: what the last tick left is given back (at most kTickMs late).
+void NatsBus::release_spent() {
+  std::vector<natsMsg*> release;
+  {
+    std::lock_guard<std::mutex> g(rx_mu_);
+    release.swap(spent_);
+    spent_bytes_ = 0;
+  }
+  for (natsMsg* m : release) natsMsg_Destroy(m);
 }
 
 // One decoded message, all or nothing (decode_message calls back only for a whole, valid one).
@@ -589,6 +623,7 @@ void NatsBus::ticker() {
   while (!stopping_) {
     tick_cv_.wait_for(lk, std::chrono::milliseconds(kTickMs));
     if (stopping_) break;
+    release_spent();
     const int64_t now = wall_ms();
     const int64_t down = down_since_ms_.load(std::memory_order_relaxed);
     if (down != 0 && now - down > setup_.nats.max_staleness_ms &&

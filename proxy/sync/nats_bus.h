@@ -1,16 +1,25 @@
 // The bus between strata instances: core NATS (nats.c), strata's own envelope
 // (protocol/sync_event.h) and loss detection (sync_receiver.h). One per process.
 //
-// Threads: nats.c runs its own (connection, one delivery thread for our one subscription);
-// the bus adds a ticker (silence, the staleness bound, dropped-message checks). A received
-// message is checked and applied to L1 on the delivery thread (L1 is thread-safe), then handed
-// to every worker through a bounded inbox and the worker's wake-up, so each worker fences its
-// own fills and publishes the change on its seam (source peer). Publishing is thread-safe and
+// Threads: nats.c runs its own (the connection's reader, timers, its garbage collector); the
+// bus adds a ticker (silence, the staleness bound, dropped-message checks) and a sender. A
+// received message is checked and applied to L1 on nats.c's reader thread, as it is parsed
+// (nats.c's message filter: no hand-off to a delivery thread; L1 is thread-safe), then handed
+// to every worker through a bounded inbox, so each worker fences its own fills and publishes
+// the change on its seam (source peer). Publishing is thread-safe and
 // never waits on the network: nats.c copies into its buffer (and holds up to its reconnect
 // buffer while reconnecting); a refused publish is counted, and receivers see the gap.
 #pragma once
 
 #include <nats/nats.h>
+
+// nats.c's message filter, called on its reader thread with each message before it is queued
+// for a subscription's delivery thread; setting *msg to null takes the message. Exported by
+// libnats (3.x) and used by its own tests, but declared only in its private natsp.h/conn.h.
+extern "C" void natsConn_setFilterWithClosure(natsConnection* nc,
+                                              void (*filter)(natsConnection* nc, natsMsg** msg,
+                                                             void* closure),
+                                              void* closure);
 
 #include <atomic>
 #include <chrono>
@@ -108,6 +117,9 @@ class NatsBus {
 
  private:
   static void on_message(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* self);
+  static void on_read(natsConnection* nc, natsMsg** msg, void* self);
+  void receive(natsMsg* msg);
+  void release_spent();
   static void on_disconnected(natsConnection* nc, void* self);
   static void on_reconnected(natsConnection* nc, void* self);
   static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* self);
@@ -142,9 +154,15 @@ class NatsBus {
   natsConnection* conn_ = nullptr;
   natsSubscription* sub_ = nullptr;
 
-  // Receiving: the delivery thread and the ticker.
+  // Receiving: nats.c's reader thread and the ticker.
   mutable std::mutex rx_mu_;
   SyncReceiver rx_;
+  // Handled messages not yet given back to nats.c (see receive()): at most this many, or this
+  // many bytes, and at most one tick old.
+  std::vector<natsMsg*> spent_;
+  size_t spent_bytes_ = 0;
+  static constexpr size_t kSpentMessagesMax = 256;
+  static constexpr size_t kSpentBytesMax = 1 << 20;
   Drops drops_;  // scratch
   // Update mode: the newest version an event carried per key, so a late older event never
   // installs over a newer one (a bounded table: past its size, events older than the oldest
