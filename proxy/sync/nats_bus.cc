@@ -86,10 +86,10 @@ NatsBus::NatsBus(Setup setup, cache::Store* store, const SyncPolicies* policies,
   // Receiving takes whatever NATS carries; sending stays within batch_bytes_max.
   send_limits_.message_bytes_max = setup_.nats.batch_bytes_max;
   const std::string& prefix = setup_.nats.subject_prefix;
-  for (uint32_t p = 0; p < setup_.nats.partitions; ++p) {
-    subjects_.push_back(prefix + ".ev." + std::to_string(p));
-  }
+  // Batches carry several partitions: the partition is in each section, not the subject.
+  changes_subject_ = prefix + ".ev.batch";
   heartbeat_subject_ = prefix + ".hb";
+  batcher_ = protocol::SyncBatchEncoder(&batch_, send_limits_);
   wildcard_ = prefix + ".>";
   for (uint32_t i = 0; i < setup_.workers; ++i) inboxes_.push_back(std::make_unique<Inbox>());
   // Until the first connection, synced keys read through: nothing vouches for L1 yet.
@@ -198,7 +198,7 @@ void NatsBus::stop() {
   }
 }
 
-void NatsBus::publish(std::string_view subject, std::string_view data) {
+void NatsBus::publish(bool heartbeat, std::string_view data) {
   bool wake = false;
   {
     std::lock_guard<std::mutex> g(out_mu_);
@@ -208,14 +208,16 @@ void NatsBus::publish(std::string_view subject, std::string_view data) {
     }
     outbox_bytes_ += data.size();
     wake = outbox_.empty() || outbox_.size() + 1 == kLingerMessagesMax;
-    outbox_.push_back(Outgoing{std::string(subject), std::string(data)});
+    outbox_.push_back(Outgoing{heartbeat, std::string(data)});
   }
   if (wake) out_cv_.notify_one();
 }
 
 // The sender thread: the only caller of natsConnection_Publish, in the order workers queued.
-// Every message costs a wake-up here and a socket write (SendAsap); a busy stream pays them once
-// per group instead: when the previous group went out less than kLingerWindow ago, the sender
+// What it takes at once goes out as one batch: one socket write here (SendAsap) and one read
+// and wake-up at each peer, whatever the number of workers and partitions. A wake-up here is
+// paid per group too, and a busy stream makes groups larger: when the previous group went out
+// less than kLingerWindow ago, the sender
 // waits up to kLingerUs for more (or until kLingerMessagesMax are queued) before taking the
 // outbox. An idle stream is sent at once, so a lone write's lag is unchanged. Workers are not
 // involved: they queue and go on (the outbox is not drained while the sender lingers, so a
@@ -237,14 +239,50 @@ void NatsBus::sender() {
     std::swap(outbox_, sending_);
     outbox_bytes_ = 0;
     lk.unlock();
+    // Every changes message waiting goes out joined in as few batches as batch_bytes_max
+    // allows (one NATS message, one socket write here and one read at each peer, however many
+    // workers and partitions); a heartbeat goes after the batch before it.
     for (const Outgoing& m : sending_) {
-      const natsStatus s = natsConnection_Publish(conn_, m.subject.c_str(), m.data.data(),
-                                                  static_cast<int>(m.data.size()));
-      bump(s == NATS_OK ? counters_.published_messages : counters_.publish_failures);
+      if (m.heartbeat) {
+        send_batch();
+        const natsStatus s = natsConnection_Publish(conn_, heartbeat_subject_.c_str(),
+                                                    m.data.data(), static_cast<int>(m.data.size()));
+        bump(s == NATS_OK ? counters_.published_messages : counters_.publish_failures);
+        continue;
+      }
+      protocol::SyncAddStatus added = batcher_.add(m.data);
+      if (added == protocol::SyncAddStatus::kFull) {
+        send_batch();
+        added = batcher_.add(m.data);
+      }
+      if (added != protocol::SyncAddStatus::kAdded) {
+        // Not our encoder's (cannot happen): dropped, and receivers see the gap.
+        bump(counters_.publish_failures);
+        STRATA_LOG_WARN("sync: a changes message cannot be batched: %.*s",
+                        static_cast<int>(batcher_.error().message.size()),
+                        batcher_.error().message.data());
+      }
     }
+    send_batch();
     last_sent = Clock::now();
     lk.lock();
   }
+}
+
+void NatsBus::send_batch() {
+  if (!batcher_.open()) return;
+  const size_t sections = batcher_.sections();
+  const std::string_view data = batcher_.finish();
+  const natsStatus s = natsConnection_Publish(conn_, changes_subject_.c_str(), data.data(),
+                                              static_cast<int>(data.size()));
+  if (s == NATS_OK) {
+    bump(counters_.published_messages);
+    bump(counters_.published_batches);
+    bump(counters_.published_sections, sections);
+  } else {
+    bump(counters_.publish_failures);
+  }
+  batch_.clear();
 }
 
 void NatsBus::take_peer_events(uint32_t worker, std::vector<PeerEvent>* out) {
@@ -309,12 +347,16 @@ class NatsBus::Decoded final : public protocol::SyncHandler {
       self_ = true;  // our own (NoEcho aside)
       return;
     }
-    if (h.kind != protocol::SyncKind::kChanges) return;
-    apply_ = bus_->rx_.on_changes({h.origin, h.epoch, h.sender}, h.partition, h.seq, now_ms_,
+  }
+  // Each section is numbered in its own (sender, partition) space: a batch of several is
+  // checked section by section, exactly as one message each would be.
+  void on_section(const protocol::SyncSection& s) override {
+    if (self_) return;
+    apply_ = bus_->rx_.on_changes({h_.origin, h_.epoch, s.sender}, s.partition, s.seq, now_ms_,
                                   &bus_->drops_);
     if (!apply_) bump(bus_->counters_.stale_refused);
     bus_->note_returned(bus_->drops_);
-    bus_->drop(bus_->drops_);  // before this message's own changes
+    bus_->drop(bus_->drops_);  // before this section's own changes
     bus_->drops_.clear();
   }
   void on_record(const protocol::SyncRecord& r) override {
@@ -683,6 +725,8 @@ std::string NatsBus::info_lines() const {
   out += "sync_degraded:" + std::string(status_->degraded.load() ? "1" : "0") + "\r\n";
   const std::pair<const char*, const std::atomic<uint64_t>*> counters[] = {
       {"published_messages", &counters_.published_messages},
+      {"published_batches", &counters_.published_batches},
+      {"published_sections", &counters_.published_sections},
       {"published_events", &counters_.published_events},
       {"publish_failures", &counters_.publish_failures},
       {"received_messages", &counters_.received_messages},

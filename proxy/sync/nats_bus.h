@@ -56,7 +56,9 @@ struct PeerEvent {
 };
 
 struct SyncCounters {
-  std::atomic<uint64_t> published_messages{0};
+  std::atomic<uint64_t> published_messages{0};  // NATS messages: batches and heartbeats
+  std::atomic<uint64_t> published_batches{0};   // ... of changes
+  std::atomic<uint64_t> published_sections{0};  // (worker, partition) sections in them
   std::atomic<uint64_t> published_events{0};
   std::atomic<uint64_t> publish_failures{0};
   std::atomic<uint64_t> received_messages{0};
@@ -99,8 +101,12 @@ class NatsBus {
   // Thread-safe and never blocks on nats.c (whose publish waits on its connection lock, held
   // while it reconnects): the message goes to a bounded outbox the bus's sender thread drains.
   // Past outbox_bytes_max it is dropped and counted; receivers see the gap.
-  void publish(std::string_view subject, std::string_view data);
-  const std::string& changes_subject(uint32_t partition) const { return subjects_[partition]; }
+  // A changes message (format 3, one section): the sender joins every one waiting into batches
+  // (SyncBatchEncoder, up to batch_bytes_max) on changes_subject().
+  void publish_changes(std::string_view message) { publish(false, message); }
+  // A heartbeat: sent after every changes message queued before it.
+  void publish_heartbeat(std::string_view message) { publish(true, message); }
+  const std::string& changes_subject() const { return changes_subject_; }
   const std::string& heartbeat_subject() const { return heartbeat_subject_; }
   uint32_t partition_of(std::string_view key) const;
   uint32_t partitions() const { return setup_.nats.partitions; }
@@ -146,7 +152,7 @@ class NatsBus {
   protocol::SyncLimits send_limits_;  // sending
   uint64_t origin_;
   uint64_t epoch_;
-  std::vector<std::string> subjects_;
+  std::string changes_subject_;
   std::string heartbeat_subject_;
   std::string wildcard_;
 
@@ -193,22 +199,26 @@ class NatsBus {
   uint64_t last_nats_dropped_ = 0;
   SyncCounters counters_;
 
+  void publish(bool heartbeat, std::string_view data);
   void sender();
+  void send_batch();  // the sender's batch_, if any
 
   struct Outgoing {
-    std::string subject;
+    bool heartbeat = false;
     std::string data;
   };
   static constexpr size_t kOutboxBytesMax = 64ull << 20;
   // Coalescing (see sender()): a stream busier than one group per kLingerWindow is sent in
   // groups at most kLingerUs apart.
-  static constexpr std::chrono::microseconds kLingerUs{150};
-  static constexpr std::chrono::microseconds kLingerWindow{300};
+  static constexpr std::chrono::microseconds kLingerUs{250};
+  static constexpr std::chrono::microseconds kLingerWindow{600};
   static constexpr size_t kLingerMessagesMax = 64;
   std::mutex out_mu_;
   std::condition_variable out_cv_;
   std::vector<Outgoing> outbox_;
   std::vector<Outgoing> sending_;  // the sender's side of the swap
+  std::string batch_;              // the sender's: the batch being joined
+  protocol::SyncBatchEncoder batcher_{&batch_};
   size_t outbox_bytes_ = 0;
   bool out_stopping_ = false;
   std::thread sender_;
