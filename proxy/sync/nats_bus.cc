@@ -207,7 +207,9 @@ void NatsBus::publish(bool heartbeat, std::string_view data) {
       return;
     }
     outbox_bytes_ += data.size();
-    wake = outbox_.empty() || outbox_.size() + 1 == kLingerMessagesMax;
+    // Only an idle sender is woken (once); a busy one comes by itself (see sender()).
+    wake = sender_idle_ || outbox_.size() + 1 == kLingerMessagesMax;
+    sender_idle_ = false;
     outbox_.push_back(Outgoing{heartbeat, std::string(data)});
   }
   if (wake) out_cv_.notify_one();
@@ -216,25 +218,33 @@ void NatsBus::publish(bool heartbeat, std::string_view data) {
 // The sender thread: the only caller of natsConnection_Publish, in the order workers queued.
 // What it takes at once goes out as one batch: one socket write here (SendAsap) and one read
 // and wake-up at each peer, whatever the number of workers and partitions. A wake-up here is
-// paid per group too, and a busy stream makes groups larger: when the previous group went out
-// less than kLingerWindow ago, the sender
-// waits up to kLingerUs for more (or until kLingerMessagesMax are queued) before taking the
-// outbox. An idle stream is sent at once, so a lone write's lag is unchanged. Workers are not
-// involved: they queue and go on (the outbox is not drained while the sender lingers, so a
-// worker's publish finds it non-empty and wakes no one).
+// paid per group too, so a busy stream is sent on a clock, one wake-up per group: once a group
+// goes out less than kLingerWindow after the one before, the sender sleeps until kLingerUs
+// after it and takes what came meanwhile (sooner when kLingerMessagesMax are queued), without
+// being woken by the workers' publishes; finding nothing, it is idle again. An idle sender is
+// woken by the first publish and sends at once, so a lone write's lag is unchanged. Workers
+// only queue (and wake an idle sender, once).
 void NatsBus::sender() {
   using Clock = std::chrono::steady_clock;
   Clock::time_point last_sent{};
+  bool busy = false;
   std::unique_lock<std::mutex> lk(out_mu_);
   for (;;) {
-    out_cv_.wait(lk, [&] { return out_stopping_ || !outbox_.empty(); });
-    if (outbox_.empty() && out_stopping_) return;
-    const Clock::time_point woke = Clock::now();
-    if (woke - last_sent < kLingerWindow) {
-      out_cv_.wait_until(lk, woke + kLingerUs, [&] {
+    if (busy) {
+      out_cv_.wait_until(lk, last_sent + kLingerUs, [&] {
         return out_stopping_ || outbox_.size() >= kLingerMessagesMax;
       });
+      busy = !outbox_.empty();
     }
+    if (!busy) {
+      sender_idle_ = outbox_.empty();
+      out_cv_.wait(lk, [&] { return out_stopping_ || !outbox_.empty(); });
+      sender_idle_ = false;
+    }
+    if (outbox_.empty() && out_stopping_) return;
+    const Clock::time_point now = Clock::now();
+    busy = now - last_sent < kLingerWindow;
+    last_sent = now;
     sending_.clear();
     std::swap(outbox_, sending_);
     outbox_bytes_ = 0;
@@ -264,7 +274,6 @@ void NatsBus::sender() {
       }
     }
     send_batch();
-    last_sent = Clock::now();
     lk.lock();
   }
 }

@@ -209,7 +209,7 @@ class NatsBus {
   };
   static constexpr size_t kOutboxBytesMax = 64ull << 20;
   // Coalescing (see sender()): a stream busier than one group per kLingerWindow is sent in
-  // groups at most kLingerUs apart.
+  // groups kLingerUs apart, one wake-up each.
   static constexpr std::chrono::microseconds kLingerUs{250};
   static constexpr std::chrono::microseconds kLingerWindow{600};
   static constexpr size_t kLingerMessagesMax = 64;
@@ -217,6 +217,7 @@ class NatsBus {
   std::condition_variable out_cv_;
   std::vector<Outgoing> outbox_;
   std::vector<Outgoing> sending_;  // the sender's side of the swap
+  bool sender_idle_ = false;       // the sender waits for a publish to wake it
   std::string batch_;              // the sender's: the batch being joined
   protocol::SyncBatchEncoder batcher_{&batch_};
   size_t outbox_bytes_ = 0;
