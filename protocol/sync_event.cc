@@ -17,10 +17,17 @@ constexpr size_t kSenderAt = 20;
 constexpr size_t kPartitionAt = 22;
 constexpr size_t kSeqAt = 24;
 constexpr size_t kCountAt = 32;
-constexpr size_t kSentAtAt = 36;  // format 2
+constexpr size_t kSentAtAt = 36;  // formats 2, 3
 static_assert(kCountAt + 4 == kSyncHeaderBytesV1);
 static_assert(kSentAtAt + 8 == kSyncHeaderBytes);
 static_assert(kPartitionAt + 2 == kSyncIdBytes);
+
+// Format 3 section field offsets, from the section's start.
+constexpr size_t kSectionSenderAt = 0;
+constexpr size_t kSectionPartitionAt = 2;
+constexpr size_t kSectionSeqAt = 4;
+constexpr size_t kSectionCountAt = 12;
+static_assert(kSectionCountAt + 4 == kSyncSectionBytes);
 
 // Record layout: op, flags, version, then the optional and variable parts.
 constexpr size_t kVersionAt = 2;
@@ -99,17 +106,25 @@ std::string_view error_text(SyncErrorCode code) {
       return "sync: message ends early";
     case E::kEncoderMisuse:
       return "sync: encoder used out of order (add outside begin/finish, or begin twice)";
+    case E::kBatchFields:
+      return "sync: format 3 changes header with seq set or no section";
+    case E::kSectionsPastMax:
+      return "sync: section count past sections_max";
+    case E::kSectionId:
+      return "sync: first section differs from the one the header names";
+    case E::kNotBatch:
+      return "sync: not a format 3 changes message of this batch's origin and epoch";
   }
   return "sync: unknown error";
 }
 
 SyncError sync_error(SyncErrorCode code) { return {code, error_text(code)}; }
 
-// "unknown format version N (this build reads 1 and 2)" for every byte N, built at compile time
+// "unknown format version N (this build reads 1 to 3)" for every byte N, built at compile time
 // so the message is as static as the others.
 constexpr std::string_view kFormatPrefix = "sync: unknown format version ";
-constexpr std::string_view kFormatSuffix = " (this build reads 1 and 2)";
-static_assert(kSyncFormatMin == 1 && kSyncFormat == 2,
+constexpr std::string_view kFormatSuffix = " (this build reads 1 to 3)";
+static_assert(kSyncFormatMin == 1 && kSyncFormat == 3,
               "kFormatSuffix names the versions this build reads");
 constexpr size_t kFormatSlotBytes = kFormatPrefix.size() + 3 + kFormatSuffix.size();
 
@@ -159,12 +174,29 @@ SyncErrorCode check_header(const SyncHeader& h, const SyncLimits& limits) {
     return SyncErrorCode::kNone;
   }
   if (h.partition >= limits.partitions_max) return SyncErrorCode::kPartitionPastMax;
+  if (h.format >= 3) {
+    // A batch: count is its sections, each at least a section header.
+    if (h.seq != 0 || count == 0) return SyncErrorCode::kBatchFields;
+    if (count > limits.sections_max) return SyncErrorCode::kSectionsPastMax;
+    if (header_bytes + count * kSyncSectionBytes > limits.message_bytes_max) {
+      return SyncErrorCode::kMessagePastMax;
+    }
+    return SyncErrorCode::kNone;
+  }
   if (h.seq == 0) return SyncErrorCode::kSeqZero;
   if (count > limits.records_max) return SyncErrorCode::kRecordsPastMax;
   // Even the smallest records would not fit.
   if (header_bytes + count * kSyncRecordBytesMin > limits.message_bytes_max) {
     return SyncErrorCode::kMessagePastMax;
   }
+  return SyncErrorCode::kNone;
+}
+
+// The rules on a section (its place in the message is the decoder's to check).
+SyncErrorCode check_section(const SyncSection& section, const SyncLimits& limits) {
+  if (section.partition >= limits.partitions_max) return SyncErrorCode::kPartitionPastMax;
+  if (section.seq == 0) return SyncErrorCode::kSeqZero;
+  if (section.count > limits.records_max) return SyncErrorCode::kRecordsPastMax;
   return SyncErrorCode::kNone;
 }
 
@@ -223,6 +255,13 @@ void append_header(std::string* out, const SyncHeader& h) {
   if (h.format >= 2) append_le(out, h.sent_at_us);
 }
 
+void append_section(std::string* out, const SyncSection& section) {
+  append_le(out, section.sender);
+  append_le(out, section.partition);
+  append_le(out, section.seq);
+  append_le(out, section.count);
+}
+
 void append_record(std::string* out, const SyncRecord& r) {
   out->push_back(static_cast<char>(r.op));
   out->push_back(static_cast<char>(record_flags(r)));
@@ -250,7 +289,17 @@ SyncError walk_message(std::string_view payload, const SyncLimits& limits, SyncH
       case SyncStatus::kDone:
         return rest.empty() ? SyncError{} : sync_error(SyncErrorCode::kTrailingBytes);
       case SyncStatus::kHeader:
-        if (handler) handler->on_header(decoder.header());
+        if (handler) {
+          const SyncHeader& h = decoder.header();
+          handler->on_header(h);
+          // Formats 1 and 2: the message is one section.
+          if (h.kind == SyncKind::kChanges && h.format < 3) {
+            handler->on_section({h.sender, h.partition, h.seq, h.count});
+          }
+        }
+        break;
+      case SyncStatus::kSection:
+        if (handler) handler->on_section(decoder.section());
         break;
       case SyncStatus::kRecord:
         if (handler) handler->on_record(decoder.record());
@@ -266,7 +315,8 @@ SyncError walk_message(std::string_view payload, const SyncLimits& limits, SyncH
 }  // namespace
 
 std::string_view sync_limits_problem(const SyncLimits& limits) {
-  if (limits.message_bytes_max < kSyncHeaderBytes + kSyncRecordBytesMin + 1) {
+  if (limits.message_bytes_max <
+      kSyncHeaderBytes + kSyncSectionBytes + kSyncRecordBytesMin + 1) {
     return "sync limits: message_bytes_max leaves no room for a record";
   }
   if (limits.records_max < 1 || limits.records_max > kU32Max) {
@@ -280,6 +330,9 @@ std::string_view sync_limits_problem(const SyncLimits& limits) {
   }
   if (limits.value_bytes_max > kU32Max) {
     return "sync limits: value_bytes_max must be at most 4294967295";
+  }
+  if (limits.sections_max < 1 || limits.sections_max > kU32Max) {
+    return "sync limits: sections_max must be 1..4294967295";
   }
   if (kSyncHeaderBytes + uint64_t{limits.partitions_max} * kSyncSeqBytes >
       limits.message_bytes_max) {
@@ -315,6 +368,8 @@ SyncDecoder::SyncDecoder(SyncLimits limits) : limits_(limits) {}
 void SyncDecoder::reset() {
   stage_ = Stage::kHeader;
   items_left_ = 0;
+  sections_left_ = 0;
+  section_ = {};
   message_bytes_ = 0;
   consumed_ = 0;
   header_ = {};
@@ -342,6 +397,8 @@ SyncStatus SyncDecoder::feed(std::string_view input) {
   switch (stage_) {
     case Stage::kHeader:
       return parse_header(input);
+    case Stage::kSections:
+      return parse_section(input);
     case Stage::kRecords:
       return parse_record(input);
     case Stage::kSeqs:
@@ -385,13 +442,53 @@ SyncStatus SyncDecoder::parse_header(std::string_view in) {
   const SyncErrorCode code = check_header(header_, limits_);
   if (code != SyncErrorCode::kNone) return fail(sync_error(code));
   message_bytes_ = 0;
-  items_left_ = header_.count;
+  items_left_ = 0;
+  sections_left_ = 0;
   if (header_.kind == SyncKind::kHeartbeat) {
     stage_ = Stage::kSeqs;
+  } else if (format >= 3) {
+    sections_left_ = header_.count;
+    stage_ = Stage::kSections;
   } else {
-    stage_ = items_left_ == 0 ? Stage::kEnd : Stage::kRecords;
+    items_left_ = header_.count;
+    stage_ = after_section();
   }
   return emit(SyncStatus::kHeader, header_bytes);
+}
+
+// Where a section (a format 1, 2 message) goes once its header is read or a record ends.
+SyncDecoder::Stage SyncDecoder::after_section() const {
+  if (items_left_ != 0) return Stage::kRecords;
+  return sections_left_ != 0 ? Stage::kSections : Stage::kEnd;
+}
+
+SyncStatus SyncDecoder::parse_section(std::string_view in) {
+  if (in.size() < kSyncSectionBytes) return SyncStatus::kNeedMore;
+  const char* p = in.data();
+  SyncSection section;
+  section.sender = load_le<uint16_t>(p + kSectionSenderAt);
+  section.partition = load_le<uint16_t>(p + kSectionPartitionAt);
+  section.seq = load_le<uint64_t>(p + kSectionSeqAt);
+  section.count = load_le<uint32_t>(p + kSectionCountAt);
+  // The first section is the one the header names (what an older build reads there).
+  if (sections_left_ == header_.count &&
+      (section.sender != header_.sender || section.partition != header_.partition)) {
+    return fail(sync_error(SyncErrorCode::kSectionId));
+  }
+  const SyncErrorCode code = check_section(section, limits_);
+  if (code != SyncErrorCode::kNone) return fail(sync_error(code));
+  // The message at its smallest from here: this section's smallest records, then the smallest
+  // sections after it.
+  const uint64_t smallest = kSyncSectionBytes + uint64_t{section.count} * kSyncRecordBytesMin +
+                            uint64_t{sections_left_ - 1} * kSyncSectionBytes;
+  if (message_bytes_ + smallest > limits_.message_bytes_max) {
+    return fail(sync_error(SyncErrorCode::kMessagePastMax));
+  }
+  section_ = section;
+  --sections_left_;
+  items_left_ = section.count;
+  stage_ = after_section();
+  return emit(SyncStatus::kSection, kSyncSectionBytes);
 }
 
 SyncStatus SyncDecoder::parse_record(std::string_view in) {
@@ -408,8 +505,9 @@ SyncStatus SyncDecoder::parse_record(std::string_view in) {
   code = check_key(op, key_bytes, limits_);
   if (code != SyncErrorCode::kNone) return fail(sync_error(code));
   // The message at its smallest from here: this record as far as it is known, and the
-  // smallest possible records after it.
-  const uint64_t rest_min = uint64_t{items_left_ - 1} * kSyncRecordBytesMin;
+  // smallest possible records and sections after it.
+  const uint64_t rest_min = uint64_t{items_left_ - 1} * kSyncRecordBytesMin +
+                            uint64_t{sections_left_} * kSyncSectionBytes;
   const auto past_max = [&](uint64_t record_bytes) {
     return message_bytes_ + record_bytes + rest_min > limits_.message_bytes_max;
   };
@@ -433,7 +531,8 @@ SyncStatus SyncDecoder::parse_record(std::string_view in) {
   if (has_expire) record_.expire_at_ms = load_le<int64_t>(in.data() + kRecordFixedBytes);
   record_.key = in.substr(key_length_at + kLengthBytes, key_bytes);
   if (has_value) record_.value = in.substr(key_end + kLengthBytes, end - key_end - kLengthBytes);
-  if (--items_left_ == 0) stage_ = Stage::kEnd;
+  --items_left_;
+  stage_ = after_section();
   return emit(SyncStatus::kRecord, end);
 }
 
@@ -452,26 +551,48 @@ SyncError decode_message(std::string_view payload, const SyncLimits& limits, Syn
   return walk_message(payload, limits, &handler);
 }
 
-SyncEncoder::SyncEncoder(std::string* out, SyncLimits limits) : out_(out), limits_(limits) {}
+SyncAddStatus SyncAppender::reject(SyncError error) {
+  error_ = error;
+  return SyncAddStatus::kRejected;
+}
+
+std::string_view SyncAppender::close(size_t count_at, size_t count) {
+  if (!open_) return {};
+  open_ = false;
+  store_le(out_->data() + start_ + count_at, static_cast<uint32_t>(count));
+  return std::string_view(*out_).substr(start_);
+}
+
+SyncEncoder::SyncEncoder(std::string* out, SyncLimits limits) : SyncAppender(out, limits) {}
 
 SyncError SyncEncoder::begin(const SyncHeader& header) {
   if (open_) return sync_error(SyncErrorCode::kEncoderMisuse);
   SyncHeader h = header;
   h.kind = SyncKind::kChanges;
   h.count = 0;
-  const SyncErrorCode code = check_header(h, limits_);
-  if (code != SyncErrorCode::kNone) return sync_error(code);
   start_ = out_->size();
-  header_bytes_ = sync_header_bytes(h.format);
-  append_header(out_, h);
+  if (h.format >= 3) {
+    // One section: the header names it (seq 0, one section), the section numbers it.
+    const SyncSection section{h.sender, h.partition, h.seq, 0};
+    h.seq = 0;
+    h.count = 1;
+    SyncErrorCode code = check_header(h, limits_);
+    if (code == SyncErrorCode::kNone) code = check_section(section, limits_);
+    if (code != SyncErrorCode::kNone) return sync_error(code);
+    header_bytes_ = kSyncHeaderBytes + kSyncSectionBytes;
+    count_at_ = kSyncHeaderBytes + kSectionCountAt;
+    append_header(out_, h);
+    append_section(out_, section);
+  } else {
+    const SyncErrorCode code = check_header(h, limits_);
+    if (code != SyncErrorCode::kNone) return sync_error(code);
+    header_bytes_ = sync_header_bytes(h.format);
+    count_at_ = kCountAt;
+    append_header(out_, h);
+  }
   open_ = true;
   records_ = 0;
   return {};
-}
-
-SyncAddStatus SyncEncoder::reject(SyncError error) {
-  error_ = error;
-  return SyncAddStatus::kRejected;
 }
 
 SyncAddStatus SyncEncoder::add(const SyncRecord& record) {
@@ -494,18 +615,50 @@ SyncAddStatus SyncEncoder::add(const SyncRecord& record) {
   return SyncAddStatus::kAdded;
 }
 
-std::string_view SyncEncoder::finish() {
-  if (!open_) return {};
-  open_ = false;
-  store_le(out_->data() + start_ + kCountAt, static_cast<uint32_t>(records_));
-  return std::string_view(*out_).substr(start_);
-}
+std::string_view SyncEncoder::finish() { return close(count_at_, records_); }
 
 void SyncEncoder::abandon() {
   if (!open_) return;
   open_ = false;
   out_->resize(start_);
 }
+
+SyncBatchEncoder::SyncBatchEncoder(std::string* out, SyncLimits limits)
+    : SyncAppender(out, limits) {}
+
+SyncAddStatus SyncBatchEncoder::add(std::string_view message) {
+  const std::optional<SyncEnvelopeId> id = sync_peek_id(message);
+  if (!id || id->format != 3 || id->kind != static_cast<uint8_t>(SyncKind::kChanges) ||
+      message.size() < kSyncHeaderBytes + kSyncSectionBytes || (open_ && (id->origin != origin_ ||
+                                                                          id->epoch != epoch_))) {
+    return reject(sync_error(SyncErrorCode::kNotBatch));
+  }
+  const uint64_t sections = load_le<uint32_t>(message.data() + kCountAt);
+  if (sections == 0) return reject(sync_error(SyncErrorCode::kBatchFields));
+  if (sections > limits_.sections_max) return reject(sync_error(SyncErrorCode::kSectionsPastMax));
+  if (message.size() > limits_.message_bytes_max) {
+    return reject(sync_error(SyncErrorCode::kMessagePastMax));
+  }
+  if (!open_) {
+    start_ = out_->size();
+    origin_ = id->origin;
+    epoch_ = id->epoch;
+    out_->append(message);
+    open_ = true;
+    sections_ = sections;
+    return SyncAddStatus::kAdded;
+  }
+  const std::string_view body = message.substr(kSyncHeaderBytes);
+  if (sections_ + sections > limits_.sections_max ||
+      (out_->size() - start_) + body.size() > limits_.message_bytes_max) {
+    return SyncAddStatus::kFull;
+  }
+  out_->append(body);
+  sections_ += sections;
+  return SyncAddStatus::kAdded;
+}
+
+std::string_view SyncBatchEncoder::finish() { return close(kCountAt, sections_); }
 
 SyncError encode_heartbeat(std::string* out, const SyncHeader& from,
                            std::span<const uint64_t> last_seq, const SyncLimits& limits) {

@@ -1,22 +1,35 @@
 // The sync event codec: what strata instances tell each other about key changes over core NATS.
-// One NATS message is one envelope: a fixed header, then change records or heartbeat seqs.
+// One NATS message is one envelope: a fixed header, then change records (in sections, format
+// 3) or heartbeat seqs.
 // Pure: no I/O, clocks, threads or globals; the decoder never allocates (views into the input).
 //
-// Wire format 2 (format 1 still decodes): little-endian, fixed-width integers, no padding.
+// Wire format 3 (formats 1 and 2 still decode): little-endian, fixed-width integers, no padding.
 //
 //   header, 44 bytes (format 1: 36, without sent_at_us)
 //     u8  'S', u8 'Y'   magic
-//     u8  format        2 (1 from older builds)
+//     u8  format        3 (2 and 1 from older builds)
 //     u8  kind          1 = changes, 2 = heartbeat
 //     u64 origin        hash of the sending instance's name (stable across restarts)
 //     u64 epoch         random per start of the sending instance
 //     u16 sender        worker index inside the instance: each is its own gapless seq space
-//     u16 partition     changes: the key-hash partition of every record; heartbeat: 0
-//     u64 seq           changes: this message's number in (origin, epoch, sender, partition),
-//                       from 1, gapless; heartbeat: 0
-//     u32 count         changes: records that follow; heartbeat: u64s that follow (partitions)
-//     u64 sent_at_us    format 2: the sender's wall clock when it made the message (us since the
-//                       Unix epoch; 0 = unknown): receivers measure how late their link is
+//                       (format 3 changes: the first section's)
+//     u16 partition     formats 1, 2 changes: the key-hash partition of every record;
+//                       format 3 changes: the first section's; heartbeat: 0
+//     u64 seq           formats 1, 2 changes: this message's number in (origin, epoch, sender,
+//                       partition), from 1, gapless; format 3 changes and heartbeat: 0
+//     u32 count         formats 1, 2 changes: records that follow; format 3 changes: sections
+//                       that follow (1 and up); heartbeat: u64s that follow (partitions)
+//     u64 sent_at_us    formats 2, 3: the sender's wall clock when it made the message (format
+//                       3 changes: its first section; us since the Unix epoch; 0 = unknown):
+//                       receivers measure how late their link is
+//   section (format 3 changes), 16 bytes, then its records: one sender's changes of one
+//   partition, numbered as a whole format 1 or 2 message was; a message carries the sections
+//   of several workers and partitions (a batch), each numbered in its own space, so a receiver
+//   still sees a gap per (origin, epoch, sender, partition) exactly
+//     u16 sender        worker index
+//     u16 partition     the key-hash partition of every record of the section
+//     u64 seq           the section's number in (origin, epoch, sender, partition), from 1
+//     u32 count         records that follow
 //   changes record, 14 bytes and up
 //     u8  op            1 set, 2 delete, 3 invalidate, 4 flushall
 //     u8  flags         bit0: has value, bit1: has expire; other bits 0
@@ -32,7 +45,10 @@
 // Versions: every format keeps format 1's first 24 bytes (magic, format, kind, origin, epoch,
 // sender, partition) where they are, so a receiver that cannot read a newer format still knows
 // whose message it was and which partition it changed (sync_peek_id), and drops that partition
-// instead of guessing at the rest.
+// instead of guessing at the rest. A format 3 batch names its first section there; the numbers
+// its other sections took show up as gaps in the next heartbeat, which a format 3 build still
+// writes in format 2 (the heartbeat did not change), so a format 2 peer drops exactly the
+// partitions it could not read.
 #pragma once
 
 #include <cstddef>
@@ -44,11 +60,13 @@
 
 namespace strata::protocol {
 
-inline constexpr uint8_t kSyncFormat = 2;     // what this build writes
+inline constexpr uint8_t kSyncFormat = 3;     // what this build writes changes in
+inline constexpr uint8_t kSyncHeartbeatFormat = 2;  // ... and heartbeats (see "Versions")
 inline constexpr uint8_t kSyncFormatMin = 1;  // the oldest it reads
-inline constexpr size_t kSyncHeaderBytes = 44;    // format 2's header
+inline constexpr size_t kSyncHeaderBytes = 44;    // formats 2 and 3's header
 inline constexpr size_t kSyncHeaderBytesV1 = 36;  // format 1's
 inline constexpr size_t kSyncIdBytes = 24;        // the prefix every format keeps
+inline constexpr size_t kSyncSectionBytes = 16;   // format 3's section header
 inline constexpr size_t kSyncRecordBytesMin = 14;     // op, flags, version, key length
 inline constexpr size_t kSyncRecordOverheadMax = 26;  // ... plus expire and value length
 inline constexpr size_t kSyncSeqBytes = 8;
@@ -60,16 +78,18 @@ inline constexpr size_t kSyncMessageBytesMax = 1024 * 1024;
 // would leave keys that peers can never hear about. (A set whose value does not fit can still
 // go out as an invalidate; a key has no such fallback.)
 inline constexpr size_t kSyncFieldBytesMax =
-    kSyncMessageBytesMax - kSyncHeaderBytes - kSyncRecordOverheadMax;
+    kSyncMessageBytesMax - kSyncHeaderBytes - kSyncSectionBytes - kSyncRecordOverheadMax;
 inline constexpr size_t kSyncRecordsMax = 4096;
 inline constexpr size_t kSyncPartitionsMax = 4096;
+inline constexpr size_t kSyncSectionsMax = 4096;
 
 struct SyncLimits {
   size_t message_bytes_max = kSyncMessageBytesMax;  // header and body together
-  size_t records_max = kSyncRecordsMax;             // per changes message
+  size_t records_max = kSyncRecordsMax;  // per changes message (format 3: per section)
   size_t key_bytes_max = kSyncFieldBytesMax;
   size_t value_bytes_max = kSyncFieldBytesMax;
   size_t partitions_max = kSyncPartitionsMax;  // partition < this; heartbeat count <= this
+  size_t sections_max = kSyncSectionsMax;      // per format 3 changes message
 };
 
 // Why a set of limits cannot work (for start-up checks), or empty when it can: every field
@@ -93,9 +113,19 @@ struct SyncHeader {
   uint16_t partition = 0;
   uint64_t seq = 0;
   uint32_t count = 0;
-  uint8_t format = kSyncFormat;  // the encoder writes this format (1 or 2)
-  uint64_t sent_at_us = 0;       // format 2; 0 = unknown (and always 0 in format 1)
+  uint8_t format = kSyncFormat;  // the encoder writes this format (1 to 3)
+  uint64_t sent_at_us = 0;       // formats 2, 3; 0 = unknown (and always 0 in format 1)
   bool operator==(const SyncHeader&) const = default;
+};
+
+// One sender's changes of one partition, numbered: a format 3 section, or the whole of a
+// format 1 or 2 changes message (its header's sender, partition, seq and count).
+struct SyncSection {
+  uint16_t sender = 0;
+  uint16_t partition = 0;
+  uint64_t seq = 0;
+  uint32_t count = 0;  // records
+  bool operator==(const SyncSection&) const = default;
 };
 
 // Bytes of a header in `format` (kSyncFormatMin..kSyncFormat).
@@ -150,6 +180,10 @@ enum class SyncErrorCode : uint8_t {
   kTrailingBytes,  // decode_message: bytes after the envelope
   kTruncated,      // decode_message: the payload ends inside the envelope
   kEncoderMisuse,  // add() outside begin() / finish(), begin() twice
+  kBatchFields,    // a format 3 changes header with seq set or no section
+  kSectionsPastMax,  // a format 3 changes header's count past sections_max
+  kSectionId,        // the first section is not the one the header names
+  kNotBatch,         // SyncBatchEncoder: not a format 3 changes message of the batch's origin
 };
 
 // A code and a static message: copying one never allocates; the message never dangles.
@@ -173,6 +207,7 @@ class SyncSeqView {
 
 enum class SyncStatus : uint8_t {
   kHeader,     // header() is valid; consumed() == sync_header_bytes(header().format)
+  kSection,    // format 3: section() is valid; consumed() == kSyncSectionBytes
   kRecord,     // record() is valid; consumed() bytes were the record
   kHeartbeat,  // seqs() is valid; consumed() bytes were the seqs
   kDone,       // the message is complete; consumed() == 0; the next feed() starts a new one
@@ -198,6 +233,8 @@ class SyncDecoder {
   size_t consumed() const { return consumed_; }
   // The last header decoded (a copy: valid after the input changes).
   const SyncHeader& header() const { return header_; }
+  // The last format 3 section decoded (a copy).
+  const SyncSection& section() const { return section_; }
   // Valid after kRecord / kHeartbeat until the input buffer changes or feed() is called again.
   const SyncRecord& record() const { return record_; }
   SyncSeqView seqs() const { return seqs_; }
@@ -205,30 +242,36 @@ class SyncDecoder {
   void reset();
 
  private:
-  enum class Stage : uint8_t { kHeader, kRecords, kSeqs, kEnd, kFailed };
+  enum class Stage : uint8_t { kHeader, kSections, kRecords, kSeqs, kEnd, kFailed };
 
   SyncStatus parse_header(std::string_view input);
+  SyncStatus parse_section(std::string_view input);
   SyncStatus parse_record(std::string_view input);
+  Stage after_section() const;
   SyncStatus parse_seqs(std::string_view input);
   SyncStatus emit(SyncStatus status, size_t consumed);
   SyncStatus fail(SyncError error);
 
   SyncLimits limits_;
   Stage stage_ = Stage::kHeader;
-  uint32_t items_left_ = 0;   // records still to come in this message
+  uint32_t items_left_ = 0;     // records still to come in this section (message)
+  uint32_t sections_left_ = 0;  // format 3: sections still to come in this message
   size_t message_bytes_ = 0;  // bytes of this message consumed so far
   size_t consumed_ = 0;
   SyncHeader header_;
+  SyncSection section_;
   SyncRecord record_;
   SyncSeqView seqs_;
   SyncError error_;
 };
 
 // The common case, a whole NATS payload holding one envelope. The handler runs only for a
-// message that decoded whole (all or nothing): header, then each record or the seqs.
+// message that decoded whole (all or nothing): header, then each section (a format 1 or 2
+// changes message is one, from its header) followed by its records, or the seqs.
 class SyncHandler {
  public:
   virtual void on_header(const SyncHeader& header) = 0;
+  virtual void on_section(const SyncSection& section) = 0;
   virtual void on_record(const SyncRecord& record) = 0;
   virtual void on_heartbeat(SyncSeqView seqs) = 0;
 
@@ -244,10 +287,33 @@ enum class SyncAddStatus : uint8_t {
               // goes out as an invalidate without one, so peers read the next tier
 };
 
+// What both encoders below share: the caller's string, the limits, the open message, and why
+// the last add() was refused.
+class SyncAppender {
+ public:
+  bool open() const { return open_; }
+  const SyncError& error() const { return error_; }
+
+ protected:
+  SyncAppender(std::string* out, SyncLimits limits) : out_(out), limits_(limits) {}
+  SyncAddStatus reject(SyncError error);
+  // Closes the open message, setting the u32 `count_at` bytes into it; returns its bytes (a
+  // view into the caller's string), or nothing when none is open.
+  std::string_view close(size_t count_at, size_t count);
+
+  std::string* out_;
+  SyncLimits limits_;
+  bool open_ = false;
+  size_t start_ = 0;  // where the open message begins in *out_
+  SyncError error_;
+};
+
 // Appends changes messages to the caller's string (never clears it; no other allocation):
 // begin(header), add(record)..., finish(). Never emits what SyncDecoder with the same limits
 // would refuse, so a record is refused up front rather than sent and dropped by a peer.
-class SyncEncoder {
+// Format 3 (the default): a message of one section, `header`'s sender, partition and seq;
+// SyncBatchEncoder joins such messages into one.
+class SyncEncoder : public SyncAppender {
  public:
   explicit SyncEncoder(std::string* out, SyncLimits limits = {});
 
@@ -261,25 +327,43 @@ class SyncEncoder {
   // Takes the open message back out of the string (e.g. when no record was added).
   void abandon();
 
-  bool open() const { return open_; }
   size_t records() const { return records_; }
-  // Why the last add() was rejected.
-  const SyncError& error() const { return error_; }
 
  private:
-  SyncAddStatus reject(SyncError error);
-
-  std::string* out_;
-  SyncLimits limits_;
-  bool open_ = false;
-  size_t start_ = 0;  // where the open message begins in *out_
-  size_t header_bytes_ = kSyncHeaderBytes;  // the open message's
+  size_t header_bytes_ = kSyncHeaderBytes;  // the open message's, with its section header
+  size_t count_at_ = 0;  // where its record count is, from start_
   size_t records_ = 0;
-  SyncError error_;
+};
+
+// Joins format 3 changes messages of one instance (origin and epoch) into one, appended to the
+// caller's string: their sections in order under the first one's header, the count summed (a
+// batch of batches is a batch). The bus sends every worker's and partition's changes waiting
+// at once as one NATS message this way. It reads the headers of what it is given, not their
+// sections: give it SyncEncoder's messages, made with the same limits.
+class SyncBatchEncoder : public SyncAppender {
+ public:
+  explicit SyncBatchEncoder(std::string* out, SyncLimits limits = {});
+
+  // kFull: the batch would pass message_bytes_max or sections_max (finish() it, add again);
+  // kRejected (error()): not a whole format 3 changes message of the batch's origin and epoch,
+  // or one that no batch could carry.
+  SyncAddStatus add(std::string_view message);
+  // Patches the count; returns the batch's bytes (a view into the caller's string), or
+  // nothing when nothing was added.
+  std::string_view finish();
+
+  size_t sections() const { return sections_; }
+
+ private:
+  size_t sections_ = 0;
+  uint64_t origin_ = 0;
+  uint64_t epoch_ = 0;
 };
 
 // Appends one heartbeat: kind 2, partition 0, seq 0, count = last_seq.size(); origin, epoch,
-// sender, format and sent_at_us from `from`. Refuses more than partitions_max seqs or a message past the limit.
+// sender, format and sent_at_us from `from` (formats 2 and 3 write the same heartbeat; this
+// build sends kSyncHeartbeatFormat). Refuses more than partitions_max seqs or a message past
+// the limit.
 SyncError encode_heartbeat(std::string* out, const SyncHeader& from,
                            std::span<const uint64_t> last_seq, const SyncLimits& limits = {});
 

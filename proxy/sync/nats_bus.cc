@@ -86,10 +86,10 @@ NatsBus::NatsBus(Setup setup, cache::Store* store, const SyncPolicies* policies,
   // Receiving takes whatever NATS carries; sending stays within batch_bytes_max.
   send_limits_.message_bytes_max = setup_.nats.batch_bytes_max;
   const std::string& prefix = setup_.nats.subject_prefix;
-  for (uint32_t p = 0; p < setup_.nats.partitions; ++p) {
-    subjects_.push_back(prefix + ".ev." + std::to_string(p));
-  }
+  // Batches carry several partitions: the partition is in each section, not the subject.
+  changes_subject_ = prefix + ".ev.batch";
   heartbeat_subject_ = prefix + ".hb";
+  batcher_ = protocol::SyncBatchEncoder(&batch_, send_limits_);
   wildcard_ = prefix + ".>";
   for (uint32_t i = 0; i < setup_.workers; ++i) inboxes_.push_back(std::make_unique<Inbox>());
   // Until the first connection, synced keys read through: nothing vouches for L1 yet.
@@ -142,6 +142,9 @@ bool NatsBus::start(std::string* err) {
     *err = std::string("nats: cannot connect to ") + c.url + ": " + natsStatus_GetText(s);
     return false;
   }
+  // Messages are handled on nats.c's reader thread (see receive()): its message filter is
+  // nats.c's own hook (exported by libnats, declared in its private natsp.h; its tests use it).
+  natsConn_setFilterWithClosure(conn_, &NatsBus::on_read, this);
   s = natsConnection_Subscribe(&sub_, conn_, wildcard_.c_str(), &NatsBus::on_message, this);
   if (s == NATS_OK) {
     // nats.c's defaults drop silently past 65536 messages / 64 MiB: ours are set and counted.
@@ -185,6 +188,7 @@ void NatsBus::stop() {
     natsConnection_Destroy(conn_);
     conn_ = nullptr;
   }
+  release_spent();  // nats.c's library is still up to take them
   if (opts_ != nullptr) {
     natsOptions_Destroy(opts_);
     opts_ = nullptr;
@@ -194,7 +198,7 @@ void NatsBus::stop() {
   }
 }
 
-void NatsBus::publish(std::string_view subject, std::string_view data) {
+void NatsBus::publish(bool heartbeat, std::string_view data) {
   bool wake = false;
   {
     std::lock_guard<std::mutex> g(out_mu_);
@@ -203,44 +207,91 @@ void NatsBus::publish(std::string_view subject, std::string_view data) {
       return;
     }
     outbox_bytes_ += data.size();
-    wake = outbox_.empty() || outbox_.size() + 1 == kLingerMessagesMax;
-    outbox_.push_back(Outgoing{std::string(subject), std::string(data)});
+    // Only an idle sender is woken (once); a busy one comes by itself (see sender()).
+    wake = sender_idle_ || outbox_.size() + 1 == kLingerMessagesMax;
+    sender_idle_ = false;
+    outbox_.push_back(Outgoing{heartbeat, std::string(data)});
   }
   if (wake) out_cv_.notify_one();
 }
 
 // The sender thread: the only caller of natsConnection_Publish, in the order workers queued.
-// Every message costs a wake-up here and a socket write (SendAsap); a busy stream pays them once
-// per group instead: when the previous group went out less than kLingerWindow ago, the sender
-// waits up to kLingerUs for more (or until kLingerMessagesMax are queued) before taking the
-// outbox. An idle stream is sent at once, so a lone write's lag is unchanged. Workers are not
-// involved: they queue and go on (the outbox is not drained while the sender lingers, so a
-// worker's publish finds it non-empty and wakes no one).
+// What it takes at once goes out as one batch: one socket write here (SendAsap) and one read
+// and wake-up at each peer, whatever the number of workers and partitions. A wake-up here is
+// paid per group too, so a busy stream is sent on a clock, one wake-up per group: once a group
+// goes out less than kLingerWindow after the one before, the sender sleeps until kLingerUs
+// after it and takes what came meanwhile (sooner when kLingerMessagesMax are queued), without
+// being woken by the workers' publishes; finding nothing, it is idle again. An idle sender is
+// woken by the first publish and sends at once, so a lone write's lag is unchanged. Workers
+// only queue (and wake an idle sender, once).
 void NatsBus::sender() {
   using Clock = std::chrono::steady_clock;
   Clock::time_point last_sent{};
+  bool busy = false;
   std::unique_lock<std::mutex> lk(out_mu_);
   for (;;) {
-    out_cv_.wait(lk, [&] { return out_stopping_ || !outbox_.empty(); });
-    if (outbox_.empty() && out_stopping_) return;
-    const Clock::time_point woke = Clock::now();
-    if (woke - last_sent < kLingerWindow) {
-      out_cv_.wait_until(lk, woke + kLingerUs, [&] {
+    if (busy) {
+      out_cv_.wait_until(lk, last_sent + kLingerUs, [&] {
         return out_stopping_ || outbox_.size() >= kLingerMessagesMax;
       });
+      busy = !outbox_.empty();
     }
+    if (!busy) {
+      sender_idle_ = outbox_.empty();
+      out_cv_.wait(lk, [&] { return out_stopping_ || !outbox_.empty(); });
+      sender_idle_ = false;
+    }
+    if (outbox_.empty() && out_stopping_) return;
+    const Clock::time_point now = Clock::now();
+    busy = now - last_sent < kLingerWindow;
+    last_sent = now;
     sending_.clear();
     std::swap(outbox_, sending_);
     outbox_bytes_ = 0;
     lk.unlock();
+    // Every changes message waiting goes out joined in as few batches as batch_bytes_max
+    // allows (one NATS message, one socket write here and one read at each peer, however many
+    // workers and partitions); a heartbeat goes after the batch before it.
     for (const Outgoing& m : sending_) {
-      const natsStatus s = natsConnection_Publish(conn_, m.subject.c_str(), m.data.data(),
-                                                  static_cast<int>(m.data.size()));
-      bump(s == NATS_OK ? counters_.published_messages : counters_.publish_failures);
+      if (m.heartbeat) {
+        send_batch();
+        const natsStatus s = natsConnection_Publish(conn_, heartbeat_subject_.c_str(),
+                                                    m.data.data(), static_cast<int>(m.data.size()));
+        bump(s == NATS_OK ? counters_.published_messages : counters_.publish_failures);
+        continue;
+      }
+      protocol::SyncAddStatus added = batcher_.add(m.data);
+      if (added == protocol::SyncAddStatus::kFull) {
+        send_batch();
+        added = batcher_.add(m.data);
+      }
+      if (added != protocol::SyncAddStatus::kAdded) {
+        // Not our encoder's (cannot happen): dropped, and receivers see the gap.
+        bump(counters_.publish_failures);
+        STRATA_LOG_WARN("sync: a changes message cannot be batched: %.*s",
+                        static_cast<int>(batcher_.error().message.size()),
+                        batcher_.error().message.data());
+      }
     }
-    last_sent = Clock::now();
+    send_batch();
     lk.lock();
   }
+}
+
+void NatsBus::send_batch() {
+  if (!batcher_.open()) return;
+  const size_t sections = batcher_.sections();
+  const std::string_view data = batcher_.finish();
+  const natsStatus s = natsConnection_Publish(conn_, changes_subject_.c_str(), data.data(),
+                                              static_cast<int>(data.size()));
+  if (s == NATS_OK) {
+    bump(counters_.published_messages);
+    bump(counters_.published_batches);
+    bump(counters_.published_sections, sections);
+  } else {
+    bump(counters_.publish_failures);
+  }
+  batch_.clear();
 }
 
 void NatsBus::take_peer_events(uint32_t worker, std::vector<PeerEvent>* out) {
@@ -253,16 +304,46 @@ void NatsBus::take_peer_events(uint32_t worker, std::vector<PeerEvent>* out) {
   in.woken = false;
 }
 
-// ---- receiving (nats.c's delivery thread) ----
+// ---- receiving (nats.c's reader thread) ----
 
 void NatsBus::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* self) {
-  auto* bus = static_cast<NatsBus*>(self);
+  static_cast<NatsBus*>(self)->receive(msg);
+}
+
+void NatsBus::on_read(natsConnection*, natsMsg** msg, void* self) {
+  static_cast<NatsBus*>(self)->receive(*msg);
+  *msg = nullptr;  // ours now: nats.c queues nothing and wakes no delivery thread
+}
+
+// A message is handled where it is read (nats.c's reader thread, through its filter; the
+// subscription's own callback only if nats.c ever skipped the filter), and given back to nats.c
+// in groups: natsMsg_Destroy hands each message to nats.c's garbage-collector thread and wakes
+// it when it is idle, which at one message per write was a context switch per message.
+void NatsBus::receive(natsMsg* msg) {
   const std::string_view data(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  std::vector<natsMsg*> release;
   {
-    std::lock_guard<std::mutex> g(bus->rx_mu_);
-    bus->handle(data, wall_ms());
+    std::lock_guard<std::mutex> g(rx_mu_);
+    handle(data, wall_ms());
+    spent_.push_back(msg);
+    spent_bytes_ += data.size();
+    if (spent_.size() >= kSpentMessagesMax || spent_bytes_ >= kSpentBytesMax) {
+      release.swap(spent_);
+      spent_bytes_ = 0;
+    }
   }
-  natsMsg_Destroy(msg);
+  for (natsMsg* m : release) natsMsg_Destroy(m);
+}
+
+// The ticker's half: what the last tick left is given back (at most kTickMs late).
+void NatsBus::release_spent() {
+  std::vector<natsMsg*> release;
+  {
+    std::lock_guard<std::mutex> g(rx_mu_);
+    release.swap(spent_);
+    spent_bytes_ = 0;
+  }
+  for (natsMsg* m : release) natsMsg_Destroy(m);
 }
 
 // One decoded message, all or nothing (decode_message calls back only for a whole, valid one).
@@ -275,12 +356,16 @@ class NatsBus::Decoded final : public protocol::SyncHandler {
       self_ = true;  // our own (NoEcho aside)
       return;
     }
-    if (h.kind != protocol::SyncKind::kChanges) return;
-    apply_ = bus_->rx_.on_changes({h.origin, h.epoch, h.sender}, h.partition, h.seq, now_ms_,
+  }
+  // Each section is numbered in its own (sender, partition) space: a batch of several is
+  // checked section by section, exactly as one message each would be.
+  void on_section(const protocol::SyncSection& s) override {
+    if (self_) return;
+    apply_ = bus_->rx_.on_changes({h_.origin, h_.epoch, s.sender}, s.partition, s.seq, now_ms_,
                                   &bus_->drops_);
     if (!apply_) bump(bus_->counters_.stale_refused);
     bus_->note_returned(bus_->drops_);
-    bus_->drop(bus_->drops_);  // before this message's own changes
+    bus_->drop(bus_->drops_);  // before this section's own changes
     bus_->drops_.clear();
   }
   void on_record(const protocol::SyncRecord& r) override {
@@ -589,6 +674,7 @@ void NatsBus::ticker() {
   while (!stopping_) {
     tick_cv_.wait_for(lk, std::chrono::milliseconds(kTickMs));
     if (stopping_) break;
+    release_spent();
     const int64_t now = wall_ms();
     const int64_t down = down_since_ms_.load(std::memory_order_relaxed);
     if (down != 0 && now - down > setup_.nats.max_staleness_ms &&
@@ -648,6 +734,8 @@ std::string NatsBus::info_lines() const {
   out += "sync_degraded:" + std::string(status_->degraded.load() ? "1" : "0") + "\r\n";
   const std::pair<const char*, const std::atomic<uint64_t>*> counters[] = {
       {"published_messages", &counters_.published_messages},
+      {"published_batches", &counters_.published_batches},
+      {"published_sections", &counters_.published_sections},
       {"published_events", &counters_.published_events},
       {"publish_failures", &counters_.publish_failures},
       {"received_messages", &counters_.received_messages},

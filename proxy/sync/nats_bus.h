@@ -1,16 +1,25 @@
 // The bus between strata instances: core NATS (nats.c), strata's own envelope
 // (protocol/sync_event.h) and loss detection (sync_receiver.h). One per process.
 //
-// Threads: nats.c runs its own (connection, one delivery thread for our one subscription);
-// the bus adds a ticker (silence, the staleness bound, dropped-message checks). A received
-// message is checked and applied to L1 on the delivery thread (L1 is thread-safe), then handed
-// to every worker through a bounded inbox and the worker's wake-up, so each worker fences its
-// own fills and publishes the change on its seam (source peer). Publishing is thread-safe and
+// Threads: nats.c runs its own (the connection's reader, timers, its garbage collector); the
+// bus adds a ticker (silence, the staleness bound, dropped-message checks) and a sender. A
+// received message is checked and applied to L1 on nats.c's reader thread, as it is parsed
+// (nats.c's message filter: no hand-off to a delivery thread; L1 is thread-safe), then handed
+// to every worker through a bounded inbox, so each worker fences its own fills and publishes
+// the change on its seam (source peer). Publishing is thread-safe and
 // never waits on the network: nats.c copies into its buffer (and holds up to its reconnect
 // buffer while reconnecting); a refused publish is counted, and receivers see the gap.
 #pragma once
 
 #include <nats/nats.h>
+
+// nats.c's message filter, called on its reader thread with each message before it is queued
+// for a subscription's delivery thread; setting *msg to null takes the message. Exported by
+// libnats (3.x) and used by its own tests, but declared only in its private natsp.h/conn.h.
+extern "C" void natsConn_setFilterWithClosure(natsConnection* nc,
+                                              void (*filter)(natsConnection* nc, natsMsg** msg,
+                                                             void* closure),
+                                              void* closure);
 
 #include <atomic>
 #include <chrono>
@@ -47,7 +56,9 @@ struct PeerEvent {
 };
 
 struct SyncCounters {
-  std::atomic<uint64_t> published_messages{0};
+  std::atomic<uint64_t> published_messages{0};  // NATS messages: batches and heartbeats
+  std::atomic<uint64_t> published_batches{0};   // ... of changes
+  std::atomic<uint64_t> published_sections{0};  // (worker, partition) sections in them
   std::atomic<uint64_t> published_events{0};
   std::atomic<uint64_t> publish_failures{0};
   std::atomic<uint64_t> received_messages{0};
@@ -90,8 +101,12 @@ class NatsBus {
   // Thread-safe and never blocks on nats.c (whose publish waits on its connection lock, held
   // while it reconnects): the message goes to a bounded outbox the bus's sender thread drains.
   // Past outbox_bytes_max it is dropped and counted; receivers see the gap.
-  void publish(std::string_view subject, std::string_view data);
-  const std::string& changes_subject(uint32_t partition) const { return subjects_[partition]; }
+  // A changes message (format 3, one section): the sender joins every one waiting into batches
+  // (SyncBatchEncoder, up to batch_bytes_max) on changes_subject().
+  void publish_changes(std::string_view message) { publish(false, message); }
+  // A heartbeat: sent after every changes message queued before it.
+  void publish_heartbeat(std::string_view message) { publish(true, message); }
+  const std::string& changes_subject() const { return changes_subject_; }
   const std::string& heartbeat_subject() const { return heartbeat_subject_; }
   uint32_t partition_of(std::string_view key) const;
   uint32_t partitions() const { return setup_.nats.partitions; }
@@ -108,6 +123,9 @@ class NatsBus {
 
  private:
   static void on_message(natsConnection* nc, natsSubscription* sub, natsMsg* msg, void* self);
+  static void on_read(natsConnection* nc, natsMsg** msg, void* self);
+  void receive(natsMsg* msg);
+  void release_spent();
   static void on_disconnected(natsConnection* nc, void* self);
   static void on_reconnected(natsConnection* nc, void* self);
   static void on_error(natsConnection* nc, natsSubscription* sub, natsStatus err, void* self);
@@ -134,7 +152,7 @@ class NatsBus {
   protocol::SyncLimits send_limits_;  // sending
   uint64_t origin_;
   uint64_t epoch_;
-  std::vector<std::string> subjects_;
+  std::string changes_subject_;
   std::string heartbeat_subject_;
   std::string wildcard_;
 
@@ -142,9 +160,15 @@ class NatsBus {
   natsConnection* conn_ = nullptr;
   natsSubscription* sub_ = nullptr;
 
-  // Receiving: the delivery thread and the ticker.
+  // Receiving: nats.c's reader thread and the ticker.
   mutable std::mutex rx_mu_;
   SyncReceiver rx_;
+  // Handled messages not yet given back to nats.c (see receive()): at most this many, or this
+  // many bytes, and at most one tick old.
+  std::vector<natsMsg*> spent_;
+  size_t spent_bytes_ = 0;
+  static constexpr size_t kSpentMessagesMax = 256;
+  static constexpr size_t kSpentBytesMax = 1 << 20;
   Drops drops_;  // scratch
   // Update mode: the newest version an event carried per key, so a late older event never
   // installs over a newer one (a bounded table: past its size, events older than the oldest
@@ -175,22 +199,27 @@ class NatsBus {
   uint64_t last_nats_dropped_ = 0;
   SyncCounters counters_;
 
+  void publish(bool heartbeat, std::string_view data);
   void sender();
+  void send_batch();  // the sender's batch_, if any
 
   struct Outgoing {
-    std::string subject;
+    bool heartbeat = false;
     std::string data;
   };
   static constexpr size_t kOutboxBytesMax = 64ull << 20;
   // Coalescing (see sender()): a stream busier than one group per kLingerWindow is sent in
-  // groups at most kLingerUs apart.
-  static constexpr std::chrono::microseconds kLingerUs{150};
-  static constexpr std::chrono::microseconds kLingerWindow{300};
+  // groups kLingerUs apart, one wake-up each.
+  static constexpr std::chrono::microseconds kLingerUs{250};
+  static constexpr std::chrono::microseconds kLingerWindow{600};
   static constexpr size_t kLingerMessagesMax = 64;
   std::mutex out_mu_;
   std::condition_variable out_cv_;
   std::vector<Outgoing> outbox_;
   std::vector<Outgoing> sending_;  // the sender's side of the swap
+  bool sender_idle_ = false;       // the sender waits for a publish to wake it
+  std::string batch_;              // the sender's: the batch being joined
+  protocol::SyncBatchEncoder batcher_{&batch_};
   size_t outbox_bytes_ = 0;
   bool out_stopping_ = false;
   std::thread sender_;

@@ -106,7 +106,7 @@ void SyncPublisher::flush_partition(uint32_t p) {
     enc.abandon();
     --seq_[p];
   } else {
-    bus_->publish(bus_->changes_subject(p), enc.finish());
+    bus_->publish_changes(enc.finish());
   }
   batches_[p].clear();
 }
@@ -124,12 +124,13 @@ void SyncPublisher::on_tick(int64_t now_ms) {
   h.origin = bus_->origin();
   h.epoch = bus_->epoch();
   h.sender = sender_;
+  h.format = protocol::kSyncHeartbeatFormat;  // what format 2 peers read too
   // Taken after the flush above: every change this worker published before it is on its way
   // ahead of it, so a receiver that has it has heard everything up to this time.
   h.sent_at_us = wall_us();
   scratch_.clear();
   if (protocol::encode_heartbeat(&scratch_, h, seq_, bus_->send_limits()).ok()) {
-    bus_->publish(bus_->heartbeat_subject(), scratch_);
+    bus_->publish_heartbeat(scratch_);
   }
 }
 

@@ -1,8 +1,9 @@
 // One worker's side of the bus: a subscriber of its change seam that batches the changes of
-// synced prefixes per partition during a loop iteration and publishes them at its end, one
-// NATS message per partition touched, each numbered gaplessly in this worker's sequence for
-// that partition; and a heartbeat every heartbeat_ms with its last number per partition. It
-// also hands peers' changes (from the bus's inbox) to the worker's seam.
+// synced prefixes per partition during a loop iteration and hands them to the bus at its end,
+// one section (a format 3 message of one section) per partition touched, each numbered
+// gaplessly in this worker's sequence for that partition -- the bus's sender joins what every
+// worker queued into one NATS message; and a heartbeat every heartbeat_ms with its last number
+// per partition. It also hands peers' changes (from the bus's inbox) to the worker's seam.
 #pragma once
 
 #include <cstdint>

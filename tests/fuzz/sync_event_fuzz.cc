@@ -1,8 +1,10 @@
 // libFuzzer target for the sync event codec. The input is decoded as a stream of envelopes,
 // with small limits and with the defaults. Besides crashes and sanitizer reports it checks:
 //  - statuses never consume past the input;
-//  - every message the decoder finished encodes back to exactly its bytes (same limits), and
-//    decode_message() accepts those bytes and reports one callback per item;
+//  - every message the decoder finished encodes back to exactly its bytes (same limits; a format
+//    3 batch section by section with SyncEncoder, joined by SyncBatchEncoder), and
+//    decode_message() accepts those bytes and reports one callback per item (plus the one
+//    section of a format 1 or 2 changes message);
 //  - decode_message() on the whole input agrees with the stream (ok, trailing, truncated, or
 //    the same error);
 //  - feeding the bytes in pseudo-random pieces gives exactly the results of feeding them whole;
@@ -34,6 +36,7 @@ using strata::protocol::SyncHandler;
 using strata::protocol::SyncHeader;
 using strata::protocol::SyncLimits;
 using strata::protocol::SyncRecord;
+using strata::protocol::SyncSection;
 using strata::protocol::SyncSeqView;
 using strata::protocol::SyncStatus;
 using strata::protocol::testing::decode_stream;
@@ -49,7 +52,9 @@ void check(bool ok) {
 
 struct CountItems : SyncHandler {
   size_t items = 0;
+  size_t sections = 0;
   void on_header(const SyncHeader&) override { ++items; }
+  void on_section(const SyncSection&) override { ++sections; }
   void on_record(const SyncRecord&) override { ++items; }
   void on_heartbeat(SyncSeqView) override { ++items; }
 };
@@ -88,7 +93,14 @@ SyncErrorCode check_messages(std::string_view data, const std::vector<Decoded>& 
         encode_decoded(std::span(items).subspan(first, i - first), limits);
     check(again.has_value() && *again == bytes);
     CountItems count;
-    check(decode_message(bytes, limits, count).ok() && count.items == i - first);
+    check(decode_message(bytes, limits, count).ok());
+    // Format 3's sections are items of their own; a format 1 or 2 changes message is one.
+    const SyncHeader& h = items[first].header;
+    const bool one_section = h.kind == strata::protocol::SyncKind::kChanges && h.format < 3;
+    size_t sections = one_section ? 1 : 0;
+    for (size_t k = first; k < i; ++k) sections += items[k].status == SyncStatus::kSection;
+    check(count.items + (one_section ? 0 : count.sections) == i - first &&
+          count.sections == sections);
     if (!verdict)
       verdict = at == data.size() ? SyncErrorCode::kNone : SyncErrorCode::kTrailingBytes;
   }
@@ -103,7 +115,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
                         .records_max = 4,
                         .key_bytes_max = 16,
                         .value_bytes_max = 32,
-                        .partitions_max = 8};
+                        .partitions_max = 8,
+                        .sections_max = 4};
   for (const SyncLimits& limits : {tiny, SyncLimits{}}) {
     const std::vector<Decoded> whole = decode_whole(data, limits);
     const SyncErrorCode verdict = check_messages(data, whole, limits);

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpus of sync_event_fuzz (tests/fuzz/corpus/sync/): a few valid sync
-messages of both formats, within the target's small limits, encoded here independently of the C++ encoder
+messages of every format (format 3 batches too), within the target's small limits, encoded here independently of the C++ encoder
 from the format in protocol/sync_event.h. Run it again after a format change."""
 import os
 import struct
@@ -31,6 +31,18 @@ def changes(partition, seq, records, fmt=2):
     return header(1, partition, seq, len(records), fmt=fmt) + b"".join(records)
 
 
+def section(sender, partition, seq, records):
+    return struct.pack("<HHQI", sender, partition, seq, len(records)) + b"".join(records)
+
+
+def batch(sections):
+    """A format 3 changes message; sections: (sender, partition, seq, records); the header names
+    the first."""
+    sender, partition = sections[0][0], sections[0][1]
+    out = header(1, partition, 0, len(sections), sender=sender, fmt=3)
+    return out + b"".join(section(*s) for s in sections)
+
+
 def heartbeat(seqs, fmt=2):
     return header(2, 0, 0, len(seqs), fmt=fmt) + b"".join(struct.pack("<Q", s) for s in seqs)
 
@@ -54,6 +66,16 @@ SEEDS = {
     "v1_changes": changes(2, 1, [record(INVALIDATE, b"k1")], fmt=1),
     "v1_heartbeat": heartbeat([1, 0, 3], fmt=1),
     "stream_v1_then_v2": changes(1, 3, [record(DELETE, b"y")], fmt=1) + heartbeat([3, 0]),
+    # Format 3: batches of sections of several workers and partitions.
+    "v3_batch_one": batch([(1, 3, 1, [record(SET, b"user:1", b"alice", expire=17)])]),
+    "v3_batch_three": batch([
+        (1, 3, 7, [record(DELETE, b"k"), record(INVALIDATE, b"abc")]),
+        (0, 5, 1, []),
+        (2, 3, 2**64 - 1, [record(FLUSHALL, b"")]),
+    ]),
+    "v3_heartbeat": heartbeat([4, 0, 9], fmt=3),
+    "stream_v3_v2_v1": batch([(0, 1, 2, [record(DELETE, b"z")])]) +
+        changes(1, 3, [record(DELETE, b"y")]) + heartbeat([3, 0], fmt=1),
 }
 
 os.makedirs(OUT, exist_ok=True)

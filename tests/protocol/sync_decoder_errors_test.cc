@@ -42,22 +42,22 @@ TEST(SyncDecoderErrors, BadMagicFailsOnItsFirstByte) {
 
 TEST(SyncDecoderErrors, UnknownFormatSaysWhich) {
   const auto message = [](std::string input) { return decode_all_ways(input).back().message; };
-  EXPECT_EQ(message("SY\x03"), "sync: unknown format version 3 (this build reads 1 and 2)");
+  EXPECT_EQ(message("SY\x04"), "sync: unknown format version 4 (this build reads 1 to 3)");
   EXPECT_EQ(message(std::string("SY\0", 3)),
-            "sync: unknown format version 0 (this build reads 1 and 2)");
-  EXPECT_EQ(message("SY\xff"), "sync: unknown format version 255 (this build reads 1 and 2)");
-  EXPECT_EQ(message("SY\x2a"), "sync: unknown format version 42 (this build reads 1 and 2)");
+            "sync: unknown format version 0 (this build reads 1 to 3)");
+  EXPECT_EQ(message("SY\xff"), "sync: unknown format version 255 (this build reads 1 to 3)");
+  EXPECT_EQ(message("SY\x2a"), "sync: unknown format version 42 (this build reads 1 to 3)");
   expect_error(raw_header(kChanges, 0, 1, 0, 7), E::kUnknownFormat);
 }
 
 // A newer format's message is refused, never misparsed, but the prefix every format keeps
 // still names its sender and partition, so a receiver can drop that partition.
 TEST(SyncDecoderErrors, UnknownFormatStillNamesItsPartition) {
-  const std::string newer = raw_header(kChanges, 9, 4, 1, 3) + "anything a format 3 may add";
+  const std::string newer = raw_header(kChanges, 9, 4, 1, 4) + "anything a format 4 may add";
   expect_error(newer, E::kUnknownFormat);
   const std::optional<SyncEnvelopeId> id = sync_peek_id(newer);
   ASSERT_TRUE(id.has_value());
-  EXPECT_EQ(id->format, 3);
+  EXPECT_EQ(id->format, 4);
   EXPECT_EQ(id->kind, static_cast<uint8_t>(kChanges));
   EXPECT_EQ(id->origin, 0x1111u);
   EXPECT_EQ(id->epoch, 0x2222u);
@@ -230,6 +230,9 @@ TEST(SyncDecoderErrors, LimitsAreChecked) {
     return sync_limits_problem(limits);
   };
   EXPECT_NE(problem([](SyncLimits& l) { l.message_bytes_max = kH + 14; }), "");
+  EXPECT_NE(problem([](SyncLimits& l) { l.message_bytes_max = kH + kSyncSectionBytes + 14; }),
+            "");
+  EXPECT_NE(problem([](SyncLimits& l) { l.sections_max = 0; }), "");
   EXPECT_NE(problem([](SyncLimits& l) { l.records_max = 0; }), "");
   EXPECT_NE(problem([](SyncLimits& l) { l.partitions_max = 0; }), "");
   EXPECT_NE(problem([](SyncLimits& l) { l.partitions_max = 65537; }), "");
@@ -239,6 +242,90 @@ TEST(SyncDecoderErrors, LimitsAreChecked) {
   EXPECT_NE(problem([](SyncLimits& l) { l.value_bytes_max = 1ull << 32; }), "");
   EXPECT_NE(problem([](SyncLimits& l) { l.message_bytes_max = kH + 8 * 4096 - 1; }), "");
   EXPECT_EQ(problem([](SyncLimits& l) { l.message_bytes_max = kH + 8 * 4096; }), "");
+}
+
+// ---- format 3: a batch of sections ----
+
+// A format 3 changes message: its header names the first section (sender 3, as raw_header
+// writes it, and `partition`), seq 0, `sections` sections.
+std::string batch_header(uint32_t sections, uint16_t partition = 0, uint64_t seq = 0) {
+  return raw_header(kChanges, partition, seq, sections, 3);
+}
+using testing::raw_section;
+
+TEST(SyncDecoderErrors, BatchHeaderFields) {
+  const std::string body = raw_section(3, 0, 1, 1) + raw_record(kDelete, 0, "k");
+  expect_ok(batch_header(1) + body);
+  expect_error(batch_header(1, 0, 1) + body, E::kBatchFields);  // seq set
+  expect_error(batch_header(0), E::kBatchFields);                // no section
+  SyncLimits limits;
+  limits.sections_max = 2;
+  const std::string empty2 = raw_section(3, 0, 1, 0) + raw_section(4, 1, 1, 0);
+  expect_ok(batch_header(2) + empty2, limits);  // sections may hold no record
+  expect_error(batch_header(3) + empty2 + raw_section(5, 1, 1, 0), E::kSectionsPastMax, limits);
+  limits.partitions_max = 4;
+  expect_error(batch_header(1, 4) + raw_section(3, 4, 1, 0), E::kPartitionPastMax, limits);
+}
+
+// The first section is the one the header names: what an older build reads in the prefix.
+TEST(SyncDecoderErrors, FirstSectionIsTheHeaders) {
+  expect_error(batch_header(1, 2) + raw_section(3, 1, 1, 0), E::kSectionId);
+  expect_error(batch_header(1, 2) + raw_section(4, 2, 1, 0), E::kSectionId);
+  expect_ok(batch_header(2, 2) + raw_section(3, 2, 1, 0) + raw_section(4, 1, 9, 0));
+}
+
+TEST(SyncDecoderErrors, SectionRules) {
+  SyncLimits limits;
+  limits.partitions_max = 8;
+  limits.records_max = 2;
+  const std::string first = raw_section(3, 0, 1, 0);
+  expect_error(batch_header(2) + first + raw_section(1, 8, 1, 0), E::kPartitionPastMax, limits);
+  expect_error(batch_header(2) + first + raw_section(1, 7, 0, 0), E::kSeqZero, limits);
+  const std::string del = raw_record(kDelete, 0, "k");
+  // records_max counts per section.
+  expect_ok(batch_header(2) + raw_section(3, 0, 1, 2) + del + del + raw_section(1, 7, 1, 2) +
+                del + del,
+            limits);
+  expect_error(batch_header(2) + first + raw_section(1, 7, 1, 3), E::kRecordsPastMax, limits);
+  // Records are checked in sections as in a format 2 message.
+  expect_error(batch_header(1) + raw_section(3, 0, 1, 1) + raw_record(kDelete, kHasValue, "k"),
+               E::kValueOnNonSet);
+  // A section ends where its count says: what follows the last one is trailing.
+  struct Ignore : SyncHandler {
+    void on_header(const SyncHeader&) override {}
+    void on_section(const SyncSection&) override {}
+    void on_record(const SyncRecord&) override {}
+    void on_heartbeat(SyncSeqView) override {}
+  } ignored;
+  EXPECT_EQ(decode_message(batch_header(1) + first + del, {}, ignored).code, E::kTrailingBytes);
+}
+
+TEST(SyncDecoderErrors, BatchAtAndPastMax) {
+  SyncLimits limits;
+  constexpr size_t kS = kSyncSectionBytes;
+  const std::string del = raw_record(kDelete, 0, "k");  // 15 bytes
+  const std::string two =
+      batch_header(2) + raw_section(3, 0, 1, 1) + del + raw_section(4, 0, 1, 1) + del;
+  limits.message_bytes_max = kH + 2 * kS + 30;
+  expect_ok(two, limits);
+  // One byte short: the second record fails (the first section and its record leave room for
+  // the second section and the smallest record).
+  limits.message_bytes_max = kH + 2 * kS + 29;
+  expect_error(two, E::kMessagePastMax, limits);
+  EXPECT_EQ(decode_all_ways(two, limits).size(), 5u);
+  // The header alone: two sections do not fit.
+  limits.message_bytes_max = kH + 2 * kS - 1;
+  EXPECT_EQ(decode_all_ways(two, limits).size(), 1u);
+  // The first section's count: its smallest records and the next section do not fit.
+  limits.message_bytes_max = kH + 2 * kS + 13;
+  EXPECT_EQ(decode_all_ways(two, limits).size(), 2u);
+  expect_error(two, E::kMessagePastMax, limits);
+}
+
+TEST(SyncDecoderErrors, Format3HeartbeatIsFormat2s) {
+  std::string hb = raw_header(kHeartbeat, 0, 0, 2, 3) + le(1, 8) + le(2, 8);
+  expect_ok(hb);
+  expect_error(raw_header(kHeartbeat, 0, 1, 0, 3), E::kHeartbeatFields);
 }
 
 }  // namespace

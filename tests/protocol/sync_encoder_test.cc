@@ -128,23 +128,27 @@ TEST(SyncEncoder, AppendsAndAbandons) {
   EXPECT_EQ(message, encode(changes_header(1), {keyed(SyncOp::kDelete, "k")}));
 }
 
-// The default field limits are what one default-sized (NATS max_payload) message carries.
+// The default field limits are what one default-sized (NATS max_payload) format 3 message
+// carries in its one section.
 TEST(SyncEncoder, DefaultLimitsFillANatsPayloadExactly) {
   Fixture f({});
-  ASSERT_TRUE(f.encoder.begin(changes_header(1)).ok());
+  ASSERT_TRUE(f.encoder.begin(changes_header(1, 5, 0, 3)).ok());
   const std::string big(kSyncFieldBytesMax - 1, 'v');
   ASSERT_EQ(f.encoder.add(set("k", big, 1).view()), SyncAddStatus::kAdded);
   EXPECT_EQ(f.encoder.finish().size(), kSyncMessageBytesMax);
   struct Count : SyncHandler {
     int records = 0;
+    int sections = 0;
     void on_header(const SyncHeader&) override {}
+    void on_section(const SyncSection&) override { ++sections; }
     void on_record(const SyncRecord&) override { ++records; }
     void on_heartbeat(SyncSeqView) override {}
   } count;
   EXPECT_TRUE(decode_message(f.out, {}, count).ok());
   EXPECT_EQ(count.records, 1);
+  EXPECT_EQ(count.sections, 1);
 
-  ASSERT_TRUE(f.encoder.begin(changes_header(2)).ok());
+  ASSERT_TRUE(f.encoder.begin(changes_header(2, 5, 0, 3)).ok());
   const std::string too_big(kSyncFieldBytesMax, 'v');
   EXPECT_EQ(f.encoder.add(set("k", too_big, 1).view()), SyncAddStatus::kRejected);
   EXPECT_EQ(f.encoder.error().code, E::kMessagePastMax);
@@ -169,25 +173,48 @@ TEST(SyncEncoder, HeartbeatLimits) {
   EXPECT_EQ(out.size(), limits.message_bytes_max);
 }
 
+// Format 3: one section per message, numbered by the section (the header's seq is 0); the
+// limits count the section header too.
+TEST(SyncEncoder, Format3WritesOneSection) {
+  const OwnedRecord a = keyed(SyncOp::kDelete, "a");  // 15 bytes
+  constexpr size_t kHS = kH + kSyncSectionBytes;
+  SyncLimits limits;
+  limits.message_bytes_max = kHS + 30;
+  limits.partitions_max = 8;
+  Fixture f(limits);
+  EXPECT_EQ(f.encoder.begin(changes_header(0, 5, 0, 3)).code, E::kSeqZero);
+  EXPECT_EQ(f.encoder.begin(changes_header(1, 8, 0, 3)).code, E::kPartitionPastMax);
+  EXPECT_TRUE(f.out.empty());
+  ASSERT_TRUE(f.encoder.begin(changes_header(4, 7, 0, 3)).ok());
+  EXPECT_EQ(f.encoder.add(a.view()), SyncAddStatus::kAdded);
+  EXPECT_EQ(f.encoder.add(a.view()), SyncAddStatus::kAdded);
+  EXPECT_EQ(f.encoder.add(a.view()), SyncAddStatus::kFull);
+  const std::string_view message = f.encoder.finish();
+  EXPECT_EQ(message.size(), kHS + 30);
+  EXPECT_EQ(decode_whole(message, limits), expected_changes(changes_header(4, 7, 0, 3), {a, a}));
+}
+
 // Random records under small limits: whatever the encoder emits decodes back to exactly the
 // records it took, under the same limits.
 TEST(SyncEncoder, EmitsOnlyWhatTheDecoderTakes) {
   const SyncLimits limits{
       .message_bytes_max = 200, .records_max = 5, .key_bytes_max = 12, .value_bytes_max = 40};
+  for (const uint8_t format : {2, 3}) {
   std::mt19937 rng(11);
   const auto pick = [&rng](uint32_t n) { return static_cast<uint32_t>(rng() % n); };
   std::string out;
   SyncEncoder encoder(&out, limits);
   std::vector<OwnedRecord> taken;
   uint64_t seq = 1;
+  const auto header = [&] { return changes_header(seq, 5, 0, format); };
   const auto flush = [&] {
     const size_t start = out.size() - encoder.finish().size();
     EXPECT_EQ(decode_whole(std::string_view(out).substr(start), limits),
-              expected_changes(changes_header(seq), taken));
+              expected_changes(header(), taken));
     taken.clear();
     ++seq;
   };
-  ASSERT_TRUE(encoder.begin(changes_header(seq)).ok());
+  ASSERT_TRUE(encoder.begin(header()).ok());
   for (int i = 0; i < 2000; ++i) {
     OwnedRecord r{static_cast<SyncOp>(1 + pick(4)), rng(), std::nullopt, std::string(pick(15), 'k'),
                   std::nullopt};
@@ -196,13 +223,14 @@ TEST(SyncEncoder, EmitsOnlyWhatTheDecoderTakes) {
     const SyncAddStatus s = encoder.add(r.view());
     if (s == SyncAddStatus::kFull) {
       flush();
-      ASSERT_TRUE(encoder.begin(changes_header(seq)).ok());
+      ASSERT_TRUE(encoder.begin(header()).ok());
       ASSERT_EQ(encoder.add(r.view()), SyncAddStatus::kAdded);
     }
     if (s != SyncAddStatus::kRejected) taken.push_back(r);
   }
   flush();
   EXPECT_GT(seq, 50u);
+  }
 }
 
 }  // namespace

@@ -46,12 +46,14 @@ struct Decoded {
   std::vector<uint64_t> seqs;  // kHeartbeat
   SyncErrorCode error = SyncErrorCode::kNone;
   std::string message;  // kError
+  SyncSection section;  // kSection
   bool operator==(const Decoded&) const = default;
 };
 
 inline Decoded decoded_from(const SyncDecoder& d, SyncStatus s) {
-  Decoded out{s, d.consumed(), {}, {}, {}, SyncErrorCode::kNone, {}};
+  Decoded out{s, d.consumed(), {}, {}, {}, SyncErrorCode::kNone, {}, {}};
   if (s == SyncStatus::kHeader) out.header = d.header();
+  if (s == SyncStatus::kSection) out.section = d.section();
   if (s == SyncStatus::kRecord) out.record = OwnedRecord::from(d.record());
   if (s == SyncStatus::kHeartbeat) {
     for (size_t i = 0; i < d.seqs().size(); ++i) out.seqs.push_back(d.seqs()[i]);
@@ -104,13 +106,39 @@ inline std::optional<std::string> encode_decoded(std::span<const Decoded> messag
     }
     return out;
   }
-  SyncEncoder encoder(&out, limits);
-  if (!encoder.begin(header).ok()) return std::nullopt;
-  for (const Decoded& d : message.subspan(1)) {
-    if (d.status != SyncStatus::kRecord) continue;
-    if (encoder.add(d.record.view()) != SyncAddStatus::kAdded) return std::nullopt;
+  if (header.format < 3) {
+    SyncEncoder encoder(&out, limits);
+    if (!encoder.begin(header).ok()) return std::nullopt;
+    for (const Decoded& d : message.subspan(1)) {
+      if (d.status != SyncStatus::kRecord) continue;
+      if (encoder.add(d.record.view()) != SyncAddStatus::kAdded) return std::nullopt;
+    }
+    encoder.finish();
+    return out;
   }
-  encoder.finish();
+  // Format 3: each section on its own (SyncEncoder), then joined (SyncBatchEncoder).
+  SyncBatchEncoder batch(&out, limits);
+  std::string part;
+  SyncEncoder encoder(&part, limits);
+  const auto join = [&] {
+    if (!encoder.open()) return true;
+    return batch.add(encoder.finish()) == SyncAddStatus::kAdded;
+  };
+  for (const Decoded& d : message.subspan(1)) {
+    if (d.status == SyncStatus::kSection) {
+      if (!join()) return std::nullopt;
+      part.clear();
+      SyncHeader h = header;
+      h.sender = d.section.sender;
+      h.partition = d.section.partition;
+      h.seq = d.section.seq;
+      if (!encoder.begin(h).ok()) return std::nullopt;
+    } else if (d.status == SyncStatus::kRecord) {
+      if (encoder.add(d.record.view()) != SyncAddStatus::kAdded) return std::nullopt;
+    }
+  }
+  if (!join()) return std::nullopt;
+  batch.finish();
   return out;
 }
 

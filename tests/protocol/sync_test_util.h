@@ -21,7 +21,12 @@ namespace strata::protocol::testing {
 inline void PrintTo(const Decoded& d, std::ostream* os) {
   *os << "{status " << static_cast<int>(d.status) << ", consumed " << d.consumed;
   if (d.status == SyncStatus::kHeader)
-    *os << ", seq " << d.header.seq << ", count " << d.header.count;
+    *os << ", format " << int{d.header.format} << ", seq " << d.header.seq << ", count "
+        << d.header.count;
+  if (d.status == SyncStatus::kSection) {
+    *os << ", sender " << d.section.sender << ", partition " << d.section.partition << ", seq "
+        << d.section.seq << ", count " << d.section.count;
+  }
   if (d.status == SyncStatus::kRecord) {
     *os << ", op " << static_cast<int>(d.record.op) << ", key "
         << ::testing::PrintToString(d.record.key);
@@ -55,15 +60,17 @@ inline std::string le(uint64_t v, size_t bytes) {
   return out;
 }
 
-inline SyncHeader changes_header(uint64_t seq, uint16_t partition = 5, uint32_t count = 0) {
-  return {SyncKind::kChanges, 0x1111, 0x2222, 3, partition, seq, count};
+// A format 2 changes header (one message, one section); format 3's tests pass format = 3.
+inline SyncHeader changes_header(uint64_t seq, uint16_t partition = 5, uint32_t count = 0,
+                                 uint8_t format = 2) {
+  return {SyncKind::kChanges, 0x1111, 0x2222, 3, partition, seq, count, format};
 }
 
 // A header as raw bytes, whatever its fields say (origin, epoch and sender as in
 // changes_header).
 // Format 2 and later (as far as this build knows them) carry sent_at_us after the count.
 inline std::string raw_header(SyncKind kind, uint16_t partition, uint64_t seq, uint32_t count,
-                              uint8_t format = kSyncFormat, uint64_t sent_at_us = 0) {
+                              uint8_t format = 2, uint64_t sent_at_us = 0) {
   return std::string("SY") + static_cast<char>(format) + static_cast<char>(kind) + le(0x1111, 8) +
          le(0x2222, 8) + le(3, 2) + le(partition, 2) + le(seq, 8) + le(count, 4) +
          (format >= 2 ? le(sent_at_us, 8) : std::string());
@@ -83,17 +90,26 @@ inline std::string raw_record(SyncOp op, uint8_t flags, std::string_view key,
   return out;
 }
 
+// A format 3 section header as raw bytes.
+inline std::string raw_section(uint16_t sender, uint16_t partition, uint64_t seq,
+                               uint32_t count) {
+  return le(sender, 2) + le(partition, 2) + le(seq, 8) + le(count, 4);
+}
+
 inline Decoded header_item(SyncHeader h) {
-  return {SyncStatus::kHeader, sync_header_bytes(h.format), h, {}, {}, {}, {}};
+  return {SyncStatus::kHeader, sync_header_bytes(h.format), h, {}, {}, {}, {}, {}};
+}
+inline Decoded section_item(SyncSection s) {
+  return {SyncStatus::kSection, kSyncSectionBytes, {}, {}, {}, {}, {}, s};
 }
 inline Decoded record_item(const OwnedRecord& r) {
-  return {SyncStatus::kRecord, sync_record_bytes(r.view()), {}, r, {}, {}, {}};
+  return {SyncStatus::kRecord, sync_record_bytes(r.view()), {}, r, {}, {}, {}, {}};
 }
 inline Decoded seqs_item(std::vector<uint64_t> seqs) {
   const size_t bytes = seqs.size() * kSyncSeqBytes;
-  return {SyncStatus::kHeartbeat, bytes, {}, {}, std::move(seqs), {}, {}};
+  return {SyncStatus::kHeartbeat, bytes, {}, {}, std::move(seqs), {}, {}, {}};
 }
-inline Decoded done_item() { return {SyncStatus::kDone, 0, {}, {}, {}, {}, {}}; }
+inline Decoded done_item() { return {SyncStatus::kDone, 0, {}, {}, {}, {}, {}, {}}; }
 inline Decoded need_more_item() { return {}; }
 
 inline OwnedRecord set(std::string key, std::optional<std::string> value,
@@ -114,12 +130,22 @@ inline std::string encode(SyncHeader h, const std::vector<OwnedRecord>& records,
   return out;
 }
 
-// What decoding encode(h, records) reports.
+// What decoding encode(h, records) reports (format 3: a header naming one section, the
+// section, its records).
 inline std::vector<Decoded> expected_changes(SyncHeader h,
                                              const std::vector<OwnedRecord>& records) {
   h.kind = SyncKind::kChanges;
-  h.count = static_cast<uint32_t>(records.size());
-  std::vector<Decoded> out{header_item(h)};
+  const auto n = static_cast<uint32_t>(records.size());
+  std::vector<Decoded> out;
+  if (h.format >= 3) {
+    const SyncSection section{h.sender, h.partition, h.seq, n};
+    h.seq = 0;
+    h.count = 1;
+    out = {header_item(h), section_item(section)};
+  } else {
+    h.count = n;
+    out = {header_item(h)};
+  }
   for (const OwnedRecord& r : records) out.push_back(record_item(r));
   out.push_back(done_item());
   return out;
