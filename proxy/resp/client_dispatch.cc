@@ -12,7 +12,6 @@
 #include "proxy/redis/upstream.h"
 #include "proxy/resp/client_conn.h"
 #include "proxy/resp/tracking_seen.h"
-#include "proxy/resp/tracking_table.h"
 #include "proxy/tiers/tier_shared.h"
 #include "proxy/tiers/tiers.h"
 
@@ -305,12 +304,9 @@ std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, 
   command_keys(spec, args, &keys);
   // Invalidate first: no reader may see the old value once the write is on its way, and no
   // fill started before it may install that old value later.
-  TrackingTable& tracking = TrackingTable::instance();
-  const bool tracked = tracking.active();
   for (std::string_view k : keys) {
     store.invalidate(k);
     up.forget_flight(k);
-    if (tracked) tracking.write_started(k, loop_->now_ms());
   }
   const int64_t now = loop_->now_ms();
   std::string_view n = spec.name;
