@@ -295,24 +295,31 @@ def _told_keys(pushes):
     return out
 
 
-def repeated_reads(port, redis_port, chk):
-    """Tracking clients re-reading keys they track (L1 hits: the TrackingSeen path) are told of
-    every change once: directly in Redis (half the keys), through strata (the other half: at
-    least once; Redis's own report of strata's write may come after its reply). Three rounds:
-    the second re-reads the values the first changed; the third reads, switches tracking OFF
-    and ON (the table keeps the keys), and reads again."""
+def _tracking_setup(port, redis_port, prefix, nkeys, nclients):
+    """A writer through strata, one directly to Redis, nkeys keys set to 0, and nclients RESP3
+    tracking clients (both workers), each with the list its pushes go to."""
     w = harness.Conn(port)
     direct = harness.Conn(redis_port)
-    keys = [f"r:{i}" for i in range(16)]
+    keys = [f"{prefix}:{i}" for i in range(nkeys)]
     for k in keys:
         w.call("SET", k, "0")
     clients = []
-    for _ in range(6):  # both workers
+    for _ in range(nclients):
         got = []
         c = Wire(port, got.append)
         c.call("HELLO", "3")
         assert c.call("CLIENT", "TRACKING", "ON") == b"OK"
         clients.append((c, got))
+    return w, direct, keys, clients
+
+
+def repeated_reads(port, redis_port, chk):
+    """Tracking clients re-reading keys they track (L1 hits: the TrackingSeen path) are told of
+    every change once: directly in Redis (half the keys), through strata (the other half: at
+    least once here; own_writes_told_once checks once). Three rounds:
+    the second re-reads the values the first changed; the third reads, switches tracking OFF
+    and ON (the table keeps the keys), and reads again."""
+    w, direct, keys, clients = _tracking_setup(port, redis_port, "r", 16, 6)
     for rnd in range(3):
         for c, got in clients:
             if rnd == 2:
@@ -344,18 +351,7 @@ def own_writes_told_once(port, redis_port, chk, rounds=150):
     more (the client would drop a current value, and count one invalidation too many). Writes
     that invalidate (INCR) make every re-read a fill, so Redis tracks the key for the readers'
     connections and reports each write. A direct write to Redis is still told, every time."""
-    w = harness.Conn(port)
-    direct = harness.Conn(redis_port)
-    keys = [f"o:{i}" for i in range(8)]
-    for k in keys:
-        w.call("SET", k, "0")
-    clients = []
-    for _ in range(4):  # both workers
-        got = []
-        c = Wire(port, got.append)
-        c.call("HELLO", "3")
-        assert c.call("CLIENT", "TRACKING", "ON") == b"OK"
-        clients.append((c, got))
+    w, direct, keys, clients = _tracking_setup(port, redis_port, "o", 8, 4)
     extra, missed = [], []
     for rnd in range(rounds):
         for c, got in clients:
