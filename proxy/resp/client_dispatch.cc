@@ -199,6 +199,7 @@ void ClientConn::serve_get(std::string_view key) {
   TrackingSeen* seen = ctx_->tracking_seen;
   if (track && seen_bit_ < 0 && seen != nullptr) seen_bit_ = seen->acquire();
   const uint64_t hash = cache::hash_key(key);  // for the Store and for tracking
+  if (track && seen_bit_ >= 0) seen->prefetch(hash);
   {
     auto txn = store.lock(key, hash);
     cache::EntryView v;
