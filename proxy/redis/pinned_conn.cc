@@ -7,6 +7,7 @@
 #include "cache/store.h"
 #include "protocol/reply_writer.h"
 #include "proxy/loop/log.h"
+#include "proxy/redis/own_reports.h"
 #include "proxy/redis/upstream.h"
 
 namespace strata::proxy {
@@ -105,7 +106,37 @@ void PinnedUpstream::send_command(ReplySink* c, std::span<const std::string_view
   // Outside MULTI (EXEC included) its reply settles what was written so far.
   if (!in_multi_ && framed_ && !waiting_.empty() && waiting_.back().seq == reply_seq) {
     waiting_.back().written_upto = written_settled_ + written_keys_.size();
+    mark_written();
   }
+}
+
+void PinnedUpstream::mark_written() {
+  const uint64_t end = written_settled_ + written_keys_.size();
+  if (written_marked_ >= end) return;
+  const size_t from = static_cast<size_t>(std::max(written_marked_, written_settled_) -
+                                          written_settled_);
+  written_marked_ = end;
+  // Behind held commands the PUBLISH would go before the write: no marker then (Redis's report
+  // of it is told once more, never not at all).
+  if (!held_.empty()) return;
+  std::vector<std::string> keys;
+  bool flush = false;
+  for (size_t i = from; i < written_keys_.size(); ++i) {
+    if (written_keys_[i].flush) {
+      flush = true;
+    } else {
+      keys.push_back(written_keys_[i].key);
+    }
+  }
+  const uint64_t marker = OwnReports::instance().open(keys, flush);
+  if (marker == 0) return;
+  for (size_t i = from; i < written_keys_.size(); ++i) written_keys_[i].marker = marker;
+  encode_marker(&out_, marker);
+  mark_dirty();
+  ++quiet_waiting_;
+  Waiting w{0, false, false, false, true};
+  w.marker = marker;
+  waiting_.push_back(std::move(w));
 }
 
 void PinnedUpstream::settle_written(ReplySink* c, uint64_t upto) {
@@ -120,6 +151,11 @@ void PinnedUpstream::settle_written(ReplySink* c, uint64_t upto) {
       ctx.store->invalidate(w.key);
       ctx.seam->publish(w.key, ChangeOp::kInvalidate, ChangeSource::kForwarded, writer);
     }
+    // Told just now: whatever Redis reported of it meanwhile needs nothing more.
+    std::vector<std::string> unused;
+    bool unused_flush = false;
+    OwnReports::instance().finish(w.marker, std::span(&w.key, w.flush ? 0 : 1), w.flush, true,
+                                  &unused, &unused_flush);
     written_keys_.pop_front();
     ++written_settled_;
   }
@@ -193,6 +229,7 @@ void PinnedUpstream::answer_id_waiters() {
 void PinnedUpstream::fail_waiting(ReplySink* c, std::string_view error_line) {
   while (!waiting_.empty()) {
     const Waiting w = pop_waiting();
+    if (w.marker != 0) OwnReports::instance().dropped(w.marker);
     if (!w.quiet) c->fail_reply(w.seq, error_line);
   }
 }
@@ -302,6 +339,10 @@ void PinnedUpstream::on_closed() {
     c->detach_pinned();
     fail_waiting(c, error_line("ERR upstream " + owner_->name() + " connection lost"));
     c->upstream_lost({});
+  }
+  // With the client gone too: its markers will not be published.
+  while (!waiting_.empty()) {
+    if (const Waiting w = pop_waiting(); w.marker != 0) OwnReports::instance().dropped(w.marker);
   }
   // Slow commands of a client that went away no longer run for anyone strata serves.
   Upstream::count_slow(-static_cast<int64_t>(slow_waiting_));

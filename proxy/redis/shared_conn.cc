@@ -7,6 +7,7 @@
 #include "protocol/reply_shape.h"
 #include "protocol/reply_writer.h"
 #include "proxy/loop/log.h"
+#include "proxy/redis/own_reports.h"
 #include "proxy/redis/upstream.h"
 
 namespace strata::proxy {
@@ -61,6 +62,11 @@ void UpstreamConn::send_command(std::span<const std::string_view> args) {
 void UpstreamConn::send_encoded(std::string_view request) {
   if (pending_.empty()) last_recv_ms_ = loop_->now_ms();
   out_.append(request);
+  mark_dirty();
+}
+
+void UpstreamConn::send_marker(uint64_t marker) {
+  encode_marker(&out_, marker);
   mark_dirty();
 }
 
@@ -128,6 +134,7 @@ void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScann
       break;
     }
     case Pending::kIgnore:
+    case Pending::kMarker:  // published: each tracking connection reads it
       break;
     case Pending::kCallback: {
       RedisReply r;
@@ -164,7 +171,9 @@ void UpstreamConn::fail_all(std::string_view err) {
   while (!pending_.empty()) {
     Pending p = pop_pending();
     if (p.effect) owner_->apply_effect(*p.effect, false, /*maybe_applied=*/true);
-    if (p.kind == Pending::kCallback) {
+    if (p.kind == Pending::kMarker) {
+      OwnReports::instance().dropped(p.seq);
+    } else if (p.kind == Pending::kCallback) {
       RedisReply r;
       r.error = err;
       if (p.callback) p.callback(r);

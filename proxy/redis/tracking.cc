@@ -1,8 +1,10 @@
 #include "proxy/redis/tracking.h"
 
+#include <charconv>
 #include <cstring>
 
 #include "cache/store.h"
+#include "proxy/redis/own_reports.h"
 #include "proxy/redis/upstream.h"
 
 namespace strata::proxy {
@@ -18,22 +20,30 @@ size_t skip_header(std::string_view raw, size_t pos) {
 
 }  // namespace
 
+bool parse_pubsub(std::string_view raw, std::string_view* kind, std::string_view* channel,
+                  size_t* third) {
+  if (!raw.starts_with("*3\r\n")) return false;
+  size_t pos = 4;
+  protocol::ReplyScanner s;
+  for (std::string_view* f : {kind, channel}) {
+    s.reset();
+    if (s.feed(raw.substr(pos)) != protocol::ScanStatus::kDone) return false;
+    *f = s.payload();
+    pos += s.consumed();
+  }
+  *third = pos;
+  return true;
+}
+
 bool parse_invalidation(std::string_view raw, std::vector<std::string_view>* keys,
                         bool* flush_all) {
   keys->clear();
   *flush_all = false;
-  if (!raw.starts_with("*3\r\n")) return false;
-  size_t pos = 4;
+  std::string_view kind, channel;
+  size_t pos = 0;
+  if (!parse_pubsub(raw, &kind, &channel, &pos)) return false;
+  if (kind != "message" || channel != kChannel) return false;
   protocol::ReplyScanner s;
-  std::string_view fields[2];
-  for (auto& f : fields) {
-    s.reset();
-    if (s.feed(raw.substr(pos)) != protocol::ScanStatus::kDone) return false;
-    f = s.payload();
-    pos += s.consumed();
-  }
-  if (fields[0] != "message" || fields[1] != kChannel) return false;
-  s.reset();
   if (s.feed(raw.substr(pos)) != protocol::ScanStatus::kDone) return false;
   if (s.kind() == protocol::ReplyKind::kNull) {
     *flush_all = true;
@@ -63,10 +73,10 @@ void TrackingConn::on_connected(int res) {
   }
   can_send_ = true;
   loop_->driver().start_recv(token_, fd_);
-  static constexpr char kSetup[] =
-      "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n"
-      "*2\r\n$9\r\nSUBSCRIBE\r\n$20\r\n__redis__:invalidate\r\n";
-  out_.append(kSetup, sizeof kSetup - 1);
+  static constexpr char kClientId[] = "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n";
+  out_.append(kClientId, sizeof kClientId - 1);
+  std::string_view subscribe[] = {"SUBSCRIBE", kChannel, OwnReports::instance().channel()};
+  encode_command(&out_, subscribe);
   mark_dirty();
 }
 
@@ -93,21 +103,48 @@ void TrackingConn::handle(std::string_view raw, const protocol::ReplyScanner& sc
     owner_->tracking_ready(scanner.integer());
     return;
   }
+  if (own_marker(raw)) return;
   bool flush = false;
-  if (!parse_invalidation(raw, &keys_, &flush)) return;  // the SUBSCRIBE confirmation
+  if (!parse_invalidation(raw, &keys_, &flush)) return;  // a SUBSCRIBE confirmation
   const UpstreamContext& ctx = owner_->context();
+  OwnReports& own = OwnReports::instance();
+  const uint32_t worker = loop_->index();
+  // L1 drops the key even for a report of strata's own write: a change Redis ran between the
+  // write and its marker is reported alike, and L1 must not keep a value it may not have.
   if (flush) {
     ctx.store->flush_all();
-    ctx.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kTracking);
+    if (!own.own_flush(worker)) ctx.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kTracking);
     return;
   }
   for (std::string_view k : keys_) {
     ctx.store->invalidate(k);
     owner_->forget_flight(k);
-    ctx.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kTracking);
+    if (!own.own(worker, k)) ctx.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kTracking);
   }
 }
 
-void TrackingConn::on_closed() { owner_->tracking_lost(this); }
+bool TrackingConn::own_marker(std::string_view raw) {
+  OwnReports& own = OwnReports::instance();
+  std::string_view kind, channel;
+  size_t pos = 0;
+  if (!parse_pubsub(raw, &kind, &channel, &pos) || channel != own.channel()) return false;
+  protocol::ReplyScanner s;
+  if (s.feed(raw.substr(pos)) != protocol::ScanStatus::kDone) return true;
+  if (kind == "subscribe") {
+    marked_ = true;
+    own.live(loop_->index(), true);
+  } else if (kind == "message") {
+    uint64_t marker = 0;
+    const std::string_view id = s.payload();
+    std::from_chars(id.data(), id.data() + id.size(), marker);
+    own.passed(loop_->index(), marker);
+  }
+  return true;
+}
+
+void TrackingConn::on_closed() {
+  if (marked_) OwnReports::instance().live(loop_->index(), false);
+  owner_->tracking_lost(this);
+}
 
 }  // namespace strata::proxy

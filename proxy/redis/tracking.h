@@ -2,7 +2,9 @@
 // connection runs CLIENT TRACKING ON REDIRECT <id> NOLOOP, so Redis remembers the keys strata
 // read and tells this worker's tracking connection (subscribed to __redis__:invalidate) when
 // one of them changes. The invalidated keys are dropped from L1 (and their fill leases with
-// them, so a fill racing with the change is not installed).
+// them, so a fill racing with the change is not installed). It also reads the markers strata
+// publishes after its own writes (own_reports.h): Redis's report of such a write, read before the
+// write's marker, is not published as another client's change.
 #pragma once
 
 #include <string>
@@ -21,6 +23,11 @@ class Upstream;
 // invalidates everything (a null key list: FLUSHALL / FLUSHDB).
 bool parse_invalidation(std::string_view raw, std::vector<std::string_view>* keys, bool* flush_all);
 
+// A RESP2 pub/sub frame of three elements whose first two are strings ("message", channel, data
+// or "subscribe", channel, count): true, with the two and the offset of the third in raw.
+bool parse_pubsub(std::string_view raw, std::string_view* kind, std::string_view* channel,
+                  size_t* third);
+
 class TrackingConn final : public Endpoint {
  public:
   TrackingConn(Loop* loop, int fd, Upstream* owner);
@@ -30,9 +37,12 @@ class TrackingConn final : public Endpoint {
 
  private:
   void handle(std::string_view raw, const protocol::ReplyScanner& scanner);
+  // The message was one of OwnReports' markers or its channel's subscription.
+  bool own_marker(std::string_view raw);
 
   Upstream* owner_;
   bool have_id_ = false;
+  bool marked_ = false;  // subscribed to OwnReports' channel
   ReplyStream stream_;
   std::vector<std::string_view> keys_;
 };

@@ -15,6 +15,7 @@
 #include "protocol/reply_writer.h"
 #include "proxy/loop/log.h"
 #include "proxy/loop/loop_clock.h"
+#include "proxy/redis/own_reports.h"
 #include "proxy/redis/tracking.h"
 
 namespace strata::proxy {
@@ -59,6 +60,14 @@ void append_header(std::string* out, char prefix, size_t n) {
 }
 
 }  // namespace
+
+void encode_marker(std::string* out, uint64_t marker) {
+  char id[24];
+  const auto r = std::to_chars(id, id + sizeof id, marker);
+  std::string_view args[] = {"PUBLISH", OwnReports::instance().channel(),
+                             std::string_view(id, static_cast<size_t>(r.ptr - id))};
+  encode_command(out, args);
+}
 
 void encode_command(std::string* out, std::span<const std::string_view> args) {
   append_header(out, '*', args.size());
@@ -262,6 +271,12 @@ void Upstream::send_relay(UpstreamConn* conn, ReplySink* c, uint64_t seq,
   } else if (c->resp_version() == 3) {
     resp3_shape = protocol::reply_shape(args);
   }
+  // A write's keys are marked before it goes (own_reports.h): its reports may come first.
+  uint64_t marker = 0;
+  if (effect && effect->kind != WriteEffect::kNone) {
+    marker = OwnReports::instance().open(effect->keys, effect->kind == WriteEffect::kFlushAll);
+    effect->marker = marker;
+  }
   if (raw.starts_with('*')) {
     conn->send_encoded(raw);
   } else {
@@ -288,6 +303,11 @@ void Upstream::send_relay(UpstreamConn* conn, ReplySink* c, uint64_t seq,
     conn->send_command(tracking_args_);
     conn->pending_.push_back(
         UpstreamConn::Pending{UpstreamConn::Pending::kIgnore, Token{}, 0, nullptr, nullptr, {}});
+  }
+  if (marker != 0) {
+    conn->send_marker(marker);
+    conn->pending_.push_back(
+        UpstreamConn::Pending{UpstreamConn::Pending::kMarker, Token{}, marker, nullptr, nullptr, {}});
   }
 }
 
@@ -431,6 +451,15 @@ void Upstream::apply_effect(const WriteEffect& e, bool ok, bool maybe_applied) {
         ctx_.seam->publish(ev);
       }
       break;
+  }
+  // Reports Redis sent while it ran: told by the change event above, or now if there was none.
+  std::vector<std::string> tell;
+  bool tell_flush = false;
+  OwnReports::instance().finish(e.marker, e.keys, e.kind == WriteEffect::kFlushAll, changed, &tell,
+                                &tell_flush);
+  if (tell_flush) ctx_.seam->publish({}, ChangeOp::kFlushAll, ChangeSource::kTracking);
+  for (const std::string& k : tell) {
+    ctx_.seam->publish(k, ChangeOp::kInvalidate, ChangeSource::kTracking);
   }
 }
 

@@ -65,6 +65,7 @@ struct WriteEffect {
   std::vector<uint64_t> leases;     // kInstall: one per key
   int64_t expire_at_ms = 0;         // kInstall
   uint64_t client = 0;              // whose command it is (the change event says so)
+  uint64_t marker = 0;              // OwnReports' marker published after it (0: none)
 };
 
 // A fill in progress: one upstream GET+PTTL for any number of waiting clients.
@@ -126,6 +127,8 @@ class UpstreamConn final : public Endpoint {
   // A command already in RESP multibulk form (a client's request, as parsed: Redis reads the
   // same bytes as the same arguments, so they need no re-encoding).
   void send_encoded(std::string_view request);
+  // PUBLISH of an OwnReports marker, after the write it marks.
+  void send_marker(uint64_t marker);
   // Turns on invalidation tracking (redirected to the worker's tracking connection); the
   // connection serves requests from now on: Redis handles them after this command.
   void enable(int64_t tracking_id);
@@ -134,7 +137,15 @@ class UpstreamConn final : public Endpoint {
   void use_protocol(int resp_version);
 
   struct Pending {
-    enum Kind : uint8_t { kRelay, kFillValue, kFillTtl, kTracking, kIgnore, kCallback } kind;
+    enum Kind : uint8_t {
+      kRelay,
+      kFillValue,
+      kFillTtl,
+      kTracking,
+      kIgnore,
+      kCallback,
+      kMarker,  // the PUBLISH of an OwnReports marker (its id in seq)
+    } kind;
     Token client;
     uint64_t seq = 0;
     // kFill*: owned by the request whose reply is expected next (GET, then PTTL).
@@ -216,6 +227,7 @@ class PinnedUpstream final : public Endpoint {
     // written_upto (a count since the connection began) leave through the seam then. 0: none
     // (a command queued in MULTI applies at EXEC).
     uint64_t written_upto = 0;
+    uint64_t marker = 0;  // quiet: the PUBLISH of this OwnReports marker
   };
   // The written keys up to `upto` (see Waiting) leave through the seam as changed.
   void settle_written(ReplySink* c, uint64_t upto);
@@ -241,10 +253,15 @@ class PinnedUpstream final : public Endpoint {
   bool framed_ = true;
   struct Written {
     std::string key;
-    bool flush;  // FLUSHALL/FLUSHDB: every key
+    bool flush;           // FLUSHALL/FLUSHDB: every key
+    uint64_t marker = 0;  // OwnReports' marker published after the command (0: none)
   };
+  // The keys written since the last OwnReports marker get one, published after the command
+  // that settles them (EXEC for MULTI's).
+  void mark_written();
   std::deque<Written> written_keys_;  // invalidated again when the reply arrives
   uint64_t written_settled_ = 0;          // keys taken off written_keys_'s front so far
+  uint64_t written_marked_ = 0;           // keys given a marker (or none) so far
   uint32_t hello_relayed_ = 0;            // HELLOs sent unframed whose reply is still to come
   uint32_t skip_replies_ = 0;  // replies to strata's own set-up commands, not relayed
   std::string carry_;          // bytes of a reply not yet complete
@@ -397,5 +414,7 @@ class Upstream {
 
 // Writes the RESP multibulk form of args.
 void encode_command(std::string* out, std::span<const std::string_view> args);
+// Writes the PUBLISH of an OwnReports marker (own_reports.h).
+void encode_marker(std::string* out, uint64_t marker);
 
 }  // namespace strata::proxy

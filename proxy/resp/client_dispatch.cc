@@ -12,7 +12,6 @@
 #include "proxy/redis/upstream.h"
 #include "proxy/resp/client_conn.h"
 #include "proxy/resp/tracking_seen.h"
-#include "proxy/resp/tracking_table.h"
 #include "proxy/tiers/tier_shared.h"
 #include "proxy/tiers/tiers.h"
 
@@ -200,6 +199,7 @@ void ClientConn::serve_get(std::string_view key) {
   TrackingSeen* seen = ctx_->tracking_seen;
   if (track && seen_bit_ < 0 && seen != nullptr) seen_bit_ = seen->acquire();
   const uint64_t hash = cache::hash_key(key);  // for the Store and for tracking
+  if (track && seen_bit_ >= 0) seen->prefetch(hash);
   {
     auto txn = store.lock(key, hash);
     cache::EntryView v;
@@ -305,12 +305,9 @@ std::unique_ptr<WriteEffect> ClientConn::prepare_write(const CommandSpec& spec, 
   command_keys(spec, args, &keys);
   // Invalidate first: no reader may see the old value once the write is on its way, and no
   // fill started before it may install that old value later.
-  TrackingTable& tracking = TrackingTable::instance();
-  const bool tracked = tracking.active();
   for (std::string_view k : keys) {
     store.invalidate(k);
     up.forget_flight(k);
-    if (tracked) tracking.write_started(k, loop_->now_ms());
   }
   const int64_t now = loop_->now_ms();
   std::string_view n = spec.name;

@@ -110,11 +110,6 @@ void TrackingNotifier::on_change(const ChangeEvent& e) {
     return;
   }
   if (e.key.empty()) return;
-  if (e.source == ChangeSource::kForwarded) {
-    table.write_done(e.key);
-  } else if (e.source == ChangeSource::kTracking && table.write_in_flight(e.key, loop_->now_ms())) {
-    return;  // strata's own forwarded write: its reply's event tells
-  }
   readers_.clear();
   hits_.clear();
   table.changed(e.key, &readers_, &hits_);

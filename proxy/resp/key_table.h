@@ -60,15 +60,19 @@ class KeyTable {
 
   // The value of `key`, value-initialized if the key is new (*added says which).
   V& emplace(std::string_view key, uint64_t hash, bool* added) {
+    size_t i = 0;
     if (capacity_ != 0) {
-      Slot& s = slots_[probe(key, hash)];
-      if (s.used) {
+      i = probe(key, hash);
+      if (slots_[i].used) {
         *added = false;
-        return s.value;
+        return slots_[i].value;
       }
     }
-    if ((size_ + 1) * 2 > capacity_) grow();
-    Slot& s = slots_[probe(key, hash)];
+    if ((size_ + 1) * 2 > capacity_) {
+      grow();
+      i = probe(key, hash);
+    }
+    Slot& s = slots_[i];
     s.hash = hash;
     s.size = static_cast<uint32_t>(key.size());
     s.used = 1;

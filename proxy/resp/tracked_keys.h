@@ -21,14 +21,14 @@ class TrackedKeys {
   enum class Insert : uint8_t { kPresent, kAdded, kFull };
   // `hash` is cache::hash_key(key) (the caller may have it already).
   Insert insert(std::string_view key, uint64_t hash) {
-    if (keys_.contains(key, hash)) return Insert::kPresent;
     if (keys_.size() >= max_keys_) {
+      if (keys_.contains(key, hash)) return Insert::kPresent;
       overflowed_ = true;
       return Insert::kFull;
     }
     bool added = false;
-    keys_.emplace(key, hash, &added);
-    return Insert::kAdded;
+    keys_.emplace(key, hash, &added);  // one probe: found, or placed where it looked
+    return added ? Insert::kAdded : Insert::kPresent;
   }
   bool contains(std::string_view key, uint64_t hash) const { return keys_.contains(key, hash); }
   void erase(std::string_view key, uint64_t hash) { keys_.erase(key, hash); }

@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "cache/prefetch.h"
+
 namespace strata::proxy {
 
 class TrackingSeen {
@@ -35,6 +37,9 @@ class TrackingSeen {
   int acquire();
   // The client's bit cleared everywhere and given back.
   void release(int client);
+
+  // Starts loading the bucket of `hash`, so that its miss overlaps the L1 lookup's.
+  void prefetch(uint64_t hash) const { cache::prefetch(&buckets_[hash & mask_]); }
 
   bool seen(int client, uint64_t hash, uint64_t version) const {
     if (version == 0) return false;

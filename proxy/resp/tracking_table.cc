@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "proxy/redis/own_reports.h"
 #include "proxy/resp/tracked_keys.h"
 
 namespace strata::proxy {
@@ -42,7 +43,7 @@ size_t TrackingTable::max_keys() const {
 void TrackingTable::enable(uint64_t client, bool bcast, const std::vector<std::string>& prefixes) {
   std::lock_guard lock(mu_);
   tracking_.insert(client);
-  clients_.store(tracking_.size(), std::memory_order_relaxed);
+  set_clients_locked();
   if (!bcast) return;
   for (const std::string& p : prefixes) add_once(&prefixes_[p], client);
   if (prefixes.empty()) add_once(&prefixes_[std::string()], client);
@@ -68,13 +69,19 @@ void TrackingTable::closed(uint64_t client, const TrackedKeys& keys) {
 
 void TrackingTable::disable_locked(uint64_t client) {
   tracking_.erase(client);
-  clients_.store(tracking_.size(), std::memory_order_relaxed);
+  set_clients_locked();
   // Its keys stay until they change (as in Redis): telling a client that no longer tracks is
   // skipped where it would be sent, and the entry goes at that change.
   for (auto it = prefixes_.begin(); it != prefixes_.end();) {
     std::erase(it->second, client);
     it = it->second.empty() ? prefixes_.erase(it) : std::next(it);
   }
+}
+
+void TrackingTable::set_clients_locked() {
+  clients_.store(tracking_.size(), std::memory_order_relaxed);
+  // Redis's reports of strata's own writes are told apart once someone could hear them.
+  if (!tracking_.empty()) OwnReports::instance().want();
 }
 
 void TrackingTable::remember(std::string_view key, uint64_t hash, uint64_t client,
@@ -113,34 +120,6 @@ void TrackingTable::flushed(std::vector<uint64_t>* clients) {
   std::lock_guard lock(mu_);
   keys_.clear();
   clients->assign(tracking_.begin(), tracking_.end());
-}
-
-void TrackingTable::write_started(std::string_view key, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  if (inflight_.size() >= kInflightMax) {
-    std::erase_if(inflight_, [&](const auto& e) { return now_ms - e.second.since_ms > kInflightMs; });
-    if (inflight_.size() >= kInflightMax) return;  // told twice rather than never
-  }
-  Inflight& f = inflight_[std::string(key)];
-  ++f.writes;
-  f.since_ms = now_ms;
-}
-
-void TrackingTable::write_done(std::string_view key) {
-  std::lock_guard lock(mu_);
-  if (inflight_.empty()) return;
-  auto it = inflight_.find(std::string(key));
-  if (it != inflight_.end() && --it->second.writes == 0) inflight_.erase(it);
-}
-
-bool TrackingTable::write_in_flight(std::string_view key, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  if (inflight_.empty()) return false;
-  auto it = inflight_.find(std::string(key));
-  if (it == inflight_.end()) return false;
-  if (now_ms - it->second.since_ms <= kInflightMs) return true;
-  inflight_.erase(it);
-  return false;
 }
 
 TrackingTable::Counts TrackingTable::counts() const {

@@ -86,16 +86,6 @@ class TrackingTable {
   // emptied.
   void flushed(std::vector<uint64_t>* clients);
 
-  // A write of `key` forwarded to Redis is on its way: until its reply (write_done, from the
-  // change event strata publishes then), Redis's own tracking report of the same change is not
-  // told again (a client would hear of one write twice, a BCAST client in two messages).
-  // Entries a failed write never closes lapse after kInflightMs.
-  static constexpr int64_t kInflightMs = 10'000;
-  static constexpr size_t kInflightMax = 100'000;
-  void write_started(std::string_view key, int64_t now_ms);
-  void write_done(std::string_view key);
-  bool write_in_flight(std::string_view key, int64_t now_ms);
-
   struct Counts {
     size_t keys = 0;
     size_t items = 0;  // (key, reader) pairs
@@ -118,11 +108,7 @@ class TrackingTable {
   std::unordered_set<uint64_t> tracking_;  // every client with tracking on
   // BCAST: prefix -> clients. Few prefixes in practice; each change walks them.
   std::unordered_map<std::string, std::vector<uint64_t>> prefixes_;
-  struct Inflight {
-    uint32_t writes = 0;
-    int64_t since_ms = 0;
-  };
-  std::unordered_map<std::string, Inflight> inflight_;
+  void set_clients_locked();
 };
 
 }  // namespace strata::proxy

@@ -295,24 +295,31 @@ def _told_keys(pushes):
     return out
 
 
-def repeated_reads(port, redis_port, chk):
-    """Tracking clients re-reading keys they track (L1 hits: the TrackingSeen path) are told of
-    every change once: directly in Redis (half the keys), through strata (the other half: at
-    least once; Redis's own report of strata's write may come after its reply). Three rounds:
-    the second re-reads the values the first changed; the third reads, switches tracking OFF
-    and ON (the table keeps the keys), and reads again."""
+def _tracking_setup(port, redis_port, prefix, nkeys, nclients):
+    """A writer through strata, one directly to Redis, nkeys keys set to 0, and nclients RESP3
+    tracking clients (both workers), each with the list its pushes go to."""
     w = harness.Conn(port)
     direct = harness.Conn(redis_port)
-    keys = [f"r:{i}" for i in range(16)]
+    keys = [f"{prefix}:{i}" for i in range(nkeys)]
     for k in keys:
         w.call("SET", k, "0")
     clients = []
-    for _ in range(6):  # both workers
+    for _ in range(nclients):
         got = []
         c = Wire(port, got.append)
         c.call("HELLO", "3")
         assert c.call("CLIENT", "TRACKING", "ON") == b"OK"
         clients.append((c, got))
+    return w, direct, keys, clients
+
+
+def repeated_reads(port, redis_port, chk):
+    """Tracking clients re-reading keys they track (L1 hits: the TrackingSeen path) are told of
+    every change once: directly in Redis (half the keys), through strata (the other half: at
+    least once here; own_writes_told_once checks once). Three rounds:
+    the second re-reads the values the first changed; the third reads, switches tracking OFF
+    and ON (the table keeps the keys), and reads again."""
+    w, direct, keys, clients = _tracking_setup(port, redis_port, "r", 16, 6)
     for rnd in range(3):
         for c, got in clients:
             if rnd == 2:
@@ -333,6 +340,47 @@ def repeated_reads(port, redis_port, chk):
             chk.eq(sorted(told), sorted(keys), f"round {rnd}, client {n}: every key told")
             twice = [k for i, k in enumerate(keys) if i % 2 == 0 and told.get(k, 0) != 1]
             chk.eq(twice, [], f"round {rnd}, client {n}: a direct change told once")
+    for c, _ in clients:
+        c.close()
+
+
+def own_writes_told_once(port, redis_port, chk, rounds=150):
+    """Redis reports a write strata forwarded to strata's own upstream tracking too (to each
+    worker whose shared connections read the key), on another socket than the write's reply: a
+    report read after the reply, when the client has read the key again, must not be told once
+    more (the client would drop a current value, and count one invalidation too many). Writes
+    that invalidate (INCR) make every re-read a fill, so Redis tracks the key for the readers'
+    connections and reports each write. A direct write to Redis is still told, every time."""
+    w, direct, keys, clients = _tracking_setup(port, redis_port, "o", 8, 4)
+    extra, missed = [], []
+    for rnd in range(rounds):
+        for c, got in clients:
+            for k in keys:
+                c.call("GET", k)
+            got.clear()
+        via = direct if rnd % 5 == 4 else w
+        for k in keys:
+            via.call("INCR", k)
+        for n, (c, got) in enumerate(clients):
+            harness.wait_for(lambda: (c.poll(0.01), set(_told_keys(got)) >= set(keys))[1],
+                             timeout=5)
+            told = _told_keys(got)
+            missed += [(rnd, n, k) for k in keys if told.get(k, 0) == 0]
+            got.clear()
+            for k in keys:  # read again at once: a late report of the write would follow
+                c.call("GET", k)
+        for c, got in clients:
+            c.poll(0.003)
+            w.call("PING")
+        for n, (c, got) in enumerate(clients):
+            c.poll(0.002)
+            # (A direct write is reported once per strata connection that read the key, on
+            # each worker's tracking connection: a later report may reach a re-reader.)
+            if via is w:
+                extra += [(rnd, n, k) for k, v in _told_keys(got).items() if v]
+    chk.eq(missed, [], f"{rounds} rounds: every write told (every 5th made directly in Redis)")
+    chk.eq(extra[:5], [], f"{rounds} rounds: no write told again after the key was re-read "
+           f"({len(extra)} extra)")
     for c, _ in clients:
         c.close()
 
@@ -395,6 +443,7 @@ def main():
     broken_redirect(srv.port, chk)
     l1_only = harness.start_strata(upstream=redis, extra=("--workers", "2"), tag="strata-track-l1")
     repeated_reads(l1_only.port, redis.port, chk)
+    own_writes_told_once(l1_only.port, redis.port, chk)
     no_upstream_tracking = harness.start_strata(
         upstream=redis, extra=("--workers", "2", "--upstream-tracking", "false"),
         tag="strata-track-evict")
