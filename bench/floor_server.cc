@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/uring_util.h"
 #include "protocol/resp_parser.h"
 
 namespace strata::bench {
@@ -71,20 +72,12 @@ class FloorServer {
       return false;
     }
     io_uring_register_ring_fd(&ring_);
-    // liburing 2.3 (Debian 12) has no io_uring_setup_buf_ring: map and register it by hand.
-    void* mem =
-        mmap(nullptr, kRingBytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
-    if (mem == MAP_FAILED) return false;
-    bufs_ = static_cast<io_uring_buf_ring*>(mem);
-    io_uring_buf_reg reg{};
-    reg.ring_addr = reinterpret_cast<uint64_t>(bufs_);
-    reg.ring_entries = kBufferCount;
-    reg.bgid = kBufferGroup;
-    if (int r = io_uring_register_buf_ring(&ring_, &reg, 0); r < 0) {
-      std::fprintf(stderr, "floor: buffer ring: %s\n", std::strerror(-r));
+    int err = 0;
+    bufs_ = register_buffer_ring(&ring_, kBufferCount, kBufferGroup, &err);
+    if (bufs_ == nullptr) {
+      std::fprintf(stderr, "floor: buffer ring: %s\n", std::strerror(-err));
       return false;
     }
-    io_uring_buf_ring_init(bufs_);
     memory_.resize(size_t{kBufferCount} * kBufferBytes);
     for (unsigned i = 0; i < kBufferCount; ++i) recycle(i);
     arm_accept();
@@ -107,14 +100,7 @@ class FloorServer {
   }
 
  private:
-  io_uring_sqe* sqe() {
-    io_uring_sqe* s = io_uring_get_sqe(&ring_);
-    if (s == nullptr) {
-      io_uring_submit(&ring_);
-      s = io_uring_get_sqe(&ring_);
-    }
-    return s;
-  }
+  io_uring_sqe* sqe() { return next_sqe(&ring_); }
   // A completion names the connection by fd and generation: an fd reused by a new connection
   // must not receive the old one's last completions.
   static uint64_t pack(Op op, int fd, uint32_t gen = 0) {
@@ -133,16 +119,11 @@ class FloorServer {
     io_uring_sqe_set_data64(s, pack(kAccept, listen_fd_));
   }
   void arm_recv(int fd) {
-    io_uring_sqe* s = sqe();
-    io_uring_prep_recv_multishot(s, fd, nullptr, 0, 0);
-    s->flags |= IOSQE_BUFFER_SELECT;
-    s->buf_group = kBufferGroup;
-    io_uring_sqe_set_data64(s, pack(kRecv, fd, conns_[fd]->gen));
+    arm_recv_multishot(&ring_, fd, kBufferGroup, pack(kRecv, fd, conns_[fd]->gen));
   }
   void recycle(unsigned id) {
-    io_uring_buf_ring_add(bufs_, memory_.data() + size_t{id} * kBufferBytes, kBufferBytes, id,
-                          io_uring_buf_ring_mask(kBufferCount), 0);
-    io_uring_buf_ring_advance(bufs_, 1);
+    recycle_buffer(bufs_, memory_.data() + size_t{id} * kBufferBytes, kBufferBytes, id,
+                   kBufferCount);
   }
 
   void handle(io_uring_cqe* cqe) {

@@ -1,4 +1,5 @@
-// strata-bench ws: the WebSocket channel under load, from one thread with epoll.
+// strata-bench ws: the WebSocket channel under load. The subscribers are read by one thread
+// (io_uring, or epoll: ws_recv.h), the writer is a thread of its own.
 //   fan-out: N connections subscribe to one prefix; a RESP writer sets keys under it at a fixed
 //            rate, each value the write's number; every delivery's latency is measured from
 //            the write's acknowledgement (and from its send) to its receipt.
@@ -11,7 +12,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -28,6 +28,7 @@
 
 #include "bench/hdr_histogram.h"
 #include "bench/load_info.h"
+#include "bench/ws_recv.h"
 #include "protocol/ws_frame.h"
 
 namespace strata::bench {
@@ -54,6 +55,7 @@ struct Opts {
   int pid = 0;
   bool idle = false;
   bool subscribe_idle = true;
+  bool recv_uring = true;  // the fan-out's receiving thread: io_uring, or epoll + recv
 };
 
 int connect_to(uint16_t port) {
@@ -179,12 +181,18 @@ int run_fanout(const Opts& o) {
     std::fprintf(stderr, "cannot connect to RESP port %u\n", o.resp_port);
     return 1;
   }
-  int ep = epoll_create1(EPOLL_CLOEXEC);
-  for (size_t i = 0; i < conns.size(); ++i) {
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.u64 = i;
-    epoll_ctl(ep, EPOLL_CTL_ADD, conns[i]->fd, &ev);
+  std::vector<int> fds;
+  for (const auto& c : conns) fds.push_back(c->fd);
+  std::unique_ptr<WsReceiver> receiver;
+  if (o.recv_uring) {
+    std::string err;
+    receiver = make_uring_receiver(fds, &err);
+    if (!receiver) {
+      std::fprintf(stderr, "ws: io_uring receiver refused (%s); use --recv epoll\n", err.c_str());
+      return 1;
+    }
+  } else {
+    receiver = make_epoll_receiver(fds);
   }
 
   const uint64_t total_writes = static_cast<uint64_t>(o.rate * o.seconds);
@@ -195,11 +203,11 @@ int run_fanout(const Opts& o) {
   std::atomic<bool> go{false};
   HdrHistogram from_ack, from_send, acked;
   uint64_t deliveries = 0, ready = 0, early = 0;
-  std::vector<char> buf(1 << 16);
+  // Per write: its first and last receipt (how long one change takes to reach everyone).
+  std::vector<int64_t> first_ns(total_writes + 1, 0), last_ns(total_writes + 1, 0);
   int64_t start_ns = 0;
   double cpu0 = 0, self0 = 0;
   const int64_t settle_deadline = now_ns() + 30'000'000'000LL;
-  std::vector<epoll_event> evs(512);
   auto handle_payload = [&](std::string_view p, int64_t t, Conn& c) {
     if (!c.ready) {
       if (p.find("\"t\":\"snap\"") != std::string_view::npos &&
@@ -214,6 +222,8 @@ int run_fanout(const Opts& o) {
     const uint64_t idx = std::strtoull(p.data() + v + 5, nullptr, 10);
     if (idx == 0 || idx > total_writes) return;
     ++deliveries;
+    if (first_ns[idx] == 0) first_ns[idx] = t;
+    last_ns[idx] = t;
     from_send.record(static_cast<uint64_t>(std::max<int64_t>(0, t - sent_ns[idx].load())));
     const int64_t a = acked_ns[idx].load();
     if (a != 0) {
@@ -271,21 +281,17 @@ int run_fanout(const Opts& o) {
                      deliveries == total_writes * conns.size()))) {
       break;
     }
-    const int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), 1);
+    receiver->wait(1);
     const int64_t rt = now_ns();
-    for (int i = 0; i < n; ++i) {
-      Conn& c = *conns[evs[i].data.u64];
-      ssize_t r;
-      while ((r = recv(c.fd, buf.data(), buf.size(), 0)) > 0) {
-        std::string_view in(buf.data(), static_cast<size_t>(r));
-        for (;;) {
-          const WsStatus s = c.dec.feed(in);
-          in.remove_prefix(c.dec.consumed());
-          if (s == WsStatus::kMessage) handle_payload(c.dec.event().payload, rt, c);
-          if (s == WsStatus::kNeedMore || s == WsStatus::kError || s == WsStatus::kClose) break;
-        }
+    receiver->drain([&](size_t index, std::string_view in) {
+      Conn& c = *conns[index];
+      for (;;) {
+        const WsStatus s = c.dec.feed(in);
+        in.remove_prefix(c.dec.consumed());
+        if (s == WsStatus::kMessage) handle_payload(c.dec.event().payload, rt, c);
+        if (s == WsStatus::kNeedMore || s == WsStatus::kError || s == WsStatus::kClose) break;
       }
-    }
+    });
   }
   const double elapsed = static_cast<double>(now_ns() - start_ns) / 1e9;
   const double cpu = o.pid != 0 ? process_cpu_seconds(o.pid).value_or(0) - cpu0 : 0;
@@ -294,8 +300,10 @@ int run_fanout(const Opts& o) {
   writer_thread.join();
   const uint64_t writes = writes_done.load(), acks = acks_done.load(), errors = errors_done.load();
   const uint64_t expected = writes * conns.size();
-  std::printf("subscribers %zu, writes %llu (%u/s over %u keys), acks %llu, errors %llu\n",
-              conns.size(), static_cast<unsigned long long>(writes), o.rate, o.keys,
+  std::printf(
+      "subscribers %zu (read with %s), writes %llu (%u/s over %u keys), acks %llu, errors %llu\n",
+      conns.size(), o.recv_uring ? "io_uring" : "epoll", static_cast<unsigned long long>(writes),
+      o.rate, o.keys,
               static_cast<unsigned long long>(acks), static_cast<unsigned long long>(errors));
   std::printf("deliveries %llu of %llu (%.1f%%), %.0f/s\n",
               static_cast<unsigned long long>(deliveries),
@@ -312,6 +320,18 @@ int run_fanout(const Opts& o) {
   std::printf("latency send->receipt: p50 %.2f ms, p99 %.2f ms\n",
               static_cast<double>(from_send.percentile(50)) / 1e6,
               static_cast<double>(from_send.percentile(99)) / 1e6);
+  HdrHistogram spread, to_all;
+  for (uint64_t w = 1; w <= writes; ++w) {
+    if (first_ns[w] == 0) continue;
+    spread.record(static_cast<uint64_t>(last_ns[w] - first_ns[w]));
+    to_all.record(static_cast<uint64_t>(std::max<int64_t>(0, last_ns[w] - sent_ns[w].load())));
+  }
+  std::printf("a write's last receipt, from its send: p50 %.2f ms, p99 %.2f ms; first->last "
+              "receipt: p50 %.2f ms, p99 %.2f ms\n",
+              static_cast<double>(to_all.percentile(50)) / 1e6,
+              static_cast<double>(to_all.percentile(99)) / 1e6,
+              static_cast<double>(spread.percentile(50)) / 1e6,
+              static_cast<double>(spread.percentile(99)) / 1e6);
   if (o.pid != 0 && deliveries > 0) {
     std::printf("server CPU %.2f s: %.2f us per delivery\n", cpu,
                 cpu * 1e6 / static_cast<double>(deliveries));
@@ -336,7 +356,9 @@ void usage(FILE* out) {
       "  --seconds S       duration (10)\n"
       "  --pid PID         strata's pid: its CPU per delivery, its RSS per idle connection\n"
       "  --idle            open --conns connections and measure the server's RSS per connection\n"
-      "  --no-subscribe    with --idle: connections subscribe to nothing\n",
+      "  --no-subscribe    with --idle: connections subscribe to nothing\n"
+      "  --recv uring|epoll  how the fan-out's receiving thread reads (uring: multishot recv,\n"
+      "                    one io_uring_enter per batch; epoll: epoll_wait + recv per socket)\n",
       out);
 }
 
@@ -358,6 +380,14 @@ int run_ws(int argc, char** argv) {
     else if (a == "--pid") o.pid = std::atoi(next());
     else if (a == "--idle") o.idle = true;
     else if (a == "--no-subscribe") o.subscribe_idle = false;
+    else if (a == "--recv") {
+      const std::string v = next();
+      if (v != "uring" && v != "epoll") {
+        std::fprintf(stderr, "ws: --recv is uring or epoll\n");
+        return 2;
+      }
+      o.recv_uring = v == "uring";
+    }
     else if (a == "-h" || a == "--help") return usage(stdout), 0;
     else {
       std::fprintf(stderr, "ws: unknown option '%s'\n", a.c_str());

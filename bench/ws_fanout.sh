@@ -2,17 +2,20 @@
 # The WebSocket channel on one strata (standalone: its keys in L1 only; the channel's cost is
 # what is measured, not a tier's): `strata-bench ws` opens the subscribers, a writer thread
 # sets keys under their prefix at a fixed rate over RESP, every delivery is timed from the
-# write's ack. Prints, per run: deliveries/s, ack->receipt and send->receipt p50/p99, strata's
-# CPU per delivery and the load generator's; then strata's resident memory per idle
-# connection. The load generator shares the machine's cores with strata.
+# write's ack. Prints, per run: deliveries/s, ack->receipt and send->receipt p50/p99, a write's
+# last receipt (every subscriber has it), strata's CPU per delivery and the load generator's;
+# then strata's resident memory per idle connection. The load generator shares the machine's
+# cores with strata.
 # Env: STRATA_BIN, STRATA_BENCH_BIN, WORKERS (2), RUNS ("10000:20:10 1000:200:10":
-# subscribers:writes-per-s:seconds), IDLE (10000 connections).
+# subscribers:writes-per-s:seconds), IDLE (10000 connections), RECV (uring: how the load
+# generator reads its subscribers; epoll: its older, costlier loop).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${STRATA_BIN:-build/release/proxy/strata}
 bench=${STRATA_BENCH_BIN:-build/release/bench/strata-bench}
 workers=${WORKERS:-2}
 runs=${RUNS:-10000:20:10 1000:200:10}
+recv=${RECV:-uring}
 idle=${IDLE:-10000}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.05; done; echo "port $1 not up"; exit 1; }
@@ -37,7 +40,7 @@ for run in $runs; do
   start
   echo "== fan-out: $subs subscribers on one prefix, $rate writes/s over 100 keys, ${secs}s ($workers workers)"
   "$bench" ws --port "$ws_port" --resp-port "$port" --conns "$subs" --rate "$rate" \
-    --seconds "$secs" --pid "$pid" || echo "(not every delivery arrived in time: see above)"
+    --seconds "$secs" --pid "$pid" --recv "$recv" || echo "(not every delivery arrived in time: see above)"
   redis-cli -p "$port" info websocket | grep -E '^ws_(merged|slow_closes|fanout_us_p50|fanout_us_p99):' | tr -d '\r'
   stop
 done

@@ -42,6 +42,7 @@ void Loop::refresh_clock() {
 }
 
 void Loop::run_once() {
+  ++iteration_;
   driver_->run_once(static_cast<int>(std::min<int64_t>(timers_.wait_ms(now_ms_), INT32_MAX)));
   refresh_clock();
   timers_.run_due(now_ms_);

@@ -63,6 +63,8 @@ class Loop final : public IoHandler {
   IoDriver& driver() { return *driver_; }
   const DriverFeatures& features() const { return driver_->features(); }
   int64_t now_ms() const { return now_ms_; }
+  // Counts run_once calls: a part that does bounded work per iteration tells them apart.
+  uint64_t iteration() const { return iteration_; }
   uint32_t index() const { return index_; }
   // Reads the wall clock into now_ms() (and the thread's LoopClock).
   void refresh_clock();
@@ -90,6 +92,7 @@ class Loop final : public IoHandler {
   std::unique_ptr<IoDriver> driver_;
   TimerHeap timers_;
   int64_t now_ms_ = 0;
+  uint64_t iteration_ = 0;
   std::vector<std::unique_ptr<Endpoint>> slots_;
   std::vector<uint32_t> gens_;
   std::vector<uint32_t> free_slots_;

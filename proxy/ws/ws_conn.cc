@@ -475,13 +475,24 @@ void WsConn::put_change(const WsChangePtr& c) {
     }
     return;
   }
+  // Sent at this connection's turn in the fan-out (or sooner, with a frame of its own).
   out_.append(c->frame);
-  bump(counters.messages_out);
-  counters.bytes_out.fetch_add(c->frame.size(), std::memory_order_relaxed);
-  const int64_t us = std::max<int64_t>(0, (loop_->now_ms() - c->at_ms) * 1000);
+  front_->count_out(c->frame.size());
+  if (queued_changes_++ == 0) queued_at_ms_ = c->at_ms;
+  if (!flush_queued_) {
+    flush_queued_ = true;
+    front_->queue_flush(this);
+  }
+}
+
+void WsConn::flush_turn(int64_t now_ms, WsLatencyBatch* latency) {
+  flush_queued_ = false;
+  if (queued_changes_ == 0) return;
+  const int64_t us = std::max<int64_t>(0, (now_ms - queued_at_ms_) * 1000);
   size_t bucket = 0;
-  while (bucket < 31 && (int64_t{1} << bucket) <= us) ++bucket;
-  bump(counters.fanout_us[bucket]);
+  while (bucket < latency->size() - 1 && (int64_t{1} << bucket) <= us) ++bucket;
+  (*latency)[bucket] += queued_changes_;
+  queued_changes_ = 0;
   mark_dirty();
 }
 
@@ -490,6 +501,7 @@ void WsConn::put_change(const WsChangePtr& c) {
 // client sees 4008 as soon as it reads that, not after the whole backlog. out_ holds whole
 // frames (a send takes all of it), so dropping it cuts no frame.
 void WsConn::drop_backlog() {
+  queued_changes_ = 0;
   merged_.clear();
   after_merged_.clear();
   held_.clear();

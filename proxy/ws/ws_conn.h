@@ -18,6 +18,7 @@
 #include "protocol/ws_message.h"
 #include "proxy/loop/endpoint.h"
 #include "proxy/loop/reply_sink.h"
+#include "proxy/ws/ws_front.h"
 #include "proxy/ws/ws_hub.h"
 #include "proxy/ws/ws_token.h"
 
@@ -46,6 +47,9 @@ class WsConn final : public Endpoint, public ReplySink {
 
   // The front's fan-out: a change of a key this connection subscribes to.
   void deliver(const WsChangePtr& c);
+  // The front's turn for this connection: the changes queued in its send chain go to the
+  // kernel at this iteration's flush; their latency samples go into *latency.
+  void flush_turn(int64_t now_ms, WsLatencyBatch* latency);
   // This connection's own write made a change (the seam's event): its version and position.
   void own_change(std::string_view key, uint64_t version, uint64_t seq);
   // FLUSHALL: every subscription is snapshotted again.
@@ -144,6 +148,10 @@ class WsConn final : public Endpoint, public ReplySink {
   std::map<std::string, WsChangePtr, std::less<>> merged_;
   std::vector<std::string> after_merged_;  // acks that follow merged changes
   int64_t behind_since_ms_ = 0;
+  // Changes in out_ waiting for this connection's turn (WsFront::flush_slice).
+  bool flush_queued_ = false;
+  uint32_t queued_changes_ = 0;
+  int64_t queued_at_ms_ = 0;  // the oldest one's append time
   // Writes.
   std::map<uint64_t, Op> ops_;  // by reply seq
   uint64_t next_reply_seq_ = 1;

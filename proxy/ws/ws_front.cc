@@ -292,6 +292,41 @@ void WsFront::deliver() {
     appended_ = false;
     h.wake_others(ctx_.worker);
   }
+  flush_slice();
+  add_counts();
+}
+
+void WsFront::queue_flush(WsConn* c) { flush_queue_.push_back(c->token()); }
+
+// The next connections in line hand their queued frames to the kernel (at the loop's flush,
+// after the replies this iteration produced). Once per iteration: while some are left, a
+// timer due now keeps the loop from waiting for I/O.
+void WsFront::flush_slice() {
+  Loop& loop = *ctx_.loop;
+  if (flush_queue_.empty() || slice_iteration_ == loop.iteration()) return;
+  slice_iteration_ = loop.iteration();
+  const int64_t now = loop.now_ms();
+  WsLatencyBatch latency{};
+  for (size_t n = 0; n < kWsFlushesPerIteration && !flush_queue_.empty(); ++n) {
+    Endpoint* e = loop.lookup(flush_queue_.front());
+    flush_queue_.pop_front();
+    if (e != nullptr && !e->closed()) static_cast<WsConn*>(e)->flush_turn(now, &latency);
+  }
+  WsCounters& c = counters();
+  for (size_t i = 0; i < latency.size(); ++i) {
+    if (latency[i] != 0) c.fanout_us[i].fetch_add(latency[i], std::memory_order_relaxed);
+  }
+  if (!flush_queue_.empty() && !kick_armed_) {
+    kick_armed_ = loop.timers().add(now, [this] { kick_armed_ = false; }) != 0;
+  }
+}
+
+void WsFront::add_counts() {
+  if (out_messages_ == 0) return;
+  WsCounters& c = counters();
+  c.messages_out.fetch_add(out_messages_, std::memory_order_relaxed);
+  c.bytes_out.fetch_add(out_bytes_, std::memory_order_relaxed);
+  out_messages_ = out_bytes_ = 0;
 }
 
 void WsFront::fan_out(const WsChangePtr& c) {

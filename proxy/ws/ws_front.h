@@ -6,8 +6,10 @@
 // frame to the connections subscribed to its key.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -53,8 +55,8 @@ struct WsCounters {
   std::atomic<uint64_t> replayed_ops{0};     // resent operations answered again
   std::atomic<uint64_t> protocol_errors{0};  // connections closed for a bad frame or message
   std::atomic<uint64_t> expired_closes{0};   // token expired on an open connection
-  // Fan-out latency, change appended -> frame handed to the connection, in microseconds:
-  // a log2 histogram (bucket i: < 2^i us).
+  // Fan-out latency, change appended -> its frame handed to the kernel (the connection's turn
+  // in the fan-out), in microseconds: a log2 histogram (bucket i: < 2^i us).
   std::array<std::atomic<uint64_t>, 32> fanout_us{};
 };
 
@@ -80,6 +82,16 @@ struct WsContext {
   ServerStats* stats = nullptr;     // client ids
 };
 
+// Send chains handed to the kernel per loop iteration by the fan-out. A change for 5,000
+// subscribers is 5,000 sends (on loopback ~20 ms of kernel time, the receiver's half
+// included): in slices, the loop reads and answers its other clients between them, and each
+// slice's io_uring_enter ends in user space, where the kernel may schedule another thread (the
+// kernel runs without preemption: one enter of 5,000 sends holds its core for all of them).
+constexpr size_t kWsFlushesPerIteration = 256;
+
+// A fan-out's latency samples, added to WsCounters::fanout_us once per slice.
+using WsLatencyBatch = std::array<uint64_t, 32>;
+
 // INFO # WebSocket: every counter, the stream's state, and the fan-out latency's p50/p99 (the
 // upper bound of their power-of-two bucket, in microseconds).
 std::string ws_info_lines(const WsShared& shared);
@@ -91,8 +103,10 @@ class WsFront final : public ChangeSubscriber {
 
   void on_accept(int fd);
   void on_change(const ChangeEvent& e) override;
-  // Takes the stream's new changes and hands them to this worker's subscribers; wakes the
-  // other workers when this one appended. End of every loop iteration, and on wake.
+  // Takes the stream's new changes and queues their frames on this worker's subscribers; hands
+  // the next kWsFlushesPerIteration send chains to the kernel (once per loop iteration; the
+  // loop does not wait while some are left); wakes the other workers when this one appended.
+  // End of every loop iteration, on wake, and before a write's ack.
   void deliver();
   void on_tick(int64_t now_ms);
   // FLUSHALL: every subscription here starts over from a snapshot.
@@ -107,6 +121,13 @@ class WsFront final : public ChangeSubscriber {
   void add_subscription(WsConn* c, std::string_view key, bool prefix);
   void remove_subscription(WsConn* c, std::string_view key, bool prefix);
   void connection_closed(WsConn* c);
+  // A connection has frames of the fan-out waiting in its send chain: it gets its turn.
+  void queue_flush(WsConn* c);
+  // A frame queued for a client (INFO's messages and bytes out, added up per iteration).
+  void count_out(size_t bytes) {
+    ++out_messages_;
+    out_bytes_ += bytes;
+  }
   // A connection's write changed `key` at `version` (its change seq, 0: none appended).
   void note_own_change(uint64_t client, std::string_view key, uint64_t version, uint64_t seq);
   // Reads one key's (or a prefix's page of) current values for a snapshot: through the tiers
@@ -121,6 +142,8 @@ class WsFront final : public ChangeSubscriber {
     uint32_t count;  // subscriptions of this connection to this key/prefix
   };
   void fan_out(const WsChangePtr& c);
+  void flush_slice();
+  void add_counts();
   // A change without its value: read it, then append. Until the tiers hold `min_version` (a
   // peer's write-behind write on its way to PostgreSQL), read again every tick, for at most
   // kRefetchWaitMaxMs from `since_ms`.
@@ -142,7 +165,12 @@ class WsFront final : public ChangeSubscriber {
   };
   std::map<std::string, Refetch, std::less<>> refetch_retry_;  // read again next tick
   std::vector<WsChangePtr> batch_;  // scratch
-  std::vector<WsConn*> matched_;    // scratch
+  // Connections waiting for their turn to send (each at most once), oldest first.
+  std::deque<Token> flush_queue_;
+  uint64_t slice_iteration_ = 0;  // the loop iteration of the last slice
+  bool kick_armed_ = false;       // a timer due now keeps the loop from waiting
+  uint64_t out_messages_ = 0;
+  uint64_t out_bytes_ = 0;
 };
 
 }  // namespace strata::proxy
