@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace strata::proxy {
@@ -93,6 +96,56 @@ TEST_F(OwnReportsTest, AFlushIsMarkedLikeAKey) {
   EXPECT_TRUE(r.own_flush(1));
   r.passed(1, m);
   EXPECT_FALSE(r.own_flush(1));
+}
+
+// Workers on threads of their own, as in strata: each forwards writes of its keys (open, its
+// reply, finish) while every worker's tracking connection reads the others' markers (passed) and
+// reports (own). A write's key is its own on its worker until that worker reads the marker;
+// once every worker has read every marker, none is left open. Also in the ThreadSanitizer pass.
+TEST_F(OwnReportsTest, WorkersOnThreadsTellTheirOwnWritesApart) {
+  constexpr uint32_t kWorkers = 4;
+  constexpr int kWrites = 500;
+  for (uint32_t w = 2; w < kWorkers; ++w) r.live(w, true);
+  std::mutex mu;
+  std::vector<std::vector<uint64_t>> inbox(kWorkers);  // markers each worker has yet to read
+  std::atomic<int> wrong{0};
+  auto drain = [&](uint32_t w) {
+    std::vector<uint64_t> mine;
+    {
+      std::lock_guard<std::mutex> g(mu);
+      mine.swap(inbox[w]);
+    }
+    for (uint64_t m : mine) r.passed(w, m);
+  };
+  std::vector<std::thread> threads;
+  for (uint32_t w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kWrites; ++i) {
+        const std::vector<std::string> keys{"t" + std::to_string(w) + ":" + std::to_string(i)};
+        const uint64_t m = r.open(keys, false);
+        if (m == 0) {
+          ++wrong;
+          continue;
+        }
+        {
+          std::lock_guard<std::mutex> g(mu);
+          for (auto& box : inbox) box.push_back(m);
+        }
+        if (!r.own(w, keys[0])) ++wrong;  // this worker has not read the marker yet
+        std::vector<std::string> tell;
+        bool tell_flush = false;
+        r.finish(m, keys, false, true, &tell, &tell_flush);
+        if (!tell.empty() || tell_flush) ++wrong;  // it changed the key: nothing held to tell
+        if (i % 8 == 0) drain(w);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (uint32_t w = 0; w < kWorkers; ++w) drain(w);
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(r.open_markers(), 0u);
+  for (uint32_t w = 0; w < kWorkers; ++w) EXPECT_FALSE(r.own(w, "t0:0"));
+  for (uint32_t w = 2; w < kWorkers; ++w) r.live(w, false);
 }
 
 }  // namespace
