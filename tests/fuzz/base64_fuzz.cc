@@ -12,17 +12,9 @@
 #include <string_view>
 
 #include "protocol/base64.h"
+#include "tests/fuzz/fuzz_util.h"
 
-namespace {
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant failed: %s\n", what);
-    std::abort();
-  }
-}
-
-}  // namespace
+using strata::protocol::testing::check;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace strata::protocol;

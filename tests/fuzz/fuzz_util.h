@@ -18,6 +18,14 @@
 
 namespace strata::protocol::testing {
 
+// The same as a function, naming the invariant in words.
+inline void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "invariant failed: %s\n", what);
+    std::abort();
+  }
+}
+
 // FNV-1a of the input, never 0 (LcgChunks takes 0 as "the whole input at once").
 inline uint32_t seed_of(std::string_view data) {
   uint32_t h = 2166136261u;

@@ -13,17 +13,9 @@
 
 #include "protocol/utf8.h"
 #include "tests/protocol/utf8_reference.h"
+#include "tests/fuzz/fuzz_util.h"
 
-namespace {
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant failed: %s\n", what);
-    std::abort();
-  }
-}
-
-}  // namespace
+using strata::protocol::testing::check;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace strata::protocol;

@@ -16,6 +16,7 @@
 
 #include "protocol/utf8.h"
 #include "protocol/ws_message.h"
+#include "tests/fuzz/fuzz_util.h"
 
 namespace {
 
@@ -24,12 +25,7 @@ using nlohmann::json;
 
 constexpr size_t kValueMax = 4096;
 
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant failed: %s\n", what);
-    std::abort();
-  }
-}
+using strata::protocol::testing::check;
 
 std::string decode_b64(const std::string& s) {
   // Only to check our own encoding: the inverse of EVP_EncodeBlock, written plainly.
