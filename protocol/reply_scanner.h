@@ -99,4 +99,21 @@ class ReplyScanner {
   std::string_view error_;
 };
 
+// Reads the elements of a framed RESP2 array of bulk strings and nulls (an MGET reply), one
+// at a time. Anything else (another type, a nested aggregate, a short or malformed reply) ends
+// the walk: next() returns false from there on.
+class BulkArrayReader {
+ public:
+  explicit BulkArrayReader(std::string_view reply);
+  // The next element: its bytes, or *null = true for a nil. False past the last or on anything
+  // that is not a bulk string or nil.
+  bool next(std::string_view* value, bool* null);
+
+ private:
+  bool line(size_t* end);  // the CRLF-terminated line at pos_: its end (before CR)
+  std::string_view reply_;
+  size_t pos_ = 0;
+  int64_t left_ = 0;
+};
+
 }  // namespace strata::protocol

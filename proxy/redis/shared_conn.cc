@@ -101,9 +101,10 @@ void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScann
   const bool is_error = scanner.kind() == protocol::ReplyKind::kError;
   switch (p.kind) {
     case Pending::kRelay: {
-      if (p.effect) {
-        owner_->apply_effect(*p.effect, !is_error && scanner.kind() != protocol::ReplyKind::kNull,
-                             false);
+      const bool write_ok = !is_error && scanner.kind() != protocol::ReplyKind::kNull;
+      if (p.effect) owner_->apply_effect(*p.effect, write_ok, false);
+      if (!pending_.empty() && pending_.front().kind == Pending::kVerify) {
+        pending_.front().write_ok = write_ok;
       }
       ReplySink* c = sink_of(*loop_, p.client);
       if (c == nullptr) break;
@@ -136,6 +137,19 @@ void UpstreamConn::handle_reply(std::string_view raw, const protocol::ReplyScann
     case Pending::kIgnore:
     case Pending::kMarker:  // published: each tracking connection reads it
       break;
+    case Pending::kVerify: {
+      // A value Redis no longer holds (another client's write ran after this one) or an
+      // unexpected reply: that key is dropped from L1, not installed.
+      WriteEffect& e = *p.effect;
+      protocol::BulkArrayReader held(raw);
+      for (size_t i = 0; i < e.keys.size(); ++i) {
+        std::string_view value;
+        bool null = false;
+        if (!held.next(&value, &null) || null || value != e.values[i]) e.leases[i] = 0;
+      }
+      owner_->apply_effect(e, p.write_ok, false);
+      break;
+    }
     case Pending::kCallback: {
       RedisReply r;
       r.ok = true;

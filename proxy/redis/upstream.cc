@@ -283,15 +283,20 @@ void Upstream::send_relay(UpstreamConn* conn, ReplySink* c, uint64_t seq,
     conn->send_command(args);  // an inline command
   }
   // Lanes do not track keys for L1: a value a write there sets is dropped from L1, not installed.
-  if (conn->lane() && effect && effect->kind == WriteEffect::kInstall) {
+  if (effect && effect->kind == WriteEffect::kInstall &&
+      (conn->lane() || (tracking_id_ != 0 && !verifiable(*effect)))) {
     effect->kind = WriteEffect::kInvalidate;
   }
   // Keys strata installs from a write were never read on this connection, so Redis does not
-  // track them yet: a pipelined EXISTS makes it, so others' later writes invalidate them.
-  const bool track = tracking_id_ != 0 && effect && effect->kind == WriteEffect::kInstall;
-  if (track) {
-    tracking_args_.assign(1, "EXISTS");
+  // track them yet: a pipelined MGET of them makes it, so others' later writes invalidate them.
+  // Another client's write Redis runs between the two is never reported, so the write's effect
+  // waits for the MGET's reply and installs only the values Redis still holds.
+  const bool verify = tracking_id_ != 0 && effect && effect->kind == WriteEffect::kInstall;
+  std::unique_ptr<WriteEffect> verified;
+  if (verify) {
+    tracking_args_.assign(1, "MGET");
     for (const std::string& k : effect->keys) tracking_args_.emplace_back(k);
+    verified = std::move(effect);
   }
   UpstreamConn::Pending p{
       UpstreamConn::Pending::kRelay, c->sink_token(), seq, nullptr, std::move(effect), {}};
@@ -299,16 +304,22 @@ void Upstream::send_relay(UpstreamConn* conn, ReplySink* c, uint64_t seq,
   p.slow = route == Route::kSlow;
   p.resp3_shape = resp3_shape;
   enqueue(conn, std::move(p));
-  if (track) {
+  if (verify) {
     conn->send_command(tracking_args_);
-    conn->pending_.push_back(
-        UpstreamConn::Pending{UpstreamConn::Pending::kIgnore, Token{}, 0, nullptr, nullptr, {}});
+    conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kVerify, Token{}, 0,
+                                                   nullptr, std::move(verified), {}});
   }
   if (marker != 0) {
     conn->send_marker(marker);
     conn->pending_.push_back(
         UpstreamConn::Pending{UpstreamConn::Pending::kMarker, Token{}, marker, nullptr, nullptr, {}});
   }
+}
+
+bool Upstream::verifiable(const WriteEffect& e) {
+  size_t bytes = 0;
+  for (const std::string& v : e.values) bytes += v.size();
+  return bytes <= kInstallVerifyBytesMax;
 }
 
 void Upstream::fill(ReplySink* c, uint64_t seq, int32_t part, std::string_view key) {

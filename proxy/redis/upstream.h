@@ -57,6 +57,12 @@ struct UpstreamContext {
   UpstreamConfig config;
 };
 
+// An installing write's values (all its keys together) up to this size are read back with a
+// pipelined MGET, which makes Redis track the keys for L1 and shows whether another client's
+// write ran between the two; larger ones are dropped from L1 instead of installed (the next
+// read fills them, as large a transfer as the read-back).
+inline constexpr size_t kInstallVerifyBytesMax = 16 * 1024;
+
 // What happens to L1 when a forwarded command's reply arrives.
 struct WriteEffect {
   enum Kind : uint8_t { kNone, kInvalidate, kInstall, kFlushAll } kind = kNone;
@@ -145,6 +151,9 @@ class UpstreamConn final : public Endpoint {
       kIgnore,
       kCallback,
       kMarker,  // the PUBLISH of an OwnReports marker (its id in seq)
+      // The MGET after an installing write (Upstream::send_relay): it holds the write's effect,
+      // applied when its reply shows what Redis holds after the write.
+      kVerify,
     } kind;
     Token client;
     uint64_t seq = 0;
@@ -159,6 +168,8 @@ class UpstreamConn final : public Endpoint {
     // kRelay on a shared connection for a RESP3 client: the reply's shape program (the reply
     // arrives in RESP2 and is converted); null: relayed as it is.
     const char* resp3_shape = nullptr;
+    // kVerify: whether the write before it applied (its reply was neither an error nor nil).
+    bool write_ok = false;
   };
   RingQueue<Pending> pending_;
 
@@ -349,6 +360,8 @@ class Upstream {
   // ok: Redis acknowledged a change; maybe_applied: the connection was lost after the command
   // went out, so Redis may have run it.
   void apply_effect(const WriteEffect& e, bool ok, bool maybe_applied);
+  // An installing write's values are small enough to read back (kInstallVerifyBytesMax).
+  static bool verifiable(const WriteEffect& e);
   // A pinned connection is closing: it is no longer the spare.
   void note_pinned_closed(PinnedUpstream* p);
   int new_socket();

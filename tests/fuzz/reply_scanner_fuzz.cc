@@ -2,7 +2,9 @@
 //  - consumed() never exceeds the input and is > 0 after kDone;
 //  - the top-level payload lies inside the consumed bytes;
 //  - every proper prefix of a finished reply is kNeedMore;
-//  - feeding the bytes in pseudo-random pieces gives exactly the results of feeding them whole.
+//  - feeding the bytes in pseudo-random pieces gives exactly the results of feeding them whole;
+//  - BulkArrayReader, on every finished reply and on the raw input, yields values inside its
+//    input, no more of them than the input has bytes, and then keeps answering false.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -15,6 +17,7 @@
 
 namespace {
 
+using strata::protocol::BulkArrayReader;
 using strata::protocol::ReplyKind;
 using strata::protocol::ReplyLimits;
 using strata::protocol::ReplyScanner;
@@ -33,6 +36,19 @@ struct Result {
 
 void check(bool ok) {
   if (!ok) std::abort();
+}
+
+void check_bulk_array(std::string_view reply) {
+  BulkArrayReader r(reply);
+  std::string_view v;
+  bool null = false;
+  size_t n = 0;
+  while (r.next(&v, &null)) {
+    check(null ? v.empty()
+               : v.data() >= reply.data() && v.data() + v.size() <= reply.data() + reply.size());
+    check(++n <= reply.size());
+  }
+  check(!r.next(&v, &null));
 }
 
 void check_prefix(std::string_view reply, ReplyLimits limits) {
@@ -59,6 +75,7 @@ std::vector<Result> run(std::string_view data, ReplyLimits limits, uint32_t seed
           check(payload.empty() || (payload.data() >= carry.data() &&
                                     payload.data() + payload.size() <= carry.data() + n));
           check_prefix(carry.substr(0, n), limits);
+          check_bulk_array(carry.substr(0, n));
         }
         out.push_back({s, n, scanner.kind(), std::string(payload)});
         return n;
@@ -71,6 +88,7 @@ std::vector<Result> run(std::string_view data, ReplyLimits limits, uint32_t seed
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   const std::string_view data(reinterpret_cast<const char*>(bytes), size);
+  check_bulk_array(data);
   ReplyLimits tiny;
   tiny.bulk_bytes_max = 16;
   tiny.aggregate_count_max = 8;

@@ -11,6 +11,9 @@ connection to a target, and injects faults at run time.
     p.refuse(True)           # accept and close new connections at once (with cut(): an outage)
     p.drop_next_msg("strata.ev.")  # server->client: drop exactly one NATS MSG frame whose
                              # subject starts with the prefix; p.dropped lists what was dropped
+    p.hold_after(b"...")     # client->server: forward up to the end of the next occurrence of
+                             # the bytes and hold what follows on that connection (a TCP
+                             # segment boundary inside a pipeline); p.release() sends it
 
 With nats=True the server->client direction is parsed as the NATS text protocol (INFO, MSG,
 HMSG, PING, PONG, +OK, -ERR) and forwarded frame by frame, so a frame is dropped whole and the
@@ -69,8 +72,9 @@ class _Direction:
     """One way of one connection: a reader thread queues (due time, bytes), a writer thread
     sends them when due and the proxy is not stalled."""
 
-    def __init__(self, proxy, link, src, dst, parse_nats):
+    def __init__(self, proxy, link, src, dst, parse_nats, to_server=False):
         self.proxy = proxy
+        self.to_server = to_server
         self.link = link
         self.src = src
         self.dst = dst
@@ -99,9 +103,20 @@ class _Direction:
                 chunks = [data] if self.frames is None else self._filter(data, now)
                 with self.cv:
                     due = now + self.proxy.delay_ms / 1000.0
+                    pattern = self.proxy.hold_pattern if self.to_server else None
+                    at = data.find(pattern) if pattern else -1
+                    if at >= 0:
+                        self.proxy.hold_pattern = None
+                        cut = at + len(pattern)
+                        # What follows the bytes waits for release(), and so does everything
+                        # queued after it (the queue keeps its order).
+                        chunks = [(due, data[:cut]), (float("inf"), data[cut:])]
+                        self.proxy.holding.append(self)
+                    else:
+                        chunks = [(due, c) for c in chunks]
                     for c in chunks:
-                        self.queue.append((due, c))
-                        self.held += len(c)
+                        self.queue.append(c)
+                        self.held += len(c[1])
                     self.cv.notify_all()
         except OSError:
             pass
@@ -131,7 +146,7 @@ class _Direction:
                         wait = item[0] - time.monotonic()
                         if wait <= 0:
                             break
-                        self.cv.wait(wait)
+                        self.cv.wait(min(wait, 0.1))
                     else:
                         self.cv.wait(0.1)
                 item = self.queue.popleft()
@@ -153,7 +168,7 @@ class _Link:
         self.proxy = proxy
         self.socks = (client, upstream)
         self.closed = False
-        self.dirs = (_Direction(proxy, self, client, upstream, False),
+        self.dirs = (_Direction(proxy, self, client, upstream, False, to_server=True),
                      _Direction(proxy, self, upstream, client, proxy.nats))
 
     def close(self):
@@ -182,6 +197,8 @@ class FaultProxy:
         self.delay_ms = 0
         self.stalled = False
         self.refusing = False
+        self.hold_pattern = None  # hold_after(): the bytes to hold after, until seen once
+        self.holding = []         # directions holding bytes until release()
         self.drops = []     # [subject prefix] still to drop, in order
         self.dropped = []   # [(subject, monotonic s)] dropped so far
         self.links = []
@@ -229,6 +246,24 @@ class FaultProxy:
         for link in links:
             link.close()
         return len(links)
+
+    def hold_after(self, pattern):
+        """Client->server: the next chunk carrying `pattern` is forwarded up to its end; the
+        rest of that connection's bytes wait for release()."""
+        with self.lock:
+            self.hold_pattern = pattern
+
+    def release(self):
+        """Sends what hold_after() held, in order. Returns how many connections held bytes."""
+        with self.lock:
+            held, self.holding = self.holding, []
+            now = time.monotonic()
+            for d in held:
+                d.queue = collections.deque(
+                    (now, item[1]) if item is not None and item[0] == float("inf") else item
+                    for item in d.queue)
+            self._notify()
+            return len(held)
 
     def drop_next_msg(self, subject_prefix):
         """Drops the next MSG frame (server->client) whose subject starts with the prefix."""

@@ -10,10 +10,12 @@ import signal
 import sys
 import threading
 import time
+import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+from fault_proxy import FaultProxy  # noqa: E402
 
 kDownReplyMaxS = 5.0     # a request while Redis is down must be answered within this
 kReconnectMaxS = 10.0    # strata must be usable again this long after Redis is back
@@ -152,6 +154,43 @@ def consistency_under_races(chk, c, d, strata):
              if c.call("GET", k) != d.call("GET", k)]
     chk.ok(ok and not stale, "strata agrees with redis after concurrent writes",
            f"{len(stale)} keys differ, e.g. {stale[:3]!r}")
+
+
+def write_split_from_its_read_back(chk, d, redis):
+    """A SET strata installs in L1 is followed on its connection by a read of the key (which
+    makes Redis track it for L1). If Redis reads the two apart (a TCP segment boundary) and
+    another client writes the key in between, Redis reports nothing to strata: L1 must not keep
+    the SET's value. A fault proxy between strata and Redis holds the bytes after the SET while
+    the key is written directly."""
+    proxy = FaultProxy(redis.port)
+    s = harness.start_strata(upstream=types.SimpleNamespace(port=proxy.port), tag="strata-split")
+    c = Conn(s.port)
+    try:
+        for i in range(3):
+            key, value = f"u:split:{i}", f"through-strata-{i}".encode()
+            chk.eq(c.call("GET", key), b"$-1\r\n", f"{key}: a miss first")
+            proxy.hold_after(b"$%d\r\n%s\r\n" % (len(value), value))
+            chk.eq(c.call("SET", key, value), b"+OK\r\n", f"{key}: SET through strata")
+            d.call("SET", key, "direct")
+            chk.ok(proxy.release() == 1, f"{key}: the bytes after the SET were held")
+            want = bulk(b"direct")
+            ok = harness.wait_for(lambda: c.call("GET", key) == want, timeout=2.0, interval=0.05)
+            chk.ok(ok, f"{key}: strata serves the direct write made between the SET and its "
+                   f"read-back", f"GET answers {c.call('GET', key)!r}")
+            # And the key is tracked from there: a later direct write reaches L1 too.
+            d.call("SET", key, "direct-2")
+            ok = harness.wait_for(lambda: c.call("GET", key) == bulk(b"direct-2"), timeout=2.0,
+                                  interval=0.05)
+            chk.ok(ok, f"{key}: a later direct write is seen", repr(c.call("GET", key)))
+        # The write with nothing between it and its read-back is installed: a hit, no fill.
+        c.call("SET", "u:split:plain", "v")
+        before = info_field(c, "l1_hits")
+        chk.eq(c.call("GET", "u:split:plain"), bulk(b"v"), "a plain SET is read back")
+        chk.eq(info_field(c, "l1_hits"), before + 1, "and served from L1 (installed)")
+    finally:
+        c.close()
+        s.stop()
+        proxy.close()
 
 
 def timed_call(c, *args):
@@ -317,6 +356,7 @@ def main():
               for p in (fill_and_hit, write_through, forwarded_invalidation, info_is_redis,
                         replication_link)]
     phases += [(blocking_order, (chk, c, d, redis)),
+               (write_split_from_its_read_back, (chk, d, redis)),
                (consistency_under_races, (chk, c, d, strata)),
                (upstream_down, (chk, c, redis, strata)), (upstream_back, (chk, c, redis, strata))]
     for phase, args in phases:

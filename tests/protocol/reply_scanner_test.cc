@@ -189,5 +189,43 @@ TEST(ReplyScanner, BytewiseLargeArrayIsLinear) {
   EXPECT_EQ(got[1].payload.size(), size_t{1} << 20);
 }
 
+// Walks a reply with BulkArrayReader: each element as its bytes or "(nil)"; "!" where it stopped
+// short of the count.
+std::vector<std::string> bulk_elements(std::string_view reply) {
+  BulkArrayReader r(reply);
+  std::vector<std::string> out;
+  std::string_view v;
+  bool null = false;
+  while (r.next(&v, &null)) out.push_back(null ? "(nil)" : std::string(v));
+  return out;
+}
+
+TEST(BulkArrayReader, ReadsAnMgetReply) {
+  EXPECT_EQ(bulk_elements("*3\r\n$1\r\na\r\n$-1\r\n$0\r\n\r\n"),
+            (std::vector<std::string>{"a", "(nil)", ""}));
+  // Bytes inside a value are the value's, CRLF included.
+  EXPECT_EQ(bulk_elements("*1\r\n$4\r\n\r\n\r\n\r\n"), (std::vector<std::string>{"\r\n\r\n"}));
+}
+
+TEST(BulkArrayReader, StopsAtWhatIsNotBulks) {
+  EXPECT_TRUE(bulk_elements("$1\r\na\r\n").empty());          // not an array
+  EXPECT_TRUE(bulk_elements("*-1\r\n").empty());                // null array
+  EXPECT_TRUE(bulk_elements("*0\r\n").empty());
+  EXPECT_TRUE(bulk_elements("-ERR wrong\r\n").empty());
+  EXPECT_EQ(bulk_elements("*2\r\n$1\r\na\r\n:1\r\n"), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(bulk_elements("*2\r\n$1\r\na\r\n*1\r\n$1\r\nb\r\n"), (std::vector<std::string>{"a"}));
+  // Short: the count promises more than there is, a length runs past the end, no CRLF after
+  // the bytes, a bad length.
+  EXPECT_EQ(bulk_elements("*2\r\n$1\r\na\r\n"), (std::vector<std::string>{"a"}));
+  EXPECT_TRUE(bulk_elements("*1\r\n$5\r\nab\r\n").empty());
+  EXPECT_TRUE(bulk_elements("*1\r\n$2\r\nabcd\r\n").empty());
+  EXPECT_TRUE(bulk_elements("*1\r\n$-2\r\n").empty());
+  EXPECT_TRUE(bulk_elements("*1\r\n$01\r\na\r\n").empty());
+  EXPECT_TRUE(bulk_elements("*x\r\n").empty());
+  EXPECT_TRUE(bulk_elements("").empty());
+  // Never reads past the count, whatever follows.
+  EXPECT_EQ(bulk_elements("*1\r\n$1\r\na\r\n$1\r\nb\r\n"), (std::vector<std::string>{"a"}));
+}
+
 }  // namespace
 }  // namespace strata::protocol
