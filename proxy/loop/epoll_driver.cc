@@ -167,8 +167,6 @@ class EpollDriver final : public IoDriver {
     files_done_.push_back({t, res < 0 ? res : static_cast<long>(done)});
   }
 
-  void submit() override { flush_sends(); }
-
   void run_once(int max_wait_ms) override {
     flush_sends();
     for (auto [t, res] : std::exchange(files_done_, {})) handler_->on_file_done(t, res);

@@ -48,7 +48,6 @@ void Loop::run_once() {
   timers_.run_due(now_ms_);
   owner_->end_of_iteration(now_ms_);
   flush_dirty();
-  owner_->after_flush(now_ms_);
   release_closed();
 }
 

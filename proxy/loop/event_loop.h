@@ -26,8 +26,6 @@ class LoopOwner {
   virtual void on_tick(int64_t now_ms) = 0;
   // After the completions of one iteration were dispatched, before output is flushed.
   virtual void end_of_iteration(int64_t now_ms) = 0;
-  // After this iteration's output was handed to the driver (not yet submitted: IoDriver::submit).
-  virtual void after_flush(int64_t /*now_ms*/) {}
   // Another thread called wake() (work waits in a queue of the owner's).
   virtual void on_wake() {}
   // The loop woke (clock refreshed), before this iteration's completions are dispatched: work

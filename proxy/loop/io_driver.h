@@ -78,9 +78,6 @@ class IoDriver {
   // Submits what is queued, waits for at least one event (or the next tick, or max_wait_ms
   // when >= 0: the loop's next timer), dispatches.
   virtual void run_once(int max_wait_ms) = 0;
-  // Hands what is queued (this iteration's sends) to the kernel now, without waiting: a part
-  // about to make a slow call of its own lets the replies leave first.
-  virtual void submit() = 0;
   void run_once() { run_once(-1); }
   virtual void wake() = 0;  // thread-safe
 };

@@ -236,10 +236,6 @@ class UringDriver final : public IoDriver {
     io_uring_cq_advance(&ring_, count);
   }
 
-  void submit() override {
-    if (io_uring_sq_ready(&ring_) > 0) io_uring_submit(&ring_);
-  }
-
   void wake() override {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);

@@ -108,7 +108,7 @@ bool Worker::init(std::string* err, std::string* driver_note) {
   }
   if (shared_->bus != nullptr) {
     publisher_ = std::make_unique<SyncPublisher>(shared_->bus, static_cast<uint16_t>(index_),
-                                                 &seam_, ts->registry, &loop_);
+                                                 &seam_, ts->registry);
     if (upstream_) {
       publisher_->set_forget(
           [](void* up, std::string_view key) { static_cast<Upstream*>(up)->forget_flight(key); },
@@ -211,10 +211,6 @@ void Worker::end_of_iteration(int64_t now_ms) {
   if (ws_) ws_->deliver();              // this iteration's changes to WebSocket subscribers
 }
 
-void Worker::after_flush(int64_t /*now_ms*/) {
-  if (publisher_) publisher_->send();  // the bus's outbox, when due, after the replies
-}
-
 // Peers' changes the bus queued without waking this loop (see NatsBus::fan_out_pending).
 void Worker::start_of_iteration() {
   if (publisher_) publisher_->deliver_peer_events();
@@ -222,7 +218,6 @@ void Worker::start_of_iteration() {
 }
 
 void Worker::on_wake() {
-  if (shared_->bus != nullptr) shared_->bus->on_wake(index_);  // worker 0: nats.c's socket
   if (publisher_) publisher_->deliver_peer_events();
   if (changefeed_) changefeed_->take();
   ClientRegistry::instance().run_posted(index_);  // CLIENT KILL/LIST/UNBLOCK from other workers

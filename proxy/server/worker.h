@@ -65,7 +65,6 @@ class Worker final : public LoopOwner, public FrontHost {
   void on_accept(int fd, uint32_t listener) override;
   void on_tick(int64_t now_ms) override;
   void end_of_iteration(int64_t now_ms) override;
-  void after_flush(int64_t now_ms) override;
   void on_wake() override;
   void start_of_iteration() override;
   // FrontHost.

@@ -99,15 +99,7 @@ NatsBus::NatsBus(Setup setup, cache::Store* store, const SyncPolicies* policies,
 
 NatsBus::~NatsBus() { stop(); }
 
-int64_t NatsBus::steady_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-void NatsBus::attach_worker(uint32_t index, Loop* loop) {
-  inboxes_.at(index)->loop = loop;
-  if (index == 0) link_.set_home(loop);
-}
+void NatsBus::attach_worker(uint32_t index, Loop* loop) { inboxes_.at(index)->loop = loop; }
 
 uint32_t NatsBus::partition_of(std::string_view key) const {
   return static_cast<uint32_t>(cache::hash_key(key) % setup_.nats.partitions);
@@ -134,10 +126,8 @@ bool NatsBus::start(std::string* err) {
   if (s == NATS_OK) s = natsOptions_SetRetryOnFailedConnect(opts_, true, nullptr, nullptr);
   if (s == NATS_OK) s = natsOptions_SetNoEcho(opts_, true);  // our own messages stay home
   // nats.c's flusher otherwise waits up to 1 ms to gather more: messages here are already
-  // batched (send_due), and the thread that publishes writes to the socket itself.
+  // batched per loop iteration and partition, and only the sender thread publishes.
   if (s == NATS_OK) s = natsOptions_SetSendAsap(opts_, true);
-  // No reader thread: worker 0's loop watches the socket and reads it (NatsLoopLink).
-  if (s == NATS_OK) s = link_.install(opts_);
   if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts_, &NatsBus::on_disconnected, this);
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts_, &NatsBus::on_reconnected, this);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts_, &NatsBus::on_error, this);
@@ -168,6 +158,7 @@ bool NatsBus::start(std::string* err) {
   }
   if (natsConnection_Status(conn_) == NATS_CONN_STATUS_CONNECTED) set_connected(true, wall_ms());
   ticker_ = std::thread([this] { ticker(); });
+  sender_ = std::thread([this] { sender(); });
   STRATA_LOG_INFO("sync: instance '%s' epoch %016llx on NATS %s (%u partitions, heartbeat %u ms)",
                   setup_.instance.c_str(), static_cast<unsigned long long>(epoch_),
                   c.url.c_str(), c.partitions, c.heartbeat_ms);
@@ -182,22 +173,11 @@ void NatsBus::stop() {
   tick_cv_.notify_all();
   if (ticker_.joinable()) ticker_.join();
   {
-    // What the workers queued last goes out before the connection closes; after it, none.
-    std::lock_guard<std::mutex> sending(send_mu_);
-    sends_closed_ = true;
-    if (conn_ != nullptr && connected()) {
-      {
-        std::lock_guard<std::mutex> g(out_mu_);
-        sending_.clear();
-        std::swap(outbox_, sending_);
-        outbox_bytes_ = 0;
-        out_waiting_.store(0, std::memory_order_release);
-      }
-      NatsLoopLink::Publishing writes(&link_);
-      send_taken();
-    }
+    std::lock_guard<std::mutex> g(out_mu_);
+    out_stopping_ = true;
   }
-  link_.shut();  // worker 0's loop calls into nats.c no more
+  out_cv_.notify_all();
+  if (sender_.joinable()) sender_.join();
   if (sub_ != nullptr) {
     natsSubscription_Unsubscribe(sub_);
     natsSubscription_Destroy(sub_);
@@ -219,87 +199,83 @@ void NatsBus::stop() {
 }
 
 void NatsBus::publish(bool heartbeat, std::string_view data) {
-  std::lock_guard<std::mutex> g(out_mu_);
-  if (outbox_bytes_ + data.size() > kOutboxBytesMax) {
-    bump(counters_.outbox_dropped);
-    return;
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> g(out_mu_);
+    if (outbox_bytes_ + data.size() > kOutboxBytesMax) {
+      bump(counters_.outbox_dropped);
+      return;
+    }
+    outbox_bytes_ += data.size();
+    // Only an idle sender is woken (once); a busy one comes by itself (see sender()).
+    wake = sender_idle_ || outbox_.size() + 1 == kLingerMessagesMax;
+    sender_idle_ = false;
+    outbox_.push_back(Outgoing{heartbeat, std::string(data)});
   }
-  outbox_bytes_ += data.size();
-  outbox_.push_back(Outgoing{heartbeat, std::string(data)});
-  out_waiting_.store(outbox_.size(), std::memory_order_release);
+  if (wake) out_cv_.notify_one();
 }
 
-// No thread of its own sends: a sender thread cost a wake-up per group (a context switch, about
-// half of its ~13 us per message, `perf record -g` on it). The workers are awake anyway while
-// they make changes: each one's end of iteration calls this, and whichever finds the outbox
-// due sends it, on its own thread (SendAsap: nats.c writes to the socket in the caller's
-// thread). A busy stream (the previous group taken less than kLingerWindowUs ago) goes in
-// groups kLingerUs apart, so a group carries every worker's and partition's changes of its
-// span in one NATS message; an idle one at once, so a lone write's lag is unchanged. A caller
-// told to come back arms a loop timer (SyncPublisher), which only fires when no client traffic
-// brought its loop round first; the ticker is the backstop. Order: one sender at a time
-// (send_mu_, try-locked so no worker waits for another's send) takes the whole outbox, so
-// nats.c gets every changes message before the heartbeat queued after it.
-int64_t NatsBus::send_due(IoDriver* first) {
-  if (out_waiting_.load(std::memory_order_acquire) == 0) return 0;
-  const int64_t now = steady_us();
-  {
-    std::lock_guard<std::mutex> g(out_mu_);
-    if (outbox_.empty()) return 0;
-    if (!connected()) return now + kAwayRetryUs;
-    const bool busy = now - last_sent_us_ < kLingerWindowUs;
-    if (busy && now < last_sent_us_ + kLingerUs && outbox_.size() < kLingerMessagesMax) {
-      return last_sent_us_ + kLingerUs;
+// The sender thread: the only caller of natsConnection_Publish, in the order workers queued.
+// What it takes at once goes out as one batch: one socket write here (SendAsap) and one read
+// and wake-up at each peer, whatever the number of workers and partitions. A wake-up here is
+// paid per group too, so a busy stream is sent on a clock, one wake-up per group: once a group
+// goes out less than kLingerWindow after the one before, the sender sleeps until kLingerUs
+// after it and takes what came meanwhile (sooner when kLingerMessagesMax are queued), without
+// being woken by the workers' publishes; finding nothing, it is idle again. An idle sender is
+// woken by the first publish and sends at once, so a lone write's lag is unchanged. Workers
+// only queue (and wake an idle sender, once).
+void NatsBus::sender() {
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point last_sent{};
+  bool busy = false;
+  std::unique_lock<std::mutex> lk(out_mu_);
+  for (;;) {
+    if (busy) {
+      out_cv_.wait_until(lk, last_sent + kLingerUs, [&] {
+        return out_stopping_ || outbox_.size() >= kLingerMessagesMax;
+      });
+      busy = !outbox_.empty();
     }
-  }
-  std::unique_lock<std::mutex> sending(send_mu_, std::try_to_lock);
-  if (!sending.owns_lock()) return now + kLingerUs;  // another thread sends; what it left, later
-  if (sends_closed_) return 0;
-  {
-    std::lock_guard<std::mutex> g(out_mu_);
-    if (outbox_.empty()) return 0;
-    last_sent_us_ = now;
+    if (!busy) {
+      sender_idle_ = outbox_.empty();
+      out_cv_.wait(lk, [&] { return out_stopping_ || !outbox_.empty(); });
+      sender_idle_ = false;
+    }
+    if (outbox_.empty() && out_stopping_) return;
+    const Clock::time_point now = Clock::now();
+    busy = now - last_sent < kLingerWindow;
+    last_sent = now;
     sending_.clear();
     std::swap(outbox_, sending_);
     outbox_bytes_ = 0;
-    out_waiting_.store(0, std::memory_order_release);
+    lk.unlock();
+    // Every changes message waiting goes out joined in as few batches as batch_bytes_max
+    // allows (one NATS message, one socket write here and one read at each peer, however many
+    // workers and partitions); a heartbeat goes after the batch before it.
+    for (const Outgoing& m : sending_) {
+      if (m.heartbeat) {
+        send_batch();
+        const natsStatus s = natsConnection_Publish(conn_, heartbeat_subject_.c_str(),
+                                                    m.data.data(), static_cast<int>(m.data.size()));
+        bump(s == NATS_OK ? counters_.published_messages : counters_.publish_failures);
+        continue;
+      }
+      protocol::SyncAddStatus added = batcher_.add(m.data);
+      if (added == protocol::SyncAddStatus::kFull) {
+        send_batch();
+        added = batcher_.add(m.data);
+      }
+      if (added != protocol::SyncAddStatus::kAdded) {
+        // Not our encoder's (cannot happen): dropped, and receivers see the gap.
+        bump(counters_.publish_failures);
+        STRATA_LOG_WARN("sync: a changes message cannot be batched: %.*s",
+                        static_cast<int>(batcher_.error().message.size()),
+                        batcher_.error().message.data());
+      }
+    }
+    send_batch();
+    lk.lock();
   }
-  // The socket write below wakes nats-server, which may take this core before the loop's next
-  // submit: the replies of this iteration go first (a worker preempted holding them added ms to
-  // write latency's tail on a loaded machine).
-  if (first != nullptr) first->submit();
-  NatsLoopLink::Publishing writes(&link_);  // written by this thread when it ends
-  send_taken();
-  return 0;
-}
-
-// Every changes message taken goes out joined in as few batches as batch_bytes_max allows (one
-// NATS message, one socket write here and one read at each peer, however many workers and
-// partitions); a heartbeat goes after the batch before it.
-void NatsBus::send_taken() {
-  for (const Outgoing& m : sending_) {
-    if (m.heartbeat) {
-      send_batch();
-      const natsStatus s = natsConnection_Publish(conn_, heartbeat_subject_.c_str(),
-                                                  m.data.data(), static_cast<int>(m.data.size()));
-      bump(s == NATS_OK ? counters_.published_messages : counters_.publish_failures);
-      continue;
-    }
-    protocol::SyncAddStatus added = batcher_.add(m.data);
-    if (added == protocol::SyncAddStatus::kFull) {
-      send_batch();
-      added = batcher_.add(m.data);
-    }
-    if (added != protocol::SyncAddStatus::kAdded) {
-      // Not our encoder's (cannot happen): dropped, and receivers see the gap.
-      bump(counters_.publish_failures);
-      STRATA_LOG_WARN("sync: a changes message cannot be batched: %.*s",
-                      static_cast<int>(batcher_.error().message.size()),
-                      batcher_.error().message.data());
-    }
-  }
-  send_batch();
-  sending_.clear();
 }
 
 void NatsBus::send_batch() {
@@ -647,11 +623,7 @@ int64_t bucket_quantile(const std::vector<uint64_t>& buckets, double q) {
 
 // ---- connection state (nats.c's threads) and the ticker ----
 
-void NatsBus::on_disconnected(natsConnection* nc, void* self) {
-  const char* why = nullptr;
-  const natsStatus s = natsConnection_GetLastError(nc, &why);
-  STRATA_LOG_INFO("sync: NATS link down: %s%s%s", natsStatus_GetText(s),
-                  why != nullptr && *why != 0 ? ": " : "", why != nullptr ? why : "");
+void NatsBus::on_disconnected(natsConnection*, void* self) {
   static_cast<NatsBus*>(self)->set_connected(false, wall_ms());
 }
 
@@ -703,7 +675,6 @@ void NatsBus::ticker() {
     tick_cv_.wait_for(lk, std::chrono::milliseconds(kTickMs));
     if (stopping_) break;
     release_spent();
-    send_due();  // the backstop, should no worker come back for what waits (no rx_mu_ held)
     const int64_t now = wall_ms();
     const int64_t down = down_since_ms_.load(std::memory_order_relaxed);
     if (down != 0 && now - down > setup_.nats.max_staleness_ms &&

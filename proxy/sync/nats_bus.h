@@ -2,13 +2,13 @@
 // (protocol/sync_event.h) and loss detection (sync_receiver.h). One per process.
 //
 // Threads: nats.c runs its own (the connection's reader, timers, its garbage collector); the
-// bus adds a ticker (silence, the staleness bound, dropped-message checks); the workers send. A
+// bus adds a ticker (silence, the staleness bound, dropped-message checks) and a sender. A
 // received message is checked and applied to L1 on nats.c's reader thread, as it is parsed
 // (nats.c's message filter: no hand-off to a delivery thread; L1 is thread-safe), then handed
 // to every worker through a bounded inbox, so each worker fences its own fills and publishes
-// the change on its seam (source peer). Publishing is thread-safe and never waits on the
-// network: changes queue in the outbox, which whichever worker is awake when it is due sends;
-// a refused publish is counted, and receivers see the gap.
+// the change on its seam (source peer). Publishing is thread-safe and
+// never waits on the network: nats.c copies into its buffer (and holds up to its reconnect
+// buffer while reconnecting); a refused publish is counted, and receivers see the gap.
 #pragma once
 
 #include <nats/nats.h>
@@ -40,7 +40,6 @@ extern "C" void natsConn_setFilterWithClosure(natsConnection* nc,
 #include "proxy/loop/event_loop.h"
 #include "proxy/sync/change_seam.h"
 #include "proxy/sync/hlc.h"
-#include "proxy/sync/nats_loop_link.h"
 #include "proxy/sync/sync_receiver.h"
 #include "proxy/sync/sync_state.h"
 
@@ -99,24 +98,14 @@ class NatsBus {
 
   // Worker side.
   void take_peer_events(uint32_t worker, std::vector<PeerEvent>* out);
-  // Worker `worker`'s loop was woken: worker 0 drives nats.c's socket (NatsLoopLink).
-  void on_wake(uint32_t worker) {
-    if (worker == 0) link_.on_wake();
-  }
-  // Thread-safe and never blocks: the message goes to a bounded outbox, sent by send_due().
+  // Thread-safe and never blocks on nats.c (whose publish waits on its connection lock, held
+  // while it reconnects): the message goes to a bounded outbox the bus's sender thread drains.
   // Past outbox_bytes_max it is dropped and counted; receivers see the gap.
-  // A changes message (format 3, one section): send_due joins every one waiting into batches
+  // A changes message (format 3, one section): the sender joins every one waiting into batches
   // (SyncBatchEncoder, up to batch_bytes_max) on changes_subject().
   void publish_changes(std::string_view message) { publish(false, message); }
   // A heartbeat: sent after every changes message queued before it.
   void publish_heartbeat(std::string_view message) { publish(true, message); }
-  // Sends what the outbox holds when it is due, on the calling thread (a worker at the end of
-  // its loop iteration or on its timer, or the ticker): at once when the stream is idle, else
-  // kLingerUs after the previous group. Returns 0 when nothing is left waiting, else the
-  // steady-clock time (us) to call again. See the .cc for why no thread of its own.
-  // first: submitted before a send, so that replies already queued there leave before it.
-  int64_t send_due(IoDriver* first = nullptr);
-  static int64_t steady_us();  // the clock send_due answers in
   const std::string& changes_subject() const { return changes_subject_; }
   const std::string& heartbeat_subject() const { return heartbeat_subject_; }
   uint32_t partition_of(std::string_view key) const;
@@ -167,7 +156,6 @@ class NatsBus {
   std::string heartbeat_subject_;
   std::string wildcard_;
 
-  NatsLoopLink link_;  // nats.c's socket on worker 0's loop: no reader thread
   natsOptions* opts_ = nullptr;
   natsConnection* conn_ = nullptr;
   natsSubscription* sub_ = nullptr;
@@ -212,34 +200,29 @@ class NatsBus {
   SyncCounters counters_;
 
   void publish(bool heartbeat, std::string_view data);
-  void send_taken();  // sending_, under send_mu_
-  void send_batch();  // batch_, if any, under send_mu_
+  void sender();
+  void send_batch();  // the sender's batch_, if any
 
   struct Outgoing {
     bool heartbeat = false;
     std::string data;
   };
   static constexpr size_t kOutboxBytesMax = 64ull << 20;
-  // Coalescing (see send_due()): a stream busier than one group per kLingerWindowUs is sent in
-  // groups kLingerUs apart (sooner when kLingerMessagesMax are queued).
-  static constexpr int64_t kLingerUs = 250;
-  static constexpr int64_t kLingerWindowUs = 600;
+  // Coalescing (see sender()): a stream busier than one group per kLingerWindow is sent in
+  // groups kLingerUs apart, one wake-up each.
+  static constexpr std::chrono::microseconds kLingerUs{250};
+  static constexpr std::chrono::microseconds kLingerWindow{600};
   static constexpr size_t kLingerMessagesMax = 64;
-  // While NATS is away nothing is sent (nats.c's publish would wait on its connection lock,
-  // held while it reconnects); callers come back this often.
-  static constexpr int64_t kAwayRetryUs = 10'000;
   std::mutex out_mu_;
+  std::condition_variable out_cv_;
   std::vector<Outgoing> outbox_;
-  std::atomic<size_t> out_waiting_{0};  // outbox_.size(), read without the lock
-  size_t outbox_bytes_ = 0;
-  int64_t last_sent_us_ = 0;  // out_mu_: when the last group was taken
-  // One sender at a time (try-locked: a worker never waits for another's send), so nats.c
-  // gets groups in the order they were taken.
-  std::mutex send_mu_;
-  std::vector<Outgoing> sending_;  // send_mu_: the group being sent
-  bool sends_closed_ = false;      // send_mu_: stop() sent the last
-  std::string batch_;              // send_mu_: the batch being joined
+  std::vector<Outgoing> sending_;  // the sender's side of the swap
+  bool sender_idle_ = false;       // the sender waits for a publish to wake it
+  std::string batch_;              // the sender's: the batch being joined
   protocol::SyncBatchEncoder batcher_{&batch_};
+  size_t outbox_bytes_ = 0;
+  bool out_stopping_ = false;
+  std::thread sender_;
 
   mutable std::mutex url_mu_;
   std::string server_url_;  // the NATS server connected to, as the ticker last saw it

@@ -1,6 +1,5 @@
 #include "proxy/sync/sync_publisher.h"
 
-#include <algorithm>
 #include <chrono>
 
 namespace strata::proxy {
@@ -25,22 +24,18 @@ protocol::SyncOp wire_op(ChangeOp op) {
 }  // namespace
 
 SyncPublisher::SyncPublisher(NatsBus* bus, uint16_t sender, ChangeSeam* seam,
-                             const SyncPolicies* policies, Loop* loop)
+                             const SyncPolicies* policies)
     : bus_(bus),
       sender_(sender),
       seam_(seam),
       policies_(policies),
       batches_(bus->partitions()),
-      seq_(bus->partitions(), 0),
-      loop_(loop) {
+      seq_(bus->partitions(), 0) {
   encoders_.reserve(bus->partitions());
   for (std::string& b : batches_) encoders_.emplace_back(&b, bus->send_limits());
 }
 
-SyncPublisher::~SyncPublisher() {
-  if (timer_ != 0) loop_->timers().cancel(timer_);
-  seam_->unsubscribe(this);
-}
+SyncPublisher::~SyncPublisher() { seam_->unsubscribe(this); }
 
 void SyncPublisher::on_change(const ChangeEvent& e) {
   // Peers hear of this instance's own changes only: what came from a peer, from Redis's
@@ -119,20 +114,6 @@ void SyncPublisher::flush_partition(uint32_t p) {
 void SyncPublisher::flush() {
   for (uint32_t p : dirty_) flush_partition(p);
   dirty_.clear();
-}
-
-void SyncPublisher::send() { come_back(bus_->send_due(&loop_->driver())); }
-
-// The loop's timers count whole ms: a group waits at most that long when no client traffic
-// brings this loop (or another worker's) round sooner.
-void SyncPublisher::come_back(int64_t at_us) {
-  if (at_us == 0 || timer_ != 0) return;
-  const int64_t wait_us = at_us - NatsBus::steady_us();
-  const int64_t wait_ms = std::max<int64_t>(1, (wait_us + 999) / 1000);
-  timer_ = loop_->timers().add(loop_->now_ms() + wait_ms, [this] {
-    timer_ = 0;
-    send();
-  });
 }
 
 void SyncPublisher::on_tick(int64_t now_ms) {

@@ -23,10 +23,7 @@ class SyncPublisher final : public ChangeSubscriber {
   // (the worker fences its fills in flight for it).
   using ForgetFn = void (*)(void* ctx, std::string_view key);
 
-  // loop: the worker's; its timer brings it back to send what the bus holds when no client
-  // traffic does.
-  SyncPublisher(NatsBus* bus, uint16_t sender, ChangeSeam* seam, const SyncPolicies* policies,
-                Loop* loop);
+  SyncPublisher(NatsBus* bus, uint16_t sender, ChangeSeam* seam, const SyncPolicies* policies);
   ~SyncPublisher();
 
   void set_forget(ForgetFn fn, void* ctx) {
@@ -35,11 +32,8 @@ class SyncPublisher final : public ChangeSubscriber {
   }
   // ChangeSubscriber: this worker's own changes.
   void on_change(const ChangeEvent& e) override;
-  // End of a loop iteration: publish what was batched (to the bus's outbox).
+  // End of a loop iteration: publish what was batched.
   void flush();
-  // After the iteration's replies went to the driver: send what the bus holds (every worker's)
-  // when it is due, letting the replies leave first.
-  void send();
   // Every tick: the heartbeat when due.
   void on_tick(int64_t now_ms);
   // The worker was woken: peers' changes waiting in the inbox go to the seam.
@@ -48,7 +42,6 @@ class SyncPublisher final : public ChangeSubscriber {
  private:
   void add(uint32_t partition, protocol::SyncRecord r);
   void flush_partition(uint32_t p);
-  void come_back(int64_t at_us);  // arms the timer for NatsBus::send_due's answer
 
   NatsBus* bus_;
   uint16_t sender_;
@@ -61,8 +54,6 @@ class SyncPublisher final : public ChangeSubscriber {
   std::string scratch_;
   int64_t last_heartbeat_ms_ = 0;
   std::vector<PeerEvent> peer_;       // scratch
-  Loop* loop_;
-  TimerHeap::Id timer_ = 0;  // armed: the loop comes back to send_due
   ForgetFn forget_ = nullptr;
   void* forget_ctx_ = nullptr;
 };

@@ -185,39 +185,6 @@ void run_poll(bool force_epoll) {
 TEST(IoDriver, PollOverIoUring) { run_poll(false); }
 TEST(IoDriver, PollOverEpoll) { run_poll(true); }
 
-// submit() hands a queued send to the kernel before the next run_once (the sync bus lets an
-// iteration's replies leave before its own socket write); its completion still comes from
-// run_once.
-void run_submit(bool force_epoll) {
-  struct SentHandler : RecordingHandler {
-    std::vector<long> sent;
-    void on_sent(Token, long res) override { sent.push_back(res); }
-  } h;
-  auto d = driver_for(force_epoll, &h);
-  int sv[2];
-  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-  const Token t{5, 9};
-  static const char kData[] = "reply";
-  char buf[16];
-  d->send(t, sv[0], kData, 5);
-  EXPECT_EQ(::read(sv[1], buf, sizeof buf), -1);  // queued, not yet handed over
-  d->submit();
-  ssize_t n = -1;
-  for (int i = 0; i < 1000 && n < 0; ++i) n = ::read(sv[1], buf, sizeof buf);
-  ASSERT_EQ(n, 5);
-  EXPECT_EQ(std::string(buf, 5), "reply");
-  EXPECT_TRUE(h.sent.empty());
-  for (int i = 0; i < 50 && h.sent.empty(); ++i) d->run_once();
-  ASSERT_EQ(h.sent.size(), 1u);
-  EXPECT_EQ(h.sent[0], 5);
-  d->submit();  // nothing queued: nothing happens
-  ::close(sv[0]);
-  ::close(sv[1]);
-}
-
-TEST(IoDriver, SubmitOverIoUring) { run_submit(false); }
-TEST(IoDriver, SubmitOverEpoll) { run_submit(true); }
-
 void run_write_file(bool force_epoll) {
   RecordingHandler h;
   auto d = driver_for(force_epoll, &h);
