@@ -551,8 +551,8 @@ def run_lag(cl, a):
     for name, lags in shape:
         print(f"  strata {name} lag shape, ms: " + " ".join(
             f"p{int(q * 100)} {pct(lags, q) * 1000:.3f}" for q in (0.1, 0.25, 0.5, 0.75, 0.9)))
-    print("  (under a busy stream strata's bus sender sends a batch every 250 us, one wake-up"
-          " each: a change waits 0-250 us at A; a lone change leaves at once)")
+    print("  (under a busy stream strata's bus sender sends a batch every 400 us, one wake-up"
+          " each: a change waits 0-400 us at A; a lone change leaves at once)")
     print()
     print("End to end, read-your-peer's-write: key in B's L1, SET through A, GET through B until "
           "fresh (ms; ack -> end of the first fresh GET)")
