@@ -25,6 +25,7 @@ class EchoHandler : public IoHandler {
  public:
   IoDriver* driver = nullptr;
   int accepted_fd = -1;
+  Token accepted{1, 1};  // the token the next accepted socket gets
   std::string received;    // on the accepted side
   std::string client_got;  // on the connecting side
   std::string echo_buf;
@@ -37,17 +38,17 @@ class EchoHandler : public IoHandler {
 
   void on_accept(int fd, uint32_t) override {
     accepted_fd = fd;
-    driver->start_recv(Token{1, 1}, fd);
+    driver->start_recv(accepted, fd);
   }
   void on_recv(Token t, const char* data, long n) override {
     if (n <= 0) {
       closed = true;
       return;
     }
-    if (t.slot == 1) {
+    if (t == accepted) {
       received.append(data, n);
       echo_buf.assign(data, n);
-      driver->send(Token{1, 1}, accepted_fd, echo_buf.data(), echo_buf.size());
+      driver->send(accepted, accepted_fd, echo_buf.data(), echo_buf.size());
     } else {
       client_got.append(data, n);
     }
@@ -106,6 +107,49 @@ void run_echo(bool force_epoll) {
 
 TEST(IoDriver, EchoOverIoUring) { run_echo(false); }
 TEST(IoDriver, EchoOverEpoll) { run_echo(true); }
+
+// A slot closed and given to the next socket: receives and sends reach the new socket (io_uring
+// names sockets by their slot in its file table, so a close must let go of the old one there).
+void run_slot_reuse(bool force_epoll) {
+  std::string err;
+  int lfd = make_listener("127.0.0.1", 0, &err);
+  ASSERT_GE(lfd, 0) << err;
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  EchoHandler h;
+  DriverOptions opts;
+  opts.force_epoll = force_epoll;
+  std::string why;
+  auto d = make_driver(opts, &h, &why);
+  h.driver = d.get();
+  d->listen(lfd);
+  for (uint32_t round = 1; round <= 3; ++round) {
+    h.accepted = Token{1, round};
+    h.received.clear();
+    h.client_got.clear();
+    h.connected = false;
+    h.accepted_fd = -1;
+    const Token client{2, round};
+    h.client_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    d->connect(client, h.client_fd, reinterpret_cast<sockaddr*>(&addr), len);
+    for (int i = 0; i < 200 && (!h.connected || h.accepted_fd < 0); ++i) d->run_once(10);
+    ASSERT_TRUE(h.connected) << "round " << round;
+    ASSERT_GE(h.accepted_fd, 0) << "round " << round;
+    const std::string msg = "round " + std::to_string(round);
+    d->send(client, h.client_fd, msg.data(), msg.size());
+    for (int i = 0; i < 200 && h.client_got.size() < msg.size(); ++i) d->run_once(10);
+    EXPECT_EQ(h.received, msg);
+    EXPECT_EQ(h.client_got, msg);
+    d->close(h.accepted, h.accepted_fd);
+    d->close(client, h.client_fd);
+    for (int i = 0; i < 5; ++i) d->run_once(1);
+  }
+  ::close(lfd);
+}
+
+TEST(IoDriver, SlotReusedOverIoUring) { run_slot_reuse(false); }
+TEST(IoDriver, SlotReusedOverEpoll) { run_slot_reuse(true); }
 
 // Records poll and file completions (the libpq socket watch and the journal's writes).
 class RecordingHandler : public IoHandler {
