@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -62,23 +63,39 @@ class EchoHandler : public IoHandler {
   void on_wake() override { ++wakes; }
 };
 
-void run_echo(bool force_epoll) {
-  std::string err;
-  int lfd = make_listener("127.0.0.1", 0, &err);
-  ASSERT_GE(lfd, 0) << err;
+// A listener on a free loopback port, driven by a driver of the kind asked for.
+struct EchoRig {
+  int lfd = -1;
   sockaddr_in addr{};
   socklen_t len = sizeof addr;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::unique_ptr<IoDriver> d;
+};
 
-  EchoHandler h;
+EchoRig echo_rig(bool force_epoll, EchoHandler* h) {
+  EchoRig r;
+  std::string err;
+  r.lfd = make_listener("127.0.0.1", 0, &err);
+  EXPECT_GE(r.lfd, 0) << err;
+  getsockname(r.lfd, reinterpret_cast<sockaddr*>(&r.addr), &r.len);
   DriverOptions opts;
   opts.force_epoll = force_epoll;
   opts.tick_ms = 10;
   std::string why;
-  auto d = make_driver(opts, &h, &why);
-  h.driver = d.get();
-  EXPECT_EQ(d->features().io_uring, !force_epoll) << why;
-  d->listen(lfd);
+  r.d = make_driver(opts, h, &why);
+  h->driver = r.d.get();
+  EXPECT_EQ(r.d->features().io_uring, !force_epoll) << why;
+  r.d->listen(r.lfd);
+  return r;
+}
+
+void run_echo(bool force_epoll) {
+  EchoHandler h;
+  EchoRig rig = echo_rig(force_epoll, &h);
+  ASSERT_GE(rig.lfd, 0);
+  IoDriver* d = rig.d.get();
+  const int lfd = rig.lfd;
+  sockaddr_in& addr = rig.addr;
+  const socklen_t len = rig.len;
 
   h.client_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   d->connect(Token{2, 1}, h.client_fd, reinterpret_cast<sockaddr*>(&addr), len);
@@ -111,19 +128,10 @@ TEST(IoDriver, EchoOverEpoll) { run_echo(true); }
 // A slot closed and given to the next socket: receives and sends reach the new socket (io_uring
 // names sockets by their slot in its file table, so a close must let go of the old one there).
 void run_slot_reuse(bool force_epoll) {
-  std::string err;
-  int lfd = make_listener("127.0.0.1", 0, &err);
-  ASSERT_GE(lfd, 0) << err;
-  sockaddr_in addr{};
-  socklen_t len = sizeof addr;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
   EchoHandler h;
-  DriverOptions opts;
-  opts.force_epoll = force_epoll;
-  std::string why;
-  auto d = make_driver(opts, &h, &why);
-  h.driver = d.get();
-  d->listen(lfd);
+  EchoRig rig = echo_rig(force_epoll, &h);
+  ASSERT_GE(rig.lfd, 0);
+  IoDriver* d = rig.d.get();
   for (uint32_t round = 1; round <= 3; ++round) {
     h.accepted = Token{1, round};
     h.received.clear();
@@ -132,7 +140,7 @@ void run_slot_reuse(bool force_epoll) {
     h.accepted_fd = -1;
     const Token client{2, round};
     h.client_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    d->connect(client, h.client_fd, reinterpret_cast<sockaddr*>(&addr), len);
+    d->connect(client, h.client_fd, reinterpret_cast<sockaddr*>(&rig.addr), rig.len);
     for (int i = 0; i < 200 && (!h.connected || h.accepted_fd < 0); ++i) d->run_once(10);
     ASSERT_TRUE(h.connected) << "round " << round;
     ASSERT_GE(h.accepted_fd, 0) << "round " << round;
@@ -145,7 +153,7 @@ void run_slot_reuse(bool force_epoll) {
     d->close(client, h.client_fd);
     for (int i = 0; i < 5; ++i) d->run_once(1);
   }
-  ::close(lfd);
+  ::close(rig.lfd);
 }
 
 TEST(IoDriver, SlotReusedOverIoUring) { run_slot_reuse(false); }
