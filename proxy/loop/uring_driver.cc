@@ -1,18 +1,13 @@
 // io_uring driver: multishot accept, multishot recv into a provided-buffer ring, sends queued
 // and submitted together with the wait (one io_uring_enter per loop iteration), a timeout SQE
-// for the tick and a read on an eventfd for cross-thread wake-ups. The sockets it receives on
-// or connects are registered in the ring's file table at their token's slot: their recvs,
-// sends and connects name the registered file, so the kernel does not look the fd up (and take
-// and drop a reference on the file) per operation.
+// for the tick and a read on an eventfd for cross-thread wake-ups.
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -39,10 +34,6 @@ enum class Op : uint8_t {
 };
 
 constexpr uint16_t kBufferGroup = 1;
-
-// Registered files per ring: slots past it (or every slot, where the kernel refuses the table)
-// name their socket by fd. The kernel's table costs 8 bytes per entry.
-constexpr unsigned kFixedFilesMax = 65536;
 
 // io_uring completes an op on an O_NONBLOCK socket with -EAGAIN instead of waiting for it, so
 // every socket the ring drives is made blocking (the ring itself never blocks).
@@ -80,7 +71,6 @@ struct FileOp {
 struct SlotState {
   int fd = -1;
   uint32_t gen = 0;
-  bool fixed = false;  // fd is registered at this slot's index of the ring's file table
   bool recv_wanted = false;
   bool recv_armed = false;
   bool poll_armed = false;
@@ -118,11 +108,6 @@ class UringDriver final : public IoDriver {
     // The ring's own fd registered (per thread: the loop runs on the thread that made it):
     // io_uring_enter skips the fd table lookup. Kernels before 5.18 refuse; nothing changes.
     io_uring_register_ring_fd(&ring_);
-    // A sparse file table (5.19); refused, every socket is named by its fd.
-    rlimit nofile{};
-    getrlimit(RLIMIT_NOFILE, &nofile);
-    const unsigned want = static_cast<unsigned>(std::min<rlim_t>(nofile.rlim_cur, kFixedFilesMax));
-    if (want > 0 && io_uring_register_files_sparse(&ring_, want) == 0) fixed_max_ = want;
     io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
     if (probe == nullptr) return "io_uring probe refused";
     bool ops_ok = true;
@@ -154,7 +139,8 @@ class UringDriver final : public IoDriver {
 
   void start_recv(Token t, int fd) override {
     SlotState& s = slot(t);
-    adopt_socket(t, s, fd);
+    s.fd = fd;
+    s.gen = t.gen;
     s.recv_wanted = true;
     if (!s.recv_armed) arm_recv(t, fd);
   }
@@ -171,19 +157,17 @@ class UringDriver final : public IoDriver {
 
   void send(Token t, int fd, const char* data, size_t len) override {
     io_uring_sqe* sqe = get_sqe();
-    const bool fixed = registered(t, fd);
-    io_uring_prep_send(sqe, fixed ? static_cast<int>(t.slot) : fd, data, len, MSG_NOSIGNAL);
-    if (fixed) sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_prep_send(sqe, fd, data, len, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, pack(Op::kSend, t));
   }
 
   void connect(Token t, int fd, const sockaddr* addr, socklen_t len) override {
     set_blocking(fd);
     SlotState& s = slot(t);
-    adopt_socket(t, s, fd);
+    s.fd = fd;
+    s.gen = t.gen;
     io_uring_sqe* sqe = get_sqe();
-    io_uring_prep_connect(sqe, s.fixed ? static_cast<int>(t.slot) : fd, addr, len);
-    if (s.fixed) sqe->flags |= IOSQE_FIXED_FILE;
+    io_uring_prep_connect(sqe, fd, addr, len);
     io_uring_sqe_set_data64(sqe, pack(Op::kConnect, t));
   }
 
@@ -195,13 +179,6 @@ class UringDriver final : public IoDriver {
     // since the ring holds its own reference to the file while an op is in flight.
     ::shutdown(fd, SHUT_RDWR);
     ::close(fd);
-    // The table's reference goes too, or the socket would outlive its fd. At once, not as an
-    // SQE: the slot's next socket registers before this iteration's submit.
-    if (s.fixed) {
-      int none = -1;
-      io_uring_register_files_update(&ring_, t.slot, &none, 1);
-      s.fixed = false;
-    }
     s.recv_armed = false;
     s.fd = -1;
   }
@@ -300,19 +277,6 @@ class UringDriver final : public IoDriver {
     io_uring_buf_ring_advance(buf_ring_, 1);
   }
 
-  // A socket this slot now drives: registered at the slot's index where the table reaches.
-  void adopt_socket(Token t, SlotState& s, int fd) {
-    s.gen = t.gen;
-    if (s.fixed && s.fd == fd) return;
-    s.fd = fd;
-    s.fixed = t.slot < fixed_max_ && io_uring_register_files_update(&ring_, t.slot, &fd, 1) == 1;
-  }
-
-  // Whether fd is the socket registered at t's slot (sends name it by index then).
-  bool registered(Token t, int fd) const {
-    return t.slot < slots_.size() && slots_[t.slot].fixed && slots_[t.slot].fd == fd;
-  }
-
   SlotState& slot(Token t) {
     if (t.slot >= slots_.size()) slots_.resize(t.slot + 64);
     return slots_[t.slot];
@@ -335,9 +299,8 @@ class UringDriver final : public IoDriver {
 
   void arm_recv(Token t, int fd) {
     io_uring_sqe* sqe = get_sqe();
-    const bool fixed = registered(t, fd);
-    io_uring_prep_recv_multishot(sqe, fixed ? static_cast<int>(t.slot) : fd, nullptr, 0, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT | (fixed ? IOSQE_FIXED_FILE : 0);
+    io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = kBufferGroup;
     io_uring_sqe_set_data64(sqe, pack(Op::kRecv, t));
     slot(t).recv_armed = true;
@@ -490,7 +453,6 @@ class UringDriver final : public IoDriver {
   __kernel_timespec tick_ts_{};
   std::vector<int> listeners_;
   std::vector<SlotState> slots_;
-  unsigned fixed_max_ = 0;  // slots below it have a place in the ring's file table
 };
 
 }  // namespace

@@ -125,8 +125,8 @@ void run_echo(bool force_epoll) {
 TEST(IoDriver, EchoOverIoUring) { run_echo(false); }
 TEST(IoDriver, EchoOverEpoll) { run_echo(true); }
 
-// A slot closed and given to the next socket: receives and sends reach the new socket (io_uring
-// names sockets by their slot in its file table, so a close must let go of the old one there).
+// A slot closed and given to the next socket: receives and sends reach the new socket, not the
+// one closed before it (both drivers keep state per slot: the fd, the receive armed on it).
 void run_slot_reuse(bool force_epoll) {
   EchoHandler h;
   EchoRig rig = echo_rig(force_epoll, &h);
