@@ -129,7 +129,21 @@ class WsConn final : public Endpoint, public ReplySink {
 
   WsFront* front_;
   uint64_t id_;
+  // What a fan-out reads and writes per delivery, next to Endpoint's send chain (the same few
+  // cache lines; the handshake's and the decoder's state come after).
   State state_ = State::kHandshake;
+  // Changes in out_ waiting for this connection's turn (WsFront::flush_slice).
+  bool flush_queued_ = false;
+  uint32_t queued_changes_ = 0;
+  int64_t queued_at_ms_ = 0;  // the oldest one's append time
+  uint64_t last_seq_ = 0;  // the last change handed to this client (no change twice)
+  uint32_t snapshots_ = 0;  // in flight: deliveries are held meanwhile
+  // A slow client: the latest change per key, sent once it catches up.
+  std::map<std::string, WsChangePtr, std::less<>> merged_;
+  int64_t behind_since_ms_ = 0;
+  std::vector<Held> held_;  // vectors, not deques: an idle connection allocates nothing
+  size_t held_bytes_ = 0;
+  std::vector<std::string> after_merged_;  // acks that follow merged changes
   int64_t opened_ms_ = 0;
   std::string head_;  // the upgrade request so far (handshake only)
   protocol::HttpUpgradeParser http_;
@@ -140,18 +154,6 @@ class WsConn final : public Endpoint, public ReplySink {
   std::string session_;
   // Subscriptions, by the client's id.
   std::map<int64_t, Sub> subs_;
-  uint32_t snapshots_ = 0;  // in flight: deliveries are held meanwhile
-  std::vector<Held> held_;  // vectors, not deques: an idle connection allocates nothing
-  size_t held_bytes_ = 0;
-  uint64_t last_seq_ = 0;  // the last change handed to this client (no change twice)
-  // A slow client: the latest change per key, sent once it catches up.
-  std::map<std::string, WsChangePtr, std::less<>> merged_;
-  std::vector<std::string> after_merged_;  // acks that follow merged changes
-  int64_t behind_since_ms_ = 0;
-  // Changes in out_ waiting for this connection's turn (WsFront::flush_slice).
-  bool flush_queued_ = false;
-  uint32_t queued_changes_ = 0;
-  int64_t queued_at_ms_ = 0;  // the oldest one's append time
   // Writes.
   std::map<uint64_t, Op> ops_;  // by reply seq
   uint64_t next_reply_seq_ = 1;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -25,6 +26,7 @@ class EchoHandler : public IoHandler {
  public:
   IoDriver* driver = nullptr;
   int accepted_fd = -1;
+  Token accepted{1, 1};  // the token the next accepted socket gets
   std::string received;    // on the accepted side
   std::string client_got;  // on the connecting side
   std::string echo_buf;
@@ -37,17 +39,17 @@ class EchoHandler : public IoHandler {
 
   void on_accept(int fd, uint32_t) override {
     accepted_fd = fd;
-    driver->start_recv(Token{1, 1}, fd);
+    driver->start_recv(accepted, fd);
   }
   void on_recv(Token t, const char* data, long n) override {
     if (n <= 0) {
       closed = true;
       return;
     }
-    if (t.slot == 1) {
+    if (t == accepted) {
       received.append(data, n);
       echo_buf.assign(data, n);
-      driver->send(Token{1, 1}, accepted_fd, echo_buf.data(), echo_buf.size());
+      driver->send(accepted, accepted_fd, echo_buf.data(), echo_buf.size());
     } else {
       client_got.append(data, n);
     }
@@ -61,23 +63,39 @@ class EchoHandler : public IoHandler {
   void on_wake() override { ++wakes; }
 };
 
-void run_echo(bool force_epoll) {
-  std::string err;
-  int lfd = make_listener("127.0.0.1", 0, &err);
-  ASSERT_GE(lfd, 0) << err;
+// A listener on a free loopback port, driven by a driver of the kind asked for.
+struct EchoRig {
+  int lfd = -1;
   sockaddr_in addr{};
   socklen_t len = sizeof addr;
-  getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::unique_ptr<IoDriver> d;
+};
 
-  EchoHandler h;
+EchoRig echo_rig(bool force_epoll, EchoHandler* h) {
+  EchoRig r;
+  std::string err;
+  r.lfd = make_listener("127.0.0.1", 0, &err);
+  EXPECT_GE(r.lfd, 0) << err;
+  getsockname(r.lfd, reinterpret_cast<sockaddr*>(&r.addr), &r.len);
   DriverOptions opts;
   opts.force_epoll = force_epoll;
   opts.tick_ms = 10;
   std::string why;
-  auto d = make_driver(opts, &h, &why);
-  h.driver = d.get();
-  EXPECT_EQ(d->features().io_uring, !force_epoll) << why;
-  d->listen(lfd);
+  r.d = make_driver(opts, h, &why);
+  h->driver = r.d.get();
+  EXPECT_EQ(r.d->features().io_uring, !force_epoll) << why;
+  r.d->listen(r.lfd);
+  return r;
+}
+
+void run_echo(bool force_epoll) {
+  EchoHandler h;
+  EchoRig rig = echo_rig(force_epoll, &h);
+  ASSERT_GE(rig.lfd, 0);
+  IoDriver* d = rig.d.get();
+  const int lfd = rig.lfd;
+  sockaddr_in& addr = rig.addr;
+  const socklen_t len = rig.len;
 
   h.client_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   d->connect(Token{2, 1}, h.client_fd, reinterpret_cast<sockaddr*>(&addr), len);
@@ -106,6 +124,40 @@ void run_echo(bool force_epoll) {
 
 TEST(IoDriver, EchoOverIoUring) { run_echo(false); }
 TEST(IoDriver, EchoOverEpoll) { run_echo(true); }
+
+// A slot closed and given to the next socket: receives and sends reach the new socket, not the
+// one closed before it (both drivers keep state per slot: the fd, the receive armed on it).
+void run_slot_reuse(bool force_epoll) {
+  EchoHandler h;
+  EchoRig rig = echo_rig(force_epoll, &h);
+  ASSERT_GE(rig.lfd, 0);
+  IoDriver* d = rig.d.get();
+  for (uint32_t round = 1; round <= 3; ++round) {
+    h.accepted = Token{1, round};
+    h.received.clear();
+    h.client_got.clear();
+    h.connected = false;
+    h.accepted_fd = -1;
+    const Token client{2, round};
+    h.client_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    d->connect(client, h.client_fd, reinterpret_cast<sockaddr*>(&rig.addr), rig.len);
+    for (int i = 0; i < 200 && (!h.connected || h.accepted_fd < 0); ++i) d->run_once(10);
+    ASSERT_TRUE(h.connected) << "round " << round;
+    ASSERT_GE(h.accepted_fd, 0) << "round " << round;
+    const std::string msg = "round " + std::to_string(round);
+    d->send(client, h.client_fd, msg.data(), msg.size());
+    for (int i = 0; i < 200 && h.client_got.size() < msg.size(); ++i) d->run_once(10);
+    EXPECT_EQ(h.received, msg);
+    EXPECT_EQ(h.client_got, msg);
+    d->close(h.accepted, h.accepted_fd);
+    d->close(client, h.client_fd);
+    for (int i = 0; i < 5; ++i) d->run_once(1);
+  }
+  ::close(rig.lfd);
+}
+
+TEST(IoDriver, SlotReusedOverIoUring) { run_slot_reuse(false); }
+TEST(IoDriver, SlotReusedOverEpoll) { run_slot_reuse(true); }
 
 // Records poll and file completions (the libpq socket watch and the journal's writes).
 class RecordingHandler : public IoHandler {
