@@ -227,45 +227,28 @@ bool ReplyScanner::complete_value(bool attribute) {
   return true;
 }
 
-BulkArrayReader::BulkArrayReader(std::string_view reply) : reply_(reply) {
-  size_t end;
+BulkArrayReader::BulkArrayReader(std::string_view reply) {
+  // The header by hand (a short reply still yields its whole elements); each element is
+  // framed by ReplyScanner, the same rules as every reply strata reads.
+  const size_t cr = reply.find("\r\n");
   int64_t n;
-  if (reply_.starts_with('*') && line(&end) &&
-      detail::string_to_ll(reply_.substr(1, end - 1), &n) && n > 0) {
+  if (reply.starts_with('*') && cr != std::string_view::npos &&
+      detail::string_to_ll(reply.substr(1, cr - 1), &n) && n > 0) {
+    rest_ = reply.substr(cr + 2);
     left_ = n;
-    pos_ = end + 2;
   }
-}
-
-bool BulkArrayReader::line(size_t* end) {
-  const size_t cr = reply_.find("\r\n", pos_);
-  if (cr == std::string_view::npos) return false;
-  *end = cr;
-  return true;
 }
 
 bool BulkArrayReader::next(std::string_view* value, bool* null) {
   if (left_ <= 0) return false;
   const int64_t left = left_;
-  left_ = 0;  // until this element proves well formed
-  size_t end;
-  int64_t len;
-  if (pos_ >= reply_.size() || reply_[pos_] != '$' || !line(&end) ||
-      !detail::string_to_ll(reply_.substr(pos_ + 1, end - pos_ - 1), &len) || len < -1) {
-    return false;
-  }
-  const int64_t remaining = static_cast<int64_t>(reply_.size() - (end + 2));
-  if (len == -1) {
-    *null = true;
-    *value = {};
-    pos_ = end + 2;
-  } else if (len + 2 > remaining || reply_.substr(end + 2 + static_cast<size_t>(len), 2) != "\r\n") {
-    return false;
-  } else {
-    *null = false;
-    *value = reply_.substr(end + 2, static_cast<size_t>(len));
-    pos_ = end + 2 + static_cast<size_t>(len) + 2;
-  }
+  left_ = 0;  // until this element proves to be a bulk string or a nil
+  if (element_.feed(rest_) != ScanStatus::kDone) return false;
+  const ReplyKind kind = element_.kind();
+  if (kind != ReplyKind::kBulk && kind != ReplyKind::kNull) return false;
+  *null = kind == ReplyKind::kNull;
+  *value = element_.payload();
+  rest_.remove_prefix(element_.consumed());
   left_ = left - 1;
   return true;
 }

@@ -99,9 +99,9 @@ class ReplyScanner {
   std::string_view error_;
 };
 
-// Reads the elements of a framed RESP2 array of bulk strings and nulls (an MGET reply), one
-// at a time. Anything else (another type, a nested aggregate, a short or malformed reply) ends
-// the walk: next() returns false from there on.
+// Reads the elements of a RESP2 array of bulk strings and nulls (an MGET reply), one at a
+// time, each framed by a ReplyScanner. Anything else (another type, a nested aggregate, a
+// short or malformed reply) ends the walk: next() returns false from there on.
 class BulkArrayReader {
  public:
   explicit BulkArrayReader(std::string_view reply);
@@ -110,10 +110,9 @@ class BulkArrayReader {
   bool next(std::string_view* value, bool* null);
 
  private:
-  bool line(size_t* end);  // the CRLF-terminated line at pos_: its end (before CR)
-  std::string_view reply_;
-  size_t pos_ = 0;
-  int64_t left_ = 0;
+  ReplyScanner element_;
+  std::string_view rest_;  // from the next element on
+  int64_t left_ = 0;       // elements still to read
 };
 
 }  // namespace strata::protocol

@@ -292,14 +292,12 @@ void Upstream::send_relay(UpstreamConn* conn, ReplySink* c, uint64_t seq,
   // Another client's write Redis runs between the two is never reported, so the write's effect
   // waits for the MGET's reply and installs only the values Redis still holds.
   const bool verify = tracking_id_ != 0 && effect && effect->kind == WriteEffect::kInstall;
-  std::unique_ptr<WriteEffect> verified;
   if (verify) {
     tracking_args_.assign(1, "MGET");
     for (const std::string& k : effect->keys) tracking_args_.emplace_back(k);
-    verified = std::move(effect);
   }
-  UpstreamConn::Pending p{
-      UpstreamConn::Pending::kRelay, c->sink_token(), seq, nullptr, std::move(effect), {}};
+  UpstreamConn::Pending p{UpstreamConn::Pending::kRelay, c->sink_token(), seq, nullptr,
+                          verify ? nullptr : std::move(effect), {}};
   p.bound_client = conn->lane() && route != Route::kControl ? c->client_id() : 0;
   p.slow = route == Route::kSlow;
   p.resp3_shape = resp3_shape;
@@ -307,7 +305,7 @@ void Upstream::send_relay(UpstreamConn* conn, ReplySink* c, uint64_t seq,
   if (verify) {
     conn->send_command(tracking_args_);
     conn->pending_.push_back(UpstreamConn::Pending{UpstreamConn::Pending::kVerify, Token{}, 0,
-                                                   nullptr, std::move(verified), {}});
+                                                   nullptr, std::move(effect), {}});
   }
   if (marker != 0) {
     conn->send_marker(marker);
