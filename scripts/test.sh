@@ -6,7 +6,8 @@
 #      its build on 2 cores; every test under TSan would take ~13): the code that runs on more
 #      than one thread --
 #        unit (tsan_tests, tests/CMakeLists.txt): the Store's shard locks under 4 threads, the
-#          journal ledger's preparer thread beside the workers' journals, the version clock;
+#          journal ledger's preparer thread beside the workers' journals, the version clock,
+#          the CLIENT TRACKING table under workers on threads;
 #        integration, every strata with 2 workers (STRATA_TEST_WORKERS=2, whatever the core
 #          count) sharing the Store, the stats, the policy registry (reloads and STRATA POLICY SET
 #          from the main thread and the workers) and, with PostgreSQL, the write-behind queues,

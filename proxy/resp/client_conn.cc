@@ -430,8 +430,7 @@ void ClientConn::on_tick(int64_t now_ms) {
 
 void ClientConn::on_closed() {
   ClientRegistry::instance().remove(client_.id);
-  if (tracking_.on) TrackingTable::instance().closed(client_.id, tracking_.remembered);
-  forget_all_tracked(true);
+  leave_tracking();
   ctx_->stats->connected_clients.fetch_sub(1, std::memory_order_relaxed);
   if (pinned_ != nullptr) {
     pinned_->detach_client();

@@ -2,6 +2,7 @@
 // replies out, in request order.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -86,6 +87,9 @@ class ClientConn final : public Endpoint, public ReplySink {
   // client_tracking.cc. A key this client tracks changed (flush: every key; writer: whose
   // command changed it): tell it, or its REDIRECT target, as Redis would.
   void tell_invalidated(const KeyChanges& changes, bool flush, bool bcast);
+  // The same keys changed, told to this client's REDIRECT target by the worker where they
+  // changed: the keys leave this client's records only.
+  void forget_changed(const KeyChanges& changes);
   // This client is the REDIRECT target of another: the message for it, in its protocol, after
   // what it was sent so far (nothing when it can take none: RESP2 and not subscribed).
   // False when this client is leaving (QUIT, closed): the sender's REDIRECT is broken.
@@ -149,10 +153,18 @@ class ClientConn final : public Endpoint, public ReplySink {
   // `key` in this client's TrackedKeys and, if new there, in the TrackingTable. False: not in
   // its TrackedKeys (full), the table was asked.
   bool remember_key(std::string_view key, uint64_t hash);
+  // An L1-hit GET's key the worker's TrackingSeen did not know: remembered in the table by the
+  // client's bit (no TrackedKeys: the table's slot is the one record), else by remember_key.
+  // True: the table holds the client's bit for the key (TrackingSeen may note the entry).
+  bool remember_l1_key(std::string_view key, uint64_t hash);
+  // This client as a reader of keys: its bit, asked of the table at its first tracked read.
+  TrackingReader tracking_reader();
   // A key out of this client's TrackedKeys, and out of the worker's TrackingSeen for it.
   void forget_tracked(std::string_view key);
-  // Every key out of them; leave: the client's TrackingSeen bit given back too.
-  void forget_all_tracked(bool leave);
+  // Every key out of them (the table keeps the client's bit: its keys stay there).
+  void forget_all_tracked();
+  // The client is closing: out of the table (its bit given back), out of TrackingSeen. Once.
+  void leave_tracking();
   // CONFIG SET tracking-table-max-keys N: strata's table takes the limit too (the command goes
   // on to Redis, which answers it).
   void tracking_config(Args args);
@@ -224,10 +236,20 @@ class ClientConn final : public Endpoint, public ReplySink {
   // The GET being executed is to be remembered (track_command); serve_get or remember_pending
   // does it before the GET is served.
   bool track_pending_ = false;
-  int seen_bit_ = -1;  // its bit in ctx_->tracking_seen (-1: none)
+  // Its bit in the TrackingTable and ctx_->tracking_seen (-1: none, a reader by id), asked for
+  // once (seen_bit_asked_), held until the client closes.
+  int seen_bit_ = -1;
+  bool seen_bit_asked_ = false;
   // Tracking was switched off once: the table may hold keys of this client that its
   // TrackedKeys no longer lists.
   bool tracking_keys_kept_ = false;
+  // With a REDIRECT: changes told to the target whose keys this client's records (TrackedKeys,
+  // TrackingSeen) still name, their drop on its way here (client_tracking.cc, tell_readers).
+  // Its library may have heard and read the key again: such a read goes to the table.
+  std::shared_ptr<std::atomic<uint32_t>> forgets_pending_;
+  bool forgets_pending() const {
+    return forgets_pending_ != nullptr && forgets_pending_->load(std::memory_order_acquire) != 0;
+  }
 };
 
 

@@ -197,20 +197,25 @@ void ClientConn::serve_get(std::string_view key) {
   const bool track = track_pending_;
   track_pending_ = false;
   TrackingSeen* seen = ctx_->tracking_seen;
-  if (track && seen_bit_ < 0 && seen != nullptr) seen_bit_ = seen->acquire();
+  if (track && !seen_bit_asked_) tracking_reader();  // its bit, at its first tracked read
+  const bool by_bit = track && seen_bit_ >= 0 && seen != nullptr;
   const uint64_t hash = cache::hash_key(key);  // for the Store and for tracking
-  if (track && seen_bit_ >= 0) seen->prefetch(hash);
+  if (by_bit) seen->prefetch(hash);
   {
     auto txn = store.lock(key, hash);
     cache::EntryView v;
     if (txn->read(key, hash, &v)) {
-      // Tracking: nothing to do if this client read this very entry with the key in its
-      // TrackedKeys. Else the key is remembered now, under the entry's shard lock and before
-      // the reply is written: every change drops or rewrites the L1 entry under this lock
-      // before it is published, so one that this read did not see is told to this client.
-      if (track && (seen_bit_ < 0 || !seen->seen(seen_bit_, hash, v.version)) &&
-          remember_key(key, hash) && seen_bit_ >= 0) {
-        seen->note(seen_bit_, hash, v.version);
+      // Tracking: nothing to do if this client read this very entry with the table holding
+      // its bit for the key. Else the key is remembered now, under the entry's shard lock and
+      // before the reply is written: every change drops or rewrites the L1 entry under this
+      // lock before it is published, so one that this read did not see is told to this client.
+      if (by_bit) {
+        if ((!seen->seen(seen_bit_, hash, v.version) || forgets_pending()) &&
+            remember_l1_key(key, hash)) {
+          seen->note(seen_bit_, hash, v.version);
+        }
+      } else if (track) {
+        remember_key(key, hash);
       }
       protocol::ReplyWriter(reply_target(), client_.resp_version).bulk(v.value);
       return;

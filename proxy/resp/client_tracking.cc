@@ -69,6 +69,102 @@ void tell_everywhere(uint32_t here, const std::vector<uint64_t>& ids, const KeyC
   }
 }
 
+// On worker `here`: reader `reader`'s REDIRECT is broken (its target `target` is gone); it
+// hears so on its own thread.
+void tell_broken(uint32_t here, uint64_t reader, uint64_t target) {
+  ClientRegistry& reg = ClientRegistry::instance();
+  uint32_t w = 0;
+  if (!reg.owner_of(reader, &w)) return;
+  auto tell = [w, reader, target] {
+    ClientConn* c = ClientRegistry::instance().local(reader, w);
+    if (c != nullptr && !c->closed()) c->redirect_broken(target);
+  };
+  if (w == here) {
+    tell();
+  } else {
+    reg.post(w, std::move(tell));
+  }
+}
+
+// On worker `here`: the invalidation of `keys` that reader `reader` redirects to `target`,
+// handed to the target's worker (or appended here).
+void send_redirected(uint32_t here, uint64_t reader, uint64_t target,
+                     std::vector<std::string> keys) {
+  ClientRegistry& reg = ClientRegistry::instance();
+  uint32_t w = 0;
+  if (!reg.owner_of(target, &w)) return tell_broken(here, reader, target);
+  if (w == here) {
+    ClientConn* t = reg.local(target, w);
+    if (t == nullptr || t->closed() || !t->take_redirected(keys, false, 2)) {
+      tell_broken(here, reader, target);
+    }
+    return;
+  }
+  reg.post(w, [w, reader, target, keys = std::move(keys)] {
+    ClientConn* t = ClientRegistry::instance().local(target, w);
+    if (t != nullptr && !t->closed() && t->take_redirected(keys, false, 2)) return;
+    tell_broken(w, reader, target);  // the target left meanwhile
+  });
+}
+
+// On worker `here`: reader `id` (of worker w) drops `changes`'s keys from its records, now or
+// through w's mailbox; meanwhile its `pending` count says its records may name keys it no
+// longer has in the table.
+void forget_on_worker(uint32_t here, uint32_t w, uint64_t id, const KeyChanges& changes,
+                      const std::shared_ptr<std::atomic<uint32_t>>& pending) {
+  auto drop = [w, id, changes] {
+    ClientConn* c = ClientRegistry::instance().local(id, w);
+    if (c != nullptr && !c->closed()) c->forget_changed(changes);
+  };
+  if (w == here) return drop();
+  if (pending == nullptr) {
+    ClientRegistry::instance().post(w, std::move(drop));
+    return;
+  }
+  pending->fetch_add(1);
+  if (!ClientRegistry::instance().post(w, [drop, pending] {
+        drop();
+        pending->fetch_sub(1);
+      })) {
+    pending->fetch_sub(1);
+  }
+}
+
+// Tells `ids` (readers of keys, or BCAST clients: bcast), with their settings `modes`, of
+// `changes` (not a flush). A client that redirects is told from here, straight to its target:
+// the invalidations of two clients that redirect to one connection then reach it in the order
+// of their changes (through the readers' workers, one may take a hop more than the other and
+// overtake it). Its own worker then drops the keys from its records, after the target may have
+// told the client's library: until then a read of one of them goes to the table (pending), so
+// that a value the library caches after the invalidation is the client's in the table again.
+// Others are told on their workers (tell_everywhere).
+void tell_readers(uint32_t here, const std::vector<uint64_t>& ids,
+                  const std::vector<TrackingMode>& modes, const KeyChanges& changes, bool bcast) {
+  std::vector<uint64_t> own;
+  ClientRegistry& reg = ClientRegistry::instance();
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const TrackingMode& m = modes[i];
+    if (!m.on) continue;  // tracking off since: its keys go unanswered, as in Redis
+    // Another mode than the message's (keys read before switching to BCAST): its own worker
+    // drops the keys and tells nothing.
+    if (m.redirect == 0 || m.bcast != bcast) {
+      own.push_back(ids[i]);
+      continue;
+    }
+    uint32_t w = 0;
+    if (!reg.owner_of(ids[i], &w)) continue;  // gone: its entries went with it
+    // Counted pending before the target can hear of it.
+    if (!bcast) forget_on_worker(here, w, ids[i], changes, m.pending);
+    std::vector<std::string> keys;
+    for (const KeyChange& k : *changes) {
+      if (m.noloop && k.writer != 0 && k.writer == ids[i]) continue;  // NOLOOP
+      keys.push_back(k.key);
+    }
+    if (!keys.empty()) send_redirected(here, ids[i], m.redirect, std::move(keys));
+  }
+  tell_everywhere(here, own, changes, false, bcast);
+}
+
 KeyChanges one_change(std::string_view key, uint64_t writer) {
   return std::make_shared<const std::vector<KeyChange>>(
       std::vector<KeyChange>{KeyChange{std::string(key), writer}});
@@ -93,8 +189,11 @@ void tell_tracking_client(uint32_t worker, uint64_t id, const KeyChanges& change
 }
 
 void tell_evicted(uint32_t here, const std::vector<TrackingTold>& evicted) {
+  std::vector<TrackingMode> modes;
   for (const TrackingTold& t : evicted) {
-    tell_everywhere(here, t.clients, one_change(t.key, 0), false);
+    modes.clear();
+    TrackingTable::instance().modes_of(t.clients, &modes);
+    tell_readers(here, t.clients, modes, one_change(t.key, 0), false);
   }
 }
 
@@ -111,12 +210,15 @@ void TrackingNotifier::on_change(const ChangeEvent& e) {
   }
   if (e.key.empty()) return;
   readers_.clear();
+  modes_.clear();
   hits_.clear();
-  table.changed(e.key, &readers_, &hits_);
-  if (!readers_.empty()) tell_everywhere(here, readers_, one_change(e.key, e.client), false);
+  table.changed(e.key, &readers_, &hits_, &modes_);
+  if (!readers_.empty()) tell_readers(here, readers_, modes_, one_change(e.key, e.client), false);
   for (TrackingTable::PrefixHit& h : hits_) {
-    for (uint64_t id : h.clients) {
-      batches_[{id, h.prefix}].push_back(KeyChange{std::string(e.key), e.client});
+    for (size_t i = 0; i < h.clients.size(); ++i) {
+      Batch& b = batches_[{h.clients[i], h.prefix}];
+      b.mode = h.modes[i];
+      b.keys.push_back(KeyChange{std::string(e.key), e.client});
       ++batched_;
     }
   }
@@ -129,16 +231,21 @@ void TrackingNotifier::flush_batches() {
   batches_.clear();
   batched_ = 0;
   const uint32_t here = loop_->index();
-  for (auto& [who, keys] : batches) {
-    tell_everywhere(here, {who.first},
-                    std::make_shared<const std::vector<KeyChange>>(std::move(keys)), false, true);
+  for (auto& [who, b] : batches) {
+    tell_readers(here, {who.first}, {b.mode},
+                 std::make_shared<const std::vector<KeyChange>>(std::move(b.keys)), true);
   }
+}
+
+void ClientConn::forget_changed(const KeyChanges& changes) {
+  if (!tracking_.on) return;
+  for (const KeyChange& k : *changes) forget_tracked(k.key);
 }
 
 void ClientConn::tell_invalidated(const KeyChanges& changes, bool flush, bool bcast) {
   if (!tracking_.on) return;  // switched off since: its old keys go unanswered, as in Redis
   if (flush) {
-    forget_all_tracked(false);
+    forget_all_tracked();
   } else if (!bcast) {
     for (const KeyChange& k : *changes) forget_tracked(k.key);
   }
@@ -206,9 +313,7 @@ void ClientConn::redirect_broken(uint64_t target) {
                   "the connection so that it drops what it cached",
                   static_cast<unsigned long long>(client_.id),
                   static_cast<unsigned long long>(target));
-  tracking_.on = false;
-  TrackingTable::instance().closed(client_.id, tracking_.remembered);
-  forget_all_tracked(true);
+  leave_tracking();
   close_after_reply();
 }
 
@@ -354,7 +459,7 @@ void ClientConn::serve_tracking(std::string_view sub, Args args) {
     if (tracking_.on) TrackingTable::instance().disable(client_.id);
     tracking_keys_kept_ = tracking_keys_kept_ || tracking_.on;
     tracking_ = TrackingState{};
-    forget_all_tracked(true);
+    forget_all_tracked();  // its bit stays in the keys the table keeps, and with it
     w.ok();
     return;
   }
@@ -412,7 +517,11 @@ void ClientConn::serve_tracking(std::string_view sub, Args args) {
   tracking_.redirect = static_cast<uint64_t>(redirect);
   if (bcast && prefixes.empty() && tracking_.prefixes.empty()) prefixes.emplace_back();
   for (std::string& p : prefixes) tracking_.prefixes.push_back(std::move(p));
-  TrackingTable::instance().enable(client_.id, bcast, tracking_.prefixes);
+  if (tracking_.redirect != 0 && forgets_pending_ == nullptr) {
+    forgets_pending_ = std::make_shared<std::atomic<uint32_t>>(0);
+  }
+  TrackingTable::instance().enable(client_.id, bcast, tracking_.prefixes, tracking_.redirect,
+                                   noloop, tracking_.redirect != 0 ? forgets_pending_ : nullptr);
   w.ok();
 }
 

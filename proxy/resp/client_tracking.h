@@ -34,7 +34,9 @@ struct TrackingState {
   std::vector<std::string> prefixes;  // BCAST, in order of arrival
   // Keys the table holds for this client (it read them, no change was told since): a read of
   // one of them skips the table's lock. A key leaves when a change of it reaches this client,
-  // told or not (NOLOOP); a read in between is followed by that invalidation anyway.
+  // told or not (NOLOOP); a read in between is followed by that invalidation anyway (with a
+  // REDIRECT, whose target may hear first, such a read goes to the table: forgets_pending).
+  // Not the keys of L1-hit GETs the table holds by the client's bit (TrackingSeen's path).
   TrackedKeys remembered{kTrackingRememberedMax};
 };
 
@@ -47,8 +49,9 @@ using KeyChanges = std::shared_ptr<const std::vector<KeyChange>>;
 
 // Per worker: subscribed to its seam. A change on this worker is told to the tracking clients
 // of every worker: directly to this worker's, through the client registry's mailboxes to the
-// others'. A key's readers hear of it at once; BCAST clients once per loop iteration, all keys
-// of one prefix in one message (flush_batches, at the end of the iteration).
+// others' (a client's REDIRECT target, on whatever worker, is sent its invalidations from here,
+// in the order of the changes). A key's readers hear of it at once; BCAST clients once per loop
+// iteration, all keys of one prefix in one message (flush_batches, at the end of the iteration).
 class TrackingNotifier final : public ChangeSubscriber {
  public:
   // Keys batched for BCAST clients in one iteration before they are sent early.
@@ -61,8 +64,13 @@ class TrackingNotifier final : public ChangeSubscriber {
  private:
   Loop* loop_;
   std::vector<uint64_t> readers_;  // scratch
+  std::vector<TrackingMode> modes_;
   std::vector<TrackingTable::PrefixHit> hits_;
-  std::map<std::pair<uint64_t, std::string>, std::vector<KeyChange>> batches_;  // (client, prefix)
+  struct Batch {
+    TrackingMode mode;  // the client's, at its last change
+    std::vector<KeyChange> keys;
+  };
+  std::map<std::pair<uint64_t, std::string>, Batch> batches_;  // (client, prefix)
   size_t batched_ = 0;
 };
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace strata::proxy {
@@ -48,6 +49,7 @@ class KeyTable {
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  size_t capacity() const { return capacity_; }  // slots (0 before the first insert)
 
   V* find(std::string_view key, uint64_t hash) {
     if (capacity_ == 0) return nullptr;
@@ -120,8 +122,25 @@ class KeyTable {
     }
   }
 
+  // f(key, &value) for every entry, which may change the value; the entry goes when f returns
+  // true. f may see an entry twice (an erase moves keys back, past the table's end too), so it
+  // must give the same answer the second time.
+  template <typename F>
+  void erase_if(F&& f) {
+    for (size_t i = 0; i < capacity_;) {
+      Slot& s = slots_[i];
+      if (s.used && f(key_of(s), &s.value)) {
+        remove_at(i);  // a later key may have moved into slot i: looked at again
+        continue;
+      }
+      ++i;
+    }
+  }
+
  private:
-  struct alignas(32) Slot {
+  // 32 bytes with no value; with one, 64-byte aligned so that a slot never spans two lines.
+  static constexpr size_t kSlotAlign = std::is_empty_v<V> ? 32 : 64;
+  struct alignas(kSlotAlign) Slot {
     uint64_t hash = 0;
     uint32_t size = 0;
     uint32_t used = 0;

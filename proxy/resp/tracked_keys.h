@@ -1,7 +1,8 @@
 // The keys one tracking client has in the TrackingTable (it read them and no change of them was
 // told to it since), so that its next read of one skips the table and its lock: a KeyTable
 // (open addressing, short keys in the slot), bounded. Exact: a key is present only if it was
-// inserted. (An L1-hit GET usually does not get here: TrackingSeen, per worker, answers first.)
+// inserted. (An L1-hit GET of a client with a TrackingTable bit does not get here: TrackingSeen,
+// per worker, answers first, else the table, whose slot for the key holds the client's bit.)
 // One thread (the client's worker); no locks.
 #pragma once
 

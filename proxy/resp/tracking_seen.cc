@@ -1,27 +1,48 @@
 #include "proxy/resp/tracking_seen.h"
 
-#include <bit>
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <new>
 
 namespace strata::proxy {
 
 TrackingSeen::TrackingSeen() { reset(kBucketsMin); }
 
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+}  // namespace
+
+void TrackingSeen::Free::operator()(Bucket* b) const {
+  if (b != nullptr) munmap(b, bytes);
+}
+
 void TrackingSeen::reset(size_t buckets) {
-  buckets_ = std::make_unique<Bucket[]>(buckets);
+  released_ = 0;  // no way holds a bit any more
+  // Every read touches a bucket of the whole table: past 1 MiB, in huge pages where the kernel
+  // gives them (one TLB entry, not 256-1024).
+  const size_t bytes = buckets * sizeof(Bucket);
+  const bool huge = bytes >= kHugePage / 2;
+  const size_t map = huge ? (bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage : bytes;
+  void* p = mmap(nullptr, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  char* base = static_cast<char*>(p);
+  size_t len = map;
+  if (huge) {
+    // Aligned to 2 MiB: the slack before and after goes back.
+    const uintptr_t a = (reinterpret_cast<uintptr_t>(base) + kHugePage - 1) & ~(kHugePage - 1);
+    char* aligned = reinterpret_cast<char*>(a);
+    len = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > base) munmap(base, aligned - base);
+    if (aligned + len < base + map) munmap(aligned + len, base + map - (aligned + len));
+    base = aligned;
+    madvise(base, len, MADV_HUGEPAGE);
+  }
+  Bucket* b = reinterpret_cast<Bucket*>(base);
+  for (size_t i = 0; i < buckets; ++i) new (b + i) Bucket;
+  buckets_ = std::unique_ptr<Bucket[], Free>(b, Free{len});
   mask_ = buckets - 1;
   used_ = 0;
-}
-
-int TrackingSeen::acquire() {
-  if (free_ == 0) return -1;
-  const int client = std::countr_zero(free_);
-  free_ &= ~(uint64_t{1} << client);
-  return client;
-}
-
-void TrackingSeen::release(int client) {
-  forget_all(client);
-  free_ |= uint64_t{1} << client;
 }
 
 void TrackingSeen::note(int client, uint64_t hash, uint64_t version) {
@@ -53,6 +74,15 @@ void TrackingSeen::forget_all(int client) {
   for (size_t i = 0; i <= mask_; ++i) {
     for (Way& w : buckets_[i].way) w.clients &= keep;
   }
+}
+
+void TrackingSeen::claim(int client) {
+  if ((released_ & (uint64_t{1} << client)) == 0) return;
+  const uint64_t keep = ~released_;
+  for (size_t i = 0; i <= mask_; ++i) {
+    for (Way& w : buckets_[i].way) w.clients &= keep;
+  }
+  released_ = 0;
 }
 
 }  // namespace strata::proxy

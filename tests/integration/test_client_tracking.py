@@ -17,7 +17,9 @@ workers in front of redis-server and PostgreSQL:
 - in front of Redis alone (where a tracked L1-hit GET goes through the worker's TrackingSeen),
   clients that re-read keys they track hear of every change, through strata or directly in
   Redis, again after re-reading the new values, and after tracking OFF and ON; and a key the
-  table forgot for room (tracking-table-max-keys), told, then read again, is tracked again."""
+  table forgot for room (tracking-table-max-keys), told, then read again, is tracked again;
+- two clients redirecting to one connection: it hears of their keys in the order they changed,
+  whichever workers the four connections are on."""
 
 import os
 import random
@@ -422,6 +424,74 @@ def evicted_then_reread(port, chk):
     c.close()
 
 
+def _busy_workers(port, stop, conns=8, depth=200):
+    """Threads sending pipelines of L1-hit GETs until stop is set (the workers stay busy)."""
+    harness.Conn(port).call("SET", "ro:load", "x")
+    request = encode("GET", "ro:load") * depth
+    reply_bytes = len(b"$1\r\nx\r\n") * depth
+
+    def run():
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        try:
+            while not stop.is_set():
+                s.sendall(request)
+                got = 0
+                while got < reply_bytes:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    got += len(data)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(conns)]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def redirect_order(port, chk, rounds=300):
+    """Two clients redirect to one connection, each reads one key, a third changes both keys
+    in turn (Redis's "Different clients can redirect to the same connection"): the target hears
+    of them in that order. Through the readers' workers one invalidation may take a hop more than
+    the other and overtake it; the worker where a key changes sends a redirected invalidation
+    to the target itself. Busy workers (a pipelined load beside) widen the window."""
+    stop = threading.Event()
+    load = _busy_workers(port, stop)
+    out_of_order = []
+    try:
+        time.sleep(0.5)
+        for setup in range(rounds // 20):
+            # New connections each time: they land on either worker.
+            target, a, b, w = (harness.Conn(port) for _ in range(4))
+            tid = target.value("CLIENT", "ID")
+            target.send("SUBSCRIBE", "__redis__:invalidate")
+            target.read()
+            for c in (a, b):
+                chk.eq(c.call("CLIENT", "TRACKING", "on", "REDIRECT", str(tid)), b"+OK\r\n",
+                       "REDIRECT accepted")
+            for i in range(20):
+                w.call("MSET", "ro:1", "1", "ro:2", "1")
+                a.call("GET", "ro:1")
+                b.call("GET", "ro:2")
+                w.call("INCR", "ro:1")
+                w.call("INCR", "ro:2")
+                got = []
+                for _ in range(2):
+                    m = harness.parse(target.read(5))
+                    got.append(m[2][0].decode() if m[2] else None)
+                if got != ["ro:1", "ro:2"]:
+                    out_of_order.append((setup, i, got))
+            for c in (target, a, b, w):
+                c.close()
+    finally:
+        stop.set()
+        for t in load:
+            t.join()
+    chk.eq(out_of_order[:3], [], f"{rounds} rounds: a redirect target hears of two clients' keys "
+           f"in the order they changed ({len(out_of_order)} out of order)")
+
+
 def _closed(wire):
     try:
         wire.poll(0.05)
@@ -443,6 +513,7 @@ def main():
     broken_redirect(srv.port, chk)
     l1_only = harness.start_strata(upstream=redis, extra=("--workers", "2"), tag="strata-track-l1")
     repeated_reads(l1_only.port, redis.port, chk)
+    redirect_order(l1_only.port, chk)
     own_writes_told_once(l1_only.port, redis.port, chk)
     no_upstream_tracking = harness.start_strata(
         upstream=redis, extra=("--workers", "2", "--upstream-tracking", "false"),

@@ -77,6 +77,23 @@ TEST(KeyTable, MatchesAModelUnderRandomOps) {
           model.erase(key);
         }
       }
+      if (op % 97 == 0) {
+        // erase_if: every entry seen, changed in place (the same way if seen twice), some gone.
+        auto f = [](Readers* r) {
+          if (r->size() % 3 == 0) return true;
+          r->back() &= ~uint64_t{1};
+          return false;
+        };
+        std::map<std::string, int> seen;
+        t.erase_if([&](std::string_view k, Readers* r) {
+          ++seen[std::string(k)];
+          return f(r);
+        });
+        for (auto it = model.begin(); it != model.end();) {
+          it = f(&it->second) ? model.erase(it) : std::next(it);
+        }
+        for (const auto& [k, r] : model) ASSERT_TRUE(seen.contains(k)) << k;
+      }
       ASSERT_EQ(t.size(), model.size());
       if (op % 1000 == 0) {
         ASSERT_EQ(listed(t), model);
