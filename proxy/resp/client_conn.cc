@@ -208,7 +208,9 @@ bool ClientConn::execute(std::span<const std::string_view> args, std::string_vie
 
 bool ClientConn::dispatch(const CommandSpec* spec, std::span<const std::string_view> args,
                           std::string_view raw) {
-  if (spec != nullptr && spec->name == "config") tracking_config(args);
+  if (spec != nullptr && spec->name == "config" && serve_tracking_config(args)) {
+    return kind_ == ClientStateKind::kReading;
+  }
   if (spec != nullptr && spec->name == "strata") {
     // strata's own admin commands are answered by strata, pinned connection or not.
     if (!strata_policy_admin(this, ctx_->tier_shared, ctx_->tiers, loop_->now_ms(), args)) run_local(spec, args);

@@ -165,9 +165,13 @@ class ClientConn final : public Endpoint, public ReplySink {
   void forget_all_tracked();
   // The client is closing: out of the table (its bit given back), out of TrackingSeen. Once.
   void leave_tracking();
-  // CONFIG SET tracking-table-max-keys N: strata's table takes the limit too (the command goes
-  // on to Redis, which answers it).
-  void tracking_config(Args args);
+  // CONFIG SET / GET tracking-table-max-keys: the limit is strata's table's, answered here
+  // (true) when the command names nothing else. Redis's own limit bounds the keys it tracks for
+  // strata's upstream connections and is left alone: lowered, it would evict L1's keys. A
+  // CONFIG SET naming other parameters too goes to Redis (false), and strata's table takes a
+  // valid limit as well.
+  bool serve_tracking_config(Args args);
+  void apply_tracking_max_keys(size_t n);
   void client_list(Args args);
   void client_kill(Args args);
   void client_unblock(Args args);
@@ -221,6 +225,10 @@ class ClientConn final : public Endpoint, public ReplySink {
   uint64_t next_seq_ = 0;
   int64_t last_active_ms_ = 0;
   PinnedUpstream* pinned_ = nullptr;
+  // On the pinned connection, a MULTI not yet ended by EXEC, DISCARD or RESET: Redis queues
+  // what comes, so nothing may be answered here meanwhile.
+  bool pinned_multi_ = false;
+  void note_pinned_multi(const CommandSpec* spec);
   bool recv_paused_ = false;
   bool in_consume_ = false;
   const CommandSpec* last_spec_ = nullptr;  // the previous command's table entry

@@ -97,6 +97,15 @@ bool set_expiry(Args args, int64_t now_ms, int64_t* expire_at_ms, std::string_vi
   return known;
 }
 
+void ClientConn::note_pinned_multi(const CommandSpec* spec) {
+  if (spec == nullptr) return;
+  if (spec->name == "multi") {
+    pinned_multi_ = true;
+  } else if (spec->name == "exec" || spec->name == "discard" || spec->name == "reset") {
+    pinned_multi_ = false;
+  }
+}
+
 bool ClientConn::execute_pinned(const CommandSpec* spec, Args args) {
   if (Tiers* t = ctx_->tiers; t != nullptr && spec != nullptr) {
     if (auto k = t->postgres_key(*spec, args)) {
@@ -110,6 +119,7 @@ bool ClientConn::execute_pinned(const CommandSpec* spec, Args args) {
   if (spec != nullptr && (spec->name == "hello" || spec->name == "reset")) {
     mirror_client_state(*spec, args);
   }
+  note_pinned_multi(spec);
   pinned_->send_command(this, args, spec);
   return true;
 }
@@ -136,6 +146,7 @@ bool ClientConn::execute_proxied(const CommandSpec* spec, std::span<const std::s
           .error("ERR cannot open a connection to upstream " + up.name());
       return true;
     }
+    note_pinned_multi(spec);
     pinned_->send_command(this, args, spec);
     return true;
   }

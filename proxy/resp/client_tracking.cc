@@ -15,6 +15,7 @@
 #include <charconv>
 
 #include "protocol/reply_writer.h"
+#include "protocol/resp_numbers.h"
 #include "proxy/loop/log.h"
 #include "proxy/resp/client_conn.h"
 #include "proxy/resp/client_registry.h"
@@ -337,16 +338,71 @@ bool ClientConn::take_redirected(const std::vector<std::string>& keys, bool flus
   return true;
 }
 
-void ClientConn::tracking_config(Args args) {
-  if (args.size() < 4 || !iequals(args[1], "set")) return;
-  for (size_t i = 2; i + 1 < args.size(); i += 2) {
-    if (!iequals(args[i], "tracking-table-max-keys")) continue;
-    int64_t n = 0;
-    if (!parse_id(args[i + 1], &n) || n < 0) return;  // Redis refuses it, and says why
-    std::vector<TrackingTold> evicted;
-    TrackingTable::instance().set_max_keys(static_cast<size_t>(n), &evicted);
-    tell_evicted(loop_->index(), evicted);
+namespace {
+
+constexpr std::string_view kTrackingMaxKeysName = "tracking-table-max-keys";
+
+// CONFIG SET's value for tracking-table-max-keys, by Redis's rules (a size_t config from 0 to
+// LONG_MAX): "" and the value, or the reason Redis gives for refusing it.
+std::string_view parse_tracking_max_keys(std::string_view v, size_t* out) {
+  int64_t n = 0;
+  if (!protocol::detail::string_to_ll(v, &n)) return "argument couldn't be parsed into an integer";
+  if (n < 0) return "argument must be between 0 and 9223372036854775807 inclusive";
+  *out = static_cast<size_t>(n);
+  return {};
+}
+
+}  // namespace
+
+bool ClientConn::serve_tracking_config(Args args) {
+  if (args.size() < 3) return false;
+  const bool set = iequals(args[1], "set");
+  if (!set && !iequals(args[1], "get")) return false;
+  bool ours = false;
+  bool others = false;
+  size_t n = 0;
+  std::string why;  // Redis's reason for refusing the command, as it words it
+  if (set) {
+    if (args.size() % 2 != 0) return false;  // Redis says why
+    for (size_t i = 2; i < args.size(); i += 2) {
+      if (!iequals(args[i], kTrackingMaxKeysName)) {
+        others = true;
+      } else if (ours) {
+        if (why.empty()) why = "'" + std::string(args[i]) + "') - duplicate parameter";
+      } else {
+        ours = true;
+        std::string_view bad = parse_tracking_max_keys(args[i + 1], &n);
+        if (!bad.empty()) why = "'" + std::string(kTrackingMaxKeysName) + "') - " + std::string(bad);
+      }
+    }
+  } else {
+    ours = args.size() == 3 && iequals(args[2], kTrackingMaxKeysName);
   }
+  if (!ours) return false;
+  // strata cannot split a command that names other parameters too, and inside MULTI Redis
+  // queues it: those go to Redis, and strata's table takes a valid limit as well.
+  if (others || pinned_multi_) {
+    if (set && why.empty()) apply_tracking_max_keys(n);
+    return false;
+  }
+  protocol::ReplyWriter w(reply_target(), client_.resp_version);
+  if (!set) {
+    w.map_header(1);
+    w.bulk(args[2]);  // as Redis: the name as the client spelt it
+    w.bulk(std::to_string(TrackingTable::instance().max_keys()));
+  } else if (!why.empty()) {
+    w.error("ERR CONFIG SET failed (possibly related to argument " + why);
+  } else {
+    apply_tracking_max_keys(n);
+    w.ok();
+  }
+  return true;
+}
+
+void ClientConn::apply_tracking_max_keys(size_t n) {
+  std::vector<TrackingTold> evicted;
+  TrackingTable::instance().set_max_keys(n, &evicted);
+  tell_evicted(loop_->index(), evicted);
 }
 
 void ClientConn::serve_tracking(std::string_view sub, Args args) {

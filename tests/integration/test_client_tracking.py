@@ -18,6 +18,8 @@ workers in front of redis-server and PostgreSQL:
   clients that re-read keys they track hear of every change, through strata or directly in
   Redis, again after re-reading the new values, and after tracking OFF and ON; and a key the
   table forgot for room (tracking-table-max-keys), told, then read again, is tracked again;
+- CONFIG SET/GET tracking-table-max-keys are strata's (Redis's own limit left alone), queued
+  by Redis inside MULTI;
 - two clients redirecting to one connection: it hears of their keys in the order they changed,
   whichever workers the four connections are on."""
 
@@ -391,8 +393,7 @@ def evicted_then_reread(port, chk):
     """Past tracking-table-max-keys the table forgets keys and tells their readers; the L1
     entry of such a key is unchanged, so only the tell clearing the client's TrackingSeen bit
     makes a re-read of it go back to the table. Every key the client read must be told after
-    its last read: forgotten for room, or changed. (This strata does not use Redis's tracking,
-    whose own table the CONFIG SET would shrink too.)"""
+    its last read: forgotten for room, or changed."""
     w = harness.Conn(port)
     keys = [f"e:{i}" for i in range(12)]
     for k in keys:
@@ -422,6 +423,40 @@ def evicted_then_reread(port, chk):
     chk.eq(untold(), [], "every key read is told after its last read (forgotten or changed)")
     w.call("CONFIG", "SET", "tracking-table-max-keys", "1000000")
     c.close()
+
+
+def table_limit_is_strata_own(port, redis_port, chk):
+    """CONFIG SET/GET tracking-table-max-keys through strata are strata's table's, answered as
+    Redis answers them (the bytes compared); Redis's own limit (which bounds the keys Redis
+    tracks for strata's L1) stays as it was. Inside MULTI the command is Redis's to queue."""
+    def get_reply(name, value):
+        return b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(name), name, len(value), value)
+
+    direct = harness.Conn(redis_port)
+    before = direct.call("CONFIG", "GET", "tracking-table-max-keys")
+    c = harness.Conn(port)
+    chk.eq(c.call("CONFIG", "SET", "tracking-table-max-keys", "4"), b"+OK\r\n", "CONFIG SET answered")
+    chk.eq(c.call("CONFIG", "GET", "Tracking-Table-Max-Keys"),
+           get_reply(b"Tracking-Table-Max-Keys", b"4"),
+           "CONFIG GET: strata's limit, under the name as asked")
+    chk.eq(direct.call("CONFIG", "GET", "tracking-table-max-keys"), before,
+           "Redis's own tracking-table-max-keys is left alone")
+    for value in ("x", "-1", "01"):
+        chk.eq(c.call("CONFIG", "SET", "tracking-table-max-keys", value),
+               direct.call("CONFIG", "SET", "tracking-table-max-keys", value),
+               f"CONFIG SET {value}: Redis's error")
+    m = harness.Conn(port)
+    chk.eq(m.call("MULTI"), b"+OK\r\n", "MULTI")
+    chk.eq(m.call("CONFIG", "SET", "tracking-table-max-keys", "5"), b"+QUEUED\r\n",
+           "inside MULTI the command is queued by Redis")
+    chk.eq(m.call("EXEC"), b"*1\r\n+OK\r\n", "EXEC")
+    chk.eq(c.call("CONFIG", "GET", "tracking-table-max-keys"),
+           get_reply(b"tracking-table-max-keys", b"5"),
+           "strata's table took the limit set inside MULTI too")
+    direct.call("CONFIG", "SET", "tracking-table-max-keys", "1000000")
+    chk.eq(c.call("CONFIG", "SET", "tracking-table-max-keys", "1000000"), b"+OK\r\n", "reset")
+    for conn in (c, m, direct):
+        conn.close()
 
 
 def _busy_workers(port, stop, conns=8, depth=200):
@@ -515,10 +550,8 @@ def main():
     repeated_reads(l1_only.port, redis.port, chk)
     redirect_order(l1_only.port, chk)
     own_writes_told_once(l1_only.port, redis.port, chk)
-    no_upstream_tracking = harness.start_strata(
-        upstream=redis, extra=("--workers", "2", "--upstream-tracking", "false"),
-        tag="strata-track-evict")
-    evicted_then_reread(no_upstream_tracking.port, chk)
+    table_limit_is_strata_own(l1_only.port, redis.port, chk)
+    evicted_then_reread(l1_only.port, chk)
     node_cache(srv.port, redis.port, chk)
     for tracking in (True, False):
         out = run_loop(srv.port, redis.port, tracking)
@@ -536,7 +569,7 @@ def main():
                 chk.eq(stale, 0, f"{kind}, tracking on: no stale read past {kBoundMs} ms")
             else:
                 chk.ok(stale > 0, f"{kind}, tracking off (control): stale reads seen", stale)
-    return finish(chk, [srv, l1_only, no_upstream_tracking, redis])
+    return finish(chk, [srv, l1_only, redis])
 
 
 if __name__ == "__main__":
