@@ -28,14 +28,18 @@ kTestTimeoutS=120  # per test; a hang ends the run as a failure instead of block
 # protocol, transactions, auth, info). Extended (--extended, proxy only): forwarded types and
 # features, to catch routing mistakes.
 core_proxy="unit/type/string unit/type/incr unit/expire unit/keyspace unit/protocol unit/multi
-  unit/auth unit/quit unit/info-command unit/scan unit/pubsub unit/tracking"
+  unit/auth unit/quit unit/info-command unit/scan unit/pubsub unit/tracking unit/scripting
+  unit/functions"
 extended_proxy="unit/printver unit/dump unit/info unit/type/list unit/type/list-2
   unit/type/list-3 unit/type/set unit/type/zset unit/type/hash unit/type/stream
   unit/type/stream-cgroups unit/sort unit/other unit/latency-monitor unit/pubsubshard
-  unit/slowlog unit/scripting unit/functions unit/introspection-2 unit/bitops unit/bitfield
+  unit/slowlog unit/introspection-2 unit/bitops unit/bitfield
   unit/geo unit/hyperloglog unit/lazyfree unit/querybuf unit/limits"
-# unit/tracking runs against strata's own CLIENT TRACKING (what Redis alone can know is in
-# skip.txt). Not run: units that need a local server process, replication or cluster.
+# unit/scripting and unit/functions: their Timedout/kill tests run a script past
+# busy-reply-threshold through strata while other clients get BUSY, and SCRIPT/FUNCTION KILL
+# reach Redis (strata's slow-command lane). unit/tracking runs against strata's own CLIENT
+# TRACKING (what Redis alone can know is in skip.txt). Not run: units that need a local server
+# process, replication or cluster.
 core_standalone="unit/type/string unit/type/incr unit/expire unit/keyspace unit/protocol
   unit/quit unit/info-command"
 # Standalone strata has no DEBUG, CONFIG, replication, SAVE or latency monitor: tests tagged
