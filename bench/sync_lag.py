@@ -32,6 +32,7 @@ unless --strict and a target is missed.
     STRATA_BIN=build/release/proxy/strata bench/sync_lag.py            # ~2.5 min
     bench/sync_lag.py --rate 5000 --seconds 5 --rounds 2               # quicker
     bench/sync_lag.py --base-bin build-old/proxy/strata --phases lag,set   # before/after
+    bench/sync_lag.py --linger-us 1000 --compare-linger-us 400 --phases lag,set  # the trade-off
 
 Environment as for the other benchmarks: STRATA_BIN, STRATA_KEEP_LOGS=1; STRATA_BENCH_BIN for
 strata-bench (default: next to strata in the build tree)."""
@@ -701,7 +702,14 @@ def parse_args():
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     ap.add_argument("--base-bin", help="an older strata build: a second cluster runs it, and the "
                     "lag and SET CPU phases compare the two (before/after)")
-    return ap.parse_args()
+    ap.add_argument("--linger-us", type=int, help="[nats] linger_us of the cluster measured "
+                    "(default: strata's, 400)")
+    ap.add_argument("--compare-linger-us", type=int, help="a second cluster of the same build "
+                    "with this linger_us, compared as --base-bin's is (the lag/CPU trade-off)")
+    a = ap.parse_args()
+    if a.base_bin and a.compare_linger_us is not None:
+        ap.error("--base-bin and --compare-linger-us each make the second cluster: one of them")
+    return a
 
 
 def main():
@@ -713,19 +721,32 @@ def main():
                 policy_block("coff:", "cache", sync="off")]
     # strata's own [nats] defaults, but the URL and instance name.
     nats_kw = dict(heartbeat_ms=100, max_staleness_ms=1000, reconnect_wait_ms=250)
+
+    def with_linger(us):
+        return dict(nats_kw, extra=f"linger_us = {us}") if us is not None else nats_kw
+
     clusters = [("new", SyncCluster(("A", "B"), policies, workers=a.workers, tag="lag",
-                                     nats_kw=nats_kw))]
+                                     nats_kw=with_linger(a.linger_us)))]
     if a.base_bin:
         clusters.append(("base", SyncCluster(("A", "B"), policies, workers=a.workers,
                                              tag="lag-base", nats_kw=nats_kw,
                                              binary=os.path.abspath(a.base_bin))))
+    if a.compare_linger_us is not None:
+        # "base" in the tables below: the same build, the other linger_us.
+        clusters.append(("base", SyncCluster(("A", "B"), policies, workers=a.workers,
+                                             tag="lag-linger",
+                                             nats_kw=with_linger(a.compare_linger_us))))
     for _, c in clusters:
         c.start()
     cl = clusters[0][1]
     load = os.getloadavg()[0]
+    lingers = {"new": a.linger_us, "base": a.compare_linger_us}
     for label, c in clusters:
+        linger = lingers[label] if lingers[label] is not None else "default"
         print(f"[{label}] strata A pid {c.srv['A'].pid}, B pid {c.srv['B'].pid}, nats-server pid "
-              f"{c.nats.proc.pid}; {a.workers} worker(s) each", flush=True)
+              f"{c.nats.proc.pid}; {a.workers} worker(s) each; linger_us {linger}"
+              f"{'' if label == 'new' or not a.base_bin else ' (its build: --base-bin)'}",
+              flush=True)
     print(f"{os.cpu_count()} cores shared by everything; load average {load:.1f} at the start",
           flush=True)
     if load > os.cpu_count():

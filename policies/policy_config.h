@@ -49,6 +49,7 @@ constexpr size_t kL1PartitionsMax = 64;       // prefixes with an L1 partition o
 constexpr uint64_t kNatsTimeoutMsMax = 600'000;
 constexpr uint64_t kHeartbeatMsMin = 5;
 constexpr uint64_t kHeartbeatMsMax = 10'000;
+constexpr uint64_t kSyncLingerUsMax = 10'000;  // a busy stream's sender clock, at most 10 ms
 constexpr uint64_t kSyncPartitionsMax = 4096;  // the event format's limit
 constexpr uint64_t kSyncQueueMax = 1ull << 24;
 constexpr uint64_t kSyncMessageBytesMax = 1ull << 20;  // NATS's default max_payload
@@ -101,6 +102,10 @@ struct NatsConfig {
   uint32_t ping_interval_ms = 1000;  // nats.c's default is 2 minutes: far past any bound
   uint32_t max_pings_out = 2;
   uint32_t heartbeat_ms = 100;       // each sender's heartbeat: its last sequence per partition
+  // A busy stream's changes go out in groups this far apart (one NATS message, one wake-up at
+  // each peer per group): the lag it adds, half of it on average, buys CPU per write. 0: every
+  // loop iteration's changes are sent at once.
+  uint32_t linger_us = 400;
   uint32_t silence_ms = 0;           // a sender silent this long is lost; 0: 2 heartbeats + 50 ms
   uint32_t partitions = 64;          // key-hash partitions: a gap drops one partition's keys
   // While the bus is down, synced prefixes keep serving L1 this long, then read through.

@@ -83,7 +83,7 @@ const std::array<FieldSpec<JournalConfig>, 5> kJournalFields = {{
      [](JournalConfig& c) -> FieldSlot { return &c.fdatasync_interval_ms; }},
 }};
 
-const std::array<FieldSpec<NatsConfig>, 19> kNatsFields = {{
+const std::array<FieldSpec<NatsConfig>, 20> kNatsFields = {{
     {"url", FieldKind::kServers, 0, 0, [](NatsConfig& c) -> FieldSlot { return &c.url; }},
     {"subject_prefix", FieldKind::kIdentifier, 0, 0,
      [](NatsConfig& c) -> FieldSlot { return &c.subject_prefix; }},
@@ -101,6 +101,8 @@ const std::array<FieldSpec<NatsConfig>, 19> kNatsFields = {{
      [](NatsConfig& c) -> FieldSlot { return &c.max_pings_out; }},
     {"heartbeat_ms", FieldKind::kUint, kHeartbeatMsMin, kHeartbeatMsMax,
      [](NatsConfig& c) -> FieldSlot { return &c.heartbeat_ms; }},
+    {"linger_us", FieldKind::kUint, 0, kSyncLingerUsMax,
+     [](NatsConfig& c) -> FieldSlot { return &c.linger_us; }},
     {"silence_ms", FieldKind::kUint, 0, kNatsTimeoutMsMax,
      [](NatsConfig& c) -> FieldSlot { return &c.silence_ms; }},
     {"partitions", FieldKind::kUint, 1, kSyncPartitionsMax,

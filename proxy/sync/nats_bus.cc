@@ -219,11 +219,12 @@ void NatsBus::publish(bool heartbeat, std::string_view data) {
 // What it takes at once goes out as one batch: one socket write here (SendAsap) and one read
 // and wake-up at each peer, whatever the number of workers and partitions. A wake-up here is
 // paid per group too, so a busy stream is sent on a clock, one wake-up per group: once a group
-// goes out less than kLingerWindow after the one before, the sender sleeps until kLingerUs
+// goes out less than linger_window() after the one before, the sender sleeps until linger()
 // after it and takes what came meanwhile (sooner when kLingerMessagesMax are queued), without
 // being woken by the workers' publishes; finding nothing, it is idle again. An idle sender is
-// woken by the first publish and sends at once, so a lone write's lag is unchanged. Workers
-// only queue (and wake an idle sender, once).
+// woken by the first publish and sends at once, so a lone write's lag is unchanged ([nats]
+// linger_us = 0: never busy, every publish wakes it). Workers only queue (and wake an idle
+// sender, once).
 void NatsBus::sender() {
   using Clock = std::chrono::steady_clock;
   Clock::time_point last_sent{};
@@ -231,7 +232,7 @@ void NatsBus::sender() {
   std::unique_lock<std::mutex> lk(out_mu_);
   for (;;) {
     if (busy) {
-      out_cv_.wait_until(lk, last_sent + kLingerUs, [&] {
+      out_cv_.wait_until(lk, last_sent + linger(), [&] {
         return out_stopping_ || outbox_.size() >= kLingerMessagesMax;
       });
       busy = !outbox_.empty();
@@ -243,7 +244,7 @@ void NatsBus::sender() {
     }
     if (outbox_.empty() && out_stopping_) return;
     const Clock::time_point now = Clock::now();
-    busy = now - last_sent < kLingerWindow;
+    busy = now - last_sent < linger_window();
     last_sent = now;
     sending_.clear();
     std::swap(outbox_, sending_);

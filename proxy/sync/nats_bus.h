@@ -208,13 +208,19 @@ class NatsBus {
     std::string data;
   };
   static constexpr size_t kOutboxBytesMax = 64ull << 20;
-  // Coalescing (see sender()): a stream busier than one group per kLingerWindow is sent in
-  // groups kLingerUs apart, one wake-up each. Every message costs the peers a wake-up and a
-  // read, so the group's span is what bounds sync's CPU per write; 400 us (from 250) keeps the
-  // lag's p50 near 0.2 ms at 10,000 writes/s (it adds half of it on average) and sends ~0.18
-  // messages per write instead of ~0.25 (bench/sync_lag.py).
-  static constexpr std::chrono::microseconds kLingerUs{400};
-  static constexpr std::chrono::microseconds kLingerWindow{900};
+  // Coalescing (see sender()): a stream busier than one group per linger_window() is sent in
+  // groups linger() apart ([nats] linger_us), one wake-up each. Every message costs the peers a
+  // wake-up and a read, so the group's span is what bounds sync's CPU per write; the default
+  // 400 us keeps the lag's p50 near 0.2 ms at 10,000 writes/s (it adds half of it on average)
+  // and sends ~0.18 messages per write (bench/sync_lag.py, which also runs other values).
+  std::chrono::microseconds linger() const {
+    return std::chrono::microseconds(setup_.nats.linger_us);
+  }
+  std::chrono::microseconds linger_window() const {
+    return setup_.nats.linger_us == 0 ? std::chrono::microseconds(0)
+                                      : linger() + kLingerWindowExtra;
+  }
+  static constexpr std::chrono::microseconds kLingerWindowExtra{500};
   static constexpr size_t kLingerMessagesMax = 64;
   std::mutex out_mu_;
   std::condition_variable out_cv_;

@@ -73,6 +73,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "t.toml:2: [websocket]: port 70000 is out of range: must be an integer in "
                 "0..65535"},
         Mistake{"WebsocketUnknownField", "[websocket]\nprot = 1\n", "t.toml:2: [websocket]"},
+        Mistake{"NatsLingerRange", "[nats]\nurl = \"nats://127.0.0.1:4222\"\nlinger_us = 10001\n",
+                "t.toml:3: [nats]: linger_us 10001 is out of range: must be an integer in "
+                "0..10000"},
         Mistake{"UnknownArrayTable", "[[policies]]\nprefix = \"a\"\n",
                 "t.toml:1: unknown table [[policies]]"},
         Mistake{"TopLevelKey", "port = 6380\n", "t.toml:1: unknown top-level key 'port'"},
@@ -402,6 +405,15 @@ TEST(PolicyConfig, ExampleConfigParses) {
   EXPECT_TRUE(analytics.l2);
   EXPECT_GT(analytics.ttl_ms, 0u);
   EXPECT_TRUE(c.any_write_behind());
+}
+
+TEST(PolicyConfig, NatsLinger) {
+  EXPECT_EQ(PolicyConfig{}.nats.linger_us, 400u);
+  EXPECT_EQ(parse_ok("[nats]\nurl = \"nats://127.0.0.1:4222\"\nlinger_us = 0\n").nats.linger_us,
+            0u);
+  EXPECT_EQ(
+      parse_ok("[nats]\nurl = \"nats://127.0.0.1:4222\"\nlinger_us = 2000\n").nats.linger_us,
+      2000u);
 }
 
 TEST(PolicyConfig, ChangefeedFields) {
