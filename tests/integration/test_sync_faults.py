@@ -70,6 +70,7 @@ kDelayMs = 200
 kDelayBoundMs = kDelayMs + 2 * kHeartbeatMs + 50
 kCutBoundMs = kMaxStalenessMs + kSlackMs
 kSlowDelayMs = 700
+kFreshReadsMin = 100  # reads a "reads fresh" check needs to mean anything
 
 figures = []  # (what, value) printed at the end
 
@@ -105,6 +106,17 @@ class Probe:
             t.join(10)
         v = self.history.check(kInf, keep_all=True)
         return v
+
+    def reads_since(self, t_from):
+        """Reads logged so far that started at t_from or later (the reader thread appends)."""
+        return sum(1 for log in self.history.reads for r in list(log) if r[1] >= t_from)
+
+    def wait_reads(self, t_from, n, timeout):
+        """Until n reads started at t_from or later (a loaded machine can slow B's reads that
+        go to PostgreSQL to tens of ms each: a fixed sleep would leave the check with none)."""
+        deadline = time.monotonic() + timeout
+        while self.reads_since(t_from) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def read_latencies(self):
         return [(rs, re - rs) for log in self.history.reads for _, rs, re, _, _ in log]
@@ -235,10 +247,12 @@ def case_stall(chk, cl, proxy):
     degraded, deg_lo, deg_hi, slow1 = wait_info(
         b, lambda f: f.get("sync_degraded") == "1", (kHalfOpenMs + kMaxStalenessMs) / 1000 + 5)
     time.sleep(1.0)
+    probe.wait_reads(deg_hi + 0.02, 10, 15)
     t_unstall = time.monotonic()
     proxy.unstall()
     back, _, t_back, slow2 = wait_info(b, back_pred(before["sync_reconnects"]), 15)
     time.sleep(1.0)
+    probe.wait_reads(t_back + 0.2, kFreshReadsMin + 1, 15)
     v = probe.finish()
     d = deltas(before, sync_counters(b))
     bound_ms = kHalfOpenMs + kMaxStalenessMs + kSlackMs
@@ -261,7 +275,7 @@ def case_stall(chk, cl, proxy):
     chk.ok(d.get("sync_degraded_episodes", 0) == 1, "(b) one degraded episode", d)
     chk.ok(back, "(b) unstalled: B back", sync_fields(b))
     after, n_after = v.max_staleness_in(t_back + 0.2)
-    chk.ok(n_after > 100 and after * 1000 <= 2 * kHeartbeatMs,
+    chk.ok(n_after > kFreshReadsMin and after * 1000 <= 2 * kHeartbeatMs,
            "(b) back: reads fresh again", (ms(after), n_after))
     # B's clients while its NATS link was half-open: nats.c reconnects holding the lock a
     # publish needs, and B's workers publish (heartbeats, changes) on their own threads.
@@ -287,6 +301,8 @@ def case_delay(chk, cl, proxy, delay_ms, strict_bound):
     t0 = time.monotonic()
     proxy.delay(delay_ms)
     time.sleep(4.0)
+    # The steady part (from 1 s in) must hold enough reads to say anything of them.
+    probe.wait_reads(t0 + 1.0, kFreshReadsMin + 1, 15)
     t1 = time.monotonic()
     proxy.pass_()
     time.sleep(delay_ms / 1000 + 0.5)
@@ -315,7 +331,7 @@ def case_delay(chk, cl, proxy, delay_ms, strict_bound):
         # Not vacuous: the steady delay really kept A's changes from B that long, so reads
         # were fresh only because they went through.
         through, n_through = v.max_staleness_in(t0 + 1.0, t1)
-        chk.ok(n_through > 100 and through * 1000 <= kCutBoundMs,
+        chk.ok(n_through > kFreshReadsMin and through * 1000 <= kCutBoundMs,
                f"(e) delay({delay_ms}): steady reads fresh (they skip L1)", (ms(through), n_through))
 
 
@@ -335,9 +351,11 @@ def case_cut(chk, cl, proxy, refuse_s):
     if refuse_s:
         _, t_deg_lo, t_deg, _ = wait_info(b, lambda f: f.get("sync_degraded") == "1", 3)
         time.sleep(max(0.0, refuse_s - (t_deg - t_cut)))
+        probe.wait_reads(t_deg + 0.02, kFreshReadsMin + 1, 15)  # degraded long enough to tell
         proxy.pass_()
     back, _, t_back, _ = wait_info(b, back_pred(before["sync_reconnects"]), 15)
     time.sleep(1.0)
+    probe.wait_reads(t_back + 0.2, kFreshReadsMin + 1, 15)
     v = probe.finish()
     d = deltas(before, sync_counters(b))
     label = f"(d) cut{' + refused %.1f s' % refuse_s if refuse_s else ''}"
@@ -350,7 +368,7 @@ def case_cut(chk, cl, proxy, refuse_s):
         chk.ok((t_deg_lo - t_cut) * 1000 <= kMaxStalenessMs + 50,
                f"{label}: degraded within max_staleness_ms + 50 ms", ms(t_deg_lo - t_cut))
         through, n_through = v.max_staleness_in(t_deg + 0.02, t_back)
-        chk.ok(n_through > 100 and through * 1000 <= 5, f"{label}: degraded: reads fresh",
+        chk.ok(n_through > kFreshReadsMin and through * 1000 <= 5, f"{label}: degraded: reads fresh",
                (ms(through), n_through))
     note(f"{label}: max staleness ({n} reads), ms", ms(worst))
     chk.ok(back, f"{label}: B back", sync_fields(b))
@@ -358,7 +376,7 @@ def case_cut(chk, cl, proxy, refuse_s):
     chk.ok(worst * 1000 <= kCutBoundMs, f"{label}: no read staler than max_staleness_ms + "
            f"{kSlackMs} = {kCutBoundMs} ms", ms(worst))
     after, n_after = v.max_staleness_in(t_back + 0.2)
-    chk.ok(n_after > 100 and after * 1000 <= 2 * kHeartbeatMs, f"{label}: reads fresh after",
+    chk.ok(n_after > kFreshReadsMin and after * 1000 <= 2 * kHeartbeatMs, f"{label}: reads fresh after",
            (ms(after), n_after))
     if os.environ.get("STRATA_FAULT_DEBUG"):
         for rs, st, val in v.all:
