@@ -37,13 +37,13 @@
 #      test_sync_cluster and test_conflict_lww), STRATA_SKIP_TSAN=1, STRATA_TSAN_TESTS (ctest -R regex for
 #      the TSan run; default: the subset above), TSAN_OPTIONS (default
 #      halt_on_error=1:exitcode=66:second_deadlock_stack=1; halt_on_error=0 lists every report of
-#      a run, still failing it), STRATA_FUZZ_SECONDS (default 20 per target, 11 targets; 0 skips
+#      a run, still failing it), STRATA_FUZZ_SECONDS (default 15 per target, 11 targets; 0 skips
 #      fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 jobs=${STRATA_JOBS:-$(nproc)}
-fuzz_seconds=${STRATA_FUZZ_SECONDS:-20}
+fuzz_seconds=${STRATA_FUZZ_SECONDS:-15}
 start=$(date +%s)
 step() { echo; echo "=== $* (+$(( $(date +%s) - start ))s)"; }
 
