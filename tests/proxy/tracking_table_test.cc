@@ -25,6 +25,17 @@ std::vector<uint64_t> readers_of(TrackingTable& t, std::string_view key) {
   return readers;
 }
 
+// Clients 1..kBitsPerWorker of `worker` take every bit it has (tracking on first when
+// `enable`), in id order.
+std::vector<TrackingReader> take_all_bits(TrackingTable& t, uint32_t worker, bool enable) {
+  std::vector<TrackingReader> readers;
+  for (uint64_t id = 1; id <= TrackingTable::kBitsPerWorker; ++id) {
+    if (enable) t.enable(id, false, {});
+    readers.push_back(TrackingReader{id, worker, t.acquire_bit(worker, id)});
+  }
+  return readers;
+}
+
 TEST(TrackingTableTest, ReadersAreToldOnceAndForgotten) {
   TrackingTable t;
   t.enable(1, false, {});
@@ -178,13 +189,9 @@ TEST(TrackingTableTest, AClosedClientsBitIsClearedBeforeReuse) {
   TrackingTable t;
   TrackedKeys none(100);
   std::vector<TrackingTold> evicted;
-  std::vector<int> bits;
-  for (uint64_t id = 1; id <= TrackingTable::kBitsPerWorker; ++id) {
-    t.enable(id, false, {});
-    bits.push_back(t.acquire_bit(3, id));
-  }
-  const TrackingReader gone{7, 3, bits[6]};
-  const TrackingReader stays{8, 3, bits[7]};
+  const std::vector<TrackingReader> all = take_all_bits(t, 3, true);
+  const TrackingReader gone = all[6];
+  const TrackingReader stays = all[7];
   for (const char* k : {"mine", "shared"}) t.remember(k, cache::hash_key(k), gone, &evicted);
   t.remember("shared", cache::hash_key("shared"), stays, &evicted);
   EXPECT_EQ(t.counts().items, 3u);
@@ -205,10 +212,7 @@ TEST(TrackingTableTest, ABigTableSweepsDeadBitsLater) {
   TrackingTable t;
   TrackedKeys none(100);
   std::vector<TrackingTold> evicted;
-  std::vector<TrackingReader> readers;
-  for (uint64_t id = 1; id <= TrackingTable::kBitsPerWorker; ++id) {
-    readers.push_back(TrackingReader{id, 0, t.acquire_bit(0, id)});
-  }
+  const std::vector<TrackingReader> readers = take_all_bits(t, 0, false);
   const size_t n = TrackingTable::kSweepAtOnceSlots;  // keys: twice the slots' half
   for (size_t i = 0; i < n; ++i) {
     const std::string k = "k" + std::to_string(i);
